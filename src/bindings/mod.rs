@@ -1,0 +1,266 @@
+//! The JavaScript surface: `LivePlayer`, its events and typed errors.
+//!
+//! Events are queued by the driver and delivered here after every Rust borrow is released;
+//! a listener that throws is reported to the console and the player carries on.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Function, Object, Reflect};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use web_sys::HtmlVideoElement;
+
+use crate::core::{Event, LiveConfig, LiveEngine, PlayerError, Stats};
+use crate::web::{Driver, EventSink, Shared};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+export interface LivePlayerOptions {
+  /** LL-HLS (or plain HLS) playlist URL, absolute or relative to the page. */
+  src: string;
+  /** NTP-style clock endpoint; default `/clock` on the playlist's origin. */
+  clockUrl?: string;
+  /** Out-of-band cue channel (SSE). */
+  cuesUrl?: string;
+  /** Flash-sale API base. */
+  ordersUrl?: string;
+  /** A shared latency target in ms; default adapts to the network. */
+  targetLatencyMs?: number;
+  /** Hosts allowed in product links; others are refused. */
+  linkAllowlist?: string[];
+  /** Playback-rate bounds for latency control; default 0.92 and 1.08. */
+  minPlaybackRate?: number;
+  maxPlaybackRate?: number;
+}
+
+export interface LiveStats {
+  /** Capture wall clock of the frame on screen to now, on the synced clock; null before the first frame. */
+  latencyMs: number | null;
+  targetLatencyMs: number;
+  bufferMs: number;
+  playbackRate: number;
+  stallCount: number;
+  stallMs: number;
+  playedMs: number;
+  ttffMs: number | null;
+  clockOffsetMs: number;
+  clockUncertaintyMs: number | null;
+  droppedFrames: number;
+  bitrateKbps: number;
+}
+
+export interface PlayerErrorEvent { code: string; message: string; fatal: boolean; }
+export interface ResumeEvent { stallMs: number; }
+export interface PlayingEvent { ttffMs: number | null; }
+
+export interface LivePlayerEventMap {
+  playing: PlayingEvent;
+  stall: {};
+  resume: ResumeEvent;
+  stats: LiveStats;
+  error: PlayerErrorEvent;
+}
+
+/** Errors thrown or rejected by the player carry a stable `code`. */
+export interface LiveshopError extends Error { code: string; }
+"#;
+
+/// Options as JavaScript passes them (DESIGN §3.1).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LiveOptions {
+    src: String,
+    clock_url: Option<String>,
+    #[allow(dead_code)] // cue channel: used by the cue scheduler
+    cues_url: Option<String>,
+    #[allow(dead_code)] // flash-sale client
+    orders_url: Option<String>,
+    target_latency_ms: Option<f64>,
+    #[allow(dead_code)] // product-link filter
+    link_allowlist: Option<Vec<String>>,
+    min_playback_rate: Option<f64>,
+    max_playback_rate: Option<f64>,
+}
+
+/// A JavaScript `Error` whose `code` names the failure.
+fn js_error(e: &PlayerError) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    err.set_name("LiveshopError");
+    let _ = Reflect::set(&err, &"code".into(), &e.code().into());
+    err.into()
+}
+
+fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(obj, &key.into(), &value.into());
+}
+
+fn opt(v: Option<f64>) -> JsValue {
+    v.map_or(JsValue::NULL, JsValue::from)
+}
+
+fn stats_object(s: &Stats) -> Object {
+    let o = Object::new();
+    set(&o, "latencyMs", opt(s.latency_ms));
+    set(&o, "targetLatencyMs", s.target_latency_ms);
+    set(&o, "bufferMs", s.buffer_ms);
+    set(&o, "playbackRate", s.playback_rate);
+    set(&o, "stallCount", s.stall_count);
+    set(&o, "stallMs", s.stall_ms);
+    set(&o, "playedMs", s.played_ms);
+    set(&o, "ttffMs", opt(s.ttff_ms));
+    set(&o, "clockOffsetMs", s.clock_offset_ms);
+    set(&o, "clockUncertaintyMs", opt(s.clock_uncertainty_ms));
+    set(&o, "droppedFrames", s.dropped_frames);
+    set(&o, "bitrateKbps", s.bitrate_kbps);
+    o
+}
+
+/// Event name and payload for JavaScript.
+fn event_object(e: &Event, stats: &Stats) -> (&'static str, Object) {
+    let o = Object::new();
+    let name = match e {
+        Event::Playing => {
+            set(&o, "ttffMs", opt(stats.ttff_ms));
+            "playing"
+        }
+        Event::Stall => "stall",
+        Event::Resume { stall_ms } => {
+            set(&o, "stallMs", *stall_ms);
+            "resume"
+        }
+        Event::Stats(s) => return ("stats", stats_object(s)),
+        Event::Error { error, fatal } => {
+            set(&o, "code", error.code());
+            set(&o, "message", error.to_string());
+            set(&o, "fatal", *fatal);
+            "error"
+        }
+    };
+    (name, o)
+}
+
+#[derive(Default)]
+struct Listeners {
+    next_id: Cell<u32>,
+    list: RefCell<Vec<(u32, String, Function)>>,
+}
+
+impl Listeners {
+    fn emit(&self, name: &str, payload: &JsValue) {
+        // Snapshot first: a listener may subscribe or unsubscribe while we iterate.
+        let targets: Vec<Function> =
+            self.list.borrow().iter().filter(|(_, n, _)| n == name).map(|(_, _, f)| f.clone()).collect();
+        for f in targets {
+            if let Err(thrown) = f.call1(&JsValue::NULL, payload) {
+                web_sys::console::error_2(&format!("liveshop: a `{name}` listener threw").into(), &thrown);
+            }
+        }
+    }
+}
+
+/// Plays a live show at low, steady latency. See `LivePlayerOptions`.
+#[wasm_bindgen]
+pub struct LivePlayer {
+    driver: Shared,
+    listeners: Rc<Listeners>,
+    sink: EventSink,
+}
+
+#[wasm_bindgen]
+impl LivePlayer {
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        video: HtmlVideoElement,
+        #[wasm_bindgen(unchecked_param_type = "LivePlayerOptions")] options: JsValue,
+    ) -> Result<LivePlayer, JsValue> {
+        let opts: LiveOptions = serde_wasm_bindgen::from_value(options).map_err(|e| {
+            js_error(&PlayerError::InvalidOption { field: "options", reason: e.to_string() })
+        })?;
+        let src = absolute_url(&opts.src)
+            .ok_or_else(|| js_error(&PlayerError::InvalidOption { field: "src", reason: "not a URL".into() }))?;
+        let mut config = LiveConfig::new(src);
+        config.clock_url = match opts.clock_url {
+            Some(u) => Some(absolute_url(&u).ok_or_else(|| {
+                js_error(&PlayerError::InvalidOption { field: "clockUrl", reason: "not a URL".into() })
+            })?),
+            None => None,
+        };
+        config.target_latency_ms = opts.target_latency_ms;
+        config.min_rate = opts.min_playback_rate.unwrap_or(config.min_rate);
+        config.max_rate = opts.max_playback_rate.unwrap_or(config.max_rate);
+        let engine = LiveEngine::new(config).map_err(|e| js_error(&e))?;
+
+        let driver = Driver::new(engine, video);
+        let listeners = Rc::new(Listeners::default());
+        let weak_driver = Rc::downgrade(&driver);
+        let weak_listeners = Rc::downgrade(&listeners);
+        let sink: EventSink = Rc::new(move |events: Vec<Event>| {
+            let (Some(listeners), Some(driver)) = (weak_listeners.upgrade(), weak_driver.upgrade()) else { return };
+            for e in events {
+                let Ok(stats) = driver.try_borrow().map(|d| d.stats()) else { return };
+                let (name, payload) = event_object(&e, &stats);
+                listeners.emit(name, &payload);
+            }
+        });
+        Ok(LivePlayer { driver, listeners, sink })
+    }
+
+    /// Subscribes to an event; returns the function that unsubscribes.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "keyof LivePlayerEventMap | string")] name: String,
+        #[wasm_bindgen(unchecked_param_type = "(event: any) => void")] listener: Function,
+    ) -> JsValue {
+        let id = self.listeners.next_id.get() + 1;
+        self.listeners.next_id.set(id);
+        self.listeners.list.borrow_mut().push((id, name, listener));
+        let weak = Rc::downgrade(&self.listeners);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(l) = weak.upgrade() {
+                l.list.borrow_mut().retain(|(i, _, _)| *i != id);
+            }
+        })
+        .into_js_value()
+    }
+
+    /// Opens the media pipeline and joins the live edge. Resolves once loading has begun;
+    /// listen for `playing` to know when the first frame is up.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn start(&self) -> js_sys::Promise {
+        let (driver, sink) = (self.driver.clone(), self.sink.clone());
+        wasm_bindgen_futures::future_to_promise(async move {
+            Driver::open(&driver, &sink).await.map_err(|e| js_error(&e))?;
+            Driver::with(&driver, &sink, |d, now| d.start(now));
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Stops loading and pauses; `start()` rejoins the live edge.
+    pub fn stop(&self) {
+        Driver::with(&self.driver, &self.sink, |d, now| d.stop(now));
+    }
+
+    /// Frees everything; the player cannot be used afterwards.
+    pub fn destroy(&self) {
+        if let Ok(mut d) = self.driver.try_borrow_mut() {
+            d.destroy();
+        }
+        self.listeners.list.borrow_mut().clear();
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "LiveStats")]
+    pub fn stats(&self) -> JsValue {
+        match self.driver.try_borrow() {
+            Ok(d) => stats_object(&d.stats()).into(),
+            Err(_) => JsValue::NULL,
+        }
+    }
+}
+
+/// Resolves `url` against the page, so relative `src` values work as in `<video src>`.
+fn absolute_url(url: &str) -> Option<String> {
+    let base = web_sys::window()?.location().href().ok()?;
+    web_sys::Url::new_with_base(url, &base).ok().map(|u| u.href())
+}

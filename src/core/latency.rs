@@ -1,0 +1,181 @@
+//! How late media arrives, learned with exponential forgetting, and the latency target that
+//! follows from it (the delay manager of WebRTC's NetEq is the model).
+//!
+//! Each sample is an *arrival lag*: how long after its capture the first frame of a piece of
+//! media became appendable. A frame can only be shown once it has arrived, so playing at a
+//! latency above a high quantile of these lags (plus a decode margin) rarely stalls. Old samples
+//! fade, so the target comes back down once the network calms.
+
+/// Histogram bucket width.
+const BUCKET_MS: f64 = 10.0;
+/// Lags beyond this land in the last bucket.
+const MAX_LAG_MS: f64 = 20_000.0;
+const BUCKETS: usize = (MAX_LAG_MS / BUCKET_MS) as usize;
+
+#[derive(Debug, Clone)]
+pub struct DelayHistogram {
+    weights: Vec<f64>,
+    /// Per-sample forgetting factor: each sample scales the old mass by this.
+    forget: f64,
+    samples: u64,
+}
+
+impl DelayHistogram {
+    /// `half_life` is in samples: after that many, an old sample weighs half as much.
+    pub fn new(half_life: f64) -> Self {
+        DelayHistogram { weights: vec![0.0; BUCKETS], forget: 0.5f64.powf(1.0 / half_life.max(1.0)), samples: 0 }
+    }
+
+    pub fn add(&mut self, lag_ms: f64) {
+        if !lag_ms.is_finite() {
+            return;
+        }
+        let bucket = ((lag_ms.max(0.0) / BUCKET_MS) as usize).min(BUCKETS - 1);
+        for w in &mut self.weights {
+            *w *= self.forget;
+        }
+        self.weights[bucket] += 1.0 - self.forget;
+        self.samples += 1;
+    }
+
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    /// The lag below which a fraction `q` of the (weighted) samples fall; upper bucket edge.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total: f64 = self.weights.iter().sum();
+        if self.samples == 0 || total <= 0.0 {
+            return None;
+        }
+        let mut acc = 0.0;
+        for (i, w) in self.weights.iter().enumerate() {
+            acc += w;
+            if acc >= q * total {
+                return Some((i + 1) as f64 * BUCKET_MS);
+            }
+        }
+        Some(MAX_LAG_MS)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TargetConfig {
+    /// Fixed target set by the application (a shared target keeps all viewers level).
+    pub fixed_ms: Option<f64>,
+    /// Quantile of arrival lags to cover.
+    pub quantile: f64,
+    /// Added on top of the lag quantile: decode and render time, timer granularity.
+    pub margin_ms: f64,
+    /// Never below this.
+    pub floor_ms: f64,
+    pub ceiling_ms: f64,
+}
+
+impl Default for TargetConfig {
+    fn default() -> Self {
+        TargetConfig { fixed_ms: None, quantile: 0.95, margin_ms: 120.0, floor_ms: 150.0, ceiling_ms: 15_000.0 }
+    }
+}
+
+/// The adaptive latency target.
+#[derive(Debug, Clone)]
+pub struct LatencyTarget {
+    config: TargetConfig,
+    lags: DelayHistogram,
+    /// Extra latency learned from stalls; decays while playback is smooth.
+    stall_penalty_ms: f64,
+    initial_ms: f64,
+}
+
+impl LatencyTarget {
+    pub fn new(config: TargetConfig, initial_ms: f64) -> Self {
+        LatencyTarget { config, lags: DelayHistogram::new(150.0), stall_penalty_ms: 0.0, initial_ms }
+    }
+
+    pub fn add_arrival_lag(&mut self, lag_ms: f64) {
+        self.lags.add(lag_ms);
+    }
+
+    /// A stall means the target was too low for what the network just did.
+    pub fn on_stall(&mut self, stall_ms: f64) {
+        self.stall_penalty_ms = (self.stall_penalty_ms + stall_ms.clamp(50.0, 1000.0)).min(3000.0);
+    }
+
+    /// Called about once a second of smooth playback.
+    pub fn on_smooth_second(&mut self) {
+        self.stall_penalty_ms *= 0.97;
+    }
+
+    /// The target to use until enough arrivals have been measured.
+    pub fn set_initial(&mut self, initial_ms: f64) {
+        self.initial_ms = initial_ms;
+    }
+
+    pub fn target_ms(&self) -> f64 {
+        if let Some(fixed) = self.config.fixed_ms {
+            return fixed;
+        }
+        let learned = match self.lags.quantile(self.config.quantile) {
+            // Trust the histogram once it has seen a few parts.
+            Some(q) if self.lags.samples() >= 5 => q + self.config.margin_ms,
+            _ => self.initial_ms,
+        };
+        (learned + self.stall_penalty_ms).clamp(self.config.floor_ms, self.config.ceiling_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_tracks_the_tail() {
+        let mut h = DelayHistogram::new(200.0);
+        for i in 0..1000 {
+            h.add(if i % 20 == 0 { 500.0 } else { 100.0 });
+        }
+        let q95 = h.quantile(0.95).unwrap();
+        assert!((100.0..=120.0).contains(&q95), "{q95}");
+        let q99 = h.quantile(0.99).unwrap();
+        assert!((500.0..=510.0).contains(&q99), "{q99}");
+    }
+
+    #[test]
+    fn target_comes_back_down() {
+        let mut t = LatencyTarget::new(TargetConfig::default(), 800.0);
+        for _ in 0..200 {
+            t.add_arrival_lag(900.0);
+        }
+        let high = t.target_ms();
+        assert!(high >= 1000.0, "{high}");
+        for _ in 0..1500 {
+            t.add_arrival_lag(200.0);
+        }
+        let low = t.target_ms();
+        assert!(low < 400.0, "{low}");
+    }
+
+    #[test]
+    fn fixed_target_wins_and_floor_holds() {
+        let t = LatencyTarget::new(TargetConfig { fixed_ms: Some(1500.0), ..Default::default() }, 800.0);
+        assert_eq!(t.target_ms(), 1500.0);
+        let mut t = LatencyTarget::new(TargetConfig { floor_ms: 300.0, ..Default::default() }, 800.0);
+        for _ in 0..50 {
+            t.add_arrival_lag(0.0);
+        }
+        assert_eq!(t.target_ms(), 300.0);
+    }
+
+    #[test]
+    fn stalls_raise_the_target_then_fade() {
+        let mut t = LatencyTarget::new(TargetConfig::default(), 500.0);
+        let before = t.target_ms();
+        t.on_stall(400.0);
+        assert!(t.target_ms() >= before + 399.0);
+        for _ in 0..120 {
+            t.on_smooth_second();
+        }
+        assert!(t.target_ms() < before + 20.0);
+    }
+}
