@@ -264,3 +264,6 @@ fn absolute_url(url: &str) -> Option<String> {
     let base = web_sys::window()?.location().href().ok()?;
     web_sys::Url::new_with_base(url, &base).ok().map(|u| u.href())
 }
+
+#[cfg(test)]
+mod tests;

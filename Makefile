@@ -1,0 +1,40 @@
+# liveshop: `make demo` and `make test` set up what is missing, then build and run.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+export CHROMEDRIVER ?= /usr/bin/chromedriver
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: setup pkg origin demo test test-native test-wasm test-e2e bench size clean
+
+setup:
+	@scripts/setup.sh
+
+pkg: setup
+	scripts/build-pkg.sh
+
+origin: setup
+	cargo build -q --release -p origin
+
+demo: pkg origin
+	@echo "liveshop demo: open http://$(LISTEN)/ (Ctrl-C stops the show)"
+	target/release/origin --listen $(LISTEN)
+
+test: pkg origin test-native test-wasm test-e2e
+
+test-native: setup
+	cargo test --workspace
+
+test-wasm: setup
+	cargo test --lib --target wasm32-unknown-unknown
+
+test-e2e: pkg origin
+	ORIGIN_BIN=target/release/origin node --test --test-concurrency=1 tests/e2e/
+
+bench: pkg origin
+	ORIGIN_BIN=target/release/origin node bench/live.mjs
+
+size: pkg
+	node bench/size.mjs
+
+clean:
+	rm -rf pkg target/bench
