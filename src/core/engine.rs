@@ -236,6 +236,8 @@ pub struct LiveEngine {
     buffer_busy: bool,
     buffer_queue: VecDeque<BufferOp>,
     pending_discontinuity: bool,
+    /// Set while the first media after a rejoin is on its way.
+    rejoining: bool,
     timestamp_offset: f64,
     appended_end: Option<f64>,
     /// (presentation time s, capture wall clock ms), ascending.
@@ -315,6 +317,7 @@ impl LiveEngine {
             buffer_busy: false,
             buffer_queue: VecDeque::new(),
             pending_discontinuity: false,
+            rejoining: false,
             timestamp_offset: 0.0,
             appended_end: None,
             anchors: VecDeque::new(),
@@ -923,6 +926,7 @@ impl LiveEngine {
                     self.queue_buffer(BufferOp::TimestampOffset(offset));
                 }
                 let pres = start + self.timestamp_offset;
+                self.rejoining = false;
                 let end = pres + run.duration as f64 / scale;
                 self.appended_end = Some(self.appended_end.map_or(end, |e| e.max(end)));
                 let prft = info.producer_times.iter().find(|p| p.track_id == track.id);
@@ -1033,13 +1037,18 @@ impl LiveEngine {
         let error_ms = latency - target;
         let buffer_s = self.media.buffer_ahead();
 
-        // Far behind: jump rather than race.
+        // Far behind (an outage, a hidden tab): jump rather than race. Seek if the media for
+        // the target is buffered; otherwise stop fetching the backlog and rejoin near live.
         if error_ms > self.config.max_behind_ms {
-            if let Some(pos) = self.media_time_for_capture(self.server_now() - target) {
-                let end = self.media.buffered_end().unwrap_or(pos);
-                let pos = pos.min(end - 0.05);
-                if pos > self.media.current_time + 0.5 {
-                    self.outputs.push_back(Output::Seek(pos));
+            if let Some(live_pos) = self.media_time_for_capture(self.server_now() - target) {
+                let end = self.media.buffered_end().unwrap_or(0.0);
+                if live_pos <= end - 0.05 {
+                    if live_pos > self.media.current_time + 0.5 {
+                        self.outputs.push_back(Output::Seek(live_pos));
+                        return;
+                    }
+                } else if !self.rejoining && live_pos - self.appended_end.unwrap_or(0.0) > 1.0 {
+                    self.rejoin();
                     return;
                 }
             }
@@ -1065,6 +1074,21 @@ impl LiveEngine {
         }
         let rate = (rate * 100.0).round() / 100.0;
         self.set_rate(rate);
+    }
+
+    /// Drops the backlog being fetched and starts again from the newest suitable keyframe.
+    fn rejoin(&mut self) {
+        for l in std::mem::take(&mut self.loading) {
+            if matches!(l.body, Body::Init { .. }) {
+                self.requested_map = None;
+            }
+            self.outputs.push_back(Output::CancelFetch(l.id));
+        }
+        self.last_requested = None;
+        self.start_key = None;
+        self.rejoining = true;
+        self.choose_start();
+        self.schedule_media();
     }
 
     fn set_rate(&mut self, rate: f64) {

@@ -99,7 +99,7 @@ impl LatencyTarget {
 
     /// A stall means the target was too low for what the network just did.
     pub fn on_stall(&mut self, stall_ms: f64) {
-        self.stall_penalty_ms = (self.stall_penalty_ms + stall_ms.clamp(50.0, 1000.0)).min(3000.0);
+        self.stall_penalty_ms = (self.stall_penalty_ms + stall_ms.clamp(50.0, 500.0)).min(1500.0);
     }
 
     /// Called about once a second of smooth playback.

@@ -1,0 +1,109 @@
+// End to end: the liveshop WASM player in headless Chromium against the real origin
+// (synthetic source → ffmpeg → LL-HLS), with latency read from the frame code on screen.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, extname } from "node:path";
+import { startOrigin, launchBrowser } from "./harness.mjs";
+
+const FRAMECODE = new URL("./framecode.js", import.meta.url).pathname;
+let origin, browser;
+
+before(async () => {
+  origin = await startOrigin();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await origin?.stop();
+});
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Opens the demo page on `src` and starts sampling the frame code against `stats()`. */
+async function openPlayer(src) {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => console.error("page error:", e.message));
+  await page.addInitScript({ path: FRAMECODE });
+  const url = `${origin.url}/?src=${encodeURIComponent(src)}`;
+  await page.goto(url);
+  await page.waitForFunction(() => window.player && window.video, null, { timeout: 10_000 });
+  await page.evaluate(() => {
+    window.samples = [];
+    window.errors = [];
+    window.player.on("error", (e) => window.errors.push(e));
+    window.__liveshopFrameCode.watch(window.video, (captureMs) => {
+      const s = window.player.stats();
+      window.samples.push({ at: Date.now(), code: Date.now() - captureMs, stats: s.latencyMs });
+    });
+  });
+  return page;
+}
+
+test("liveshop plays the origin's LL-HLS show; latency from the frame code agrees with stats()", async () => {
+  const page = await openPlayer(`${origin.url}/live/show.m3u8`);
+  await page.waitForFunction(() => window.video.currentTime > 0 && !window.video.paused, null, { timeout: 15_000 });
+  const start = await page.evaluate(() => ({ t: window.video.currentTime, stalls: window.player.stats().stallCount }));
+  await sleep(12_000);
+  const end = await page.evaluate(() => ({ t: window.video.currentTime, stats: window.player.stats(), samples: window.samples, errors: window.errors }));
+  await page.close();
+
+  const advanced = end.t - start.t;
+  console.log(`advanced ${advanced.toFixed(2)} s in 12 s; stats`, end.stats);
+  assert.ok(advanced >= 10, `currentTime advanced only ${advanced} s`);
+  assert.ok(end.stats.stallCount - start.stalls <= 1, `${end.stats.stallCount} stalls`);
+  for (const key of ["latencyMs", "targetLatencyMs", "bufferMs", "playbackRate", "stallCount", "stallMs",
+    "playedMs", "ttffMs", "clockOffsetMs", "clockUncertaintyMs", "droppedFrames", "bitrateKbps"]) {
+    assert.ok(key in end.stats, `stats() lacks ${key}`);
+  }
+
+  const paired = end.samples.filter((s) => s.stats != null);
+  assert.ok(paired.length >= 100, `only ${paired.length} frames decoded`);
+  const diffs = paired.map((s) => Math.abs(s.code - s.stats)).sort((a, b) => a - b);
+  const codeLat = paired.map((s) => s.code).sort((a, b) => a - b);
+  const p = (xs, q) => xs[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+  console.log(`frame-code latency p50 ${p(codeLat, 0.5)} ms p95 ${p(codeLat, 0.95)} ms; |code - stats| p50 ${p(diffs, 0.5)} p95 ${p(diffs, 0.95)} max ${diffs.at(-1)}`);
+  assert.ok(p(diffs, 0.95) <= 200, `stats().latencyMs off the displayed frame by ${p(diffs, 0.95)} ms (p95)`);
+  assert.ok(p(codeLat, 0.5) > 0 && p(codeLat, 0.5) < 1500, `latency p50 ${p(codeLat, 0.5)} ms`);
+});
+
+test("liveshop plays a stream written by ffmpeg's own hls muxer (fMP4 segments)", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "liveshop-ffhls-"));
+  const ffmpeg = spawn("ffmpeg", [
+    "-hide_banner", "-loglevel", "error", "-re",
+    "-f", "lavfi", "-i", "testsrc=size=320x180:rate=30",
+    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-b:v", "300k",
+    "-c:a", "aac", "-b:a", "64k",
+    "-f", "hls", "-hls_time", "1", "-hls_list_size", "10", "-hls_segment_type", "fmp4",
+    "-hls_flags", "delete_segments+program_date_time", join(dir, "stream.m3u8"),
+  ], { stdio: ["ignore", "ignore", "inherit"] });
+  const types = { ".m3u8": "application/vnd.apple.mpegurl", ".mp4": "video/mp4", ".m4s": "video/iso.segment" };
+  const server = createServer((req, res) => {
+    const file = join(dir, new URL(req.url, "http://x").pathname);
+    res.setHeader("Access-Control-Allow-Origin", "*");
+    if (!file.startsWith(dir) || !existsSync(file)) return res.writeHead(404).end();
+    res.writeHead(200, { "Content-Type": types[extname(file)] ?? "application/octet-stream", "Cache-Control": "no-cache" });
+    res.end(readFileSync(file));
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  t.after(() => { ffmpeg.kill("SIGINT"); server.close(); rmSync(dir, { recursive: true, force: true }); });
+
+  // Let ffmpeg write a few segments first, as a live origin would have.
+  for (let i = 0; i < 100 && !existsSync(join(dir, "stream3.m4s")); i++) await sleep(100);
+  const page = await openPlayer(`http://127.0.0.1:${server.address().port}/stream.m3u8`);
+  await page.waitForFunction(() => window.video.currentTime > 0 && !window.video.paused, null, { timeout: 20_000 });
+  const t0 = await page.evaluate(() => window.video.currentTime);
+  await sleep(8_000);
+  const end = await page.evaluate(() => ({ t: window.video.currentTime, stats: window.player.stats(), errors: window.errors }));
+  await page.close();
+  console.log(`ffmpeg hls: advanced ${(end.t - t0).toFixed(2)} s in 8 s`, end.stats, end.errors);
+  assert.ok(end.t - t0 >= 6.5, `currentTime advanced only ${end.t - t0} s`);
+  assert.ok(end.stats.stallCount <= 1);
+  assert.equal(end.errors.filter((e) => e.fatal).length, 0);
+  // PROGRAM-DATE-TIME from ffmpeg gives a latency figure too.
+  assert.ok(end.stats.latencyMs > 0 && end.stats.latencyMs < 15_000, `latency ${end.stats.latencyMs}`);
+});

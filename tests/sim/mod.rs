@@ -1,0 +1,451 @@
+//! A deterministic simulation of everything around the live engine: an LL-HLS origin producing
+//! real fMP4 parts (`prft` + `moof` + `mdat`) in simulated time, a seeded network, and a media
+//! element that plays what was appended. Runs a minute of playback in milliseconds.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use liveshop::core::mp4::FragmentInfo;
+use liveshop::core::{BufferOp, Event, FetchKind, LiveConfig, LiveEngine, MediaEvent, MediaState, Output};
+
+pub const TIMESCALE: u32 = 90_000;
+/// Unix ms at simulated time zero.
+pub const EPOCH_MS: f64 = 1_764_000_000_000.0;
+
+fn bx(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut v = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(kind);
+    v.extend_from_slice(payload);
+    v
+}
+
+fn full(version: u8, flags: u32, rest: &[u8]) -> Vec<u8> {
+    let mut v = (((version as u32) << 24) | flags).to_be_bytes().to_vec();
+    v.extend_from_slice(rest);
+    v
+}
+
+/// The live source and packager: parts of `part_ms`, `parts_per_segment` to a GOP.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    pub fps: u32,
+    pub part_ms: u32,
+    pub parts_per_segment: u32,
+    /// Capture to "part complete at the origin", beyond the part's own length.
+    pub encode_ms: f64,
+    pub bytes_per_part: usize,
+    pub window_segments: u64,
+}
+
+impl Default for Origin {
+    fn default() -> Self {
+        Origin { fps: 30, part_ms: 200, parts_per_segment: 5, encode_ms: 60.0, bytes_per_part: 25_000, window_segments: 6 }
+    }
+}
+
+impl Origin {
+    fn frames_per_part(&self) -> u64 {
+        (self.fps * self.part_ms / 1000) as u64
+    }
+    fn first_frame(&self, msn: u64, part: u32) -> u64 {
+        (msn * self.parts_per_segment as u64 + part as u64) * self.frames_per_part()
+    }
+    /// Capture wall clock (simulated ms) of frame `k`.
+    pub fn capture_ms(&self, frame: u64) -> f64 {
+        frame as f64 * 1000.0 / self.fps as f64
+    }
+    /// When part (msn, part) is complete at the origin.
+    pub fn ready_at(&self, msn: u64, part: u32) -> f64 {
+        let last = self.first_frame(msn, part) + self.frames_per_part();
+        self.capture_ms(last) + self.encode_ms
+    }
+    /// The newest complete part at time `t`, as (msn, part).
+    pub fn newest(&self, t: f64) -> Option<(u64, u32)> {
+        let frames = ((t - self.encode_ms) * self.fps as f64 / 1000.0).floor();
+        if frames < self.frames_per_part() as f64 {
+            return None;
+        }
+        let parts = frames as u64 / self.frames_per_part();
+        let n = parts - 1;
+        Some((n / self.parts_per_segment as u64, (n % self.parts_per_segment as u64) as u32))
+    }
+
+    pub fn init(&self) -> Vec<u8> {
+        let mut tkhd = vec![0u8; 8];
+        tkhd.extend_from_slice(&1u32.to_be_bytes());
+        tkhd.extend_from_slice(&[0u8; 72]);
+        let tkhd = bx(b"tkhd", &full(0, 3, &tkhd));
+        let mut mdhd = vec![0u8; 8];
+        mdhd.extend_from_slice(&TIMESCALE.to_be_bytes());
+        mdhd.extend_from_slice(&[0u8; 8]);
+        let mdhd = bx(b"mdhd", &full(0, 0, &mdhd));
+        let mut hdlr = vec![0u8; 4];
+        hdlr.extend_from_slice(b"vide");
+        hdlr.extend_from_slice(&[0u8; 13]);
+        let hdlr = bx(b"hdlr", &full(0, 0, &hdlr));
+        let avcc = bx(b"avcC", &[1, 0x42, 0xc0, 0x1e, 0xff, 0xe0, 0x00]);
+        let mut avc1 = vec![0u8; 78];
+        avc1.extend(avcc);
+        let mut stsd = 1u32.to_be_bytes().to_vec();
+        stsd.extend(bx(b"avc1", &avc1));
+        let stbl = bx(b"stbl", &bx(b"stsd", &full(0, 0, &stsd)));
+        let minf = bx(b"minf", &stbl);
+        let mdia = bx(b"mdia", &[mdhd, hdlr, minf].concat());
+        let trak = bx(b"trak", &[tkhd, mdia].concat());
+        [bx(b"ftyp", b"iso6\0\0\0\0"), bx(b"moov", &trak)].concat()
+    }
+
+    pub fn part(&self, msn: u64, part: u32) -> Vec<u8> {
+        let first = self.first_frame(msn, part);
+        let frame_ticks = TIMESCALE / self.fps;
+        let tfdt = first * frame_ticks as u64;
+        // prft: the capture time of the part's first frame, NTP format.
+        let wall_s = (EPOCH_MS + self.capture_ms(first)) / 1000.0;
+        let ntp = (((wall_s.floor() as u64) + 2_208_988_800) << 32) | ((wall_s.fract() * 4_294_967_296.0) as u64);
+        let mut prft = 1u32.to_be_bytes().to_vec();
+        prft.extend_from_slice(&ntp.to_be_bytes());
+        prft.extend_from_slice(&tfdt.to_be_bytes());
+        let prft = bx(b"prft", &full(1, 0, &prft));
+
+        let mut tfhd = 1u32.to_be_bytes().to_vec();
+        tfhd.extend_from_slice(&frame_ticks.to_be_bytes());
+        tfhd.extend_from_slice(&0x0101_0000u32.to_be_bytes());
+        let tfhd = bx(b"tfhd", &full(0, 0x28, &tfhd));
+        let tfdt = bx(b"tfdt", &full(1, 0, &tfdt.to_be_bytes()));
+        let mut trun = (self.frames_per_part() as u32).to_be_bytes().to_vec();
+        let first_flags: u32 = if part == 0 { 0x0200_0000 } else { 0x0101_0000 };
+        trun.extend_from_slice(&first_flags.to_be_bytes());
+        let trun = bx(b"trun", &full(0, 0x004, &trun));
+        let moof = bx(b"moof", &bx(b"traf", &[tfhd, tfdt, trun].concat()));
+        [prft, moof, bx(b"mdat", &vec![0u8; self.bytes_per_part])].concat()
+    }
+
+    /// The media playlist as it stands at time `t` (None before the first part).
+    pub fn playlist(&self, t: f64) -> Option<String> {
+        let (msn, part) = self.newest(t)?;
+        let pps = self.parts_per_segment;
+        let part_s = self.part_ms as f64 / 1000.0;
+        let first_msn = (msn + 1).saturating_sub(self.window_segments);
+        let mut out = format!(
+            "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}\n#EXT-X-PART-INF:PART-TARGET={part_s:.3}\n#EXT-X-MEDIA-SEQUENCE:{first_msn}\n#EXT-X-MAP:URI=\"init.mp4\"\n",
+            3.0 * part_s
+        );
+        for m in first_msn..=msn {
+            let last_part = if m == msn { part + 1 } else { pps };
+            if m + 3 > msn {
+                for p in 0..last_part {
+                    let ind = if p == 0 { ",INDEPENDENT=YES" } else { "" };
+                    out += &format!("#EXT-X-PART:DURATION={part_s:.3},URI=\"{m}.{p}.m4s\"{ind}\n");
+                }
+            }
+            if last_part == pps {
+                out += &format!("#EXTINF:{:.3},\n{m}.m4s\n", part_s * pps as f64);
+            }
+        }
+        let (hm, hp) = if part + 1 == pps { (msn + 1, 0) } else { (msn, part + 1) };
+        out += &format!("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{hm}.{hp}.m4s\"\n");
+        Some(out)
+    }
+}
+
+/// A seeded network path: per-response delay = base + uniform jitter, with order preserved.
+pub struct Network {
+    pub one_way_ms: f64,
+    pub jitter_ms: f64,
+    /// Periods (start, end) in ms during which nothing is delivered.
+    pub outages: Vec<(f64, f64)>,
+    rng: u64,
+    last_delivery: f64,
+}
+
+impl Network {
+    pub fn new(one_way_ms: f64, jitter_ms: f64, seed: u64) -> Self {
+        Network { one_way_ms, jitter_ms, outages: Vec::new(), rng: seed.max(1), last_delivery: 0.0 }
+    }
+    fn uniform(&mut self) -> f64 {
+        // xorshift64*: tiny, seedable, good enough for jitter.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// When a response leaving the server at `sent` arrives.
+    fn deliver(&mut self, sent: f64) -> f64 {
+        let mut at = sent + self.one_way_ms + self.uniform() * self.jitter_ms;
+        for &(s, e) in &self.outages {
+            if at >= s && at < e {
+                at = e + self.one_way_ms;
+            }
+        }
+        at = at.max(self.last_delivery);
+        self.last_delivery = at;
+        at
+    }
+}
+
+/// A media element: buffered ranges from what was appended; plays at the set rate.
+#[derive(Default)]
+struct Element {
+    buffered: Vec<(f64, f64)>,
+    current_time: f64,
+    rate: f64,
+    play_requested: bool,
+    playing: bool,
+}
+
+impl Element {
+    fn add_range(&mut self, s: f64, e: f64) {
+        self.buffered.push((s, e));
+        self.buffered.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut merged: Vec<(f64, f64)> = Vec::new();
+        for r in self.buffered.drain(..) {
+            match merged.last_mut() {
+                Some(last) if r.0 <= last.1 + 0.01 => last.1 = last.1.max(r.1),
+                _ => merged.push(r),
+            }
+        }
+        self.buffered = merged;
+    }
+    fn ahead(&self) -> f64 {
+        self.buffered
+            .iter()
+            .find(|(s, e)| *s <= self.current_time + 0.01 && self.current_time < *e)
+            .map_or(0.0, |(_, e)| e - self.current_time)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub ttff_ms: Option<f64>,
+    /// True latency samples (every 200 ms after the first frame), ms.
+    pub latencies: Vec<f64>,
+    /// Latency the engine reported in the same instants.
+    pub reported: Vec<f64>,
+    pub stall_count: u32,
+    pub stall_ms: f64,
+    pub played_ms: f64,
+    pub rate_changes: u32,
+    pub errors: Vec<String>,
+    pub seeks: u32,
+    pub final_target_ms: f64,
+}
+
+impl Report {
+    pub fn quantile(&self, q: f64) -> f64 {
+        let mut v = self.latencies.clone();
+        v.sort_by(f64::total_cmp);
+        v.get(((v.len() as f64 * q) as usize).min(v.len().saturating_sub(1))).copied().unwrap_or(f64::NAN)
+    }
+    pub fn stall_ratio(&self) -> f64 {
+        self.stall_ms / (self.stall_ms + self.played_ms).max(1.0)
+    }
+}
+
+enum Pending {
+    Chunk(u64, Vec<u8>),
+    End(u64, Result<(), u16>),
+}
+
+/// Runs the engine for `duration_ms` against `origin` over `net`.
+pub fn run(origin: &Origin, net: &mut Network, config: LiveConfig, join_at_ms: f64, duration_ms: f64) -> Report {
+    let mut engine = LiveEngine::new(config).expect("valid config");
+    let mut el = Element { rate: 1.0, ..Default::default() };
+    let mut report = Report::default();
+    // Deliveries keyed by (time in µs, sequence) so equal times keep their order.
+    let mut queue: BTreeMap<(u64, u64), Pending> = BTreeMap::new();
+    let mut seq = 0u64;
+    let mut push = |queue: &mut BTreeMap<(u64, u64), Pending>, at: f64, p: Pending| {
+        seq += 1;
+        queue.insert(((at * 1000.0) as u64, seq), p);
+    };
+    // Blocked requests wait for the origin: (ready time, id, what).
+    let mut blocked: Vec<(f64, u64, String)> = Vec::new();
+    let wall = |t: f64| EPOCH_MS + t;
+
+    let step = 5.0;
+    let mut t = join_at_ms;
+    let end = join_at_ms + duration_ms;
+    engine.start(wall(t));
+    let mut next_tick = t;
+    let mut next_sample = t;
+    let mut waiting_since: Option<f64> = None;
+    let mut first_frame_at: Option<f64> = None;
+
+    while t < end {
+        // 1. network deliveries due now
+        while let Some((&k, _)) = queue.first_key_value() {
+            if k.0 as f64 / 1000.0 > t {
+                break;
+            }
+            match queue.remove(&k) {
+                Some(Pending::Chunk(id, bytes)) => engine.handle_fetch_chunk(wall(t), id, &bytes),
+                Some(Pending::End(id, r)) => {
+                    let r = r.map_err(|status| liveshop::core::PlayerError::HttpStatus { url: String::new(), status });
+                    engine.handle_fetch_end(wall(t), id, r)
+                }
+                None => {}
+            }
+        }
+        // 2. origin: release blocked requests whose media now exists
+        let mut i = 0;
+        while i < blocked.len() {
+            if blocked[i].0 <= t {
+                let (_, id, url) = blocked.remove(i);
+                let body = serve(origin, &url, t);
+                let at = net.deliver(t);
+                match body {
+                    Ok(b) => {
+                        push(&mut queue, at, Pending::Chunk(id, b));
+                        push(&mut queue, at, Pending::End(id, Ok(())));
+                    }
+                    Err(s) => push(&mut queue, at, Pending::End(id, Err(s))),
+                }
+            } else {
+                i += 1;
+            }
+        }
+        // 3. the media element plays
+        if el.playing {
+            if el.ahead() > 0.0 {
+                let adv = (step / 1000.0 * el.rate).min(el.ahead());
+                el.current_time += adv;
+                report.played_ms += adv * 1000.0;
+                if el.ahead() <= 0.0 {
+                    el.playing = false;
+                    waiting_since = Some(t);
+                    engine.handle_media_event(wall(t), MediaEvent::Waiting);
+                }
+            }
+        } else if el.play_requested && el.ahead() >= 0.1 {
+            el.playing = true;
+            first_frame_at.get_or_insert(t);
+            if let Some(s) = waiting_since.take() {
+                report.stall_ms += t - s;
+                report.stall_count += 1;
+            }
+            engine.handle_media_event(wall(t), MediaEvent::Playing);
+        }
+        if t >= next_tick {
+            next_tick += 100.0;
+            let state = MediaState {
+                current_time: el.current_time,
+                buffered: el.buffered.clone(),
+                paused: !el.play_requested,
+                seeking: false,
+                hidden: false,
+                dropped_frames: 0,
+            };
+            engine.handle_media_state(wall(t), state);
+            engine.handle_timeout(wall(t));
+        }
+        if first_frame_at.is_some() && t >= next_sample {
+            next_sample += 200.0;
+            report.latencies.push(t - origin.capture_ms((el.current_time * origin.fps as f64) as u64));
+            if let Some(l) = engine.stats().latency_ms {
+                report.reported.push(l);
+            }
+        }
+        // 4. carry out the engine's outputs
+        loop {
+            match engine.poll_output() {
+                Output::Fetch(req) => {
+                    let arrive = net.deliver(t) - net.one_way_ms; // request path: no jitter model
+                    let url = req.url.clone();
+                    let ready = match req.kind {
+                        FetchKind::Clock => Some(arrive),
+                        _ => ready_time(origin, &url),
+                    };
+                    match ready {
+                        Some(r) if r <= arrive.max(t) => blocked.push((arrive.max(t), req.id, url)),
+                        Some(r) => blocked.push((r, req.id, url)),
+                        None => blocked.push((arrive, req.id, url)),
+                    }
+                }
+                Output::CancelFetch(id) => blocked.retain(|b| b.1 != id),
+                Output::OpenSourceBuffer { .. } => {}
+                Output::Buffer(op) => {
+                    if let BufferOp::Append(bytes) = &op {
+                        if let Ok(info) = FragmentInfo::parse(bytes) {
+                            for r in &info.runs {
+                                let s = r.base_decode_time as f64 / TIMESCALE as f64;
+                                el.add_range(s, s + r.duration as f64 / TIMESCALE as f64);
+                            }
+                        }
+                    }
+                    if let BufferOp::Remove { start, end } = op {
+                        el.buffered.retain(|r| r.1 > end || r.0 < start);
+                        for r in &mut el.buffered {
+                            if r.0 >= start && r.0 < end {
+                                r.0 = end;
+                            }
+                        }
+                    }
+                    engine.handle_buffer_done(wall(t));
+                }
+                Output::Seek(pos) => {
+                    el.current_time = pos;
+                    report.seeks += 1;
+                }
+                Output::SetRate(r) => {
+                    el.rate = r;
+                    report.rate_changes += 1;
+                }
+                Output::Play => el.play_requested = true,
+                Output::Event(Event::Error { error, .. }) => report.errors.push(error.to_string()),
+                Output::Event(_) => {}
+                Output::Timeout(_) => break,
+            }
+        }
+        t += step;
+    }
+    report.ttff_ms = first_frame_at.map(|f| f - join_at_ms);
+    report.final_target_ms = engine.stats().target_latency_ms;
+    if let Some(s) = waiting_since {
+        report.stall_ms += end - s;
+    }
+    report
+}
+
+/// Parses `…/<msn>.<part>.m4s`, `…/<msn>.m4s` and playlist `_HLS_msn/_HLS_part` into the time
+/// the origin can answer (None: answer at once).
+fn ready_time(origin: &Origin, url: &str) -> Option<f64> {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    if path.ends_with(".m3u8") {
+        let get = |k: &str| {
+            query.split('&').find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')).and_then(|v| v.parse::<u64>().ok()))
+        };
+        let msn = get("_HLS_msn")?;
+        let part = get("_HLS_part").map_or(origin.parts_per_segment - 1, |p| p as u32);
+        return Some(origin.ready_at(msn, part));
+    }
+    let name = path.rsplit('/').next()?.strip_suffix(".m4s")?;
+    let mut it = name.split('.');
+    let msn: u64 = it.next()?.parse().ok()?;
+    let part = match it.next() {
+        Some(p) => p.parse().ok()?,
+        None => origin.parts_per_segment - 1,
+    };
+    Some(origin.ready_at(msn, part))
+}
+
+fn serve(origin: &Origin, url: &str, t: f64) -> Result<Vec<u8>, u16> {
+    let path = url.split('?').next().unwrap_or(url);
+    if path.ends_with("/clock") {
+        let now = EPOCH_MS + t;
+        return Ok(format!("{{\"t1\":{now},\"t2\":{now}}}").into_bytes());
+    }
+    if path.ends_with(".m3u8") {
+        return origin.playlist(t).map(String::into_bytes).ok_or(503);
+    }
+    if path.ends_with("init.mp4") {
+        return Ok(origin.init());
+    }
+    let name = path.rsplit('/').next().and_then(|n| n.strip_suffix(".m4s")).ok_or(404u16)?;
+    let mut it = name.split('.');
+    let msn: u64 = it.next().and_then(|m| m.parse().ok()).ok_or(404u16)?;
+    match it.next() {
+        Some(p) => Ok(origin.part(msn, p.parse().map_err(|_| 404u16)?)),
+        None => Ok((0..origin.parts_per_segment).flat_map(|p| origin.part(msn, p)).collect()),
+    }
+}
