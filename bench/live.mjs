@@ -1,0 +1,120 @@
+// `make bench` (section "live"): liveshop and hls.js side by side, in one run, on one origin
+// and network profile, latency read from the frame code on screen (DESIGN §3.2), never from the
+// players' own figures.
+import { startOrigin, launchBrowser } from "../tests/e2e/harness.mjs";
+import { loadReport, mergeLive, saveReport, percentile, BENCH_DIR } from "./report.mjs";
+import { plotLatency } from "./plot.mjs";
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
+const SECTIONS = (process.env.BENCH_SECTIONS ?? "live").split(",").map((s) => s.trim());
+const PROFILES = (process.env.BENCH_PROFILES ?? "clean").split(",").map((s) => s.trim()).filter(Boolean);
+const FRAMECODE = new URL("../tests/e2e/framecode.js", import.meta.url).pathname;
+
+/** Player name → page path (served by the origin). */
+const PLAYERS = {
+  "liveshop": (src) => `/?src=${encodeURIComponent(src)}`,
+  "hls.js": (src) => `/hlsjs.html?src=${encodeURIComponent(src)}`,
+};
+
+// Runs in the page: samples latency on every displayed frame, and stalls from media events.
+function instrument() {
+  const m = (window.__bench = { samples: [], firstFrameAt: null, stalls: [], waitingSince: null });
+  const video = () => document.querySelector("video");
+  const hook = () => {
+    const v = video();
+    if (!v) return setTimeout(hook, 20);
+    window.__liveshopFrameCode.watch(v, (captureMs) => {
+      const now = Date.now();
+      m.firstFrameAt ??= performance.now();
+      m.samples.push([now, now - captureMs]);
+    });
+    v.addEventListener("waiting", () => {
+      if (m.firstFrameAt != null && m.waitingSince == null) m.waitingSince = performance.now();
+    });
+    v.addEventListener("playing", () => {
+      if (m.waitingSince != null) m.stalls.push(performance.now() - m.waitingSince);
+      m.waitingSince = null;
+    });
+  };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", hook);
+  else hook();
+}
+
+async function taskSeconds(cdp) {
+  const { metrics } = await cdp.send("Performance.getMetrics");
+  return metrics.find((x) => x.name === "TaskDuration")?.value ?? 0;
+}
+
+async function runProfile(browser, origin, profile) {
+  const src = `${origin.url}/live/show.m3u8`;
+  const pages = {};
+  for (const [player, path] of Object.entries(PLAYERS)) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.on("pageerror", (e) => console.error(`[${player}] page error: ${e.message}`));
+    await page.addInitScript({ path: FRAMECODE });
+    await page.addInitScript(instrument);
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Performance.enable");
+    pages[player] = { page, cdp, context };
+  }
+  // Start every player together, then measure for the same wall-clock window.
+  await Promise.all(Object.entries(pages).map(([player, p]) => p.page.goto(origin.url + PLAYERS[player](src))));
+  const cpu0 = {};
+  for (const [player, p] of Object.entries(pages)) cpu0[player] = await taskSeconds(p.cdp);
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  const rows = [];
+  const series = {};
+  for (const [player, p] of Object.entries(pages)) {
+    const cpu = (await taskSeconds(p.cdp)) - cpu0[player];
+    const m = await p.page.evaluate(() => {
+      const b = window.__bench;
+      const openStall = b.waitingSince != null ? performance.now() - b.waitingSince : 0;
+      return { samples: b.samples, firstFrameAt: b.firstFrameAt, stalls: b.stalls, openStall };
+    });
+    const lat = m.samples.map((s) => s[1]);
+    const stallMs = m.stalls.reduce((a, b) => a + b, 0) + m.openStall;
+    const stallCount = m.stalls.length + (m.openStall > 0 ? 1 : 0);
+    const watched = (Date.now() - t0) / 1000;
+    rows.push({
+      player, profile, duration_s: SECONDS,
+      latency_ms: { p50: round(percentile(lat, 0.5)), p95: round(percentile(lat, 0.95)) },
+      stall_ratio: round4(stallMs / 1000 / watched),
+      stall_count: stallCount,
+      ttff_ms: m.firstFrameAt == null ? null : round(m.firstFrameAt),
+      cpu_ms_per_s: round((cpu * 1000) / watched),
+      samples: lat.length,
+    });
+    series[player] = m.samples.map(([at, l]) => [(at - t0) / 1000, l]);
+    await p.context.close();
+  }
+  return { rows, series };
+}
+
+const round = (x) => (x == null ? null : Math.round(x));
+const round4 = (x) => Math.round(x * 10000) / 10000;
+
+if (!SECTIONS.includes("live")) {
+  console.log("bench: section live not selected");
+  process.exit(0);
+}
+const origin = await startOrigin();
+const browser = await launchBrowser();
+const report = loadReport();
+try {
+  // Let the origin build a window of segments before anyone joins.
+  await new Promise((r) => setTimeout(r, 3000));
+  for (const profile of PROFILES) {
+    console.log(`bench live: profile ${profile}, ${SECONDS} s, players ${Object.keys(PLAYERS).join(", ")}`);
+    const { rows, series } = await runProfile(browser, origin, profile);
+    for (const r of rows) console.log(JSON.stringify(r));
+    mergeLive(report, rows.map(({ samples, ...r }) => r));
+    const png = await plotLatency(browser, `${BENCH_DIR}/live-${profile.replace(/[^\w.-]/g, "_")}.png`, `latency over time: ${profile}`, series);
+    console.log(`plot: ${png}`);
+  }
+  console.log(`report: ${saveReport(report)}`);
+} finally {
+  await browser.close();
+  await origin.stop();
+}

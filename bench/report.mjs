@@ -1,0 +1,34 @@
+// Reads and merges target/bench/report.json: each run replaces only what it measured.
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+
+export const BENCH_DIR = "target/bench";
+const REPORT = `${BENCH_DIR}/report.json`;
+
+export function loadReport() {
+  if (!existsSync(REPORT)) return {};
+  try {
+    return JSON.parse(readFileSync(REPORT, "utf8"));
+  } catch {
+    return {};
+  }
+}
+
+/** Merges `live` rows: a new row replaces the old one for the same player and profile. */
+export function mergeLive(report, rows) {
+  const key = (r) => `${r.player}\u0000${r.profile}`;
+  const fresh = new Set(rows.map(key));
+  report.live = [...(report.live ?? []).filter((r) => !fresh.has(key(r))), ...rows];
+  return report;
+}
+
+export function saveReport(report) {
+  mkdirSync(BENCH_DIR, { recursive: true });
+  writeFileSync(REPORT, JSON.stringify(report, null, 2) + "\n");
+  return REPORT;
+}
+
+export function percentile(values, q) {
+  const v = [...values].sort((a, b) => a - b);
+  if (!v.length) return null;
+  return v[Math.min(v.length - 1, Math.floor(q * v.length))];
+}

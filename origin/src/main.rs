@@ -1,0 +1,140 @@
+//! The reference origin: a synthetic live show encoded by ffmpeg, packaged as LL-HLS, with a
+//! clock endpoint and the demo pages, all on one port.
+//!
+//! `origin --listen 127.0.0.1:8080 [--width 640 --height 360 --fps 30 --part-ms 200
+//! --gop-ms 1000 --video-kbps 800 --name show --window-segments 8 --www www --pkg pkg
+//! --vendor node_modules --ffmpeg ffmpeg]`
+
+mod encoder;
+mod font;
+mod http;
+mod packager;
+mod source;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use encoder::{EncoderConfig, Live};
+use packager::Stream;
+use source::Format;
+use tokio::sync::watch;
+
+struct Args {
+    listen: String,
+    format: Format,
+    part_ms: u32,
+    gop_ms: u32,
+    video_kbps: u32,
+    name: String,
+    window: usize,
+    www: PathBuf,
+    pkg: PathBuf,
+    vendor: PathBuf,
+    ffmpeg: String,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        listen: "127.0.0.1:8080".into(),
+        format: Format { width: 640, height: 360, fps: 30 },
+        part_ms: 200,
+        gop_ms: 1000,
+        video_kbps: 800,
+        name: "show".into(),
+        window: 8,
+        www: "www".into(),
+        pkg: "pkg".into(),
+        vendor: "node_modules".into(),
+        ffmpeg: "ffmpeg".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err(String::new());
+        }
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let num = |v: &str| v.parse::<u32>().map_err(|_| format!("{flag}: `{v}` is not a number"));
+        match flag.as_str() {
+            "--listen" => a.listen = value,
+            "--width" => a.format.width = num(&value)? as usize,
+            "--height" => a.format.height = num(&value)? as usize,
+            "--fps" => a.format.fps = num(&value)?,
+            "--part-ms" => a.part_ms = num(&value)?,
+            "--gop-ms" => a.gop_ms = num(&value)?,
+            "--video-kbps" => a.video_kbps = num(&value)?,
+            "--name" => a.name = value,
+            "--window-segments" => a.window = num(&value)? as usize,
+            "--www" => a.www = value.into(),
+            "--pkg" => a.pkg = value.into(),
+            "--vendor" => a.vendor = value.into(),
+            "--ffmpeg" => a.ffmpeg = value,
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    let f = a.format;
+    if f.width < 96 || f.height < 48 || f.width % 2 != 0 || f.height % 2 != 0 {
+        return Err("--width/--height must be even and at least 96x48".into());
+    }
+    if !(1..=120).contains(&f.fps) || a.part_ms < 20 || a.gop_ms < a.part_ms {
+        return Err("need 1 <= fps <= 120, part-ms >= 20 and gop-ms >= part-ms".into());
+    }
+    Ok(a)
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("origin: {msg}");
+            }
+            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --gop-ms MS --video-kbps K --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --ffmpeg PATH]");
+            std::process::exit(if msg.is_empty() { 0 } else { 64 });
+        }
+    };
+    let parts_per_segment = (args.gop_ms as f64 / args.part_ms as f64).round() as usize;
+    let stream = Stream::new(&args.name, args.part_ms as f64 / 1000.0, parts_per_segment, args.window);
+    let live = Live::new(stream);
+
+    let listener = match tokio::net::TcpListener::bind(&args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("origin: cannot listen on {}: {e}", args.listen);
+            std::process::exit(1);
+        }
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let config = EncoderConfig {
+        ffmpeg: args.ffmpeg.clone(),
+        format: args.format,
+        part_ms: args.part_ms,
+        gop_ms: args.gop_ms,
+        video_kbps: args.video_kbps,
+    };
+    let encoder = tokio::spawn(encoder::supervise(live.clone(), config, stop_rx));
+
+    let addr = listener.local_addr().map_or(args.listen.clone(), |a| a.to_string());
+    println!("origin listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+
+    let app = http::router(live, http::Dirs { www: args.www, pkg: args.pkg, vendor: args.vendor });
+    let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
+    if let Err(e) = serve.await {
+        eprintln!("origin: server error: {e}");
+    }
+    // Stop ffmpeg cleanly before exiting.
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), encoder).await;
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

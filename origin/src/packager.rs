@@ -1,0 +1,433 @@
+//! LL-HLS packaging: fragments from ffmpeg become parts, a keyframe starts a segment, and the
+//! media playlist is rendered from a sliding window.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+
+use liveshop::core::mp4::{self, FragmentInfo, InitSegment};
+
+/// Seconds between the NTP epoch (1900) and the Unix epoch.
+const NTP_UNIX_OFFSET_S: u64 = 2_208_988_800;
+
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub bytes: axum::body::Bytes,
+    pub duration: f64,
+    pub independent: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub msn: u64,
+    pub parts: Vec<Part>,
+    /// Capture wall clock of the first frame, ms since the Unix epoch.
+    pub pdt_ms: f64,
+    pub discontinuity: bool,
+    pub discontinuity_seq: u64,
+    /// A segment is complete once the next one has begun.
+    pub complete: bool,
+}
+
+impl Segment {
+    pub fn duration(&self) -> f64 {
+        self.parts.iter().map(|p| p.duration).sum()
+    }
+    pub fn bytes(&self) -> Vec<u8> {
+        self.parts.iter().flat_map(|p| p.bytes.iter().copied()).collect()
+    }
+}
+
+/// What a request for a piece of media finds.
+#[derive(Debug, PartialEq)]
+pub enum Lookup<T> {
+    Ready(T),
+    /// Not produced yet, but expected soon: wait for it.
+    Pending,
+    /// Out of the window, or never going to exist.
+    Gone,
+}
+
+#[derive(Debug)]
+pub struct Stream {
+    pub name: String,
+    pub part_target: f64,
+    /// Parts a segment is expected to have (GOP / part length), for the preload hint.
+    pub parts_per_segment: usize,
+    /// Segments listed in the playlist.
+    pub window: usize,
+    segments: VecDeque<Segment>,
+    inits: BTreeMap<u64, axum::body::Bytes>,
+    discontinuity_seq: u64,
+    next_msn: u64,
+    pending_discontinuity: bool,
+    /// Bumped on every change, for waiters.
+    pub version: u64,
+}
+
+impl Stream {
+    pub fn new(name: &str, part_target: f64, parts_per_segment: usize, window: usize) -> Self {
+        Stream {
+            name: name.to_string(),
+            part_target,
+            parts_per_segment: parts_per_segment.max(1),
+            window: window.max(2),
+            segments: VecDeque::new(),
+            inits: BTreeMap::new(),
+            discontinuity_seq: 0,
+            next_msn: 0,
+            pending_discontinuity: false,
+            version: 0,
+        }
+    }
+
+    /// A new encoder run: its init segment. After the first, the timeline is discontinuous.
+    pub fn new_init(&mut self, bytes: Vec<u8>) {
+        if !self.inits.is_empty() || !self.segments.is_empty() {
+            if let Some(last) = self.segments.back_mut() {
+                last.complete = true;
+            }
+            self.discontinuity_seq += 1;
+            self.pending_discontinuity = true;
+        }
+        self.inits.insert(self.discontinuity_seq, bytes.into());
+        while self.inits.len() > 4 {
+            self.inits.pop_first();
+        }
+        self.version += 1;
+    }
+
+    pub fn add_part(&mut self, bytes: Vec<u8>, duration: f64, independent: bool, capture_ms: f64) {
+        let start_segment = match self.segments.back() {
+            None => true,
+            Some(s) => s.complete || (independent && !s.parts.is_empty()),
+        };
+        if start_segment {
+            if let Some(last) = self.segments.back_mut() {
+                last.complete = true;
+            }
+            self.segments.push_back(Segment {
+                msn: self.next_msn,
+                parts: Vec::new(),
+                pdt_ms: capture_ms,
+                discontinuity: std::mem::take(&mut self.pending_discontinuity),
+                discontinuity_seq: self.discontinuity_seq,
+                complete: false,
+            });
+            self.next_msn += 1;
+            // Keep a few segments past the window for requests already under way.
+            while self.segments.len() > self.window + 4 {
+                self.segments.pop_front();
+            }
+        }
+        if let Some(s) = self.segments.back_mut() {
+            s.parts.push(Part { bytes: bytes.into(), duration, independent });
+        }
+        self.version += 1;
+    }
+
+    /// (msn, part index) of the newest part.
+    pub fn last_part(&self) -> Option<(u64, usize)> {
+        let s = self.segments.back()?;
+        Some((s.msn, s.parts.len().checked_sub(1)?))
+    }
+
+    /// The part the preload hint names: the one after the newest.
+    pub fn next_part(&self) -> (u64, usize) {
+        match self.segments.back() {
+            None => (self.next_msn, 0),
+            Some(s) if s.complete || s.parts.len() >= self.parts_per_segment => (s.msn + 1, 0),
+            Some(s) => (s.msn, s.parts.len()),
+        }
+    }
+
+    fn segment(&self, msn: u64) -> Option<&Segment> {
+        let first = self.segments.front()?.msn;
+        self.segments.get(usize::try_from(msn.checked_sub(first)?).ok()?)
+    }
+
+    fn is_future(&self, msn: u64) -> bool {
+        self.segments.back().is_none_or(|s| msn > s.msn && msn <= s.msn + 2)
+    }
+
+    pub fn init(&self, discontinuity_seq: u64) -> Option<axum::body::Bytes> {
+        self.inits.get(&discontinuity_seq).cloned()
+    }
+
+    pub fn part(&self, msn: u64, index: usize) -> Lookup<axum::body::Bytes> {
+        match self.segment(msn) {
+            Some(s) => match s.parts.get(index) {
+                Some(p) => Lookup::Ready(p.bytes.clone()),
+                None if !s.complete && index < s.parts.len() + self.parts_per_segment => Lookup::Pending,
+                None => Lookup::Gone,
+            },
+            None if self.is_future(msn) => Lookup::Pending,
+            None => Lookup::Gone,
+        }
+    }
+
+    pub fn full_segment(&self, msn: u64) -> Lookup<Vec<u8>> {
+        match self.segment(msn) {
+            Some(s) if s.complete => Lookup::Ready(s.bytes()),
+            Some(_) => Lookup::Pending,
+            None if self.is_future(msn) => Lookup::Pending,
+            None => Lookup::Gone,
+        }
+    }
+
+    /// Whether a blocking playlist request for `_HLS_msn=msn[&_HLS_part=part]` can be answered.
+    pub fn has_reached(&self, msn: u64, part: Option<usize>) -> bool {
+        let Some(last) = self.segments.back() else { return false };
+        match part {
+            _ if last.msn > msn => true,
+            Some(p) => last.msn == msn && last.parts.len() > p,
+            None => last.msn == msn && last.complete,
+        }
+    }
+
+    /// The newest media sequence number, for rejecting requests too far ahead.
+    pub fn last_msn(&self) -> Option<u64> {
+        self.segments.back().map(|s| s.msn)
+    }
+
+    /// The media playlist (RFC 8216bis with the LL-HLS tags).
+    pub fn render(&self) -> String {
+        let listed: Vec<&Segment> = {
+            let skip = self.segments.len().saturating_sub(self.window);
+            self.segments.iter().skip(skip).collect()
+        };
+        let Some(first) = listed.first() else {
+            return String::new();
+        };
+        let max_dur = listed.iter().filter(|s| s.complete).map(|s| s.duration()).fold(self.part_target, f64::max);
+        let target = max_dur.round().max(1.0) as u64;
+        let mut out = String::with_capacity(4096);
+        let _ = write!(
+            out,
+            "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:{target}\n\
+             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3},HOLD-BACK={:.3}\n\
+             #EXT-X-PART-INF:PART-TARGET={:.3}\n#EXT-X-MEDIA-SEQUENCE:{}\n#EXT-X-DISCONTINUITY-SEQUENCE:{}\n",
+            3.0 * self.part_target,
+            3.0 * target as f64,
+            self.part_target,
+            first.msn,
+            first.discontinuity_seq,
+        );
+        let with_parts_from = listed.len().saturating_sub(3);
+        let mut map = None;
+        for (i, s) in listed.iter().enumerate() {
+            if s.discontinuity && i > 0 {
+                out.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            if map != Some(s.discontinuity_seq) {
+                map = Some(s.discontinuity_seq);
+                let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}/init-{}.mp4\"", self.name, s.discontinuity_seq);
+            }
+            let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", iso8601(s.pdt_ms));
+            if i >= with_parts_from {
+                for (p, part) in s.parts.iter().enumerate() {
+                    let independent = if part.independent { ",INDEPENDENT=YES" } else { "" };
+                    let _ = writeln!(
+                        out,
+                        "#EXT-X-PART:DURATION={:.5},URI=\"{}/{}.{p}.m4s\"{independent}",
+                        part.duration, self.name, s.msn
+                    );
+                }
+            }
+            if s.complete {
+                let _ = writeln!(out, "#EXTINF:{:.5},\n{}/{}.m4s", s.duration(), self.name, s.msn);
+            }
+        }
+        let (msn, part) = self.next_part();
+        let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}/{msn}.{part}.m4s\"", self.name);
+        out
+    }
+}
+
+/// `2026-11-25T06:44:21.123Z`
+pub fn iso8601(ms: f64) -> String {
+    let ms = ms.max(0.0) as u64;
+    let (days, rem) = (ms / 86_400_000, ms % 86_400_000);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+/// A fragment ready to become a part.
+#[derive(Debug)]
+pub struct PreparedPart {
+    pub bytes: Vec<u8>,
+    pub duration: f64,
+    pub independent: bool,
+    pub capture_ms: f64,
+}
+
+/// Reads a fragment's timing and stamps its `prft` with the capture time of its first frame
+/// (ffmpeg's own `prft` carries its muxing time, which trails capture).
+pub fn prepare_fragment(
+    mut bytes: Vec<u8>,
+    init: &InitSegment,
+    capture_of_frame: impl Fn(u64) -> Option<f64>,
+    fps: u32,
+) -> Result<PreparedPart, mp4::Mp4Error> {
+    let info = FragmentInfo::parse(&bytes)?;
+    let track = init.video().or(init.tracks.first()).ok_or(mp4::Mp4Error::NoTracks)?;
+    let run = info.run(track.id).ok_or_else(|| mp4::Mp4Error::Truncated("traf".into()))?;
+    let scale = track.timescale.max(1) as f64;
+    let frame = (run.base_decode_time as f64 * fps as f64 / scale).round() as u64;
+    let capture_ms = capture_of_frame(frame).unwrap_or_else(crate::source::wall_clock_ms);
+    set_prft(&mut bytes, track.id, capture_ms, run.base_decode_time)?;
+    Ok(PreparedPart {
+        duration: run.duration as f64 / scale,
+        independent: run.starts_with_sync,
+        capture_ms,
+        bytes,
+    })
+}
+
+fn ntp(ms: f64) -> u64 {
+    let secs = (ms / 1000.0).floor();
+    let frac = ((ms / 1000.0 - secs) * 4_294_967_296.0) as u64;
+    ((secs as u64 + NTP_UNIX_OFFSET_S) << 32) | frac.min(0xffff_ffff)
+}
+
+/// Rewrites the first `prft` box in place, or inserts one at the front.
+fn set_prft(bytes: &mut Vec<u8>, track_id: u32, wall_ms: f64, media_time: u64) -> Result<(), mp4::Mp4Error> {
+    let mut pos = 0;
+    while let Some(len) = mp4::complete_box_len(&bytes[pos..])? {
+        if &bytes[pos + 4..pos + 8] == b"prft" && len >= 8 + 4 + 4 + 8 + 4 {
+            let version = bytes[pos + 8];
+            let body = pos + 12;
+            bytes[body..body + 4].copy_from_slice(&track_id.to_be_bytes());
+            bytes[body + 4..body + 12].copy_from_slice(&ntp(wall_ms).to_be_bytes());
+            if version == 1 && len >= 8 + 4 + 4 + 8 + 8 {
+                bytes[body + 12..body + 20].copy_from_slice(&media_time.to_be_bytes());
+            } else {
+                bytes[body + 12..body + 16].copy_from_slice(&(media_time as u32).to_be_bytes());
+            }
+            return Ok(());
+        }
+        pos += len;
+        if pos >= bytes.len() {
+            break;
+        }
+    }
+    let mut prft = Vec::with_capacity(32);
+    prft.extend_from_slice(&32u32.to_be_bytes());
+    prft.extend_from_slice(b"prft");
+    prft.extend_from_slice(&0x0100_0000u32.to_be_bytes()); // version 1, flags 0
+    prft.extend_from_slice(&track_id.to_be_bytes());
+    prft.extend_from_slice(&ntp(wall_ms).to_be_bytes());
+    prft.extend_from_slice(&media_time.to_be_bytes());
+    bytes.splice(0..0, prft);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use liveshop::core::playlist::{self, Playlist};
+
+    fn stream_with(parts: usize) -> Stream {
+        let mut s = Stream::new("show", 0.2, 5, 4);
+        s.new_init(vec![1, 2, 3]);
+        for i in 0..parts {
+            s.add_part(vec![i as u8], 0.2, i % 5 == 0, 1_764_000_000_000.0 + i as f64 * 200.0);
+        }
+        s
+    }
+
+    #[test]
+    fn keyframes_start_segments_and_the_playlist_parses() {
+        let s = stream_with(23);
+        let text = s.render();
+        let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
+        assert_eq!(m.part_target, Some(0.2));
+        assert!(m.server_control.can_block_reload);
+        assert_eq!(m.server_control.part_hold_back, Some(0.6));
+        // 23 parts: segments 0..=3 complete, segment 4 has 3 parts; window of 4 lists 1..=4.
+        assert_eq!(m.media_sequence, 1);
+        assert_eq!(m.segments.len(), 4);
+        let last = m.segments.last().unwrap();
+        assert_eq!((last.msn, last.uri, last.parts.len()), (4, None, 3));
+        assert!(last.parts[0].independent && !last.parts[1].independent);
+        assert_eq!(m.preload_hints[0].uri, "show/4.3.m4s");
+        assert_eq!(m.segments[0].program_date_time_ms, Some(1_764_000_001_000.0));
+        assert!(text.contains("#EXT-X-MAP:URI=\"show/init-0.mp4\""));
+    }
+
+    #[test]
+    fn hint_rolls_to_the_next_segment_after_a_full_gop() {
+        let s = stream_with(5);
+        assert_eq!(s.next_part(), (1, 0));
+        assert!(s.render().contains("PRELOAD-HINT:TYPE=PART,URI=\"show/1.0.m4s\""));
+    }
+
+    #[test]
+    fn blocking_reload_and_lookups() {
+        let s = stream_with(7); // seg 0 complete (5 parts), seg 1 has 2
+        assert!(s.has_reached(1, Some(1)));
+        assert!(!s.has_reached(1, Some(2)));
+        assert!(s.has_reached(0, None));
+        assert!(!s.has_reached(1, None));
+        assert_eq!(s.part(1, 2), Lookup::Pending);
+        assert!(matches!(s.part(1, 1), Lookup::Ready(_)));
+        assert_eq!(s.part(2, 0), Lookup::Pending);
+        assert_eq!(s.part(9, 0), Lookup::Gone);
+        assert_eq!(s.full_segment(0), Lookup::Ready(vec![0, 1, 2, 3, 4]));
+        assert_eq!(s.full_segment(1), Lookup::Pending);
+    }
+
+    #[test]
+    fn a_restart_is_a_discontinuity_with_a_new_init() {
+        let mut s = stream_with(7);
+        s.new_init(vec![9]);
+        s.add_part(vec![7], 0.2, true, 1_764_000_005_000.0);
+        let text = s.render();
+        assert!(text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"show/init-1.mp4\""), "{text}");
+        let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!() };
+        let last = m.segments.last().unwrap();
+        assert_eq!((last.msn, last.discontinuity, last.discontinuity_sequence), (2, true, 1));
+        assert_eq!(s.init(1).as_deref(), Some(&[9u8][..]));
+    }
+
+    #[test]
+    fn dates_are_iso8601() {
+        assert_eq!(iso8601(0.0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_764_000_000_123.0), "2025-11-24T16:00:00.123Z");
+        assert_eq!(iso8601(951_782_400_000.0), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn prft_is_rewritten_or_inserted() {
+        let mut frag = Vec::new();
+        frag.extend_from_slice(&32u32.to_be_bytes());
+        frag.extend_from_slice(b"prft");
+        frag.extend_from_slice(&0x0100_0000u32.to_be_bytes());
+        frag.extend_from_slice(&[0u8; 20]);
+        frag.extend_from_slice(&8u32.to_be_bytes());
+        frag.extend_from_slice(b"mdat");
+        set_prft(&mut frag, 1, 1_764_000_000_500.0, 12345).unwrap();
+        let p = mp4::parse_prft(&frag[8..32]).unwrap();
+        assert_eq!((p.track_id, p.media_time), (1, 12345));
+        assert!((p.wall_clock_ms - 1_764_000_000_500.0).abs() < 0.01);
+
+        let mut bare = vec![0, 0, 0, 8, b'm', b'd', b'a', b't'];
+        set_prft(&mut bare, 2, 1000.0, 7).unwrap();
+        assert_eq!(&bare[4..8], b"prft");
+        assert_eq!(bare.len(), 40);
+    }
+}
