@@ -1,7 +1,9 @@
 //! Fuzzes the HLS playlist parser: any input must yield `Ok` or a typed error, never a panic,
 //! and a successful parse must hold only finite numbers and consistent sequence numbers.
 //!
-//! Run with `cargo +nightly fuzz run playlist` from the repository root.
+//! Run from the repository root, seeded with the test fixtures and the tag dictionary:
+//! `cargo +nightly fuzz run playlist fuzz/corpus/playlist tests/fixtures/playlists --
+//! -dict=fuzz/playlist.dict`.
 
 #![no_main]
 
@@ -45,8 +47,19 @@ fn touch_media(m: &MediaPlaylist<'_>) {
         dateranges,
         rendition_reports,
     } = m;
-    black_box((version, media_sequence, discontinuity_sequence, endlist, playlist_type));
-    black_box((independent_segments, i_frames_only, skipped_segments, removed_dateranges));
+    black_box((
+        version,
+        media_sequence,
+        discontinuity_sequence,
+        endlist,
+        playlist_type,
+    ));
+    black_box((
+        independent_segments,
+        i_frames_only,
+        skipped_segments,
+        removed_dateranges,
+    ));
     assert!(target_duration.is_finite() && *target_duration >= 0.0);
     assert!(part_target.is_none_or(f64::is_finite));
     let ServerControl {
@@ -56,7 +69,13 @@ fn touch_media(m: &MediaPlaylist<'_>) {
         hold_back,
         part_hold_back,
     } = server_control;
-    black_box((can_block_reload, can_skip_until, can_skip_dateranges, hold_back, part_hold_back));
+    black_box((
+        can_block_reload,
+        can_skip_until,
+        can_skip_dateranges,
+        hold_back,
+        part_hold_back,
+    ));
     touch_start(start);
     for w in segments.windows(2) {
         assert_eq!(w[0].msn.checked_add(1), Some(w[1].msn));
@@ -76,21 +95,48 @@ fn touch_media(m: &MediaPlaylist<'_>) {
             parts,
             gap,
         } = s;
-        black_box((msn, uri, title, byterange, discontinuity, discontinuity_sequence, gap));
+        black_box((
+            msn,
+            uri,
+            title,
+            byterange,
+            discontinuity,
+            discontinuity_sequence,
+            gap,
+        ));
         assert!(duration.is_finite() && *duration >= 0.0);
         assert!(program_date_time_ms.is_none_or(f64::is_finite));
         if let Some(Map { uri, byterange }) = map {
             black_box((uri, byterange));
         }
-        if let Some(Key { method, uri, iv, key_format }) = key {
+        if let Some(Key {
+            method,
+            uri,
+            iv,
+            key_format,
+        }) = key
+        {
             black_box((method, uri, iv, key_format));
         }
-        for Part { uri, duration, independent, byterange, gap } in parts {
+        for Part {
+            uri,
+            duration,
+            independent,
+            byterange,
+            gap,
+        } in parts
+        {
             assert!(duration.is_finite() && *duration >= 0.0);
             black_box((uri, independent, byterange, gap));
         }
     }
-    for PreloadHint { kind, uri, byterange_start, byterange_length } in preload_hints {
+    for PreloadHint {
+        kind,
+        uri,
+        byterange_start,
+        byterange_length,
+    } in preload_hints
+    {
         black_box((kind, uri, byterange_start, byterange_length));
     }
     for d in dateranges {
@@ -104,13 +150,25 @@ fn touch_media(m: &MediaPlaylist<'_>) {
             end_on_next,
             attributes,
         } = d;
-        black_box((id, class, start_date_ms, end_date_ms, duration, planned_duration));
+        black_box((
+            id,
+            class,
+            start_date_ms,
+            end_date_ms,
+            duration,
+            planned_duration,
+        ));
         black_box(end_on_next);
         for (name, value) in attributes {
             black_box((name, value, value.hex_bytes()));
         }
     }
-    for RenditionReport { uri, last_msn, last_part } in rendition_reports {
+    for RenditionReport {
+        uri,
+        last_msn,
+        last_part,
+    } in rendition_reports
+    {
         black_box((uri, last_msn, last_part));
     }
     black_box(m.next_part());
@@ -158,16 +216,28 @@ fn touch_multivariant(m: &MultivariantPlaylist<'_>) {
             instream_id,
             channels,
         } = r;
-        black_box((kind, group_id, name, language, uri, default, autoselect, forced));
+        black_box((
+            kind, group_id, name, language, uri, default, autoselect, forced,
+        ));
         black_box((instream_id, channels));
     }
-    for SessionData { data_id, value, uri, language } in session_data {
+    for SessionData {
+        data_id,
+        value,
+        uri,
+        language,
+    } in session_data
+    {
         black_box((data_id, value, uri, language));
     }
 }
 
 fn touch_start(start: &Option<StartPoint>) {
-    if let Some(StartPoint { time_offset, precise }) = start {
+    if let Some(StartPoint {
+        time_offset,
+        precise,
+    }) = start
+    {
         assert!(time_offset.is_finite());
         black_box(precise);
     }
