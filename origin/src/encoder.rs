@@ -21,6 +21,8 @@ pub struct EncoderConfig {
     pub ffmpeg: String,
     pub format: Format,
     pub part_ms: u32,
+    /// CMAF chunk length: ffmpeg flushes a fragment this often (one frame by default).
+    pub chunk_ms: u32,
     pub gop_ms: u32,
     pub video_kbps: u32,
 }
@@ -65,7 +67,7 @@ fn ffmpeg_args(c: &EncoderConfig, video: &Path, audio: &Path) -> Vec<String> {
         "-bufsize", &format!("{}k", c.video_kbps / 2),
         "-c:a", "aac", "-b:a", "64k",
         "-f", "mp4", "-movflags", "empty_moov+default_base_moof+frag_keyframe+cmaf",
-        "-frag_duration", &(c.part_ms as u64 * 1000).to_string(),
+        "-frag_duration", &(c.chunk_ms.min(c.part_ms) as u64 * 1000).to_string(),
         "-write_prft", "wallclock", "-flush_packets", "1", "pipe:1",
     ]
     .iter()
@@ -213,7 +215,7 @@ async fn package(mut out: ChildStdout, live: Arc<Live>, timeline: Arc<Mutex<Time
                     let bytes = std::mem::take(&mut fragment);
                     let capture = |frame| timeline.lock().ok().and_then(|t| t.capture_ms(frame, fps));
                     match packager::prepare_fragment(bytes, init, capture, fps) {
-                        Ok(p) => live.update(|s| s.add_part(p.bytes, p.duration, p.independent, p.capture_ms)),
+                        Ok(p) => live.update(|s| s.add_chunk(p.bytes, p.duration, p.keyframe, p.capture_ms)),
                         Err(e) => eprintln!("origin: skipping an unreadable fragment: {e}"),
                     }
                 }

@@ -15,7 +15,7 @@ use tower_http::cors::CorsLayer;
 use tower_http::services::ServeDir;
 
 use crate::encoder::Live;
-use crate::packager::{Lookup, Stream};
+use crate::packager::{Lookup, PartView, Stream};
 use crate::source::wall_clock_ms;
 
 pub struct Dirs {
@@ -127,35 +127,85 @@ async fn media(State(live): State<Arc<Live>>, Path((name, file)): Path<(String, 
         return text(StatusCode::NOT_FOUND, "no such stream");
     }
     let Some(what) = parse_media_name(&file) else { return text(StatusCode::NOT_FOUND, "no such media") };
-    // Requests for media not yet produced (the preload hint) are held until it is.
+    // Requests for media not yet produced (the preload hint) are held until it begins.
     let found = wait_for(&live, |s| {
         let lookup = match what {
-            MediaName::Init(d) => s.init(d).map_or(Lookup::Gone, Lookup::Ready),
+            MediaName::Init(d) => s.init(d).map_or(Lookup::Gone, |b| Lookup::Ready(PartView { chunks: vec![b], complete: true })),
             MediaName::Part(m, p) => s.part(m, p),
             MediaName::Segment(m) => match s.full_segment(m) {
-                Lookup::Ready(v) => Lookup::Ready(v.into()),
+                Lookup::Ready(v) => Lookup::Ready(PartView { chunks: vec![v.into()], complete: true }),
                 Lookup::Pending => Lookup::Pending,
                 Lookup::Gone => Lookup::Gone,
             },
         };
         match lookup {
-            Lookup::Ready(b) => Some(Some(b)),
+            Lookup::Ready(view) => Some(Some(view)),
             Lookup::Gone => Some(None),
             Lookup::Pending => None,
         }
     })
     .await;
-    match found {
-        Some(Some(bytes)) => (
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static("video/mp4")),
-                (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60, immutable")),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Some(None) => text(StatusCode::NOT_FOUND, "not in the window"),
-        None => text(StatusCode::SERVICE_UNAVAILABLE, "not produced in time"),
+    let view = match found {
+        Some(Some(view)) => view,
+        Some(None) => return text(StatusCode::NOT_FOUND, "not in the window"),
+        None => return text(StatusCode::SERVICE_UNAVAILABLE, "not produced in time"),
+    };
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("video/mp4")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60, immutable")),
+    ];
+    if view.complete {
+        let body: Vec<u8> = view.chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        return (headers, body).into_response();
+    }
+    // A part still being produced: send what exists, then each chunk as it lands (chunked
+    // transfer), so a player can append a frame ~one frame after it was encoded.
+    let MediaName::Part(msn, index) = what else { return text(StatusCode::INTERNAL_SERVER_ERROR, "unexpected") };
+    let state = Progressive { live: live.clone(), msn, index, sent: 0, first: Some(view.chunks), changes: live.changed.subscribe() };
+    let stream = futures_util::stream::unfold(state, |mut st| async move {
+        if let Some(chunks) = st.first.take() {
+            st.sent = chunks.len();
+            return Some((Ok::<_, std::io::Error>(join(&chunks)), st));
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let next = match st.live.stream.lock() {
+                Ok(s) => match s.part(st.msn, st.index) {
+                    Lookup::Ready(v) if v.chunks.len() > st.sent => {
+                        let new = v.chunks[st.sent..].to_vec();
+                        st.sent = v.chunks.len();
+                        Some(new)
+                    }
+                    Lookup::Ready(v) if v.complete => return None,
+                    Lookup::Ready(_) | Lookup::Pending => None,
+                    Lookup::Gone => return None,
+                },
+                Err(_) => return None,
+            };
+            if let Some(new) = next {
+                return Some((Ok(join(&new)), st));
+            }
+            if tokio::time::timeout_at(deadline, st.changes.changed()).await.is_err() {
+                return None; // the encoder stalled: end the body; the player will re-plan
+            }
+        }
+    });
+    (headers, axum::body::Body::from_stream(stream)).into_response()
+}
+
+struct Progressive {
+    live: Arc<Live>,
+    msn: u64,
+    index: usize,
+    sent: usize,
+    first: Option<Vec<axum::body::Bytes>>,
+    changes: tokio::sync::watch::Receiver<u64>,
+}
+
+fn join(chunks: &[axum::body::Bytes]) -> axum::body::Bytes {
+    match chunks {
+        [one] => one.clone(),
+        many => many.iter().flat_map(|c| c.iter().copied()).collect::<Vec<u8>>().into(),
     }
 }
 

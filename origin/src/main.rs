@@ -2,7 +2,7 @@
 //! clock endpoint and the demo pages, all on one port.
 //!
 //! `origin --listen 127.0.0.1:8080 [--width 640 --height 360 --fps 30 --part-ms 200
-//! --gop-ms 1000 --video-kbps 800 --name show --window-segments 8 --www www --pkg pkg
+//! --chunk-ms 33 --gop-ms 1000 --video-kbps 800 --name show --window-segments 8 --www www --pkg pkg
 //! --vendor node_modules --ffmpeg ffmpeg]`
 
 mod encoder;
@@ -23,6 +23,7 @@ struct Args {
     listen: String,
     format: Format,
     part_ms: u32,
+    chunk_ms: u32,
     gop_ms: u32,
     video_kbps: u32,
     name: String,
@@ -38,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
         listen: "127.0.0.1:8080".into(),
         format: Format { width: 640, height: 360, fps: 30 },
         part_ms: 200,
+        chunk_ms: 0,
         gop_ms: 1000,
         video_kbps: 800,
         name: "show".into(),
@@ -61,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
             "--fps" => a.format.fps = num(&value)?,
             "--part-ms" => a.part_ms = num(&value)?,
             "--gop-ms" => a.gop_ms = num(&value)?,
+            "--chunk-ms" => a.chunk_ms = num(&value)?,
             "--video-kbps" => a.video_kbps = num(&value)?,
             "--name" => a.name = value,
             "--window-segments" => a.window = num(&value)? as usize,
@@ -72,6 +75,9 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     let f = a.format;
+    if a.chunk_ms == 0 {
+        a.chunk_ms = 1000 / f.fps.max(1); // one frame per chunk
+    }
     if f.width < 96 || f.height < 48 || f.width % 2 != 0 || f.height % 2 != 0 {
         return Err("--width/--height must be even and at least 96x48".into());
     }
@@ -89,7 +95,7 @@ async fn main() {
             if !msg.is_empty() {
                 eprintln!("origin: {msg}");
             }
-            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --gop-ms MS --video-kbps K --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --ffmpeg PATH]");
+            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --ffmpeg PATH]");
             std::process::exit(if msg.is_empty() { 0 } else { 64 });
         }
     };
@@ -109,6 +115,7 @@ async fn main() {
         ffmpeg: args.ffmpeg.clone(),
         format: args.format,
         part_ms: args.part_ms,
+        chunk_ms: args.chunk_ms,
         gop_ms: args.gop_ms,
         video_kbps: args.video_kbps,
     };

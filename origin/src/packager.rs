@@ -9,11 +9,21 @@ use liveshop::core::mp4::{self, FragmentInfo, InitSegment};
 /// Seconds between the NTP epoch (1900) and the Unix epoch.
 const NTP_UNIX_OFFSET_S: u64 = 2_208_988_800;
 
+/// A part: one or more CMAF chunks (`moof`+`mdat`). The newest part grows chunk by chunk while
+/// players that asked for it (the preload hint) receive each chunk as it lands.
 #[derive(Debug, Clone)]
 pub struct Part {
-    pub bytes: axum::body::Bytes,
+    pub chunks: Vec<axum::body::Bytes>,
     pub duration: f64,
     pub independent: bool,
+    pub complete: bool,
+}
+
+/// A snapshot of a part for a request: the chunks so far and whether more will come.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartView {
+    pub chunks: Vec<axum::body::Bytes>,
+    pub complete: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -33,7 +43,10 @@ impl Segment {
         self.parts.iter().map(|p| p.duration).sum()
     }
     pub fn bytes(&self) -> Vec<u8> {
-        self.parts.iter().flat_map(|p| p.bytes.iter().copied()).collect()
+        self.parts.iter().flat_map(|p| p.chunks.iter().flat_map(|c| c.iter().copied())).collect()
+    }
+    fn complete_parts(&self) -> usize {
+        self.parts.iter().take_while(|p| p.complete).count()
     }
 }
 
@@ -96,14 +109,19 @@ impl Stream {
         self.version += 1;
     }
 
-    pub fn add_part(&mut self, bytes: Vec<u8>, duration: f64, independent: bool, capture_ms: f64) {
+    /// Adds one chunk. A keyframe starts a new segment; a part is complete once it holds a
+    /// part target's worth of media (within half a frame).
+    pub fn add_chunk(&mut self, bytes: Vec<u8>, duration: f64, keyframe: bool, capture_ms: f64) {
         let start_segment = match self.segments.back() {
             None => true,
-            Some(s) => s.complete || (independent && !s.parts.is_empty()),
+            Some(s) => s.complete || (keyframe && !s.parts.is_empty()),
         };
         if start_segment {
             if let Some(last) = self.segments.back_mut() {
                 last.complete = true;
+                for p in &mut last.parts {
+                    p.complete = true;
+                }
             }
             self.segments.push_back(Segment {
                 msn: self.next_msn,
@@ -119,22 +137,31 @@ impl Stream {
                 self.segments.pop_front();
             }
         }
+        let target = self.part_target;
         if let Some(s) = self.segments.back_mut() {
-            s.parts.push(Part { bytes: bytes.into(), duration, independent });
+            if s.parts.last().is_none_or(|p| p.complete) {
+                s.parts.push(Part { chunks: Vec::new(), duration: 0.0, independent: keyframe, complete: false });
+            }
+            if let Some(p) = s.parts.last_mut() {
+                p.chunks.push(bytes.into());
+                p.duration += duration;
+                p.complete = p.duration >= target - 0.015;
+            }
         }
         self.version += 1;
     }
 
     /// (msn, part index) of the newest part.
     pub fn last_part(&self) -> Option<(u64, usize)> {
-        let s = self.segments.back()?;
-        Some((s.msn, s.parts.len().checked_sub(1)?))
+        let s = self.segments.iter().rev().find(|s| s.complete_parts() > 0)?;
+        Some((s.msn, s.complete_parts() - 1))
     }
 
     /// The part the preload hint names: the one after the newest.
     pub fn next_part(&self) -> (u64, usize) {
         match self.segments.back() {
             None => (self.next_msn, 0),
+            Some(s) if s.parts.last().is_some_and(|p| !p.complete) => (s.msn, s.parts.len() - 1),
             Some(s) if s.complete || s.parts.len() >= self.parts_per_segment => (s.msn + 1, 0),
             Some(s) => (s.msn, s.parts.len()),
         }
@@ -153,10 +180,10 @@ impl Stream {
         self.inits.get(&discontinuity_seq).cloned()
     }
 
-    pub fn part(&self, msn: u64, index: usize) -> Lookup<axum::body::Bytes> {
+    pub fn part(&self, msn: u64, index: usize) -> Lookup<PartView> {
         match self.segment(msn) {
             Some(s) => match s.parts.get(index) {
-                Some(p) => Lookup::Ready(p.bytes.clone()),
+                Some(p) => Lookup::Ready(PartView { chunks: p.chunks.clone(), complete: p.complete }),
                 None if !s.complete && index < s.parts.len() + self.parts_per_segment => Lookup::Pending,
                 None => Lookup::Gone,
             },
@@ -179,7 +206,7 @@ impl Stream {
         let Some(last) = self.segments.back() else { return false };
         match part {
             _ if last.msn > msn => true,
-            Some(p) => last.msn == msn && last.parts.len() > p,
+            Some(p) => last.msn == msn && last.complete_parts() > p,
             None => last.msn == msn && last.complete,
         }
     }
@@ -224,7 +251,7 @@ impl Stream {
             }
             let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", iso8601(s.pdt_ms));
             if i >= with_parts_from {
-                for (p, part) in s.parts.iter().enumerate() {
+                for (p, part) in s.parts.iter().enumerate().filter(|(_, p)| p.complete) {
                     let independent = if part.independent { ",INDEPENDENT=YES" } else { "" };
                     let _ = writeln!(
                         out,
@@ -271,7 +298,7 @@ pub fn iso8601(ms: f64) -> String {
 pub struct PreparedPart {
     pub bytes: Vec<u8>,
     pub duration: f64,
-    pub independent: bool,
+    pub keyframe: bool,
     pub capture_ms: f64,
 }
 
@@ -292,7 +319,7 @@ pub fn prepare_fragment(
     set_prft(&mut bytes, track.id, capture_ms, run.base_decode_time)?;
     Ok(PreparedPart {
         duration: run.duration as f64 / scale,
-        independent: run.starts_with_sync,
+        keyframe: run.starts_with_sync,
         capture_ms,
         bytes,
     })
@@ -345,7 +372,7 @@ mod tests {
         let mut s = Stream::new("show", 0.2, 5, 4);
         s.new_init(vec![1, 2, 3]);
         for i in 0..parts {
-            s.add_part(vec![i as u8], 0.2, i % 5 == 0, 1_764_000_000_000.0 + i as f64 * 200.0);
+            s.add_chunk(vec![i as u8], 0.2, i % 5 == 0, 1_764_000_000_000.0 + i as f64 * 200.0);
         }
         s
     }
@@ -395,13 +422,36 @@ mod tests {
     fn a_restart_is_a_discontinuity_with_a_new_init() {
         let mut s = stream_with(7);
         s.new_init(vec![9]);
-        s.add_part(vec![7], 0.2, true, 1_764_000_005_000.0);
+        s.add_chunk(vec![7], 0.2, true, 1_764_000_005_000.0);
         let text = s.render();
         assert!(text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"show/init-1.mp4\""), "{text}");
         let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!() };
         let last = m.segments.last().unwrap();
         assert_eq!((last.msn, last.discontinuity, last.discontinuity_sequence), (2, true, 1));
         assert_eq!(s.init(1).as_deref(), Some(&[9u8][..]));
+    }
+
+    #[test]
+    fn chunks_grow_a_part_that_the_hint_names() {
+        let mut s = Stream::new("show", 0.2, 5, 4);
+        s.new_init(vec![0]);
+        let frame = 1.0 / 30.0;
+        for i in 0..8u8 {
+            s.add_chunk(vec![i], frame, i == 0, 1000.0 + i as f64 * 33.3);
+        }
+        // Six frames make part 0.0; frames 6 and 7 are the start of part 0.1, still growing.
+        assert_eq!(s.next_part(), (0, 1));
+        assert_eq!(s.part(0, 1), Lookup::Ready(PartView { chunks: vec![vec![6u8].into(), vec![7u8].into()], complete: false }));
+        assert!(s.has_reached(0, Some(0)) && !s.has_reached(0, Some(1)));
+        let text = s.render();
+        assert!(text.contains("show/0.0.m4s\",INDEPENDENT=YES"), "{text}");
+        assert_eq!(text.matches("#EXT-X-PART:").count(), 1, "only complete parts are listed: {text}");
+        assert!(text.contains("PRELOAD-HINT:TYPE=PART,URI=\"show/0.1.m4s\""));
+        for i in 8..12u8 {
+            s.add_chunk(vec![i], frame, false, 0.0);
+        }
+        assert!(matches!(s.part(0, 1), Lookup::Ready(PartView { complete: true, .. })));
+        assert_eq!(s.next_part(), (0, 2));
     }
 
     #[test]
