@@ -238,6 +238,10 @@ pub struct LiveEngine {
     pending_discontinuity: bool,
     /// Set while the first media after a rejoin is on its way.
     rejoining: bool,
+    /// Jump back to the target at the next chance (after an outage or a hidden spell).
+    resync: bool,
+    /// When media was first buffered, to bound the wait for the join point.
+    first_buffered_at: Option<f64>,
     timestamp_offset: f64,
     appended_end: Option<f64>,
     /// (presentation time s, capture wall clock ms), ascending.
@@ -318,6 +322,8 @@ impl LiveEngine {
             buffer_queue: VecDeque::new(),
             pending_discontinuity: false,
             rejoining: false,
+            resync: false,
+            first_buffered_at: None,
             timestamp_offset: 0.0,
             appended_end: None,
             anchors: VecDeque::new(),
@@ -372,6 +378,7 @@ impl LiveEngine {
         self.phase = Phase::Stopped;
         self.playing = false;
         self.play_requested = false;
+        self.first_buffered_at = None;
         self.last_requested = None;
         self.start_key = None;
         self.requested_map = None;
@@ -470,6 +477,8 @@ impl LiveEngine {
                 }
                 if let Some(since) = self.stall_started.take() {
                     let stall_ms = now - since;
+                    // A long stall (an outage) leaves us far behind: get back to the target.
+                    self.resync |= stall_ms > 500.0;
                     self.stall_ms += stall_ms;
                     self.target.on_stall(stall_ms);
                     self.outputs.push_back(Output::Event(Event::Resume { stall_ms }));
@@ -1005,11 +1014,14 @@ impl LiveEngine {
             Some(p) => p,
             None => end - target_s,
         };
-        let pos = pos.clamp(start, (end - 0.05).max(start));
-        // Wait until the media covers the join point plus a little runway.
-        if end - pos < 0.1 && !self.endlist {
+        // Wait until the media covers the join point plus a little runway (the rest of the
+        // backlog is still streaming in), but not forever.
+        let first_media_at = *self.first_buffered_at.get_or_insert(self.now);
+        let waited_ms = self.now - first_media_at;
+        if end - pos < 0.1 && !self.endlist && waited_ms < 1500.0 {
             return;
         }
+        let pos = pos.clamp(start, (end - 0.05).max(start));
         self.play_requested = true;
         self.outputs.push_back(Output::Seek(pos));
         self.outputs.push_back(Output::Play);
@@ -1029,7 +1041,12 @@ impl LiveEngine {
         }
         let latency = self.capture_time_at(self.media.current_time).map(|c| self.server_now() - c);
         self.last_latency_ms = latency;
-        if self.media.hidden || self.stall_started.is_some() {
+        if self.media.hidden {
+            // Timers are throttled while hidden; catch up at once when seen again.
+            self.resync = true;
+            return;
+        }
+        if self.stall_started.is_some() {
             return;
         }
         let Some(latency) = latency else { return };
@@ -1037,13 +1054,19 @@ impl LiveEngine {
         let error_ms = latency - target;
         let buffer_s = self.media.buffer_ahead();
 
-        // Far behind (an outage, a hidden tab): jump rather than race. Seek if the media for
-        // the target is buffered; otherwise stop fetching the backlog and rejoin near live.
-        if error_ms > self.config.max_behind_ms {
+        // Far behind, or behind at all after a long stall or a hidden spell: jump rather than
+        // race. Seek if the media for the target is buffered; otherwise stop fetching the
+        // backlog and rejoin near live.
+        let jump_at = if self.resync { 250.0 } else { self.config.max_behind_ms };
+        if error_ms < 100.0 {
+            self.resync = false;
+        }
+        if error_ms > jump_at {
             if let Some(live_pos) = self.media_time_for_capture(self.server_now() - target) {
                 let end = self.media.buffered_end().unwrap_or(0.0);
                 if live_pos <= end - 0.05 {
-                    if live_pos > self.media.current_time + 0.5 {
+                    if live_pos > self.media.current_time + 0.2 {
+                        self.resync = false;
                         self.outputs.push_back(Output::Seek(live_pos));
                         return;
                     }

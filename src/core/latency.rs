@@ -65,7 +65,7 @@ pub struct TargetConfig {
     pub fixed_ms: Option<f64>,
     /// Quantile of arrival lags to cover.
     pub quantile: f64,
-    /// Added on top of the lag quantile: decode and render time, timer granularity.
+    /// Added on top of the lag quantile: what the browser's media pipeline needs buffered.
     pub margin_ms: f64,
     /// Never below this.
     pub floor_ms: f64,
@@ -74,7 +74,10 @@ pub struct TargetConfig {
 
 impl Default for TargetConfig {
     fn default() -> Self {
-        TargetConfig { fixed_ms: None, quantile: 0.95, margin_ms: 120.0, floor_ms: 150.0, ceiling_ms: 15_000.0 }
+        // Chromium renders muxed audio+video smoothly only with about 0.4 s buffered ahead of
+        // the playhead (measured: video drops to ~6 fps with 0.38 s, smooth with 0.42 s), so
+        // the margin over the arrival lag is the media pipeline's, not just decode time.
+        TargetConfig { fixed_ms: None, quantile: 0.95, margin_ms: 430.0, floor_ms: 150.0, ceiling_ms: 15_000.0 }
     }
 }
 
@@ -143,7 +146,7 @@ mod tests {
 
     #[test]
     fn target_comes_back_down() {
-        let mut t = LatencyTarget::new(TargetConfig::default(), 800.0);
+        let mut t = LatencyTarget::new(TargetConfig { margin_ms: 100.0, ..Default::default() }, 800.0);
         for _ in 0..200 {
             t.add_arrival_lag(900.0);
         }
@@ -160,7 +163,7 @@ mod tests {
     fn fixed_target_wins_and_floor_holds() {
         let t = LatencyTarget::new(TargetConfig { fixed_ms: Some(1500.0), ..Default::default() }, 800.0);
         assert_eq!(t.target_ms(), 1500.0);
-        let mut t = LatencyTarget::new(TargetConfig { floor_ms: 300.0, ..Default::default() }, 800.0);
+        let mut t = LatencyTarget::new(TargetConfig { floor_ms: 300.0, margin_ms: 0.0, ..Default::default() }, 800.0);
         for _ in 0..50 {
             t.add_arrival_lag(0.0);
         }
