@@ -22,9 +22,20 @@ pub struct Dirs {
     pub www: PathBuf,
     pub pkg: PathBuf,
     pub vendor: PathBuf,
+    pub traces: PathBuf,
 }
 
+/// The origin's routes, plus the same routes behind the network emulator under `/net/…`.
 pub fn router(live: Arc<Live>, dirs: Dirs) -> Router {
+    let traces = dirs.traces.clone();
+    let direct = routes(live, dirs);
+    Router::new()
+        .route("/net/{profile}/{client}/{*rest}", axum::routing::any(crate::netem::shaped))
+        .with_state(crate::netem::Emulator::new(direct.clone(), traces))
+        .fallback_service(direct)
+}
+
+fn routes(live: Arc<Live>, dirs: Dirs) -> Router {
     Router::new()
         .route("/live/{file}", get(playlist))
         .route("/live/{name}/{file}", get(media))

@@ -3,11 +3,14 @@
 //!
 //! `origin --listen 127.0.0.1:8080 [--width 640 --height 360 --fps 30 --part-ms 200
 //! --chunk-ms 33 --gop-ms 1000 --video-kbps 800 --name show --window-segments 8 --www www --pkg pkg
-//! --vendor node_modules --ffmpeg ffmpeg]`
+//! --vendor node_modules --traces ../shared/traces --ffmpeg ffmpeg]`
+//!
+//! Every route is also served through the network emulator under `/net/<profile>/<client>/`.
 
 mod encoder;
 mod font;
 mod http;
+mod netem;
 mod packager;
 mod source;
 
@@ -31,6 +34,7 @@ struct Args {
     www: PathBuf,
     pkg: PathBuf,
     vendor: PathBuf,
+    traces: PathBuf,
     ffmpeg: String,
 }
 
@@ -47,6 +51,7 @@ fn parse_args() -> Result<Args, String> {
         www: "www".into(),
         pkg: "pkg".into(),
         vendor: "node_modules".into(),
+        traces: "../shared/traces".into(),
         ffmpeg: "ffmpeg".into(),
     };
     let mut it = std::env::args().skip(1);
@@ -70,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
             "--www" => a.www = value.into(),
             "--pkg" => a.pkg = value.into(),
             "--vendor" => a.vendor = value.into(),
+            "--traces" => a.traces = value.into(),
             "--ffmpeg" => a.ffmpeg = value,
             _ => return Err(format!("unknown flag {flag}")),
         }
@@ -95,7 +101,7 @@ async fn main() {
             if !msg.is_empty() {
                 eprintln!("origin: {msg}");
             }
-            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --ffmpeg PATH]");
+            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH]");
             std::process::exit(if msg.is_empty() { 0 } else { 64 });
         }
     };
@@ -125,7 +131,7 @@ async fn main() {
     println!("origin listening on http://{addr}");
     let _ = std::io::stdout().flush();
 
-    let app = http::router(live, http::Dirs { www: args.www, pkg: args.pkg, vendor: args.vendor });
+    let app = http::router(live, http::Dirs { www: args.www, pkg: args.pkg, vendor: args.vendor, traces: args.traces });
     let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
     if let Err(e) = serve.await {
         eprintln!("origin: server error: {e}");
