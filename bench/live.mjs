@@ -1,19 +1,23 @@
 // `make bench` (section "live"): liveshop and hls.js side by side, in one run, on one origin
 // and network profile, latency read from the frame code on screen (DESIGN §3.2), never from the
 // players' own figures.
+import { existsSync, readdirSync } from "node:fs";
 import { startOrigin, launchBrowser } from "../tests/e2e/harness.mjs";
 import { loadReport, mergeLive, saveReport, percentile, BENCH_DIR } from "./report.mjs";
 import { plotLatency } from "./plot.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const SECTIONS = (process.env.BENCH_SECTIONS ?? "live").split(",").map((s) => s.trim());
-const PROFILES = (process.env.BENCH_PROFILES ?? "clean").split(",").map((s) => s.trim()).filter(Boolean);
+const TRACES = process.env.TRACES_DIR ?? "../shared/traces";
+const ALL_PROFILES = ["clean", "jitter", ...(existsSync(TRACES) ? readdirSync(TRACES).filter((f) => f.endsWith(".down")).sort() : [])];
+const PROFILES = (process.env.BENCH_PROFILES ?? ALL_PROFILES.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
 const FRAMECODE = new URL("../tests/e2e/framecode.js", import.meta.url).pathname;
 
 /** Player name → page path (served by the origin). */
 const PLAYERS = {
   "liveshop": (src) => `/?src=${encodeURIComponent(src)}`,
   "hls.js": (src) => `/hlsjs.html?src=${encodeURIComponent(src)}`,
+  "hls.js-catchup": (src) => `/hlsjs.html?catchup=1&src=${encodeURIComponent(src)}`,
 };
 
 // Runs in the page: samples latency on every displayed frame, and stalls from media events.
@@ -46,7 +50,9 @@ async function taskSeconds(cdp) {
 }
 
 async function runProfile(browser, origin, profile) {
-  const src = `${origin.url}/live/show.m3u8`;
+  // Every player gets its own emulated link with the same profile (and the same seed).
+  const srcFor = (player) =>
+    profile === "clean" ? `${origin.url}/live/show.m3u8` : `${origin.url}/net/${profile}/${player}/live/show.m3u8`;
   const pages = {};
   for (const [player, path] of Object.entries(PLAYERS)) {
     const context = await browser.newContext();
@@ -59,7 +65,7 @@ async function runProfile(browser, origin, profile) {
     pages[player] = { page, cdp, context };
   }
   // Start every player together, then measure for the same wall-clock window.
-  await Promise.all(Object.entries(pages).map(([player, p]) => p.page.goto(origin.url + PLAYERS[player](src))));
+  await Promise.all(Object.entries(pages).map(([player, p]) => p.page.goto(origin.url + PLAYERS[player](srcFor(player)))));
   const cpu0 = {};
   for (const [player, p] of Object.entries(pages)) cpu0[player] = await taskSeconds(p.cdp);
   const t0 = Date.now();

@@ -480,7 +480,10 @@ impl LiveEngine {
                     // A long stall (an outage) leaves us far behind: get back to the target.
                     self.resync |= stall_ms > 500.0;
                     self.stall_ms += stall_ms;
-                    self.target.on_stall(stall_ms);
+                    // Stalls while joining say nothing about the network.
+                    if self.ttff_ms.is_some_and(|t| now - self.started_at - t > 3000.0) {
+                        self.target.on_stall(stall_ms);
+                    }
                     self.outputs.push_back(Output::Event(Event::Resume { stall_ms }));
                 }
             }
@@ -658,8 +661,8 @@ impl LiveEngine {
         let has_parts = m.segments.iter().any(|s| !s.parts.is_empty());
         let low_latency = *self.low_latency.get_or_insert(has_parts && m.part_target.is_some());
         match m.part_target {
-            // Until arrivals are measured, the spec's PART-HOLD-BACK default (3 parts).
-            Some(pt) if low_latency => self.target.set_initial(pt * 3000.0),
+            // Until arrivals are measured: two parts of lag plus the pipeline margin.
+            Some(pt) if low_latency => self.target.set_initial(pt * 2000.0 + self.target.margin_ms()),
             // Whole segments arrive in bursts: hold about one and a half of them.
             _ => self.target.set_initial(self.target_duration_s * 1500.0 + 500.0),
         }

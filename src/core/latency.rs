@@ -107,7 +107,11 @@ impl LatencyTarget {
 
     /// Called about once a second of smooth playback.
     pub fn on_smooth_second(&mut self) {
-        self.stall_penalty_ms *= 0.97;
+        self.stall_penalty_ms *= 0.9;
+    }
+
+    pub fn margin_ms(&self) -> f64 {
+        self.config.margin_ms
     }
 
     /// The target to use until enough arrivals have been measured.
@@ -176,7 +180,7 @@ mod tests {
         let before = t.target_ms();
         t.on_stall(400.0);
         assert!(t.target_ms() >= before + 399.0);
-        for _ in 0..120 {
+        for _ in 0..60 {
             t.on_smooth_second();
         }
         assert!(t.target_ms() < before + 20.0);
