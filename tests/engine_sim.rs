@@ -12,9 +12,49 @@ fn config() -> LiveConfig {
 
 fn summary(name: &str, r: &sim::Report) {
     println!(
-        "{name}: ttff {:?} ms, latency p50 {:.0} p95 {:.0} ms, target {:.0} ms, stalls {} ({:.0} ms, ratio {:.4}), rate changes {}, seeks {}, errors {:?}",
-        r.ttff_ms, r.quantile(0.5), r.quantile(0.95), r.final_target_ms, r.stall_count, r.stall_ms, r.stall_ratio(), r.rate_changes, r.seeks, r.errors
+        "{name}: ttff {:?} ms, latency p50 {:.0} p95 {:.0} ms, target {:.0} ms, converged after {:?} s, stalls {} ({:.0} ms, ratio {:.4}), rate changes {}, seeks {}, errors {:?}",
+        r.ttff_ms, r.quantile(0.5), r.quantile(0.95), r.final_target_ms, r.convergence_s(), r.stall_count, r.stall_ms, r.stall_ratio(), r.rate_changes, r.seeks, r.errors
     );
+}
+
+/// One minute on a real cellular trace (40 ms one way added), checked against bounds that
+/// catch regressions: (p50, p95, stall ratio, rate changes a minute, convergence seconds).
+fn trace_run(file: &str, offset_ms: f64, duration_ms: f64, bounds: (f64, f64, f64, u32, f64)) -> sim::Report {
+    let origin = Origin::default();
+    let mut net = Network::from_trace(file, 40.0, offset_ms);
+    let r = sim::run(&origin, &mut net, config(), 10_000.0, duration_ms);
+    summary(file, &r);
+    let (p50, p95, stall_ratio, rate_changes, converge_s) = bounds;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert!(r.quantile(0.5) <= p50, "p50 {} > {p50}", r.quantile(0.5));
+    assert!(r.quantile(0.95) <= p95, "p95 {} > {p95}", r.quantile(0.95));
+    assert!(r.stall_ratio() <= stall_ratio, "stall ratio {} > {stall_ratio}", r.stall_ratio());
+    assert!(r.rate_changes <= rate_changes, "{} rate changes > {rate_changes}", r.rate_changes);
+    let c = r.convergence_s().expect("never converged");
+    assert!(c <= converge_s, "converged after {c} s > {converge_s}");
+    r
+}
+
+#[test]
+fn verizon_lte_trace() {
+    trace_run("Verizon-LTE-short.down", 0.0, 60_000.0, (1300.0, 2000.0, 0.02, 60, 15.0));
+}
+
+#[test]
+fn att_lte_driving_trace() {
+    trace_run("ATT-LTE-driving-2016.down", 0.0, 60_000.0, (1500.0, 3000.0, 0.03, 70, 15.0));
+}
+
+#[test]
+fn tmobile_umts_trace_with_outages() {
+    // 70 s in: bursts of 1-3 Mbit/s, then 124-140 s of the trace deliver almost nothing.
+    // No single-bitrate player can play through that; what matters is coming back after it.
+    let r = trace_run("TMobile-UMTS-driving.down", 70_000.0, 75_000.0, (2500.0, 17_000.0, 0.35, 90, 20.0));
+    // Capacity returns at 140 s of the trace (70 s of simulated time): 5 s later the player
+    // must be back at its target. Samples are 200 ms apart from the first frame.
+    let at = |t_ms: f64| ((t_ms - 10_000.0 - r.ttff_ms.unwrap_or(0.0)) / 200.0) as usize;
+    let (l, t) = (r.latencies[at(75_000.0)], r.targets[at(75_000.0)]);
+    assert!(l < t + 300.0, "{l} ms latency 5 s after the outage, target {t}");
 }
 
 #[test]

@@ -460,8 +460,29 @@ impl LiveEngine {
             return;
         }
         self.maybe_begin_playback();
-        self.control_latency();
+        if !self.skip_gap() {
+            self.control_latency();
+        }
         self.maybe_evict();
+    }
+
+    /// A part that never arrived (or a rejoin after an outage) leaves a hole in the buffer that
+    /// the browser will not play across: when the playhead reaches it, jump ahead, as close to
+    /// the target latency as the buffered media allows.
+    fn skip_gap(&mut self) -> bool {
+        if !self.play_requested || self.media.seeking || self.media.buffer_ahead() > 0.05 {
+            return false;
+        }
+        let t = self.media.current_time;
+        let Some(&(next_start, _)) = self.media.buffered.iter().find(|r| r.0 > t) else { return false };
+        let end = self.media.buffered_end().unwrap_or(next_start);
+        let live = self.media_time_for_capture(self.server_now() - self.target.target_ms());
+        let pos = match live {
+            Some(p) if p > next_start && self.media.buffered.iter().any(|r| r.0 <= p && p < r.1 - 0.1) => p,
+            _ => next_start + 0.01,
+        };
+        self.outputs.push_back(Output::Seek(pos.min(end - 0.05).max(next_start)));
+        true
     }
 
     pub fn handle_media_event(&mut self, now: f64, event: MediaEvent) {

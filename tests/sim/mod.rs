@@ -40,7 +40,8 @@ pub struct Origin {
 
 impl Default for Origin {
     fn default() -> Self {
-        Origin { fps: 30, part_ms: 200, parts_per_segment: 5, encode_ms: 60.0, bytes_per_part: 25_000, window_segments: 6 }
+        // About what the real origin's encoder makes of its synthetic show: ~500 kbit/s.
+        Origin { fps: 30, part_ms: 200, parts_per_segment: 5, encode_ms: 60.0, bytes_per_part: 12_500, window_segments: 6 }
     }
 }
 
@@ -149,19 +150,77 @@ impl Origin {
     }
 }
 
-/// A seeded network path: per-response delay = base + uniform jitter, with order preserved.
+/// A seeded network path: per-response delay = base + uniform jitter, with order preserved;
+/// optionally paced by a cellular trace (one 1500-byte packet per listed millisecond).
 pub struct Network {
     pub one_way_ms: f64,
     pub jitter_ms: f64,
     /// Periods (start, end) in ms during which nothing is delivered.
     pub outages: Vec<(f64, f64)>,
+    trace: Vec<u32>,
+    trace_pos: usize,
+    trace_cycle: u64,
+    next_free: f64,
     rng: u64,
     last_delivery: f64,
 }
 
 impl Network {
     pub fn new(one_way_ms: f64, jitter_ms: f64, seed: u64) -> Self {
-        Network { one_way_ms, jitter_ms, outages: Vec::new(), rng: seed.max(1), last_delivery: 0.0 }
+        Network {
+            one_way_ms,
+            jitter_ms,
+            outages: Vec::new(),
+            trace: Vec::new(),
+            trace_pos: 0,
+            trace_cycle: 0,
+            next_free: 0.0,
+            rng: seed.max(1),
+            last_delivery: 0.0,
+        }
+    }
+
+    /// A link paced by a trace file from `../shared/traces`, starting `offset_ms` into it.
+    pub fn from_trace(file: &str, one_way_ms: f64, offset_ms: f64) -> Self {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces").join(file);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("trace {}: {e}", path.display()));
+        let trace: Vec<u32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        assert!(!trace.is_empty(), "empty trace {file}");
+        // Rotate so that simulated time 0 is `offset_ms` into the trace.
+        let period = trace[trace.len() - 1] + 1;
+        let offset = (offset_ms as u32) % period;
+        let split = trace.partition_point(|&t| t < offset);
+        let rotated = trace[split..].iter().map(|t| t - offset).chain(trace[..split].iter().map(|t| t + period - offset)).collect();
+        let mut n = Network::new(one_way_ms, 0.0, 1);
+        n.trace = rotated;
+        n
+    }
+
+    /// When a response of `bytes` leaving at `sent` has fully arrived.
+    fn deliver_bytes(&mut self, sent: f64, bytes: usize) -> f64 {
+        if self.trace.is_empty() {
+            return self.deliver(sent);
+        }
+        let period = *self.trace.last().unwrap_or(&1) as f64 + 1.0;
+        let mut depart = sent.max(self.next_free);
+        for _ in 0..bytes.div_ceil(1500).max(1) {
+            loop {
+                let at = self.trace_cycle as f64 * period + self.trace[self.trace_pos] as f64;
+                self.trace_pos += 1;
+                if self.trace_pos == self.trace.len() {
+                    self.trace_pos = 0;
+                    self.trace_cycle += 1;
+                }
+                if at >= depart {
+                    depart = at;
+                    break;
+                }
+            }
+        }
+        self.next_free = depart;
+        let at = (depart + self.one_way_ms).max(self.last_delivery);
+        self.last_delivery = at;
+        at
     }
     fn uniform(&mut self) -> f64 {
         // xorshift64*: tiny, seedable, good enough for jitter.
@@ -229,6 +288,8 @@ pub struct Report {
     pub errors: Vec<String>,
     pub seeks: u32,
     pub final_target_ms: f64,
+    /// The engine's target at each latency sample.
+    pub targets: Vec<f64>,
 }
 
 impl Report {
@@ -237,6 +298,13 @@ impl Report {
         v.sort_by(f64::total_cmp);
         v.get(((v.len() as f64 * q) as usize).min(v.len().saturating_sub(1))).copied().unwrap_or(f64::NAN)
     }
+    /// Seconds until latency first stays within 25 % of the target for 5 s running.
+    pub fn convergence_s(&self) -> Option<f64> {
+        let ok: Vec<bool> = self.latencies.iter().zip(&self.targets).map(|(l, t)| (l - t).abs() <= 0.25 * t).collect();
+        let run = 25; // 5 s of 200 ms samples
+        (0..ok.len().saturating_sub(run)).find(|&i| ok[i..i + run].iter().all(|&b| b)).map(|i| i as f64 * 0.2)
+    }
+
     pub fn stall_ratio(&self) -> f64 {
         self.stall_ms / (self.stall_ms + self.played_ms).max(1.0)
     }
@@ -293,7 +361,7 @@ pub fn run(origin: &Origin, net: &mut Network, config: LiveConfig, join_at_ms: f
             if blocked[i].0 <= t {
                 let (_, id, url) = blocked.remove(i);
                 let body = serve(origin, &url, t);
-                let at = net.deliver(t);
+                let at = net.deliver_bytes(t, body.as_ref().map_or(0, |b| b.len()));
                 match body {
                     Ok(b) => {
                         push(&mut queue, at, Pending::Chunk(id, b));
@@ -339,9 +407,13 @@ pub fn run(origin: &Origin, net: &mut Network, config: LiveConfig, join_at_ms: f
             engine.handle_media_state(wall(t), state);
             engine.handle_timeout(wall(t));
         }
+        if std::env::var_os("SIM_TRACE").is_some() && (t as u64) % 1000 == 0 {
+            eprintln!("t={t} ct={:.2} buf={:?} playing={} blocked={} queued={} lat={:?} tgt={:.0}", el.current_time, el.buffered, el.playing, blocked.len(), queue.len(), engine.stats().latency_ms.map(|l| l as i64), engine.stats().target_latency_ms);
+        }
         if first_frame_at.is_some() && t >= next_sample {
             next_sample += 200.0;
             report.latencies.push(t - origin.capture_ms((el.current_time * origin.fps as f64) as u64));
+            report.targets.push(engine.stats().target_latency_ms);
             if let Some(l) = engine.stats().latency_ms {
                 report.reported.push(l);
             }
@@ -350,7 +422,8 @@ pub fn run(origin: &Origin, net: &mut Network, config: LiveConfig, join_at_ms: f
         loop {
             match engine.poll_output() {
                 Output::Fetch(req) => {
-                    let arrive = net.deliver(t) - net.one_way_ms; // request path: no jitter model
+                    // The uplink is not modelled beyond its delay: requests are small.
+                    let arrive = t + net.one_way_ms;
                     let url = req.url.clone();
                     let ready = match req.kind {
                         FetchKind::Clock => Some(arrive),
