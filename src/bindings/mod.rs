@@ -64,6 +64,11 @@ export interface LivePlayerEventMap {
 
 /** Errors thrown or rejected by the player carry a stable `code`. */
 export interface LiveshopError extends Error { code: string; }
+
+/** Typed listeners (merges with the class declaration below). */
+export interface LivePlayer {
+  on<K extends keyof LivePlayerEventMap>(name: K, listener: (event: LivePlayerEventMap[K]) => void): () => void;
+}
 "#;
 
 /// Options as JavaScript passes them (DESIGN §3.1).

@@ -197,6 +197,8 @@ const MAX_PLAYLIST_FAILURES: u32 = 8;
 const STATS_INTERVAL_MS: f64 = 1000.0;
 /// Keep this much already-played media; remove older.
 const BACK_BUFFER_S: f64 = 10.0;
+/// How long after a stall or a hidden spell the controller jumps instead of racing.
+const RESYNC_WINDOW_MS: f64 = 8000.0;
 /// How many media requests may be outstanding (the current one and the next hint).
 const MAX_MEDIA_IN_FLIGHT: usize = 2;
 
@@ -213,6 +215,7 @@ pub struct LiveEngine {
     playlist_fetch: Option<u64>,
     playlist_retry_at: Option<f64>,
     playlist_failures: u32,
+    last_playlist_ok_at: Option<f64>,
     low_latency: Option<bool>,
     can_block: bool,
     target_duration_s: f64,
@@ -238,8 +241,8 @@ pub struct LiveEngine {
     pending_discontinuity: bool,
     /// Set while the first media after a rejoin is on its way.
     rejoining: bool,
-    /// Jump back to the target at the next chance (after an outage or a hidden spell).
-    resync: bool,
+    /// Until then, jump back to the target when behind (after a stall or a hidden spell).
+    resync_until: Option<f64>,
     /// When media was first buffered, to bound the wait for the join point.
     first_buffered_at: Option<f64>,
     timestamp_offset: f64,
@@ -302,6 +305,7 @@ impl LiveEngine {
             playlist_fetch: None,
             playlist_retry_at: None,
             playlist_failures: 0,
+            last_playlist_ok_at: None,
             low_latency: None,
             can_block: false,
             target_duration_s: 6.0,
@@ -322,7 +326,7 @@ impl LiveEngine {
             buffer_queue: VecDeque::new(),
             pending_discontinuity: false,
             rejoining: false,
-            resync: false,
+            resync_until: None,
             first_buffered_at: None,
             timestamp_offset: 0.0,
             appended_end: None,
@@ -470,7 +474,10 @@ impl LiveEngine {
     /// the browser will not play across: when the playhead reaches it, jump ahead, as close to
     /// the target latency as the buffered media allows.
     fn skip_gap(&mut self) -> bool {
-        if !self.play_requested || self.media.seeking || self.media.buffer_ahead() > 0.05 {
+        // Stalled in front of a hole: the browser may want more runway than is left before it,
+        // so waiting would never end.
+        let stuck = self.stall_started.is_some() || self.media.buffer_ahead() <= 0.05;
+        if !self.play_requested || self.media.seeking || !stuck {
             return false;
         }
         let t = self.media.current_time;
@@ -498,8 +505,9 @@ impl LiveEngine {
                 }
                 if let Some(since) = self.stall_started.take() {
                     let stall_ms = now - since;
-                    // A long stall (an outage) leaves us far behind: get back to the target.
-                    self.resync |= stall_ms > 500.0;
+                    // A stall leaves us behind by its length: for a while, get back to the
+                    // target by jumping rather than race there at a few percent over real time.
+                    self.resync_until = Some(now + RESYNC_WINDOW_MS);
                     self.stall_ms += stall_ms;
                     // Stalls while joining say nothing about the network.
                     if self.ttff_ms.is_some_and(|t| now - self.started_at - t > 3000.0) {
@@ -633,7 +641,11 @@ impl LiveEngine {
 
     fn on_playlist_failure(&mut self, error: PlayerError) {
         self.playlist_failures += 1;
-        if self.playlist_failures >= MAX_PLAYLIST_FAILURES {
+        // A live show rides out outages: give up only on a stream that never loaded, or after
+        // half a minute without a single good playlist.
+        let never_loaded = self.last_playlist_ok_at.is_none();
+        let silent_ms = self.now - self.last_playlist_ok_at.unwrap_or(self.started_at);
+        if self.playlist_failures >= MAX_PLAYLIST_FAILURES && (never_loaded || silent_ms > 30_000.0) {
             self.fail(error);
             return;
         }
@@ -666,6 +678,7 @@ impl LiveEngine {
             }
             Playlist::Media(m) => {
                 self.playlist_failures = 0;
+                self.last_playlist_ok_at = Some(self.now);
                 self.apply_media_playlist(&m);
                 self.schedule_media();
                 self.schedule_reload();
@@ -758,8 +771,12 @@ impl LiveEngine {
     /// Where to join: the newest keyframe that leaves enough media before the live edge to
     /// play at the target latency, so the first frame comes fast and latency starts on target.
     fn choose_start(&mut self) {
+        self.start_key = self.start_candidate();
+    }
+
+    fn start_candidate(&self) -> Option<Key> {
         if self.window.is_empty() {
-            return;
+            return None;
         }
         let low_latency = self.low_latency == Some(true);
         let want_s = if low_latency {
@@ -779,7 +796,7 @@ impl LiveEngine {
                 }
             }
         }
-        self.start_key = Some(self.window[start].key);
+        Some(self.window[start].key)
     }
 
     fn schedule_reload(&mut self) {
@@ -1002,7 +1019,12 @@ impl LiveEngine {
     }
 
     fn queue_buffer(&mut self, op: BufferOp) {
-        self.buffer_queue.push_back(op);
+        // Chunks that pile up while the SourceBuffer is busy go in as one append.
+        if let (BufferOp::Append(more), Some(BufferOp::Append(queued))) = (&op, self.buffer_queue.back_mut()) {
+            queued.extend_from_slice(more);
+        } else {
+            self.buffer_queue.push_back(op);
+        }
         self.pump_buffer();
     }
 
@@ -1038,14 +1060,16 @@ impl LiveEngine {
             Some(p) => p,
             None => end - target_s,
         };
-        // Wait until the media covers the join point plus a little runway (the rest of the
-        // backlog is still streaming in), but not forever.
+        // The browser needs some media ahead of the playhead to start smoothly: join at the
+        // target if that leaves enough runway, otherwise as close to it as the runway allows;
+        // wait (boundedly) only while too little media is buffered at all.
+        let runway = (self.target.margin_ms() / 1000.0).min(target_s);
         let first_media_at = *self.first_buffered_at.get_or_insert(self.now);
         let waited_ms = self.now - first_media_at;
-        if end - pos < 0.1 && !self.endlist && waited_ms < 1500.0 {
+        if end - start < runway && !self.endlist && waited_ms < 1500.0 {
             return;
         }
-        let pos = pos.clamp(start, (end - 0.05).max(start));
+        let pos = pos.min(end - runway).clamp(start, (end - 0.05).max(start));
         self.play_requested = true;
         self.outputs.push_back(Output::Seek(pos));
         self.outputs.push_back(Output::Play);
@@ -1067,7 +1091,7 @@ impl LiveEngine {
         self.last_latency_ms = latency;
         if self.media.hidden {
             // Timers are throttled while hidden; catch up at once when seen again.
-            self.resync = true;
+            self.resync_until = Some(self.now + RESYNC_WINDOW_MS);
             return;
         }
         if self.stall_started.is_some() {
@@ -1081,16 +1105,13 @@ impl LiveEngine {
         // Far behind, or behind at all after a long stall or a hidden spell: jump rather than
         // race. Seek if the media for the target is buffered; otherwise stop fetching the
         // backlog and rejoin near live.
-        let jump_at = if self.resync { 250.0 } else { self.config.max_behind_ms };
-        if error_ms < 100.0 {
-            self.resync = false;
-        }
+        let resyncing = self.resync_until.is_some_and(|until| self.now < until);
+        let jump_at = if resyncing { 250.0 } else { self.config.max_behind_ms };
         if error_ms > jump_at {
             if let Some(live_pos) = self.media_time_for_capture(self.server_now() - target) {
                 let end = self.media.buffered_end().unwrap_or(0.0);
                 if live_pos <= end - 0.05 {
                     if live_pos > self.media.current_time + 0.2 {
-                        self.resync = false;
                         self.outputs.push_back(Output::Seek(live_pos));
                         return;
                     }
@@ -1123,8 +1144,13 @@ impl LiveEngine {
         self.set_rate(rate);
     }
 
-    /// Drops the backlog being fetched and starts again from the newest suitable keyframe.
+    /// Drops the backlog being fetched and starts again from the newest suitable keyframe,
+    /// if the playlist offers one past what is already requested.
     fn rejoin(&mut self) {
+        let Some(candidate) = self.start_candidate() else { return };
+        if self.last_requested.is_some_and(|last| candidate <= last) {
+            return; // nothing newer to jump to yet: keep fetching what we have
+        }
         for l in std::mem::take(&mut self.loading) {
             if matches!(l.body, Body::Init { .. }) {
                 self.requested_map = None;
@@ -1217,12 +1243,20 @@ fn follows(last: Key, next: Key) -> bool {
 }
 
 /// Length of the longest prefix of `buf` made of complete top-level boxes.
+///
+/// A `moof` is held back until its `mdat` is complete too: if the request were cut off in
+/// between, a lone `moof` in the `SourceBuffer` would make it parse whatever comes next as its
+/// media data, a fatal decode error.
 fn complete_prefix(buf: &[u8]) -> Result<usize, mp4::Mp4Error> {
-    let mut pos = 0;
+    let (mut pos, mut safe) = (0, 0);
     while let Some(len) = mp4::complete_box_len(&buf[pos..])? {
+        let is_moof = buf.get(pos + 4..pos + 8) == Some(b"moof");
         pos += len;
+        if !is_moof {
+            safe = pos;
+        }
     }
-    Ok(pos)
+    Ok(safe)
 }
 
 /// `{"t1": 1.5, "t2": 2.5}` → (t1, t2). Tolerant of whitespace and key order.
@@ -1236,4 +1270,35 @@ fn parse_clock_reply(body: &[u8]) -> Option<(f64, f64)> {
         rest[..end].parse().ok().filter(|v: &f64| v.is_finite())
     };
     Some((field("t1")?, field("t2")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bx(kind: &[u8; 4], len: usize) -> Vec<u8> {
+        let mut v = ((len + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(kind);
+        v.extend(std::iter::repeat_n(0u8, len));
+        v
+    }
+
+    #[test]
+    fn a_moof_waits_for_its_mdat() {
+        let data = [bx(b"prft", 24), bx(b"moof", 40), bx(b"mdat", 100)].concat();
+        assert_eq!(complete_prefix(&data[..20]).unwrap(), 0);
+        assert_eq!(complete_prefix(&data[..32]).unwrap(), 32); // prft alone is fine
+        assert_eq!(complete_prefix(&data[..32 + 48]).unwrap(), 32); // moof without mdat is not
+        assert_eq!(complete_prefix(&data[..data.len() - 1]).unwrap(), 32);
+        assert_eq!(complete_prefix(&data).unwrap(), data.len());
+    }
+
+    #[test]
+    fn clock_replies_parse_or_refuse() {
+        assert_eq!(parse_clock_reply(br#"{"t1":1.5,"t2":2.25}"#), Some((1.5, 2.25)));
+        assert_eq!(parse_clock_reply(br#"{ "t2" : 2, "t1" : 1e3 }"#), Some((1000.0, 2.0)));
+        assert_eq!(parse_clock_reply(b"{}"), None);
+        assert_eq!(parse_clock_reply(br#"{"t1":"x","t2":1}"#), None);
+        assert_eq!(parse_clock_reply(&[0xff, 0xfe]), None);
+    }
 }

@@ -66,11 +66,15 @@ async fn stream(
         let bytes = js_sys::Uint8Array::new(&value).to_vec();
         let Some(d) = weak.upgrade() else { return Ok(()) };
         let mut live = true;
-        Driver::with(&d, sink, |d, _| live = d.fetch_live(req.id));
+        Driver::with(&d, sink, |d, now| {
+            live = d.fetch_live(req.id);
+            if live {
+                d.engine.handle_fetch_chunk(now, req.id, &bytes);
+            }
+        });
         if !live {
             let _ = reader.cancel();
             return Ok(());
         }
-        Driver::with(&d, sink, |d, now| d.engine.handle_fetch_chunk(now, req.id, &bytes));
     }
 }

@@ -66,3 +66,13 @@ test("origin: LL-HLS tags, blocking reload, clock, CORS", async () => {
   const clock = await (await fetch(`${origin.url}/clock`)).json();
   assert.ok(clock.t1 <= clock.t2 && Math.abs(clock.t1 - before) < 1000, JSON.stringify(clock));
 });
+
+test("origin: says clearly when ffmpeg is missing", async () => {
+  const { spawn } = await import("node:child_process");
+  const child = spawn(process.env.ORIGIN_BIN ?? "target/debug/origin", ["--listen", "127.0.0.1:0", "--ffmpeg", "/nonexistent/ffmpeg"]);
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const code = await new Promise((r) => child.on("exit", r));
+  assert.equal(code, 2);
+  assert.match(stderr, /ffmpeg not found .*apt-get install ffmpeg/s);
+});

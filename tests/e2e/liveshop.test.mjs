@@ -107,3 +107,27 @@ test("liveshop plays a stream written by ffmpeg's own hls muxer (fMP4 segments)"
   // PROGRAM-DATE-TIME from ffmpeg gives a latency figure too.
   assert.ok(end.stats.latencyMs > 0 && end.stats.latencyMs < 15_000, `latency ${end.stats.latencyMs}`);
 });
+
+test("liveshop keeps playing when the origin's encoder dies and restarts (discontinuity)", async () => {
+  const page = await openPlayer(`${origin.url}/live/show.m3u8`);
+  await page.waitForFunction(() => window.video.currentTime > 2 && !window.video.paused, null, { timeout: 15_000 });
+  const pid = Number(await (await fetch(`${origin.url}/admin/ffmpeg-pid`)).text());
+  process.kill(pid, "SIGKILL");
+  // The origin restarts ffmpeg; the playlist marks the new run with a discontinuity.
+  let playlist = "";
+  for (let i = 0; i < 50 && !playlist.includes("#EXT-X-DISCONTINUITY\n"); i++) {
+    await sleep(200);
+    playlist = await (await fetch(`${origin.url}/live/show.m3u8`)).text();
+  }
+  assert.ok(playlist.includes("#EXT-X-DISCONTINUITY\n"), "no discontinuity after the restart");
+  assert.match(playlist, /#EXT-X-MAP:URI="show\/init-1\.mp4"/);
+  const t0 = await page.evaluate(() => window.video.currentTime);
+  await sleep(6000);
+  const end = await page.evaluate(() => ({ t: window.video.currentTime, stats: window.player.stats(), samples: window.samples.slice(-30) }));
+  await page.close();
+  console.log(`after the restart: advanced ${(end.t - t0).toFixed(2)} s in 6 s; latency ${Math.round(end.stats.latencyMs)} ms`);
+  assert.ok(end.t - t0 >= 4, `stuck after the restart: advanced ${end.t - t0} s`);
+  // Frames from the new encoder run are on screen, with their own (current) capture times.
+  const recent = end.samples.map((s) => s.code);
+  assert.ok(recent.length > 10 && Math.max(...recent) < 3000, `latency after restart ${recent}`);
+});
