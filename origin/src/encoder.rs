@@ -25,6 +25,8 @@ pub struct EncoderConfig {
     pub chunk_ms: u32,
     pub gop_ms: u32,
     pub video_kbps: u32,
+    /// Without audio the show is video only (for measuring what audio costs a player).
+    pub audio: bool,
 }
 
 /// The stream being packaged, shared with the HTTP handlers.
@@ -56,23 +58,37 @@ impl Live {
 fn ffmpeg_args(c: &EncoderConfig, video: &Path, audio: &Path) -> Vec<String> {
     let f = c.format;
     let gop = (c.gop_ms as u64 * f.fps as u64 / 1000).max(1);
-    [
+    let mut args: Vec<String> = [
         "-hide_banner", "-loglevel", "error", "-nostdin",
         "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", &format!("{}x{}", f.width, f.height),
         "-r", &f.fps.to_string(), "-i", &video.to_string_lossy(),
-        "-f", "s16le", "-ar", &source::AUDIO_RATE.to_string(), "-ac", "1", "-i", &audio.to_string_lossy(),
-        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-        "-g", &gop.to_string(), "-keyint_min", &gop.to_string(), "-sc_threshold", "0",
-        "-b:v", &format!("{}k", c.video_kbps), "-maxrate", &format!("{}k", c.video_kbps),
-        "-bufsize", &format!("{}k", c.video_kbps / 2),
-        "-c:a", "aac", "-b:a", "64k",
-        "-f", "mp4", "-movflags", "empty_moov+default_base_moof+frag_keyframe+cmaf",
-        "-frag_duration", &(c.chunk_ms.min(c.part_ms) as u64 * 1000).to_string(),
-        "-write_prft", "wallclock", "-flush_packets", "1", "pipe:1",
     ]
     .iter()
     .map(|s| s.to_string())
-    .collect()
+    .collect();
+    if c.audio {
+        let rate = source::AUDIO_RATE.to_string();
+        args.extend(["-f", "s16le", "-ar", &rate, "-ac", "1", "-i", &audio.to_string_lossy()].map(String::from));
+    }
+    args.extend(
+        [
+            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+            "-g", &gop.to_string(), "-keyint_min", &gop.to_string(), "-sc_threshold", "0",
+            "-b:v", &format!("{}k", c.video_kbps), "-maxrate", &format!("{}k", c.video_kbps),
+            "-bufsize", &format!("{}k", c.video_kbps / 2),
+        ]
+        .map(String::from),
+    );
+    args.extend(if c.audio { ["-c:a", "aac", "-b:a", "64k"].map(String::from).to_vec() } else { vec!["-an".into()] });
+    args.extend(
+        [
+            "-f", "mp4", "-movflags", "empty_moov+default_base_moof+frag_keyframe+cmaf",
+            "-frag_duration", &(c.chunk_ms.min(c.part_ms) as u64 * 1000).to_string(),
+            "-write_prft", "wallclock", "-flush_packets", "1", "pipe:1",
+        ]
+        .map(String::from),
+    );
+    args
 }
 
 fn mkfifo(path: &Path) -> std::io::Result<()> {

@@ -36,6 +36,7 @@ struct Args {
     vendor: PathBuf,
     traces: PathBuf,
     ffmpeg: String,
+    audio: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -53,11 +54,16 @@ fn parse_args() -> Result<Args, String> {
         vendor: "node_modules".into(),
         traces: "../shared/traces".into(),
         ffmpeg: "ffmpeg".into(),
+        audio: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
             return Err(String::new());
+        }
+        if flag == "--no-audio" {
+            a.audio = false;
+            continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let num = |v: &str| v.parse::<u32>().map_err(|_| format!("{flag}: `{v}` is not a number"));
@@ -101,7 +107,7 @@ async fn main() {
             if !msg.is_empty() {
                 eprintln!("origin: {msg}");
             }
-            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH]");
+            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio]");
             std::process::exit(if msg.is_empty() { 0 } else { 64 });
         }
     };
@@ -124,6 +130,7 @@ async fn main() {
         chunk_ms: args.chunk_ms,
         gop_ms: args.gop_ms,
         video_kbps: args.video_kbps,
+        audio: args.audio,
     };
     let encoder = tokio::spawn(encoder::supervise(live.clone(), config, stop_rx));
 
