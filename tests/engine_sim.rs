@@ -118,5 +118,9 @@ fn an_outage_is_ridden_out_and_latency_recovers() {
     // The last 15 s are back near the clean figure.
     let tail = &r.latencies[r.latencies.len() - 75..];
     let worst = tail.iter().cloned().fold(0.0, f64::max);
-    assert!(worst < r.final_target_ms + 500.0, "still {worst} ms behind 27 s after the outage (target {})", r.final_target_ms);
+    assert!(
+        worst < r.final_target_ms + 500.0,
+        "still {worst} ms behind 27 s after the outage (target {})",
+        r.final_target_ms
+    );
 }

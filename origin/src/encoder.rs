@@ -59,9 +59,20 @@ fn ffmpeg_args(c: &EncoderConfig, video: &Path, audio: &Path) -> Vec<String> {
     let f = c.format;
     let gop = (c.gop_ms as u64 * f.fps as u64 / 1000).max(1);
     let mut args: Vec<String> = [
-        "-hide_banner", "-loglevel", "error", "-nostdin",
-        "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", &format!("{}x{}", f.width, f.height),
-        "-r", &f.fps.to_string(), "-i", &video.to_string_lossy(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "yuv420p",
+        "-s",
+        &format!("{}x{}", f.width, f.height),
+        "-r",
+        &f.fps.to_string(),
+        "-i",
+        &video.to_string_lossy(),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -72,19 +83,43 @@ fn ffmpeg_args(c: &EncoderConfig, video: &Path, audio: &Path) -> Vec<String> {
     }
     args.extend(
         [
-            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-            "-g", &gop.to_string(), "-keyint_min", &gop.to_string(), "-sc_threshold", "0",
-            "-b:v", &format!("{}k", c.video_kbps), "-maxrate", &format!("{}k", c.video_kbps),
-            "-bufsize", &format!("{}k", c.video_kbps / 2),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            &gop.to_string(),
+            "-keyint_min",
+            &gop.to_string(),
+            "-sc_threshold",
+            "0",
+            "-b:v",
+            &format!("{}k", c.video_kbps),
+            "-maxrate",
+            &format!("{}k", c.video_kbps),
+            "-bufsize",
+            &format!("{}k", c.video_kbps / 2),
         ]
         .map(String::from),
     );
     args.extend(if c.audio { ["-c:a", "aac", "-b:a", "64k"].map(String::from).to_vec() } else { vec!["-an".into()] });
     args.extend(
         [
-            "-f", "mp4", "-movflags", "empty_moov+default_base_moof+frag_keyframe+cmaf",
-            "-frag_duration", &(c.chunk_ms.min(c.part_ms) as u64 * 1000).to_string(),
-            "-write_prft", "wallclock", "-flush_packets", "1", "pipe:1",
+            "-f",
+            "mp4",
+            "-movflags",
+            "empty_moov+default_base_moof+frag_keyframe+cmaf",
+            "-frag_duration",
+            &(c.chunk_ms.min(c.part_ms) as u64 * 1000).to_string(),
+            "-write_prft",
+            "wallclock",
+            "-flush_packets",
+            "1",
+            "pipe:1",
         ]
         .map(String::from),
     );
@@ -93,7 +128,8 @@ fn ffmpeg_args(c: &EncoderConfig, video: &Path, audio: &Path) -> Vec<String> {
 
 fn mkfifo(path: &Path) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, e))?;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, e))?;
     // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
     if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
         return Err(std::io::Error::last_os_error());
@@ -144,9 +180,10 @@ pub async fn supervise(live: Arc<Live>, config: EncoderConfig, mut shutdown: wat
             std::thread::spawn(move || source::run(f, &video, &audio, timeline, stop))
         };
         let stderr_tail = collect_stderr(&mut child);
-        let reader = child.stdout.take().map(|out| {
-            tokio::spawn(package(out, live.clone(), timeline.clone(), config.format.fps))
-        });
+        let reader = child
+            .stdout
+            .take()
+            .map(|out| tokio::spawn(package(out, live.clone(), timeline.clone(), config.format.fps)));
 
         let status = tokio::select! {
             status = child.wait() => Some(status),
@@ -163,7 +200,10 @@ pub async fn supervise(live: Arc<Live>, config: EncoderConfig, mut shutdown: wat
         let _ = std::fs::remove_dir_all(&dir);
         let Some(status) = status else { return };
         let tail = stderr_tail.lock().map(|t| t.join("\n")).unwrap_or_default();
-        eprintln!("origin: ffmpeg exited ({}); restarting. Its last output:\n{tail}", status.map_or_else(|e| e.to_string(), |s| s.to_string()));
+        eprintln!(
+            "origin: ffmpeg exited ({}); restarting. Its last output:\n{tail}",
+            status.map_or_else(|e| e.to_string(), |s| s.to_string())
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }

@@ -15,8 +15,16 @@ const GLYPHS: [(char, [u8; 7]); 12] = [
     ('.', [0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C]),
 ];
 
-/// Draws `text` into a luma plane at (x, y), each font pixel `scale` pixels square.
-pub fn draw_text(plane: &mut [u8], w: usize, h: usize, x: usize, y: usize, scale: usize, text: &str, luma: u8) {
+/// Where and how big to draw: top-left corner and the size of one font pixel.
+pub struct Placement {
+    pub x: usize,
+    pub y: usize,
+    pub scale: usize,
+}
+
+/// Draws `text` into a `w`x`h` luma plane.
+pub fn draw_text(plane: &mut [u8], (w, h): (usize, usize), at: Placement, text: &str, luma: u8) {
+    let Placement { x, y, scale } = at;
     for (i, ch) in text.chars().enumerate() {
         let Some((_, rows)) = GLYPHS.iter().find(|(c, _)| *c == ch) else { continue };
         let gx = x + i * 6 * scale;

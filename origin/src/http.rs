@@ -75,7 +75,11 @@ async fn wait_for<T>(live: &Live, mut check: impl FnMut(&Stream) -> Option<T>) -
     }
 }
 
-async fn playlist(State(live): State<Arc<Live>>, Path(file): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn playlist(
+    State(live): State<Arc<Live>>,
+    Path(file): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let expected = live.stream.lock().map(|s| format!("{}.m3u8", s.name)).unwrap_or_default();
     if file != expected {
         return text(StatusCode::NOT_FOUND, "no such stream");
@@ -141,7 +145,9 @@ async fn media(State(live): State<Arc<Live>>, Path((name, file)): Path<(String, 
     // Requests for media not yet produced (the preload hint) are held until it begins.
     let found = wait_for(&live, |s| {
         let lookup = match what {
-            MediaName::Init(d) => s.init(d).map_or(Lookup::Gone, |b| Lookup::Ready(PartView { chunks: vec![b], complete: true })),
+            MediaName::Init(d) => {
+                s.init(d).map_or(Lookup::Gone, |b| Lookup::Ready(PartView { chunks: vec![b], complete: true }))
+            }
             MediaName::Part(m, p) => s.part(m, p),
             MediaName::Segment(m) => match s.full_segment(m) {
                 Lookup::Ready(v) => Lookup::Ready(PartView { chunks: vec![v.into()], complete: true }),
@@ -172,7 +178,14 @@ async fn media(State(live): State<Arc<Live>>, Path((name, file)): Path<(String, 
     // A part still being produced: send what exists, then each chunk as it lands (chunked
     // transfer), so a player can append a frame ~one frame after it was encoded.
     let MediaName::Part(msn, index) = what else { return text(StatusCode::INTERNAL_SERVER_ERROR, "unexpected") };
-    let state = Progressive { live: live.clone(), msn, index, sent: 0, first: Some(view.chunks), changes: live.changed.subscribe() };
+    let state = Progressive {
+        live: live.clone(),
+        msn,
+        index,
+        sent: 0,
+        first: Some(view.chunks),
+        changes: live.changed.subscribe(),
+    };
     let stream = futures_util::stream::unfold(state, |mut st| async move {
         if let Some(chunks) = st.first.take() {
             st.sent = chunks.len();
@@ -224,11 +237,7 @@ fn join(chunks: &[axum::body::Bytes]) -> axum::body::Bytes {
 async fn clock() -> Response {
     let t1 = wall_clock_ms();
     let body = format!("{{\"t1\":{t1:.3},\"t2\":{:.3}}}", wall_clock_ms());
-    (
-        [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
 /// For restart tests: which ffmpeg process to kill.

@@ -90,7 +90,7 @@ fn parse_args() -> Result<Args, String> {
     if a.chunk_ms == 0 {
         a.chunk_ms = 1000 / f.fps.max(1); // one frame per chunk
     }
-    if f.width < 96 || f.height < 48 || f.width % 2 != 0 || f.height % 2 != 0 {
+    if f.width < 96 || f.height < 48 || !f.width.is_multiple_of(2) || !f.height.is_multiple_of(2) {
         return Err("--width/--height must be even and at least 96x48".into());
     }
     if !(1..=120).contains(&f.fps) || a.part_ms < 20 || a.gop_ms < a.part_ms {

@@ -76,7 +76,15 @@ pub struct Link {
 
 impl Link {
     pub fn new(profile: Profile, seed: u64) -> Self {
-        Link { profile, born: Instant::now(), next_free: 0.0, trace_pos: 0, trace_cycle: 0, last_arrival: 0.0, rng: seed | 1 }
+        Link {
+            profile,
+            born: Instant::now(),
+            next_free: 0.0,
+            trace_pos: 0,
+            trace_cycle: 0,
+            last_arrival: 0.0,
+            rng: seed | 1,
+        }
     }
 
     fn uniform(&mut self) -> f64 {
@@ -134,11 +142,14 @@ impl Link {
     }
 }
 
+/// Links by (profile, client).
+type Links = HashMap<(String, String), Arc<Mutex<Link>>>;
+
 #[derive(Clone)]
 pub struct Emulator {
     pub inner: Router,
     pub traces: PathBuf,
-    links: Arc<Mutex<HashMap<(String, String), Arc<Mutex<Link>>>>>,
+    links: Arc<Mutex<Links>>,
 }
 
 impl Emulator {

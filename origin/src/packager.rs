@@ -317,12 +317,7 @@ pub fn prepare_fragment(
     let frame = (run.base_decode_time as f64 * fps as f64 / scale).round() as u64;
     let capture_ms = capture_of_frame(frame).unwrap_or_else(crate::source::wall_clock_ms);
     set_prft(&mut bytes, track.id, capture_ms, run.base_decode_time)?;
-    Ok(PreparedPart {
-        duration: run.duration as f64 / scale,
-        keyframe: run.starts_with_sync,
-        capture_ms,
-        bytes,
-    })
+    Ok(PreparedPart { duration: run.duration as f64 / scale, keyframe: run.starts_with_sync, capture_ms, bytes })
 }
 
 fn ntp(ms: f64) -> u64 {
@@ -441,7 +436,10 @@ mod tests {
         }
         // Six frames make part 0.0; frames 6 and 7 are the start of part 0.1, still growing.
         assert_eq!(s.next_part(), (0, 1));
-        assert_eq!(s.part(0, 1), Lookup::Ready(PartView { chunks: vec![vec![6u8].into(), vec![7u8].into()], complete: false }));
+        assert_eq!(
+            s.part(0, 1),
+            Lookup::Ready(PartView { chunks: vec![vec![6u8].into(), vec![7u8].into()], complete: false })
+        );
         assert!(s.has_reached(0, Some(0)) && !s.has_reached(0, Some(1)));
         let text = s.render();
         assert!(text.contains("show/0.0.m4s\",INDEPENDENT=YES"), "{text}");

@@ -74,16 +74,12 @@ pub fn draw_frame(buf: &mut [u8], f: Format, index: u64, capture_ms: u64) {
 
     // Human-readable UTC clock, HH:MM:SS.mmm.
     let day_ms = capture_ms % 86_400_000;
-    let text = format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        day_ms / 3_600_000,
-        day_ms / 60_000 % 60,
-        day_ms / 1000 % 60,
-        day_ms % 1000
-    );
+    let text =
+        format!("{:02}:{:02}:{:02}.{:03}", day_ms / 3_600_000, day_ms / 60_000 % 60, day_ms / 1000 % 60, day_ms % 1000);
     let scale = (w / 110).max(1);
     let text_w = text.len() * 6 * scale;
-    font::draw_text(y_plane, w, h, w.saturating_sub(text_w) / 2, h / 3, scale, &text, WHITE);
+    let at = font::Placement { x: w.saturating_sub(text_w) / 2, y: h / 3, scale };
+    font::draw_text(y_plane, (w, h), at, &text, WHITE);
 
     // Something that moves, so frozen video is obvious.
     let bar_w = w / 16;
@@ -261,7 +257,12 @@ mod tests {
     fn clicks_once_a_second() {
         let mut buf = Vec::new();
         audio_chunk(&mut buf, 999.0, 4800); // 999 ms .. 1099 ms
-        let loud: Vec<usize> = buf.chunks(2).enumerate().filter(|(_, s)| i16::from_le_bytes([s[0], s[1]]).abs() > 1000).map(|(i, _)| i).collect();
+        let loud: Vec<usize> = buf
+            .chunks(2)
+            .enumerate()
+            .filter(|(_, s)| i16::from_le_bytes([s[0], s[1]]).abs() > 1000)
+            .map(|(i, _)| i)
+            .collect();
         assert!(!loud.is_empty());
         assert!(loud.iter().all(|&i| (48..48 + 240).contains(&i)), "click outside 1000..1005 ms");
     }

@@ -179,9 +179,8 @@ impl LivePlayer {
         video: HtmlVideoElement,
         #[wasm_bindgen(unchecked_param_type = "LivePlayerOptions")] options: JsValue,
     ) -> Result<LivePlayer, JsValue> {
-        let opts: LiveOptions = serde_wasm_bindgen::from_value(options).map_err(|e| {
-            js_error(&PlayerError::InvalidOption { field: "options", reason: e.to_string() })
-        })?;
+        let opts: LiveOptions = serde_wasm_bindgen::from_value(options)
+            .map_err(|e| js_error(&PlayerError::InvalidOption { field: "options", reason: e.to_string() }))?;
         let src = absolute_url(&opts.src)
             .ok_or_else(|| js_error(&PlayerError::InvalidOption { field: "src", reason: "not a URL".into() }))?;
         let mut config = LiveConfig::new(src);

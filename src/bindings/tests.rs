@@ -60,8 +60,18 @@ fn stats_has_every_documented_field() {
     let p = LivePlayer::new(video(), options("/live/show.m3u8")).unwrap();
     let stats = p.stats();
     for field in [
-        "latencyMs", "targetLatencyMs", "bufferMs", "playbackRate", "stallCount", "stallMs", "playedMs",
-        "ttffMs", "clockOffsetMs", "clockUncertaintyMs", "droppedFrames", "bitrateKbps",
+        "latencyMs",
+        "targetLatencyMs",
+        "bufferMs",
+        "playbackRate",
+        "stallCount",
+        "stallMs",
+        "playedMs",
+        "ttffMs",
+        "clockOffsetMs",
+        "clockUncertaintyMs",
+        "droppedFrames",
+        "bitrateKbps",
     ] {
         assert!(Reflect::has(&stats, &field.into()).unwrap(), "missing {field}");
     }

@@ -59,10 +59,7 @@ impl ClockSync {
     }
 
     pub fn estimate(&self) -> Option<ClockEstimate> {
-        let best = self
-            .samples
-            .iter()
-            .min_by(|a, b| a.round_trip().total_cmp(&b.round_trip()))?;
+        let best = self.samples.iter().min_by(|a, b| a.round_trip().total_cmp(&b.round_trip()))?;
         Some(ClockEstimate { offset_ms: best.offset(), uncertainty_ms: best.round_trip() / 2.0 })
     }
 

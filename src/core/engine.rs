@@ -78,7 +78,9 @@ pub enum Output {
     Fetch(FetchRequest),
     CancelFetch(u64),
     /// Create the `SourceBuffer` (or change its type) before the next append.
-    OpenSourceBuffer { mime: String },
+    OpenSourceBuffer {
+        mime: String,
+    },
     Buffer(BufferOp),
     Seek(f64),
     SetRate(f64),
@@ -290,10 +292,8 @@ impl LiveEngine {
             return Err(PlayerError::InvalidOption { field: "rate", reason: "need 0 < min <= 1 <= max <= 4".into() });
         }
         let clock_url = config.clock_url.clone().unwrap_or_else(|| url::resolve(&config.src, "/clock"));
-        let target = LatencyTarget::new(
-            TargetConfig { fixed_ms: config.target_latency_ms, ..TargetConfig::default() },
-            1000.0,
-        );
+        let target =
+            LatencyTarget::new(TargetConfig { fixed_ms: config.target_latency_ms, ..TargetConfig::default() }, 1000.0);
         Ok(LiveEngine {
             playlist_url: config.src.clone(),
             config,
@@ -1266,7 +1266,9 @@ fn parse_clock_reply(body: &[u8]) -> Option<(f64, f64)> {
         let key = format!("\"{name}\"");
         let rest = &text[text.find(&key)? + key.len()..];
         let rest = rest.trim_start().strip_prefix(':')?.trim_start();
-        let end = rest.find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))).unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E')))
+            .unwrap_or(rest.len());
         rest[..end].parse().ok().filter(|v: &f64| v.is_finite())
     };
     Some((field("t1")?, field("t2")?))

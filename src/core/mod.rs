@@ -8,5 +8,7 @@ pub mod mp4;
 pub mod playlist;
 pub mod url;
 
-pub use engine::{BufferOp, Event, FetchKind, FetchRequest, LiveConfig, LiveEngine, MediaEvent, MediaState, Output, Stats};
+pub use engine::{
+    BufferOp, Event, FetchKind, FetchRequest, LiveConfig, LiveEngine, MediaEvent, MediaState, Output, Stats,
+};
 pub use error::PlayerError;

@@ -404,7 +404,11 @@ fn parse_traf(traf: &[u8]) -> Result<TrackRun, Mp4Error> {
         Some(tfdt) => {
             let mut r = Reader::new(tfdt.payload, "tfdt");
             let (version, _) = r.full_header()?;
-            if version == 1 { r.u64()? } else { r.u32()? as u64 }
+            if version == 1 {
+                r.u64()?
+            } else {
+                r.u32()? as u64
+            }
         }
         None => 0,
     };

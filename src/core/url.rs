@@ -38,13 +38,7 @@ fn split(s: &str) -> Parts<'_> {
         }
         None => (None, rest),
     };
-    Parts {
-        scheme,
-        authority,
-        path,
-        query,
-        fragment,
-    }
+    Parts { scheme, authority, path, query, fragment }
 }
 
 fn is_scheme(s: &str) -> bool {
@@ -111,9 +105,7 @@ fn recompose(
     query: Option<&str>,
     fragment: Option<&str>,
 ) -> String {
-    let mut out = String::with_capacity(
-        scheme.map_or(0, str::len) + authority.map_or(0, str::len) + path.len() + 8,
-    );
+    let mut out = String::with_capacity(scheme.map_or(0, str::len) + authority.map_or(0, str::len) + path.len() + 8);
     if let Some(s) = scheme {
         out.push_str(s);
         out.push(':');
@@ -142,33 +134,18 @@ fn recompose(
 pub fn resolve(base: &str, reference: &str) -> String {
     let r = split(reference.trim());
     if r.scheme.is_some() {
-        return recompose(
-            r.scheme,
-            r.authority,
-            &remove_dot_segments(r.path),
-            r.query,
-            r.fragment,
-        );
+        return recompose(r.scheme, r.authority, &remove_dot_segments(r.path), r.query, r.fragment);
     }
     let b = split(base.trim());
     if r.authority.is_some() {
-        return recompose(
-            b.scheme,
-            r.authority,
-            &remove_dot_segments(r.path),
-            r.query,
-            r.fragment,
-        );
+        return recompose(b.scheme, r.authority, &remove_dot_segments(r.path), r.query, r.fragment);
     }
     if r.path.is_empty() {
         let query = r.query.or(b.query);
         return recompose(b.scheme, b.authority, b.path, query, r.fragment);
     }
-    let path = if r.path.starts_with('/') {
-        remove_dot_segments(r.path)
-    } else {
-        remove_dot_segments(&merge(&b, r.path))
-    };
+    let path =
+        if r.path.starts_with('/') { remove_dot_segments(r.path) } else { remove_dot_segments(&merge(&b, r.path)) };
     recompose(b.scheme, b.authority, &path, r.query, r.fragment)
 }
 
@@ -313,52 +290,25 @@ mod tests {
     #[test]
     fn playlist_shaped_references() {
         let base = "https://cdn.example.com/live/show/index.m3u8?token=abc#t=1";
-        assert_eq!(
-            resolve(base, "seg1.m4s"),
-            "https://cdn.example.com/live/show/seg1.m4s"
-        );
-        assert_eq!(
-            resolve(base, "../other/x.m3u8"),
-            "https://cdn.example.com/live/other/x.m3u8"
-        );
-        assert_eq!(
-            resolve(base, "/abs/init.mp4"),
-            "https://cdn.example.com/abs/init.mp4"
-        );
-        assert_eq!(
-            resolve(base, "//edge.example.net/p.mp4"),
-            "https://edge.example.net/p.mp4"
-        );
+        assert_eq!(resolve(base, "seg1.m4s"), "https://cdn.example.com/live/show/seg1.m4s");
+        assert_eq!(resolve(base, "../other/x.m3u8"), "https://cdn.example.com/live/other/x.m3u8");
+        assert_eq!(resolve(base, "/abs/init.mp4"), "https://cdn.example.com/abs/init.mp4");
+        assert_eq!(resolve(base, "//edge.example.net/p.mp4"), "https://edge.example.net/p.mp4");
         assert_eq!(resolve(base, "http://other/a.ts"), "http://other/a.ts");
-        assert_eq!(
-            resolve(base, "?_HLS_msn=3"),
-            "https://cdn.example.com/live/show/index.m3u8?_HLS_msn=3"
-        );
-        assert_eq!(
-            resolve(base, ""),
-            "https://cdn.example.com/live/show/index.m3u8?token=abc"
-        );
+        assert_eq!(resolve(base, "?_HLS_msn=3"), "https://cdn.example.com/live/show/index.m3u8?_HLS_msn=3");
+        assert_eq!(resolve(base, ""), "https://cdn.example.com/live/show/index.m3u8?token=abc");
         assert_eq!(resolve("https://h", "a.ts"), "https://h/a.ts");
         assert_eq!(resolve("https://h/x/", "  a.ts "), "https://h/x/a.ts");
-        assert_eq!(
-            resolve(base, "https://h/a/./b/../c?x=../y"),
-            "https://h/a/c?x=../y"
-        );
+        assert_eq!(resolve(base, "https://h/a/./b/../c?x=../y"), "https://h/a/c?x=../y");
         // A colon after a slash does not make a scheme.
-        assert_eq!(
-            resolve(base, "a/b:c"),
-            "https://cdn.example.com/live/show/a/b:c"
-        );
+        assert_eq!(resolve(base, "a/b:c"), "https://cdn.example.com/live/show/a/b:c");
     }
 
     #[test]
     fn query_parameters_are_appended_and_replaced() {
         let p = |n: &'static str, v: &str| (n, v.to_string());
         assert_eq!(
-            with_query(
-                "https://h/live.m3u8",
-                &[p("_HLS_msn", "273"), p("_HLS_part", "2")]
-            ),
+            with_query("https://h/live.m3u8", &[p("_HLS_msn", "273"), p("_HLS_part", "2")]),
             "https://h/live.m3u8?_HLS_msn=273&_HLS_part=2"
         );
         assert_eq!(
@@ -366,23 +316,11 @@ mod tests {
             "https://h/live.m3u8?token=a%20b&_HLS_skip=YES"
         );
         // Rebuilding from a previous reload URL replaces instead of accumulating.
-        let first = with_query(
-            "https://h/l.m3u8?t=1",
-            &[p("_HLS_msn", "1"), p("_HLS_part", "0")],
-        );
+        let first = with_query("https://h/l.m3u8?t=1", &[p("_HLS_msn", "1"), p("_HLS_part", "0")]);
         let second = with_query(&first, &[p("_HLS_msn", "2"), p("_HLS_part", "3")]);
         assert_eq!(second, "https://h/l.m3u8?t=1&_HLS_msn=2&_HLS_part=3");
-        assert_eq!(
-            with_query("https://h/l.m3u8?#f", &[p("a", "x y&z")]),
-            "https://h/l.m3u8?a=x%20y%26z#f"
-        );
-        assert_eq!(
-            with_query("https://h/l.m3u8?&&a=1&", &[]),
-            "https://h/l.m3u8?a=1"
-        );
-        assert_eq!(
-            with_query("https://h/l.m3u8?flag&x=1", &[p("flag", "1")]),
-            "https://h/l.m3u8?x=1&flag=1"
-        );
+        assert_eq!(with_query("https://h/l.m3u8?#f", &[p("a", "x y&z")]), "https://h/l.m3u8?a=x%20y%26z#f");
+        assert_eq!(with_query("https://h/l.m3u8?&&a=1&", &[]), "https://h/l.m3u8?a=1");
+        assert_eq!(with_query("https://h/l.m3u8?flag&x=1", &[p("flag", "1")]), "https://h/l.m3u8?x=1&flag=1");
     }
 }

@@ -1,7 +1,7 @@
 //! One HTTP request, its body consumed as a stream so media can be appended as it arrives.
 
-use std::rc::Weak;
 use std::cell::RefCell;
+use std::rc::Weak;
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -32,7 +32,8 @@ async fn stream(
     signal: &AbortSignal,
 ) -> Result<(), PlayerError> {
     let network = |e: wasm_bindgen::JsValue| PlayerError::Network { url: req.url.clone(), reason: js_message(&e) };
-    let window = web_sys::window().ok_or_else(|| PlayerError::Network { url: req.url.clone(), reason: "no window".into() })?;
+    let window =
+        web_sys::window().ok_or_else(|| PlayerError::Network { url: req.url.clone(), reason: "no window".into() })?;
 
     let init = RequestInit::new();
     init.set_signal(Some(signal));
@@ -50,7 +51,7 @@ async fn stream(
         .await
         .map_err(network)?
         .dyn_into()
-        .map_err(|e| network(e.into()))?;
+        .map_err(network)?;
     if !response.ok() {
         return Err(PlayerError::HttpStatus { url: req.url.clone(), status: response.status() });
     }

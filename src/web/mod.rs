@@ -45,9 +45,7 @@ pub type Shared = Rc<RefCell<Driver>>;
 
 /// Local wall clock in ms: monotonic within the page, on the Unix epoch like the server's.
 pub fn now() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or_else(js_sys::Date::now, |p| p.time_origin() + p.now())
+    web_sys::window().and_then(|w| w.performance()).map_or_else(js_sys::Date::now, |p| p.time_origin() + p.now())
 }
 
 impl Driver {
@@ -180,9 +178,8 @@ impl Driver {
     fn media_state(&self) -> MediaState {
         let v = &self.video;
         let ranges = v.buffered();
-        let buffered = (0..ranges.length())
-            .filter_map(|i| Some((ranges.start(i).ok()?, ranges.end(i).ok()?)))
-            .collect();
+        let buffered =
+            (0..ranges.length()).filter_map(|i| Some((ranges.start(i).ok()?, ranges.end(i).ok()?))).collect();
         let hidden = web_sys::window()
             .and_then(|w| w.document())
             .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden);
@@ -313,7 +310,9 @@ impl Driver {
         wasm_bindgen_futures::spawn_local(async move {
             if let Err(e) = wasm_bindgen_futures::JsFuture::from(promise).await {
                 if let Some(d) = weak.upgrade() {
-                    Driver::with(&d, &sink, |d, now| d.engine.handle_media_event(now, MediaEvent::PlayRejected(js_message(&e))));
+                    Driver::with(&d, &sink, |d, now| {
+                        d.engine.handle_media_event(now, MediaEvent::PlayRejected(js_message(&e)))
+                    });
                 }
             }
         });

@@ -41,7 +41,14 @@ pub struct Origin {
 impl Default for Origin {
     fn default() -> Self {
         // About what the real origin's encoder makes of its synthetic show: ~500 kbit/s.
-        Origin { fps: 30, part_ms: 200, parts_per_segment: 5, encode_ms: 60.0, bytes_per_part: 12_500, window_segments: 6 }
+        Origin {
+            fps: 30,
+            part_ms: 200,
+            parts_per_segment: 5,
+            encode_ms: 60.0,
+            bytes_per_part: 12_500,
+            window_segments: 6,
+        }
     }
 }
 
@@ -190,7 +197,11 @@ impl Network {
         let period = trace[trace.len() - 1] + 1;
         let offset = (offset_ms as u32) % period;
         let split = trace.partition_point(|&t| t < offset);
-        let rotated = trace[split..].iter().map(|t| t - offset).chain(trace[..split].iter().map(|t| t + period - offset)).collect();
+        let rotated = trace[split..]
+            .iter()
+            .map(|t| t - offset)
+            .chain(trace[..split].iter().map(|t| t + period - offset))
+            .collect();
         let mut n = Network::new(one_way_ms, 0.0, 1);
         n.trace = rotated;
         n
@@ -407,8 +418,17 @@ pub fn run(origin: &Origin, net: &mut Network, config: LiveConfig, join_at_ms: f
             engine.handle_media_state(wall(t), state);
             engine.handle_timeout(wall(t));
         }
-        if std::env::var_os("SIM_TRACE").is_some() && (t as u64) % 1000 == 0 {
-            eprintln!("t={t} ct={:.2} buf={:?} playing={} blocked={} queued={} lat={:?} tgt={:.0}", el.current_time, el.buffered, el.playing, blocked.len(), queue.len(), engine.stats().latency_ms.map(|l| l as i64), engine.stats().target_latency_ms);
+        if std::env::var_os("SIM_TRACE").is_some() && (t as u64).is_multiple_of(1000) {
+            eprintln!(
+                "t={t} ct={:.2} buf={:?} playing={} blocked={} queued={} lat={:?} tgt={:.0}",
+                el.current_time,
+                el.buffered,
+                el.playing,
+                blocked.len(),
+                queue.len(),
+                engine.stats().latency_ms.map(|l| l as i64),
+                engine.stats().target_latency_ms
+            );
         }
         if first_frame_at.is_some() && t >= next_sample {
             next_sample += 200.0;
@@ -486,7 +506,9 @@ fn ready_time(origin: &Origin, url: &str) -> Option<f64> {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     if path.ends_with(".m3u8") {
         let get = |k: &str| {
-            query.split('&').find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')).and_then(|v| v.parse::<u64>().ok()))
+            query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')).and_then(|v| v.parse::<u64>().ok()))
         };
         let msn = get("_HLS_msn")?;
         let part = get("_HLS_part").map_or(origin.parts_per_segment - 1, |p| p as u32);
