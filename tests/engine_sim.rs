@@ -97,6 +97,26 @@ fn jitter_raises_the_target_and_avoids_stalls() {
 }
 
 #[test]
+fn back_at_target_within_two_seconds_of_a_frozen_tab() {
+    let origin = Origin::default();
+    let r = sim::run_with_freeze(
+        &origin,
+        &mut Network::new(20.0, 10.0, 5),
+        config(),
+        10_000.0,
+        40_000.0,
+        Some((25_000.0, 35_000.0)),
+    );
+    summary("frozen tab", &r);
+    // Samples are 200 ms apart from the first frame; 2 s after the thaw, latency is on target.
+    let at = |t_ms: f64| ((t_ms - 10_000.0 - r.ttff_ms.unwrap_or(0.0)) / 200.0) as usize;
+    let frozen_lag = r.latencies[at(34_800.0)];
+    assert!(frozen_lag > 9000.0, "the freeze did not put the player behind ({frozen_lag} ms)");
+    let (l, t) = (r.latencies[at(37_000.0)], r.targets[at(37_000.0)]);
+    assert!(l < t + 150.0, "{l} ms latency 2 s after the tab came back, target {t}");
+}
+
+#[test]
 fn fixed_target_is_held() {
     let origin = Origin::default();
     let mut c = config();

@@ -328,6 +328,19 @@ enum Pending {
 
 /// Runs the engine for `duration_ms` against `origin` over `net`.
 pub fn run(origin: &Origin, net: &mut Network, config: LiveConfig, join_at_ms: f64, duration_ms: f64) -> Report {
+    run_with_freeze(origin, net, config, join_at_ms, duration_ms, None)
+}
+
+/// As [`run`], with the page frozen (a background tab: no timers, no playback, nothing
+/// delivered to the page) from `frozen.0` to `frozen.1` ms.
+pub fn run_with_freeze(
+    origin: &Origin,
+    net: &mut Network,
+    config: LiveConfig,
+    join_at_ms: f64,
+    duration_ms: f64,
+    frozen: Option<(f64, f64)>,
+) -> Report {
     let mut engine = LiveEngine::new(config).expect("valid config");
     let mut el = Element { rate: 1.0, ..Default::default() };
     let mut report = Report::default();
@@ -352,6 +365,34 @@ pub fn run(origin: &Origin, net: &mut Network, config: LiveConfig, join_at_ms: f
     let mut first_frame_at: Option<f64> = None;
 
     while t < end {
+        if frozen.is_some_and(|(from, to)| t >= from && t < to) {
+            // The origin keeps producing and answering; the page sees nothing until it thaws.
+            let mut i = 0;
+            while i < blocked.len() {
+                if blocked[i].0 <= t {
+                    let (_, id, url) = blocked.remove(i);
+                    let body = serve(origin, &url, t);
+                    let at = net.deliver_bytes(t, body.as_ref().map_or(0, |b| b.len()));
+                    match body {
+                        Ok(b) => {
+                            push(&mut queue, at, Pending::Chunk(id, b));
+                            push(&mut queue, at, Pending::End(id, Ok(())));
+                        }
+                        Err(s) => push(&mut queue, at, Pending::End(id, Err(s))),
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            if first_frame_at.is_some() && t >= next_sample {
+                next_sample += 200.0;
+                report.latencies.push(t - origin.capture_ms((el.current_time * origin.fps as f64) as u64));
+                report.targets.push(engine.stats().target_latency_ms);
+            }
+            t += step;
+            next_tick = t;
+            continue;
+        }
         // 1. network deliveries due now
         while let Some((&k, _)) = queue.first_key_value() {
             if k.0 as f64 / 1000.0 > t {
