@@ -990,7 +990,7 @@ impl LiveEngine {
                     if at_live_edge && self.playing {
                         // How long after capture this media became appendable.
                         let capture = wall_ms + (pres - pt) * 1000.0;
-                        self.target.add_arrival_lag(self.server_now() - capture);
+                        self.target.add_arrival_lag(self.now, self.server_now() - capture);
                     }
                 }
             }

@@ -11,30 +11,39 @@ const BUCKET_MS: f64 = 10.0;
 /// Lags beyond this land in the last bucket.
 const MAX_LAG_MS: f64 = 20_000.0;
 const BUCKETS: usize = (MAX_LAG_MS / BUCKET_MS) as usize;
+/// Long enough to remember the last few network hiccups, short enough to come back down
+/// within about a minute of calm.
+const LAG_HALF_LIFE_MS: f64 = 15_000.0;
 
 #[derive(Debug, Clone)]
 pub struct DelayHistogram {
     weights: Vec<f64>,
-    /// Per-sample forgetting factor: each sample scales the old mass by this.
-    forget: f64,
+    /// Forgetting is by time, not by sample: chunks arrive at 5 to 30 a second.
+    half_life_ms: f64,
+    last_at: Option<f64>,
     samples: u64,
 }
 
 impl DelayHistogram {
-    /// `half_life` is in samples: after that many, an old sample weighs half as much.
-    pub fn new(half_life: f64) -> Self {
-        DelayHistogram { weights: vec![0.0; BUCKETS], forget: 0.5f64.powf(1.0 / half_life.max(1.0)), samples: 0 }
+    /// After `half_life_ms`, an old sample weighs half as much.
+    pub fn new(half_life_ms: f64) -> Self {
+        DelayHistogram { weights: vec![0.0; BUCKETS], half_life_ms: half_life_ms.max(1.0), last_at: None, samples: 0 }
     }
 
-    pub fn add(&mut self, lag_ms: f64) {
-        if !lag_ms.is_finite() {
+    pub fn add(&mut self, now_ms: f64, lag_ms: f64) {
+        if !lag_ms.is_finite() || !now_ms.is_finite() {
             return;
         }
-        let bucket = ((lag_ms.max(0.0) / BUCKET_MS) as usize).min(BUCKETS - 1);
-        for w in &mut self.weights {
-            *w *= self.forget;
+        let elapsed = self.last_at.map_or(0.0, |t| (now_ms - t).max(0.0));
+        let decay = 0.5f64.powf(elapsed / self.half_life_ms);
+        if decay < 1.0 {
+            for w in &mut self.weights {
+                *w *= decay;
+            }
         }
-        self.weights[bucket] += 1.0 - self.forget;
+        self.last_at = Some(now_ms.max(self.last_at.unwrap_or(now_ms)));
+        let bucket = ((lag_ms.max(0.0) / BUCKET_MS) as usize).min(BUCKETS - 1);
+        self.weights[bucket] += 1.0;
         self.samples += 1;
     }
 
@@ -93,11 +102,11 @@ pub struct LatencyTarget {
 
 impl LatencyTarget {
     pub fn new(config: TargetConfig, initial_ms: f64) -> Self {
-        LatencyTarget { config, lags: DelayHistogram::new(150.0), stall_penalty_ms: 0.0, initial_ms }
+        LatencyTarget { config, lags: DelayHistogram::new(LAG_HALF_LIFE_MS), stall_penalty_ms: 0.0, initial_ms }
     }
 
-    pub fn add_arrival_lag(&mut self, lag_ms: f64) {
-        self.lags.add(lag_ms);
+    pub fn add_arrival_lag(&mut self, now_ms: f64, lag_ms: f64) {
+        self.lags.add(now_ms, lag_ms);
     }
 
     /// A stall means the target was too low for what the network just did.
@@ -138,9 +147,9 @@ mod tests {
 
     #[test]
     fn quantile_tracks_the_tail() {
-        let mut h = DelayHistogram::new(200.0);
+        let mut h = DelayHistogram::new(20_000.0);
         for i in 0..1000 {
-            h.add(if i % 20 == 0 { 500.0 } else { 100.0 });
+            h.add(i as f64 * 33.0, if i % 20 == 0 { 500.0 } else { 100.0 });
         }
         let q95 = h.quantile(0.95).unwrap();
         assert!((100.0..=120.0).contains(&q95), "{q95}");
@@ -151,13 +160,17 @@ mod tests {
     #[test]
     fn target_comes_back_down() {
         let mut t = LatencyTarget::new(TargetConfig { margin_ms: 100.0, ..Default::default() }, 800.0);
-        for _ in 0..200 {
-            t.add_arrival_lag(900.0);
+        let mut now = 0.0;
+        for _ in 0..600 {
+            now += 33.0;
+            t.add_arrival_lag(now, 900.0);
         }
         let high = t.target_ms();
         assert!(high >= 1000.0, "{high}");
-        for _ in 0..1500 {
-            t.add_arrival_lag(200.0);
+        // Eighty calm seconds bring it back down.
+        for _ in 0..2400 {
+            now += 33.0;
+            t.add_arrival_lag(now, 200.0);
         }
         let low = t.target_ms();
         assert!(low < 400.0, "{low}");
@@ -168,8 +181,8 @@ mod tests {
         let t = LatencyTarget::new(TargetConfig { fixed_ms: Some(1500.0), ..Default::default() }, 800.0);
         assert_eq!(t.target_ms(), 1500.0);
         let mut t = LatencyTarget::new(TargetConfig { floor_ms: 300.0, margin_ms: 0.0, ..Default::default() }, 800.0);
-        for _ in 0..50 {
-            t.add_arrival_lag(0.0);
+        for i in 0..50 {
+            t.add_arrival_lag(i as f64 * 33.0, 0.0);
         }
         assert_eq!(t.target_ms(), 300.0);
     }
