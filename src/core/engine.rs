@@ -241,6 +241,9 @@ pub struct LiveEngine {
     buffer_busy: bool,
     buffer_queue: VecDeque<BufferOp>,
     pending_discontinuity: bool,
+    /// Discontinuity sequence and media-timeline end (before any offset) of the last media.
+    media_disc_seq: Option<u64>,
+    media_end: Option<f64>,
     /// Set while the first media after a rejoin is on its way.
     rejoining: bool,
     /// Until then, jump back to the target when behind (after a stall or a hidden spell).
@@ -325,6 +328,8 @@ impl LiveEngine {
             buffer_busy: false,
             buffer_queue: VecDeque::new(),
             pending_discontinuity: false,
+            media_disc_seq: None,
+            media_end: None,
             rejoining: false,
             resync_until: None,
             first_buffered_at: None,
@@ -940,10 +945,6 @@ impl LiveEngine {
                     self.outputs.push_back(Output::OpenSourceBuffer { mime: mime.clone() });
                     self.mime = Some(mime);
                 }
-                if self.init.is_some() {
-                    // A new init mid-stream follows a discontinuity: its timeline restarts.
-                    self.pending_discontinuity = true;
-                }
                 self.init = Some(init);
                 self.current_map = Some(map);
                 self.queue_buffer(BufferOp::Append(l.buf));
@@ -969,6 +970,16 @@ impl LiveEngine {
             let scale = track.timescale.max(1) as f64;
             if let Some(run) = info.run(track.id) {
                 let start = run.base_decode_time as f64 / scale;
+                // A new timeline: the playlist says so (discontinuity sequence), or the media
+                // does (its clock went backwards, as when an encoder restarts before the
+                // playlist could announce it).
+                if first {
+                    let new_sequence = self.media_disc_seq.is_some_and(|d| d != media.discontinuity_seq);
+                    let went_back = self.media_end.is_some_and(|end| start < end - 1.0);
+                    self.pending_discontinuity |= new_sequence || went_back;
+                    self.media_disc_seq = Some(media.discontinuity_seq);
+                }
+                self.media_end = Some(start + run.duration as f64 / scale);
                 if self.pending_discontinuity {
                     self.pending_discontinuity = false;
                     let offset = self.appended_end.map_or(0.0, |end| end - start);

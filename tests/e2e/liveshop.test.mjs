@@ -131,3 +131,32 @@ test("liveshop keeps playing when the origin's encoder dies and restarts (discon
   const recent = end.samples.map((s) => s.code);
   assert.ok(recent.length > 10 && Math.max(...recent) < 3000, `latency after restart ${recent}`);
 });
+
+test("stop() pauses and stops fetching, start() rejoins live, destroy() releases the element", async () => {
+  const page = await openPlayer(`${origin.url}/live/show.m3u8`);
+  await page.waitForFunction(() => window.video.currentTime > 1 && !window.video.paused, null, { timeout: 15_000 });
+  let requests = 0;
+  page.on("request", (r) => r.url().includes("/live/") && requests++);
+  await page.evaluate(() => window.player.stop());
+  await sleep(300);
+  requests = 0;
+  await sleep(2000);
+  const stopped = await page.evaluate(() => ({ paused: window.video.paused }));
+  assert.ok(stopped.paused, "stop() did not pause");
+  assert.equal(requests, 0, `${requests} requests while stopped`);
+
+  await page.evaluate(() => window.player.start());
+  await page.waitForFunction(() => !window.video.paused, null, { timeout: 10_000 });
+  await sleep(3000);
+  const after = await page.evaluate(() => window.player.stats());
+  assert.ok(requests > 5, "start() did not resume fetching");
+  assert.ok(after.latencyMs < 2500, `rejoined ${after.latencyMs} ms behind`);
+
+  await page.evaluate(() => window.player.destroy());
+  const src = await page.evaluate(() => window.video.getAttribute("src"));
+  assert.equal(src, null);
+  requests = 0;
+  await sleep(1500);
+  assert.equal(requests, 0, "requests after destroy()");
+  await page.close();
+});
