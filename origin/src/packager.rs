@@ -216,7 +216,8 @@ impl Stream {
         self.segments.back().map(|s| s.msn)
     }
 
-    /// The media playlist (RFC 8216bis with the LL-HLS tags).
+    /// The full media playlist (RFC 8216bis with the LL-HLS tags).
+    #[cfg(test)]
     pub fn render(&self) -> String {
         self.render_with(false)
     }
@@ -545,13 +546,14 @@ mod tests {
         assert!(!full.contains("#EXT-X-SKIP"));
         let delta = s.render_with(true);
         // Listed: 2..=11 (11 in progress, 0.6 s). Segment k ends (10 - k) + 0.6 s before the
-        // end, so 2..=5 (>= 6 s) may be skipped.
+        // end, so 2..=4 (>= 6 s) are skipped.
         assert!(delta.contains("#EXT-X-MEDIA-SEQUENCE:2\n"), "{delta}");
-        assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=4\n#EXT-X-MAP:URI=\"show/init-0.mp4\"\n"), "{delta}");
-        assert!(!delta.contains("show/5.m4s") && delta.contains("show/6.m4s"), "{delta}");
+        assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n#EXT-X-MAP:URI=\"show/init-0.mp4\"\n"), "{delta}");
+        assert!(!delta.contains("show/4.m4s") && delta.contains("show/5.m4s"), "{delta}");
         let Ok(Playlist::Media(m)) = playlist::parse(delta.as_bytes()) else { panic!("{delta}") };
-        assert_eq!((m.skipped_segments, m.segments[0].msn), (4, 6));
-        assert_eq!(m.segments.len(), 6);
+        assert_eq!((m.skipped_segments, m.segments[0].msn), (3, 5));
+        assert_eq!(m.segments.len(), 7);
+        assert_eq!(m.preload_hints[0].uri, "show/11.3.m4s");
         // A short window has nothing old enough to skip: the delta is the full playlist.
         let short = stream_with(23);
         assert_eq!(short.render_with(true), short.render());
@@ -565,18 +567,23 @@ mod tests {
             s.add_chunk(vec![0], 0.2, i % 5 == 0, 1000.0 + i as f64 * 200.0);
         }
         s.new_init(vec![1]);
-        for i in 0..37 {
+        for i in 0..32 {
             s.add_chunk(vec![1], 0.2, i % 5 == 0, 100_000.0 + i as f64 * 200.0);
         }
-        // Segments 0..=5 from run 0, 6..=13 from run 1 (13 in progress); 0..=5 are skippable
-        // (segment 6 ends 7.4 s before the end, but its predecessor must be listed... no: the
-        // rule is per segment, so 0..=6 go).
+        // Run 0 made segments 0..=5, run 1 makes 6..=12 (12 in progress, 0.4 s). Listed: 1..=12;
+        // segment k ends (11 - k) + 0.4 s before the end, so 1..=5 are skipped and the first
+        // segment shown is the first of the new run.
         let delta = s.render_with(true);
+        assert!(
+            delta.contains(
+                "#EXT-X-DISCONTINUITY-SEQUENCE:0\n#EXT-X-SKIP:SKIPPED-SEGMENTS=5\n#EXT-X-DISCONTINUITY\n\
+                 #EXT-X-MAP:URI=\"show/init-1.mp4\"\n"
+            ),
+            "{delta}"
+        );
         let Ok(Playlist::Media(m)) = playlist::parse(delta.as_bytes()) else { panic!("{delta}") };
-        assert_eq!(m.discontinuity_sequence, 0);
-        assert_eq!(m.segments[0].msn, m.skipped_segments);
-        assert!(delta.contains("#EXT-X-DISCONTINUITY-SEQUENCE:0\n"));
-        assert!(delta.contains("#EXT-X-MAP:URI=\"show/init-1.mp4\""), "{delta}");
+        let first = &m.segments[0];
+        assert_eq!((first.msn, first.discontinuity, first.discontinuity_sequence), (6, true, 1));
         assert!(!delta.contains("init-0"), "{delta}");
     }
 }

@@ -506,6 +506,9 @@ impl LiveEngine {
                     if self.ttff_ms.is_none() {
                         self.ttff_ms = Some(now - self.started_at);
                         self.outputs.push_back(Output::Event(Event::Playing));
+                        // The join seek takes a moment to show a frame, during which latency
+                        // grows; correct that with one jump rather than a slow rate ramp.
+                        self.resync_until = Some(now + RESYNC_WINDOW_MS);
                     }
                 }
                 if let Some(since) = self.stall_started.take() {
