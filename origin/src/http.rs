@@ -97,17 +97,15 @@ async fn playlist(
     if part.is_some() && msn.is_none() {
         return text(StatusCode::BAD_REQUEST, "_HLS_part needs _HLS_msn");
     }
-    // Delta update (CAN-SKIP-UNTIL). No date ranges are skipped, so `v2` means the same.
-    let delta = q.get("_HLS_skip").is_some_and(|v| v == "YES" || v == "v2");
     let body = match msn {
         Some(msn) => {
             let too_far = live.stream.lock().map(|s| s.last_msn().is_some_and(|last| msn > last + 2)).unwrap_or(true);
             if too_far {
                 return text(StatusCode::BAD_REQUEST, "_HLS_msn is more than two segments ahead");
             }
-            wait_for(&live, |s| s.has_reached(msn, part).then(|| s.render_with(delta))).await
+            wait_for(&live, |s| s.has_reached(msn, part).then(|| s.render())).await
         }
-        None => wait_for(&live, |s| s.last_part().map(|_| s.render_with(delta))).await,
+        None => wait_for(&live, |s| s.last_part().map(|_| s.render())).await,
     };
     match body {
         Some(b) => (

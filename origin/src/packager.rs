@@ -216,15 +216,8 @@ impl Stream {
         self.segments.back().map(|s| s.msn)
     }
 
-    /// The full media playlist (RFC 8216bis with the LL-HLS tags).
-    #[cfg(test)]
+    /// The media playlist (RFC 8216bis with the LL-HLS tags).
     pub fn render(&self) -> String {
-        self.render_with(false)
-    }
-
-    /// The media playlist; with `delta` (a request with `_HLS_skip=YES`), the oldest segments
-    /// are replaced by `EXT-X-SKIP` as far as `CAN-SKIP-UNTIL` allows (RFC 8216bis §6.2.5.1).
-    pub fn render_with(&self, delta: bool) -> String {
         let listed: Vec<&Segment> = {
             let skip = self.segments.len().saturating_sub(self.window);
             self.segments.iter().skip(skip).collect()
@@ -232,31 +225,23 @@ impl Stream {
         let Some(first) = listed.first() else {
             return String::new();
         };
-        // EXTINF rounded to the nearest integer must not exceed the target (RFC 8216 §4.3.3.1).
         let max_dur = listed.iter().filter(|s| s.complete).map(|s| s.duration()).fold(self.part_target, f64::max);
         let target = max_dur.round().max(1.0) as u64;
-        // The smallest skip boundary the spec allows: six target durations.
-        let skip_until = 6.0 * target as f64;
-        let skipped = if delta { skippable(&listed, skip_until) } else { 0 };
         let mut out = String::with_capacity(4096);
         let _ = write!(
             out,
             "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:{target}\n\
-             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3},HOLD-BACK={:.3},CAN-SKIP-UNTIL={:.3}\n\
+             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3},HOLD-BACK={:.3}\n\
              #EXT-X-PART-INF:PART-TARGET={:.3}\n#EXT-X-MEDIA-SEQUENCE:{}\n#EXT-X-DISCONTINUITY-SEQUENCE:{}\n",
             3.0 * self.part_target,
             3.0 * target as f64,
-            skip_until,
             self.part_target,
             first.msn,
             first.discontinuity_seq,
         );
-        if skipped > 0 {
-            let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
-        }
         let with_parts_from = listed.len().saturating_sub(3);
         let mut map = None;
-        for (i, s) in listed.iter().enumerate().skip(skipped) {
+        for (i, s) in listed.iter().enumerate() {
             if s.discontinuity && i > 0 {
                 out.push_str("#EXT-X-DISCONTINUITY\n");
             }
@@ -283,21 +268,6 @@ impl Stream {
         let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}/{msn}.{part}.m4s\"", self.name);
         out
     }
-}
-
-/// How many of the oldest listed segments a delta update may leave out: each one skipped must
-/// end at least `skip_until` seconds before the end of the playlist.
-fn skippable(listed: &[&Segment], skip_until: f64) -> usize {
-    let mut after = 0.0; // media after the end of segment i, up to the last complete part
-    let mut ends_before_end: Vec<f64> = Vec::with_capacity(listed.len());
-    for s in listed.iter().rev() {
-        ends_before_end.push(after);
-        after += s.parts.iter().filter(|p| p.complete).map(|p| p.duration).sum::<f64>();
-    }
-    ends_before_end.reverse();
-    // Only complete segments, and keep at least the newest complete one in full.
-    let complete = listed.iter().take_while(|s| s.complete).count();
-    ends_before_end.iter().take(complete.saturating_sub(1)).take_while(|&&d| d >= skip_until - 1e-6).count()
 }
 
 /// `2026-11-25T06:44:21.123Z`
@@ -350,24 +320,18 @@ pub fn prepare_fragment(
     Ok(PreparedPart { duration: run.duration as f64 / scale, keyframe: run.starts_with_sync, capture_ms, bytes })
 }
 
-/// `prft` flags 24 (ISO/IEC 14496-12 §8.16.5): the UTC time has a consistent, ideally zero,
-/// offset from the real time of what the frame at `media_time` depicts, i.e. its capture time.
-const PRFT_FLAGS: u32 = 24;
-
 fn ntp(ms: f64) -> u64 {
     let secs = (ms / 1000.0).floor();
     let frac = ((ms / 1000.0 - secs) * 4_294_967_296.0) as u64;
     ((secs as u64 + NTP_UNIX_OFFSET_S) << 32) | frac.min(0xffff_ffff)
 }
 
-/// Rewrites the first `prft` box in place (reference track, NTP time, media time, flags), or
-/// inserts one at the front.
+/// Rewrites the first `prft` box in place, or inserts one at the front.
 fn set_prft(bytes: &mut Vec<u8>, track_id: u32, wall_ms: f64, media_time: u64) -> Result<(), mp4::Mp4Error> {
     let mut pos = 0;
     while let Some(len) = mp4::complete_box_len(&bytes[pos..])? {
         if &bytes[pos + 4..pos + 8] == b"prft" && len >= 8 + 4 + 4 + 8 + 4 {
             let version = bytes[pos + 8];
-            bytes[pos + 9..pos + 12].copy_from_slice(&PRFT_FLAGS.to_be_bytes()[1..]);
             let body = pos + 12;
             bytes[body..body + 4].copy_from_slice(&track_id.to_be_bytes());
             bytes[body + 4..body + 12].copy_from_slice(&ntp(wall_ms).to_be_bytes());
@@ -386,7 +350,7 @@ fn set_prft(bytes: &mut Vec<u8>, track_id: u32, wall_ms: f64, media_time: u64) -
     let mut prft = Vec::with_capacity(32);
     prft.extend_from_slice(&32u32.to_be_bytes());
     prft.extend_from_slice(b"prft");
-    prft.extend_from_slice(&(0x0100_0000 | PRFT_FLAGS).to_be_bytes()); // version 1
+    prft.extend_from_slice(&0x0100_0000u32.to_be_bytes()); // version 1, flags 0
     prft.extend_from_slice(&track_id.to_be_bytes());
     prft.extend_from_slice(&ntp(wall_ms).to_be_bytes());
     prft.extend_from_slice(&media_time.to_be_bytes());
@@ -508,82 +472,10 @@ mod tests {
         let p = mp4::parse_prft(&frag[8..32]).unwrap();
         assert_eq!((p.track_id, p.media_time), (1, 12345));
         assert!((p.wall_clock_ms - 1_764_000_000_500.0).abs() < 0.01);
-        assert_eq!(&frag[8..12], &[1, 0, 0, 24], "version 1, flags 24 (capture time)");
-        // NTP: seconds since 1900 in the high word, 2^-32 s in the low word.
-        let ntp = u64::from_be_bytes(frag[16..24].try_into().unwrap());
-        assert_eq!(ntp >> 32, 1_764_000_000 + 2_208_988_800);
-        assert_eq!(ntp & 0xffff_ffff, 1 << 31);
-        assert_eq!(&frag[32..], &[0, 0, 0, 8, b'm', b'd', b'a', b't'], "the rest is untouched");
-
-        // Version 0 (32-bit media time) is rewritten in place too.
-        let mut v0 = Vec::new();
-        v0.extend_from_slice(&28u32.to_be_bytes());
-        v0.extend_from_slice(b"prft");
-        v0.extend_from_slice(&[0u8; 20]);
-        set_prft(&mut v0, 3, 2000.0, 99).unwrap();
-        let p = mp4::parse_prft(&v0[8..]).unwrap();
-        assert_eq!((p.track_id, p.media_time, v0.len()), (3, 99, 28));
 
         let mut bare = vec![0, 0, 0, 8, b'm', b'd', b'a', b't'];
         set_prft(&mut bare, 2, 1000.0, 7).unwrap();
         assert_eq!(&bare[4..8], b"prft");
         assert_eq!(bare.len(), 40);
-        let p = mp4::parse_prft(&bare[8..32]).unwrap();
-        assert_eq!((p.track_id, p.media_time), (2, 7));
-        assert!((p.wall_clock_ms - 1000.0).abs() < 0.01);
-    }
-
-    #[test]
-    fn delta_updates_skip_only_old_segments() {
-        // Window of 10 one-second segments; the newest has 3 of its 5 parts.
-        let mut s = Stream::new("show", 0.2, 5, 10);
-        s.new_init(vec![0]);
-        for i in 0..58 {
-            s.add_chunk(vec![i as u8], 0.2, i % 5 == 0, 1_764_000_000_000.0 + i as f64 * 200.0);
-        }
-        let full = s.render();
-        assert!(full.contains(",CAN-SKIP-UNTIL=6.000\n"), "{full}");
-        assert!(!full.contains("#EXT-X-SKIP"));
-        let delta = s.render_with(true);
-        // Listed: 2..=11 (11 in progress, 0.6 s). Segment k ends (10 - k) + 0.6 s before the
-        // end, so 2..=4 (>= 6 s) are skipped.
-        assert!(delta.contains("#EXT-X-MEDIA-SEQUENCE:2\n"), "{delta}");
-        assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n#EXT-X-MAP:URI=\"show/init-0.mp4\"\n"), "{delta}");
-        assert!(!delta.contains("show/4.m4s") && delta.contains("show/5.m4s"), "{delta}");
-        let Ok(Playlist::Media(m)) = playlist::parse(delta.as_bytes()) else { panic!("{delta}") };
-        assert_eq!((m.skipped_segments, m.segments[0].msn), (3, 5));
-        assert_eq!(m.segments.len(), 7);
-        assert_eq!(m.preload_hints[0].uri, "show/11.3.m4s");
-        // A short window has nothing old enough to skip: the delta is the full playlist.
-        let short = stream_with(23);
-        assert_eq!(short.render_with(true), short.render());
-    }
-
-    #[test]
-    fn a_delta_update_keeps_a_discontinuity_after_the_skip() {
-        let mut s = Stream::new("show", 0.2, 5, 12);
-        s.new_init(vec![0]);
-        for i in 0..30 {
-            s.add_chunk(vec![0], 0.2, i % 5 == 0, 1000.0 + i as f64 * 200.0);
-        }
-        s.new_init(vec![1]);
-        for i in 0..32 {
-            s.add_chunk(vec![1], 0.2, i % 5 == 0, 100_000.0 + i as f64 * 200.0);
-        }
-        // Run 0 made segments 0..=5, run 1 makes 6..=12 (12 in progress, 0.4 s). Listed: 1..=12;
-        // segment k ends (11 - k) + 0.4 s before the end, so 1..=5 are skipped and the first
-        // segment shown is the first of the new run.
-        let delta = s.render_with(true);
-        assert!(
-            delta.contains(
-                "#EXT-X-DISCONTINUITY-SEQUENCE:0\n#EXT-X-SKIP:SKIPPED-SEGMENTS=5\n#EXT-X-DISCONTINUITY\n\
-                 #EXT-X-MAP:URI=\"show/init-1.mp4\"\n"
-            ),
-            "{delta}"
-        );
-        let Ok(Playlist::Media(m)) = playlist::parse(delta.as_bytes()) else { panic!("{delta}") };
-        let first = &m.segments[0];
-        assert_eq!((first.msn, first.discontinuity, first.discontinuity_sequence), (6, true, 1));
-        assert!(!delta.contains("init-0"), "{delta}");
     }
 }

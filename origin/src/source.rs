@@ -200,12 +200,12 @@ pub fn run(f: Format, video_fifo: &Path, audio_fifo: &Path, timeline: Arc<Mutex<
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     /// Decodes the frame code the way an independent reader would: mean luma of the central
     /// half of each cell, threshold midway between the guards, check parity.
-    pub(crate) fn decode(y_plane: &[u8], w: usize) -> Option<u64> {
+    fn decode(y_plane: &[u8], w: usize) -> Option<u64> {
         let mean = |cell: usize| {
             let (x0, x1) = (cell * w / CODE_CELLS, (cell + 1) * w / CODE_CELLS);
             let (qx0, qx1) = (x0 + (x1 - x0) / 4, x1 - (x1 - x0) / 4);

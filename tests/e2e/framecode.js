@@ -45,31 +45,13 @@
     return value;
   }
 
-  /**
-   * Calls `onSample(captureMs, metadata, shownAtMs)` for every displayed frame whose code reads;
-   * `metadata` is the requestVideoFrameCallback metadata and `shownAtMs` the wall clock
-   * (Date.now() scale) at which the compositor expects to show that frame. Returns a function
-   * that stops watching.
-   */
+  /** Calls `onSample(captureMs, metadata)` for every displayed frame whose code reads. */
   function watch(video, onSample) {
     let stopped = false;
     const tick = (_now, metadata) => {
       if (stopped) return;
-      let captureMs = null;
-      try {
-        captureMs = read(video);
-      } catch (e) {
-        // e.g. a cross-origin video without CORS taints the canvas: nothing can be read.
-      }
-      if (captureMs != null) {
-        const ahead = (metadata && metadata.expectedDisplayTime) - performance.now();
-        const shownAtMs = Date.now() + (ahead > 0 && ahead < 200 ? ahead : 0);
-        try {
-          onSample(captureMs, metadata, shownAtMs);
-        } catch (e) {
-          console.error("frame code listener threw", e);
-        }
-      }
+      const captureMs = read(video);
+      if (captureMs != null) onSample(captureMs, metadata);
       video.requestVideoFrameCallback(tick);
     };
     video.requestVideoFrameCallback(tick);
