@@ -365,49 +365,7 @@ pub fn run_with_freeze(
     let mut first_frame_at: Option<f64> = None;
 
     while t < end {
-        if frozen.is_some_and(|(from, to)| t >= from && t < to) {
-            // The origin keeps producing and answering; the page sees nothing until it thaws.
-            let mut i = 0;
-            while i < blocked.len() {
-                if blocked[i].0 <= t {
-                    let (_, id, url) = blocked.remove(i);
-                    let body = serve(origin, &url, t);
-                    let at = net.deliver_bytes(t, body.as_ref().map_or(0, |b| b.len()));
-                    match body {
-                        Ok(b) => {
-                            push(&mut queue, at, Pending::Chunk(id, b));
-                            push(&mut queue, at, Pending::End(id, Ok(())));
-                        }
-                        Err(s) => push(&mut queue, at, Pending::End(id, Err(s))),
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-            if first_frame_at.is_some() && t >= next_sample {
-                next_sample += 200.0;
-                report.latencies.push(t - origin.capture_ms((el.current_time * origin.fps as f64) as u64));
-                report.targets.push(engine.stats().target_latency_ms);
-            }
-            t += step;
-            next_tick = t;
-            continue;
-        }
-        // 1. network deliveries due now
-        while let Some((&k, _)) = queue.first_key_value() {
-            if k.0 as f64 / 1000.0 > t {
-                break;
-            }
-            match queue.remove(&k) {
-                Some(Pending::Chunk(id, bytes)) => engine.handle_fetch_chunk(wall(t), id, &bytes),
-                Some(Pending::End(id, r)) => {
-                    let r = r.map_err(|status| liveshop::core::PlayerError::HttpStatus { url: String::new(), status });
-                    engine.handle_fetch_end(wall(t), id, r)
-                }
-                None => {}
-            }
-        }
-        // 2. origin: release blocked requests whose media now exists
+        // 1. origin: release blocked requests whose media now exists
         let mut i = 0;
         while i < blocked.len() {
             if blocked[i].0 <= t {
@@ -423,6 +381,32 @@ pub fn run_with_freeze(
                 }
             } else {
                 i += 1;
+            }
+        }
+        if frozen.is_some_and(|(from, to)| t >= from && t < to) {
+            // The origin keeps producing and answering (above); the page sees nothing until
+            // it thaws.
+            if first_frame_at.is_some() && t >= next_sample {
+                next_sample += 200.0;
+                report.latencies.push(t - origin.capture_ms((el.current_time * origin.fps as f64) as u64));
+                report.targets.push(engine.stats().target_latency_ms);
+            }
+            t += step;
+            next_tick = t;
+            continue;
+        }
+        // 2. network deliveries due now
+        while let Some((&k, _)) = queue.first_key_value() {
+            if k.0 as f64 / 1000.0 > t {
+                break;
+            }
+            match queue.remove(&k) {
+                Some(Pending::Chunk(id, bytes)) => engine.handle_fetch_chunk(wall(t), id, &bytes),
+                Some(Pending::End(id, r)) => {
+                    let r = r.map_err(|status| liveshop::core::PlayerError::HttpStatus { url: String::new(), status });
+                    engine.handle_fetch_end(wall(t), id, r)
+                }
+                None => {}
             }
         }
         // 3. the media element plays
