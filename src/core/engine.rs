@@ -230,6 +230,8 @@ pub struct LiveEngine {
     /// Where to join, until the first request is made.
     start_key: Option<Key>,
     last_requested: Option<Key>,
+    /// The last hinted media requested, until the playlist lists it under its real key.
+    hinted_request: Option<MediaRef>,
     text_buf: Vec<u8>,
 
     // Media pipeline
@@ -319,6 +321,7 @@ impl LiveEngine {
             endlist: false,
             start_key: None,
             last_requested: None,
+            hinted_request: None,
             text_buf: Vec::new(),
             loading: VecDeque::new(),
             requested_map: None,
@@ -389,6 +392,7 @@ impl LiveEngine {
         self.play_requested = false;
         self.first_buffered_at = None;
         self.last_requested = None;
+        self.hinted_request = None;
         self.start_key = None;
         self.requested_map = None;
         self.low_latency = None;
@@ -770,9 +774,34 @@ impl LiveEngine {
             }
         }
         self.window = window;
+        self.rekey_hinted_request();
 
         if self.last_requested.is_none() && self.start_key.is_none() {
             self.choose_start();
+        }
+    }
+
+    /// A hint names media before the playlist lists it, so the key it was requested under was a
+    /// guess (the next part of the same segment, where it may be the first of the next one).
+    /// Once listed, continue after its real key so the same media is not fetched twice; but if
+    /// it is listed under another init (a new encoder run), fetch it again behind that init.
+    fn rekey_hinted_request(&mut self) {
+        let Some(hinted) = self.hinted_request.take() else { return };
+        if self.last_requested != Some(hinted.key) {
+            return; // requests have moved on since
+        }
+        let same = |m: &&MediaRef| m.uri == hinted.uri && m.range == hinted.range;
+        if let Some(listed) = self.window.iter().find(same) {
+            if listed.map == hinted.map {
+                self.last_requested = Some(listed.key);
+            } else {
+                self.last_requested = None;
+                self.start_key = Some(listed.key);
+            }
+        } else if let Some(hint) = self.hint.as_ref().filter(same) {
+            // Hinted again, maybe under a better guess: still the same request.
+            self.last_requested = Some(hint.key);
+            self.hinted_request = Some(hint.clone());
         }
     }
 
@@ -854,6 +883,8 @@ impl LiveEngine {
             let Some((media, at_live_edge)) = self.next_media() else { return };
             self.start_key = None;
             self.last_requested = Some(media.key);
+            let listed = self.window.iter().any(|m| m.key == media.key);
+            self.hinted_request = (!listed).then(|| media.clone());
             if media.map.is_some() && media.map != self.requested_map {
                 self.requested_map = media.map.clone();
                 if let Some(map) = media.map.clone() {
@@ -1172,6 +1203,7 @@ impl LiveEngine {
             self.outputs.push_back(Output::CancelFetch(l.id));
         }
         self.last_requested = None;
+        self.hinted_request = None;
         self.start_key = None;
         self.rejoining = true;
         self.choose_start();

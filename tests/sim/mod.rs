@@ -147,7 +147,8 @@ impl Origin {
                     out += &format!("#EXT-X-PART:DURATION={part_s:.3},URI=\"{m}.{p}.m4s\"{ind}\n");
                 }
             }
-            if last_part == pps {
+            // Like the real packager, a segment is closed once the next one has begun.
+            if m < msn {
                 out += &format!("#EXTINF:{:.3},\n{m}.m4s\n", part_s * pps as f64);
             }
         }
@@ -301,6 +302,8 @@ pub struct Report {
     pub final_target_ms: f64,
     /// The engine's target at each latency sample.
     pub targets: Vec<f64>,
+    /// How many times each media URL was requested.
+    pub media_requests: BTreeMap<String, u32>,
 }
 
 impl Report {
@@ -470,6 +473,9 @@ pub fn run_with_freeze(
                     // The uplink is not modelled beyond its delay: requests are small.
                     let arrive = t + net.one_way_ms;
                     let url = req.url.clone();
+                    if req.kind == FetchKind::Media {
+                        *report.media_requests.entry(url.clone()).or_default() += 1;
+                    }
                     let ready = match req.kind {
                         FetchKind::Clock => Some(arrive),
                         _ => ready_time(origin, &url),
