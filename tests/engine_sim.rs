@@ -37,12 +37,12 @@ fn trace_run(file: &str, offset_ms: f64, duration_ms: f64, bounds: (f64, f64, f6
 
 #[test]
 fn verizon_lte_trace() {
-    trace_run("Verizon-LTE-short.down", 0.0, 60_000.0, (1300.0, 2500.0, 0.02, 60, 15.0));
+    trace_run("Verizon-LTE-short.down", 0.0, 60_000.0, (1300.0, 2500.0, 0.025, 60, 15.0));
 }
 
 #[test]
 fn att_lte_driving_trace() {
-    trace_run("ATT-LTE-driving-2016.down", 0.0, 60_000.0, (1500.0, 3000.0, 0.03, 70, 15.0));
+    trace_run("ATT-LTE-driving-2016.down", 0.0, 60_000.0, (1500.0, 3000.0, 0.03, 90, 15.0));
 }
 
 #[test]

@@ -17,6 +17,7 @@ use super::clock::{ClockSample, ClockSync};
 use super::error::PlayerError;
 use super::latency::{LatencyTarget, TargetConfig};
 use super::mp4::{self, FragmentInfo, InitSegment};
+use super::part_uri::PartUriPattern;
 use super::playlist::{self, MediaPlaylist, Playlist, PreloadHintType};
 use super::url;
 
@@ -201,8 +202,14 @@ const STATS_INTERVAL_MS: f64 = 1000.0;
 const BACK_BUFFER_S: f64 = 10.0;
 /// How long after a stall or a hidden spell the controller jumps instead of racing.
 const RESYNC_WINDOW_MS: f64 = 8000.0;
-/// How many media requests may be outstanding (the current one and the next hint).
-const MAX_MEDIA_IN_FLIGHT: usize = 2;
+/// How many media requests may be outstanding: the part arriving and the next one, held by
+/// the origin until it begins (two next ones for parts shorter than a typical round trip).
+fn max_media_in_flight(part_target_s: Option<f64>) -> usize {
+    match part_target_s {
+        Some(p) if p < 0.15 => 3,
+        _ => 2,
+    }
+}
 
 pub struct LiveEngine {
     config: LiveConfig,
@@ -230,8 +237,13 @@ pub struct LiveEngine {
     /// Where to join, until the first request is made.
     start_key: Option<Key>,
     last_requested: Option<Key>,
-    /// The last hinted media requested, until the playlist lists it under its real key.
-    hinted_request: Option<MediaRef>,
+    /// Requests for media the playlist did not list yet (the hint, predicted parts), in
+    /// order, each with the key requested before it; dropped once listed.
+    unlisted: VecDeque<(MediaRef, Option<Key>)>,
+    /// How this stream names its parts, when the playlist shows it (see `part_uri`).
+    part_pattern: Option<PartUriPattern>,
+    /// Parts in the newest complete segment, to predict across a segment boundary.
+    parts_per_segment: Option<u32>,
     text_buf: Vec<u8>,
 
     // Media pipeline
@@ -321,7 +333,9 @@ impl LiveEngine {
             endlist: false,
             start_key: None,
             last_requested: None,
-            hinted_request: None,
+            unlisted: VecDeque::new(),
+            part_pattern: None,
+            parts_per_segment: None,
             text_buf: Vec::new(),
             loading: VecDeque::new(),
             requested_map: None,
@@ -392,7 +406,7 @@ impl LiveEngine {
         self.play_requested = false;
         self.first_buffered_at = None;
         self.last_requested = None;
-        self.hinted_request = None;
+        self.unlisted.clear();
         self.start_key = None;
         self.requested_map = None;
         self.low_latency = None;
@@ -745,7 +759,16 @@ impl LiveEngine {
             }
         }
 
-        // The preload hint names the part after the last one listed.
+        if low_latency {
+            let listed: Vec<(u64, u32, &str)> =
+                window.iter().filter_map(|w| Some((w.key.msn, w.key.part?, w.uri.as_str()))).collect();
+            self.part_pattern = PartUriPattern::learn(&listed);
+            self.parts_per_segment =
+                m.segments.iter().rev().find(|s| s.uri.is_some() && !s.parts.is_empty()).map(|s| s.parts.len() as u32);
+        }
+
+        // The preload hint names the part after the last one listed: in the same segment
+        // unless that segment is closed, or unless the part names say otherwise.
         self.hint = None;
         self.next_reload = None;
         if let Some(last) = m.segments.last() {
@@ -758,12 +781,18 @@ impl LiveEngine {
                 self.next_reload = Some((next.msn, next.part));
                 if let Some(h) = m.preload_hints.iter().find(|h| h.kind == PreloadHintType::Part) {
                     let prev = window.last();
+                    let uri = url::resolve(&base, h.uri);
+                    let next_segment = Key { msn: last.msn + 1, part: Some(0) };
+                    let key = match &self.part_pattern {
+                        Some(p) if next != next_segment && p.uri(next_segment.msn, 0) == uri => next_segment,
+                        _ => next,
+                    };
                     self.hint = Some(MediaRef {
-                        key: next,
-                        uri: url::resolve(&base, h.uri),
+                        key,
+                        uri,
                         range: h.byterange_start.zip(h.byterange_length),
                         duration_s: m.part_target.unwrap_or(0.0),
-                        independent: next.part == Some(0),
+                        independent: key.part == Some(0),
                         discontinuity_seq: prev.map_or(0, |p| p.discontinuity_seq),
                         pdt_ms: prev.and_then(|p| p.pdt_ms.map(|t| t + p.duration_s * 1000.0)),
                         map: prev.and_then(|p| p.map.clone()),
@@ -774,35 +803,84 @@ impl LiveEngine {
             }
         }
         self.window = window;
-        self.rekey_hinted_request();
+        self.reconcile_unlisted();
 
         if self.last_requested.is_none() && self.start_key.is_none() {
             self.choose_start();
         }
     }
 
-    /// A hint names media before the playlist lists it, so the key it was requested under was a
-    /// guess (the next part of the same segment, where it may be the first of the next one).
-    /// Once listed, continue after its real key so the same media is not fetched twice; but if
-    /// it is listed under another init (a new encoder run), fetch it again behind that init.
-    fn rekey_hinted_request(&mut self) {
-        let Some(hinted) = self.hinted_request.take() else { return };
-        if self.last_requested != Some(hinted.key) {
-            return; // requests have moved on since
-        }
-        let same = |m: &&MediaRef| m.uri == hinted.uri && m.range == hinted.range;
-        if let Some(listed) = self.window.iter().find(same) {
-            if listed.map == hinted.map {
-                self.last_requested = Some(listed.key);
-            } else {
+    /// Matches the requests made ahead of the playlist against what it now lists. A listed
+    /// one continues under its real key (a hint's key was a guess), so nothing is fetched twice;
+    /// one listed behind another init (a new encoder run) is fetched again behind that init.
+    /// The first one still unlisted must be what the playlist hints; if not, the prediction was
+    /// wrong and those requests are dropped.
+    fn reconcile_unlisted(&mut self) {
+        let same = |a: &MediaRef, b: &MediaRef| a.uri == b.uri && a.range == b.range;
+        while let Some((requested, _)) = self.unlisted.front() {
+            let Some(listed) = self.window.iter().find(|m| same(m, requested)) else { break };
+            if listed.map != requested.map {
+                let restart = listed.key;
+                self.drop_unlisted();
                 self.last_requested = None;
-                self.start_key = Some(listed.key);
+                self.start_key = Some(restart);
+                return;
             }
-        } else if let Some(hint) = self.hint.as_ref().filter(same) {
-            // Hinted again, maybe under a better guess: still the same request.
-            self.last_requested = Some(hint.key);
-            self.hinted_request = Some(hint.clone());
+            if self.last_requested == Some(requested.key) {
+                self.last_requested = Some(listed.key);
+            }
+            self.unlisted.pop_front();
         }
+        let Some((requested, _)) = self.unlisted.front_mut() else { return };
+        match &self.hint {
+            Some(hint) if same(hint, requested) => {
+                if self.last_requested == Some(requested.key) {
+                    self.last_requested = Some(hint.key);
+                }
+                requested.key = hint.key;
+            }
+            _ => self.drop_unlisted(),
+        }
+    }
+
+    /// Cancels the requests made ahead of the playlist; fetching resumes after the last one
+    /// it confirmed.
+    fn drop_unlisted(&mut self) {
+        let Some((_, before)) = self.unlisted.front().cloned() else { return };
+        let uris: Vec<String> = self.unlisted.drain(..).map(|(m, _)| m.uri).collect();
+        self.loading.retain(|l| {
+            let drop = matches!(&l.body, Body::Media { media, .. } if uris.contains(&media.uri));
+            if drop {
+                self.outputs.push_back(Output::CancelFetch(l.id));
+            }
+            !drop
+        });
+        self.last_requested = before;
+        if before.is_none() {
+            self.choose_start();
+        }
+    }
+
+    /// The part after the newest request, when this stream's part names can be predicted.
+    fn predicted_next(&self) -> Option<MediaRef> {
+        let pattern = self.part_pattern.as_ref()?;
+        let (prev, _) = self.unlisted.back()?;
+        let part = prev.key.part?;
+        let key = match self.parts_per_segment {
+            Some(n) if part + 1 >= n => Key { msn: prev.key.msn + 1, part: Some(0) },
+            _ => Key { msn: prev.key.msn, part: Some(part + 1) },
+        };
+        let duration_s = self.part_target_s?;
+        Some(MediaRef {
+            key,
+            uri: pattern.uri(key.msn, key.part?),
+            range: None,
+            duration_s,
+            independent: key.part == Some(0),
+            discontinuity_seq: prev.discontinuity_seq,
+            pdt_ms: prev.pdt_ms.map(|t| t + prev.duration_s * 1000.0),
+            map: prev.map.clone(),
+        })
     }
 
     /// Where to join: the newest keyframe that leaves enough media before the live edge to
@@ -861,7 +939,12 @@ impl LiveEngine {
         if let Some(m) = self.window.iter().find(|m| after(m.key)) {
             return Some((m.clone(), Some(m.key) == newest && self.hint.is_none()));
         }
-        self.hint.as_ref().filter(|h| after(h.key)).map(|h| (h.clone(), true))
+        if let Some(h) = self.hint.as_ref().filter(|h| after(h.key)) {
+            return Some((h.clone(), true));
+        }
+        // Everything offered is requested: ask for the next part before it is hinted, so its
+        // first chunks are sent as soon as they exist instead of a round trip later.
+        self.predicted_next().filter(|p| after(p.key)).map(|p| (p, true))
     }
 
     fn schedule_media(&mut self) {
@@ -870,7 +953,7 @@ impl LiveEngine {
         }
         loop {
             let media_in_flight = self.loading.iter().filter(|l| matches!(l.body, Body::Media { .. })).count();
-            if media_in_flight >= MAX_MEDIA_IN_FLIGHT {
+            if media_in_flight >= max_media_in_flight(self.part_target_s) {
                 return;
             }
             // Fell out of the window (a long outage or a hidden tab): rejoin at the live edge.
@@ -882,9 +965,10 @@ impl LiveEngine {
             }
             let Some((media, at_live_edge)) = self.next_media() else { return };
             self.start_key = None;
-            self.last_requested = Some(media.key);
-            let listed = self.window.iter().any(|m| m.key == media.key);
-            self.hinted_request = (!listed).then(|| media.clone());
+            let before = self.last_requested.replace(media.key);
+            if !self.window.iter().any(|m| m.key == media.key) {
+                self.unlisted.push_back((media.clone(), before));
+            }
             if media.map.is_some() && media.map != self.requested_map {
                 self.requested_map = media.map.clone();
                 if let Some(map) = media.map.clone() {
@@ -917,6 +1001,9 @@ impl LiveEngine {
         // skipped: the playlist says what exists. Other failures are reported and skipped too;
         // the controller rides the gap.
         let hinted = matches!(&l.body, Body::Media { at_live_edge: true, .. });
+        if let Body::Media { media, .. } = &l.body {
+            self.unlisted.retain(|(m, _)| m.uri != media.uri);
+        }
         if let Body::Init { .. } = l.body {
             self.requested_map = None;
         }
@@ -1203,7 +1290,7 @@ impl LiveEngine {
             self.outputs.push_back(Output::CancelFetch(l.id));
         }
         self.last_requested = None;
-        self.hinted_request = None;
+        self.unlisted.clear();
         self.start_key = None;
         self.rejoining = true;
         self.choose_start();

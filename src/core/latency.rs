@@ -14,12 +14,16 @@ const BUCKETS: usize = (MAX_LAG_MS / BUCKET_MS) as usize;
 /// Long enough to remember the last few network hiccups, short enough to come back down
 /// within about a minute of calm.
 const LAG_HALF_LIFE_MS: f64 = 15_000.0;
+/// Until arrivals have been seen for this long, the target stays at least at its initial
+/// value: a handful of early chunks says little about the network.
+const WARM_UP_MS: f64 = 2000.0;
 
 #[derive(Debug, Clone)]
 pub struct DelayHistogram {
     weights: Vec<f64>,
     /// Forgetting is by time, not by sample: chunks arrive at 5 to 30 a second.
     half_life_ms: f64,
+    first_at: Option<f64>,
     last_at: Option<f64>,
     samples: u64,
 }
@@ -27,7 +31,13 @@ pub struct DelayHistogram {
 impl DelayHistogram {
     /// After `half_life_ms`, an old sample weighs half as much.
     pub fn new(half_life_ms: f64) -> Self {
-        DelayHistogram { weights: vec![0.0; BUCKETS], half_life_ms: half_life_ms.max(1.0), last_at: None, samples: 0 }
+        DelayHistogram {
+            weights: vec![0.0; BUCKETS],
+            half_life_ms: half_life_ms.max(1.0),
+            first_at: None,
+            last_at: None,
+            samples: 0,
+        }
     }
 
     pub fn add(&mut self, now_ms: f64, lag_ms: f64) {
@@ -41,6 +51,7 @@ impl DelayHistogram {
                 *w *= decay;
             }
         }
+        self.first_at.get_or_insert(now_ms);
         self.last_at = Some(now_ms.max(self.last_at.unwrap_or(now_ms)));
         let bucket = ((lag_ms.max(0.0) / BUCKET_MS) as usize).min(BUCKETS - 1);
         self.weights[bucket] += 1.0;
@@ -49,6 +60,11 @@ impl DelayHistogram {
 
     pub fn samples(&self) -> u64 {
         self.samples
+    }
+
+    /// How long samples have been coming in.
+    pub fn span_ms(&self) -> f64 {
+        self.first_at.zip(self.last_at).map_or(0.0, |(first, last)| last - first)
     }
 
     /// The lag below which a fraction `q` of the (weighted) samples fall; upper bucket edge.
@@ -83,10 +99,10 @@ pub struct TargetConfig {
 
 impl Default for TargetConfig {
     fn default() -> Self {
-        // Chromium renders muxed audio+video smoothly only with about 0.4 s buffered ahead of
-        // the playhead (measured: video drops to ~6 fps with 0.38 s, smooth with 0.42 s), so
-        // the margin over the arrival lag is the media pipeline's, not just decode time.
-        TargetConfig { fixed_ms: None, quantile: 0.95, margin_ms: 430.0, floor_ms: 150.0, ceiling_ms: 15_000.0 }
+        // The margin covers decode and a few frames queued for rendering: in headless Chromium,
+        // muxed audio+video fed a frame at a time plays at full frame rate with 0.08-0.1 s
+        // buffered ahead of the playhead (a fixed 200 ms target on loopback).
+        TargetConfig { fixed_ms: None, quantile: 0.95, margin_ms: 120.0, floor_ms: 150.0, ceiling_ms: 15_000.0 }
     }
 }
 
@@ -114,9 +130,10 @@ impl LatencyTarget {
         self.stall_penalty_ms = (self.stall_penalty_ms + stall_ms.clamp(50.0, 500.0)).min(1500.0);
     }
 
-    /// Called about once a second of smooth playback.
+    /// Called about once a second of smooth playback. Fading over tens of seconds keeps the
+    /// lesson through the next hiccup of a cellular link, which come about that often.
     pub fn on_smooth_second(&mut self) {
-        self.stall_penalty_ms *= 0.9;
+        self.stall_penalty_ms *= 0.95;
     }
 
     pub fn margin_ms(&self) -> f64 {
@@ -133,8 +150,8 @@ impl LatencyTarget {
             return fixed;
         }
         let learned = match self.lags.quantile(self.config.quantile) {
-            // Trust the histogram once it has seen a few parts.
-            Some(q) if self.lags.samples() >= 5 => q + self.config.margin_ms,
+            Some(q) if self.lags.span_ms() >= WARM_UP_MS => q + self.config.margin_ms,
+            Some(q) if self.lags.samples() >= 5 => (q + self.config.margin_ms).max(self.initial_ms),
             _ => self.initial_ms,
         };
         (learned + self.stall_penalty_ms).clamp(self.config.floor_ms, self.config.ceiling_ms)
@@ -181,10 +198,26 @@ mod tests {
         let t = LatencyTarget::new(TargetConfig { fixed_ms: Some(1500.0), ..Default::default() }, 800.0);
         assert_eq!(t.target_ms(), 1500.0);
         let mut t = LatencyTarget::new(TargetConfig { floor_ms: 300.0, margin_ms: 0.0, ..Default::default() }, 800.0);
-        for i in 0..50 {
+        for i in 0..100 {
             t.add_arrival_lag(i as f64 * 33.0, 0.0);
         }
         assert_eq!(t.target_ms(), 300.0);
+    }
+
+    #[test]
+    fn early_arrivals_do_not_pull_the_target_below_its_initial_value() {
+        let mut t = LatencyTarget::new(TargetConfig { margin_ms: 100.0, ..Default::default() }, 520.0);
+        let mut now = 0.0;
+        while now < 1500.0 {
+            t.add_arrival_lag(now, 60.0);
+            now += 33.0;
+        }
+        assert_eq!(t.target_ms(), 520.0);
+        while now < 2500.0 {
+            t.add_arrival_lag(now, 60.0);
+            now += 33.0;
+        }
+        assert_eq!(t.target_ms(), 170.0);
     }
 
     #[test]

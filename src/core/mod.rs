@@ -5,6 +5,7 @@ pub mod engine;
 pub mod error;
 pub mod latency;
 pub mod mp4;
+pub mod part_uri;
 pub mod playlist;
 pub mod url;
 
