@@ -11,6 +11,8 @@ const SECTIONS = (process.env.BENCH_SECTIONS ?? "live").split(",").map((s) => s.
 const TRACES = process.env.TRACES_DIR ?? "../shared/traces";
 const ALL_PROFILES = ["clean", "jitter", ...(existsSync(TRACES) ? readdirSync(TRACES).filter((f) => f.endsWith(".down")).sort() : [])];
 const PROFILES = (process.env.BENCH_PROFILES ?? ALL_PROFILES.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
+// LL-HLS part lengths to run every profile at, one origin each (the targets are for 200 ms).
+const PART_MS = (process.env.BENCH_PART_MS ?? "200,100").split(",").map(Number).filter((n) => n > 0);
 const FRAMECODE = new URL("../tests/e2e/framecode.js", import.meta.url).pathname;
 
 /** Player name → page path (served by the origin). */
@@ -49,7 +51,7 @@ async function taskSeconds(cdp) {
   return metrics.find((x) => x.name === "TaskDuration")?.value ?? 0;
 }
 
-async function runProfile(browser, origin, profile) {
+async function runProfile(browser, origin, profile, partMs) {
   // Every player gets its own emulated link with the same profile (and the same seed).
   const srcFor = (player) =>
     profile === "clean" ? `${origin.url}/live/show.m3u8` : `${origin.url}/net/${profile}/${player}/live/show.m3u8`;
@@ -84,7 +86,7 @@ async function runProfile(browser, origin, profile) {
     const stallCount = m.stalls.length + (m.openStall > 0 ? 1 : 0);
     const watched = (Date.now() - t0) / 1000;
     rows.push({
-      player, profile, duration_s: SECONDS,
+      player, profile, part_ms: partMs, duration_s: SECONDS,
       latency_ms: { p50: round(percentile(lat, 0.5)), p95: round(percentile(lat, 0.95)) },
       stall_ratio: round4(stallMs / 1000 / watched),
       stall_count: stallCount,
@@ -105,22 +107,28 @@ if (!SECTIONS.includes("live")) {
   console.log("bench: section live not selected");
   process.exit(0);
 }
-const origin = await startOrigin();
 const browser = await launchBrowser();
 const report = loadReport();
 try {
-  // Let the origin build a window of segments before anyone joins.
-  await new Promise((r) => setTimeout(r, 3000));
-  for (const profile of PROFILES) {
-    console.log(`bench live: profile ${profile}, ${SECONDS} s, players ${Object.keys(PLAYERS).join(", ")}`);
-    const { rows, series } = await runProfile(browser, origin, profile);
-    for (const r of rows) console.log(JSON.stringify(r));
-    mergeLive(report, rows.map(({ samples, ...r }) => r));
-    const png = await plotLatency(browser, `${BENCH_DIR}/live-${profile.replace(/[^\w.-]/g, "_")}.png`, `latency over time: ${profile}`, series);
-    console.log(`plot: ${png}`);
+  for (const partMs of PART_MS) {
+    const origin = await startOrigin({ args: ["--part-ms", String(partMs)] });
+    try {
+      // Let the origin build a window of segments before anyone joins.
+      await new Promise((r) => setTimeout(r, 3000));
+      for (const profile of PROFILES) {
+        console.log(`bench live: profile ${profile}, ${partMs} ms parts, ${SECONDS} s, players ${Object.keys(PLAYERS).join(", ")}`);
+        const { rows, series } = await runProfile(browser, origin, profile, partMs);
+        for (const r of rows) console.log(JSON.stringify(r));
+        mergeLive(report, rows.map(({ samples, ...r }) => r));
+        const name = `${profile.replace(/[^\w.-]/g, "_")}${partMs === 200 ? "" : `-${partMs}ms`}`;
+        const png = await plotLatency(browser, `${BENCH_DIR}/live-${name}.png`, `latency over time: ${profile}, ${partMs} ms parts`, series);
+        console.log(`plot: ${png}`);
+      }
+    } finally {
+      await origin.stop();
+    }
   }
   console.log(`report: ${saveReport(report)}`);
 } finally {
   await browser.close();
-  await origin.stop();
 }

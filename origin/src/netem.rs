@@ -8,7 +8,7 @@
 //! 30 s), `cap2m` (40 ms, 2 Mbit/s), and one per trace file in `--traces` (40 ms plus the
 //! trace's delivery opportunities: one 1500-byte packet per line, repeating).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +18,9 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use bytes::BytesMut;
 use futures_util::StreamExt;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -107,6 +109,11 @@ impl Link {
 
     /// When a packet that is ready to leave at `ready` (ms) arrives at the client.
     pub fn schedule(&mut self, ready: f64) -> f64 {
+        self.schedule_packet(ready).1
+    }
+
+    /// When a packet ready at `ready` (ms) leaves and when it arrives.
+    fn schedule_packet(&mut self, ready: f64) -> (f64, f64) {
         let mut depart = ready.max(self.next_free);
         if let Some(end) = self.in_outage(depart) {
             depart = end;
@@ -138,7 +145,7 @@ impl Link {
         // Order is preserved (a TCP stream delivers in order).
         arrive = arrive.max(self.last_arrival);
         self.last_arrival = arrive;
-        arrive
+        (depart, arrive)
     }
 }
 
@@ -186,6 +193,35 @@ fn schedule(link: &Arc<Mutex<Link>>) -> f64 {
     })
 }
 
+/// A response's packets waiting on the link, in order: (departure, arrival, bytes).
+#[derive(Default)]
+struct Outbox {
+    packets: VecDeque<(f64, f64, BytesMut)>,
+    error: Option<axum::Error>,
+    done: bool,
+}
+
+impl Outbox {
+    /// Queues bytes the origin just produced. Bytes that find the previous packet still
+    /// waiting to leave join it, up to a full packet: TCP coalesces writes queued behind a
+    /// bottleneck, and a Mahimahi delivery opportunity carries up to a full packet of them.
+    fn push(&mut self, link: &Arc<Mutex<Link>>, mut bytes: Bytes) {
+        let Ok(mut l) = link.lock() else { return };
+        let now = l.now_ms();
+        if let Some((depart, _, packet)) = self.packets.back_mut() {
+            if *depart > now && packet.len() < PACKET {
+                let take = (PACKET - packet.len()).min(bytes.len());
+                packet.extend_from_slice(&bytes.split_to(take));
+            }
+        }
+        while !bytes.is_empty() {
+            let piece = bytes.split_to(PACKET.min(bytes.len()));
+            let (depart, arrive) = l.schedule_packet(now);
+            self.packets.push_back((depart, arrive, BytesMut::from(&piece[..])));
+        }
+    }
+}
+
 /// `/net/{profile}/{client}/{*rest}`: the inner response, shaped by the link.
 pub async fn shaped(
     State(emu): State<Emulator>,
@@ -218,27 +254,53 @@ pub async fn shaped(
     // Packets are queued on the link the moment the origin produces them (a reader task),
     // and handed to the client at their arrival times.
     let (parts, body) = response.into_parts();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(f64, Result<Bytes, axum::Error>)>();
-    let queue_link = link.clone();
+    let outbox = Arc::new(Mutex::new(Outbox::default()));
+    let wake = Arc::new(Notify::new());
+    let (queue_link, queue, queue_wake) = (link.clone(), outbox.clone(), wake.clone());
     tokio::spawn(async move {
         let mut chunks = body.into_data_stream();
         while let Some(chunk) = chunks.next().await {
-            let pieces: Vec<Result<Bytes, axum::Error>> = match chunk {
-                Ok(b) => (0..b.len()).step_by(PACKET).map(|i| Ok(b.slice(i..(i + PACKET).min(b.len())))).collect(),
-                Err(e) => vec![Err(e)],
-            };
-            for piece in pieces {
-                let at = schedule(&queue_link);
-                if tx.send((at, piece)).is_err() {
-                    return; // the client went away
+            if Arc::strong_count(&queue) == 1 {
+                return; // the client went away
+            }
+            let Ok(mut q) = queue.lock() else { return };
+            match chunk {
+                Ok(bytes) => q.push(&queue_link, bytes),
+                Err(e) => {
+                    q.error = Some(e);
+                    break;
                 }
             }
+            drop(q);
+            queue_wake.notify_one();
         }
+        if let Ok(mut q) = queue.lock() {
+            q.done = true;
+        }
+        queue_wake.notify_one();
     });
-    let paced = futures_util::stream::unfold((rx, link), |(mut rx, link)| async move {
-        let (at, packet) = rx.recv().await?;
-        sleep_until_ms(&link, at).await;
-        Some((packet, (rx, link)))
+    let paced = futures_util::stream::unfold((outbox, wake, link), |(outbox, wake, link)| async move {
+        loop {
+            let next = {
+                let mut q = outbox.lock().ok()?;
+                match q.packets.front() {
+                    Some(&(_, arrive, _)) => Some(arrive),
+                    None if q.done => {
+                        return q.error.take().map(|e| (Err(e), (outbox.clone(), wake.clone(), link.clone())))
+                    }
+                    None => None,
+                }
+            };
+            match next {
+                Some(arrive) => {
+                    sleep_until_ms(&link, arrive).await;
+                    // Popped only now: bytes may have joined the packet while it waited.
+                    let packet = outbox.lock().ok()?.packets.pop_front()?.2.freeze();
+                    return Some((Ok(packet), (outbox, wake, link)));
+                }
+                None => wake.notified().await,
+            }
+        }
     });
     Response::from_parts(parts, Body::from_stream(paced))
 }
@@ -268,6 +330,22 @@ mod tests {
         assert_eq!(arrivals, vec![0.0, 0.0, 10.0, 20.0, 20.0, 20.0, 21.0, 21.0]);
         // A packet ready late skips the opportunities it missed.
         assert_eq!(l.schedule(40.0), 41.0);
+    }
+
+    #[test]
+    fn bytes_waiting_behind_the_bottleneck_share_packets() {
+        // The first opportunity is 10 s away: everything queues behind it.
+        let trace = Arc::new(vec![10_000, 10_001, 10_002, 10_003]);
+        let link = Arc::new(Mutex::new(Link::new(Profile { trace: Some(trace), ..Default::default() }, 1)));
+        let mut out = Outbox::default();
+        for _ in 0..3 {
+            out.push(&link, Bytes::from(vec![7u8; 400]));
+        }
+        out.push(&link, Bytes::from(vec![8u8; 1000]));
+        let sizes: Vec<usize> = out.packets.iter().map(|p| p.2.len()).collect();
+        assert_eq!(sizes, vec![1500, 700]);
+        let departures: Vec<f64> = out.packets.iter().map(|p| p.0).collect();
+        assert_eq!(departures, vec![10_000.0, 10_001.0]);
     }
 
     #[test]

@@ -107,9 +107,8 @@ impl Driver {
             listener.forget();
         });
         wasm_bindgen_futures::JsFuture::from(opened).await.map_err(|e| unsupported(&e))?;
-        // An infinite duration marks the stream as live: Chromium then renders video with a
-        // minimal frame queue instead of waiting for several decoded frames, which would freeze
-        // video whenever less than ~0.4 s is buffered.
+        // An infinite duration marks the stream as live, so the duration never tracks the
+        // buffered end and seeking anywhere ahead stays legal.
         ms.set_duration(f64::INFINITY);
         Self::listen(this, sink, &video);
         Ok(())
