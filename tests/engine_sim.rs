@@ -42,14 +42,14 @@ fn verizon_lte_trace() {
 
 #[test]
 fn att_lte_driving_trace() {
-    trace_run("ATT-LTE-driving-2016.down", 0.0, 60_000.0, (1500.0, 3000.0, 0.03, 90, 15.0));
+    trace_run("ATT-LTE-driving-2016.down", 0.0, 60_000.0, (2300.0, 3000.0, 0.03, 60, 20.0));
 }
 
 #[test]
 fn tmobile_umts_trace_with_outages() {
     // 70 s in: bursts of 1-3 Mbit/s, then 124-140 s of the trace deliver almost nothing.
     // No single-bitrate player can play through that; what matters is coming back after it.
-    let r = trace_run("TMobile-UMTS-driving.down", 70_000.0, 75_000.0, (2500.0, 17_000.0, 0.35, 90, 20.0));
+    let r = trace_run("TMobile-UMTS-driving.down", 70_000.0, 75_000.0, (3300.0, 17_000.0, 0.30, 60, 20.0));
     // Capacity returns at 140 s of the trace (70 s of simulated time): 5 s later the player
     // must be back at its target. Samples are 200 ms apart from the first frame.
     let at = |t_ms: f64| ((t_ms - 10_000.0 - r.ttff_ms.unwrap_or(0.0)) / 200.0) as usize;

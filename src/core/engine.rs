@@ -200,6 +200,8 @@ const MAX_PLAYLIST_FAILURES: u32 = 8;
 const STATS_INTERVAL_MS: f64 = 1000.0;
 /// Keep this much already-played media; remove older.
 const BACK_BUFFER_S: f64 = 10.0;
+/// How far back `keeping_up` looks at the media arriving.
+const FILL_WINDOW_MS: f64 = 2000.0;
 /// How long after a stall or a hidden spell the controller jumps instead of racing.
 const RESYNC_WINDOW_MS: f64 = 8000.0;
 /// How many media requests may be outstanding: the part arriving and the next one, held by
@@ -266,6 +268,8 @@ pub struct LiveEngine {
     first_buffered_at: Option<f64>,
     timestamp_offset: f64,
     appended_end: Option<f64>,
+    /// (wall ms, media s appended by then), the last few seconds: how fast media comes in.
+    fill: VecDeque<(f64, f64)>,
     /// (presentation time s, capture wall clock ms), ascending.
     anchors: VecDeque<(f64, f64)>,
 
@@ -352,6 +356,7 @@ impl LiveEngine {
             first_buffered_at: None,
             timestamp_offset: 0.0,
             appended_end: None,
+            fill: VecDeque::new(),
             anchors: VecDeque::new(),
             media: MediaState::default(),
             playing: false,
@@ -1111,6 +1116,10 @@ impl LiveEngine {
                 self.rejoining = false;
                 let end = pres + run.duration as f64 / scale;
                 self.appended_end = Some(self.appended_end.map_or(end, |e| e.max(end)));
+                self.fill.push_back((self.now, run.duration as f64 / scale));
+                while self.fill.front().is_some_and(|f| f.0 < self.now - FILL_WINDOW_MS) {
+                    self.fill.pop_front();
+                }
                 let prft = info.producer_times.iter().find(|p| p.track_id == track.id);
                 let wall = match prft {
                     Some(p) => Some((p.media_time as f64 / scale + self.timestamp_offset, p.wall_clock_ms)),
@@ -1247,7 +1256,7 @@ impl LiveEngine {
                         self.outputs.push_back(Output::Seek(live_pos));
                         return;
                     }
-                } else if !self.rejoining && live_pos - self.appended_end.unwrap_or(0.0) > 1.0 {
+                } else if !self.rejoining && live_pos - self.appended_end.unwrap_or(0.0) > 1.0 && self.keeping_up() {
                     self.rejoin();
                     return;
                 }
@@ -1274,6 +1283,14 @@ impl LiveEngine {
         }
         let rate = (rate * 100.0).round() / 100.0;
         self.set_rate(rate);
+    }
+
+    /// Whether media has been arriving at least as fast as it plays, lately. If not, the
+    /// network is the bottleneck: the backlog on its way is the quickest media to get, and
+    /// dropping it for newer media would only lengthen the stall.
+    fn keeping_up(&self) -> bool {
+        let appended: f64 = self.fill.iter().filter(|f| f.0 >= self.now - FILL_WINDOW_MS).map(|f| f.1).sum();
+        appended * 1000.0 >= 0.9 * FILL_WINDOW_MS
     }
 
     /// Drops the backlog being fetched and starts again from the newest suitable keyframe,

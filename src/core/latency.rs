@@ -14,6 +14,14 @@ const BUCKETS: usize = (MAX_LAG_MS / BUCKET_MS) as usize;
 /// Long enough to remember the last few network hiccups, short enough to come back down
 /// within about a minute of calm.
 const LAG_HALF_LIFE_MS: f64 = 15_000.0;
+/// Lags above the target closer together than this are one peak (the backlog of one hiccup).
+const PEAK_MERGE_MS: f64 = 1000.0;
+/// Peaks are remembered this long; two or more within it mean hiccups recur, and the target
+/// covers the highest of them (the peak mode of NetEq's delay manager).
+const PEAK_MEMORY_MS: f64 = 30_000.0;
+/// Lags beyond this are outages, not jitter: holding that much latency for every viewer for
+/// half a minute costs more than the stall it would save.
+const MAX_PEAK_MS: f64 = 3000.0;
 /// Until arrivals have been seen for this long, the target stays at least at its initial
 /// value: a handful of early chunks says little about the network.
 const WARM_UP_MS: f64 = 2000.0;
@@ -106,11 +114,40 @@ impl Default for TargetConfig {
     }
 }
 
+/// Recurring lag peaks: the hiccups of a cellular link are too rare for a 95th percentile to
+/// see (a 1 s gap delays a few % of chunks) but come back every few tens of seconds.
+#[derive(Debug, Clone, Default)]
+struct PeakDetector {
+    /// (last time seen, height), oldest first.
+    peaks: std::collections::VecDeque<(f64, f64)>,
+}
+
+impl PeakDetector {
+    fn add(&mut self, now_ms: f64, lag_ms: f64, threshold_ms: f64) {
+        while self.peaks.front().is_some_and(|p| p.0 < now_ms - PEAK_MEMORY_MS) {
+            self.peaks.pop_front();
+        }
+        if lag_ms <= threshold_ms || lag_ms > MAX_PEAK_MS {
+            return;
+        }
+        match self.peaks.back_mut() {
+            Some(p) if now_ms - p.0 < PEAK_MERGE_MS => *p = (now_ms, p.1.max(lag_ms)),
+            _ => self.peaks.push_back((now_ms, lag_ms)),
+        }
+    }
+
+    /// The highest remembered peak, once peaks recur.
+    fn level(&self) -> Option<f64> {
+        (self.peaks.len() >= 2).then(|| self.peaks.iter().map(|p| p.1).fold(0.0, f64::max))
+    }
+}
+
 /// The adaptive latency target.
 #[derive(Debug, Clone)]
 pub struct LatencyTarget {
     config: TargetConfig,
     lags: DelayHistogram,
+    peaks: PeakDetector,
     /// Extra latency learned from stalls; decays while playback is smooth.
     stall_penalty_ms: f64,
     initial_ms: f64,
@@ -118,10 +155,19 @@ pub struct LatencyTarget {
 
 impl LatencyTarget {
     pub fn new(config: TargetConfig, initial_ms: f64) -> Self {
-        LatencyTarget { config, lags: DelayHistogram::new(LAG_HALF_LIFE_MS), stall_penalty_ms: 0.0, initial_ms }
+        LatencyTarget {
+            config,
+            lags: DelayHistogram::new(LAG_HALF_LIFE_MS),
+            peaks: PeakDetector::default(),
+            stall_penalty_ms: 0.0,
+            initial_ms,
+        }
     }
 
     pub fn add_arrival_lag(&mut self, now_ms: f64, lag_ms: f64) {
+        if let Some(q) = self.lags.quantile(self.config.quantile) {
+            self.peaks.add(now_ms, lag_ms, q + self.config.margin_ms);
+        }
         self.lags.add(now_ms, lag_ms);
     }
 
@@ -150,7 +196,9 @@ impl LatencyTarget {
             return fixed;
         }
         let learned = match self.lags.quantile(self.config.quantile) {
-            Some(q) if self.lags.span_ms() >= WARM_UP_MS => q + self.config.margin_ms,
+            Some(q) if self.lags.span_ms() >= WARM_UP_MS => {
+                q.max(self.peaks.level().unwrap_or(0.0)) + self.config.margin_ms
+            }
             Some(q) if self.lags.samples() >= 5 => (q + self.config.margin_ms).max(self.initial_ms),
             _ => self.initial_ms,
         };
@@ -218,6 +266,31 @@ mod tests {
             now += 33.0;
         }
         assert_eq!(t.target_ms(), 170.0);
+    }
+
+    #[test]
+    fn recurring_peaks_are_covered_then_forgotten() {
+        let mut t = LatencyTarget::new(TargetConfig { margin_ms: 100.0, ..Default::default() }, 500.0);
+        let mut now = 0.0;
+        let mut run = |t: &mut LatencyTarget, until: f64, lag: &dyn Fn(f64) -> f64| {
+            while now < until {
+                t.add_arrival_lag(now, lag(now));
+                now += 33.0;
+            }
+        };
+        run(&mut t, 10_000.0, &|_| 100.0);
+        let calm = t.target_ms();
+        assert!(calm < 250.0, "{calm}");
+        // One 900 ms hiccup: the 95th percentile does not see it, and one peak is not a pattern.
+        let hiccup = |at: f64| move |n: f64| if (at..at + 300.0).contains(&n) { 900.0 } else { 100.0 };
+        run(&mut t, 20_000.0, &hiccup(12_000.0));
+        assert!(t.target_ms() < 250.0, "{}", t.target_ms());
+        // A second one within 30 s: covered.
+        run(&mut t, 30_000.0, &hiccup(22_000.0));
+        assert!(t.target_ms() >= 1000.0, "{}", t.target_ms());
+        // Thirty calm seconds later it is forgotten.
+        run(&mut t, 60_000.0, &|_| 100.0);
+        assert!(t.target_ms() < 250.0, "{}", t.target_ms());
     }
 
     #[test]
