@@ -200,11 +200,19 @@ const MAX_PLAYLIST_FAILURES: u32 = 8;
 const STATS_INTERVAL_MS: f64 = 1000.0;
 /// Keep this much already-played media; remove older.
 const BACK_BUFFER_S: f64 = 10.0;
+/// After the first frame, for how long and from how far off the controller jumps to the
+/// target (a join that landed far behind); smaller errors, such as the target's fall once
+/// arrivals are measured, are ridden by rate, since a seek is a visible hiccup.
+const JOIN_RESYNC: (f64, f64) = (4000.0, 600.0);
 /// How far back `keeping_up` looks at the media arriving.
 const FILL_WINDOW_MS: f64 = 2000.0;
-/// How long after a stall or a hidden spell the controller jumps instead of racing.
-const RESYNC_WINDOW_MS: f64 = 8000.0;
-/// How many media requests may be outstanding: the part arriving and the next one, held by
+/// For how long after a stall or a hidden spell, and from how far off, the controller jumps
+/// instead of racing.
+const RESYNC: (f64, f64) = (8000.0, 250.0);
+/// Listed media behind the live edge (joining, catching up) is fetched this many at a time,
+/// so the backlog costs one round trip rather than one per part.
+const BACKLOG_IN_FLIGHT: usize = 4;
+/// How many media requests may be outstanding at the live edge: the part arriving and the next one, held by
 /// the origin until it begins (two next ones for parts shorter than a typical round trip).
 fn max_media_in_flight(part_target_s: Option<f64>) -> usize {
     match part_target_s {
@@ -246,6 +254,8 @@ pub struct LiveEngine {
     part_pattern: Option<PartUriPattern>,
     /// Parts in the newest complete segment, to predict across a segment boundary.
     parts_per_segment: Option<u32>,
+    /// The playlist has listed a predicted part, and not contradicted one since.
+    predictions_confirmed: bool,
     text_buf: Vec<u8>,
 
     // Media pipeline
@@ -262,8 +272,9 @@ pub struct LiveEngine {
     media_end: Option<f64>,
     /// Set while the first media after a rejoin is on its way.
     rejoining: bool,
-    /// Until then, jump back to the target when behind (after a stall or a hidden spell).
-    resync_until: Option<f64>,
+    /// (until, how far off in ms): jump back to the target rather than race there, after the
+    /// first frame, a stall or a hidden spell.
+    resync_until: Option<(f64, f64)>,
     /// When media was first buffered, to bound the wait for the join point.
     first_buffered_at: Option<f64>,
     timestamp_offset: f64,
@@ -340,6 +351,7 @@ impl LiveEngine {
             unlisted: VecDeque::new(),
             part_pattern: None,
             parts_per_segment: None,
+            predictions_confirmed: false,
             text_buf: Vec::new(),
             loading: VecDeque::new(),
             requested_map: None,
@@ -529,16 +541,14 @@ impl LiveEngine {
                     if self.ttff_ms.is_none() {
                         self.ttff_ms = Some(now - self.started_at);
                         self.outputs.push_back(Output::Event(Event::Playing));
-                        // The join seek takes a moment to show a frame, during which latency
-                        // grows; correct that with one jump rather than a slow rate ramp.
-                        self.resync_until = Some(now + RESYNC_WINDOW_MS);
+                        self.resync_until = Some((now + JOIN_RESYNC.0, JOIN_RESYNC.1));
                     }
                 }
                 if let Some(since) = self.stall_started.take() {
                     let stall_ms = now - since;
                     // A stall leaves us behind by its length: for a while, get back to the
                     // target by jumping rather than race there at a few percent over real time.
-                    self.resync_until = Some(now + RESYNC_WINDOW_MS);
+                    self.resync_until = Some((now + RESYNC.0, RESYNC.1));
                     self.stall_ms += stall_ms;
                     // Stalls while joining say nothing about the network.
                     if self.ttff_ms.is_some_and(|t| now - self.started_at - t > 3000.0) {
@@ -835,6 +845,7 @@ impl LiveEngine {
                 self.last_requested = Some(listed.key);
             }
             self.unlisted.pop_front();
+            self.predictions_confirmed |= self.part_pattern.is_some();
         }
         let Some((requested, _)) = self.unlisted.front_mut() else { return };
         match &self.hint {
@@ -851,6 +862,7 @@ impl LiveEngine {
     /// Cancels the requests made ahead of the playlist; fetching resumes after the last one
     /// it confirmed.
     fn drop_unlisted(&mut self) {
+        self.predictions_confirmed = false;
         let Some((_, before)) = self.unlisted.front().cloned() else { return };
         let uris: Vec<String> = self.unlisted.drain(..).map(|(m, _)| m.uri).collect();
         self.loading.retain(|l| {
@@ -924,7 +936,12 @@ impl LiveEngine {
             return;
         }
         if self.low_latency == Some(true) && self.can_block {
-            self.request_playlist(self.next_reload);
+            // While predicted parts keep proving right, the playlist is only needed to confirm
+            // them (and to learn of a new encoder run): once a segment, not once a part. Each
+            // request costs the page more than the bytes it brings.
+            let confirmed = self.predictions_confirmed && self.part_pattern.is_some();
+            let block_at = self.next_reload.map(|(msn, part)| if confirmed { (msn, None) } else { (msn, part) });
+            self.request_playlist(block_at);
         } else {
             // Plain HLS: reload about once per target duration.
             self.playlist_retry_at = Some(self.now + self.target_duration_s * 1000.0 * 0.5);
@@ -957,10 +974,6 @@ impl LiveEngine {
             return;
         }
         loop {
-            let media_in_flight = self.loading.iter().filter(|l| matches!(l.body, Body::Media { .. })).count();
-            if media_in_flight >= max_media_in_flight(self.part_target_s) {
-                return;
-            }
             // Fell out of the window (a long outage or a hidden tab): rejoin at the live edge.
             if let (Some(last), Some(first)) = (self.last_requested, self.window.first()) {
                 if first.key > last && !follows(last, first.key) && self.loading.is_empty() {
@@ -969,6 +982,11 @@ impl LiveEngine {
                 }
             }
             let Some((media, at_live_edge)) = self.next_media() else { return };
+            let media_in_flight = self.loading.iter().filter(|l| matches!(l.body, Body::Media { .. })).count();
+            let limit = if at_live_edge { max_media_in_flight(self.part_target_s) } else { BACKLOG_IN_FLIGHT };
+            if media_in_flight >= limit {
+                return;
+            }
             self.start_key = None;
             let before = self.last_requested.replace(media.key);
             if !self.window.iter().any(|m| m.key == media.key) {
@@ -1232,7 +1250,7 @@ impl LiveEngine {
         self.last_latency_ms = latency;
         if self.media.hidden {
             // Timers are throttled while hidden; catch up at once when seen again.
-            self.resync_until = Some(self.now + RESYNC_WINDOW_MS);
+            self.resync_until = Some((self.now + RESYNC.0, RESYNC.1));
             return;
         }
         if self.stall_started.is_some() {
@@ -1246,8 +1264,10 @@ impl LiveEngine {
         // Far behind, or behind at all after a long stall or a hidden spell: jump rather than
         // race. Seek if the media for the target is buffered; otherwise stop fetching the
         // backlog and rejoin near live.
-        let resyncing = self.resync_until.is_some_and(|until| self.now < until);
-        let jump_at = if resyncing { 250.0 } else { self.config.max_behind_ms };
+        let jump_at = match self.resync_until {
+            Some((until, from_ms)) if self.now < until => from_ms,
+            _ => self.config.max_behind_ms,
+        };
         if error_ms > jump_at {
             if let Some(live_pos) = self.media_time_for_capture(self.server_now() - target) {
                 let end = self.media.buffered_end().unwrap_or(0.0);

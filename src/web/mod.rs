@@ -45,7 +45,12 @@ pub type Shared = Rc<RefCell<Driver>>;
 
 /// Local wall clock in ms: monotonic within the page, on the Unix epoch like the server's.
 pub fn now() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map_or_else(js_sys::Date::now, |p| p.time_origin() + p.now())
+    thread_local! {
+        // Looked up once: `now` runs on every fetch chunk, append and tick.
+        static PERFORMANCE: Option<(web_sys::Performance, f64)> =
+            web_sys::window().and_then(|w| w.performance()).map(|p| { let origin = p.time_origin(); (p, origin) });
+    }
+    PERFORMANCE.with(|p| p.as_ref().map_or_else(js_sys::Date::now, |(p, origin)| origin + p.now()))
 }
 
 impl Driver {

@@ -304,6 +304,7 @@ pub struct Report {
     pub targets: Vec<f64>,
     /// How many times each media URL was requested.
     pub media_requests: BTreeMap<String, u32>,
+    pub playlist_requests: u32,
 }
 
 impl Report {
@@ -473,8 +474,10 @@ pub fn run_with_freeze(
                     // The uplink is not modelled beyond its delay: requests are small.
                     let arrive = t + net.one_way_ms;
                     let url = req.url.clone();
-                    if req.kind == FetchKind::Media {
-                        *report.media_requests.entry(url.clone()).or_default() += 1;
+                    match req.kind {
+                        FetchKind::Media => *report.media_requests.entry(url.clone()).or_default() += 1,
+                        FetchKind::Playlist => report.playlist_requests += 1,
+                        _ => {}
                     }
                     let ready = match req.kind {
                         FetchKind::Clock => Some(arrive),
@@ -542,8 +545,11 @@ fn ready_time(origin: &Origin, url: &str) -> Option<f64> {
                 .find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')).and_then(|v| v.parse::<u64>().ok()))
         };
         let msn = get("_HLS_msn")?;
-        let part = get("_HLS_part").map_or(origin.parts_per_segment - 1, |p| p as u32);
-        return Some(origin.ready_at(msn, part));
+        // Without a part: the segment is closed once the next one has begun.
+        return Some(match get("_HLS_part") {
+            Some(p) => origin.ready_at(msn, p as u32),
+            None => origin.ready_at(msn + 1, 0),
+        });
     }
     let name = path.rsplit('/').next()?.strip_suffix(".m4s")?;
     let mut it = name.split('.');
