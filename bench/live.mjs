@@ -113,8 +113,9 @@ try {
   for (const partMs of PART_MS) {
     const origin = await startOrigin({ args: ["--part-ms", String(partMs)] });
     try {
-      // Let the origin build a window of segments before anyone joins.
-      await new Promise((r) => setTimeout(r, 3000));
+      // Let the origin build a window of segments before anyone joins: the first segment of an
+      // encoder run has bunched capture times (ffmpeg starts reading late, then catches up).
+      await new Promise((r) => setTimeout(r, 6000));
       for (const profile of PROFILES) {
         console.log(`bench live: profile ${profile}, ${partMs} ms parts, ${SECONDS} s, players ${Object.keys(PLAYERS).join(", ")}`);
         const { rows, series } = await runProfile(browser, origin, profile, partMs);
