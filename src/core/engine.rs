@@ -209,6 +209,8 @@ const FILL_WINDOW_MS: f64 = 2000.0;
 /// For how long after a stall or a hidden spell, and from how far off, the controller jumps
 /// instead of racing.
 const RESYNC: (f64, f64) = (8000.0, 250.0);
+/// How long the join may wait for media at the target once some has arrived.
+const JOIN_WAIT_MS: f64 = 800.0;
 /// Listed media behind the live edge (joining, catching up) is fetched this many at a time,
 /// so the backlog costs one round trip rather than one per part.
 const BACKLOG_IN_FLIGHT: usize = 4;
@@ -275,6 +277,7 @@ pub struct LiveEngine {
     /// (until, how far off in ms): jump back to the target rather than race there, after the
     /// first frame, a stall or a hidden spell.
     resync_until: Option<(f64, f64)>,
+    last_seek_at: Option<f64>,
     /// When media was first buffered, to bound the wait for the join point.
     first_buffered_at: Option<f64>,
     timestamp_offset: f64,
@@ -365,6 +368,7 @@ impl LiveEngine {
             media_end: None,
             rejoining: false,
             resync_until: None,
+            last_seek_at: None,
             first_buffered_at: None,
             timestamp_offset: 0.0,
             appended_end: None,
@@ -517,7 +521,9 @@ impl LiveEngine {
         // Stalled in front of a hole: the browser may want more runway than is left before it,
         // so waiting would never end.
         let stuck = self.stall_started.is_some() || self.media.buffer_ahead() <= 0.05;
-        if !self.play_requested || self.media.seeking || !stuck {
+        // Right after a seek of our own, the element's reported position may not show it yet.
+        let own_seek = self.last_seek_at.is_some_and(|at| self.now - at < 500.0);
+        if !self.play_requested || self.media.seeking || own_seek || !stuck {
             return false;
         }
         let t = self.media.current_time;
@@ -528,7 +534,7 @@ impl LiveEngine {
             Some(p) if p > next_start && self.media.buffered.iter().any(|r| r.0 <= p && p < r.1 - 0.1) => p,
             _ => next_start + 0.01,
         };
-        self.outputs.push_back(Output::Seek(pos.min(end - 0.05).max(next_start)));
+        self.seek(pos.min(end - 0.05).max(next_start));
         true
     }
 
@@ -736,8 +742,10 @@ impl LiveEngine {
         let has_parts = m.segments.iter().any(|s| !s.parts.is_empty());
         let low_latency = *self.low_latency.get_or_insert(has_parts && m.part_target.is_some());
         match m.part_target {
-            // Until arrivals are measured: two parts of lag plus the pipeline margin.
-            Some(pt) if low_latency => self.target.set_initial(pt * 2000.0 + self.target.margin_ms()),
+            // Until arrivals are measured: a part of lag plus the pipeline margin (a part that
+            // is streamed as it is produced arrives a chunk after capture; one that is not, a
+            // part after; the measured lags take over within the first parts if higher).
+            Some(pt) if low_latency => self.target.set_initial(pt * 1000.0 + self.target.margin_ms()),
             // Whole segments arrive in bursts: hold about one and a half of them.
             _ => self.target.set_initial(self.target_duration_s * 1500.0 + 500.0),
         }
@@ -1220,17 +1228,18 @@ impl LiveEngine {
             None => end - target_s,
         };
         // The browser needs some media ahead of the playhead to start smoothly: join at the
-        // target if that leaves enough runway, otherwise as close to it as the runway allows;
-        // wait (boundedly) only while too little media is buffered at all.
+        // target with that runway. While the media there is still on its way, wait, boundedly;
+        // then start as close to the target as the runway allows.
         let runway = (self.target.margin_ms() / 1000.0).min(target_s);
         let first_media_at = *self.first_buffered_at.get_or_insert(self.now);
         let waited_ms = self.now - first_media_at;
-        if end - start < runway && !self.endlist && waited_ms < 1500.0 {
+        let ready = end >= pos + runway || (end - start >= runway && waited_ms >= JOIN_WAIT_MS);
+        if !ready && !self.endlist && waited_ms < 1500.0 {
             return;
         }
         let pos = pos.min(end - runway).clamp(start, (end - 0.05).max(start));
         self.play_requested = true;
-        self.outputs.push_back(Output::Seek(pos));
+        self.seek(pos);
         self.outputs.push_back(Output::Play);
     }
 
@@ -1273,7 +1282,7 @@ impl LiveEngine {
                 let end = self.media.buffered_end().unwrap_or(0.0);
                 if live_pos <= end - 0.05 {
                     if live_pos > self.media.current_time + 0.2 {
-                        self.outputs.push_back(Output::Seek(live_pos));
+                        self.seek(live_pos);
                         return;
                     }
                 } else if !self.rejoining && live_pos - self.appended_end.unwrap_or(0.0) > 1.0 && self.keeping_up() {
@@ -1332,6 +1341,11 @@ impl LiveEngine {
         self.rejoining = true;
         self.choose_start();
         self.schedule_media();
+    }
+
+    fn seek(&mut self, to: f64) {
+        self.last_seek_at = Some(self.now);
+        self.outputs.push_back(Output::Seek(to));
     }
 
     fn set_rate(&mut self, rate: f64) {
