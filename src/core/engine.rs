@@ -209,6 +209,8 @@ const FILL_WINDOW_MS: f64 = 2000.0;
 /// For how long after a stall or a hidden spell, and from how far off, the controller jumps
 /// instead of racing.
 const RESYNC: (f64, f64) = (8000.0, 250.0);
+/// How long the join seek takes to show its first frame (measured: 50-100 ms on loopback).
+const JOIN_DECODE_MS: f64 = 80.0;
 /// How long the join may wait for media at the target once some has arrived.
 const JOIN_WAIT_MS: f64 = 800.0;
 /// Listed media behind the live edge (joining, catching up) is fetched this many at a time,
@@ -1222,10 +1224,12 @@ impl LiveEngine {
         let Some(end) = self.media.buffered_end() else { return };
         let start = self.media.buffered.first().map_or(0.0, |r| r.0);
         let target_s = self.target.target_ms() / 1000.0;
-        // Join where the latency equals the target: capture time = now - target.
+        // Join where the latency equals the target (capture time = now - target) once the
+        // first frame shows: the seek decodes from the keyframe before it, which takes a moment.
+        let lead_s = JOIN_DECODE_MS / 1000.0;
         let pos = match self.media_time_for_capture(self.server_now() - self.target.target_ms()) {
-            Some(p) => p,
-            None => end - target_s,
+            Some(p) => p + lead_s,
+            None => end - target_s + lead_s,
         };
         // The browser needs some media ahead of the playhead to start smoothly: join at the
         // target with that runway. While the media there is still on its way, wait, boundedly;
