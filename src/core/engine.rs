@@ -216,8 +216,9 @@ const JOIN_WAIT_MS: f64 = 800.0;
 /// Listed media behind the live edge (joining, catching up) is fetched this many at a time,
 /// so the backlog costs one round trip rather than one per part.
 const BACKLOG_IN_FLIGHT: usize = 4;
-/// How many media requests may be outstanding at the live edge: the part arriving and the next one, held by
-/// the origin until it begins (two next ones for parts shorter than a typical round trip).
+/// How many media requests may be outstanding at the live edge: the part arriving and the
+/// next one, held by the origin until it begins (two next ones for parts shorter than a
+/// typical round trip).
 fn max_media_in_flight(part_target_s: Option<f64>) -> usize {
     match part_target_s {
         Some(p) if p < 0.15 => 3,
