@@ -285,7 +285,8 @@ pub struct LiveEngine {
     first_buffered_at: Option<f64>,
     timestamp_offset: f64,
     appended_end: Option<f64>,
-    /// (wall ms, media s appended by then), the last few seconds: how fast media comes in.
+    /// (wall ms, seconds of media appended then), over the last few seconds: how fast media
+    /// comes in.
     fill: VecDeque<(f64, f64)>,
     /// (presentation time s, capture wall clock ms), ascending.
     anchors: VecDeque<(f64, f64)>,
