@@ -212,7 +212,7 @@ const RESYNC: (f64, f64) = (8000.0, 250.0);
 /// How long the join seek takes to show its first frame (measured: 50-100 ms on loopback).
 const JOIN_DECODE_MS: f64 = 80.0;
 /// How long the join may wait for media at the target once some has arrived.
-const JOIN_WAIT_MS: f64 = 800.0;
+const JOIN_WAIT_MS: f64 = 400.0;
 /// Listed media behind the live edge (joining, catching up) is fetched this many at a time,
 /// so the backlog costs one round trip rather than one per part.
 const BACKLOG_IN_FLIGHT: usize = 4;
