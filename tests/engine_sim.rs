@@ -149,3 +149,54 @@ fn an_outage_is_ridden_out_and_latency_recovers() {
         r.final_target_ms
     );
 }
+
+fn abr_config() -> LiveConfig {
+    LiveConfig::new("http://origin.test/live/show-abr.m3u8")
+}
+
+#[test]
+fn a_clean_link_stays_on_the_top_variant() {
+    let origin = Origin::default();
+    let r = sim::run(&origin, &mut Network::new(5.0, 0.0, 1), abr_config(), 10_000.0, 60_000.0);
+    summary("clean, multivariant", &r);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert!(r.switches.is_empty(), "switched: {:?}", r.switches);
+    assert!(r.media_requests.keys().all(|u| u.contains("/show/")), "fetched another variant");
+    assert_eq!(r.stall_count, 0);
+}
+
+#[test]
+fn a_link_below_the_top_bitrate_moves_down_and_stays_smooth() {
+    // 450 kbit/s: the top variant (500 kbit/s of media) cannot keep up; the 200 kbit/s one can.
+    let origin = Origin::default();
+    let r = sim::run(&origin, &mut Network::capped(40.0, 450.0), abr_config(), 10_000.0, 60_000.0);
+    summary("450 kbit/s, multivariant", &r);
+    println!("switches (ms, variant): {:?}", r.switches);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let first_down = r.switches.first().expect("never switched down");
+    assert_eq!(first_down.1, 1);
+    assert!(first_down.0 < 10_000.0 + 6000.0, "switched down only at {} ms", first_down.0);
+    // Probes up fail and back off: a handful of switches, not one every few seconds.
+    assert!(r.switches.len() <= 7, "{} switches: {:?}", r.switches.len(), r.switches);
+    // Each part is fetched once, whichever variant it came from.
+    let twice: Vec<_> = r.media_requests.iter().filter(|(_, &n)| n > 1).collect();
+    assert!(twice.is_empty(), "fetched more than once: {twice:?}");
+    assert!(r.stall_ratio() < 0.02, "stall ratio {}", r.stall_ratio());
+    // The join on the top variant is slow and its lag is learned: the target starts high.
+    assert!(r.quantile(0.5) < 1500.0, "p50 {}", r.quantile(0.5));
+}
+
+#[test]
+fn att_lte_trace_with_a_lower_variant() {
+    // The same minute as `att_lte_driving_trace`: the lower variant carries the slow stretches
+    // (the stalls left are the trace's 0.75 s without a packet).
+    let origin = Origin::default();
+    let mut net = Network::from_trace("ATT-LTE-driving-2016.down", 40.0, 0.0);
+    let r = sim::run(&origin, &mut net, abr_config(), 10_000.0, 60_000.0);
+    summary("ATT, multivariant", &r);
+    println!("switches (ms, variant): {:?}", r.switches);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert!(!r.switches.is_empty());
+    assert!(r.stall_ratio() < 0.02, "stall ratio {}", r.stall_ratio());
+    assert!(r.quantile(0.5) < 2000.0, "p50 {}", r.quantile(0.5));
+}

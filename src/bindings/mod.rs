@@ -53,11 +53,14 @@ export interface LiveStats {
 export interface PlayerErrorEvent { code: string; message: string; fatal: boolean; }
 export interface ResumeEvent { stallMs: number; }
 export interface PlayingEvent { ttffMs: number | null; }
+/** Playback moves to another variant of a multivariant playlist: its index there, and its BANDWIDTH (bits/s). */
+export interface VariantEvent { index: number; bandwidth: number; }
 
 export interface LivePlayerEventMap {
   playing: PlayingEvent;
   stall: {};
   resume: ResumeEvent;
+  variant: VariantEvent;
   stats: LiveStats;
   error: PlayerErrorEvent;
 }
@@ -133,6 +136,11 @@ fn event_object(e: &Event, stats: &Stats) -> (&'static str, Object) {
         Event::Resume { stall_ms } => {
             set(&o, "stallMs", *stall_ms);
             "resume"
+        }
+        Event::Variant { index, bandwidth_bps } => {
+            set(&o, "index", *index as f64);
+            set(&o, "bandwidth", *bandwidth_bps);
+            "variant"
         }
         Event::Stats(s) => return ("stats", stats_object(s)),
         Event::Error { error, fatal } => {

@@ -13,6 +13,7 @@
 
 use std::collections::VecDeque;
 
+use super::abr::Abr;
 use super::clock::{ClockSample, ClockSync};
 use super::error::PlayerError;
 use super::latency::{LatencyTarget, TargetConfig};
@@ -95,9 +96,20 @@ pub enum Output {
 pub enum Event {
     Playing,
     Stall,
-    Resume { stall_ms: f64 },
+    Resume {
+        stall_ms: f64,
+    },
+    /// Playback moves to another variant of a multivariant playlist (from its next
+    /// independent part): its index in the playlist and its peak bits per second.
+    Variant {
+        index: usize,
+        bandwidth_bps: f64,
+    },
     Stats(Stats),
-    Error { error: PlayerError, fatal: bool },
+    Error {
+        error: PlayerError,
+        fatal: bool,
+    },
 }
 
 /// A snapshot for `stats()`; field names follow the JavaScript API.
@@ -236,6 +248,12 @@ pub struct LiveEngine {
 
     // Playlist
     playlist_url: String,
+    /// A multivariant playlist's variants: media playlist URL and peak bits per second.
+    variants: Vec<(String, f64)>,
+    variant: usize,
+    /// The variant to move to at the next independent part.
+    switch_to: Option<usize>,
+    abr: Option<Abr>,
     playlist_fetch: Option<u64>,
     playlist_retry_at: Option<f64>,
     playlist_failures: u32,
@@ -335,6 +353,10 @@ impl LiveEngine {
             LatencyTarget::new(TargetConfig { fixed_ms: config.target_latency_ms, ..TargetConfig::default() }, 1000.0);
         Ok(LiveEngine {
             playlist_url: config.src.clone(),
+            variants: Vec::new(),
+            variant: 0,
+            switch_to: None,
+            abr: None,
             config,
             phase: Phase::Idle,
             now: 0.0,
@@ -515,6 +537,7 @@ impl LiveEngine {
         if !self.skip_gap() {
             self.control_latency();
         }
+        self.choose_variant();
         self.maybe_evict();
     }
 
@@ -657,6 +680,13 @@ impl LiveEngine {
     fn advance(&mut self, now: f64) {
         // Time only moves forward, whatever the driver passes.
         if now > self.now {
+            // Nothing for a second: the page was frozen (a background tab), and the arrivals
+            // before say nothing about the link now.
+            if now - self.now > 1000.0 {
+                if let Some(abr) = &mut self.abr {
+                    abr.restart(now);
+                }
+            }
             self.now = now;
         }
     }
@@ -718,13 +748,17 @@ impl LiveEngine {
         };
         match parsed {
             Playlist::Multivariant(mv) => {
-                // Pick the variant with the highest bandwidth the page could reasonably take;
-                // ABR comes later, so prefer the first listed (the author's default).
-                let Some(v) = mv.variants.first() else {
-                    let url = self.playlist_url.clone();
-                    return self.fail(PlayerError::Playlist { url, reason: "no variants".into() });
+                let base = self.playlist_url.clone();
+                self.variants = mv.variants.iter().map(|v| (url::resolve(&base, v.uri), v.bandwidth as f64)).collect();
+                // Start on the first listed, the author's default, as the spec suggests.
+                let Some((first, _)) = self.variants.first().cloned() else {
+                    return self.fail(PlayerError::Playlist { url: base, reason: "no variants".into() });
                 };
-                self.playlist_url = url::resolve(&self.playlist_url, v.uri);
+                self.variant = 0;
+                if self.variants.len() > 1 {
+                    self.abr = Some(Abr::new(self.variants.iter().map(|v| v.1).collect(), 0));
+                }
+                self.playlist_url = first;
                 self.request_playlist(None);
             }
             Playlist::Media(m) => {
@@ -994,6 +1028,9 @@ impl LiveEngine {
                 }
             }
             let Some((media, at_live_edge)) = self.next_media() else { return };
+            if self.switch_to.is_some() && media.independent {
+                return self.switch_variant();
+            }
             let media_in_flight = self.loading.iter().filter(|l| matches!(l.body, Body::Media { .. })).count();
             let limit = if at_live_edge { max_media_in_flight(self.part_target_s) } else { BACKLOG_IN_FLIGHT };
             if media_in_flight >= limit {
@@ -1147,6 +1184,9 @@ impl LiveEngine {
                 let end = pres + run.duration as f64 / scale;
                 self.appended_end = Some(self.appended_end.map_or(end, |e| e.max(end)));
                 self.fill.push_back((self.now, run.duration as f64 / scale));
+                if let Some(abr) = &mut self.abr {
+                    abr.on_media(self.now, run.duration as f64 / scale, bytes.len());
+                }
                 while self.fill.front().is_some_and(|f| f.0 < self.now - FILL_WINDOW_MS) {
                     self.fill.pop_front();
                 }
@@ -1347,6 +1387,41 @@ impl LiveEngine {
         self.rejoining = true;
         self.choose_start();
         self.schedule_media();
+    }
+
+    /// Lets the ABR judge the latest arrivals; a switch it asks for waits for the next
+    /// independent part, where the new variant's media can follow the old.
+    fn choose_variant(&mut self) {
+        // Probe up only while playing near the target: not while stalled or catching up.
+        let near_target = self.last_latency_ms.is_some_and(|l| l < self.target.target_ms() + 500.0);
+        let may_probe = self.playing && self.stall_started.is_none() && near_target;
+        let Some(abr) = &mut self.abr else { return };
+        if let Some(to) = abr.decide(self.now, may_probe) {
+            self.switch_to = (to != self.variant).then_some(to);
+        }
+    }
+
+    /// Moves to the chosen variant: its playlist replaces the current one, and media is
+    /// requested from it after what was already requested (the variants' media sequence
+    /// numbers and part boundaries line up, as the spec requires for switching).
+    fn switch_variant(&mut self) {
+        let Some(to) = self.switch_to.take() else { return };
+        let Some((url, bandwidth_bps)) = self.variants.get(to).cloned() else { return };
+        self.variant = to;
+        self.playlist_url = url;
+        // Requests already made stay: they are the old variant's media up to the switch.
+        self.unlisted.clear();
+        self.window.clear();
+        self.hint = None;
+        self.next_reload = None;
+        self.part_pattern = None;
+        self.predictions_confirmed = false;
+        if let Some(id) = self.playlist_fetch.take() {
+            self.outputs.push_back(Output::CancelFetch(id));
+        }
+        self.playlist_retry_at = None;
+        self.request_playlist(None);
+        self.outputs.push_back(Output::Event(Event::Variant { index: to, bandwidth_bps }));
     }
 
     fn seek(&mut self, to: f64) {

@@ -1,5 +1,6 @@
 //! The sans-IO engine. `std` only; time is always passed in.
 
+pub mod abr;
 pub mod clock;
 pub mod engine;
 pub mod error;

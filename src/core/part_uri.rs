@@ -19,7 +19,7 @@ impl PartUriPattern {
     /// Learns the pattern from listed parts `(msn, part index, uri)`. Every part must fit it,
     /// and the parts must span more than one segment and more than one index, so that a
     /// number that merely happens to match (a bitrate, a date) is not taken for a key.
-    pub fn learn<'a>(parts: &[(u64, u32, &'a str)]) -> Option<Self> {
+    pub fn learn(parts: &[(u64, u32, &str)]) -> Option<Self> {
         let &(msn, part, uri) = parts.last()?;
         let spans_segments = parts.iter().any(|p| p.0 != msn);
         let spans_indexes = parts.iter().any(|p| p.1 != part);

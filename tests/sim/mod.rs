@@ -26,7 +26,10 @@ fn full(version: u8, flags: u32, rest: &[u8]) -> Vec<u8> {
     v
 }
 
-/// The live source and packager: parts of `part_ms`, `parts_per_segment` to a GOP.
+/// The live source and packager: parts of `part_ms`, `parts_per_segment` to a GOP, in every
+/// rendition of the ladder, aligned as one encoder makes them. Rendition `name` has its media
+/// playlist at `/live/<name>.m3u8` and its media under `/live/<name>/`; the multivariant
+/// playlist listing them all is `/live/show-abr.m3u8`.
 #[derive(Clone, Debug)]
 pub struct Origin {
     pub fps: u32,
@@ -34,19 +37,20 @@ pub struct Origin {
     pub parts_per_segment: u32,
     /// Capture to "part complete at the origin", beyond the part's own length.
     pub encode_ms: f64,
-    pub bytes_per_part: usize,
+    /// (name, bytes per part, BANDWIDTH in bits/s), top first.
+    pub renditions: Vec<(&'static str, usize, u64)>,
     pub window_segments: u64,
 }
 
 impl Default for Origin {
     fn default() -> Self {
-        // About what the real origin's encoder makes of its synthetic show: ~500 kbit/s.
+        // About what the real origin's encoder makes of its synthetic show.
         Origin {
             fps: 30,
             part_ms: 200,
             parts_per_segment: 5,
             encode_ms: 60.0,
-            bytes_per_part: 12_500,
+            renditions: vec![("show", 12_500, 1_000_000), ("show-300k", 5_000, 420_000)],
             window_segments: 6,
         }
     }
@@ -104,7 +108,7 @@ impl Origin {
         [bx(b"ftyp", b"iso6\0\0\0\0"), bx(b"moov", &trak)].concat()
     }
 
-    pub fn part(&self, msn: u64, part: u32) -> Vec<u8> {
+    pub fn part(&self, rendition: usize, msn: u64, part: u32) -> Vec<u8> {
         let first = self.first_frame(msn, part);
         let frame_ticks = TIMESCALE / self.fps;
         let tfdt = first * frame_ticks as u64;
@@ -126,17 +130,25 @@ impl Origin {
         trun.extend_from_slice(&first_flags.to_be_bytes());
         let trun = bx(b"trun", &full(0, 0x004, &trun));
         let moof = bx(b"moof", &bx(b"traf", &[tfhd, tfdt, trun].concat()));
-        [prft, moof, bx(b"mdat", &vec![0u8; self.bytes_per_part])].concat()
+        [prft, moof, bx(b"mdat", &vec![0u8; self.renditions[rendition].1])].concat()
     }
 
-    /// The media playlist as it stands at time `t` (None before the first part).
-    pub fn playlist(&self, t: f64) -> Option<String> {
+    pub fn multivariant(&self) -> String {
+        let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+        for (name, _, bandwidth) in &self.renditions {
+            out += &format!("#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},CODECS=\"avc1.42c01e\"\n{name}.m3u8\n");
+        }
+        out
+    }
+
+    /// Rendition `name`'s media playlist as it stands at time `t` (None before the first part).
+    pub fn playlist(&self, name: &str, t: f64) -> Option<String> {
         let (msn, part) = self.newest(t)?;
         let pps = self.parts_per_segment;
         let part_s = self.part_ms as f64 / 1000.0;
         let first_msn = (msn + 1).saturating_sub(self.window_segments);
         let mut out = format!(
-            "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}\n#EXT-X-PART-INF:PART-TARGET={part_s:.3}\n#EXT-X-MEDIA-SEQUENCE:{first_msn}\n#EXT-X-MAP:URI=\"init.mp4\"\n",
+            "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}\n#EXT-X-PART-INF:PART-TARGET={part_s:.3}\n#EXT-X-MEDIA-SEQUENCE:{first_msn}\n#EXT-X-MAP:URI=\"{name}/init.mp4\"\n",
             3.0 * part_s
         );
         for m in first_msn..=msn {
@@ -144,16 +156,16 @@ impl Origin {
             if m + 3 > msn {
                 for p in 0..last_part {
                     let ind = if p == 0 { ",INDEPENDENT=YES" } else { "" };
-                    out += &format!("#EXT-X-PART:DURATION={part_s:.3},URI=\"{m}.{p}.m4s\"{ind}\n");
+                    out += &format!("#EXT-X-PART:DURATION={part_s:.3},URI=\"{name}/{m}.{p}.m4s\"{ind}\n");
                 }
             }
             // Like the real packager, a segment is closed once the next one has begun.
             if m < msn {
-                out += &format!("#EXTINF:{:.3},\n{m}.m4s\n", part_s * pps as f64);
+                out += &format!("#EXTINF:{:.3},\n{name}/{m}.m4s\n", part_s * pps as f64);
             }
         }
         let (hm, hp) = if part + 1 == pps { (msn + 1, 0) } else { (msn, part + 1) };
-        out += &format!("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{hm}.{hp}.m4s\"\n");
+        out += &format!("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{name}/{hm}.{hp}.m4s\"\n");
         Some(out)
     }
 }
@@ -205,6 +217,14 @@ impl Network {
             .collect();
         let mut n = Network::new(one_way_ms, 0.0, 1);
         n.trace = rotated;
+        n
+    }
+
+    /// A link that carries `kbps` steadily (a packet every so often), `one_way_ms` away.
+    pub fn capped(one_way_ms: f64, kbps: f64) -> Self {
+        let per_packet_ms = 1500.0 * 8.0 / kbps;
+        let mut n = Network::new(one_way_ms, 0.0, 1);
+        n.trace = (0..(60_000.0 / per_packet_ms) as u32).map(|i| (i as f64 * per_packet_ms) as u32).collect();
         n
     }
 
@@ -310,6 +330,8 @@ pub struct Report {
     /// How many times each media URL was requested.
     pub media_requests: BTreeMap<String, u32>,
     pub playlist_requests: u32,
+    /// Variant switches: (simulated ms, variant index).
+    pub switches: Vec<(f64, usize)>,
 }
 
 impl Report {
@@ -527,6 +549,7 @@ pub fn run_with_freeze(
                 }
                 Output::Play => el.play_requested = true,
                 Output::Event(Event::Error { error, .. }) => report.errors.push(error.to_string()),
+                Output::Event(Event::Variant { index, .. }) => report.switches.push((t, index)),
                 Output::Event(_) => {}
                 Output::Timeout(_) => break,
             }
@@ -574,17 +597,25 @@ fn serve(origin: &Origin, url: &str, t: f64) -> Result<Vec<u8>, u16> {
         let now = EPOCH_MS + t;
         return Ok(format!("{{\"t1\":{now},\"t2\":{now}}}").into_bytes());
     }
-    if path.ends_with(".m3u8") {
-        return origin.playlist(t).map(String::into_bytes).ok_or(503);
+    let mut segments = path.rsplit('/');
+    let file = segments.next().unwrap_or_default();
+    if file == "show-abr.m3u8" {
+        return Ok(origin.multivariant().into_bytes());
     }
-    if path.ends_with("init.mp4") {
+    if let Some(name) = file.strip_suffix(".m3u8") {
+        origin.renditions.iter().find(|r| r.0 == name).ok_or(404u16)?;
+        return origin.playlist(name, t).map(String::into_bytes).ok_or(503);
+    }
+    let dir = segments.next().unwrap_or_default();
+    let rendition = origin.renditions.iter().position(|r| r.0 == dir).ok_or(404u16)?;
+    if file == "init.mp4" {
         return Ok(origin.init());
     }
-    let name = path.rsplit('/').next().and_then(|n| n.strip_suffix(".m4s")).ok_or(404u16)?;
+    let name = file.strip_suffix(".m4s").ok_or(404u16)?;
     let mut it = name.split('.');
     let msn: u64 = it.next().and_then(|m| m.parse().ok()).ok_or(404u16)?;
     match it.next() {
-        Some(p) => Ok(origin.part(msn, p.parse().map_err(|_| 404u16)?)),
-        None => Ok((0..origin.parts_per_segment).flat_map(|p| origin.part(msn, p)).collect()),
+        Some(p) => Ok(origin.part(rendition, msn, p.parse().map_err(|_| 404u16)?)),
+        None => Ok((0..origin.parts_per_segment).flat_map(|p| origin.part(rendition, msn, p)).collect()),
     }
 }
