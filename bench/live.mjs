@@ -13,6 +13,9 @@ const ALL_PROFILES = ["clean", "jitter", ...(existsSync(TRACES) ? readdirSync(TR
 const PROFILES = (process.env.BENCH_PROFILES ?? ALL_PROFILES.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
 // LL-HLS part lengths to run every profile at, one origin each (the targets are for 200 ms).
 const PART_MS = (process.env.BENCH_PART_MS ?? "200,100").split(",").map(Number).filter((n) => n > 0);
+// The playlist every player is given: by default the multivariant one, so each player's own
+// rendition switching is part of what is compared.
+const PLAYLIST = process.env.BENCH_PLAYLIST ?? "show-abr.m3u8";
 const FRAMECODE = new URL("../tests/e2e/framecode.js", import.meta.url).pathname;
 
 /** Player name → page path (served by the origin). */
@@ -54,7 +57,7 @@ async function taskSeconds(cdp) {
 async function runProfile(browser, origin, profile, partMs) {
   // Every player gets its own emulated link with the same profile (and the same seed).
   const srcFor = (player) =>
-    profile === "clean" ? `${origin.url}/live/show.m3u8` : `${origin.url}/net/${profile}/${player}/live/show.m3u8`;
+    profile === "clean" ? `${origin.url}/live/${PLAYLIST}` : `${origin.url}/net/${profile}/${player}/live/${PLAYLIST}`;
   const pages = {};
   for (const [player, path] of Object.entries(PLAYERS)) {
     const context = await browser.newContext();
@@ -86,7 +89,7 @@ async function runProfile(browser, origin, profile, partMs) {
     const stallCount = m.stalls.length + (m.openStall > 0 ? 1 : 0);
     const watched = (Date.now() - t0) / 1000;
     rows.push({
-      player, profile, part_ms: partMs, duration_s: SECONDS,
+      player, profile, part_ms: partMs, playlist: PLAYLIST, duration_s: SECONDS,
       latency_ms: { p50: round(percentile(lat, 0.5)), p95: round(percentile(lat, 0.95)) },
       stall_ratio: round4(stallMs / 1000 / watched),
       stall_count: stallCount,

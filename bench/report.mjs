@@ -13,9 +13,9 @@ export function loadReport() {
   }
 }
 
-/** Merges `live` rows: a new row replaces the old one for the same player, profile and part length. */
+/** Merges `live` rows: a new row replaces the old one for the same player, profile, part length and playlist. */
 export function mergeLive(report, rows) {
-  const key = (r) => `${r.player}\u0000${r.profile}\u0000${r.part_ms ?? 200}`;
+  const key = (r) => `${r.player}\u0000${r.profile}\u0000${r.part_ms ?? 200}\u0000${r.playlist ?? "show.m3u8"}`;
   const fresh = new Set(rows.map(key));
   report.live = [...(report.live ?? []).filter((r) => !fresh.has(key(r))), ...rows];
   return report;
