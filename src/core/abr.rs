@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 
 /// How far back arrivals are judged.
-const WINDOW_MS: f64 = 2000.0;
+pub const WINDOW_MS: f64 = 2000.0;
 /// Media arriving at less than this fraction of real time: the link is the bottleneck.
 const FALLING_BEHIND: f64 = 0.85;
 /// At least this fraction of real time over a whole window: the rendition is carried.

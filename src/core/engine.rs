@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 
-use super::abr::Abr;
+use super::abr::{self, Abr};
 use super::clock::{ClockSample, ClockSync};
 use super::error::PlayerError;
 use super::latency::{LatencyTarget, TargetConfig};
@@ -254,6 +254,11 @@ pub struct LiveEngine {
     /// The variant to move to at the next independent part.
     switch_to: Option<usize>,
     abr: Option<Abr>,
+    /// With variants to switch between, arrival lags wait an ABR window before they teach the
+    /// target: lags from a variant the link could not carry are queueing, not jitter, and are
+    /// dropped when the ABR switches down (and for a while after, as the queue drains).
+    pending_lags: VecDeque<(f64, f64)>,
+    lags_ignored_until: f64,
     playlist_fetch: Option<u64>,
     playlist_retry_at: Option<f64>,
     playlist_failures: u32,
@@ -357,6 +362,8 @@ impl LiveEngine {
             variant: 0,
             switch_to: None,
             abr: None,
+            pending_lags: VecDeque::new(),
+            lags_ignored_until: 0.0,
             config,
             phase: Phase::Idle,
             now: 0.0,
@@ -1201,7 +1208,12 @@ impl LiveEngine {
                     if at_live_edge && self.playing {
                         // How long after capture this media became appendable.
                         let capture = wall_ms + (pres - pt) * 1000.0;
-                        self.target.add_arrival_lag(self.now, self.server_now() - capture);
+                        let lag = self.server_now() - capture;
+                        if self.abr.is_none() {
+                            self.target.add_arrival_lag(self.now, lag);
+                        } else if self.now >= self.lags_ignored_until {
+                            self.pending_lags.push_back((self.now, lag));
+                        }
                     }
                 }
             }
@@ -1396,8 +1408,17 @@ impl LiveEngine {
         let near_target = self.last_latency_ms.is_some_and(|l| l < self.target.target_ms() + 500.0);
         let may_probe = self.playing && self.stall_started.is_none() && near_target;
         let Some(abr) = &mut self.abr else { return };
+        let from = abr.current();
         if let Some(to) = abr.decide(self.now, may_probe) {
             self.switch_to = (to != self.variant).then_some(to);
+            if self.variants[to].1 < self.variants[from].1 {
+                self.pending_lags.clear();
+                self.lags_ignored_until = self.now + 1.5 * abr::WINDOW_MS;
+            }
+        }
+        while let Some(&(at, lag)) = self.pending_lags.front().filter(|l| l.0 <= self.now - abr::WINDOW_MS) {
+            self.pending_lags.pop_front();
+            self.target.add_arrival_lag(at, lag);
         }
     }
 
