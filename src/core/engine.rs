@@ -228,6 +228,9 @@ const JOIN_WAIT_MS: f64 = 400.0;
 /// Listed media behind the live edge (joining, catching up) is fetched this many at a time,
 /// so the backlog costs one round trip rather than one per part.
 const BACKLOG_IN_FLIGHT: usize = 4;
+/// How long a switch up is on probation: about two ABR windows, time for the switch to take
+/// effect and for a link that cannot carry it to show that.
+const PROBATION_MS: f64 = 2.0 * abr::WINDOW_MS;
 /// How many media requests may be outstanding at the live edge: the part arriving and the
 /// next one, held by the origin until it begins (two next ones for parts shorter than a
 /// typical round trip).
@@ -254,11 +257,10 @@ pub struct LiveEngine {
     /// The variant to move to at the next independent part.
     switch_to: Option<usize>,
     abr: Option<Abr>,
-    /// With variants to switch between, arrival lags wait an ABR window before they teach the
-    /// target: lags from a variant the link could not carry are queueing, not jitter, and are
-    /// dropped when the ABR switches down (and for a while after, as the queue drains).
-    pending_lags: VecDeque<(f64, f64)>,
-    lags_ignored_until: f64,
+    /// While a switch up is on probation (until the time given), the arrival lags it brings
+    /// wait: if the link cannot carry that variant, they are queueing, not jitter, and are
+    /// dropped rather than taught to the target.
+    probation: Option<(f64, Vec<(f64, f64)>)>,
     playlist_fetch: Option<u64>,
     playlist_retry_at: Option<f64>,
     playlist_failures: u32,
@@ -362,8 +364,7 @@ impl LiveEngine {
             variant: 0,
             switch_to: None,
             abr: None,
-            pending_lags: VecDeque::new(),
-            lags_ignored_until: 0.0,
+            probation: None,
             config,
             phase: Phase::Idle,
             now: 0.0,
@@ -1209,10 +1210,9 @@ impl LiveEngine {
                         // How long after capture this media became appendable.
                         let capture = wall_ms + (pres - pt) * 1000.0;
                         let lag = self.server_now() - capture;
-                        if self.abr.is_none() {
-                            self.target.add_arrival_lag(self.now, lag);
-                        } else if self.now >= self.lags_ignored_until {
-                            self.pending_lags.push_back((self.now, lag));
+                        match &mut self.probation {
+                            Some((_, lags)) => lags.push((self.now, lag)),
+                            None => self.target.add_arrival_lag(self.now, lag),
                         }
                     }
                 }
@@ -1411,14 +1411,16 @@ impl LiveEngine {
         let from = abr.current();
         if let Some(to) = abr.decide(self.now, may_probe) {
             self.switch_to = (to != self.variant).then_some(to);
-            if self.variants[to].1 < self.variants[from].1 {
-                self.pending_lags.clear();
-                self.lags_ignored_until = self.now + 1.5 * abr::WINDOW_MS;
-            }
+            self.probation = if self.variants[to].1 > self.variants[from].1 {
+                Some((self.now + PROBATION_MS, Vec::new()))
+            } else {
+                None // a failed probe: its lags are dropped
+            };
         }
-        while let Some(&(at, lag)) = self.pending_lags.front().filter(|l| l.0 <= self.now - abr::WINDOW_MS) {
-            self.pending_lags.pop_front();
-            self.target.add_arrival_lag(at, lag);
+        if self.probation.as_ref().is_some_and(|p| self.now >= p.0) {
+            for (at, lag) in self.probation.take().map(|p| p.1).unwrap_or_default() {
+                self.target.add_arrival_lag(at, lag);
+            }
         }
     }
 
