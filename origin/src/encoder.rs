@@ -1,17 +1,19 @@
-//! Runs ffmpeg on the synthetic source, cuts its fragmented MP4 output into parts, and
-//! restarts it (as a discontinuity) if it dies.
+//! Runs ffmpeg on the synthetic source, one output per rendition of the bitrate ladder, cuts
+//! each fragmented MP4 output into parts, and restarts it (as a discontinuity) if it dies.
 
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use liveshop::core::mp4::{self, InitSegment};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::net::unix::pipe;
+use tokio::process::{Child, Command};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::packager::{self, Stream};
 use crate::source::{self, Format, Timeline};
@@ -24,23 +26,61 @@ pub struct EncoderConfig {
     /// CMAF chunk length: ffmpeg flushes a fragment this often (one frame by default).
     pub chunk_ms: u32,
     pub gop_ms: u32,
-    pub video_kbps: u32,
+    /// Video bitrate of each rendition, top first.
+    pub video_kbps: Vec<u32>,
     /// Without audio the show is video only (for measuring what audio costs a player).
     pub audio: bool,
 }
 
-/// The stream being packaged, shared with the HTTP handlers.
+/// The bitrate ladder being packaged, shared with the HTTP handlers.
 pub struct Live {
-    pub stream: Mutex<Stream>,
-    /// Signals every change to the stream (new part, new init).
-    pub changed: watch::Sender<u64>,
+    /// Top rendition first; every one has the same picture size, frame rate and GOP.
+    pub renditions: Vec<Rendition>,
+    pub format: Format,
     /// Process id of the running ffmpeg, for tests that kill it.
     pub ffmpeg_pid: Mutex<Option<u32>>,
 }
 
 impl Live {
-    pub fn new(stream: Stream) -> Arc<Self> {
-        Arc::new(Live { stream: Mutex::new(stream), changed: watch::channel(0).0, ffmpeg_pid: Mutex::new(None) })
+    pub fn new(renditions: Vec<Rendition>, format: Format) -> Arc<Self> {
+        Arc::new(Live { renditions, format, ffmpeg_pid: Mutex::new(None) })
+    }
+
+    /// The rendition whose stream is called `name`.
+    pub fn find(&self, name: &str) -> Option<(usize, &Rendition)> {
+        self.renditions.iter().enumerate().find(|(_, r)| r.stream.lock().is_ok_and(|s| s.name == name))
+    }
+
+    /// A new encoder run begins: a discontinuity in every rendition, at the same MSN. If ffmpeg
+    /// stopped between writing its outputs, a rendition that missed the newest segments lists
+    /// them as gaps.
+    fn restart(&self) {
+        let next_msn = |r: &Rendition| r.stream.lock().map_or(0, |s| s.next_msn());
+        let Some(leader) = self.renditions.iter().max_by_key(|r| next_msn(r)) else { return };
+        let end = next_msn(leader);
+        for r in &self.renditions {
+            let missing: Vec<(f64, f64)> =
+                (next_msn(r)..end).filter_map(|msn| leader.stream.lock().ok()?.timing(msn)).collect();
+            r.update(|s| {
+                for (pdt_ms, duration) in missing {
+                    s.add_gap(pdt_ms, duration);
+                }
+                s.restart();
+            });
+        }
+    }
+}
+
+/// One rendition of the ladder.
+pub struct Rendition {
+    pub stream: Mutex<Stream>,
+    /// Signals every change to the stream (new part, new init).
+    pub changed: watch::Sender<u64>,
+}
+
+impl Rendition {
+    pub fn new(stream: Stream) -> Self {
+        Rendition { stream: Mutex::new(stream), changed: watch::channel(0).0 }
     }
 
     fn update(&self, f: impl FnOnce(&mut Stream)) {
@@ -55,14 +95,18 @@ impl Live {
     }
 }
 
-fn ffmpeg_args(c: &EncoderConfig, video: &Path, audio: &Path) -> Vec<String> {
+/// One ffmpeg, one output per rendition (`outputs[i]`), so that all start, stop and place
+/// keyframes together: the same GOP on the same source frames, only the bitrate differs.
+fn ffmpeg_args(c: &EncoderConfig, video: &Path, audio: &Path, outputs: &[String]) -> Vec<String> {
     let f = c.format;
-    let gop = (c.gop_ms as u64 * f.fps as u64 / 1000).max(1);
+    let gop = (c.gop_ms as u64 * f.fps as u64 / 1000).max(1).to_string();
     let mut args: Vec<String> = [
         "-hide_banner",
         "-loglevel",
         "error",
         "-nostdin",
+        // The output FIFOs already exist.
+        "-y",
         "-f",
         "rawvideo",
         "-pix_fmt",
@@ -81,48 +125,55 @@ fn ffmpeg_args(c: &EncoderConfig, video: &Path, audio: &Path) -> Vec<String> {
         let rate = source::AUDIO_RATE.to_string();
         args.extend(["-f", "s16le", "-ar", &rate, "-ac", "1", "-i", &audio.to_string_lossy()].map(String::from));
     }
-    args.extend(
-        [
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-pix_fmt",
-            "yuv420p",
-            "-g",
-            &gop.to_string(),
-            "-keyint_min",
-            &gop.to_string(),
-            "-sc_threshold",
-            "0",
-            "-b:v",
-            &format!("{}k", c.video_kbps),
-            "-maxrate",
-            &format!("{}k", c.video_kbps),
-            "-bufsize",
-            &format!("{}k", c.video_kbps / 2),
-        ]
-        .map(String::from),
-    );
-    args.extend(if c.audio { ["-c:a", "aac", "-b:a", "64k"].map(String::from).to_vec() } else { vec!["-an".into()] });
-    args.extend(
-        [
-            "-f",
-            "mp4",
-            "-movflags",
-            "empty_moov+default_base_moof+frag_keyframe+cmaf",
-            "-frag_duration",
-            &(c.chunk_ms.min(c.part_ms) as u64 * 1000).to_string(),
-            "-write_prft",
-            "wallclock",
-            "-flush_packets",
-            "1",
-            "pipe:1",
-        ]
-        .map(String::from),
-    );
+    // Per-output options come before the output they apply to.
+    for (kbps, url) in c.video_kbps.iter().zip(outputs) {
+        args.extend(
+            [
+                "-map",
+                "0:v",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-pix_fmt",
+                "yuv420p",
+                "-g",
+                &gop,
+                "-keyint_min",
+                &gop,
+                "-sc_threshold",
+                "0",
+                "-b:v",
+                &format!("{kbps}k"),
+                "-maxrate",
+                &format!("{kbps}k"),
+                "-bufsize",
+                &format!("{}k", kbps / 2),
+            ]
+            .map(String::from),
+        );
+        if c.audio {
+            args.extend(["-map", "1:a", "-c:a", "aac", "-b:a", "64k"].map(String::from));
+        }
+        args.extend(
+            [
+                "-f",
+                "mp4",
+                "-movflags",
+                "empty_moov+default_base_moof+frag_keyframe+cmaf",
+                "-frag_duration",
+                &(c.chunk_ms.min(c.part_ms) as u64 * 1000).to_string(),
+                "-write_prft",
+                "wallclock",
+                "-flush_packets",
+                "1",
+                url,
+            ]
+            .map(String::from),
+        );
+    }
     args
 }
 
@@ -140,14 +191,30 @@ fn mkfifo(path: &Path) -> std::io::Result<()> {
 /// Keeps ffmpeg running until `shutdown` turns true.
 pub async fn supervise(live: Arc<Live>, config: EncoderConfig, mut shutdown: watch::Receiver<bool>) {
     for run in 0u64.. {
+        if run > 0 {
+            live.restart();
+        }
         let dir = std::env::temp_dir().join(format!("liveshop-origin-{}-{run}", std::process::id()));
         let (video, audio) = (dir.join("video.yuv"), dir.join("audio.pcm"));
-        if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| mkfifo(&video)).and_then(|_| mkfifo(&audio)) {
-            eprintln!("origin: cannot create FIFOs in {}: {e}", dir.display());
-            std::process::exit(1);
-        }
+        // Rendition 0 comes on stdout, the others through FIFOs.
+        let fifos: Vec<PathBuf> = (1..live.renditions.len()).map(|i| dir.join(format!("out{i}.mp4"))).collect();
+        let made = std::fs::create_dir_all(&dir)
+            .and_then(|_| [&video, &audio].into_iter().chain(&fifos).try_for_each(|p| mkfifo(p)));
+        // Opened before ffmpeg starts, so that it never waits for a reader.
+        let receivers = made.and_then(|_| {
+            fifos.iter().map(|p| pipe::OpenOptions::new().open_receiver(p)).collect::<std::io::Result<Vec<_>>>()
+        });
+        let receivers = match receivers {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("origin: cannot create FIFOs in {}: {e}", dir.display());
+                std::process::exit(1);
+            }
+        };
+        let outputs: Vec<String> =
+            std::iter::once("pipe:1".to_string()).chain(fifos.iter().map(|p| p.to_string_lossy().into())).collect();
         let mut child = match Command::new(&config.ffmpeg)
-            .args(ffmpeg_args(&config, &video, &audio))
+            .args(ffmpeg_args(&config, &video, &audio, &outputs))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -180,30 +247,42 @@ pub async fn supervise(live: Arc<Live>, config: EncoderConfig, mut shutdown: wat
             std::thread::spawn(move || source::run(f, &video, &audio, timeline, stop))
         };
         let stderr_tail = collect_stderr(&mut child);
-        let reader = child
-            .stdout
-            .take()
-            .map(|out| tokio::spawn(package(out, live.clone(), timeline.clone(), config.format.fps)));
+        let mut readers = JoinSet::new();
+        let fps = config.format.fps;
+        if let Some(out) = child.stdout.take() {
+            readers.spawn(package(out, live.clone(), 0, timeline.clone(), fps));
+        }
+        for (i, rx) in receivers.into_iter().enumerate() {
+            readers.spawn(package(rx, live.clone(), i + 1, timeline.clone(), fps));
+        }
 
-        let status = tokio::select! {
-            status = child.wait() => Some(status),
-            _ = shutdown.wait_for(|stop| *stop) => None,
+        let restart = tokio::select! {
+            _ = child.wait() => true,
+            _ = readers.join_next() => true,
+            _ = shutdown.wait_for(|stop| *stop) => false,
         };
         stop.store(true, Ordering::Relaxed);
-        if status.is_none() {
-            let _ = child.kill().await;
-        }
-        if let Some(r) = reader {
-            r.abort();
-        }
+        // An output that ended means ffmpeg is exiting (give it a moment to say how), or has to
+        // be stopped (it wrote something unreadable).
+        let status =
+            if restart { tokio::time::timeout(Duration::from_millis(500), child.wait()).await.ok() } else { None };
+        let _ = child.kill().await;
+        // Package what ffmpeg wrote before it stopped, so the renditions end the run together.
+        let drain = async { while readers.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+        readers.shutdown().await;
         let _ = tokio::task::spawn_blocking(move || source.join()).await;
         let _ = std::fs::remove_dir_all(&dir);
-        let Some(status) = status else { return };
+        if !restart {
+            return;
+        }
+        let why = match status {
+            Some(Ok(s)) => format!("ffmpeg exited ({s})"),
+            Some(Err(e)) => format!("ffmpeg: {e}"),
+            None => "an output of ffmpeg ended".into(),
+        };
         let tail = stderr_tail.lock().map(|t| t.join("\n")).unwrap_or_default();
-        eprintln!(
-            "origin: ffmpeg exited ({}); restarting. Its last output:\n{tail}",
-            status.map_or_else(|e| e.to_string(), |s| s.to_string())
-        );
+        eprintln!("origin: {why}; restarting. Its last output:\n{tail}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
@@ -227,8 +306,16 @@ fn collect_stderr(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
     tail
 }
 
-/// Splits ffmpeg's output into the init segment and fragments (`prft`? `moof` `mdat`).
-async fn package(mut out: ChildStdout, live: Arc<Live>, timeline: Arc<Mutex<Timeline>>, fps: u32) {
+/// Splits one of ffmpeg's outputs into the init segment and fragments (`prft`? `moof` `mdat`)
+/// of rendition `rendition`.
+async fn package(
+    mut out: impl AsyncRead + Unpin,
+    live: Arc<Live>,
+    rendition: usize,
+    timeline: Arc<Mutex<Timeline>>,
+    fps: u32,
+) {
+    let Some(r) = live.renditions.get(rendition) else { return };
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut init_bytes = Vec::new();
     let mut init: Option<InitSegment> = None;
@@ -260,7 +347,7 @@ async fn package(mut out: ChildStdout, live: Arc<Live>, timeline: Arc<Mutex<Time
                         Ok(parsed) => {
                             init = Some(parsed);
                             let bytes = std::mem::take(&mut init_bytes);
-                            live.update(|s| s.new_init(bytes));
+                            r.update(|s| s.new_init(bytes));
                         }
                         Err(e) => eprintln!("origin: unreadable init segment from ffmpeg: {e}"),
                     }
@@ -271,7 +358,7 @@ async fn package(mut out: ChildStdout, live: Arc<Live>, timeline: Arc<Mutex<Time
                     let bytes = std::mem::take(&mut fragment);
                     let capture = |frame| timeline.lock().ok().and_then(|t| t.capture_ms(frame, fps));
                     match packager::prepare_fragment(bytes, init, capture, fps) {
-                        Ok(p) => live.update(|s| s.add_chunk(p.bytes, p.duration, p.keyframe, p.capture_ms)),
+                        Ok(p) => r.update(|s| s.add_chunk(p.bytes, p.duration, p.keyframe, p.capture_ms)),
                         Err(e) => eprintln!("origin: skipping an unreadable fragment: {e}"),
                     }
                 }
@@ -280,5 +367,47 @@ async fn package(mut out: ChildStdout, live: Arc<Live>, timeline: Arc<Mutex<Time
             }
         }
         buf.drain(..pos);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use liveshop::core::playlist::{self, Playlist};
+
+    /// (msn, program date-time, duration, discontinuity sequence) of every listed segment.
+    fn timeline(r: &Rendition) -> Vec<(u64, Option<f64>, f64, u64)> {
+        let text = r.stream.lock().unwrap().render();
+        let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
+        m.segments.iter().map(|s| (s.msn, s.program_date_time_ms, s.duration, s.discontinuity_sequence)).collect()
+    }
+
+    #[test]
+    fn a_restart_realigns_renditions_that_ffmpeg_left_apart() {
+        let format = Format { width: 640, height: 360, fps: 30 };
+        let live = Live::new(
+            vec![Rendition::new(Stream::new("show", 0.2, 5, 4)), Rendition::new(Stream::new("show-300k", 0.2, 5, 4))],
+            format,
+        );
+        // ffmpeg died after writing the keyframe that starts segment 1 to output 0 only.
+        for (r, frames) in live.renditions.iter().zip([6, 5]) {
+            r.update(|s| {
+                s.new_init(vec![0]);
+                for f in 0..frames {
+                    s.add_chunk(vec![0], 0.2, f % 5 == 0, 1000.0 + f as f64 * 200.0);
+                }
+            });
+        }
+        live.restart();
+        for r in &live.renditions {
+            r.update(|s| {
+                s.new_init(vec![1]);
+                s.add_chunk(vec![1], 0.2, true, 9000.0);
+            });
+        }
+        let (top, low) = (timeline(&live.renditions[0]), timeline(&live.renditions[1]));
+        assert_eq!(top, low);
+        assert_eq!(top[1..], [(1, Some(2000.0), 0.2, 0), (2, Some(9000.0), 0.2, 1)]);
+        assert!(live.renditions[1].stream.lock().unwrap().render().contains("#EXT-X-GAP"));
     }
 }

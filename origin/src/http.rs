@@ -1,5 +1,6 @@
-//! Every endpoint on one port: LL-HLS playlist (with blocking reload) and media, `/clock`,
-//! and static files for the demo (`www/`, `pkg/`, `node_modules/` as `/vendor`).
+//! Every endpoint on one port: LL-HLS media playlists (with blocking reload) and media, one per
+//! rendition, the multivariant playlist, `/clock`, and static files for the demo (`www/`,
+//! `pkg/`, `node_modules/` as `/vendor`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,8 +15,8 @@ use axum::Router;
 use tower_http::cors::CorsLayer;
 use tower_http::services::ServeDir;
 
-use crate::encoder::Live;
-use crate::packager::{Lookup, PartView, Stream};
+use crate::encoder::{Live, Rendition};
+use crate::packager::{self, Lookup, PartView, Stream, Variant};
 use crate::source::wall_clock_ms;
 
 pub struct Dirs {
@@ -54,17 +55,17 @@ fn text(status: StatusCode, msg: &str) -> Response {
 
 /// How long a blocking request may be held: three part targets... or three target durations
 /// for the playlist, as the spec suggests; both bounded.
-fn hold_limit(live: &Live) -> Duration {
-    let part = live.stream.lock().map_or(0.2, |s| s.part_target);
+fn hold_limit(r: &Rendition) -> Duration {
+    let part = r.stream.lock().map_or(0.2, |s| s.part_target);
     Duration::from_secs_f64((part * 15.0).clamp(1.0, 6.0))
 }
 
-/// Waits until `check` finds an answer in the stream, or the hold limit passes.
-async fn wait_for<T>(live: &Live, mut check: impl FnMut(&Stream) -> Option<T>) -> Option<T> {
-    let mut changes = live.changed.subscribe();
-    let deadline = tokio::time::Instant::now() + hold_limit(live);
+/// Waits until `check` finds an answer in the rendition's stream, or the hold limit passes.
+async fn wait_for<T>(r: &Rendition, mut check: impl FnMut(&Stream) -> Option<T>) -> Option<T> {
+    let mut changes = r.changed.subscribe();
+    let deadline = tokio::time::Instant::now() + hold_limit(r);
     loop {
-        if let Ok(s) = live.stream.lock() {
+        if let Ok(s) = r.stream.lock() {
             if let Some(v) = check(&s) {
                 return Some(v);
             }
@@ -80,10 +81,11 @@ async fn playlist(
     Path(file): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let expected = live.stream.lock().map(|s| format!("{}.m3u8", s.name)).unwrap_or_default();
-    if file != expected {
-        return text(StatusCode::NOT_FOUND, "no such stream");
+    let name = file.strip_suffix(".m3u8").unwrap_or_default();
+    if name.strip_suffix("-abr").is_some_and(|show| matches!(live.find(show), Some((0, _)))) {
+        return multivariant(&live).await;
     }
+    let Some((_, r)) = live.find(name) else { return text(StatusCode::NOT_FOUND, "no such stream") };
     let msn = match q.get("_HLS_msn").map(|v| v.parse::<u64>()) {
         None => None,
         Some(Ok(v)) => Some(v),
@@ -99,25 +101,55 @@ async fn playlist(
     }
     let body = match msn {
         Some(msn) => {
-            let too_far = live.stream.lock().map(|s| s.last_msn().is_some_and(|last| msn > last + 2)).unwrap_or(true);
+            let too_far = r.stream.lock().map(|s| s.last_msn().is_some_and(|last| msn > last + 2)).unwrap_or(true);
             if too_far {
                 return text(StatusCode::BAD_REQUEST, "_HLS_msn is more than two segments ahead");
             }
-            wait_for(&live, |s| s.has_reached(msn, part).then(|| s.render())).await
+            wait_for(r, |s| s.has_reached(msn, part).then(|| s.render())).await
         }
-        None => wait_for(&live, |s| s.last_part().map(|_| s.render())).await,
+        None => wait_for(r, |s| s.last_part().map(|_| s.render())).await,
     };
     match body {
-        Some(b) => (
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apple.mpegurl")),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            ],
-            b,
-        )
-            .into_response(),
+        Some(b) => m3u8(b),
         None => text(StatusCode::SERVICE_UNAVAILABLE, "the requested part did not appear in time"),
     }
+}
+
+fn m3u8(body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apple.mpegurl")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Every rendition, top first, once each has a complete segment to measure its bitrate (the
+/// encoder may well undershoot its target) and an init segment to read its codecs from.
+async fn multivariant(live: &Live) -> Response {
+    let mut variants = Vec::new();
+    for r in &live.renditions {
+        match wait_for(r, |s| variant(live, s)).await {
+            Some(v) => variants.push(v),
+            None => return text(StatusCode::SERVICE_UNAVAILABLE, "a rendition has no complete segment yet"),
+        }
+    }
+    m3u8(packager::render_multivariant(&variants))
+}
+
+fn variant(live: &Live, s: &Stream) -> Option<Variant> {
+    let (bandwidth, average_bandwidth) = s.bitrate()?;
+    Some(Variant {
+        uri: format!("{}.m3u8", s.name),
+        bandwidth,
+        average_bandwidth,
+        codecs: s.codecs()?,
+        width: live.format.width,
+        height: live.format.height,
+        fps: live.format.fps,
+    })
 }
 
 enum MediaName {
@@ -138,12 +170,10 @@ fn parse_media_name(file: &str) -> Option<MediaName> {
 }
 
 async fn media(State(live): State<Arc<Live>>, Path((name, file)): Path<(String, String)>) -> Response {
-    if live.stream.lock().map(|s| s.name != name).unwrap_or(true) {
-        return text(StatusCode::NOT_FOUND, "no such stream");
-    }
+    let Some((rendition, r)) = live.find(&name) else { return text(StatusCode::NOT_FOUND, "no such stream") };
     let Some(what) = parse_media_name(&file) else { return text(StatusCode::NOT_FOUND, "no such media") };
     // Requests for media not yet produced (the preload hint) are held until it begins.
-    let found = wait_for(&live, |s| {
+    let found = wait_for(r, |s| {
         let lookup = match what {
             MediaName::Init(d) => {
                 s.init(d).map_or(Lookup::Gone, |b| Lookup::Ready(PartView { chunks: vec![b], complete: true }))
@@ -180,11 +210,12 @@ async fn media(State(live): State<Arc<Live>>, Path((name, file)): Path<(String, 
     let MediaName::Part(msn, index) = what else { return text(StatusCode::INTERNAL_SERVER_ERROR, "unexpected") };
     let state = Progressive {
         live: live.clone(),
+        rendition,
         msn,
         index,
         sent: 0,
         first: Some(view.chunks),
-        changes: live.changed.subscribe(),
+        changes: r.changed.subscribe(),
     };
     let stream = futures_util::stream::unfold(state, |mut st| async move {
         if let Some(chunks) = st.first.take() {
@@ -193,7 +224,7 @@ async fn media(State(live): State<Arc<Live>>, Path((name, file)): Path<(String, 
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
-            let next = match st.live.stream.lock() {
+            let next = match st.live.renditions[st.rendition].stream.lock() {
                 Ok(s) => match s.part(st.msn, st.index) {
                     Lookup::Ready(v) if v.chunks.len() > st.sent => {
                         let new = v.chunks[st.sent..].to_vec();
@@ -219,6 +250,7 @@ async fn media(State(live): State<Arc<Live>>, Path((name, file)): Path<(String, 
 
 struct Progressive {
     live: Arc<Live>,
+    rendition: usize,
     msn: u64,
     index: usize,
     sent: usize,
@@ -246,5 +278,70 @@ async fn ffmpeg_pid(State(live): State<Arc<Live>>) -> Response {
     match pid {
         Some(pid) => text(StatusCode::OK, &pid.to_string()),
         None => text(StatusCode::NOT_FOUND, "ffmpeg is not running"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Format;
+    use axum::body::Body;
+    use axum::http::Request;
+    use liveshop::core::playlist::{self, Playlist};
+    use tower::ServiceExt;
+
+    /// A two-rendition ladder with a real init segment and two complete segments each.
+    fn app() -> Router {
+        let init = include_bytes!("../../tests/fixtures/media/init.mp4");
+        let rendition = |name: &str, chunk: usize| {
+            let mut s = Stream::new(name, 0.2, 5, 4);
+            s.new_init(init.to_vec());
+            for f in 0..11 {
+                s.add_chunk(vec![0; chunk], 0.2, f % 5 == 0, 1_764_000_000_000.0 + f as f64 * 200.0);
+            }
+            Rendition::new(s)
+        };
+        let live = Live::new(
+            vec![rendition("show", 2500), rendition("show-300k", 1000)],
+            Format { width: 640, height: 360, fps: 30 },
+        );
+        let nowhere = PathBuf::from("/nonexistent");
+        router(live, Dirs { www: nowhere.clone(), pkg: nowhere.clone(), vendor: nowhere.clone(), traces: nowhere })
+    }
+
+    async fn get(app: &Router, uri: &str) -> (StatusCode, String) {
+        let response = app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn renditions_are_found_by_name() {
+        let app = app();
+        let (status, text) = get(&app, "/live/show-300k.m3u8?_HLS_msn=1&_HLS_part=4").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(text.contains("#EXT-X-MAP:URI=\"show-300k/init-0.mp4\"") && text.contains("show-300k/1.m4s"), "{text}");
+        let (status, body) = get(&app, "/live/show-300k/1.m4s").await;
+        assert_eq!((status, body.len()), (StatusCode::OK, 5000));
+        assert!(get(&app, "/live/show.m3u8").await.1.contains("show/1.m4s"));
+        for missing in ["/live/show-200k.m3u8", "/live/show-300k-abr.m3u8", "/live/show-200k/1.m4s", "/live/show"] {
+            assert_eq!(get(&app, missing).await.0, StatusCode::NOT_FOUND, "{missing}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_multivariant_playlist_lists_every_rendition() {
+        let app = app();
+        for uri in ["/live/show-abr.m3u8", "/net/clean/x/live/show-abr.m3u8"] {
+            let (status, text) = get(&app, uri).await;
+            assert_eq!(status, StatusCode::OK, "{uri}");
+            let Ok(Playlist::Multivariant(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
+            let got: Vec<_> = m.variants.iter().map(|v| (v.uri, v.bandwidth, v.resolution)).collect();
+            // Segment 0: five 2500-byte (1000-byte) chunks in 1 s.
+            assert_eq!(got, [("show.m3u8", 100_000, Some((640, 360))), ("show-300k.m3u8", 40_000, Some((640, 360)))]);
+            let codecs = m.variants[0].codecs.unwrap_or_default();
+            assert!(codecs.starts_with("avc1.") && codecs.ends_with(",mp4a.40.2"), "{codecs}");
+        }
     }
 }

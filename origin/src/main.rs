@@ -1,11 +1,15 @@
-//! The reference origin: a synthetic live show encoded by ffmpeg, packaged as LL-HLS, with a
-//! clock endpoint and the demo pages, all on one port.
+//! The reference origin: a synthetic live show encoded by ffmpeg as a bitrate ladder, packaged
+//! as LL-HLS, with a clock endpoint and the demo pages, all on one port.
 //!
 //! `origin --listen 127.0.0.1:8080 [--width 640 --height 360 --fps 30 --part-ms 200
-//! --chunk-ms 33 --gop-ms 1000 --video-kbps 800 --name show --window-segments 8 --www www --pkg pkg
-//! --vendor node_modules --traces ../shared/traces --ffmpeg ffmpeg]`
+//! --chunk-ms 33 --gop-ms 1000 --video-kbps 800,150 --name show --window-segments 8 --www www
+//! --pkg pkg --vendor node_modules --traces ../shared/traces --ffmpeg ffmpeg --no-audio]`
 //!
-//! Every route is also served through the network emulator under `/net/<profile>/<client>/`.
+//! `--video-kbps` lists the renditions, top first (one value: one rendition). The top one is
+//! `/live/<name>.m3u8` with media under `/live/<name>/`; each other one is
+//! `/live/<name>-<kbps>k.m3u8` (e.g. `/live/show-150k.m3u8`); `/live/<name>-abr.m3u8` is the
+//! multivariant playlist listing them all. Every route is also served through the network
+//! emulator under `/net/<profile>/<client>/`.
 
 mod encoder;
 mod font;
@@ -17,7 +21,7 @@ mod source;
 use std::io::Write;
 use std::path::PathBuf;
 
-use encoder::{EncoderConfig, Live};
+use encoder::{EncoderConfig, Live, Rendition};
 use packager::Stream;
 use source::Format;
 use tokio::sync::watch;
@@ -28,7 +32,8 @@ struct Args {
     part_ms: u32,
     chunk_ms: u32,
     gop_ms: u32,
-    video_kbps: u32,
+    /// One per rendition, top first.
+    video_kbps: Vec<u32>,
     name: String,
     window: usize,
     www: PathBuf,
@@ -46,7 +51,7 @@ fn parse_args() -> Result<Args, String> {
         part_ms: 200,
         chunk_ms: 0,
         gop_ms: 1000,
-        video_kbps: 800,
+        video_kbps: vec![800, 150],
         name: "show".into(),
         window: 8,
         www: "www".into(),
@@ -75,7 +80,7 @@ fn parse_args() -> Result<Args, String> {
             "--part-ms" => a.part_ms = num(&value)?,
             "--gop-ms" => a.gop_ms = num(&value)?,
             "--chunk-ms" => a.chunk_ms = num(&value)?,
-            "--video-kbps" => a.video_kbps = num(&value)?,
+            "--video-kbps" => a.video_kbps = value.split(',').map(|v| num(v.trim())).collect::<Result<_, _>>()?,
             "--name" => a.name = value,
             "--window-segments" => a.window = num(&value)? as usize,
             "--www" => a.www = value.into(),
@@ -96,6 +101,11 @@ fn parse_args() -> Result<Args, String> {
     if !(1..=120).contains(&f.fps) || a.part_ms < 20 || a.gop_ms < a.part_ms {
         return Err("need 1 <= fps <= 120, part-ms >= 20 and gop-ms >= part-ms".into());
     }
+    // The lower renditions are named after their bitrate.
+    let lower = a.video_kbps.get(1..).unwrap_or_default();
+    if a.video_kbps.contains(&0) || lower.iter().enumerate().any(|(i, k)| lower[..i].contains(k)) {
+        return Err("--video-kbps needs non-zero bitrates, the lower ones all different".into());
+    }
     Ok(a)
 }
 
@@ -107,13 +117,22 @@ async fn main() {
             if !msg.is_empty() {
                 eprintln!("origin: {msg}");
             }
-            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio]");
+            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio]");
             std::process::exit(if msg.is_empty() { 0 } else { 64 });
         }
     };
     let parts_per_segment = (args.gop_ms as f64 / args.part_ms as f64).round() as usize;
-    let stream = Stream::new(&args.name, args.part_ms as f64 / 1000.0, parts_per_segment, args.window);
-    let live = Live::new(stream);
+    let renditions = args
+        .video_kbps
+        .iter()
+        .enumerate()
+        .map(|(i, &kbps)| {
+            // The top rendition keeps the show's own name, as before there was a ladder.
+            let name = if i == 0 { args.name.clone() } else { format!("{}-{kbps}k", args.name) };
+            Rendition::new(Stream::new(&name, args.part_ms as f64 / 1000.0, parts_per_segment, args.window))
+        })
+        .collect();
+    let live = Live::new(renditions, args.format);
 
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(l) => l,

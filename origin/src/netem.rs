@@ -5,7 +5,7 @@
 //!
 //! Profiles: `jitter` (40 ms one way plus 0–80 ms per packet, order kept), `loss` (40 ms, 2 %
 //! of packets retransmitted a round trip later), `outage` (40 ms, 3 s without delivery every
-//! 30 s), `cap2m` (40 ms, 2 Mbit/s), and one per trace file in `--traces` (40 ms plus the
+//! 30 s), `cap<N>k` or `cap<N>m` (40 ms, N kbit/s or Mbit/s: `cap600k`, `cap2m`), and one per trace file in `--traces` (40 ms plus the
 //! trace's delivery opportunities: one 1500-byte packet per line, repeating).
 
 use std::collections::{HashMap, VecDeque};
@@ -47,13 +47,23 @@ impl Profile {
             "jitter" => Profile { jitter_ms: 80.0, ..base },
             "loss" => Profile { loss: 0.02, ..base },
             "outage" => Profile { outage: Some((30_000.0, 3000.0)), ..base },
-            "cap2m" => Profile { kbps: Some(2000.0), ..base },
+            cap if cap_kbps(cap).is_some() => Profile { kbps: cap_kbps(cap), ..base },
             trace if !trace.contains('/') && !trace.starts_with('.') => {
                 Profile { trace: Some(Arc::new(load_trace(&traces.join(trace))?)), ..base }
             }
             _ => return None,
         })
     }
+}
+
+/// `cap600k` → 600, `cap2m` → 2000.
+fn cap_kbps(name: &str) -> Option<f64> {
+    let n = name.strip_prefix("cap")?;
+    let (digits, scale) = match n.strip_suffix('k') {
+        Some(d) => (d, 1.0),
+        None => (n.strip_suffix('m')?, 1000.0),
+    };
+    digits.parse::<u32>().ok().filter(|&v| v > 0).map(|v| v as f64 * scale)
 }
 
 /// A Mahimahi-style trace: one integer per line, ms from the start.
@@ -353,6 +363,14 @@ mod tests {
         let mut l = Link::new(Profile { kbps: Some(1200.0), ..Default::default() }, 1);
         let a: Vec<f64> = (0..3).map(|_| l.schedule(0.0)).collect();
         assert_eq!(a, vec![0.0, 10.0, 20.0]); // 1500 B at 1.2 Mbit/s = 10 ms
+    }
+
+    #[test]
+    fn caps_are_named_by_their_rate() {
+        assert_eq!((cap_kbps("cap600k"), cap_kbps("cap2m")), (Some(600.0), Some(2000.0)));
+        for bad in ["cap", "capk", "cap0k", "cap-5k", "cap5g", "cap5"] {
+            assert_eq!(cap_kbps(bad), None, "{bad}");
+        }
     }
 
     #[test]

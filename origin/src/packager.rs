@@ -36,6 +36,8 @@ pub struct Segment {
     pub discontinuity_seq: u64,
     /// A segment is complete once the next one has begun.
     pub complete: bool,
+    /// A segment this rendition lacks but another has (EXT-X-GAP), keeping MSNs aligned.
+    pub gap: bool,
 }
 
 impl Segment {
@@ -44,6 +46,13 @@ impl Segment {
     }
     pub fn bytes(&self) -> Vec<u8> {
         self.parts.iter().flat_map(|p| p.chunks.iter().flat_map(|c| c.iter().copied())).collect()
+    }
+    /// No more media will join this segment.
+    fn close(&mut self) {
+        self.complete = true;
+        for p in &mut self.parts {
+            p.complete = true;
+        }
     }
     fn complete_parts(&self) -> usize {
         self.parts.iter().take_while(|p| p.complete).count()
@@ -93,15 +102,21 @@ impl Stream {
         }
     }
 
-    /// A new encoder run: its init segment. After the first, the timeline is discontinuous.
-    pub fn new_init(&mut self, bytes: Vec<u8>) {
-        if !self.inits.is_empty() || !self.segments.is_empty() {
-            if let Some(last) = self.segments.back_mut() {
-                last.complete = true;
-            }
-            self.discontinuity_seq += 1;
-            self.pending_discontinuity = true;
+    /// A new encoder run begins: its media follows a discontinuity. A run that produced no media
+    /// adds none; the next run's init replaces its own.
+    pub fn restart(&mut self) {
+        let Some(last) = self.segments.back_mut() else { return };
+        if self.pending_discontinuity {
+            return;
         }
+        last.close();
+        self.discontinuity_seq += 1;
+        self.pending_discontinuity = true;
+        self.version += 1;
+    }
+
+    /// The init segment of the current encoder run.
+    pub fn new_init(&mut self, bytes: Vec<u8>) {
         self.inits.insert(self.discontinuity_seq, bytes.into());
         while self.inits.len() > 4 {
             self.inits.pop_first();
@@ -118,10 +133,7 @@ impl Stream {
         };
         if start_segment {
             if let Some(last) = self.segments.back_mut() {
-                last.complete = true;
-                for p in &mut last.parts {
-                    p.complete = true;
-                }
+                last.close();
             }
             self.segments.push_back(Segment {
                 msn: self.next_msn,
@@ -130,12 +142,10 @@ impl Stream {
                 discontinuity: std::mem::take(&mut self.pending_discontinuity),
                 discontinuity_seq: self.discontinuity_seq,
                 complete: false,
+                gap: false,
             });
             self.next_msn += 1;
-            // Keep a few segments past the window for requests already under way.
-            while self.segments.len() > self.window + 4 {
-                self.segments.pop_front();
-            }
+            self.trim();
         }
         let target = self.part_target;
         if let Some(s) = self.segments.back_mut() {
@@ -149,6 +159,45 @@ impl Stream {
             }
         }
         self.version += 1;
+    }
+
+    /// Keeps a few segments past the window for requests already under way.
+    fn trim(&mut self) {
+        while self.segments.len() > self.window + 4 {
+            self.segments.pop_front();
+        }
+    }
+
+    /// Adds a segment that another rendition has and this one missed (ffmpeg stopped between
+    /// writing its outputs), so MSN k stays the same span of capture time in every rendition.
+    pub fn add_gap(&mut self, pdt_ms: f64, duration: f64) {
+        if let Some(last) = self.segments.back_mut() {
+            last.close();
+        }
+        // Its one part only carries the duration: a gap lists and serves no parts.
+        let part = Part { chunks: Vec::new(), duration, independent: true, complete: true };
+        self.segments.push_back(Segment {
+            msn: self.next_msn,
+            parts: vec![part],
+            pdt_ms,
+            discontinuity: std::mem::take(&mut self.pending_discontinuity),
+            discontinuity_seq: self.discontinuity_seq,
+            complete: true,
+            gap: true,
+        });
+        self.next_msn += 1;
+        self.trim();
+        self.version += 1;
+    }
+
+    /// The MSN the next segment will get.
+    pub fn next_msn(&self) -> u64 {
+        self.next_msn
+    }
+
+    /// (program date-time in ms, duration in s) of segment `msn`, if still held.
+    pub fn timing(&self, msn: u64) -> Option<(f64, f64)> {
+        self.segment(msn).map(|s| (s.pdt_ms, s.duration()))
     }
 
     /// (msn, part index) of the newest part.
@@ -180,8 +229,36 @@ impl Stream {
         self.inits.get(&discontinuity_seq).cloned()
     }
 
+    /// (peak, average) bits per second of the complete segments held, container and audio
+    /// included. Segments a restart cut short are left out: a lone keyframe is no peak rate.
+    pub fn bitrate(&self) -> Option<(u64, u64)> {
+        let min_duration = self.parts_per_segment as f64 * self.part_target / 2.0;
+        let measured: Vec<(f64, f64)> = self
+            .segments
+            .iter()
+            .filter(|s| s.complete && !s.gap && s.duration() >= min_duration)
+            .map(|s| {
+                (s.parts.iter().flat_map(|p| &p.chunks).map(|c| c.len()).sum::<usize>() as f64 * 8.0, s.duration())
+            })
+            .collect();
+        if measured.is_empty() {
+            return None;
+        }
+        let peak = measured.iter().map(|(bits, secs)| bits / secs).fold(0.0, f64::max);
+        let (bits, secs) = measured.iter().fold((0.0, 0.0), |(b, t), (bits, secs)| (b + bits, t + secs));
+        Some((peak.round() as u64, (bits / secs).round() as u64))
+    }
+
+    /// RFC 6381 codecs of the newest init segment, e.g. `avc1.64001e,mp4a.40.2`.
+    pub fn codecs(&self) -> Option<String> {
+        let (_, bytes) = self.inits.last_key_value()?;
+        let init = InitSegment::parse(bytes).ok()?;
+        Some(init.tracks.iter().filter_map(|t| t.codec.as_deref()).collect::<Vec<_>>().join(","))
+    }
+
     pub fn part(&self, msn: u64, index: usize) -> Lookup<PartView> {
         match self.segment(msn) {
+            Some(s) if s.gap => Lookup::Gone,
             Some(s) => match s.parts.get(index) {
                 Some(p) => Lookup::Ready(PartView { chunks: p.chunks.clone(), complete: p.complete }),
                 None if !s.complete && index < s.parts.len() + self.parts_per_segment => Lookup::Pending,
@@ -194,6 +271,7 @@ impl Stream {
 
     pub fn full_segment(&self, msn: u64) -> Lookup<Vec<u8>> {
         match self.segment(msn) {
+            Some(s) if s.gap => Lookup::Gone,
             Some(s) if s.complete => Lookup::Ready(s.bytes()),
             Some(_) => Lookup::Pending,
             None if self.is_future(msn) => Lookup::Pending,
@@ -250,7 +328,7 @@ impl Stream {
                 let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}/init-{}.mp4\"", self.name, s.discontinuity_seq);
             }
             let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", iso8601(s.pdt_ms));
-            if i >= with_parts_from {
+            if i >= with_parts_from && !s.gap {
                 for (p, part) in s.parts.iter().enumerate().filter(|(_, p)| p.complete) {
                     let independent = if part.independent { ",INDEPENDENT=YES" } else { "" };
                     let _ = writeln!(
@@ -260,6 +338,9 @@ impl Stream {
                     );
                 }
             }
+            if s.gap {
+                out.push_str("#EXT-X-GAP\n");
+            }
             if s.complete {
                 let _ = writeln!(out, "#EXTINF:{:.5},\n{}/{}.m4s", s.duration(), self.name, s.msn);
             }
@@ -268,6 +349,34 @@ impl Stream {
         let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}/{msn}.{part}.m4s\"", self.name);
         out
     }
+}
+
+/// A variant stream, as the multivariant playlist lists it.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// The media playlist, relative to the multivariant one.
+    pub uri: String,
+    /// Peak bits per second, audio and container included.
+    pub bandwidth: u64,
+    pub average_bandwidth: u64,
+    pub codecs: String,
+    pub width: usize,
+    pub height: usize,
+    pub fps: u32,
+}
+
+/// The multivariant playlist: one EXT-X-STREAM-INF per variant, in the order given.
+pub fn render_multivariant(variants: &[Variant]) -> String {
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for v in variants {
+        let _ =
+            writeln!(
+            out,
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\",RESOLUTION={}x{},FRAME-RATE={:.3}\n{}",
+            v.bandwidth, v.average_bandwidth, v.codecs, v.width, v.height, f64::from(v.fps), v.uri
+        );
+    }
+    out
 }
 
 /// `2026-11-25T06:44:21.123Z`
@@ -416,6 +525,7 @@ mod tests {
     #[test]
     fn a_restart_is_a_discontinuity_with_a_new_init() {
         let mut s = stream_with(7);
+        s.restart();
         s.new_init(vec![9]);
         s.add_chunk(vec![7], 0.2, true, 1_764_000_005_000.0);
         let text = s.render();
@@ -424,6 +534,82 @@ mod tests {
         let last = m.segments.last().unwrap();
         assert_eq!((last.msn, last.discontinuity, last.discontinuity_sequence), (2, true, 1));
         assert_eq!(s.init(1).as_deref(), Some(&[9u8][..]));
+    }
+
+    #[test]
+    fn a_run_without_media_adds_no_discontinuity() {
+        let mut s = stream_with(7);
+        s.restart();
+        s.new_init(vec![8]);
+        s.restart();
+        s.new_init(vec![9]);
+        s.add_chunk(vec![7], 0.2, true, 1_764_000_005_000.0);
+        let text = s.render();
+        let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!() };
+        assert_eq!(m.segments.last().unwrap().discontinuity_sequence, 1);
+        assert_eq!(s.init(1).as_deref(), Some(&[9u8][..]));
+    }
+
+    #[test]
+    fn a_gap_keeps_the_msn_and_is_not_served() {
+        let mut s = Stream::new("show", 0.2, 5, 4);
+        s.new_init(vec![0]);
+        let frame = 0.2 / 6.0;
+        for f in 0..8 {
+            s.add_chunk(vec![f], frame, f == 0, 1_764_000_000_000.0 + f as f64 * 33.3);
+        }
+        s.add_gap(1_764_000_002_000.0, 0.2);
+        // The part that was still growing is complete: no request for it waits any longer.
+        assert!(matches!(s.part(0, 1), Lookup::Ready(PartView { complete: true, .. })));
+        s.restart();
+        s.add_chunk(vec![7], 0.2, true, 1_764_000_005_000.0);
+        let text = s.render();
+        assert!(text.contains("#EXT-X-GAP\n#EXTINF:0.20000,\nshow/1.m4s\n#EXT-X-DISCONTINUITY\n"), "{text}");
+        let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
+        let gap = &m.segments[1];
+        assert_eq!((gap.msn, gap.gap, gap.parts.len()), (1, true, 0));
+        assert_eq!(m.segments[2].msn, 2);
+        assert_eq!(s.part(1, 0), Lookup::Gone);
+        assert_eq!(s.full_segment(1), Lookup::Gone);
+    }
+
+    #[test]
+    fn bitrate_is_measured_on_full_segments() {
+        let mut s = Stream::new("show", 0.2, 5, 4);
+        assert_eq!(s.bitrate(), None);
+        for (i, len) in [1000, 1000, 1000, 1000, 1000, 2000, 2000, 2000, 2000, 2000, 9000].into_iter().enumerate() {
+            s.add_chunk(vec![0; len], 0.2, i % 5 == 0, 0.0);
+        }
+        // Segment 0: 5000 bytes in 1 s, segment 1: 10000; segment 2 is still growing.
+        assert_eq!(s.bitrate(), Some((80_000, 60_000)));
+        // A segment a restart cut short (one keyframe) is no peak.
+        s.restart();
+        s.add_chunk(vec![0; 100], 0.2, true, 0.0);
+        assert_eq!(s.bitrate(), Some((80_000, 60_000)));
+    }
+
+    #[test]
+    fn the_multivariant_playlist_parses() {
+        let variant = |uri: &str, bandwidth| Variant {
+            uri: uri.into(),
+            bandwidth,
+            average_bandwidth: bandwidth - 20_000,
+            codecs: "avc1.42c01e,mp4a.40.2".into(),
+            width: 640,
+            height: 360,
+            fps: 30,
+        };
+        let text = render_multivariant(&[variant("show.m3u8", 920_000), variant("show-300k.m3u8", 420_000)]);
+        assert!(text.contains("RESOLUTION=640x360,FRAME-RATE=30.000\nshow.m3u8\n"), "{text}");
+        let Ok(Playlist::Multivariant(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
+        assert!(m.independent_segments);
+        let got: Vec<_> = m.variants.iter().map(|v| (v.uri, v.bandwidth, v.average_bandwidth)).collect();
+        assert_eq!(got, [("show.m3u8", 920_000, Some(900_000)), ("show-300k.m3u8", 420_000, Some(400_000))]);
+        let top = &m.variants[0];
+        assert_eq!(
+            (top.codecs, top.resolution, top.frame_rate),
+            (Some("avc1.42c01e,mp4a.40.2"), Some((640, 360)), Some(30.0))
+        );
     }
 
     #[test]
