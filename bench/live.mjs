@@ -18,12 +18,15 @@ const PART_MS = (process.env.BENCH_PART_MS ?? "200,100").split(",").map(Number).
 const PLAYLIST = process.env.BENCH_PLAYLIST ?? "show-abr.m3u8";
 const FRAMECODE = new URL("../tests/e2e/framecode.js", import.meta.url).pathname;
 
-/** Player name → page path (served by the origin). */
-const PLAYERS = {
+/** Player name → page path (served by the origin). `BENCH_PLAYERS` picks some (default all). */
+const ALL_PLAYERS = {
   "liveshop": (src) => `/?src=${encodeURIComponent(src)}`,
   "hls.js": (src) => `/hlsjs.html?src=${encodeURIComponent(src)}`,
   "hls.js-catchup": (src) => `/hlsjs.html?catchup=1&src=${encodeURIComponent(src)}`,
 };
+const PLAYERS = Object.fromEntries(
+  Object.entries(ALL_PLAYERS).filter(([name]) => (process.env.BENCH_PLAYERS ?? name).split(",").includes(name)),
+);
 
 // Runs in the page: samples latency on every displayed frame, and stalls from media events.
 function instrument() {

@@ -82,6 +82,37 @@ test("liveshop plays the origin's LL-HLS show; latency from the frame code agree
   assert.ok(p(codeLat, 0.5) > 0 && p(codeLat, 0.5) < 1500, `latency p50 ${p(codeLat, 0.5)} ms`);
 });
 
+test("on a link below the top variant's bitrate, liveshop moves to the lower variant and keeps playing", async () => {
+  const page = await openPlayer(`${origin.url}/net/cap400k/abr/live/show-abr.m3u8`);
+  await page.evaluate(() => {
+    window.variants = [];
+    window.player.on("variant", (e) => window.variants.push({ ...e, at: Date.now() }));
+  });
+  await page.waitForFunction(() => window.variants.some((v) => v.index === 1), null, { timeout: 20_000 });
+  const switched = await page.evaluate(() => window.variants.find((v) => v.index === 1));
+  await sleep(10_000);
+  const end = await page.evaluate(() => ({ samples: window.samples, errors: window.errors, stats: window.player.stats(), variants: window.variants }));
+  await page.close();
+
+  const paths = page.requested.map((r) => new URL(r.url).pathname);
+  const low = paths.filter((u) => u.includes("/show-150k/") && u.endsWith(".m4s"));
+  const media = paths.filter((u) => u.endsWith(".m4s"));
+  const twice = media.filter((u, i) => media.indexOf(u) !== i);
+  const shown = end.samples.filter((s) => s.at > switched.at + 2000);
+  const lat = shown.map((s) => s.code).sort((a, b) => a - b);
+  console.log(`switched to ${switched.bandwidth} bit/s ${Math.round(switched.at - end.samples[0]?.at)} ms after the first frame; ` +
+    `${low.length} parts of it fetched; ${shown.length} frames shown in the last 8 s, latency p50 ${lat[lat.length >> 1]} ms; ` +
+    `variants ${end.variants.map((v) => v.index).join(",")}; stats`, end.stats);
+  assert.ok(switched.bandwidth < 800_000, `switched to ${switched.bandwidth} bit/s`);
+  assert.ok(low.length >= 20, `only ${low.length} parts of the lower variant fetched`);
+  assert.deepEqual(twice, [], `media requested more than once: ${twice.join(" ")}`);
+  // The lower variant decodes after the higher one's init, and its frame code reads.
+  assert.ok(shown.length >= 8 * 24, `only ${shown.length} frames shown in 8 s after the switch (30 fps source)`);
+  // Joining on the top variant queued seconds of media on the link; it drains at the spare 40 %.
+  assert.ok(lat[lat.length >> 1] < 4000, `latency p50 ${lat[lat.length >> 1]} ms after the switch`);
+  assert.deepEqual(end.errors.filter((e) => e.fatal), []);
+});
+
 test("liveshop plays a stream written by ffmpeg's own hls muxer (fMP4 segments)", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "liveshop-ffhls-"));
   const ffmpeg = spawn("ffmpeg", [
