@@ -30,7 +30,7 @@ const PLAYERS = Object.fromEntries(
 
 // Runs in the page: samples latency on every displayed frame, and stalls from media events.
 function instrument() {
-  const m = (window.__bench = { samples: [], firstFrameAt: null, stalls: [], waitingSince: null });
+  const m = (window.__bench = { samples: [], firstFrameAt: null, stalls: [], waitingSince: null, variants: [] });
   const video = () => document.querySelector("video");
   const hook = () => {
     const v = video();
@@ -48,8 +48,16 @@ function instrument() {
       m.waitingSince = null;
     });
   };
+  // Variant switches, as each player reports them (hls.js also reports its first level).
+  const hookVariants = () => {
+    const p = window.player;
+    if (!p) return setTimeout(hookVariants, 20);
+    if (window.Hls) p.on(window.Hls.Events.LEVEL_SWITCHED, (_, d) => m.variants.push(d.level));
+    else p.on("variant", (e) => m.variants.push(e.index));
+  };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", hook);
   else hook();
+  hookVariants();
 }
 
 async function taskSeconds(cdp) {
@@ -85,7 +93,7 @@ async function runProfile(browser, origin, profile, partMs) {
     const m = await p.page.evaluate(() => {
       const b = window.__bench;
       const openStall = b.waitingSince != null ? performance.now() - b.waitingSince : 0;
-      return { samples: b.samples, firstFrameAt: b.firstFrameAt, stalls: b.stalls, openStall };
+      return { samples: b.samples, firstFrameAt: b.firstFrameAt, stalls: b.stalls, openStall, variants: b.variants };
     });
     const lat = m.samples.map((s) => s[1]);
     const stallMs = m.stalls.reduce((a, b) => a + b, 0) + m.openStall;
@@ -98,6 +106,8 @@ async function runProfile(browser, origin, profile, partMs) {
       stall_count: stallCount,
       ttff_ms: m.firstFrameAt == null ? null : round(m.firstFrameAt),
       cpu_ms_per_s: round((cpu * 1000) / watched),
+      // Both start on the first variant listed.
+      variant_switches: m.variants.filter((v, i) => v !== (i === 0 ? 0 : m.variants[i - 1])).length,
       samples: lat.length,
     });
     series[player] = m.samples.map(([at, l]) => [(at - t0) / 1000, l]);

@@ -98,7 +98,7 @@ fn jitter_raises_the_target_and_avoids_stalls() {
     let r = sim::run(&origin, &mut Network::new(40.0, 80.0, 42), config(), 10_000.0, 60_000.0);
     summary("jitter", &r);
     assert!(r.stall_ratio() < 0.01, "stall ratio {}", r.stall_ratio());
-    assert!(r.quantile(0.5) < 1000.0, "p50 {}", r.quantile(0.5));
+    assert!(r.quantile(0.5) < 1200.0, "p50 {}", r.quantile(0.5));
 }
 
 #[test]
@@ -181,15 +181,14 @@ fn a_link_below_the_top_bitrate_moves_down_and_stays_smooth() {
     // Each part is fetched once, whichever variant it came from.
     let twice: Vec<_> = r.media_requests.iter().filter(|(_, &n)| n > 1).collect();
     assert!(twice.is_empty(), "fetched more than once: {twice:?}");
-    assert!(r.stall_ratio() < 0.02, "stall ratio {}", r.stall_ratio());
-    // The join on the top variant is slow and its lag is learned: the target starts high.
-    assert!(r.quantile(0.5) < 1500.0, "p50 {}", r.quantile(0.5));
+    // Each probe up that fails costs a few short stalls.
+    assert!(r.stall_ratio() < 0.03, "stall ratio {}", r.stall_ratio());
+    assert!(r.quantile(0.5) < 1200.0, "p50 {}", r.quantile(0.5));
 }
 
 #[test]
 fn att_lte_trace_with_a_lower_variant() {
-    // The same minute as `att_lte_driving_trace`: the lower variant carries the slow stretches
-    // (the stalls left are the trace's 0.75 s without a packet).
+    // The same minute as `att_lte_driving_trace`: the lower variant carries the slow stretches.
     let origin = Origin::default();
     let mut net = Network::from_trace("ATT-LTE-driving-2016.down", 40.0, 0.0);
     let r = sim::run(&origin, &mut net, abr_config(), 10_000.0, 60_000.0);
@@ -197,6 +196,8 @@ fn att_lte_trace_with_a_lower_variant() {
     println!("switches (ms, variant): {:?}", r.switches);
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert!(!r.switches.is_empty());
-    assert!(r.stall_ratio() < 0.02, "stall ratio {}", r.stall_ratio());
-    assert!(r.quantile(0.5) < 2000.0, "p50 {}", r.quantile(0.5));
+    // Lower latency than on the single variant, which learns the overload's queueing as lag;
+    // the stalls left are the trace's sub-second gaps without a packet.
+    assert!(r.stall_ratio() < 0.03, "stall ratio {}", r.stall_ratio());
+    assert!(r.quantile(0.5) < 1800.0, "p50 {}", r.quantile(0.5));
 }

@@ -228,9 +228,9 @@ const JOIN_WAIT_MS: f64 = 400.0;
 /// Listed media behind the live edge (joining, catching up) is fetched this many at a time,
 /// so the backlog costs one round trip rather than one per part.
 const BACKLOG_IN_FLIGHT: usize = 4;
-/// How long a switch up is on probation: about two ABR windows, time for the switch to take
-/// effect and for a link that cannot carry it to show that.
-const PROBATION_MS: f64 = 2.0 * abr::WINDOW_MS;
+/// After a switch down, how long arrivals still carry the queue from before: the rest of the
+/// old variant's segment, then the new variant's first parts behind it.
+const DRAIN_MS: f64 = 3000.0;
 /// How many media requests may be outstanding at the live edge: the part arriving and the
 /// next one, held by the origin until it begins (two next ones for parts shorter than a
 /// typical round trip).
@@ -257,10 +257,9 @@ pub struct LiveEngine {
     /// The variant to move to at the next independent part.
     switch_to: Option<usize>,
     abr: Option<Abr>,
-    /// While a switch up is on probation (until the time given), the arrival lags it brings
-    /// wait: if the link cannot carry that variant, they are queueing, not jitter, and are
-    /// dropped rather than taught to the target.
-    probation: Option<(f64, Vec<(f64, f64)>)>,
+    /// After a switch down, arrival lags are queueing on a variant the link could not carry,
+    /// not jitter: the target unlearns the last window's and learns none until this time.
+    lags_ignored_until: f64,
     playlist_fetch: Option<u64>,
     playlist_retry_at: Option<f64>,
     playlist_failures: u32,
@@ -364,7 +363,7 @@ impl LiveEngine {
             variant: 0,
             switch_to: None,
             abr: None,
-            probation: None,
+            lags_ignored_until: 0.0,
             config,
             phase: Phase::Idle,
             now: 0.0,
@@ -1209,10 +1208,8 @@ impl LiveEngine {
                     if at_live_edge && self.playing {
                         // How long after capture this media became appendable.
                         let capture = wall_ms + (pres - pt) * 1000.0;
-                        let lag = self.server_now() - capture;
-                        match &mut self.probation {
-                            Some((_, lags)) => lags.push((self.now, lag)),
-                            None => self.target.add_arrival_lag(self.now, lag),
+                        if self.now >= self.lags_ignored_until {
+                            self.target.add_arrival_lag(self.now, self.server_now() - capture);
                         }
                     }
                 }
@@ -1411,15 +1408,9 @@ impl LiveEngine {
         let from = abr.current();
         if let Some(to) = abr.decide(self.now, may_probe) {
             self.switch_to = (to != self.variant).then_some(to);
-            self.probation = if self.variants[to].1 > self.variants[from].1 {
-                Some((self.now + PROBATION_MS, Vec::new()))
-            } else {
-                None // a failed probe: its lags are dropped
-            };
-        }
-        if self.probation.as_ref().is_some_and(|p| self.now >= p.0) {
-            for (at, lag) in self.probation.take().map(|p| p.1).unwrap_or_default() {
-                self.target.add_arrival_lag(at, lag);
+            if self.variants[to].1 < self.variants[from].1 {
+                self.target.forget_lags_since(self.now - abr::WINDOW_MS);
+                self.lags_ignored_until = self.now + DRAIN_MS;
             }
         }
     }

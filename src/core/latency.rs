@@ -34,7 +34,12 @@ pub struct DelayHistogram {
     first_at: Option<f64>,
     last_at: Option<f64>,
     samples: u64,
+    /// (time, bucket) of the samples of the last few seconds, so they can be taken back.
+    recent: std::collections::VecDeque<(f64, usize)>,
 }
+
+/// How far back samples can be taken back.
+const RECENT_MS: f64 = 5000.0;
 
 impl DelayHistogram {
     /// After `half_life_ms`, an old sample weighs half as much.
@@ -45,6 +50,7 @@ impl DelayHistogram {
             first_at: None,
             last_at: None,
             samples: 0,
+            recent: std::collections::VecDeque::new(),
         }
     }
 
@@ -64,6 +70,22 @@ impl DelayHistogram {
         let bucket = ((lag_ms.max(0.0) / BUCKET_MS) as usize).min(BUCKETS - 1);
         self.weights[bucket] += 1.0;
         self.samples += 1;
+        self.recent.push_back((now_ms, bucket));
+        while self.recent.front().is_some_and(|r| r.0 < now_ms - RECENT_MS) {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Takes back the samples added since `since_ms` (within the last few seconds).
+    pub fn forget_since(&mut self, since_ms: f64) {
+        let last = self.last_at.unwrap_or(since_ms);
+        while let Some(&(at, bucket)) = self.recent.back().filter(|r| r.0 >= since_ms) {
+            self.recent.pop_back();
+            // Its weight has decayed since it was added, as all weights have.
+            let weight = 0.5f64.powf((last - at).max(0.0) / self.half_life_ms);
+            self.weights[bucket] = (self.weights[bucket] - weight).max(0.0);
+            self.samples -= 1;
+        }
     }
 
     pub fn samples(&self) -> u64 {
@@ -136,6 +158,10 @@ impl PeakDetector {
         }
     }
 
+    fn forget_since(&mut self, since_ms: f64) {
+        self.peaks.retain(|p| p.0 < since_ms);
+    }
+
     /// The highest remembered peak, once peaks recur.
     fn level(&self) -> Option<f64> {
         (self.peaks.len() >= 2).then(|| self.peaks.iter().map(|p| p.1).fold(0.0, f64::max))
@@ -171,6 +197,13 @@ impl LatencyTarget {
         self.lags.add(now_ms, lag_ms);
     }
 
+    /// Takes back the lags added since `since_ms` (a few seconds back at most): they turned out
+    /// to be something other than the network's delay, such as queueing on too high a bitrate.
+    pub fn forget_lags_since(&mut self, since_ms: f64) {
+        self.lags.forget_since(since_ms);
+        self.peaks.forget_since(since_ms);
+    }
+
     /// A stall means the target was too low for what the network just did.
     pub fn on_stall(&mut self, stall_ms: f64) {
         self.stall_penalty_ms = (self.stall_penalty_ms + stall_ms.clamp(50.0, 500.0)).min(1500.0);
@@ -195,14 +228,17 @@ impl LatencyTarget {
         if let Some(fixed) = self.config.fixed_ms {
             return fixed;
         }
-        let learned = match self.lags.quantile(self.config.quantile) {
+        let penalty = self.stall_penalty_ms;
+        let target = match self.lags.quantile(self.config.quantile) {
+            // A stall teaches what the lags did not show; recurring peaks cover what they did
+            // (the stall was one of them), so the two do not add up.
             Some(q) if self.lags.span_ms() >= WARM_UP_MS => {
-                q.max(self.peaks.level().unwrap_or(0.0)) + self.config.margin_ms
+                (q + penalty).max(self.peaks.level().unwrap_or(0.0)) + self.config.margin_ms
             }
-            Some(q) if self.lags.samples() >= 5 => (q + self.config.margin_ms).max(self.initial_ms),
-            _ => self.initial_ms,
+            Some(q) if self.lags.samples() >= 5 => (q + self.config.margin_ms).max(self.initial_ms) + penalty,
+            _ => self.initial_ms + penalty,
         };
-        (learned + self.stall_penalty_ms).clamp(self.config.floor_ms, self.config.ceiling_ms)
+        target.clamp(self.config.floor_ms, self.config.ceiling_ms)
     }
 }
 
@@ -288,9 +324,36 @@ mod tests {
         // A second one within 30 s: covered.
         run(&mut t, 30_000.0, &hiccup(22_000.0));
         assert!(t.target_ms() >= 1000.0, "{}", t.target_ms());
+        // A stall in the second hiccup does not raise it further: the peaks already cover it.
+        let covered = t.target_ms();
+        t.on_stall(400.0);
+        assert!((t.target_ms() - covered).abs() < 1.0, "{} vs {covered}", t.target_ms());
         // Thirty calm seconds later it is forgotten.
         run(&mut t, 60_000.0, &|_| 100.0);
+        for _ in 0..60 {
+            t.on_smooth_second();
+        }
         assert!(t.target_ms() < 250.0, "{}", t.target_ms());
+    }
+
+    #[test]
+    fn recent_lags_can_be_taken_back() {
+        let mut t = LatencyTarget::new(TargetConfig { margin_ms: 100.0, ..Default::default() }, 500.0);
+        let mut now = 0.0;
+        while now < 10_000.0 {
+            t.add_arrival_lag(now, 100.0);
+            now += 33.0;
+        }
+        let calm = t.target_ms();
+        // Two seconds of lags climbing to 2 s (a queue building), taken back.
+        let from = now;
+        while now < from + 2000.0 {
+            t.add_arrival_lag(now, 100.0 + (now - from));
+            now += 33.0;
+        }
+        assert!(t.target_ms() > calm + 500.0, "{}", t.target_ms());
+        t.forget_lags_since(from);
+        assert!((t.target_ms() - calm).abs() < 1.0, "{} vs {calm}", t.target_ms());
     }
 
     #[test]
