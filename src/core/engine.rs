@@ -1191,7 +1191,9 @@ impl LiveEngine {
                 let end = pres + run.duration as f64 / scale;
                 self.appended_end = Some(self.appended_end.map_or(end, |e| e.max(end)));
                 self.fill.push_back((self.now, run.duration as f64 / scale));
-                if let Some(abr) = &mut self.abr {
+                // The link is judged from the first frame on: joining, requests come in bursts
+                // while the page is busiest.
+                if let Some(abr) = self.abr.as_mut().filter(|_| self.playing) {
                     abr.on_media(self.now, run.duration as f64 / scale, bytes.len());
                 }
                 while self.fill.front().is_some_and(|f| f.0 < self.now - FILL_WINDOW_MS) {
