@@ -228,6 +228,8 @@ const JOIN_WAIT_MS: f64 = 400.0;
 /// Listed media behind the live edge (joining, catching up) is fetched this many at a time,
 /// so the backlog costs one round trip rather than one per part.
 const BACKLOG_IN_FLIGHT: usize = 4;
+/// Silence from the driver longer than this means the page did not run (see `advance`).
+const STARVED_MS: f64 = 400.0;
 /// After a switch down, how long arrivals still carry the queue from before: the rest of the
 /// old variant's segment, then the new variant's first parts behind it.
 const DRAIN_MS: f64 = 3000.0;
@@ -687,9 +689,10 @@ impl LiveEngine {
     fn advance(&mut self, now: f64) {
         // Time only moves forward, whatever the driver passes.
         if now > self.now {
-            // Nothing for a second: the page was frozen (a background tab), and the arrivals
-            // before say nothing about the link now.
-            if now - self.now > 1000.0 {
+            // The driver ticks every 100 ms: a longer silence means the page was frozen (a
+            // background tab) or its main thread starved, and media it appends late would
+            // look like a slow link. Judge the link afresh.
+            if now - self.now > STARVED_MS {
                 if let Some(abr) = &mut self.abr {
                     abr.restart(now);
                 }
