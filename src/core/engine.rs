@@ -1421,8 +1421,9 @@ impl LiveEngine {
     }
 
     /// Moves to the chosen variant: its playlist replaces the current one, and media is
-    /// requested from it after what was already requested (the variants' media sequence
-    /// numbers and part boundaries line up, as the spec requires for switching).
+    /// requested from it after what was already requested, by media sequence number and part
+    /// index: this assumes the variants' segments and parts line up, as they do when one
+    /// encoder makes them all.
     fn switch_variant(&mut self) {
         let Some(to) = self.switch_to.take() else { return };
         let Some((url, bandwidth_bps)) = self.variants.get(to).cloned() else { return };
