@@ -228,6 +228,8 @@ const JOIN_WAIT_MS: f64 = 400.0;
 /// Listed media behind the live edge (joining, catching up) is fetched this many at a time,
 /// so the backlog costs one round trip rather than one per part.
 const BACKLOG_IN_FLIGHT: usize = 4;
+/// A playhead that should be moving but has not for this long is stuck.
+const STANDING_STILL_MS: f64 = 500.0;
 /// Silence from the driver longer than this means the page did not run (see `advance`).
 const STARVED_MS: f64 = 400.0;
 /// After a switch down, how long arrivals still carry the queue from before: the rest of the
@@ -326,6 +328,8 @@ pub struct LiveEngine {
     stall_ms: f64,
     played_ms: f64,
     last_played_sample: Option<(f64, f64)>,
+    /// Since when the playhead has stood still at its current position.
+    still_since: f64,
     ttff_ms: Option<f64>,
     rate: f64,
     correcting: bool,
@@ -417,6 +421,7 @@ impl LiveEngine {
             stall_ms: 0.0,
             played_ms: 0.0,
             last_played_sample: None,
+            still_since: 0.0,
             ttff_ms: None,
             rate: 1.0,
             correcting: false,
@@ -537,6 +542,9 @@ impl LiveEngine {
                 self.played_ms += (state.current_time - c0).min((now - t0) / 1000.0 * 4.0) * 1000.0;
             }
         }
+        if state.current_time != self.media.current_time || state.paused || state.seeking {
+            self.still_since = now;
+        }
         self.last_played_sample = Some((now, state.current_time));
         self.media = state;
         if self.phase != Phase::Running {
@@ -555,14 +563,17 @@ impl LiveEngine {
     /// the target latency as the buffered media allows.
     fn skip_gap(&mut self) -> bool {
         // Stalled in front of a hole: the browser may want more runway than is left before it,
-        // so waiting would never end.
-        let stuck = self.stall_started.is_some() || self.media.buffer_ahead() <= 0.05;
+        // so waiting would never end. Inside a hole, or a few frames before one (the end of an
+        // encoder run), Chromium may stand still without saying it is waiting.
+        let t = self.media.current_time;
+        let in_hole = !self.media.buffered.iter().any(|r| r.0 <= t && t < r.1);
+        let standing_still = self.now - self.still_since > STANDING_STILL_MS;
+        let stuck = self.stall_started.is_some() || self.media.buffer_ahead() <= 0.05 || in_hole || standing_still;
         // Right after a seek of our own, the element's reported position may not show it yet.
         let own_seek = self.last_seek_at.is_some_and(|at| self.now - at < 500.0);
         if !self.play_requested || self.media.seeking || own_seek || !stuck {
             return false;
         }
-        let t = self.media.current_time;
         let Some(&(next_start, _)) = self.media.buffered.iter().find(|r| r.0 > t) else { return false };
         let end = self.media.buffered_end().unwrap_or(next_start);
         let live = self.media_time_for_capture(self.server_now() - self.target.target_ms());
@@ -1341,8 +1352,15 @@ impl LiveEngine {
             if let Some(live_pos) = self.media_time_for_capture(self.server_now() - target) {
                 let end = self.media.buffered_end().unwrap_or(0.0);
                 if live_pos <= end - 0.05 {
-                    if live_pos > self.media.current_time + 0.2 {
-                        self.seek(live_pos);
+                    // Not into a hole (a discontinuity can leave one): to the media after it.
+                    let pos = self
+                        .media
+                        .buffered
+                        .iter()
+                        .find(|r| live_pos < r.1)
+                        .map_or(live_pos, |r| live_pos.max(r.0 + 0.01));
+                    if pos > self.media.current_time + 0.2 {
+                        self.seek(pos);
                         return;
                     }
                 } else if !self.rejoining && live_pos - self.appended_end.unwrap_or(0.0) > 1.0 && self.keeping_up() {
