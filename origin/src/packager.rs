@@ -132,20 +132,7 @@ impl Stream {
             Some(s) => s.complete || (keyframe && !s.parts.is_empty()),
         };
         if start_segment {
-            if let Some(last) = self.segments.back_mut() {
-                last.close();
-            }
-            self.segments.push_back(Segment {
-                msn: self.next_msn,
-                parts: Vec::new(),
-                pdt_ms: capture_ms,
-                discontinuity: std::mem::take(&mut self.pending_discontinuity),
-                discontinuity_seq: self.discontinuity_seq,
-                complete: false,
-                gap: false,
-            });
-            self.next_msn += 1;
-            self.trim();
+            self.push_segment(capture_ms, Vec::new(), false);
         }
         let target = self.part_target;
         if let Some(s) = self.segments.back_mut() {
@@ -161,8 +148,22 @@ impl Stream {
         self.version += 1;
     }
 
-    /// Keeps a few segments past the window for requests already under way.
-    fn trim(&mut self) {
+    /// Closes the newest segment and starts the next; a gap is complete from the start.
+    fn push_segment(&mut self, pdt_ms: f64, parts: Vec<Part>, gap: bool) {
+        if let Some(last) = self.segments.back_mut() {
+            last.close();
+        }
+        self.segments.push_back(Segment {
+            msn: self.next_msn,
+            parts,
+            pdt_ms,
+            discontinuity: std::mem::take(&mut self.pending_discontinuity),
+            discontinuity_seq: self.discontinuity_seq,
+            complete: gap,
+            gap,
+        });
+        self.next_msn += 1;
+        // Keep a few segments past the window for requests already under way.
         while self.segments.len() > self.window + 4 {
             self.segments.pop_front();
         }
@@ -171,22 +172,9 @@ impl Stream {
     /// Adds a segment that another rendition has and this one missed (ffmpeg stopped between
     /// writing its outputs), so MSN k stays the same span of capture time in every rendition.
     pub fn add_gap(&mut self, pdt_ms: f64, duration: f64) {
-        if let Some(last) = self.segments.back_mut() {
-            last.close();
-        }
         // Its one part only carries the duration: a gap lists and serves no parts.
         let part = Part { chunks: Vec::new(), duration, independent: true, complete: true };
-        self.segments.push_back(Segment {
-            msn: self.next_msn,
-            parts: vec![part],
-            pdt_ms,
-            discontinuity: std::mem::take(&mut self.pending_discontinuity),
-            discontinuity_seq: self.discontinuity_seq,
-            complete: true,
-            gap: true,
-        });
-        self.next_msn += 1;
-        self.trim();
+        self.push_segment(pdt_ms, vec![part], true);
         self.version += 1;
     }
 
