@@ -378,8 +378,16 @@ impl FragmentInfo {
         Ok(info)
     }
 
-    pub fn run(&self, track_id: u32) -> Option<&TrackRun> {
-        self.runs.iter().find(|r| r.track_id == track_id)
+    /// One track's runs in this chunk taken together: a network read often carries several
+    /// fragments, and all of them count. Starts where the first starts, ends where the last ends.
+    pub fn run(&self, track_id: u32) -> Option<TrackRun> {
+        let mut runs = self.runs.iter().filter(|r| r.track_id == track_id);
+        let first = *runs.next()?;
+        Some(runs.fold(first, |acc, r| {
+            let end = (acc.base_decode_time + acc.duration).max(r.base_decode_time + r.duration);
+            let start = acc.base_decode_time.min(r.base_decode_time);
+            TrackRun { base_decode_time: start, duration: end - start, samples: acc.samples + r.samples, ..acc }
+        }))
     }
 }
 
@@ -495,6 +503,21 @@ mod tests {
         assert!(run.starts_with_sync);
         let info = FragmentInfo::parse(&fragment(1, 0, &[3000], false)).unwrap();
         assert!(!info.runs[0].starts_with_sync);
+    }
+
+    #[test]
+    fn fragments_read_together_count_together() {
+        let data = [
+            fragment(1, 90_000, &[3000], true),
+            fragment(2, 48_000, &[1024], true),
+            fragment(1, 93_000, &[3000, 3000], false),
+        ]
+        .concat();
+        let run = FragmentInfo::parse(&data).unwrap().run(1).unwrap();
+        assert_eq!((run.base_decode_time, run.duration, run.samples), (90_000, 9000, 3));
+        assert!(run.starts_with_sync);
+        let audio = FragmentInfo::parse(&data).unwrap().run(2).unwrap();
+        assert_eq!((audio.base_decode_time, audio.duration), (48_000, 1024));
     }
 
     #[test]
