@@ -1052,9 +1052,16 @@ impl LiveEngine {
             if self.switch_to.is_some() && media.independent {
                 return self.switch_variant();
             }
-            let media_in_flight = self.loading.iter().filter(|l| matches!(l.body, Body::Media { .. })).count();
-            let limit = if at_live_edge { max_media_in_flight(self.part_target_s) } else { BACKLOG_IN_FLIGHT };
-            if media_in_flight >= limit {
+            // The live edge's own requests are limited apart from the backlog's: joining, the
+            // hinted part is asked for alongside the backlog, not a round trip after it.
+            let in_flight = |live_only: bool| {
+                let counted =
+                    |l: &&Loading| matches!(l.body, Body::Media { at_live_edge, .. } if at_live_edge || !live_only);
+                self.loading.iter().filter(counted).count()
+            };
+            if in_flight(false) >= BACKLOG_IN_FLIGHT
+                || (at_live_edge && in_flight(true) >= max_media_in_flight(self.part_target_s))
+            {
                 return;
             }
             self.start_key = None;
