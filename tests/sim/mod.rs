@@ -108,29 +108,35 @@ impl Origin {
         [bx(b"ftyp", b"iso6\0\0\0\0"), bx(b"moov", &trak)].concat()
     }
 
+    /// One part as the real origin makes it: a `prft` with the capture time of its first
+    /// frame, then a `moof` + `mdat` per frame (a response usually brings several at once).
     pub fn part(&self, rendition: usize, msn: u64, part: u32) -> Vec<u8> {
         let first = self.first_frame(msn, part);
         let frame_ticks = TIMESCALE / self.fps;
-        let tfdt = first * frame_ticks as u64;
         // prft: the capture time of the part's first frame, NTP format.
         let wall_s = (EPOCH_MS + self.capture_ms(first)) / 1000.0;
         let ntp = (((wall_s.floor() as u64) + 2_208_988_800) << 32) | ((wall_s.fract() * 4_294_967_296.0) as u64);
         let mut prft = 1u32.to_be_bytes().to_vec();
         prft.extend_from_slice(&ntp.to_be_bytes());
-        prft.extend_from_slice(&tfdt.to_be_bytes());
-        let prft = bx(b"prft", &full(1, 0, &prft));
+        prft.extend_from_slice(&(first * frame_ticks as u64).to_be_bytes());
+        let mut out = bx(b"prft", &full(1, 0, &prft));
 
-        let mut tfhd = 1u32.to_be_bytes().to_vec();
-        tfhd.extend_from_slice(&frame_ticks.to_be_bytes());
-        tfhd.extend_from_slice(&0x0101_0000u32.to_be_bytes());
-        let tfhd = bx(b"tfhd", &full(0, 0x28, &tfhd));
-        let tfdt = bx(b"tfdt", &full(1, 0, &tfdt.to_be_bytes()));
-        let mut trun = (self.frames_per_part() as u32).to_be_bytes().to_vec();
-        let first_flags: u32 = if part == 0 { 0x0200_0000 } else { 0x0101_0000 };
-        trun.extend_from_slice(&first_flags.to_be_bytes());
-        let trun = bx(b"trun", &full(0, 0x004, &trun));
-        let moof = bx(b"moof", &bx(b"traf", &[tfhd, tfdt, trun].concat()));
-        [prft, moof, bx(b"mdat", &vec![0u8; self.renditions[rendition].1])].concat()
+        let frames = self.frames_per_part();
+        let frame_bytes = self.renditions[rendition].1 / frames as usize;
+        for i in 0..frames {
+            let mut tfhd = 1u32.to_be_bytes().to_vec();
+            tfhd.extend_from_slice(&frame_ticks.to_be_bytes());
+            tfhd.extend_from_slice(&0x0101_0000u32.to_be_bytes());
+            let tfhd = bx(b"tfhd", &full(0, 0x28, &tfhd));
+            let tfdt = bx(b"tfdt", &full(1, 0, &((first + i) * frame_ticks as u64).to_be_bytes()));
+            let mut trun = 1u32.to_be_bytes().to_vec();
+            let flags: u32 = if part == 0 && i == 0 { 0x0200_0000 } else { 0x0101_0000 };
+            trun.extend_from_slice(&flags.to_be_bytes());
+            let trun = bx(b"trun", &full(0, 0x004, &trun));
+            out.extend(bx(b"moof", &bx(b"traf", &[tfhd, tfdt, trun].concat())));
+            out.extend(bx(b"mdat", &vec![0u8; frame_bytes]));
+        }
+        out
     }
 
     pub fn multivariant(&self) -> String {
