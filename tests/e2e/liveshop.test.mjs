@@ -113,6 +113,27 @@ test("on a link below the top variant's bitrate, liveshop moves to the lower var
   assert.deepEqual(end.errors.filter((e) => e.fatal), []);
 });
 
+test("on a jittery link that carries the top variant, liveshop stays on it and does not stall", async () => {
+  // Jitter makes several fragments arrive in one read; every one of them must count as media
+  // arrived, or the link looks slower than real time and the player switches down for nothing.
+  const page = await openPlayer(`${origin.url}/net/jitter/steady/live/show-abr.m3u8`);
+  await page.evaluate(() => {
+    window.variants = [];
+    window.player.on("variant", (e) => window.variants.push(e));
+  });
+  await page.waitForFunction(() => window.video.currentTime > 0 && !window.video.paused, null, { timeout: 15_000 });
+  await sleep(10_000);
+  const end = await page.evaluate(() => ({ samples: window.samples, errors: window.errors, stats: window.player.stats(), variants: window.variants }));
+  await page.close();
+
+  const lat = end.samples.map((s) => s.code).sort((a, b) => a - b);
+  console.log(`variants ${JSON.stringify(end.variants)}; ${end.samples.length} frames, latency p50 ${lat[lat.length >> 1]} ms; stats`, end.stats);
+  assert.deepEqual(end.variants, [], "switched variant on a link with room to spare");
+  assert.ok(end.samples.length >= 10 * 24, `only ${end.samples.length} frames shown in 10 s (30 fps source)`);
+  assert.equal(end.stats.stallCount, 0);
+  assert.deepEqual(end.errors.filter((e) => e.fatal), []);
+});
+
 test("liveshop plays a stream written by ffmpeg's own hls muxer (fMP4 segments)", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "liveshop-ffhls-"));
   const ffmpeg = spawn("ffmpeg", [
