@@ -384,9 +384,15 @@ impl FragmentInfo {
         let mut runs = self.runs.iter().filter(|r| r.track_id == track_id);
         let first = *runs.next()?;
         Some(runs.fold(first, |acc, r| {
-            let end = (acc.base_decode_time + acc.duration).max(r.base_decode_time + r.duration);
+            let end =
+                acc.base_decode_time.saturating_add(acc.duration).max(r.base_decode_time.saturating_add(r.duration));
             let start = acc.base_decode_time.min(r.base_decode_time);
-            TrackRun { base_decode_time: start, duration: end - start, samples: acc.samples + r.samples, ..acc }
+            TrackRun {
+                base_decode_time: start,
+                duration: end - start,
+                samples: acc.samples.saturating_add(r.samples),
+                ..acc
+            }
         }))
     }
 }
@@ -518,6 +524,10 @@ mod tests {
         assert!(run.starts_with_sync);
         let audio = FragmentInfo::parse(&data).unwrap().run(2).unwrap();
         assert_eq!((audio.base_decode_time, audio.duration), (48_000, 1024));
+        // Hostile timestamps saturate instead of overflowing.
+        let data = [fragment(1, u64::MAX - 10, &[3000], true), fragment(1, 0, &[3000], false)].concat();
+        let run = FragmentInfo::parse(&data).unwrap().run(1).unwrap();
+        assert_eq!((run.base_decode_time, run.duration), (0, u64::MAX));
     }
 
     #[test]
