@@ -62,8 +62,8 @@ function instrument() {
   const hookVariants = () => {
     const p = window.player;
     if (!p) return setTimeout(hookVariants, 20);
-    if (window.Hls) p.on(window.Hls.Events.LEVEL_SWITCHED, (_, d) => m.variants.push(d.level));
-    else p.on("variant", (e) => m.variants.push(e.index));
+    if (window.Hls) p.on(window.Hls.Events.LEVEL_SWITCHED, (_, d) => m.variants.push([performance.now(), d.level]));
+    else p.on("variant", (e) => m.variants.push([performance.now(), e.index]));
   };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", hook);
   else hook();
@@ -116,15 +116,19 @@ async function runProfile(browser, origin, profile, partMs) {
     const cdp = await context.newCDPSession(page);
     await cdp.send("Performance.enable");
     await page.goto(origin.url + PLAYERS[player](srcFor(player)));
-    pages[player] = { page, cdp, context, cpu0: await taskSeconds(cdp), cpuFrom: Date.now() };
+    const p = (pages[player] = { page, cdp, context, cpu0: await taskSeconds(cdp), cpuFrom: Date.now() });
+    // Main-thread time over the same window as the rest: read it when the page's run ends.
+    p.cpuRead = new Promise((r) => setTimeout(r, SECONDS * 1000)).then(async () => ({
+      cpu: (await taskSeconds(cdp)) - p.cpu0,
+      seconds: (Date.now() - p.cpuFrom) / 1000,
+    }));
   }
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   const rows = [];
   const series = {};
   for (const player of Object.keys(PLAYERS)) {
     const p = pages[player];
-    const cpu = (await taskSeconds(p.cdp)) - p.cpu0;
-    const cpuSeconds = (Date.now() - p.cpuFrom) / 1000;
+    const { cpu, seconds: cpuSeconds } = await p.cpuRead;
     // The page's first SECONDS, on its own clock (zero is its navigation).
     const m = await p.page.evaluate((windowMs) => {
       const b = window.__bench;
@@ -132,7 +136,8 @@ async function runProfile(browser, origin, profile, partMs) {
         .filter(([from]) => from < windowMs)
         .map(([from, to]) => Math.min(to, windowMs) - from);
       const samples = b.samples.filter(([at]) => at <= windowMs);
-      return { samples, firstFrameAt: b.firstFrameAt, stalls, variants: b.variants };
+      const variants = b.variants.filter(([at]) => at <= windowMs).map(([, v]) => v);
+      return { samples, firstFrameAt: b.firstFrameAt, stalls, variants };
     }, SECONDS * 1000);
     const lat = m.samples.map((s) => s[1]);
     const stallMs = m.stalls.reduce((a, b) => a + b, 0);
