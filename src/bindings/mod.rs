@@ -1,7 +1,10 @@
 //! The JavaScript surface: `LivePlayer`, its events and typed errors.
 //!
 //! Events are queued by the driver and delivered here after every Rust borrow is released;
-//! a listener that throws is reported to the console and the player carries on.
+//! a listener that throws is reported to the console and as an `error` event (code
+//! `listener_threw`, not fatal) to the other listeners, and the player carries on.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::let_underscore_must_use)]
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -11,8 +14,8 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlVideoElement;
 
-use crate::core::{Event, LiveConfig, LiveEngine, PlayerError, Stats};
-use crate::web::{Driver, EventSink, Shared};
+use crate::core::{Engine, Event, LiveConfig, LiveEngine, PlayerError, Stats};
+use crate::web::{js_message, Player};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
@@ -95,12 +98,13 @@ struct LiveOptions {
 fn js_error(e: &PlayerError) -> JsValue {
     let err = js_sys::Error::new(&e.to_string());
     err.set_name("LiveshopError");
-    let _ = Reflect::set(&err, &"code".into(), &e.code().into());
+    Reflect::set(&err, &"code".into(), &e.code().into()).ok();
     err.into()
 }
 
 fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
-    let _ = Reflect::set(obj, &key.into(), &value.into());
+    // Setting a property on a plain object we made cannot fail.
+    Reflect::set(obj, &key.into(), &value.into()).ok();
 }
 
 fn opt(v: Option<f64>) -> JsValue {
@@ -143,12 +147,7 @@ fn event_object(e: &Event, stats: &Stats) -> (&'static str, Object) {
             "variant"
         }
         Event::Stats(s) => return ("stats", stats_object(s)),
-        Event::Error { error, fatal } => {
-            set(&o, "code", error.code());
-            set(&o, "message", error.to_string());
-            set(&o, "fatal", *fatal);
-            "error"
-        }
+        Event::Error { error, fatal } => return ("error", error_object(error, *fatal)),
     };
     (name, o)
 }
@@ -162,8 +161,24 @@ struct Listeners {
 impl Listeners {
     fn emit(&self, name: &str, payload: &JsValue) {
         // Snapshot first: a listener may subscribe or unsubscribe while we iterate.
+        let targets: Vec<(u32, Function)> =
+            self.list.borrow().iter().filter(|(_, n, _)| n == name).map(|(id, _, f)| (*id, f.clone())).collect();
+        for (id, f) in targets {
+            if let Err(thrown) = f.call1(&JsValue::NULL, payload) {
+                web_sys::console::error_2(&format!("liveshop: a `{name}` listener threw").into(), &thrown);
+                // The other error listeners hear of it; an error listener that throws is only
+                // logged, or one bad listener would feed itself.
+                if name != "error" {
+                    let error = PlayerError::Listener { event: name.into(), message: js_message(&thrown) };
+                    self.emit_except("error", &error_object(&error, false).into(), id);
+                }
+            }
+        }
+    }
+
+    fn emit_except(&self, name: &str, payload: &JsValue, skip: u32) {
         let targets: Vec<Function> =
-            self.list.borrow().iter().filter(|(_, n, _)| n == name).map(|(_, _, f)| f.clone()).collect();
+            self.list.borrow().iter().filter(|(i, n, _)| n == name && *i != skip).map(|(_, _, f)| f.clone()).collect();
         for f in targets {
             if let Err(thrown) = f.call1(&JsValue::NULL, payload) {
                 web_sys::console::error_2(&format!("liveshop: a `{name}` listener threw").into(), &thrown);
@@ -172,12 +187,19 @@ impl Listeners {
     }
 }
 
+fn error_object(error: &PlayerError, fatal: bool) -> Object {
+    let o = Object::new();
+    set(&o, "code", error.code());
+    set(&o, "message", error.to_string());
+    set(&o, "fatal", fatal);
+    o
+}
+
 /// Plays a live show at low, steady latency. See `LivePlayerOptions`.
 #[wasm_bindgen]
 pub struct LivePlayer {
-    driver: Shared,
+    player: Rc<Player<LiveEngine>>,
     listeners: Rc<Listeners>,
-    sink: EventSink,
 }
 
 #[wasm_bindgen]
@@ -203,19 +225,17 @@ impl LivePlayer {
         config.max_rate = opts.max_playback_rate.unwrap_or(config.max_rate);
         let engine = LiveEngine::new(config).map_err(|e| js_error(&e))?;
 
-        let driver = Driver::new(engine, video);
+        let player = Player::new(engine, video);
         let listeners = Rc::new(Listeners::default());
-        let weak_driver = Rc::downgrade(&driver);
+        let weak_player = Rc::downgrade(&player);
         let weak_listeners = Rc::downgrade(&listeners);
-        let sink: EventSink = Rc::new(move |events: Vec<Event>| {
-            let (Some(listeners), Some(driver)) = (weak_listeners.upgrade(), weak_driver.upgrade()) else { return };
-            for e in events {
-                let Ok(stats) = driver.try_borrow().map(|d| d.stats()) else { return };
-                let (name, payload) = event_object(&e, &stats);
-                listeners.emit(name, &payload);
-            }
-        });
-        Ok(LivePlayer { driver, listeners, sink })
+        player.set_sink(Rc::new(move |e: Event| {
+            let (Some(listeners), Some(player)) = (weak_listeners.upgrade(), weak_player.upgrade()) else { return };
+            let stats = player.stats().unwrap_or_default();
+            let (name, payload) = event_object(&e, &stats);
+            listeners.emit(name, &payload);
+        }));
+        Ok(LivePlayer { player, listeners })
     }
 
     /// Subscribes to an event; returns the function that unsubscribes.
@@ -241,32 +261,30 @@ impl LivePlayer {
     /// listen for `playing` to know when the first frame is up.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn start(&self) -> js_sys::Promise {
-        let (driver, sink) = (self.driver.clone(), self.sink.clone());
+        let player = self.player.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            Driver::open(&driver, &sink).await.map_err(|e| js_error(&e))?;
-            Driver::with(&driver, &sink, |d, now| d.start(now));
+            player.open().await.map_err(|e| js_error(&e))?;
+            player.with(|d, now| d.engine().start(now));
             Ok(JsValue::UNDEFINED)
         })
     }
 
     /// Stops loading and pauses; `start()` rejoins the live edge.
     pub fn stop(&self) {
-        Driver::with(&self.driver, &self.sink, |d, now| d.stop(now));
+        self.player.with(|d, now| d.stop(now));
     }
 
     /// Frees everything; the player cannot be used afterwards.
     pub fn destroy(&self) {
-        if let Ok(mut d) = self.driver.try_borrow_mut() {
-            d.destroy();
-        }
+        self.player.destroy();
         self.listeners.list.borrow_mut().clear();
     }
 
     #[wasm_bindgen(unchecked_return_type = "LiveStats")]
     pub fn stats(&self) -> JsValue {
-        match self.driver.try_borrow() {
-            Ok(d) => stats_object(&d.stats()).into(),
-            Err(_) => JsValue::NULL,
+        match self.player.stats() {
+            Some(s) => stats_object(&s).into(),
+            None => JsValue::NULL,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Browser tests (wasm-bindgen-test in headless Chromium): the JavaScript surface and the
 //! real Media Source Extensions the driver relies on.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly
+
 use std::cell::RefCell;
 use std::rc::Rc;
 

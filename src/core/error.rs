@@ -21,6 +21,10 @@ pub enum PlayerError {
     Clock { url: String, reason: String },
     #[error("the browser blocked autoplay: {0}")]
     AutoplayBlocked(String),
+    #[error("the browser refused: {0}")]
+    Driver(String),
+    #[error("a `{event}` listener threw: {message}")]
+    Listener { event: String, message: String },
     #[error("the stream ended")]
     Ended,
     #[error("the player was destroyed")]
@@ -39,6 +43,8 @@ impl PlayerError {
             PlayerError::Append(_) => "append_failed",
             PlayerError::Clock { .. } => "clock_sync",
             PlayerError::AutoplayBlocked(_) => "autoplay_blocked",
+            PlayerError::Driver(_) => "driver",
+            PlayerError::Listener { .. } => "listener_threw",
             PlayerError::Ended => "ended",
             PlayerError::Destroyed => "destroyed",
         }

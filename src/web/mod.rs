@@ -1,100 +1,169 @@
-//! The browser driver: carries out what the engine asks (fetch, `SourceBuffer` operations,
-//! seeks, rate) and feeds back what the browser reports. It holds no playback logic.
+//! The browser driver: carries out what an engine asks (fetch, `SourceBuffer` operations,
+//! seeks, rate) and feeds back what the browser reports. It holds no playback logic and is
+//! generic over the engine it drives ([`Engine`]: live now, replay next).
 //!
-//! Every entry point borrows the driver, lets the engine act, drains its outputs and releases
-//! the borrow *before* handing events to the bindings, so user callbacks never run while Rust
-//! holds a borrow.
+//! Rules this module keeps, and how:
+//! - **No input is dropped.** Every entry point goes through [`Player::with`]. If the driver
+//!   is already borrowed (the browser ran a callback of ours synchronously inside another),
+//!   the input is deferred and runs as soon as the outer call finishes, in order.
+//! - **No user code runs under a borrow.** Events go to one queue per player and are handed
+//!   to the page after the borrow is released. A listener that calls back into the player
+//!   queues its own events behind the current batch: a flushing guard keeps the order.
+//! - **Every failure is typed and reaches the engine**, which decides whether the stream can
+//!   go on and tells the page through an `error` event.
+//! - **Everything is released** on `destroy()`: fetches, timers, listeners, the
+//!   `MediaSource`; a `start()` in progress is rejected.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::let_underscore_must_use)]
 
 mod fetch;
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::{Rc, Weak};
 
 use gloo_events::EventListener;
 use gloo_timers::callback::{Interval, Timeout};
+use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{AbortController, HtmlVideoElement, MediaSource, SourceBuffer};
 
-use crate::core::{BufferOp, Event, FetchRequest, LiveEngine, MediaEvent, MediaState, Output, PlayerError};
+use crate::core::io::{Frame, Output, RequestId};
+use crate::core::{BufferOp, Engine, Instant, MediaEvent, MediaState, MediaTime, PlayerError};
 
-/// How often the media element is sampled for the controller.
+/// How often the media element is sampled for the controller while nothing else happens.
 const TICK_MS: u32 = 100;
 
-/// Receives the engine's events once no borrow is held.
-pub type EventSink = Rc<dyn Fn(Vec<Event>)>;
+/// Receives a batch of the engine's events once no borrow is held.
+pub type EventSink<V> = Rc<dyn Fn(V)>;
 
-pub struct Driver {
-    engine: LiveEngine,
+/// What `requestVideoFrameCallback` calls: (now, metadata).
+type FrameCallback = Closure<dyn FnMut(f64, JsValue)>;
+
+/// An input waiting for the driver to be free.
+type Deferred<E> = Box<dyn FnOnce(&mut Driver<E>, Instant)>;
+
+/// One player: its driver, the inputs deferred while it was busy, and its event queue.
+pub struct Player<E: Engine> {
+    driver: RefCell<Driver<E>>,
+    deferred: RefCell<VecDeque<Deferred<E>>>,
+    events: RefCell<VecDeque<E::Event>>,
+    flushing: Cell<bool>,
+    sink: RefCell<Option<EventSink<E::Event>>>,
+}
+
+pub struct Driver<E: Engine> {
+    engine: E,
     video: HtmlVideoElement,
     media_source: Option<MediaSource>,
     object_url: Option<String>,
     source_buffer: Option<SourceBuffer>,
     /// The `SourceBuffer` operation in progress, to report back on `updateend`/`error`.
     buffer_op: Option<BufferOp>,
-    fetches: HashMap<u64, AbortController>,
-    events: Vec<Event>,
-    timer: Option<(f64, Timeout)>,
+    fetches: HashMap<RequestId, AbortController>,
+    timer: Option<(Instant, Timeout)>,
+    /// Settles the `start()` waiting for `sourceopen`: (reject, its listener).
+    opening: Option<(Function, EventListener)>,
     listeners: Vec<EventListener>,
     tick: Option<Interval>,
+    /// The `requestVideoFrameCallback` handle and closure, while frames are watched.
+    frame_callback: Option<(u32, FrameCallback)>,
     destroyed: bool,
 }
 
-pub type Shared = Rc<RefCell<Driver>>;
-
-/// Local wall clock in ms: monotonic within the page, on the Unix epoch like the server's.
-pub fn now() -> f64 {
+/// Monotonic time in ms on the page's time origin (`performance.now()`), like the engine's.
+pub fn now() -> Instant {
     thread_local! {
         // Looked up once: `now` runs on every fetch chunk, append and tick.
         static PERFORMANCE: Option<(web_sys::Performance, f64)> =
             web_sys::window().and_then(|w| w.performance()).map(|p| { let origin = p.time_origin(); (p, origin) });
     }
-    PERFORMANCE.with(|p| p.as_ref().map_or_else(js_sys::Date::now, |(p, origin)| origin + p.now()))
+    Instant::new(PERFORMANCE.with(|p| p.as_ref().map_or_else(js_sys::Date::now, |(p, origin)| origin + p.now())))
 }
 
-impl Driver {
-    pub fn new(engine: LiveEngine, video: HtmlVideoElement) -> Shared {
-        Rc::new(RefCell::new(Driver {
-            engine,
-            video,
-            media_source: None,
-            object_url: None,
-            source_buffer: None,
-            buffer_op: None,
-            fetches: HashMap::new(),
-            events: Vec::new(),
-            timer: None,
-            listeners: Vec::new(),
-            tick: None,
-            destroyed: false,
-        }))
+impl<E: Engine + 'static> Player<E> {
+    pub fn new(engine: E, video: HtmlVideoElement) -> Rc<Self> {
+        Rc::new(Player {
+            driver: RefCell::new(Driver {
+                engine,
+                video,
+                media_source: None,
+                object_url: None,
+                source_buffer: None,
+                buffer_op: None,
+                fetches: HashMap::new(),
+                timer: None,
+                opening: None,
+                listeners: Vec::new(),
+                tick: None,
+                frame_callback: None,
+                destroyed: false,
+            }),
+            deferred: RefCell::default(),
+            events: RefCell::default(),
+            flushing: Cell::new(false),
+            sink: RefCell::new(None),
+        })
     }
 
-    /// Runs `f` on the driver and the engine's resulting outputs, then delivers events.
-    pub fn with(this: &Shared, sink: &EventSink, f: impl FnOnce(&mut Driver, f64)) {
-        let events = {
-            let Ok(mut d) = this.try_borrow_mut() else { return };
+    /// Where events go; set once by the bindings.
+    pub fn set_sink(&self, sink: EventSink<E::Event>) {
+        *self.sink.borrow_mut() = Some(sink);
+    }
+
+    /// Runs `f` on the driver, then the engine's outputs, then delivers events. If the driver
+    /// is busy, `f` runs when it is free instead.
+    pub fn with(self: &Rc<Self>, f: impl FnOnce(&mut Driver<E>, Instant) + 'static) {
+        {
+            let Ok(mut d) = self.driver.try_borrow_mut() else {
+                self.deferred.borrow_mut().push_back(Box::new(f));
+                return;
+            };
             if d.destroyed {
                 return;
             }
             f(&mut d, now());
-            d.pump(this, sink);
-            std::mem::take(&mut d.events)
-        };
-        if !events.is_empty() {
-            sink(events);
+            loop {
+                let next = self.deferred.borrow_mut().pop_front();
+                let Some(g) = next else { break };
+                g(&mut d, now());
+            }
+            d.pump(self);
         }
+        self.flush();
     }
 
-    pub fn stats(&self) -> crate::core::Stats {
-        self.engine.stats()
+    /// Hands queued events to the page, none while a borrow is held. A listener that causes
+    /// more events (by calling the player) finds them queued behind the current batch.
+    fn flush(&self) {
+        if self.flushing.replace(true) {
+            return;
+        }
+        let sink = self.sink.borrow().clone();
+        loop {
+            let next = self.events.borrow_mut().pop_front();
+            let Some(event) = next else { break };
+            if let Some(sink) = &sink {
+                sink(event);
+            }
+        }
+        self.flushing.set(false);
     }
 
-    /// Attaches a `MediaSource` to the video element; resolves once it is open.
-    pub async fn open(this: &Shared, sink: &EventSink) -> Result<(), PlayerError> {
-        let (ms, video) = {
-            let mut d = this.borrow_mut();
+    /// The engine's snapshot, if the driver is free (it is, whenever the page runs).
+    pub fn stats(&self) -> Option<E::Stats> {
+        self.driver.try_borrow().ok().map(|d| d.engine.stats())
+    }
+
+    /// Attaches a `MediaSource` to the video element; resolves once it is open. Rejected if
+    /// the player is destroyed before that.
+    pub async fn open(self: &Rc<Self>) -> Result<(), PlayerError> {
+        let (ms, opened) = {
+            let mut d = self.driver.try_borrow_mut().map_err(|_| busy())?;
+            if d.destroyed {
+                return Err(PlayerError::Destroyed);
+            }
             if d.media_source.is_some() {
                 return Ok(());
             }
@@ -103,76 +172,107 @@ impl Driver {
             d.video.set_src(&url);
             d.object_url = Some(url);
             d.media_source = Some(ms.clone());
-            (ms, d.video.clone())
-        };
-        let opened = js_sys::Promise::new(&mut |resolve, _| {
-            let listener = EventListener::once(&ms, "sourceopen", move |_| {
-                let _ = resolve.call0(&JsValue::NULL);
+            let mut settle = None;
+            let opened = js_sys::Promise::new(&mut |resolve: Function, reject: Function| {
+                let listener = EventListener::once(&ms, "sourceopen", move |_| {
+                    // A promise's resolve function cannot throw.
+                    resolve.call0(&JsValue::NULL).ok();
+                });
+                settle = Some((reject, listener));
             });
-            listener.forget();
-        });
-        wasm_bindgen_futures::JsFuture::from(opened).await.map_err(|e| unsupported(&e))?;
+            d.opening = settle;
+            (ms, opened)
+        };
+        wasm_bindgen_futures::JsFuture::from(opened).await.map_err(|_| PlayerError::Destroyed)?;
+        {
+            let mut d = self.driver.try_borrow_mut().map_err(|_| busy())?;
+            d.opening = None;
+            if d.destroyed {
+                return Err(PlayerError::Destroyed);
+            }
+        }
         // An infinite duration marks the stream as live, so the duration never tracks the
         // buffered end and seeking anywhere ahead stays legal.
         ms.set_duration(f64::INFINITY);
-        Self::listen(this, sink, &video);
+        self.listen();
         Ok(())
     }
 
-    fn listen(this: &Shared, sink: &EventSink, video: &HtmlVideoElement) {
-        let mut listeners = Vec::new();
+    fn listen(self: &Rc<Self>) {
+        let Ok(mut d) = self.driver.try_borrow_mut() else { return };
         for (name, event) in [("playing", MediaEvent::Playing), ("waiting", MediaEvent::Waiting)] {
-            let (weak, sink) = (Rc::downgrade(this), sink.clone());
-            listeners.push(EventListener::new(video, name, move |_| {
-                if let Some(d) = weak.upgrade() {
-                    let event = event.clone();
-                    Driver::with(&d, &sink, |d, now| {
-                        let state = d.media_state();
-                        d.engine.handle_media_state(now, state);
-                        d.engine.handle_media_event(now, event);
-                    });
-                }
-            }));
-        }
-        let (weak, sink2) = (Rc::downgrade(this), sink.clone());
-        let tick = Interval::new(TICK_MS, move || {
-            if let Some(d) = weak.upgrade() {
-                Driver::with(&d, &sink2, |d, now| {
+            let weak = Rc::downgrade(self);
+            let listener = EventListener::new(&d.video, name, move |_| {
+                let event = event.clone();
+                run(&weak, move |d, now| {
                     let state = d.media_state();
                     d.engine.handle_media_state(now, state);
-                    d.engine.handle_timeout(now);
+                    d.engine.handle_media_event(now, event);
                 });
-            }
-        });
-        let mut d = this.borrow_mut();
-        d.listeners.extend(listeners);
-        d.tick = Some(tick);
+            });
+            d.listeners.push(listener);
+        }
+        let weak = Rc::downgrade(self);
+        d.tick = Some(Interval::new(TICK_MS, move || {
+            run(&weak, |d, now| {
+                let state = d.media_state();
+                d.engine.handle_media_state(now, state);
+                d.engine.handle_timeout(now);
+            });
+        }));
+        d.watch_frames(Rc::downgrade(self));
     }
 
-    pub fn start(&mut self, now: f64) {
-        self.engine.start(now);
+    /// Releases everything: fetches, timers, listeners, the `MediaSource`; a `start()` waiting
+    /// for the `MediaSource` is rejected.
+    pub fn destroy(&self) {
+        // Inputs deferred until now have nowhere to go.
+        self.deferred.borrow_mut().clear();
+        let Ok(mut d) = self.driver.try_borrow_mut() else { return };
+        d.destroy();
+        self.events.borrow_mut().clear();
+        self.sink.borrow_mut().take();
+    }
+}
+
+/// Runs `f` on the player behind `weak`, if it still exists.
+fn run<E: Engine + 'static>(weak: &Weak<Player<E>>, f: impl FnOnce(&mut Driver<E>, Instant) + 'static) {
+    if let Some(p) = weak.upgrade() {
+        p.with(f);
+    }
+}
+
+impl<E: Engine + 'static> Driver<E> {
+    pub fn engine(&mut self) -> &mut E {
+        &mut self.engine
     }
 
-    pub fn stop(&mut self, now: f64) {
+    pub fn stop(&mut self, now: Instant) {
         self.engine.stop(now);
-        let _ = self.video.pause();
+        if let Err(e) = self.video.pause() {
+            self.engine.handle_driver_error(now, unsupported(&e), false);
+        }
     }
 
-    /// Releases everything: fetches, timers, listeners, the `MediaSource`.
-    pub fn destroy(&mut self) {
-        let now = now();
-        self.engine.stop(now);
+    fn destroy(&mut self) {
+        self.engine.stop(now());
         for (_, c) in self.fetches.drain() {
             c.abort();
+        }
+        if let Some((reject, _listener)) = self.opening.take() {
+            reject.call1(&JsValue::NULL, &JsValue::from_str("destroyed")).ok();
         }
         self.listeners.clear();
         self.tick = None;
         self.timer = None;
-        let _ = self.video.pause();
+        if let Some((handle, _closure)) = self.frame_callback.take() {
+            cancel_frame_callback(&self.video, handle);
+        }
+        self.video.pause().ok();
         self.video.remove_attribute("src").ok();
         self.video.load();
         if let Some(url) = self.object_url.take() {
-            let _ = web_sys::Url::revoke_object_url(&url);
+            web_sys::Url::revoke_object_url(&url).ok();
         }
         self.source_buffer = None;
         self.media_source = None;
@@ -182,13 +282,14 @@ impl Driver {
     fn media_state(&self) -> MediaState {
         let v = &self.video;
         let ranges = v.buffered();
-        let buffered =
-            (0..ranges.length()).filter_map(|i| Some((ranges.start(i).ok()?, ranges.end(i).ok()?))).collect();
+        let buffered = (0..ranges.length())
+            .filter_map(|i| Some((MediaTime::new(ranges.start(i).ok()?), MediaTime::new(ranges.end(i).ok()?))))
+            .collect();
         let hidden = web_sys::window()
             .and_then(|w| w.document())
             .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden);
         MediaState {
-            current_time: v.current_time(),
+            current_time: MediaTime::new(v.current_time()),
             buffered,
             paused: v.paused(),
             seeking: v.seeking(),
@@ -197,48 +298,56 @@ impl Driver {
         }
     }
 
-    /// Drains the engine's outputs and carries them out.
-    fn pump(&mut self, this: &Shared, sink: &EventSink) {
+    /// Drains the engine's outputs and carries them out; events go to the player's queue.
+    fn pump(&mut self, player: &Rc<Player<E>>) {
         loop {
             match self.engine.poll_output() {
-                Output::Fetch(req) => self.start_fetch(this, sink, req),
+                Output::Fetch(req) => self.start_fetch(player, req),
                 Output::CancelFetch(id) => {
                     if let Some(c) = self.fetches.remove(&id) {
                         c.abort();
                     }
                 }
-                Output::OpenSourceBuffer { mime } => self.open_source_buffer(this, sink, &mime),
+                Output::OpenSourceBuffer { mime } => self.open_source_buffer(player, &mime),
                 Output::Buffer(op) => self.run_buffer_op(op),
-                Output::Seek(t) => self.video.set_current_time(t),
+                Output::Seek(t) => self.video.set_current_time(t.get()),
                 Output::SetRate(r) => self.video.set_playback_rate(r),
-                Output::Play => self.play(this, sink),
-                Output::Event(e) => self.events.push(e),
-                Output::Timeout(at) => {
-                    self.arm_timer(this, sink, at);
+                Output::Play => self.play(player),
+                Output::Storage(_) | Output::Tab(_) => {
+                    let error = PlayerError::Driver("storage and cross-tab coordination are not available yet".into());
+                    self.engine.handle_driver_error(now(), error, false);
+                }
+                Output::Event(e) => player.events.borrow_mut().push_back(e),
+                Output::Timeout(deadline) => {
+                    match deadline {
+                        Some(d) => self.arm_timer(player, d.at),
+                        None => self.timer = None,
+                    }
                     return;
                 }
             }
         }
     }
 
-    fn arm_timer(&mut self, this: &Shared, sink: &EventSink, at: f64) {
-        if self.timer.as_ref().is_some_and(|(t, _)| *t <= at) {
+    fn arm_timer(&mut self, player: &Rc<Player<E>>, at: Instant) {
+        if self.timer.as_ref().is_some_and(|(t, _)| *t == at) {
             return;
         }
-        let (weak, sink) = (Rc::downgrade(this), sink.clone());
+        let weak = Rc::downgrade(player);
         let delay = (at - now()).clamp(0.0, 60_000.0) as u32;
         let timeout = Timeout::new(delay, move || {
-            if let Some(d) = weak.upgrade() {
-                Driver::with(&d, &sink, |d, now| {
-                    d.timer = None;
-                    d.engine.handle_timeout(now);
-                });
-            }
+            run(&weak, |d, now| {
+                d.timer = None;
+                // The controller's deadlines are decided on a fresh sample.
+                let state = d.media_state();
+                d.engine.handle_media_state(now, state);
+                d.engine.handle_timeout(now);
+            });
         });
         self.timer = Some((at, timeout));
     }
 
-    fn start_fetch(&mut self, this: &Shared, sink: &EventSink, req: FetchRequest) {
+    fn start_fetch(&mut self, player: &Rc<Player<E>>, req: crate::core::Request) {
         let Ok(controller) = AbortController::new() else {
             let err = PlayerError::Network { url: req.url, reason: "AbortController unavailable".into() };
             self.engine.handle_fetch_end(now(), req.id, Err(err));
@@ -246,53 +355,56 @@ impl Driver {
         };
         let signal = controller.signal();
         self.fetches.insert(req.id, controller);
-        let (weak, sink) = (Rc::downgrade(this), sink.clone());
-        wasm_bindgen_futures::spawn_local(fetch::run(weak, sink, req, signal));
+        wasm_bindgen_futures::spawn_local(fetch::run_request(Rc::downgrade(player), req, signal));
     }
 
-    fn open_source_buffer(&mut self, this: &Shared, sink: &EventSink, mime: &str) {
+    fn open_source_buffer(&mut self, player: &Rc<Player<E>>, mime: &str) {
         if let Some(sb) = &self.source_buffer {
-            sb.change_type(mime).ok();
+            if let Err(e) = sb.change_type(mime) {
+                self.engine.handle_driver_error(now(), unsupported_mime(mime, &e), true);
+            }
             return;
         }
-        let Some(ms) = &self.media_source else { return };
+        let Some(ms) = &self.media_source else {
+            self.engine.handle_driver_error(now(), PlayerError::Unsupported { mime: "MediaSource".into() }, true);
+            return;
+        };
         if !MediaSource::is_type_supported(mime) {
-            self.events.push(Event::Error { error: PlayerError::Unsupported { mime: mime.into() }, fatal: true });
+            self.engine.handle_driver_error(now(), PlayerError::Unsupported { mime: mime.into() }, true);
             return;
         }
         match ms.add_source_buffer(mime) {
             Ok(sb) => {
-                let (weak, sink2) = (Rc::downgrade(this), sink.clone());
+                let weak = Rc::downgrade(player);
                 self.listeners.push(EventListener::new(&sb, "updateend", move |_| {
-                    if let Some(d) = weak.upgrade() {
-                        Driver::with(&d, &sink2, |d, now| {
-                            if d.buffer_op.take().is_some() {
-                                d.engine.handle_buffer_done(now);
-                            }
-                        });
-                    }
+                    run(&weak, |d, now| {
+                        if d.buffer_op.take().is_some() {
+                            d.engine.handle_buffer_done(now);
+                        }
+                    });
                 }));
-                let (weak, sink3) = (Rc::downgrade(this), sink.clone());
+                let weak = Rc::downgrade(player);
                 self.listeners.push(EventListener::new(&sb, "error", move |_| {
-                    if let Some(d) = weak.upgrade() {
-                        Driver::with(&d, &sink3, |d, now| {
-                            if let Some(op) = d.buffer_op.take() {
-                                d.engine.handle_buffer_error(now, op, false, "the media could not be decoded".into());
-                            }
-                        });
-                    }
+                    run(&weak, |d, now| {
+                        if let Some(op) = d.buffer_op.take() {
+                            d.engine.handle_buffer_error(now, op, false, "the media could not be decoded".into());
+                        }
+                    });
                 }));
                 self.source_buffer = Some(sb);
             }
-            Err(e) => self.events.push(Event::Error { error: unsupported(&e), fatal: true }),
+            Err(e) => self.engine.handle_driver_error(now(), unsupported_mime(mime, &e), true),
         }
     }
 
     fn run_buffer_op(&mut self, mut op: BufferOp) {
-        let Some(sb) = self.source_buffer.clone() else { return };
+        let Some(sb) = self.source_buffer.clone() else {
+            self.engine.handle_buffer_error(now(), op, false, "no SourceBuffer is open".into());
+            return;
+        };
         let result = match &mut op {
             BufferOp::Append(data) => sb.append_buffer_with_u8_array(data),
-            BufferOp::Remove { start, end } => sb.remove(*start, *end),
+            BufferOp::Remove { start, end } => sb.remove(start.get(), end.get()),
             BufferOp::TimestampOffset(t) => {
                 sb.set_timestamp_offset(*t);
                 self.engine.handle_buffer_done(now());
@@ -308,31 +420,82 @@ impl Driver {
         }
     }
 
-    fn play(&mut self, this: &Shared, sink: &EventSink) {
-        let Ok(promise) = self.video.play() else { return };
-        let (weak, sink) = (Rc::downgrade(this), sink.clone());
+    fn play(&mut self, player: &Rc<Player<E>>) {
+        let promise = match self.video.play() {
+            Ok(p) => p,
+            Err(e) => return self.engine.handle_media_event(now(), MediaEvent::PlayRejected(js_message(&e))),
+        };
+        let weak = Rc::downgrade(player);
         wasm_bindgen_futures::spawn_local(async move {
             if let Err(e) = wasm_bindgen_futures::JsFuture::from(promise).await {
-                if let Some(d) = weak.upgrade() {
-                    Driver::with(&d, &sink, |d, now| {
-                        d.engine.handle_media_event(now, MediaEvent::PlayRejected(js_message(&e)))
-                    });
-                }
+                let reason = js_message(&e);
+                run(&weak, move |d, now| d.engine.handle_media_event(now, MediaEvent::PlayRejected(reason)));
             }
         });
     }
 
-    fn fetch_finished(&mut self, id: u64) -> bool {
+    /// Reports every frame handed to the compositor (`requestVideoFrameCallback`), where the
+    /// browser has it.
+    fn watch_frames(&mut self, weak: Weak<Player<E>>) {
+        let video = self.video.clone();
+        let closure = FrameCallback::new(move |_now: f64, metadata: JsValue| {
+            let number = |key: &str| Reflect::get(&metadata, &key.into()).ok().and_then(|v| v.as_f64());
+            let frame = Frame {
+                media_time: MediaTime::new(number("mediaTime").unwrap_or_default()),
+                expected_display: Instant::new(number("expectedDisplayTime").unwrap_or_default()),
+                presented_frames: number("presentedFrames").unwrap_or_default() as u32,
+            };
+            run(&weak, move |d, now| {
+                d.engine.handle_frame(now, frame);
+                d.rearm_frame_callback();
+            });
+        });
+        if let Some(handle) = request_frame_callback(&video, &closure) {
+            self.frame_callback = Some((handle, closure));
+        }
+    }
+
+    fn rearm_frame_callback(&mut self) {
+        if let Some((handle, closure)) = &mut self.frame_callback {
+            if let Some(h) = request_frame_callback(&self.video, closure) {
+                *handle = h;
+            }
+        }
+    }
+
+    pub(crate) fn fetch_finished(&mut self, id: RequestId) -> bool {
         self.fetches.remove(&id).is_some()
     }
 
-    fn fetch_live(&self, id: u64) -> bool {
+    pub(crate) fn fetch_live(&self, id: RequestId) -> bool {
         self.fetches.contains_key(&id)
     }
 }
 
+/// `video.requestVideoFrameCallback(cb)`, looked up at run time: not every browser has it.
+fn request_frame_callback(video: &HtmlVideoElement, closure: &FrameCallback) -> Option<u32> {
+    let f: Function = Reflect::get(video, &"requestVideoFrameCallback".into()).ok()?.dyn_into().ok()?;
+    f.call1(video, closure.as_ref()).ok()?.as_f64().map(|h| h as u32)
+}
+
+fn cancel_frame_callback(video: &HtmlVideoElement, handle: u32) {
+    let cancel =
+        Reflect::get(video, &"cancelVideoFrameCallback".into()).ok().and_then(|f| f.dyn_into::<Function>().ok());
+    if let Some(cancel) = cancel {
+        cancel.call1(video, &JsValue::from(handle)).ok();
+    }
+}
+
+fn busy() -> PlayerError {
+    PlayerError::Driver("the player was called while it was busy".into())
+}
+
 fn unsupported(e: &JsValue) -> PlayerError {
     PlayerError::Unsupported { mime: format!("MediaSource ({})", js_message(e)) }
+}
+
+fn unsupported_mime(mime: &str, e: &JsValue) -> PlayerError {
+    PlayerError::Unsupported { mime: format!("{mime} ({})", js_message(e)) }
 }
 
 /// A readable message from whatever JavaScript threw.

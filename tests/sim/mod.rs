@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use liveshop::core::mp4::FragmentInfo;
-use liveshop::core::{BufferOp, Event, FetchKind, LiveConfig, LiveEngine, MediaEvent, MediaState, Output};
+use liveshop::core::{
+    BufferOp, Engine, Event, Instant, LiveConfig, LiveEngine, MediaEvent, MediaState, MediaTime, Output, RequestKind,
+};
 
 pub const TIMESCALE: u32 = 90_000;
 /// Unix ms at simulated time zero.
@@ -390,7 +392,9 @@ pub fn run_with_freeze(
     };
     // Blocked requests wait for the origin: (ready time, id, what).
     let mut blocked: Vec<(f64, u64, String)> = Vec::new();
-    let wall = |t: f64| EPOCH_MS + t;
+    let wall = |t: f64| Instant::new(EPOCH_MS + t);
+    // The engine's next deadline: it is woken then as well as on the 100 ms tick.
+    let mut deadline: Option<Instant> = None;
 
     let step = 5.0;
     let mut t = join_at_ms;
@@ -468,11 +472,14 @@ pub fn run_with_freeze(
             }
             engine.handle_media_event(wall(t), MediaEvent::Playing);
         }
-        if t >= next_tick {
-            next_tick += 100.0;
+        let due = deadline.is_some_and(|d| wall(t) >= d);
+        if t >= next_tick || due {
+            if t >= next_tick {
+                next_tick += 100.0;
+            }
             let state = MediaState {
-                current_time: el.current_time,
-                buffered: el.buffered.clone(),
+                current_time: MediaTime::new(el.current_time),
+                buffered: el.buffered.iter().map(|&(s, e)| (MediaTime::new(s), MediaTime::new(e))).collect(),
                 paused: !el.play_requested,
                 seeking,
                 hidden: false,
@@ -509,12 +516,12 @@ pub fn run_with_freeze(
                     let arrive = t + net.one_way_ms;
                     let url = req.url.clone();
                     match req.kind {
-                        FetchKind::Media => *report.media_requests.entry(url.clone()).or_default() += 1,
-                        FetchKind::Playlist => report.playlist_requests += 1,
+                        RequestKind::Media => *report.media_requests.entry(url.clone()).or_default() += 1,
+                        RequestKind::Playlist => report.playlist_requests += 1,
                         _ => {}
                     }
                     let ready = match req.kind {
-                        FetchKind::Clock => Some(arrive),
+                        RequestKind::Clock => Some(arrive),
                         _ => ready_time(origin, &url),
                     };
                     match ready {
@@ -535,6 +542,7 @@ pub fn run_with_freeze(
                         }
                     }
                     if let BufferOp::Remove { start, end } = op {
+                        let (start, end) = (start.get(), end.get());
                         el.buffered.retain(|r| r.1 > end || r.0 < start);
                         for r in &mut el.buffered {
                             if r.0 >= start && r.0 < end {
@@ -545,7 +553,7 @@ pub fn run_with_freeze(
                     engine.handle_buffer_done(wall(t));
                 }
                 Output::Seek(pos) => {
-                    el.current_time = pos;
+                    el.current_time = pos.get();
                     el.seek_done_at = t + SEEK_DECODE_MS;
                     report.seeks += 1;
                 }
@@ -557,7 +565,11 @@ pub fn run_with_freeze(
                 Output::Event(Event::Error { error, .. }) => report.errors.push(error.to_string()),
                 Output::Event(Event::Variant { index, .. }) => report.switches.push((t, index)),
                 Output::Event(_) => {}
-                Output::Timeout(_) => break,
+                Output::Storage(_) | Output::Tab(_) => panic!("the live engine stores nothing"),
+                Output::Timeout(d) => {
+                    deadline = d.map(|d| d.at);
+                    break;
+                }
             }
         }
         t += step;

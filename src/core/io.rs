@@ -1,0 +1,299 @@
+//! What passes between an engine and its driver: the inputs the driver reports, the outputs
+//! the engine asks it to carry out, and the [`Engine`] trait a driver is generic over (the live
+//! engine now, the replay engine next).
+//!
+//! The contract, as in str0m and quinn-proto: the driver calls a `handle_*` method with the
+//! current [`Instant`] for everything that happened, then drains `poll_output` until it returns
+//! [`Output::Timeout`], and calls `handle_timeout` no later than that deadline.
+
+use std::collections::VecDeque;
+
+use super::error::PlayerError;
+use super::time::{Deadline, Instant, MediaTime};
+
+/// Names one request from the moment the engine asks for it until its end is reported.
+pub type RequestId = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+/// What a request is for; the driver sets caching and streaming from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// A playlist: never from the HTTP cache, it changes from one request to the next.
+    Playlist,
+    /// An initialization segment.
+    Init,
+    /// Media, streamed to the engine as it arrives.
+    Media,
+    /// A clock exchange: never cached; the engine times it itself.
+    Clock,
+    /// A long-lived text stream (server-sent events): no end expected, never cached.
+    EventStream,
+    /// An API call (orders): its status, headers and body all go to the engine, whatever the
+    /// status.
+    Api,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub id: RequestId,
+    pub kind: RequestKind,
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    /// `(offset, length)` for an HTTP `Range` request.
+    pub range: Option<(u64, u64)>,
+}
+
+impl Request {
+    /// A plain GET.
+    pub fn get(id: RequestId, kind: RequestKind, url: String, range: Option<(u64, u64)>) -> Self {
+        Request { id, kind, method: Method::Get, url, headers: Vec::new(), body: None, range }
+    }
+}
+
+/// The status line and headers of a response, reported before its body.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResponseHead {
+    pub status: u16,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+}
+
+impl ResponseHead {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// An operation on the `SourceBuffer`. They are issued one at a time: the driver reports
+/// completion with `handle_buffer_done` before the next one comes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BufferOp {
+    Append(Vec<u8>),
+    Remove { start: MediaTime, end: MediaTime },
+    TimestampOffset(f64),
+}
+
+/// Durable storage kept by the driver (IndexedDB in the browser), for state that must outlive
+/// the page, such as an order not yet answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StorageOp {
+    Put {
+        key: String,
+        value: Vec<u8>,
+    },
+    Delete {
+        key: String,
+    },
+    /// Every stored entry whose key starts with `prefix`, reported with `handle_storage`.
+    List {
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StorageResult {
+    Stored { key: String },
+    Deleted { key: String },
+    Listed { prefix: String, entries: Vec<(String, Vec<u8>)> },
+    Failed { op: StorageOp, error: PlayerError },
+}
+
+/// Coordination between tabs of the same site: a lock only one tab holds at a time (Web
+/// Locks) and messages to the others (`BroadcastChannel`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TabOp {
+    Acquire { lock: String },
+    Release { lock: String },
+    Broadcast { message: Vec<u8> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TabEvent {
+    Acquired { lock: String },
+    Message { message: Vec<u8> },
+}
+
+/// What the engine asks the driver to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output<E> {
+    Fetch(Request),
+    CancelFetch(RequestId),
+    /// Create the `SourceBuffer` (or change its type) before the next append.
+    OpenSourceBuffer {
+        mime: String,
+    },
+    Buffer(BufferOp),
+    Seek(MediaTime),
+    SetRate(f64),
+    Play,
+    Storage(StorageOp),
+    Tab(TabOp),
+    Event(E),
+    /// Nothing more to do now: call `handle_timeout` at this deadline at the latest (`None`:
+    /// nothing is scheduled; wait for the next input).
+    Timeout(Option<Deadline>),
+}
+
+/// The media element as the driver last saw it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MediaState {
+    pub current_time: MediaTime,
+    /// Buffered ranges, ascending.
+    pub buffered: Vec<(MediaTime, MediaTime)>,
+    pub paused: bool,
+    pub seeking: bool,
+    pub hidden: bool,
+    pub dropped_frames: u32,
+}
+
+impl MediaState {
+    /// Seconds buffered ahead of the playhead.
+    pub fn buffer_ahead(&self) -> f64 {
+        let t = self.current_time;
+        self.buffered.iter().find(|(s, e)| *s <= t + 0.1 && t < *e).map_or(0.0, |(_, e)| *e - t)
+    }
+    pub fn buffered_start(&self) -> Option<MediaTime> {
+        self.buffered.first().map(|r| r.0)
+    }
+    pub fn buffered_end(&self) -> Option<MediaTime> {
+        self.buffered.last().map(|r| r.1)
+    }
+    /// Whether `t` lies in a buffered range.
+    pub fn is_buffered(&self, t: MediaTime) -> bool {
+        self.buffered.iter().any(|r| r.0 <= t && t < r.1)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaEvent {
+    Playing,
+    Waiting,
+    /// `play()` was refused.
+    PlayRejected(String),
+}
+
+/// A frame handed to the compositor, from `requestVideoFrameCallback`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Frame {
+    /// The frame's position on the media timeline (`mediaTime`).
+    pub media_time: MediaTime,
+    /// When it is expected on screen (`expectedDisplayTime`).
+    pub expected_display: Instant,
+    /// Frames presented so far (`presentedFrames`).
+    pub presented_frames: u32,
+}
+
+/// An engine a driver can run: the inputs it takes and the outputs it gives. Inputs an engine
+/// has no use for have default bodies that ignore them.
+pub trait Engine {
+    type Event;
+    type Stats;
+
+    fn start(&mut self, now: Instant);
+    fn stop(&mut self, now: Instant);
+    fn handle_timeout(&mut self, now: Instant);
+    fn handle_fetch_head(&mut self, _now: Instant, _id: RequestId, _head: ResponseHead) {}
+    /// Bytes of a response body as they arrive.
+    fn handle_fetch_chunk(&mut self, now: Instant, id: RequestId, chunk: &[u8]);
+    /// The response finished (`Ok`) or failed.
+    fn handle_fetch_end(&mut self, now: Instant, id: RequestId, result: Result<(), PlayerError>);
+    fn handle_media_state(&mut self, now: Instant, state: MediaState);
+    fn handle_media_event(&mut self, now: Instant, event: MediaEvent);
+    fn handle_frame(&mut self, _now: Instant, _frame: Frame) {}
+    /// The last `BufferOp` finished.
+    fn handle_buffer_done(&mut self, now: Instant);
+    /// The last `BufferOp` failed; `quota` is true for `QuotaExceededError`.
+    fn handle_buffer_error(&mut self, now: Instant, op: BufferOp, quota: bool, message: String);
+    fn handle_storage(&mut self, _now: Instant, _result: StorageResult) {}
+    fn handle_tab(&mut self, _now: Instant, _event: TabEvent) {}
+    /// The driver could not do what was asked (a browser API missing or refusing, its own state
+    /// unavailable): the engine reports it and decides whether the stream can go on.
+    fn handle_driver_error(&mut self, now: Instant, error: PlayerError, fatal: bool);
+    fn poll_output(&mut self) -> Output<Self::Event>;
+    fn stats(&self) -> Self::Stats;
+}
+
+/// The engine's outgoing queue and request numbering, lent to its parts so each can ask for
+/// what it needs without knowing about the others.
+#[derive(Debug)]
+pub struct Outbox<E> {
+    queue: VecDeque<Output<E>>,
+    last_id: RequestId,
+}
+
+impl<E> Default for Outbox<E> {
+    fn default() -> Self {
+        Outbox { queue: VecDeque::new(), last_id: 0 }
+    }
+}
+
+impl<E> Outbox<E> {
+    /// Queues a GET and returns its id.
+    pub fn get(&mut self, kind: RequestKind, url: String, range: Option<(u64, u64)>) -> RequestId {
+        self.last_id += 1;
+        let id = self.last_id;
+        self.queue.push_back(Output::Fetch(Request::get(id, kind, url, range)));
+        id
+    }
+    pub fn cancel(&mut self, id: RequestId) {
+        self.queue.push_back(Output::CancelFetch(id));
+    }
+    pub fn push(&mut self, output: Output<E>) {
+        self.queue.push_back(output);
+    }
+    pub fn event(&mut self, event: E) {
+        self.queue.push_back(Output::Event(event));
+    }
+    pub fn pop(&mut self) -> Option<Output<E>> {
+        self.queue.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(t: f64, ranges: &[(f64, f64)]) -> MediaState {
+        MediaState {
+            current_time: MediaTime::new(t),
+            buffered: ranges.iter().map(|&(s, e)| (MediaTime::new(s), MediaTime::new(e))).collect(),
+            ..MediaState::default()
+        }
+    }
+
+    #[test]
+    fn buffer_ahead_counts_the_range_under_the_playhead() {
+        assert_eq!(state(1.0, &[(0.0, 3.0)]).buffer_ahead(), 2.0);
+        assert_eq!(state(4.0, &[(0.0, 3.0)]).buffer_ahead(), 0.0);
+        // Just before a range (within a frame or so) counts as in it.
+        assert!((state(2.95, &[(3.0, 4.0)]).buffer_ahead() - 1.05).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_outbox_numbers_requests_and_keeps_their_order() {
+        let mut out: Outbox<()> = Outbox::default();
+        let a = out.get(RequestKind::Media, "a".into(), None);
+        out.cancel(a);
+        let b = out.get(RequestKind::Playlist, "b".into(), Some((0, 10)));
+        assert!(b > a);
+        assert!(matches!(out.pop(), Some(Output::Fetch(Request { id, .. })) if id == a));
+        assert_eq!(out.pop(), Some(Output::CancelFetch(a)));
+        assert!(matches!(out.pop(), Some(Output::Fetch(Request { range: Some((0, 10)), .. }))));
+        assert_eq!(out.pop(), None);
+    }
+
+    #[test]
+    fn response_headers_are_found_whatever_their_case() {
+        let head = ResponseHead { status: 429, headers: vec![("retry-after".into(), "2".into())] };
+        assert_eq!(head.header("Retry-After"), Some("2"));
+        assert_eq!(head.header("Date"), None);
+    }
+}

@@ -1,0 +1,663 @@
+//! The live engine: a sans-IO state machine that plays an (LL-)HLS stream at a low, steady
+//! latency.
+//!
+//! Pipeline: playlist → ordered media requests (parts, or whole segments for plain HLS) whose
+//! bodies stream in → complete ISO-BMFF boxes are appended in order → the controller steers
+//! latency (capture time of the frame on screen, on the server's clock) toward the target.
+//!
+//! [`LiveEngine`] is mostly its parts, each a pure object in its own room with its own tests:
+//!
+//! | part | owns |
+//! | --- | --- |
+//! | [`ClockClient`](crate::core::clock::ClockClient) | clock exchanges, the server-clock estimate |
+//! | [`Reload`](reload::Reload) | the playlist request, blocking reloads, retries |
+//! | [`Variants`](variants::Variants) | the variant playing, the ABR's switches |
+//! | [`Edge`](edge::Edge) | the window, hint and predictions; what to fetch next; joins, rejoins |
+//! | [`Loader`] | requests in flight, bodies streamed in, boxes out in order |
+//! | [`AppendQueue`] | the `SourceBuffer` queue, eviction, quota |
+//! | [`Timeline`] | discontinuities, timestamp offset, capture-time anchors |
+//! | [`LatencyTarget`](latency::LatencyTarget) | the latency to hold, learnt from arrivals |
+//! | [`Controller`](controller::Controller) | join, playback rate, jumps, holes |
+//! | [`Playback`](playback::Playback) | what the viewer experienced: first frame, stalls |
+//!
+//! The engine itself only routes: an input goes to the part it concerns, and what that part
+//! says goes to the others. Its methods (the [`Engine`] trait) come in four kinds, as in
+//! quinn-proto's `Connection`:
+//! - **commands**: `start`, `stop`;
+//! - **`handle_*`**: what happened (a body chunk, a media sample, a timer), always with the
+//!   current [`Instant`];
+//! - **`poll_output`**: drained after every input until it returns [`Output::Timeout`], whose
+//!   deadline is the soonest any part asked for, in this order on a tie: stats, playlist
+//!   reload, clock exchange, controller;
+//! - **getters**: `stats`, `server_now`, `capture_time_at`.
+//!
+//! On a timeout, the driver reports a fresh media sample before calling `handle_timeout`: the
+//! controller's deadlines (the join's wait, a playhead standing still) are decided on it.
+
+pub mod abr;
+pub mod controller;
+pub mod edge;
+pub mod latency;
+pub mod playback;
+pub mod reload;
+pub mod variants;
+
+use controller::{Command, Controller, Situation};
+use edge::{Edge, MediaRef, ReloadPlan};
+use latency::{LatencyTarget, TargetConfig};
+use playback::Playback;
+use reload::{Failure, Reload};
+use variants::Variants;
+
+use super::clock::ClockClient;
+use super::delivery::{AppendQueue, Delivery, Loader, Piece, Timeline};
+use super::error::PlayerError;
+use super::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId};
+use super::mp4::FragmentInfo;
+use super::playlist::{self, Playlist};
+use super::time::{soonest, Deadline, Instant, MediaTime, ServerTime, TimerReason};
+use super::url;
+
+/// What the live engine asks of its driver.
+pub type Output = io::Output<Event>;
+
+/// What the application configures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveConfig {
+    pub src: String,
+    /// Defaults to `/clock` on the playlist's origin.
+    pub clock_url: Option<String>,
+    /// A fixed, shared latency target; `None` adapts to the network.
+    pub target_latency_ms: Option<f64>,
+    pub min_rate: f64,
+    pub max_rate: f64,
+    /// Jump to the live edge instead of speeding up when this far past the target.
+    pub max_behind_ms: f64,
+}
+
+impl LiveConfig {
+    pub fn new(src: impl Into<String>) -> Self {
+        LiveConfig {
+            src: src.into(),
+            clock_url: None,
+            target_latency_ms: None,
+            min_rate: 0.92,
+            max_rate: 1.08,
+            max_behind_ms: 2000.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Playing,
+    Stall,
+    Resume {
+        stall_ms: f64,
+    },
+    /// Playback moves to another variant of a multivariant playlist (from its next
+    /// independent part): its index in the playlist and its peak bits per second.
+    Variant {
+        index: usize,
+        bandwidth_bps: f64,
+    },
+    Stats(Stats),
+    Error {
+        error: PlayerError,
+        fatal: bool,
+    },
+}
+
+/// A snapshot for `stats()`; field names follow the JavaScript API.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Stats {
+    pub latency_ms: Option<f64>,
+    pub target_latency_ms: f64,
+    pub buffer_ms: f64,
+    pub playback_rate: f64,
+    pub stall_count: u32,
+    pub stall_ms: f64,
+    pub played_ms: f64,
+    pub ttff_ms: Option<f64>,
+    pub clock_offset_ms: f64,
+    pub clock_uncertainty_ms: Option<f64>,
+    pub dropped_frames: u32,
+    pub bitrate_kbps: f64,
+}
+
+/// Media the loader fetches for the live engine.
+#[derive(Debug, Clone, PartialEq)]
+struct Fetched {
+    media: MediaRef,
+    /// Requested at the live edge (hinted or predicted), not from the backlog.
+    at_live_edge: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Running,
+    Stopped,
+    Failed,
+}
+
+const STATS_INTERVAL_MS: f64 = 1000.0;
+/// Listed media behind the live edge (joining, catching up) is fetched this many at a time,
+/// so the backlog costs one round trip rather than one per part.
+const BACKLOG_IN_FLIGHT: usize = 4;
+/// Silence from the driver longer than this means the page did not run (see `advance`).
+const STARVED_MS: f64 = 400.0;
+/// A stall this long after the first frame says something about the network; earlier ones
+/// belong to the join.
+const JOIN_SETTLE_MS: f64 = 3000.0;
+/// How far above the target the latency may be for the ABR to probe up.
+const PROBE_NEAR_TARGET_MS: f64 = 500.0;
+
+/// How many media requests may be outstanding at the live edge: the part arriving and the
+/// next one, held by the origin until it begins (two next ones for parts shorter than a
+/// typical round trip).
+fn max_media_in_flight(part_target_s: Option<f64>) -> usize {
+    match part_target_s {
+        Some(p) if p < 0.15 => 3,
+        _ => 2,
+    }
+}
+
+pub struct LiveEngine {
+    config: LiveConfig,
+    phase: Phase,
+    now: Instant,
+    out: Outbox<Event>,
+    /// The media element as last sampled.
+    media: MediaState,
+    next_stats_at: Option<Instant>,
+
+    clock: ClockClient,
+    reload: Reload,
+    variants: Variants,
+    edge: Edge,
+    loader: Loader<Fetched>,
+    append: AppendQueue,
+    timeline: Timeline,
+    target: LatencyTarget,
+    controller: Controller,
+    playback: Playback,
+}
+
+impl LiveEngine {
+    pub fn new(config: LiveConfig) -> Result<Self, PlayerError> {
+        if !(config.src.starts_with("http://") || config.src.starts_with("https://")) {
+            return Err(PlayerError::InvalidOption { field: "src", reason: "must be an absolute http(s) URL".into() });
+        }
+        if let Some(t) = config.target_latency_ms {
+            if !(t.is_finite() && (0.0..=60_000.0).contains(&t)) {
+                return Err(PlayerError::InvalidOption { field: "targetLatencyMs", reason: "must be 0..60000".into() });
+            }
+        }
+        if !(config.min_rate > 0.0 && config.min_rate <= 1.0 && config.max_rate >= 1.0 && config.max_rate <= 4.0) {
+            return Err(PlayerError::InvalidOption { field: "rate", reason: "need 0 < min <= 1 <= max <= 4".into() });
+        }
+        let clock_url = config.clock_url.clone().unwrap_or_else(|| url::resolve(&config.src, "/clock"));
+        let target =
+            LatencyTarget::new(TargetConfig { fixed_ms: config.target_latency_ms, ..TargetConfig::default() }, 1000.0);
+        Ok(LiveEngine {
+            reload: Reload::new(config.src.clone()),
+            config,
+            phase: Phase::Idle,
+            now: Instant::default(),
+            out: Outbox::default(),
+            media: MediaState::default(),
+            next_stats_at: None,
+            clock: ClockClient::new(clock_url),
+            variants: Variants::default(),
+            edge: Edge::default(),
+            loader: Loader::default(),
+            append: AppendQueue::default(),
+            timeline: Timeline::default(),
+            target,
+            controller: Controller::default(),
+            playback: Playback::default(),
+        })
+    }
+
+    /// The server's wall clock now, as well as it is known.
+    pub fn server_now(&self) -> ServerTime {
+        self.clock.server_time(self.now)
+    }
+
+    /// The capture instant of the frame at media time `t`, from `prft` or PDT.
+    pub fn capture_time_at(&self, t: MediaTime) -> Option<ServerTime> {
+        self.timeline.capture_time_at(t)
+    }
+
+    fn running(&self) -> bool {
+        self.phase == Phase::Running
+    }
+
+    fn advance(&mut self, now: Instant) {
+        // Time only moves forward, whatever the driver passes.
+        if now > self.now {
+            // The driver runs at least every 100 ms while playing: a longer silence means the
+            // page was frozen (a background tab) or its main thread starved, and media it
+            // appends late would look like a slow link. Judge the link afresh.
+            if now - self.now > STARVED_MS {
+                self.variants.restart(now);
+            }
+            self.now = now;
+        }
+    }
+
+    fn error(&mut self, error: PlayerError, fatal: bool) {
+        self.out.event(Event::Error { error, fatal });
+    }
+
+    fn fail(&mut self, error: PlayerError) {
+        self.error(error, true);
+        let now = self.now;
+        self.stop(now);
+        self.phase = Phase::Failed;
+    }
+
+    // ----- playlist -----------------------------------------------------------------------
+
+    fn on_playlist_failure(&mut self, error: PlayerError) {
+        match self.reload.on_failure(self.now, error) {
+            Failure::GiveUp(e) => self.fail(e),
+            Failure::Retry(e) => self.error(e, false),
+        }
+    }
+
+    fn on_playlist(&mut self, body: &[u8]) {
+        if !self.running() {
+            return;
+        }
+        let base = self.reload.url().to_string();
+        let parsed = match playlist::parse(body) {
+            Ok(p) => p,
+            Err(e) => return self.on_playlist_failure(PlayerError::Playlist { url: base, reason: e.to_string() }),
+        };
+        match parsed {
+            Playlist::Multivariant(mv) => {
+                let list = mv.variants.iter().map(|v| (url::resolve(&base, v.uri), v.bandwidth as f64)).collect();
+                let Some(first) = self.variants.set(list) else {
+                    return self.fail(PlayerError::Playlist { url: base, reason: "no variants".into() });
+                };
+                self.reload.set_url(&mut self.out, first);
+                self.reload.request(&mut self.out, None);
+            }
+            Playlist::Media(m) => {
+                self.reload.on_loaded(self.now, m.server_control.can_block_reload);
+                let cancel = self.edge.apply(&m, &base, &mut self.target);
+                if !cancel.is_empty() {
+                    self.loader.cancel_media_where(&mut self.out, |f| cancel.contains(&f.media.uri));
+                }
+                self.schedule_media();
+                self.schedule_reload();
+            }
+        }
+    }
+
+    fn schedule_reload(&mut self) {
+        if !self.running() {
+            return;
+        }
+        match self.edge.reload_plan(self.reload.can_block()) {
+            ReloadPlan::Block(msn, part) => self.reload.request(&mut self.out, Some((msn, part))),
+            ReloadPlan::After(ms) => self.reload.request_after(self.now, ms),
+            ReloadPlan::Done => {}
+        }
+    }
+
+    // ----- media --------------------------------------------------------------------------
+
+    /// Requests what comes next, within the in-flight limits, and makes a pending variant
+    /// switch at the first independent part.
+    fn schedule_media(&mut self) {
+        if !self.running() {
+            return;
+        }
+        loop {
+            let target_ms = self.target.target_ms();
+            self.edge.restart_if_fell_behind(self.loader.is_empty(), target_ms);
+            let Some((media, at_live_edge)) = self.edge.next_media() else { return };
+            if self.variants.switch_pending() && media.independent {
+                return self.switch_variant();
+            }
+            // The live edge's own requests are limited apart from the backlog's: joining, the
+            // hinted part is asked for alongside the backlog, not a round trip after it.
+            let live_limit = max_media_in_flight(self.edge.part_target_s());
+            if self.loader.in_flight(|_| true) >= BACKLOG_IN_FLIGHT
+                || (at_live_edge && self.loader.in_flight(|f| f.at_live_edge) >= live_limit)
+            {
+                return;
+            }
+            self.edge.mark_requested(&media);
+            let (url, range, init) = (media.uri.clone(), media.range, media.map.clone());
+            self.loader.request(&mut self.out, Fetched { media, at_live_edge }, url, range, init);
+        }
+    }
+
+    /// Moves to the variant the ABR chose: its playlist replaces the current one. This assumes
+    /// the variants' segments and parts line up, as they do when one encoder makes them all.
+    fn switch_variant(&mut self) {
+        let Some((index, url, bandwidth_bps)) = self.variants.take_switch() else { return };
+        self.edge.switch_variant();
+        self.reload.set_url(&mut self.out, url);
+        self.reload.request(&mut self.out, None);
+        self.out.event(Event::Variant { index, bandwidth_bps });
+    }
+
+    /// Drops the backlog being fetched for the newest suitable keyframe, if there is one.
+    fn rejoin(&mut self) {
+        if self.edge.rejoin(self.target.target_ms()) {
+            self.loader.cancel_all(&mut self.out);
+            self.schedule_media();
+        }
+    }
+
+    /// Takes what the loader has ready, in order.
+    fn pump_media(&mut self) {
+        while let Some(delivery) = self.loader.poll() {
+            match delivery {
+                Delivery::Init { url, bytes, .. } => {
+                    if let Err(e) = self.append.push_init(&mut self.out, url, bytes) {
+                        self.loader.forget_init();
+                        self.error(e, false);
+                    }
+                }
+                Delivery::Media { media, first, bytes } => self.on_media_bytes(media, first, bytes),
+                Delivery::MediaDone { media, bytes_total } => {
+                    self.playback.on_media_body(media.media.duration_s, bytes_total)
+                }
+                Delivery::Failed { piece, error } => self.on_load_failure(piece, error),
+            }
+        }
+        self.schedule_media();
+    }
+
+    fn on_load_failure(&mut self, piece: Piece<Fetched>, error: PlayerError) {
+        // A hinted part that never came (the producer restarted, the window moved on) is
+        // skipped: the playlist says what exists. Other failures are reported and skipped too;
+        // the controller rides the gap.
+        let mut expected = false;
+        if let Piece::Media(f) = &piece {
+            if !matches!(error, PlayerError::Media { .. }) {
+                self.edge.forget_request(&f.media.uri);
+            }
+            expected = f.at_live_edge && matches!(error, PlayerError::HttpStatus { status: 404 | 410 | 503, .. });
+        }
+        if !expected {
+            self.error(error, false);
+        }
+    }
+
+    fn on_media_bytes(&mut self, fetched: Fetched, first: bool, bytes: Vec<u8>) {
+        let Fetched { media, at_live_edge } = fetched;
+        let info = match FragmentInfo::parse(&bytes) {
+            Ok(info) => info,
+            Err(e) => {
+                // The boxes are whole, so the browser may still play them: append, and say so.
+                self.error(PlayerError::Media { url: media.uri.clone(), reason: e.to_string() }, false);
+                FragmentInfo::default()
+            }
+        };
+        let video = self.append.init().and_then(|i| i.video().or(i.tracks.first())).cloned();
+        if let Some((track, run)) = video.and_then(|t| Some((t.clone(), info.run(t.id)?))) {
+            let scale = f64::from(track.timescale.max(1));
+            let duration_s = run.duration as f64 / scale;
+            let first_of = first.then_some(media.discontinuity_seq);
+            let placed = self.timeline.place(self.now, first_of, run.base_decode_time as f64 / scale, duration_s);
+            if let Some(offset) = placed.new_offset {
+                self.append.push(&mut self.out, BufferOp::TimestampOffset(offset));
+            }
+            self.edge.rejoining = false;
+            // The link is judged from the first frame on: joining, requests come in bursts
+            // while the page is busiest.
+            if self.playback.playing() {
+                self.variants.on_media(self.now, duration_s, bytes.len());
+            }
+            let prft = info.producer_times.iter().find(|p| p.track_id == track.id);
+            let anchor = match prft {
+                Some(p) => {
+                    Some((self.timeline.presentation(p.media_time as f64 / scale), ServerTime::new(p.wall_clock_ms)))
+                }
+                None if first => media.pdt_ms.map(|t| (placed.start, ServerTime::new(t))),
+                None => None,
+            };
+            if let Some((at, captured)) = anchor {
+                self.timeline.add_anchor(at, captured);
+                if at_live_edge && self.playback.playing() && self.variants.lags_count(self.now) {
+                    // How long after capture this media became appendable.
+                    let capture = captured + (placed.start - at) * 1000.0;
+                    self.target.add_arrival_lag(self.now.get(), self.server_now() - capture);
+                }
+            }
+        }
+        self.append.push(&mut self.out, BufferOp::Append(bytes));
+    }
+
+    // ----- playback -----------------------------------------------------------------------
+
+    fn steer(&mut self) {
+        let situation = Situation {
+            now: self.now,
+            server_now: self.clock.server_time(self.now),
+            media: &self.media,
+            timeline: &self.timeline,
+            target_ms: self.target.target_ms(),
+            margin_ms: self.target.margin_ms(),
+            playing: self.playback.playing(),
+            stalled: self.playback.stalled(),
+            endlist: self.edge.endlist(),
+            rejoining: self.edge.rejoining,
+            min_rate: self.config.min_rate,
+            max_rate: self.config.max_rate,
+            max_behind_ms: self.config.max_behind_ms,
+        };
+        let mut commands = Vec::new();
+        self.controller.handle_media_state(&situation, &mut commands);
+        for command in commands {
+            self.command(command);
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Seek(t) => self.out.push(Output::Seek(t)),
+            Command::Play => self.out.push(Output::Play),
+            Command::SetRate(r) => self.out.push(Output::SetRate(r)),
+            Command::Rejoin => self.rejoin(),
+        }
+    }
+
+    /// Lets the ABR judge the latest arrivals; probing up only while playing near the target,
+    /// not while stalled or catching up.
+    fn choose_variant(&mut self) {
+        let near_target =
+            self.controller.latency_ms().is_some_and(|l| l < self.target.target_ms() + PROBE_NEAR_TARGET_MS);
+        let may_probe = self.playback.playing() && !self.playback.stalled() && near_target;
+        if let Some(down) = self.variants.decide(self.now, may_probe) {
+            self.target.forget_lags_since(down.forget_lags_since.get());
+        }
+    }
+}
+
+impl Engine for LiveEngine {
+    type Event = Event;
+    type Stats = Stats;
+
+    fn start(&mut self, now: Instant) {
+        self.advance(now);
+        if self.running() {
+            return;
+        }
+        self.phase = Phase::Running;
+        self.playback.start(now);
+        self.reload.start(now);
+        self.next_stats_at = Some(now + STATS_INTERVAL_MS);
+        self.reload.request(&mut self.out, None);
+        self.clock.start(&mut self.out, now);
+    }
+
+    /// Stops fetching and playback; `start` begins again at the live edge.
+    fn stop(&mut self, now: Instant) {
+        self.advance(now);
+        self.loader.cancel_all(&mut self.out);
+        self.loader.forget_init();
+        self.reload.cancel(&mut self.out);
+        self.clock.stop(&mut self.out);
+        self.phase = Phase::Stopped;
+        self.next_stats_at = None;
+        self.playback.stop();
+        self.edge = Edge::default();
+        if let Some(command) = self.controller.stop() {
+            self.command(command);
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        if !self.running() {
+            return;
+        }
+        if self.reload.take_due(now) {
+            self.reload.request(&mut self.out, self.edge.next_reload());
+        }
+        self.clock.handle_timeout(&mut self.out, now);
+        if self.next_stats_at.is_some_and(|at| now >= at) {
+            self.next_stats_at = Some(now + STATS_INTERVAL_MS);
+            if self.playback.playing() && !self.playback.stalled() {
+                self.target.on_smooth_second();
+            }
+            let stats = self.stats();
+            self.out.event(Event::Stats(stats));
+        }
+    }
+
+    fn handle_fetch_chunk(&mut self, now: Instant, id: RequestId, chunk: &[u8]) {
+        self.advance(now);
+        if self.loader.handle_chunk(id, chunk) {
+            self.pump_media();
+        } else if self.reload.owns(id) {
+            self.reload.handle_chunk(id, chunk);
+        } else {
+            self.clock.handle_chunk(id, chunk);
+        }
+    }
+
+    fn handle_fetch_end(&mut self, now: Instant, id: RequestId, result: Result<(), PlayerError>) {
+        self.advance(now);
+        if self.reload.owns(id) {
+            match self.reload.handle_end(id, result) {
+                Ok(body) => self.on_playlist(&body),
+                Err(e) => self.on_playlist_failure(e),
+            }
+        } else if self.clock.owns(id) {
+            if let Some(e) = self.clock.handle_end(now, id, result) {
+                self.error(e, false);
+            }
+        } else if self.loader.handle_end(id, result) {
+            self.pump_media();
+        }
+        self.schedule_media();
+    }
+
+    fn handle_media_state(&mut self, now: Instant, state: MediaState) {
+        self.advance(now);
+        self.playback.on_media_state(now, &state);
+        self.controller.observe(now, &state);
+        self.media = state;
+        if !self.running() {
+            return;
+        }
+        self.steer();
+        self.choose_variant();
+        self.append.evict(&mut self.out, &self.media);
+    }
+
+    fn handle_media_event(&mut self, now: Instant, event: MediaEvent) {
+        self.advance(now);
+        match event {
+            MediaEvent::Playing => {
+                let resumed = self.playback.on_playing(now);
+                if resumed.first_frame {
+                    self.out.event(Event::Playing);
+                    self.controller.on_first_frame(now);
+                }
+                if let Some(stall_ms) = resumed.stall_ms {
+                    self.controller.on_stall_end(now);
+                    // Stalls while joining say nothing about the network.
+                    let since_start = now - self.playback.started_at();
+                    if self.playback.ttff_ms().is_some_and(|t| since_start - t > JOIN_SETTLE_MS) {
+                        self.target.on_stall(stall_ms);
+                    }
+                    self.out.event(Event::Resume { stall_ms });
+                }
+            }
+            MediaEvent::Waiting => {
+                if self.playback.on_waiting(now, self.media.seeking) {
+                    self.out.event(Event::Stall);
+                }
+            }
+            MediaEvent::PlayRejected(reason) => {
+                self.controller.on_play_rejected();
+                self.error(PlayerError::AutoplayBlocked(reason), false);
+            }
+        }
+    }
+
+    fn handle_buffer_done(&mut self, now: Instant) {
+        self.advance(now);
+        self.append.handle_done(&mut self.out);
+    }
+
+    fn handle_buffer_error(&mut self, now: Instant, op: BufferOp, quota: bool, message: String) {
+        self.advance(now);
+        if let Err(e) = self.append.handle_error(&mut self.out, &self.media, op, quota, message) {
+            self.fail(e);
+        }
+    }
+
+    fn handle_driver_error(&mut self, now: Instant, error: PlayerError, fatal: bool) {
+        self.advance(now);
+        if fatal {
+            self.fail(error);
+        } else {
+            self.error(error, false);
+        }
+    }
+
+    fn poll_output(&mut self) -> Output {
+        if let Some(o) = self.out.pop() {
+            return o;
+        }
+        if !self.running() {
+            return Output::Timeout(None);
+        }
+        let stats = self.next_stats_at.map(|at| Deadline::new(at, TimerReason::Stats));
+        Output::Timeout(soonest([
+            stats,
+            self.reload.poll_timeout(),
+            self.clock.poll_timeout(),
+            self.controller.poll_timeout(self.now),
+        ]))
+    }
+
+    fn stats(&self) -> Stats {
+        let clock = self.clock.estimate();
+        Stats {
+            latency_ms: self.controller.latency_ms(),
+            target_latency_ms: self.target.target_ms(),
+            buffer_ms: self.media.buffer_ahead() * 1000.0,
+            playback_rate: self.controller.rate(),
+            stall_count: self.playback.stall_count(),
+            stall_ms: self.playback.stall_ms(self.now),
+            played_ms: self.playback.played_ms(),
+            ttff_ms: self.playback.ttff_ms(),
+            clock_offset_ms: clock.map_or(0.0, |c| c.offset_ms),
+            clock_uncertainty_ms: clock.map(|c| c.uncertainty_ms),
+            dropped_frames: self.media.dropped_frames,
+            bitrate_kbps: self.playback.bitrate_kbps(),
+        }
+    }
+}
