@@ -140,3 +140,113 @@ async fn real_mse_accepts_parsed_media() {
     // Audio and video end within a frame of each other; buffered is their intersection.
     assert!((got - parsed_end).abs() < 0.05, "buffered to {got}, parsed {parsed_end}");
 }
+
+/// Collects the codes of `error` events, and whether each was fatal.
+fn collect_errors(p: &LivePlayer) -> (Rc<RefCell<Vec<(String, bool)>>>, Closure<dyn FnMut(JsValue)>) {
+    let seen: Rc<RefCell<Vec<(String, bool)>>> = Rc::default();
+    let s = seen.clone();
+    let keep = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        let fatal = Reflect::get(&e, &"fatal".into()).unwrap().as_bool().unwrap_or(false);
+        s.borrow_mut().push((code_of(&e), fatal));
+    });
+    p.on("error".into(), keep.as_ref().unchecked_ref::<Function>().clone());
+    (seen, keep)
+}
+
+/// Lets pending promise callbacks run.
+async fn microtask() {
+    JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL)).await.unwrap();
+}
+
+/// A listener that throws is reported to the others as a typed, non-fatal error, and the
+/// player goes on.
+#[wasm_bindgen_test]
+async fn a_throwing_listener_becomes_a_typed_error_for_the_others() {
+    let p = LivePlayer::new(video(), options("http://127.0.0.1:9/live/show.m3u8")).unwrap();
+    p.on("stats".into(), Function::new_no_args("throw new Error('listener bug')"));
+    let (seen, _keep) = collect_errors(&p);
+    JsFuture::from(p.start()).await.unwrap();
+    for _ in 0..30 {
+        if seen.borrow().iter().any(|(c, _)| c == "listener_threw") {
+            break;
+        }
+        sleep(100).await;
+    }
+    assert!(seen.borrow().contains(&("listener_threw".into(), false)), "{:?}", seen.borrow());
+    assert!(!p.player.idle(), "the player stopped because a listener threw");
+    p.destroy();
+    assert!(p.player.idle());
+}
+
+/// A listener may call back into the player: here it destroys it from inside an event. No
+/// borrow fails, and nothing is left running.
+#[wasm_bindgen_test]
+async fn a_listener_that_destroys_the_player_leaves_nothing_running() {
+    let p = Rc::new(LivePlayer::new(video(), options("http://127.0.0.1:9/live/show.m3u8")).unwrap());
+    let weak = Rc::downgrade(&p);
+    let calls = Rc::new(RefCell::new(0));
+    let c = calls.clone();
+    let reentrant = Closure::<dyn FnMut(JsValue)>::new(move |_e: JsValue| {
+        *c.borrow_mut() += 1;
+        if let Some(p) = weak.upgrade() {
+            p.stats();
+            p.destroy();
+        }
+    });
+    p.on("error".into(), reentrant.as_ref().unchecked_ref::<Function>().clone());
+    JsFuture::from(p.start()).await.unwrap();
+    for _ in 0..30 {
+        if *calls.borrow() > 0 {
+            break;
+        }
+        sleep(100).await;
+    }
+    assert_eq!(*calls.borrow(), 1);
+    assert!(p.player.idle());
+    sleep(1500).await;
+    assert_eq!(*calls.borrow(), 1, "events after destroy()");
+}
+
+/// `destroy()` while `start()` waits for the `MediaSource` rejects that `start()` with a
+/// typed error, and a `start()` after `destroy()` rejects at once instead of hanging.
+#[wasm_bindgen_test]
+async fn destroy_during_start_rejects_it_and_start_after_destroy_does_not_hang() {
+    let p = LivePlayer::new(video(), options("http://127.0.0.1:9/live/show.m3u8")).unwrap();
+    let starting = JsFuture::from(p.start());
+    microtask().await;
+    p.destroy();
+    let err = starting.await.err().expect("start() resolved after destroy()");
+    assert_eq!(code_of(&err), "destroyed");
+    assert!(p.player.idle());
+    let err = JsFuture::from(p.start()).await.err().expect("start() after destroy() resolved");
+    assert_eq!(code_of(&err), "destroyed");
+}
+
+/// Media the browser cannot play (a codec profile that does not exist) is refused when the
+/// `SourceBuffer` is created: a fatal, typed error, and every request is cancelled.
+#[wasm_bindgen_test]
+async fn a_refused_source_buffer_is_a_fatal_typed_error_and_stops_everything() {
+    use crate::core::Engine;
+    let p = LivePlayer::new(video(), options("http://127.0.0.1:9/live/show.m3u8")).unwrap();
+    let (seen, _keep) = collect_errors(&p);
+    p.player.open().await.unwrap();
+    let mut init = INIT.to_vec();
+    let at = init.windows(4).position(|w| w == b"avcC").unwrap();
+    init[at + 5] = 0x07; // AVCProfileIndication: no such profile
+    let playlist =
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2,\nseg0.m4s\n#EXT-X-ENDLIST\n";
+    p.player.with(move |d, now| {
+        let engine = d.engine();
+        engine.start(now);
+        // Requests are numbered from 1: the playlist, then the clock, then the init.
+        engine.handle_fetch_chunk(now, 1, playlist.as_bytes());
+        engine.handle_fetch_end(now, 1, Ok(()));
+        engine.handle_fetch_chunk(now, 3, &init);
+        engine.handle_fetch_end(now, 3, Ok(()));
+    });
+    assert!(seen.borrow().iter().any(|(c, fatal)| c == "unsupported" && *fatal), "{:?}", seen.borrow());
+    // The requests answered above were still sent for real (to a closed port): let them end.
+    sleep(500).await;
+    assert!(p.player.idle(), "requests or timers left running");
+    p.destroy();
+}

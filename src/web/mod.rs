@@ -151,6 +151,12 @@ impl<E: Engine + 'static> Player<E> {
         self.flushing.set(false);
     }
 
+    /// Whether nothing is in flight and no timer of the engine's is armed (see [`Driver::idle`]).
+    #[cfg(test)]
+    pub fn idle(&self) -> bool {
+        self.driver.try_borrow().is_ok_and(|d| d.idle())
+    }
+
     /// The engine's snapshot, if the driver is free (it is, whenever the page runs).
     pub fn stats(&self) -> Option<E::Stats> {
         self.driver.try_borrow().ok().map(|d| d.engine.stats())
@@ -461,6 +467,12 @@ impl<E: Engine + 'static> Driver<E> {
                 *handle = h;
             }
         }
+    }
+
+    /// Nothing in flight and no timer of the engine's armed.
+    #[cfg(test)]
+    pub fn idle(&self) -> bool {
+        self.fetches.is_empty() && self.timer.is_none() && self.opening.is_none()
     }
 
     pub(crate) fn fetch_finished(&mut self, id: RequestId) -> bool {
