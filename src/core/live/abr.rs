@@ -8,6 +8,8 @@
 
 use std::collections::VecDeque;
 
+use crate::core::time::Instant;
+
 /// How far back arrivals are judged.
 pub const WINDOW_MS: f64 = 2000.0;
 /// Media arriving at less than this fraction of real time: the link is the bottleneck.
@@ -26,13 +28,13 @@ pub struct Abr {
     /// Peak bits per second of each rendition, in the multivariant playlist's order.
     bandwidths: Vec<f64>,
     current: usize,
-    /// (ms, seconds of media, bytes) per piece of media appended.
-    arrivals: VecDeque<(f64, f64, usize)>,
+    /// (when, seconds of media, bytes) per piece of media appended.
+    arrivals: VecDeque<(Instant, f64, usize)>,
     /// Arrivals are judged only once a whole window has been watched since this time.
-    watching_since: Option<f64>,
+    watching_since: Option<Instant>,
     hold_ms: f64,
-    probe_at: f64,
-    last_probe_at: Option<f64>,
+    probe_at: Instant,
+    last_probe_at: Option<Instant>,
 }
 
 impl Abr {
@@ -43,7 +45,7 @@ impl Abr {
             arrivals: VecDeque::new(),
             watching_since: None,
             hold_ms: HOLD_MS.0,
-            probe_at: 0.0,
+            probe_at: Instant::default(),
             last_probe_at: None,
         }
     }
@@ -53,25 +55,25 @@ impl Abr {
     }
 
     /// Media appended: its duration and size.
-    pub fn on_media(&mut self, now_ms: f64, media_s: f64, bytes: usize) {
-        self.watching_since.get_or_insert(now_ms);
-        self.arrivals.push_back((now_ms, media_s, bytes));
+    pub fn on_media(&mut self, now: Instant, media_s: f64, bytes: usize) {
+        self.watching_since.get_or_insert(now);
+        self.arrivals.push_back((now, media_s, bytes));
     }
 
     /// Forget what was seen: the page was frozen, or a switch was just made, and the arrivals
     /// so far say nothing about what comes next.
-    pub fn restart(&mut self, now_ms: f64) {
+    pub fn restart(&mut self, now: Instant) {
         self.arrivals.clear();
-        self.watching_since = Some(now_ms);
+        self.watching_since = Some(now);
     }
 
     /// A new rendition to switch to, if the arrivals call for one. Up-switches only when
     /// `may_probe` (playing, near the target: not while catching up).
-    pub fn decide(&mut self, now_ms: f64, may_probe: bool) -> Option<usize> {
-        while self.arrivals.front().is_some_and(|a| a.0 < now_ms - WINDOW_MS) {
+    pub fn decide(&mut self, now: Instant, may_probe: bool) -> Option<usize> {
+        while self.arrivals.front().is_some_and(|a| a.0 < now - WINDOW_MS) {
             self.arrivals.pop_front();
         }
-        if self.watching_since.is_none_or(|t| now_ms - t < WINDOW_MS) {
+        if self.watching_since.is_none_or(|t| now - t < WINDOW_MS) {
             return None;
         }
         let window_s = WINDOW_MS / 1000.0;
@@ -83,20 +85,20 @@ impl Abr {
             if self.bandwidths[fits] >= self.bandwidths[self.current] {
                 return None;
             }
-            if self.last_probe_at.is_some_and(|t| now_ms - t < PROBE_FAILED_WITHIN_MS) {
+            if self.last_probe_at.is_some_and(|t| now - t < PROBE_FAILED_WITHIN_MS) {
                 self.hold_ms = (self.hold_ms * 2.0).min(HOLD_MS.1);
             }
-            self.probe_at = now_ms + self.hold_ms;
+            self.probe_at = now + self.hold_ms;
             fits
-        } else if ratio >= KEEPING_UP && may_probe && now_ms >= self.probe_at {
+        } else if ratio >= KEEPING_UP && may_probe && now >= self.probe_at {
             let up = self.next_up()?;
-            self.last_probe_at = Some(now_ms);
+            self.last_probe_at = Some(now);
             up
         } else {
             return None;
         };
         self.current = to;
-        self.restart(now_ms);
+        self.restart(now);
         Some(to)
     }
 
@@ -129,8 +131,8 @@ mod tests {
     fn feed(abr: &mut Abr, from_ms: f64, secs: f64, ratio: f64, bytes: usize, may_probe: bool) -> Option<(f64, usize)> {
         let mut t = from_ms;
         while t < from_ms + secs * 1000.0 {
-            abr.on_media(t, 0.1 * ratio, (bytes as f64 * ratio) as usize);
-            if let Some(to) = abr.decide(t, may_probe) {
+            abr.on_media(Instant::new(t), 0.1 * ratio, (bytes as f64 * ratio) as usize);
+            if let Some(to) = abr.decide(Instant::new(t), may_probe) {
                 return Some((t, to));
             }
             t += 100.0;
@@ -164,8 +166,8 @@ mod tests {
     fn nothing_is_decided_before_a_whole_window_was_seen() {
         let mut abr = Abr::new(LADDER.to_vec(), 0);
         assert_eq!(feed(&mut abr, 0.0, 1.9, 0.2, 10_750, true), None);
-        abr.restart(5000.0);
-        assert_eq!(abr.decide(6900.0, true), None);
+        abr.restart(Instant::new(5000.0));
+        assert_eq!(abr.decide(Instant::new(6900.0), true), None);
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! latency above a high quantile of these lags (plus a decode margin) rarely stalls. Old samples
 //! fade, so the target comes back down once the network calms.
 
+use crate::core::time::Instant;
+
 /// Histogram bucket width.
 const BUCKET_MS: f64 = 10.0;
 /// Lags beyond this land in the last bucket.
@@ -31,11 +33,11 @@ pub struct DelayHistogram {
     weights: Vec<f64>,
     /// Forgetting is by time, not by sample: chunks arrive at 5 to 30 a second.
     half_life_ms: f64,
-    first_at: Option<f64>,
-    last_at: Option<f64>,
+    first_at: Option<Instant>,
+    last_at: Option<Instant>,
     samples: u64,
     /// (time, bucket) of the samples of the last few seconds, so they can be taken back.
-    recent: std::collections::VecDeque<(f64, usize)>,
+    recent: std::collections::VecDeque<(Instant, usize)>,
 }
 
 /// How far back samples can be taken back.
@@ -54,32 +56,32 @@ impl DelayHistogram {
         }
     }
 
-    pub fn add(&mut self, now_ms: f64, lag_ms: f64) {
-        if !lag_ms.is_finite() || !now_ms.is_finite() {
+    pub fn add(&mut self, now: Instant, lag_ms: f64) {
+        if !lag_ms.is_finite() || !now.get().is_finite() {
             return;
         }
-        let elapsed = self.last_at.map_or(0.0, |t| (now_ms - t).max(0.0));
+        let elapsed = self.last_at.map_or(0.0, |t| (now - t).max(0.0));
         let decay = 0.5f64.powf(elapsed / self.half_life_ms);
         if decay < 1.0 {
             for w in &mut self.weights {
                 *w *= decay;
             }
         }
-        self.first_at.get_or_insert(now_ms);
-        self.last_at = Some(now_ms.max(self.last_at.unwrap_or(now_ms)));
+        self.first_at.get_or_insert(now);
+        self.last_at = Some(now.max(self.last_at.unwrap_or(now)));
         let bucket = ((lag_ms.max(0.0) / BUCKET_MS) as usize).min(BUCKETS - 1);
         self.weights[bucket] += 1.0;
         self.samples += 1;
-        self.recent.push_back((now_ms, bucket));
-        while self.recent.front().is_some_and(|r| r.0 < now_ms - RECENT_MS) {
+        self.recent.push_back((now, bucket));
+        while self.recent.front().is_some_and(|r| r.0 < now - RECENT_MS) {
             self.recent.pop_front();
         }
     }
 
-    /// Takes back the samples added since `since_ms` (within the last few seconds).
-    pub fn forget_since(&mut self, since_ms: f64) {
-        let last = self.last_at.unwrap_or(since_ms);
-        while let Some(&(at, bucket)) = self.recent.back().filter(|r| r.0 >= since_ms) {
+    /// Takes back the samples added since `since` (within the last few seconds).
+    pub fn forget_since(&mut self, since: Instant) {
+        let last = self.last_at.unwrap_or(since);
+        while let Some(&(at, bucket)) = self.recent.back().filter(|r| r.0 >= since) {
             self.recent.pop_back();
             // Its weight has decayed since it was added, as all weights have.
             let weight = 0.5f64.powf((last - at).max(0.0) / self.half_life_ms);
@@ -141,25 +143,26 @@ impl Default for TargetConfig {
 #[derive(Debug, Clone, Default)]
 struct PeakDetector {
     /// (last time seen, height), oldest first.
-    peaks: std::collections::VecDeque<(f64, f64)>,
+    /// (when, how high in ms).
+    peaks: std::collections::VecDeque<(Instant, f64)>,
 }
 
 impl PeakDetector {
-    fn add(&mut self, now_ms: f64, lag_ms: f64, threshold_ms: f64) {
-        while self.peaks.front().is_some_and(|p| p.0 < now_ms - PEAK_MEMORY_MS) {
+    fn add(&mut self, now: Instant, lag_ms: f64, threshold_ms: f64) {
+        while self.peaks.front().is_some_and(|p| p.0 < now - PEAK_MEMORY_MS) {
             self.peaks.pop_front();
         }
         if lag_ms <= threshold_ms || lag_ms > MAX_PEAK_MS {
             return;
         }
         match self.peaks.back_mut() {
-            Some(p) if now_ms - p.0 < PEAK_MERGE_MS => *p = (now_ms, p.1.max(lag_ms)),
-            _ => self.peaks.push_back((now_ms, lag_ms)),
+            Some(p) if now - p.0 < PEAK_MERGE_MS => *p = (now, p.1.max(lag_ms)),
+            _ => self.peaks.push_back((now, lag_ms)),
         }
     }
 
-    fn forget_since(&mut self, since_ms: f64) {
-        self.peaks.retain(|p| p.0 < since_ms);
+    fn forget_since(&mut self, since: Instant) {
+        self.peaks.retain(|p| p.0 < since);
     }
 
     /// The highest remembered peak, once peaks recur.
@@ -190,18 +193,18 @@ impl LatencyTarget {
         }
     }
 
-    pub fn add_arrival_lag(&mut self, now_ms: f64, lag_ms: f64) {
+    pub fn add_arrival_lag(&mut self, now: Instant, lag_ms: f64) {
         if let Some(q) = self.lags.quantile(self.config.quantile) {
-            self.peaks.add(now_ms, lag_ms, q + self.config.margin_ms);
+            self.peaks.add(now, lag_ms, q + self.config.margin_ms);
         }
-        self.lags.add(now_ms, lag_ms);
+        self.lags.add(now, lag_ms);
     }
 
-    /// Takes back the lags added since `since_ms` (a few seconds back at most): they turned out
+    /// Takes back the lags added since `since` (a few seconds back at most): they turned out
     /// to be something other than the network's delay, such as queueing on too high a bitrate.
-    pub fn forget_lags_since(&mut self, since_ms: f64) {
-        self.lags.forget_since(since_ms);
-        self.peaks.forget_since(since_ms);
+    pub fn forget_lags_since(&mut self, since: Instant) {
+        self.lags.forget_since(since);
+        self.peaks.forget_since(since);
     }
 
     /// A stall means the target was too low for what the network just did.
@@ -250,7 +253,7 @@ mod tests {
     fn quantile_tracks_the_tail() {
         let mut h = DelayHistogram::new(20_000.0);
         for i in 0..1000 {
-            h.add(i as f64 * 33.0, if i % 20 == 0 { 500.0 } else { 100.0 });
+            h.add(Instant::new(i as f64 * 33.0), if i % 20 == 0 { 500.0 } else { 100.0 });
         }
         let q95 = h.quantile(0.95).unwrap();
         assert!((100.0..=120.0).contains(&q95), "{q95}");
@@ -264,14 +267,14 @@ mod tests {
         let mut now = 0.0;
         for _ in 0..600 {
             now += 33.0;
-            t.add_arrival_lag(now, 900.0);
+            t.add_arrival_lag(Instant::new(now), 900.0);
         }
         let high = t.target_ms();
         assert!(high >= 1000.0, "{high}");
         // Eighty calm seconds bring it back down.
         for _ in 0..2400 {
             now += 33.0;
-            t.add_arrival_lag(now, 200.0);
+            t.add_arrival_lag(Instant::new(now), 200.0);
         }
         let low = t.target_ms();
         assert!(low < 400.0, "{low}");
@@ -283,7 +286,7 @@ mod tests {
         assert_eq!(t.target_ms(), 1500.0);
         let mut t = LatencyTarget::new(TargetConfig { floor_ms: 300.0, margin_ms: 0.0, ..Default::default() }, 800.0);
         for i in 0..100 {
-            t.add_arrival_lag(i as f64 * 33.0, 0.0);
+            t.add_arrival_lag(Instant::new(i as f64 * 33.0), 0.0);
         }
         assert_eq!(t.target_ms(), 300.0);
     }
@@ -293,12 +296,12 @@ mod tests {
         let mut t = LatencyTarget::new(TargetConfig { margin_ms: 100.0, ..Default::default() }, 520.0);
         let mut now = 0.0;
         while now < 1500.0 {
-            t.add_arrival_lag(now, 60.0);
+            t.add_arrival_lag(Instant::new(now), 60.0);
             now += 33.0;
         }
         assert_eq!(t.target_ms(), 520.0);
         while now < 2500.0 {
-            t.add_arrival_lag(now, 60.0);
+            t.add_arrival_lag(Instant::new(now), 60.0);
             now += 33.0;
         }
         assert_eq!(t.target_ms(), 170.0);
@@ -310,7 +313,7 @@ mod tests {
         let mut now = 0.0;
         let mut run = |t: &mut LatencyTarget, until: f64, lag: &dyn Fn(f64) -> f64| {
             while now < until {
-                t.add_arrival_lag(now, lag(now));
+                t.add_arrival_lag(Instant::new(now), lag(now));
                 now += 33.0;
             }
         };
@@ -341,18 +344,18 @@ mod tests {
         let mut t = LatencyTarget::new(TargetConfig { margin_ms: 100.0, ..Default::default() }, 500.0);
         let mut now = 0.0;
         while now < 10_000.0 {
-            t.add_arrival_lag(now, 100.0);
+            t.add_arrival_lag(Instant::new(now), 100.0);
             now += 33.0;
         }
         let calm = t.target_ms();
         // Two seconds of lags climbing to 2 s (a queue building), taken back.
         let from = now;
         while now < from + 2000.0 {
-            t.add_arrival_lag(now, 100.0 + (now - from));
+            t.add_arrival_lag(Instant::new(now), 100.0 + (now - from));
             now += 33.0;
         }
         assert!(t.target_ms() > calm + 500.0, "{}", t.target_ms());
-        t.forget_lags_since(from);
+        t.forget_lags_since(Instant::new(from));
         assert!((t.target_ms() - calm).abs() < 1.0, "{} vs {calm}", t.target_ms());
     }
 

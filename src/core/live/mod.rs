@@ -429,7 +429,7 @@ impl LiveEngine {
                 if at_live_edge && self.playback.playing() && self.variants.lags_count(self.now) {
                     // How long after capture this media became appendable.
                     let capture = captured + (placed.start - at) * 1000.0;
-                    self.target.add_arrival_lag(self.now.get(), self.server_now() - capture);
+                    self.target.add_arrival_lag(self.now, self.server_now() - capture);
                 }
             }
         }
@@ -477,7 +477,7 @@ impl LiveEngine {
             self.controller.latency_ms().is_some_and(|l| l < self.target.target_ms() + PROBE_NEAR_TARGET_MS);
         let may_probe = self.playback.playing() && !self.playback.stalled() && near_target;
         if let Some(down) = self.variants.decide(self.now, may_probe) {
-            self.target.forget_lags_since(down.forget_lags_since.get());
+            self.target.forget_lags_since(down.forget_lags_since);
         }
     }
 }

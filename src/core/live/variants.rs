@@ -44,14 +44,14 @@ impl Variants {
     /// The page did not run for a while: judge the link afresh.
     pub fn restart(&mut self, now: Instant) {
         if let Some(abr) = &mut self.abr {
-            abr.restart(now.get());
+            abr.restart(now);
         }
     }
 
     /// Media of `media_s` seconds in `bytes` arrived.
     pub fn on_media(&mut self, now: Instant, media_s: f64, bytes: usize) {
         if let Some(abr) = &mut self.abr {
-            abr.on_media(now.get(), media_s, bytes);
+            abr.on_media(now, media_s, bytes);
         }
     }
 
@@ -59,7 +59,7 @@ impl Variants {
     pub fn decide(&mut self, now: Instant, may_probe: bool) -> Option<SwitchedDown> {
         let abr = self.abr.as_mut()?;
         let from = abr.current();
-        let to = abr.decide(now.get(), may_probe)?;
+        let to = abr.decide(now, may_probe)?;
         self.switch_to = (to != self.current).then_some(to);
         if self.list[to].1 < self.list[from].1 {
             self.lags_ignored_until = Some(now + DRAIN_MS);
