@@ -234,8 +234,11 @@ impl<E: Engine + 'static> Player<E> {
     pub fn destroy(&self) {
         // Inputs deferred until now have nowhere to go.
         self.deferred.borrow_mut().clear();
-        let Ok(mut d) = self.driver.try_borrow_mut() else { return };
-        d.destroy();
+        match self.driver.try_borrow_mut() {
+            Ok(mut d) => d.destroy(),
+            // Called from inside a call of ours: done as soon as that call finishes.
+            Err(_) => self.deferred.borrow_mut().push_back(Box::new(|d, _| d.destroy())),
+        }
         self.events.borrow_mut().clear();
         self.sink.borrow_mut().take();
     }
