@@ -4,11 +4,11 @@ pub mod abr;
 pub mod clock;
 pub mod engine;
 pub mod error;
+pub mod format;
 pub mod latency;
-pub mod mp4;
-pub mod part_uri;
-pub mod playlist;
-pub mod url;
+
+/// The parsers live in [`format`]; these paths stay for the code written before the move.
+pub use format::{mp4, part_uri, playlist, url};
 
 pub use engine::{
     BufferOp, Event, FetchKind, FetchRequest, LiveConfig, LiveEngine, MediaEvent, MediaState, Output, Stats,
