@@ -1,6 +1,15 @@
 //! `moof` and what it holds: each `traf`'s track (`tfhd`), start (`tfdt`) and samples
-//! (`trun`), plus the `prft` laid beside it, read into a [`FragmentInfo`].
+//! (`trun`), plus the metadata boxes laid beside it (`prft`, `emsg`), read into a
+//! [`FragmentInfo`].
+//!
+//! Timing and metadata fail differently. A `moof` that cannot be read, or a box whose framing is
+//! broken, leaves nothing to go on: [`FragmentInfo::parse`] returns the error. A `prft` or `emsg`
+//! that cannot be read costs only itself: the box is skipped, its error is kept in
+//! [`FragmentInfo::errors`], and the chunk's timing still counts. A caller that wants to refuse
+//! such a chunk instead (a packager checking its own output, a test) calls
+//! [`FragmentInfo::parse_checked`], which returns the first of those errors.
 
+use super::emsg::{Emsg, EventMessage};
 use super::prft::{parse_prft, ProducerTime};
 use super::{boxes, child, Mp4Error, Reader};
 
@@ -20,15 +29,29 @@ pub struct TrackRun {
 pub struct FragmentInfo {
     pub producer_times: Vec<ProducerTime>,
     pub runs: Vec<TrackRun>,
+    /// The top-level `emsg` boxes, in the order they came.
+    pub events: Vec<EventMessage>,
+    /// Why each unreadable `prft` or `emsg` was skipped, in the order they came.
+    pub errors: Vec<Mp4Error>,
 }
 
 impl FragmentInfo {
+    /// Reads a chunk's timing and metadata. Fails only when the timing cannot be read; see the
+    /// module doc for what happens to unreadable metadata boxes.
     pub fn parse(data: &[u8]) -> Result<Self, Mp4Error> {
         let mut info = FragmentInfo::default();
         for b in boxes(data) {
             let b = b?;
             if b.is(b"prft") {
-                info.producer_times.push(parse_prft(b.payload)?);
+                match parse_prft(b.payload) {
+                    Ok(p) => info.producer_times.push(p),
+                    Err(e) => info.errors.push(e),
+                }
+            } else if b.is(b"emsg") {
+                match Emsg::parse(b.payload) {
+                    Ok(e) => info.events.push(e.into_owned()),
+                    Err(e) => info.errors.push(e),
+                }
             } else if b.is(b"moof") {
                 for t in boxes(b.payload) {
                     let t = t?;
@@ -39,6 +62,15 @@ impl FragmentInfo {
             }
         }
         Ok(info)
+    }
+
+    /// As [`FragmentInfo::parse`], but an unreadable `prft` or `emsg` fails the whole chunk.
+    pub fn parse_checked(data: &[u8]) -> Result<Self, Mp4Error> {
+        let info = Self::parse(data)?;
+        match info.errors.first() {
+            Some(e) => Err(e.clone()),
+            None => Ok(info),
+        }
     }
 
     /// One track's runs in this chunk taken together: a network read often carries several
@@ -128,8 +160,45 @@ fn parse_traf(traf: &[u8]) -> Result<TrackRun, Mp4Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::fragment;
+    use super::super::emsg::EmsgTime;
+    use super::super::testing::{bx, fragment, full};
     use super::*;
+
+    fn emsg(id: u32) -> Vec<u8> {
+        let e = Emsg {
+            scheme_id_uri: "https://liveshop.example/cue",
+            value: "product",
+            timescale: 1000,
+            time: EmsgTime::Delta(250),
+            event_duration: 30_000,
+            id,
+            message_data: b"sku-7",
+        };
+        e.to_bytes().unwrap()
+    }
+
+    #[test]
+    fn event_messages_beside_the_moof_are_kept_in_order() {
+        let data = [emsg(1), fragment(1, 0, &[3000], true), emsg(2), fragment(1, 3000, &[3000], false)].concat();
+        let info = FragmentInfo::parse_checked(&data).unwrap();
+        let ids: Vec<_> = info.events.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(info.events[0].as_emsg().message_data, b"sku-7");
+        assert_eq!(info.run(1).map(|r| r.duration), Some(6000));
+        assert!(info.errors.is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_metadata_box_costs_only_itself_unless_checked() {
+        let bad_emsg = bx(b"emsg", &full(0, 0, b"no terminator"));
+        let bad_prft = bx(b"prft", &full(0, 0, &[0, 0]));
+        let data = [bad_prft, emsg(1), bad_emsg, fragment(1, 90_000, &[3000], true)].concat();
+        let info = FragmentInfo::parse(&data).unwrap();
+        assert_eq!(info.run(1).map(|r| r.base_decode_time), Some(90_000));
+        assert_eq!(info.events.len(), 1);
+        assert_eq!(info.errors, [Mp4Error::Truncated("prft".into()), Mp4Error::Truncated("emsg".into())]);
+        assert_eq!(FragmentInfo::parse_checked(&data), Err(Mp4Error::Truncated("prft".into())));
+    }
 
     #[test]
     fn fragment_timing_and_sync() {

@@ -4,12 +4,14 @@
 //!
 //! One file per box family: this one frames boxes ([`complete_box_len`], [`boxes`]) and reads
 //! their fields; [`init`] reads `moov`, [`fragment`] reads `moof`, [`prft`] the producer
-//! reference time.
+//! reference time and [`emsg`] the DASH event message (which it can also write).
 
+pub mod emsg;
 pub mod fragment;
 pub mod init;
 pub mod prft;
 
+pub use emsg::{Emsg, EmsgTime, EventMessage};
 pub use fragment::{FragmentInfo, TrackRun};
 pub use init::{InitSegment, Track, TrackKind};
 pub use prft::{parse_prft, ProducerTime};
@@ -24,6 +26,10 @@ pub enum Mp4Error {
     NoMoov,
     #[error("init segment has no playable track")]
     NoTracks,
+    /// A field holds a value the box's definition does not allow (an unknown version, a string
+    /// that is not UTF-8, ...); the second member says which.
+    #[error("box `{0}` is invalid: {1}")]
+    BadField(String, &'static str),
 }
 
 /// One box: its four-character type and its payload (the bytes after the header).
@@ -152,6 +158,20 @@ impl<'a> Reader<'a> {
     fn skip(&mut self, n: usize) -> Result<(), Mp4Error> {
         self.bytes(n).map(|_| ())
     }
+    /// A NUL-terminated UTF-8 string; the NUL is consumed but not returned.
+    fn c_str(&mut self) -> Result<&'a str, Mp4Error> {
+        let rest = self.data.get(self.pos..).unwrap_or_default();
+        let len = rest.iter().position(|&b| b == 0).ok_or_else(|| Mp4Error::Truncated(self.kind.into()))?;
+        let text = self.bytes(len)?;
+        self.skip(1)?;
+        std::str::from_utf8(text).map_err(|_| Mp4Error::BadField(self.kind.into(), "string is not UTF-8"))
+    }
+    /// Everything not read yet.
+    fn rest(&mut self) -> &'a [u8] {
+        let rest = self.data.get(self.pos..).unwrap_or_default();
+        self.pos = self.data.len();
+        rest
+    }
 }
 
 /// Box builders for the tests of every box family.
@@ -223,6 +243,8 @@ mod tests {
             let _ = FragmentInfo::parse(&data);
             let _ = InitSegment::parse(&data);
             let _ = complete_box_len(&data);
+            let _ = Emsg::parse(&data);
+            let _ = FragmentInfo::parse_checked(&data);
         }
     }
 }
