@@ -2,8 +2,9 @@
 //! packager-shaped playlists, malformed inputs, and property tests that no input panics.
 
 use liveshop::core::playlist::{
-    parse, AttrValue, ByteRange, Map, MediaPlaylist, MediaType, MultivariantPlaylist, Playlist, PlaylistError,
-    PlaylistType, PreloadHint, PreloadHintType, RenditionReport, MAX_ITEMS,
+    parse, parse_with, AttrValue, ByteRange, Map, MediaPlaylist, MediaType, MultivariantPlaylist, Playlist,
+    PlaylistError, PlaylistType, PreloadHint, PreloadHintType, Recovery, RenditionReport, VariableContext, Variables,
+    MAX_ITEMS, MAX_WARNINGS,
 };
 use liveshop::core::url::{resolve, with_query};
 use proptest::prelude::*;
@@ -456,22 +457,60 @@ fn err(input: &str) -> PlaylistError {
 
 const HEAD: &str = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n";
 
+/// Each warning as `(line, problem, recovery)`, to compare with what a playlist holds.
+fn warnings(p: &Playlist<'_>) -> Vec<(usize, PlaylistError, Recovery)> {
+    p.warnings().iter().map(|w| (w.line, w.problem.clone(), w.recovery)).collect()
+}
+
+/// Parses what must parse, with the warnings it must bring.
+fn read_past(input: &str) -> (Playlist<'_>, Vec<(usize, PlaylistError, Recovery)>) {
+    match parse(input.as_bytes()) {
+        Ok(p) => {
+            let w = warnings(&p);
+            (p, w)
+        }
+        Err(e) => panic!("expected {input:?} to parse, got {e}"),
+    }
+}
+
 #[test]
-fn malformed_inputs_report_specific_errors() {
+fn what_cannot_be_recovered_is_refused_with_its_line() {
     use PlaylistError::*;
     assert_eq!(err(""), MissingHeader);
     assert_eq!(err("#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n"), MissingHeader);
     assert_eq!(err("\u{0}\u{1}garbage\u{7f}"), MissingHeader);
+    assert_eq!(err("#EXTM3U#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n"), MissingHeader);
     assert_eq!(parse(&[0x23, 0x45, 0xff, 0xfe, 0x00, 0x80]), Err(NotUtf8));
     assert_eq!(err("#EXTM3U\n#EXTINF:4,\na.ts\n"), MissingTargetDuration);
     assert_eq!(err("#EXTM3U\n"), MissingTargetDuration);
 
+    // The numbering of segments.
     let tag = "EXT-X-MEDIA-SEQUENCE";
     assert_eq!(err(&format!("{HEAD}#{tag}:12a\n")), InvalidNumber { line: 3, tag });
     assert_eq!(err(&format!("{HEAD}#{tag}:-1\n")), InvalidNumber { line: 3, tag });
     assert_eq!(err(&format!("{HEAD}#{tag}:99999999999999999999\n")), InvalidNumber { line: 3, tag });
-    assert_eq!(err("#EXTM3U\n#EXT-X-TARGETDURATION:four\n"), InvalidNumber { line: 2, tag: "EXT-X-TARGETDURATION" });
+    assert_eq!(err(&format!("{HEAD}#{tag}:1\n#{tag}:2\n")), DuplicateTag { line: 4, tag });
+    let tag = "EXT-X-DISCONTINUITY-SEQUENCE";
+    assert_eq!(err(&format!("{HEAD}#{tag}:1\n#EXTINF:4,\na.ts\n#{tag}:2\n")), DuplicateTag { line: 6, tag });
+    let tag = "EXT-X-SKIP";
+    assert_eq!(err(&format!("{HEAD}#EXTINF:4,\na.ts\n#{tag}:SKIPPED-SEGMENTS=3\n")), MisplacedTag { line: 5, tag });
+    assert_eq!(
+        err(&format!("{HEAD}#{tag}:RECENTLY-REMOVED-DATERANGES=\"a\"\n")),
+        MissingAttribute { line: 3, tag, attribute: "SKIPPED-SEGMENTS" }
+    );
+    assert_eq!(err(&format!("{HEAD}a.ts\n")), UriWithoutExtinf { line: 3 });
+    assert_eq!(err(&format!("{HEAD}#EXTINF:4,\na.ts\nb.ts\n")), UriWithoutExtinf { line: 5 });
+    assert_eq!(err("#EXTM3U\nhttp://example.com/a.m3u8\n"), UriWithoutExtinf { line: 2 });
+    // A URI line lost in the middle: which segment it was cannot be told, so every number
+    // after it is in doubt.
+    assert_eq!(err(&format!("{HEAD}#EXTINF:4,\n#EXTINF:4,\na.ts\n")), MissingUri { line: 3, tag: "EXTINF" });
+    assert_eq!(
+        err(&format!("{HEAD}#EXT-X-MEDIA-SEQUENCE:18446744073709551615\n#EXTINF:1,\na\n#EXTINF:1,\nb\n")),
+        SequenceOverflow
+    );
 
+    // Timing.
+    assert_eq!(err("#EXTM3U\n#EXT-X-TARGETDURATION:four\n"), InvalidNumber { line: 2, tag: "EXT-X-TARGETDURATION" });
     let tag = "EXTINF";
     assert_eq!(err(&format!("{HEAD}#EXTINF:-1,\na.ts\n")), InvalidDuration { line: 3, tag });
     assert_eq!(err(&format!("{HEAD}#EXTINF:1e999,\na.ts\n")), InvalidNumber { line: 3, tag });
@@ -480,19 +519,13 @@ fn malformed_inputs_report_specific_errors() {
     assert_eq!(err(&format!("{HEAD}#EXTINF:{},\na.ts\n", "9".repeat(400))), InvalidNumber { line: 3, tag });
     assert_eq!(err(&format!("{HEAD}#EXTINF:99999999999,\na.ts\n")), InvalidDuration { line: 3, tag });
     assert_eq!(
-        err(&format!("{HEAD}#EXT-X-PART:DURATION=-0.5,URI=\"p\"\n")),
-        InvalidDuration { line: 3, tag: "EXT-X-PART" }
+        err(&format!("{HEAD}#EXT-X-PART-INF:PART-TARGET=soon\n")),
+        InvalidNumber { line: 3, tag: "EXT-X-PART-INF" }
     );
 
-    assert_eq!(err(&format!("{HEAD}a.ts\n")), UriWithoutExtinf { line: 3 });
-    assert_eq!(err(&format!("{HEAD}#EXTINF:4,\na.ts\nb.ts\n")), UriWithoutExtinf { line: 5 });
-    assert_eq!(err("#EXTM3U\nhttp://example.com/a.m3u8\n"), UriWithoutExtinf { line: 2 });
-    assert_eq!(err(&format!("{HEAD}#EXTINF:4,\n")), MissingUri { line: 3, tag: "EXTINF" });
-
-    let tag = "EXT-X-MAP";
-    let reason = "unterminated quoted string";
-    assert_eq!(err(&format!("{HEAD}#EXT-X-MAP:URI=\"init.mp4\n")), InvalidAttribute { line: 3, tag, reason });
+    // Parts: their place in the segment is their number.
     let tag = "EXT-X-PART";
+    assert_eq!(err(&format!("{HEAD}#EXT-X-PART:DURATION=-0.5,URI=\"p\"\n")), InvalidDuration { line: 3, tag });
     assert_eq!(
         err(&format!("{HEAD}#EXT-X-PART:DURATION=0.3,URI")),
         InvalidAttribute { line: 3, tag, reason: "expected NAME=value" }
@@ -503,39 +536,18 @@ fn malformed_inputs_report_specific_errors() {
     );
     assert_eq!(err(&format!("{HEAD}#EXT-X-PART:DURATION=0.3")), MissingAttribute { line: 3, tag, attribute: "URI" });
     assert_eq!(err(&format!("{HEAD}#EXT-X-PART:URI=\"p\",DURATION=\"0.3\"")), InvalidNumber { line: 3, tag });
+
+    // Decryption.
     assert_eq!(
-        err(&format!("{HEAD}#EXT-X-PART:URI=\"p\",DURATION=1,INDEPENDENT=MAYBE")),
-        InvalidAttribute { line: 3, tag, reason: "expected YES or NO" }
+        err(&format!("{HEAD}#EXT-X-KEY:METHOD=AES-128,URI=\"k\",IV=0xZZ\n")),
+        InvalidAttribute { line: 3, tag: "EXT-X-KEY", reason: "invalid IV" }
     );
     assert_eq!(
-        err(&format!("{HEAD}#EXT-X-PART:URI=\"p\",DURATION=1,BYTERANGE=\"10@x\"")),
-        InvalidNumber { line: 3, tag }
-    );
-    assert_eq!(
-        err(&format!("{HEAD}#EXT-X-SERVER-CONTROL:PART-HOLD-BACK=1.0 CAN-BLOCK-RELOAD=YES\n")),
-        InvalidNumber { line: 3, tag: "EXT-X-SERVER-CONTROL" }
-    );
-    assert_eq!(
-        err(&format!("{HEAD}#EXT-X-SKIP:RECENTLY-REMOVED-DATERANGES=\"a\"\n")),
-        MissingAttribute { line: 3, tag: "EXT-X-SKIP", attribute: "SKIPPED-SEGMENTS" }
-    );
-    assert_eq!(
-        err(&format!("{HEAD}#EXT-X-PLAYLIST-TYPE:LIVE\n")),
-        InvalidValue { line: 3, tag: "EXT-X-PLAYLIST-TYPE" }
+        err(&format!("{HEAD}#EXT-X-KEY:URI=\"k\"\n")),
+        MissingAttribute { line: 3, tag: "EXT-X-KEY", attribute: "METHOD" }
     );
 
-    let tag = "EXT-X-PROGRAM-DATE-TIME";
-    assert_eq!(err(&format!("{HEAD}#{tag}:2019-02-30T00:00:00Z\n")), InvalidDate { line: 3, tag });
-    assert_eq!(err(&format!("{HEAD}#{tag}:yesterday\n")), InvalidDate { line: 3, tag });
-    assert_eq!(
-        err(&format!("{HEAD}#EXT-X-DATERANGE:ID=\"a\",START-DATE=\"2019-02-14T25:00:00Z\"\n")),
-        InvalidDate { line: 3, tag: "EXT-X-DATERANGE" }
-    );
-    assert_eq!(
-        err(&format!("{HEAD}#EXT-X-DATERANGE:START-DATE=\"2019-02-14T02:00:00Z\"\n")),
-        MissingAttribute { line: 3, tag: "EXT-X-DATERANGE", attribute: "ID" }
-    );
-
+    // Which kind of playlist this is.
     assert_eq!(
         err(&format!("{HEAD}#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n")),
         MixedPlaylist { line: 3, tag: "EXT-X-STREAM-INF" }
@@ -544,30 +556,117 @@ fn malformed_inputs_report_specific_errors() {
         err("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n#EXTINF:4,\n"),
         MixedPlaylist { line: 4, tag: "EXTINF" }
     );
-    let tag = "EXT-X-STREAM-INF";
-    assert_eq!(err("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n"), MissingUri { line: 2, tag });
-    assert_eq!(
-        err("#EXTM3U\n#EXT-X-STREAM-INF:CODECS=\"avc1\"\nv.m3u8\n"),
-        MissingAttribute { line: 2, tag, attribute: "BANDWIDTH" }
-    );
-    assert_eq!(
-        err("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=1920*1080\nv.m3u8\n"),
-        InvalidNumber { line: 2, tag }
-    );
-    assert_eq!(
-        err("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"avc1\nv.m3u8\n"),
-        InvalidAttribute { line: 2, tag, reason: "unterminated quoted string" }
-    );
-    assert_eq!(err("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\na.m3u8\nb.m3u8\n"), UriWithoutStreamInf { line: 4 });
-    assert_eq!(
-        err("#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\"\n"),
-        MissingAttribute { line: 2, tag: "EXT-X-MEDIA", attribute: "NAME" }
-    );
+}
 
-    assert_eq!(
-        err(&format!("{HEAD}#EXT-X-MEDIA-SEQUENCE:18446744073709551615\n#EXTINF:1,\na\n#EXTINF:1,\nb\n")),
-        SequenceOverflow
+#[test]
+fn what_can_be_recovered_is_read_past_with_a_warning() {
+    use PlaylistError::*;
+    use Recovery::*;
+
+    // A date that cannot be read is left out; the segment takes its neighbour's.
+    let tag = "EXT-X-PROGRAM-DATE-TIME";
+    let (p, w) = read_past(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-PROGRAM-DATE-TIME:2019-02-30T00:00:00Z\n#EXTINF:4,\na.ts\n\
+         #EXT-X-PROGRAM-DATE-TIME:2019-02-14T02:13:40.106Z\n#EXTINF:4,\nb.ts\n",
     );
+    assert_eq!(w, [(3, InvalidDate { line: 3, tag }, Ignored)]);
+    assert_eq!(p.as_media().unwrap().segments[0].program_date_time_ms, Some(LL_PDT_266));
+    let (_, w) = read_past(&format!("{HEAD}#{tag}:yesterday\n#EXTINF:4,\na.ts\n"));
+    assert_eq!(w, [(3, InvalidDate { line: 3, tag }, Ignored)]);
+
+    // A trailing EXTINF without its URI: the segment is left out; nothing else moves.
+    let input = format!("{HEAD}#EXTINF:4,\na.ts\n#EXTINF:4,\n");
+    let (p, w) = read_past(&input);
+    assert_eq!(w, [(5, MissingUri { line: 5, tag: "EXTINF" }, SegmentDropped)]);
+    assert_eq!(p.as_media().unwrap().segments.len(), 1);
+    assert_eq!(p.as_media().unwrap().next_part(), (1, 0));
+
+    // EXT-X-MAP without URI, or cut short: left out, the previous map stays.
+    let tag = "EXT-X-MAP";
+    let input = format!("{HEAD}#{tag}:URI=\"i.mp4\"\n#{tag}:BYTERANGE=\"10@0\"\n#EXTINF:4,\na.ts\n");
+    let (p, w) = read_past(&input);
+    assert_eq!(w, [(4, MissingAttribute { line: 4, tag, attribute: "URI" }, Ignored)]);
+    assert_eq!(p.as_media().unwrap().segments[0].map.map(|m| m.uri), Some("i.mp4"));
+    let reason = "unterminated quoted string";
+    let (_, w) = read_past(&format!("{HEAD}#{tag}:URI=\"init.mp4\n"));
+    assert_eq!(w, [(3, InvalidAttribute { line: 3, tag, reason }, Ignored)]);
+
+    // A part whose range cannot be read keeps its place as a gap; a flag that is neither YES
+    // nor NO reads as NO.
+    let tag = "EXT-X-PART";
+    let input = format!(
+        "{HEAD}#{tag}:URI=\"p\",DURATION=1,BYTERANGE=\"10@x\"\n#{tag}:URI=\"q\",DURATION=1,INDEPENDENT=MAYBE\n"
+    );
+    let (p, w) = read_past(&input);
+    assert_eq!(
+        w,
+        [
+            (3, InvalidNumber { line: 3, tag }, MarkedGap),
+            (4, InvalidAttribute { line: 4, tag, reason: "expected YES or NO" }, AttributeIgnored)
+        ]
+    );
+    let parts = &p.as_media().unwrap().segments[0].parts;
+    assert!(parts[0].gap && parts[0].byterange.is_none());
+    assert!(!parts[1].gap && !parts[1].independent);
+
+    // Tags that stand alone are left out.
+    let input = format!("{HEAD}#EXT-X-SERVER-CONTROL:PART-HOLD-BACK=1.0 CAN-BLOCK-RELOAD=YES\n");
+    let (p, w) = read_past(&input);
+    assert_eq!(w, [(3, InvalidNumber { line: 3, tag: "EXT-X-SERVER-CONTROL" }, Ignored)]);
+    assert!(!p.as_media().unwrap().server_control.can_block_reload);
+    let input = format!("{HEAD}#EXT-X-PLAYLIST-TYPE:LIVE\n");
+    let (p, w) = read_past(&input);
+    assert_eq!(w, [(3, InvalidValue { line: 3, tag: "EXT-X-PLAYLIST-TYPE" }, Ignored)]);
+    assert_eq!(p.as_media().unwrap().playlist_type, None);
+    let tag = "EXT-X-DATERANGE";
+    let input = format!(
+        "{HEAD}#{tag}:ID=\"a\",START-DATE=\"2019-02-14T25:00:00Z\"\n#{tag}:START-DATE=\"2019-02-14T02:00:00Z\"\n\
+         #{tag}:ID=\"c\",START-DATE=\"2019-02-14T02:00:00Z\"\n"
+    );
+    let (p, w) = read_past(&input);
+    assert_eq!(
+        w,
+        [(3, InvalidDate { line: 3, tag }, Ignored), (4, MissingAttribute { line: 4, tag, attribute: "ID" }, Ignored)]
+    );
+    assert_eq!(p.as_media().unwrap().dateranges.iter().map(|d| d.id).collect::<Vec<_>>(), ["c"]);
+
+    // In a multivariant playlist: a variant that cannot be read goes with its URI line; a URI
+    // line without a variant, and a variant without a URI line, are left out.
+    let tag = "EXT-X-STREAM-INF";
+    let (p, w) = read_past(
+        "#EXTM3U\n#EXT-X-STREAM-INF:CODECS=\"avc1\"\nnone.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=1920*1080\n\
+         bad.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"avc1\nworse.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2\na.m3u8\n\
+         b.m3u8\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\"\n#EXT-X-STREAM-INF:BANDWIDTH=3\n",
+    );
+    assert_eq!(
+        w,
+        [
+            (2, MissingAttribute { line: 2, tag, attribute: "BANDWIDTH" }, Ignored),
+            (4, InvalidNumber { line: 4, tag }, Ignored),
+            (6, InvalidAttribute { line: 6, tag, reason: "unterminated quoted string" }, Ignored),
+            (10, UriWithoutStreamInf { line: 10 }, Ignored),
+            (11, MissingAttribute { line: 11, tag: "EXT-X-MEDIA", attribute: "NAME" }, Ignored),
+            (12, MissingUri { line: 12, tag }, Ignored),
+        ]
+    );
+    let m = p.as_multivariant().unwrap();
+    assert_eq!(m.variants.iter().map(|v| (v.uri, v.bandwidth)).collect::<Vec<_>>(), [("a.m3u8", 2)]);
+    assert!(m.media.is_empty());
+
+    // Warnings say what they are.
+    assert_eq!(p.warnings()[0].to_string(), "line 2: EXT-X-STREAM-INF lacks required attribute BANDWIDTH (left out)");
+}
+
+#[test]
+fn warnings_stop_being_recorded_after_a_thousand() {
+    let mut s = String::from(HEAD);
+    for _ in 0..MAX_WARNINGS + 10 {
+        s.push_str("#EXT-X-PROGRAM-DATE-TIME:never\n");
+    }
+    s.push_str("#EXTINF:4,\na.ts\n");
+    let p = media(s.as_bytes());
+    assert_eq!(p.warnings.len(), MAX_WARNINGS);
+    assert_eq!(p.segments.len(), 1);
 }
 
 #[test]
@@ -595,6 +694,13 @@ fn absurdly_long_playlists_are_refused() {
 /// Reads every field so a lazily computed or inconsistent value would show up, and checks the
 /// invariants any successfully parsed media playlist must satisfy.
 fn check_invariants(p: &Playlist<'_>) {
+    assert!(p.warnings().len() <= MAX_WARNINGS);
+    for w in p.warnings() {
+        assert!(w.line >= 2, "the header is never at fault: {w}");
+        assert!(!w.to_string().is_empty());
+    }
+    let lines: Vec<_> = p.warnings().iter().map(|w| w.line).collect();
+    assert!(lines.windows(2).all(|l| l[0] <= l[1]), "warnings are in line order: {lines:?}");
     match p {
         Playlist::Media(m) => {
             assert!(m.target_duration.is_finite() && m.target_duration >= 0.0);
@@ -638,7 +744,7 @@ const TAGS: &[&str] = &[
     "EXT-X-RENDITION-REPORT", "EXT-X-DATERANGE", "EXT-X-MAP", "EXT-X-BYTERANGE", "EXT-X-KEY",
     "EXT-X-PROGRAM-DATE-TIME", "EXT-X-DISCONTINUITY", "EXT-X-GAP", "EXT-X-ENDLIST",
     "EXT-X-STREAM-INF", "EXT-X-I-FRAME-STREAM-INF", "EXT-X-MEDIA", "EXT-X-SESSION-DATA",
-    "EXT-X-START", "EXT-X-VERSION", "EXT-X-PLAYLIST-TYPE", "EXT-X-UNKNOWN",
+    "EXT-X-START", "EXT-X-VERSION", "EXT-X-PLAYLIST-TYPE", "EXT-X-UNKNOWN", "EXT-X-DEFINE",
 ];
 
 #[rustfmt::skip]
@@ -647,7 +753,8 @@ const ATTRS: &[&str] = &[
     "BYTERANGE-LENGTH", "LAST-MSN", "LAST-PART", "SKIPPED-SEGMENTS", "PART-TARGET",
     "CAN-BLOCK-RELOAD", "PART-HOLD-BACK", "CAN-SKIP-UNTIL", "ID", "START-DATE", "END-DATE",
     "X-COM-EXAMPLE", "SCTE35-OUT", "BANDWIDTH", "RESOLUTION", "FRAME-RATE", "CODECS",
-    "GROUP-ID", "NAME", "METHOD", "IV", "TIME-OFFSET", "CLOSED-CAPTIONS", "DATA-ID",
+    "GROUP-ID", "NAME", "METHOD", "IV", "TIME-OFFSET", "CLOSED-CAPTIONS", "DATA-ID", "VALUE",
+    "IMPORT", "QUERYPARAM",
 ];
 
 fn attr_value() -> impl Strategy<Value = String> {
@@ -667,6 +774,8 @@ fn attr_value() -> impl Strategy<Value = String> {
         "[0-9]{1,12}x[0-9]{1,12}",
         "\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,30})?(Z|[+-][0-9]{2}:?[0-9]{2})?\"",
         "[ -~]{0,12}",
+        "\"[a-c]{0,3}(\\{\\$[a-c-]{0,2}\\}?)?[a-c]{0,3}\"",
+        "0x[0-9]{0,4}\\{\\$[a-c]\\}",
     ]
 }
 
@@ -679,6 +788,7 @@ fn tag_line() -> impl Strategy<Value = String> {
         2 => attr_value().prop_map(|d| format!("#EXTINF:{d},title")),
         1 => prop::sample::select(TAGS).prop_map(|t| format!("#{t}")),
         2 => "[a-z0-9./:?=&-]{1,20}",
+        1 => "[a-z/]{0,5}\\{\\$[a-c]\\}[a-z.]{0,5}",
         1 => "[^\n]{0,30}",
         1 => Just(String::new()),
     ]
@@ -690,6 +800,11 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..2048)) {
         if let Ok(p) = parse(&data) {
+            check_invariants(&p);
+        }
+        let parent = Variables::from_iter([("a", "1"), ("b", "{$a}")]);
+        let mut vars = VariableContext::new().url("https://h/p.m3u8?a=x&c").parent(&parent);
+        if let Ok(p) = parse_with(&data, &mut vars) {
             check_invariants(&p);
         }
         let mut with_header = b"#EXTM3U\n".to_vec();
@@ -707,6 +822,11 @@ proptest! {
         let eol = if crlf { "\r\n" } else { "\n" };
         let text = format!("#EXTM3U{eol}{}", lines.join(eol));
         if let Ok(p) = parse(text.as_bytes()) {
+            check_invariants(&p);
+        }
+        let parent = Variables::from_iter([("a", "1"), ("b", "{$a}")]);
+        let mut vars = VariableContext::new().url("https://h/p.m3u8?a=x&c").parent(&parent);
+        if let Ok(p) = parse_with(text.as_bytes(), &mut vars) {
             check_invariants(&p);
         }
     }
