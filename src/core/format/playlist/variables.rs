@@ -14,7 +14,7 @@
 //! playlist expand without bound.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::{classify, tokenize, Ctx, Line, PlaylistError, Raw, Result, ATTRIBUTE_LIST_TAGS, MAX_ITEMS};
 use crate::core::format::url;
@@ -132,7 +132,7 @@ impl<'v> VariableContext<'v> {
         if !text.contains("{$") && !text.contains("EXT-X-DEFINE") {
             return Ok(());
         }
-        let mut pass = Pass { base: text.as_ptr() as usize, vars: HashMap::new(), budget: MAX_SUBSTITUTED_BYTES };
+        let mut pass = Pass { base: text.as_ptr() as usize, vars: BTreeMap::new(), budget: MAX_SUBSTITUTED_BYTES };
         for (line, l) in lines {
             match classify(l) {
                 Line::Uri(uri) => {
@@ -217,7 +217,7 @@ impl<'v> VariableContext<'v> {
 /// The state of one substitution pass.
 struct Pass<'a> {
     base: usize,
-    vars: HashMap<&'a str, Cow<'a, str>>,
+    vars: BTreeMap<&'a str, Cow<'a, str>>,
     /// Bytes of substituted text still allowed.
     budget: usize,
 }
