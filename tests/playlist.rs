@@ -1,11 +1,12 @@
 //! Playlist parser tests: the example playlists of RFC 8216 and draft-pantos-hls-rfc8216bis,
 //! packager-shaped playlists, malformed inputs, and property tests that no input panics.
 
-use liveshop::core::playlist::{
-    parse, AttrValue, ByteRange, Map, MediaPlaylist, MediaType, MultivariantPlaylist, Playlist, PlaylistError,
-    PlaylistType, PreloadHint, PreloadHintType, RenditionReport, MAX_ITEMS,
+use liveshop::core::format::playlist::{
+    parse, parse_with, AttrValue, ByteRange, Map, MediaPlaylist, MediaType, MultivariantPlaylist, Playlist,
+    PlaylistError, PlaylistType, PreloadHint, PreloadHintType, Recovery, RenditionReport, VariableContext, Variables,
+    MAX_ITEMS, MAX_WARNINGS,
 };
-use liveshop::core::url::{resolve, with_query};
+use liveshop::core::format::url::{resolve, with_query};
 use proptest::prelude::*;
 
 macro_rules! fixture {
@@ -456,22 +457,60 @@ fn err(input: &str) -> PlaylistError {
 
 const HEAD: &str = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n";
 
+/// Each warning as `(line, problem, recovery)`, to compare with what a playlist holds.
+fn warnings(p: &Playlist<'_>) -> Vec<(usize, PlaylistError, Recovery)> {
+    p.warnings().iter().map(|w| (w.line, w.problem.clone(), w.recovery)).collect()
+}
+
+/// Parses what must parse, with the warnings it must bring.
+fn read_past(input: &str) -> (Playlist<'_>, Vec<(usize, PlaylistError, Recovery)>) {
+    match parse(input.as_bytes()) {
+        Ok(p) => {
+            let w = warnings(&p);
+            (p, w)
+        }
+        Err(e) => panic!("expected {input:?} to parse, got {e}"),
+    }
+}
+
 #[test]
-fn malformed_inputs_report_specific_errors() {
+fn what_cannot_be_recovered_is_refused_with_its_line() {
     use PlaylistError::*;
     assert_eq!(err(""), MissingHeader);
     assert_eq!(err("#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n"), MissingHeader);
     assert_eq!(err("\u{0}\u{1}garbage\u{7f}"), MissingHeader);
+    assert_eq!(err("#EXTM3U#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n"), MissingHeader);
     assert_eq!(parse(&[0x23, 0x45, 0xff, 0xfe, 0x00, 0x80]), Err(NotUtf8));
     assert_eq!(err("#EXTM3U\n#EXTINF:4,\na.ts\n"), MissingTargetDuration);
     assert_eq!(err("#EXTM3U\n"), MissingTargetDuration);
 
+    // The numbering of segments.
     let tag = "EXT-X-MEDIA-SEQUENCE";
     assert_eq!(err(&format!("{HEAD}#{tag}:12a\n")), InvalidNumber { line: 3, tag });
     assert_eq!(err(&format!("{HEAD}#{tag}:-1\n")), InvalidNumber { line: 3, tag });
     assert_eq!(err(&format!("{HEAD}#{tag}:99999999999999999999\n")), InvalidNumber { line: 3, tag });
-    assert_eq!(err("#EXTM3U\n#EXT-X-TARGETDURATION:four\n"), InvalidNumber { line: 2, tag: "EXT-X-TARGETDURATION" });
+    assert_eq!(err(&format!("{HEAD}#{tag}:1\n#{tag}:2\n")), DuplicateTag { line: 4, tag });
+    let tag = "EXT-X-DISCONTINUITY-SEQUENCE";
+    assert_eq!(err(&format!("{HEAD}#{tag}:1\n#EXTINF:4,\na.ts\n#{tag}:2\n")), DuplicateTag { line: 6, tag });
+    let tag = "EXT-X-SKIP";
+    assert_eq!(err(&format!("{HEAD}#EXTINF:4,\na.ts\n#{tag}:SKIPPED-SEGMENTS=3\n")), MisplacedTag { line: 5, tag });
+    assert_eq!(
+        err(&format!("{HEAD}#{tag}:RECENTLY-REMOVED-DATERANGES=\"a\"\n")),
+        MissingAttribute { line: 3, tag, attribute: "SKIPPED-SEGMENTS" }
+    );
+    assert_eq!(err(&format!("{HEAD}a.ts\n")), UriWithoutExtinf { line: 3 });
+    assert_eq!(err(&format!("{HEAD}#EXTINF:4,\na.ts\nb.ts\n")), UriWithoutExtinf { line: 5 });
+    assert_eq!(err("#EXTM3U\nhttp://example.com/a.m3u8\n"), UriWithoutExtinf { line: 2 });
+    // A URI line lost in the middle: which segment it was cannot be told, so every number
+    // after it is in doubt.
+    assert_eq!(err(&format!("{HEAD}#EXTINF:4,\n#EXTINF:4,\na.ts\n")), MissingUri { line: 3, tag: "EXTINF" });
+    assert_eq!(
+        err(&format!("{HEAD}#EXT-X-MEDIA-SEQUENCE:18446744073709551615\n#EXTINF:1,\na\n#EXTINF:1,\nb\n")),
+        SequenceOverflow
+    );
 
+    // Timing.
+    assert_eq!(err("#EXTM3U\n#EXT-X-TARGETDURATION:four\n"), InvalidNumber { line: 2, tag: "EXT-X-TARGETDURATION" });
     let tag = "EXTINF";
     assert_eq!(err(&format!("{HEAD}#EXTINF:-1,\na.ts\n")), InvalidDuration { line: 3, tag });
     assert_eq!(err(&format!("{HEAD}#EXTINF:1e999,\na.ts\n")), InvalidNumber { line: 3, tag });
@@ -480,19 +519,13 @@ fn malformed_inputs_report_specific_errors() {
     assert_eq!(err(&format!("{HEAD}#EXTINF:{},\na.ts\n", "9".repeat(400))), InvalidNumber { line: 3, tag });
     assert_eq!(err(&format!("{HEAD}#EXTINF:99999999999,\na.ts\n")), InvalidDuration { line: 3, tag });
     assert_eq!(
-        err(&format!("{HEAD}#EXT-X-PART:DURATION=-0.5,URI=\"p\"\n")),
-        InvalidDuration { line: 3, tag: "EXT-X-PART" }
+        err(&format!("{HEAD}#EXT-X-PART-INF:PART-TARGET=soon\n")),
+        InvalidNumber { line: 3, tag: "EXT-X-PART-INF" }
     );
 
-    assert_eq!(err(&format!("{HEAD}a.ts\n")), UriWithoutExtinf { line: 3 });
-    assert_eq!(err(&format!("{HEAD}#EXTINF:4,\na.ts\nb.ts\n")), UriWithoutExtinf { line: 5 });
-    assert_eq!(err("#EXTM3U\nhttp://example.com/a.m3u8\n"), UriWithoutExtinf { line: 2 });
-    assert_eq!(err(&format!("{HEAD}#EXTINF:4,\n")), MissingUri { line: 3, tag: "EXTINF" });
-
-    let tag = "EXT-X-MAP";
-    let reason = "unterminated quoted string";
-    assert_eq!(err(&format!("{HEAD}#EXT-X-MAP:URI=\"init.mp4\n")), InvalidAttribute { line: 3, tag, reason });
+    // Parts: their place in the segment is their number.
     let tag = "EXT-X-PART";
+    assert_eq!(err(&format!("{HEAD}#EXT-X-PART:DURATION=-0.5,URI=\"p\"\n")), InvalidDuration { line: 3, tag });
     assert_eq!(
         err(&format!("{HEAD}#EXT-X-PART:DURATION=0.3,URI")),
         InvalidAttribute { line: 3, tag, reason: "expected NAME=value" }
@@ -503,39 +536,18 @@ fn malformed_inputs_report_specific_errors() {
     );
     assert_eq!(err(&format!("{HEAD}#EXT-X-PART:DURATION=0.3")), MissingAttribute { line: 3, tag, attribute: "URI" });
     assert_eq!(err(&format!("{HEAD}#EXT-X-PART:URI=\"p\",DURATION=\"0.3\"")), InvalidNumber { line: 3, tag });
+
+    // Decryption.
     assert_eq!(
-        err(&format!("{HEAD}#EXT-X-PART:URI=\"p\",DURATION=1,INDEPENDENT=MAYBE")),
-        InvalidAttribute { line: 3, tag, reason: "expected YES or NO" }
+        err(&format!("{HEAD}#EXT-X-KEY:METHOD=AES-128,URI=\"k\",IV=0xZZ\n")),
+        InvalidAttribute { line: 3, tag: "EXT-X-KEY", reason: "invalid IV" }
     );
     assert_eq!(
-        err(&format!("{HEAD}#EXT-X-PART:URI=\"p\",DURATION=1,BYTERANGE=\"10@x\"")),
-        InvalidNumber { line: 3, tag }
-    );
-    assert_eq!(
-        err(&format!("{HEAD}#EXT-X-SERVER-CONTROL:PART-HOLD-BACK=1.0 CAN-BLOCK-RELOAD=YES\n")),
-        InvalidNumber { line: 3, tag: "EXT-X-SERVER-CONTROL" }
-    );
-    assert_eq!(
-        err(&format!("{HEAD}#EXT-X-SKIP:RECENTLY-REMOVED-DATERANGES=\"a\"\n")),
-        MissingAttribute { line: 3, tag: "EXT-X-SKIP", attribute: "SKIPPED-SEGMENTS" }
-    );
-    assert_eq!(
-        err(&format!("{HEAD}#EXT-X-PLAYLIST-TYPE:LIVE\n")),
-        InvalidValue { line: 3, tag: "EXT-X-PLAYLIST-TYPE" }
+        err(&format!("{HEAD}#EXT-X-KEY:URI=\"k\"\n")),
+        MissingAttribute { line: 3, tag: "EXT-X-KEY", attribute: "METHOD" }
     );
 
-    let tag = "EXT-X-PROGRAM-DATE-TIME";
-    assert_eq!(err(&format!("{HEAD}#{tag}:2019-02-30T00:00:00Z\n")), InvalidDate { line: 3, tag });
-    assert_eq!(err(&format!("{HEAD}#{tag}:yesterday\n")), InvalidDate { line: 3, tag });
-    assert_eq!(
-        err(&format!("{HEAD}#EXT-X-DATERANGE:ID=\"a\",START-DATE=\"2019-02-14T25:00:00Z\"\n")),
-        InvalidDate { line: 3, tag: "EXT-X-DATERANGE" }
-    );
-    assert_eq!(
-        err(&format!("{HEAD}#EXT-X-DATERANGE:START-DATE=\"2019-02-14T02:00:00Z\"\n")),
-        MissingAttribute { line: 3, tag: "EXT-X-DATERANGE", attribute: "ID" }
-    );
-
+    // Which kind of playlist this is.
     assert_eq!(
         err(&format!("{HEAD}#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n")),
         MixedPlaylist { line: 3, tag: "EXT-X-STREAM-INF" }
@@ -544,30 +556,436 @@ fn malformed_inputs_report_specific_errors() {
         err("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n#EXTINF:4,\n"),
         MixedPlaylist { line: 4, tag: "EXTINF" }
     );
-    let tag = "EXT-X-STREAM-INF";
-    assert_eq!(err("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n"), MissingUri { line: 2, tag });
-    assert_eq!(
-        err("#EXTM3U\n#EXT-X-STREAM-INF:CODECS=\"avc1\"\nv.m3u8\n"),
-        MissingAttribute { line: 2, tag, attribute: "BANDWIDTH" }
-    );
-    assert_eq!(
-        err("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=1920*1080\nv.m3u8\n"),
-        InvalidNumber { line: 2, tag }
-    );
-    assert_eq!(
-        err("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"avc1\nv.m3u8\n"),
-        InvalidAttribute { line: 2, tag, reason: "unterminated quoted string" }
-    );
-    assert_eq!(err("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\na.m3u8\nb.m3u8\n"), UriWithoutStreamInf { line: 4 });
-    assert_eq!(
-        err("#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\"\n"),
-        MissingAttribute { line: 2, tag: "EXT-X-MEDIA", attribute: "NAME" }
-    );
+}
 
-    assert_eq!(
-        err(&format!("{HEAD}#EXT-X-MEDIA-SEQUENCE:18446744073709551615\n#EXTINF:1,\na\n#EXTINF:1,\nb\n")),
-        SequenceOverflow
+#[test]
+fn what_can_be_recovered_is_read_past_with_a_warning() {
+    use PlaylistError::*;
+    use Recovery::*;
+
+    // A date that cannot be read is left out; the segment takes its neighbour's.
+    let tag = "EXT-X-PROGRAM-DATE-TIME";
+    let (p, w) = read_past(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-PROGRAM-DATE-TIME:2019-02-30T00:00:00Z\n#EXTINF:4,\na.ts\n\
+         #EXT-X-PROGRAM-DATE-TIME:2019-02-14T02:13:40.106Z\n#EXTINF:4,\nb.ts\n",
     );
+    assert_eq!(w, [(3, InvalidDate { line: 3, tag }, Ignored)]);
+    assert_eq!(p.as_media().unwrap().segments[0].program_date_time_ms, Some(LL_PDT_266));
+    let (_, w) = read_past(&format!("{HEAD}#{tag}:yesterday\n#EXTINF:4,\na.ts\n"));
+    assert_eq!(w, [(3, InvalidDate { line: 3, tag }, Ignored)]);
+
+    // A trailing EXTINF without its URI: the segment is left out; nothing else moves.
+    let input = format!("{HEAD}#EXTINF:4,\na.ts\n#EXTINF:4,\n");
+    let (p, w) = read_past(&input);
+    assert_eq!(w, [(5, MissingUri { line: 5, tag: "EXTINF" }, SegmentDropped)]);
+    assert_eq!(p.as_media().unwrap().segments.len(), 1);
+    assert_eq!(p.as_media().unwrap().next_part(), (1, 0));
+
+    // EXT-X-MAP without URI, or cut short: left out, the previous map stays.
+    let tag = "EXT-X-MAP";
+    let input = format!("{HEAD}#{tag}:URI=\"i.mp4\"\n#{tag}:BYTERANGE=\"10@0\"\n#EXTINF:4,\na.ts\n");
+    let (p, w) = read_past(&input);
+    assert_eq!(w, [(4, MissingAttribute { line: 4, tag, attribute: "URI" }, Ignored)]);
+    assert_eq!(p.as_media().unwrap().segments[0].map.map(|m| m.uri), Some("i.mp4"));
+    let reason = "unterminated quoted string";
+    let (_, w) = read_past(&format!("{HEAD}#{tag}:URI=\"init.mp4\n"));
+    assert_eq!(w, [(3, InvalidAttribute { line: 3, tag, reason }, Ignored)]);
+
+    // A part whose range cannot be read keeps its place as a gap; a flag that is neither YES
+    // nor NO reads as NO.
+    let tag = "EXT-X-PART";
+    let input = format!(
+        "{HEAD}#{tag}:URI=\"p\",DURATION=1,BYTERANGE=\"10@x\"\n#{tag}:URI=\"q\",DURATION=1,INDEPENDENT=MAYBE\n"
+    );
+    let (p, w) = read_past(&input);
+    assert_eq!(
+        w,
+        [
+            (3, InvalidNumber { line: 3, tag }, MarkedGap),
+            (4, InvalidAttribute { line: 4, tag, reason: "expected YES or NO" }, AttributeIgnored)
+        ]
+    );
+    let parts = &p.as_media().unwrap().segments[0].parts;
+    assert!(parts[0].gap && parts[0].byterange.is_none());
+    assert!(!parts[1].gap && !parts[1].independent);
+
+    // Tags that stand alone are left out.
+    let input = format!("{HEAD}#EXT-X-SERVER-CONTROL:PART-HOLD-BACK=1.0 CAN-BLOCK-RELOAD=YES\n");
+    let (p, w) = read_past(&input);
+    assert_eq!(w, [(3, InvalidNumber { line: 3, tag: "EXT-X-SERVER-CONTROL" }, Ignored)]);
+    assert!(!p.as_media().unwrap().server_control.can_block_reload);
+    let input = format!("{HEAD}#EXT-X-PLAYLIST-TYPE:LIVE\n");
+    let (p, w) = read_past(&input);
+    assert_eq!(w, [(3, InvalidValue { line: 3, tag: "EXT-X-PLAYLIST-TYPE" }, Ignored)]);
+    assert_eq!(p.as_media().unwrap().playlist_type, None);
+    let tag = "EXT-X-DATERANGE";
+    let input = format!(
+        "{HEAD}#{tag}:ID=\"a\",START-DATE=\"2019-02-14T25:00:00Z\"\n#{tag}:START-DATE=\"2019-02-14T02:00:00Z\"\n\
+         #{tag}:ID=\"c\",START-DATE=\"2019-02-14T02:00:00Z\"\n"
+    );
+    let (p, w) = read_past(&input);
+    assert_eq!(
+        w,
+        [(3, InvalidDate { line: 3, tag }, Ignored), (4, MissingAttribute { line: 4, tag, attribute: "ID" }, Ignored)]
+    );
+    assert_eq!(p.as_media().unwrap().dateranges.iter().map(|d| d.id).collect::<Vec<_>>(), ["c"]);
+
+    // In a multivariant playlist: a variant that cannot be read goes with its URI line; a URI
+    // line without a variant, and a variant without a URI line, are left out.
+    let tag = "EXT-X-STREAM-INF";
+    let (p, w) = read_past(
+        "#EXTM3U\n#EXT-X-STREAM-INF:CODECS=\"avc1\"\nnone.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=1920*1080\n\
+         bad.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"avc1\nworse.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2\na.m3u8\n\
+         b.m3u8\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\"\n#EXT-X-STREAM-INF:BANDWIDTH=3\n",
+    );
+    assert_eq!(
+        w,
+        [
+            (2, MissingAttribute { line: 2, tag, attribute: "BANDWIDTH" }, Ignored),
+            (4, InvalidNumber { line: 4, tag }, Ignored),
+            (6, InvalidAttribute { line: 6, tag, reason: "unterminated quoted string" }, Ignored),
+            (10, UriWithoutStreamInf { line: 10 }, Ignored),
+            (11, MissingAttribute { line: 11, tag: "EXT-X-MEDIA", attribute: "NAME" }, Ignored),
+            (12, MissingUri { line: 12, tag }, Ignored),
+        ]
+    );
+    let m = p.as_multivariant().unwrap();
+    assert_eq!(m.variants.iter().map(|v| (v.uri, v.bandwidth)).collect::<Vec<_>>(), [("a.m3u8", 2)]);
+    assert!(m.media.is_empty());
+
+    // Warnings say what they are.
+    assert_eq!(p.warnings()[0].to_string(), "line 2: EXT-X-STREAM-INF lacks required attribute BANDWIDTH (left out)");
+}
+
+#[test]
+fn warnings_stop_being_recorded_after_a_thousand() {
+    let mut s = String::from(HEAD);
+    for _ in 0..MAX_WARNINGS + 10 {
+        s.push_str("#EXT-X-PROGRAM-DATE-TIME:never\n");
+    }
+    s.push_str("#EXTINF:4,\na.ts\n");
+    let p = media(s.as_bytes());
+    assert_eq!(p.warnings.len(), MAX_WARNINGS);
+    assert_eq!(p.segments.len(), 1);
+}
+
+// Playlists in the shapes other players meet in the wild (hls.js's parser tests collect many):
+// each fixture gathers one family of oddities, written for this suite.
+
+#[test]
+fn a_vod_in_packager_dialect_reads_whole_but_for_its_last_extinf_without_uri() {
+    let p = media(fixture!("oddities_vod_extinf.m3u8"));
+    let uris: Vec<_> = p.segments.iter().map(|s| s.uri.unwrap()).collect();
+    assert_eq!(uris, ["show/part 1.ts", "show/pa\u{3000}rt\u{3000}2.ts", "0", "1"]);
+    let durations: Vec<_> = p.segments.iter().map(|s| s.duration).collect();
+    assert_eq!(durations, [6.0, 5.5, 0.36, 6.0]);
+    let titles: Vec<_> = p.segments.iter().map(|s| s.title).collect();
+    assert_eq!(titles, [None, None, Some("flash sale"), None]);
+    assert!(p.endlist);
+    assert_eq!(p.playlist_type, Some(PlaylistType::Vod));
+    assert_eq!(
+        p.warnings.iter().map(|w| (w.line, w.problem.clone(), w.recovery)).collect::<Vec<_>>(),
+        [(20, PlaylistError::MissingUri { line: 20, tag: "EXTINF" }, Recovery::SegmentDropped)]
+    );
+}
+
+#[test]
+fn byte_ranges_before_or_after_extinf_continue_each_other_and_an_unreadable_one_becomes_a_gap() {
+    let p = media(fixture!("oddities_byteranges.m3u8"));
+    let range = |length, offset| Some(ByteRange { length, offset: Some(offset) });
+    assert_eq!(p.segments[0].map, Some(Map { uri: "replay.mp4", byterange: range(1200, 0) }));
+    let ranges: Vec<_> = p.segments.iter().map(|s| (s.msn, s.byterange, s.gap)).collect();
+    assert_eq!(
+        ranges,
+        [
+            (10, range(50_000, 1200), false),
+            (11, range(48_000, 51_200), false),
+            (12, range(51_000, 99_200), false),
+            (13, None, true),
+            (14, range(47_000, 200_200), false),
+            (15, range(1000, 247_200), false),
+        ]
+    );
+    let w: Vec<_> = p.warnings.iter().map(|w| (w.line, w.recovery)).collect();
+    assert_eq!(w, [(19, Recovery::MarkedGap)]);
+}
+
+#[test]
+fn dates_anywhere_in_a_segment_count_and_a_bad_date_or_a_map_without_uri_is_left_out() {
+    use PlaylistError::*;
+    let p = media(fixture!("oddities_dates_and_maps.m3u8"));
+    assert_eq!(p.segments.first().map(|s| s.msn), Some(520));
+    let ms = |s: &str| liveshop::core::format::playlist::parse_date(s).unwrap();
+    let dates: Vec<_> = p.segments.iter().map(|s| s.program_date_time_ms).collect();
+    let expected = [
+        "2025-03-01T20:00:00Z",
+        "2025-03-01T20:00:04Z",
+        "2025-03-01T20:00:08Z",
+        "2025-03-01T20:00:12Z",
+        // After the discontinuity, only the date written after the last segment anchors them.
+        "2025-03-01T20:00:52Z",
+        "2025-03-01T20:00:56Z",
+    ];
+    assert_eq!(dates, expected.map(|d| Some(ms(d))));
+    let maps: Vec<_> = p.segments.iter().map(|s| s.map.map(|m| m.uri)).collect();
+    assert_eq!(
+        maps,
+        [
+            Some("init-a.mp4"),
+            Some("init-a.mp4"),
+            Some("init-a.mp4"),
+            Some("init-a.mp4"),
+            Some("init-b.mp4"),
+            Some("init-b.mp4")
+        ]
+    );
+    assert_eq!(p.segments[2].title, Some("live"));
+    assert_eq!(
+        p.warnings.iter().map(|w| (w.line, w.problem.clone(), w.recovery)).collect::<Vec<_>>(),
+        [
+            (11, InvalidDate { line: 11, tag: "EXT-X-PROGRAM-DATE-TIME" }, Recovery::Ignored),
+            (13, MissingAttribute { line: 13, tag: "EXT-X-MAP", attribute: "URI" }, Recovery::Ignored),
+        ]
+    );
+}
+
+#[test]
+fn repeated_tags_keep_the_first_and_late_sequence_numbers_apply_to_the_whole_playlist() {
+    use PlaylistError::*;
+    use Recovery::*;
+    let p = media(fixture!("oddities_repeated_tags.m3u8"));
+    assert_eq!((p.version, p.target_duration, p.part_target), (Some(9), 2.0, Some(0.5)));
+    assert_eq!(p.playlist_type, Some(PlaylistType::Event));
+    assert!(p.server_control.can_block_reload);
+    assert_eq!(p.server_control.part_hold_back, Some(1.5));
+    assert_eq!(p.media_sequence, 70);
+    assert_eq!(p.segments.iter().map(|s| (s.msn, s.discontinuity_sequence)).collect::<Vec<_>>(), [(70, 4), (71, 4)]);
+    let first = &p.segments[0].parts;
+    assert_eq!((first[0].independent, first[1].independent), (true, false));
+    let edge = &p.segments[1];
+    assert_eq!(edge.uri, None);
+    assert_eq!(
+        edge.parts.iter().map(|p| (p.uri, p.gap)).collect::<Vec<_>>(),
+        [("s71.0.m4s", false), ("s71.1.m4s", true), ("s71.2.m4s", false)]
+    );
+    // The gap keeps its place: the next part to ask for is still the fourth.
+    assert_eq!(p.next_part(), (71, 3));
+    assert_eq!(p.preload_hints.len(), 1);
+    assert_eq!(p.rendition_reports.len(), 1);
+    let dup = |line, tag| (line, DuplicateTag { line, tag }, Ignored);
+    let twice = |line, tag| (line, InvalidAttribute { line, tag, reason: "attribute given twice" }, AttributeIgnored);
+    assert_eq!(
+        p.warnings.iter().map(|w| (w.line, w.problem.clone(), w.recovery)).collect::<Vec<_>>(),
+        [
+            dup(5, "EXT-X-VERSION"),
+            dup(7, "EXT-X-TARGETDURATION"),
+            dup(9, "EXT-X-PLAYLIST-TYPE"),
+            dup(11, "EXT-X-PART-INF"),
+            twice(12, "EXT-X-SERVER-CONTROL"),
+            dup(13, "EXT-X-SERVER-CONTROL"),
+            dup(15, "EXT-X-MEDIA-SEQUENCE"),
+            twice(17, "EXT-X-PART"),
+            (18, InvalidAttribute { line: 18, tag: "EXT-X-PART", reason: "expected YES or NO" }, AttributeIgnored),
+            (21, MisplacedTag { line: 21, tag: "EXT-X-DISCONTINUITY-SEQUENCE" }, Used),
+            (23, InvalidNumber { line: 23, tag: "EXT-X-PART" }, MarkedGap),
+            (26, MissingAttribute { line: 26, tag: "EXT-X-PRELOAD-HINT", attribute: "URI" }, Ignored),
+            (28, MissingAttribute { line: 28, tag: "EXT-X-RENDITION-REPORT", attribute: "URI" }, Ignored),
+        ]
+    );
+}
+
+#[test]
+fn a_multivariant_playlist_keeps_every_variant_it_can_read() {
+    use PlaylistError::*;
+    use Recovery::*;
+    let m = multivariant(fixture!("oddities_multivariant.m3u8"));
+    let variants: Vec<_> = m.variants.iter().map(|v| (v.uri, v.bandwidth, v.resolution, v.closed_captions)).collect();
+    assert_eq!(
+        variants,
+        [
+            ("high/live.m3u8", 2_400_000, Some((1280, 720)), Some("cc")),
+            ("low/live.m3u8", 400_000, Some((640, 360)), None)
+        ]
+    );
+    assert_eq!(m.variants[0].codecs, Some("avc1.64001f,mp4a.40.2"));
+    assert_eq!(m.i_frame_variants.len(), 1);
+    assert_eq!(m.i_frame_variants[0].uri, "high/iframes.m3u8");
+    assert_eq!(
+        m.media.iter().map(|r| (r.kind, r.default)).collect::<Vec<_>>(),
+        [(MediaType::Audio, true), (MediaType::ClosedCaptions, false)]
+    );
+    assert_eq!(
+        m.warnings.iter().map(|w| (w.line, w.problem.clone(), w.recovery)).collect::<Vec<_>>(),
+        [
+            (7, InvalidAttribute { line: 7, tag: "EXT-X-MEDIA", reason: "unknown TYPE" }, Ignored),
+            (8, InvalidAttribute { line: 8, tag: "EXT-X-MEDIA", reason: "expected YES or NO" }, AttributeIgnored),
+            (12, MissingAttribute { line: 12, tag: "EXT-X-STREAM-INF", attribute: "BANDWIDTH" }, Ignored),
+        ]
+    );
+}
+
+// EXT-X-DEFINE (draft-pantos-hls-rfc8216bis §4.4.2.3).
+
+const SHOW_URL: &str = "https://shop.example/live/show.m3u8?token=t0k%2Fen&region=eu";
+const HIGH_URL: &str = "https://cdn-eu.shop.example/spring-sale/high.m3u8?token=t0k%2Fen";
+
+#[test]
+fn variables_stand_in_for_their_values_in_uri_lines_and_quoted_values() {
+    let mut vars = VariableContext::new().url(SHOW_URL);
+    let p = parse_with(fixture!("variables_multivariant.m3u8"), &mut vars).unwrap();
+    let m = p.as_multivariant().unwrap();
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    assert_eq!(
+        m.defines,
+        [
+            ("region", "eu"),
+            ("token", "t0k%2Fen"),
+            ("cdn", "https://cdn-eu.shop.example"),
+            ("avc", "avc1.64001f"),
+            ("show", "spring-sale"),
+        ]
+    );
+    assert_eq!(m.session_data[0].value, Some("spring-sale"));
+    assert_eq!(m.media[0].uri, Some("https://cdn-eu.shop.example/spring-sale/audio.m3u8?token=t0k%2Fen"));
+    assert_eq!(m.variants[0].codecs, Some("avc1.64001f,mp4a.40.2"));
+    assert_eq!(m.variants[0].uri, "https://cdn-eu.shop.example/spring-sale/high.m3u8?token=t0k%2Fen");
+    // `{$` without a name and `}` is no reference, and stays.
+    assert_eq!(
+        m.variants[1].uri,
+        "https://cdn-eu.shop.example/spring-sale/low.m3u8?token=t0k%2Fen&literal={$-not a reference"
+    );
+    let vars = m.variables();
+    assert_eq!(vars.get("cdn"), Some("https://cdn-eu.shop.example"));
+    assert_eq!(vars.len(), 5);
+}
+
+#[test]
+fn a_media_playlist_imports_its_parents_variables_and_reads_its_own_url() {
+    let mut vars = VariableContext::new().url(SHOW_URL);
+    let parent =
+        parse_with(fixture!("variables_multivariant.m3u8"), &mut vars).unwrap().as_multivariant().unwrap().variables();
+    let mut vars = VariableContext::new().url(HIGH_URL).parent(&parent);
+    let p = match parse_with(fixture!("variables_media_ll.m3u8"), &mut vars) {
+        Ok(Playlist::Media(p)) => p,
+        other => panic!("{other:?}"),
+    };
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    let seg = "https://cdn-eu.shop.example/spring-sale/high/seg";
+    assert_eq!(
+        p.defines[..4],
+        [("cdn", "https://cdn-eu.shop.example"), ("show", "spring-sale"), ("token", "t0k%2Fen"), ("seg", seg),]
+    );
+    assert_eq!(p.removed_dateranges, ["old-1", "flash-7-old"]);
+    let first = &p.segments[0];
+    assert_eq!(first.msn, 302);
+    assert_eq!(first.uri, Some(format!("{seg}302.m4s?token=t0k%2Fen").as_str()));
+    // The title is not a place for references: it is kept as written.
+    assert_eq!(first.title, Some("{$show} opening"));
+    let key = first.key.unwrap();
+    assert_eq!(key.uri, Some("https://cdn-eu.shop.example/keys/k1?token=t0k%2Fen"));
+    assert_eq!(key.iv.map(|iv| iv[15]), Some(0x2a));
+    let map = first.map.unwrap();
+    assert_eq!(map.uri, format!("{seg}-init.mp4"));
+    assert_eq!(map.byterange, Some(ByteRange { length: 812, offset: Some(0) }));
+    let cue = &p.dateranges[0];
+    assert_eq!(cue.id, "flash-7");
+    assert_eq!(cue.attributes, [("X-SKU", AttrValue::Quoted("flash-7-sku")), ("SCTE35-OUT", AttrValue::Hex("FC2A"))]);
+    let edge = &p.segments[1];
+    assert_eq!(
+        edge.parts.iter().map(|p| p.uri.to_string()).collect::<Vec<_>>(),
+        [format!("{seg}303.0.m4s"), format!("{seg}303.1.m4s")]
+    );
+    assert_eq!(p.preload_hints[0].uri, format!("{seg}303.2.m4s"));
+    assert_eq!(p.rendition_reports[0].uri, "../low.m3u8?token=t0k%2Fen");
+    assert_eq!(p.next_part(), (303, 2));
+}
+
+#[test]
+fn variable_errors_fail_the_parse_as_the_draft_requires() {
+    use PlaylistError::*;
+    let define = |s: &str| format!("{HEAD}#EXT-X-DEFINE:{s}\n#EXTINF:4,\na.ts\n");
+    let with =
+        |input: &str, vars: &mut VariableContext<'_>| parse_with(input.as_bytes(), vars).map(|_| ()).unwrap_err();
+    let name = |s: &str| s.to_string();
+    let parent = Variables::from_iter([("host", "cdn.example")]);
+
+    // References: to a variable defined nowhere, or only after the reference.
+    let input = format!("{HEAD}#EXTINF:4,\nhttps://{{$host}}/a.ts\n");
+    assert_eq!(with(&input, &mut VariableContext::new()), UndefinedVariable { line: 4, name: name("host") });
+    let input = format!("{HEAD}#EXTINF:4,\n{{$a}}.ts\n#EXT-X-DEFINE:NAME=\"a\",VALUE=\"1\"\n");
+    assert_eq!(with(&input, &mut VariableContext::new()), UndefinedVariable { line: 4, name: name("a") });
+    let input = format!("{HEAD}#EXT-X-MAP:URI=\"{{$init}}\"\n");
+    assert_eq!(with(&input, &mut VariableContext::new()), UndefinedVariable { line: 3, name: name("init") });
+
+    // Definitions.
+    let twice = format!("{HEAD}#EXT-X-DEFINE:NAME=\"a\",VALUE=\"1\"\n#EXT-X-DEFINE:IMPORT=\"a\"\n");
+    let mut vars = VariableContext::new().parent(&parent);
+    assert_eq!(with(&twice, &mut vars), DuplicateVariable { line: 4, name: name("a") });
+    let input = define("IMPORT=\"host\"");
+    assert_eq!(
+        with(&input, &mut VariableContext::new()),
+        UnresolvedDefine { line: 3, name: name("host"), place: "a parent playlist" }
+    );
+    let input = define("IMPORT=\"port\"");
+    assert_eq!(
+        with(&input, &mut VariableContext::new().parent(&parent)),
+        UnresolvedDefine { line: 3, name: name("port"), place: "the multivariant playlist" }
+    );
+    let input = define("QUERYPARAM=\"token\"");
+    let place = "the playlist URL's query";
+    assert_eq!(with(&input, &mut VariableContext::new()), UnresolvedDefine { line: 3, name: name("token"), place });
+    assert_eq!(
+        with(&input, &mut VariableContext::new().url("https://h/a.m3u8?tok=1")),
+        UnresolvedDefine { line: 3, name: name("token"), place }
+    );
+    let reason = "needs one of NAME, IMPORT and QUERYPARAM";
+    for bad in ["NAME=\"a\",VALUE=\"1\",IMPORT=\"b\"", "VALUE=\"1\"", ""] {
+        let input = define(bad);
+        assert_eq!(with(&input, &mut VariableContext::new().parent(&parent)), InvalidDefine { line: 3, reason });
+    }
+    let input = define("NAME=\"a b\",VALUE=\"1\"");
+    assert!(matches!(with(&input, &mut VariableContext::new()), InvalidDefine { line: 3, .. }));
+    let input = define("NAME=\"a\"");
+    assert_eq!(with(&input, &mut VariableContext::new()), InvalidDefine { line: 3, reason: "NAME needs a VALUE" });
+    let input = "#EXTM3U\n#EXT-X-DEFINE:IMPORT=\"host\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\na.m3u8\n";
+    assert_eq!(
+        with(input, &mut VariableContext::new().parent(&parent)),
+        InvalidDefine { line: 2, reason: "IMPORT is for media playlists only" }
+    );
+}
+
+#[test]
+fn parse_reads_definitions_but_leaves_substitution_to_parse_with() {
+    let plain = format!("{HEAD}#EXT-X-DEFINE:NAME=\"a\",VALUE=\"1\"\n#EXTINF:4,\na.ts\n");
+    let p = parse(plain.as_bytes()).unwrap();
+    assert_eq!(p.defines(), [("a", "1")]);
+    let substituting = format!("{HEAD}#EXT-X-DEFINE:NAME=\"a\",VALUE=\"1\"\n#EXTINF:4,\n{{$a}}.ts\n");
+    assert_eq!(parse(substituting.as_bytes()), Err(PlaylistError::NeedsVariables { line: 5 }));
+    let mut vars = VariableContext::new();
+    let p = parse_with(substituting.as_bytes(), &mut vars).unwrap();
+    assert_eq!(p.as_media().unwrap().segments[0].uri, Some("1.ts"));
+    // A context is reused from one reload to the next.
+    let p = parse_with(plain.as_bytes(), &mut vars).unwrap();
+    assert_eq!(p.as_media().unwrap().segments[0].uri, Some("a.ts"));
+}
+
+#[test]
+fn a_substituted_value_is_not_searched_for_references() {
+    let parent = Variables::from_iter([("a", "1"), ("b", "{$a}")]);
+    let input = format!("{HEAD}#EXT-X-DEFINE:IMPORT=\"a\"\n#EXT-X-DEFINE:IMPORT=\"b\"\n#EXTINF:4,\n{{$b}}/{{$a}}.ts\n");
+    let mut vars = VariableContext::new().parent(&parent);
+    let p = parse_with(input.as_bytes(), &mut vars).unwrap();
+    assert_eq!(p.as_media().unwrap().segments[0].uri, Some("{$a}/1.ts"));
+}
+
+#[test]
+fn substitution_cannot_blow_a_small_playlist_up() {
+    let mut s = format!("{HEAD}#EXT-X-DEFINE:NAME=\"big\",VALUE=\"{}\"\n", "x".repeat(1 << 16));
+    for _ in 0..300 {
+        s.push_str("#EXTINF:1,\n{$big}{$big}\n");
+    }
+    let err = parse_with(s.as_bytes(), &mut VariableContext::new()).map(|_| ()).unwrap_err();
+    assert!(matches!(err, PlaylistError::TooLarge { what: "bytes of substituted text", .. }), "{err}");
 }
 
 #[test]
@@ -595,6 +1013,13 @@ fn absurdly_long_playlists_are_refused() {
 /// Reads every field so a lazily computed or inconsistent value would show up, and checks the
 /// invariants any successfully parsed media playlist must satisfy.
 fn check_invariants(p: &Playlist<'_>) {
+    assert!(p.warnings().len() <= MAX_WARNINGS);
+    for w in p.warnings() {
+        assert!(w.line >= 2, "the header is never at fault: {w}");
+        assert!(!w.to_string().is_empty());
+    }
+    let lines: Vec<_> = p.warnings().iter().map(|w| w.line).collect();
+    assert!(lines.windows(2).all(|l| l[0] <= l[1]), "warnings are in line order: {lines:?}");
     match p {
         Playlist::Media(m) => {
             assert!(m.target_duration.is_finite() && m.target_duration >= 0.0);
@@ -638,7 +1063,7 @@ const TAGS: &[&str] = &[
     "EXT-X-RENDITION-REPORT", "EXT-X-DATERANGE", "EXT-X-MAP", "EXT-X-BYTERANGE", "EXT-X-KEY",
     "EXT-X-PROGRAM-DATE-TIME", "EXT-X-DISCONTINUITY", "EXT-X-GAP", "EXT-X-ENDLIST",
     "EXT-X-STREAM-INF", "EXT-X-I-FRAME-STREAM-INF", "EXT-X-MEDIA", "EXT-X-SESSION-DATA",
-    "EXT-X-START", "EXT-X-VERSION", "EXT-X-PLAYLIST-TYPE", "EXT-X-UNKNOWN",
+    "EXT-X-START", "EXT-X-VERSION", "EXT-X-PLAYLIST-TYPE", "EXT-X-UNKNOWN", "EXT-X-DEFINE",
 ];
 
 #[rustfmt::skip]
@@ -647,7 +1072,8 @@ const ATTRS: &[&str] = &[
     "BYTERANGE-LENGTH", "LAST-MSN", "LAST-PART", "SKIPPED-SEGMENTS", "PART-TARGET",
     "CAN-BLOCK-RELOAD", "PART-HOLD-BACK", "CAN-SKIP-UNTIL", "ID", "START-DATE", "END-DATE",
     "X-COM-EXAMPLE", "SCTE35-OUT", "BANDWIDTH", "RESOLUTION", "FRAME-RATE", "CODECS",
-    "GROUP-ID", "NAME", "METHOD", "IV", "TIME-OFFSET", "CLOSED-CAPTIONS", "DATA-ID",
+    "GROUP-ID", "NAME", "METHOD", "IV", "TIME-OFFSET", "CLOSED-CAPTIONS", "DATA-ID", "VALUE",
+    "IMPORT", "QUERYPARAM",
 ];
 
 fn attr_value() -> impl Strategy<Value = String> {
@@ -667,6 +1093,8 @@ fn attr_value() -> impl Strategy<Value = String> {
         "[0-9]{1,12}x[0-9]{1,12}",
         "\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,30})?(Z|[+-][0-9]{2}:?[0-9]{2})?\"",
         "[ -~]{0,12}",
+        "\"[a-c]{0,3}(\\{\\$[a-c-]{0,2}\\}?)?[a-c]{0,3}\"",
+        "0x[0-9]{0,4}\\{\\$[a-c]\\}",
     ]
 }
 
@@ -679,6 +1107,7 @@ fn tag_line() -> impl Strategy<Value = String> {
         2 => attr_value().prop_map(|d| format!("#EXTINF:{d},title")),
         1 => prop::sample::select(TAGS).prop_map(|t| format!("#{t}")),
         2 => "[a-z0-9./:?=&-]{1,20}",
+        1 => "[a-z/]{0,5}\\{\\$[a-c]\\}[a-z.]{0,5}",
         1 => "[^\n]{0,30}",
         1 => Just(String::new()),
     ]
@@ -690,6 +1119,11 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..2048)) {
         if let Ok(p) = parse(&data) {
+            check_invariants(&p);
+        }
+        let parent = Variables::from_iter([("a", "1"), ("b", "{$a}")]);
+        let mut vars = VariableContext::new().url("https://h/p.m3u8?a=x&c").parent(&parent);
+        if let Ok(p) = parse_with(&data, &mut vars) {
             check_invariants(&p);
         }
         let mut with_header = b"#EXTM3U\n".to_vec();
@@ -707,6 +1141,11 @@ proptest! {
         let eol = if crlf { "\r\n" } else { "\n" };
         let text = format!("#EXTM3U{eol}{}", lines.join(eol));
         if let Ok(p) = parse(text.as_bytes()) {
+            check_invariants(&p);
+        }
+        let parent = Variables::from_iter([("a", "1"), ("b", "{$a}")]);
+        let mut vars = VariableContext::new().url("https://h/p.m3u8?a=x&c").parent(&parent);
+        if let Ok(p) = parse_with(text.as_bytes(), &mut vars) {
             check_invariants(&p);
         }
     }
@@ -756,5 +1195,39 @@ proptest! {
             (first + complete as u64, 0)
         };
         prop_assert_eq!(p.next_part(), expected_next);
+    }
+
+    /// A playlist written with variables parses to what the same playlist written out in full
+    /// parses to.
+    #[test]
+    fn variables_read_like_their_values_written_out(
+        values in prop::collection::vec("[a-zA-Z0-9./:_-]{0,12}", 1..5),
+        uses in prop::collection::vec((0usize..5, "[a-z]{0,4}", 0usize..5), 1..8),
+    ) {
+        let var = |i: usize| format!("v{}", i % values.len());
+        let value = |i: usize| values[i % values.len()].clone();
+        let mut templated = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:4\n");
+        let mut written = templated.clone();
+        for (i, v) in values.iter().enumerate() {
+            templated += &format!("#EXT-X-DEFINE:NAME=\"v{i}\",VALUE=\"{v}\"\n");
+        }
+        for (n, &(a, ref literal, b)) in uses.iter().enumerate() {
+            templated += &format!("#EXT-X-MAP:URI=\"{{${}}}{literal}\"\n", var(a));
+            written += &format!("#EXT-X-MAP:URI=\"{}{literal}\"\n", value(a));
+            templated += &format!("#EXT-X-DATERANGE:ID=\"d{n}\",X-V=\"{{${}}}\"\n", var(b));
+            written += &format!("#EXT-X-DATERANGE:ID=\"d{n}\",X-V=\"{}\"\n", value(b));
+            templated += &format!("#EXTINF:4,\n{literal}{{${}}}/{{${}}}.m4s\n", var(a), var(b));
+            written += &format!("#EXTINF:4,\n{literal}{}/{}.m4s\n", value(a), value(b));
+        }
+        let mut vars = VariableContext::new();
+        let with = match parse_with(templated.as_bytes(), &mut vars) {
+            Ok(Playlist::Media(m)) => m,
+            other => panic!("{templated}\n{other:?}"),
+        };
+        let without = media(written.as_bytes());
+        prop_assert_eq!(with.segments, without.segments);
+        prop_assert_eq!(with.dateranges, without.dateranges);
+        prop_assert!(with.warnings.is_empty() && without.warnings.is_empty());
+        prop_assert_eq!(with.defines.len(), values.len());
     }
 }

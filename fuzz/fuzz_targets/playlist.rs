@@ -1,5 +1,7 @@
 //! Fuzzes the HLS playlist parser: any input must yield `Ok` or a typed error, never a panic,
-//! and a successful parse must hold only finite numbers and consistent sequence numbers.
+//! and a successful parse must hold only finite numbers and consistent sequence numbers. Each
+//! input is parsed twice: as is, and with variables to substitute (a parent playlist's and the
+//! query of a playlist URL).
 //!
 //! Run from the repository root, seeded with the test fixtures and the tag dictionary:
 //! `cargo +nightly fuzz run playlist fuzz/corpus/playlist tests/fixtures/playlists --
@@ -10,20 +12,45 @@
 use std::hint::black_box;
 
 use libfuzzer_sys::fuzz_target;
-use liveshop::core::playlist::{
-    parse, DateRange, Key, Map, MediaPlaylist, MultivariantPlaylist, Part, Playlist, PreloadHint,
-    Rendition, RenditionReport, Segment, ServerControl, SessionData, StartPoint, Variant,
+use liveshop::core::format::playlist::{
+    parse, parse_with, DateRange, Key, Map, MediaPlaylist, MultivariantPlaylist, Part, Playlist,
+    PlaylistWarning, PreloadHint, Rendition, RenditionReport, Segment, ServerControl, SessionData,
+    StartPoint, VariableContext, Variables, Variant, MAX_WARNINGS,
 };
 
 fuzz_target!(|data: &[u8]| {
-    match parse(data) {
+    touch(parse(data));
+    let parent = Variables::from_iter([("host", "cdn.example"), ("token", "{$host}")]);
+    let mut vars = VariableContext::new()
+        .url("https://example.com/live.m3u8?token=abc&_HLS_msn=7")
+        .parent(&parent);
+    touch(parse_with(data, &mut vars));
+});
+
+fn touch(parsed: Result<Playlist<'_>, liveshop::core::format::playlist::PlaylistError>) {
+    match parsed {
         Ok(Playlist::Media(m)) => touch_media(&m),
         Ok(Playlist::Multivariant(m)) => touch_multivariant(&m),
         Err(e) => {
             black_box(e.to_string());
         }
     }
-});
+}
+
+fn touch_warnings(defines: &[(&str, &str)], warnings: &[PlaylistWarning]) {
+    black_box(defines);
+    assert!(warnings.len() <= MAX_WARNINGS);
+    for w in warnings {
+        let PlaylistWarning {
+            line,
+            problem,
+            recovery,
+        } = w;
+        assert!(*line >= 2);
+        black_box((problem.to_string(), recovery, w.to_string()));
+    }
+    assert!(warnings.windows(2).all(|w| w[0].line <= w[1].line));
+}
 
 /// Destructures exhaustively, so a field added to the parser's output fails to compile here
 /// until the fuzzer reads it too.
@@ -46,7 +73,10 @@ fn touch_media(m: &MediaPlaylist<'_>) {
         preload_hints,
         dateranges,
         rendition_reports,
+        defines,
+        warnings,
     } = m;
+    touch_warnings(defines, warnings);
     black_box((
         version,
         media_sequence,
@@ -183,7 +213,11 @@ fn touch_multivariant(m: &MultivariantPlaylist<'_>) {
         i_frame_variants,
         media,
         session_data,
+        defines,
+        warnings,
     } = m;
+    touch_warnings(defines, warnings);
+    black_box(m.variables());
     black_box((version, independent_segments));
     touch_start(start);
     for v in variants.iter().chain(i_frame_variants) {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use liveshop::core::mp4::{self, InitSegment};
+use liveshop::core::format::mp4::{self, InitSegment};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
@@ -373,7 +373,7 @@ async fn package(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use liveshop::core::playlist::{self, Playlist};
+    use liveshop::core::format::playlist::{self, Playlist};
 
     /// (msn, program date-time, duration, discontinuity sequence) of every listed segment.
     fn timeline(r: &Rendition) -> Vec<(u64, Option<f64>, f64, u64)> {

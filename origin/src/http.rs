@@ -287,7 +287,7 @@ mod tests {
     use crate::source::Format;
     use axum::body::Body;
     use axum::http::Request;
-    use liveshop::core::playlist::{self, Playlist};
+    use liveshop::core::format::playlist::{self, Playlist};
     use tower::ServiceExt;
 
     /// A two-rendition ladder with a real init segment and two complete segments each.

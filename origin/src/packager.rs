@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 
-use liveshop::core::mp4::{self, FragmentInfo, InitSegment};
+use liveshop::core::format::mp4::{self, FragmentInfo, InitSegment};
 
 /// Seconds between the NTP epoch (1900) and the Unix epoch.
 const NTP_UNIX_OFFSET_S: u64 = 2_208_988_800;
@@ -458,7 +458,7 @@ fn set_prft(bytes: &mut Vec<u8>, track_id: u32, wall_ms: f64, media_time: u64) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use liveshop::core::playlist::{self, Playlist};
+    use liveshop::core::format::playlist::{self, Playlist};
 
     fn stream_with(parts: usize) -> Stream {
         let mut s = Stream::new("show", 0.2, 5, 4);

@@ -14,7 +14,7 @@ use wasm_bindgen_test::*;
 use web_sys::{HtmlVideoElement, MediaSource};
 
 use super::LivePlayer;
-use crate::core::mp4::{FragmentInfo, InitSegment};
+use crate::core::format::mp4::{FragmentInfo, InitSegment};
 
 wasm_bindgen_test_configure!(run_in_browser);
 

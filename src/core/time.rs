@@ -95,6 +95,14 @@ pub enum TimerReason {
     StandingStill,
 }
 
+impl TimerReason {
+    /// Whether the decision due then is made on the media element's state, so the driver
+    /// samples it first (the others would only see the sample of the last tick again).
+    pub fn wants_media_sample(self) -> bool {
+        matches!(self, TimerReason::JoinWait | TimerReason::StandingStill)
+    }
+}
+
 /// When a part of the engine next needs to run, and why.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Deadline {

@@ -30,7 +30,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{AbortController, HtmlVideoElement, MediaSource, SourceBuffer};
 
 use crate::core::io::{Frame, Output, RequestId};
-use crate::core::{BufferOp, Engine, Instant, MediaEvent, MediaState, MediaTime, PlayerError};
+use crate::core::{BufferOp, Deadline, Engine, Instant, MediaEvent, MediaState, MediaTime, PlayerError};
 
 /// How often the media element is sampled for the controller while nothing else happens.
 const TICK_MS: u32 = 100;
@@ -329,7 +329,7 @@ impl<E: Engine + 'static> Driver<E> {
                 Output::Event(e) => player.events.borrow_mut().push_back(e),
                 Output::Timeout(deadline) => {
                     match deadline {
-                        Some(d) => self.arm_timer(player, d.at),
+                        Some(d) => self.arm_timer(player, d),
                         None => self.timer = None,
                     }
                     return;
@@ -338,22 +338,23 @@ impl<E: Engine + 'static> Driver<E> {
         }
     }
 
-    fn arm_timer(&mut self, player: &Rc<Player<E>>, at: Instant) {
-        if self.timer.as_ref().is_some_and(|(t, _)| *t == at) {
+    fn arm_timer(&mut self, player: &Rc<Player<E>>, deadline: Deadline) {
+        if self.timer.as_ref().is_some_and(|(t, _)| *t == deadline.at) {
             return;
         }
         let weak = Rc::downgrade(player);
-        let delay = (at - now()).clamp(0.0, 60_000.0) as u32;
+        let delay = (deadline.at - now()).clamp(0.0, 60_000.0) as u32;
         let timeout = Timeout::new(delay, move || {
-            run(&weak, |d, now| {
+            run(&weak, move |d, now| {
                 d.timer = None;
-                // The controller's deadlines are decided on a fresh sample.
-                let state = d.media_state();
-                d.engine.handle_media_state(now, state);
+                if deadline.reason.wants_media_sample() {
+                    let state = d.media_state();
+                    d.engine.handle_media_state(now, state);
+                }
                 d.engine.handle_timeout(now);
             });
         });
-        self.timer = Some((at, timeout));
+        self.timer = Some((deadline.at, timeout));
     }
 
     fn start_fetch(&mut self, player: &Rc<Player<E>>, req: crate::core::Request) {

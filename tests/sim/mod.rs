@@ -6,9 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use liveshop::core::mp4::FragmentInfo;
+use liveshop::core::format::mp4::FragmentInfo;
 use liveshop::core::{
-    BufferOp, Engine, Event, Instant, LiveConfig, LiveEngine, MediaEvent, MediaState, MediaTime, Output, RequestKind,
+    BufferOp, Deadline, Engine, Event, Instant, LiveConfig, LiveEngine, MediaEvent, MediaState, MediaTime, Output,
+    RequestKind,
 };
 
 pub const TIMESCALE: u32 = 90_000;
@@ -393,8 +394,9 @@ pub fn run_with_freeze(
     // Blocked requests wait for the origin: (ready time, id, what).
     let mut blocked: Vec<(f64, u64, String)> = Vec::new();
     let wall = |t: f64| Instant::new(EPOCH_MS + t);
-    // The engine's next deadline: it is woken then as well as on the 100 ms tick.
-    let mut deadline: Option<Instant> = None;
+    // The engine's next deadline: it is woken then as well as on the 100 ms tick, with a fresh
+    // sample of the element where the decision due then needs one.
+    let mut deadline: Option<Deadline> = None;
 
     let step = 5.0;
     let mut t = join_at_ms;
@@ -472,11 +474,12 @@ pub fn run_with_freeze(
             }
             engine.handle_media_event(wall(t), MediaEvent::Playing);
         }
-        let due = deadline.is_some_and(|d| wall(t) >= d);
-        if t >= next_tick || due {
-            if t >= next_tick {
-                next_tick += 100.0;
-            }
+        let due = deadline.filter(|d| wall(t) >= d.at);
+        let tick = t >= next_tick;
+        if tick {
+            next_tick += 100.0;
+        }
+        if tick || due.is_some_and(|d| d.reason.wants_media_sample()) {
             let state = MediaState {
                 current_time: MediaTime::new(el.current_time),
                 buffered: el.buffered.iter().map(|&(s, e)| (MediaTime::new(s), MediaTime::new(e))).collect(),
@@ -486,6 +489,8 @@ pub fn run_with_freeze(
                 dropped_frames: 0,
             };
             engine.handle_media_state(wall(t), state);
+        }
+        if tick || due.is_some() {
             engine.handle_timeout(wall(t));
         }
         if std::env::var_os("SIM_TRACE").is_some() && (t as u64).is_multiple_of(1000) {
@@ -567,7 +572,7 @@ pub fn run_with_freeze(
                 Output::Event(_) => {}
                 Output::Storage(_) | Output::Tab(_) => panic!("the live engine stores nothing"),
                 Output::Timeout(d) => {
-                    deadline = d.map(|d| d.at);
+                    deadline = d;
                     break;
                 }
             }

@@ -9,8 +9,8 @@
 use std::collections::VecDeque;
 
 use crate::core::error::PlayerError;
+use crate::core::format::mp4::InitSegment;
 use crate::core::io::{BufferOp, MediaState, Outbox, Output};
-use crate::core::mp4::InitSegment;
 
 /// Keep this much already-played media; remove older.
 pub const BACK_BUFFER_S: f64 = 10.0;

@@ -13,8 +13,8 @@
 use std::collections::VecDeque;
 
 use crate::core::error::PlayerError;
+use crate::core::format::mp4;
 use crate::core::io::{Outbox, RequestId, RequestKind};
-use crate::core::mp4;
 
 /// An initialization segment: URL and optional byte range.
 pub type InitRef = (String, Option<(u64, u64)>);

@@ -14,9 +14,9 @@
 use std::collections::VecDeque;
 
 use super::latency::LatencyTarget;
-use crate::core::part_uri::PartUriPattern;
-use crate::core::playlist::{self, MediaPlaylist, PreloadHintType};
-use crate::core::url;
+use crate::core::format::part_uri::PartUriPattern;
+use crate::core::format::playlist::{self, MediaPlaylist, PreloadHintType};
+use crate::core::format::url;
 
 /// Identifies a part (`part: Some`) or a whole segment in the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

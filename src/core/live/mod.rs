@@ -52,11 +52,11 @@ use variants::Variants;
 use super::clock::ClockClient;
 use super::delivery::{AppendQueue, Delivery, Loader, Piece, Timeline};
 use super::error::PlayerError;
+use super::format::mp4::FragmentInfo;
+use super::format::playlist::{self, Playlist};
+use super::format::url;
 use super::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId};
-use super::mp4::FragmentInfo;
-use super::playlist::{self, Playlist};
 use super::time::{soonest, Deadline, Instant, MediaTime, ServerTime, TimerReason};
-use super::url;
 
 /// What the live engine asks of its driver.
 pub type Output = io::Output<Event>;

@@ -5,9 +5,9 @@
 //! after half a minute without a single good playlist.
 
 use crate::core::error::PlayerError;
+use crate::core::format::url;
 use crate::core::io::{Outbox, RequestId, RequestKind};
 use crate::core::time::{Deadline, Instant, TimerReason};
-use crate::core::url;
 
 /// Consecutive failures before the player may give up.
 const MAX_FAILURES: u32 = 8;

@@ -212,6 +212,17 @@ pub fn with_query(url: &str, params: &[(&str, String)]) -> String {
     out
 }
 
+/// The value of the first query parameter of `url` named `name`, as it stands in the URL (still
+/// percent-encoded); `""` for a parameter without `=`. EXT-X-DEFINE QUERYPARAM reads it.
+pub fn query_value<'u>(url: &'u str, name: &str) -> Option<&'u str> {
+    let rest = url.split_once('#').map_or(url, |(r, _)| r);
+    let (_, query) = rest.split_once('?')?;
+    query.split('&').find_map(|pair| {
+        let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (!n.is_empty() && encoded_eq(n, name)).then_some(v)
+    })
+}
+
 /// Whether the raw query name `raw` is `name` once encoded the way [`with_query`] encodes it.
 fn encoded_eq(raw: &str, name: &str) -> bool {
     let mut enc = String::with_capacity(name.len());
@@ -322,5 +333,16 @@ mod tests {
         assert_eq!(with_query("https://h/l.m3u8?#f", &[p("a", "x y&z")]), "https://h/l.m3u8?a=x%20y%26z#f");
         assert_eq!(with_query("https://h/l.m3u8?&&a=1&", &[]), "https://h/l.m3u8?a=1");
         assert_eq!(with_query("https://h/l.m3u8?flag&x=1", &[p("flag", "1")]), "https://h/l.m3u8?x=1&flag=1");
+    }
+
+    #[test]
+    fn query_values_are_read_as_written_first_one_first() {
+        let url = "https://h/l.m3u8?token=a%20b&flag&x=1&token=second#x=frag";
+        assert_eq!(query_value(url, "token"), Some("a%20b"));
+        assert_eq!(query_value(url, "flag"), Some(""));
+        assert_eq!(query_value(url, "x"), Some("1"));
+        assert_eq!(query_value(url, "missing"), None);
+        assert_eq!(query_value("https://h/l.m3u8#?x=1", "x"), None);
+        assert_eq!(query_value("https://h/l.m3u8?a%20b=2", "a b"), Some("2"));
     }
 }

@@ -1,24 +1,100 @@
-//! HLS playlist parser (RFC 8216 and the LL-HLS additions of draft-pantos-hls-rfc8216bis).
+//! HLS playlist parser (RFC 8216 and the additions of draft-pantos-hls-rfc8216bis: LL-HLS,
+//! variables).
 //!
 //! Written in-house because no maintained M3U8 crate understands the low-latency tags the player
 //! depends on (EXT-X-PART, EXT-X-PRELOAD-HINT, EXT-X-SERVER-CONTROL, EXT-X-SKIP). The parser is
 //! zero-copy: every string in the result borrows from the input, so a playlist that is reloaded
 //! several times a second (blocking reloads at the live edge) costs one `Vec` per list and no
-//! string copies.
+//! string copies. Only variable substitution makes new text, and only where a `{$name}` stands.
 //!
 //! The input comes straight from the network, so [`parse`] returns a typed error for anything it
 //! cannot make sense of and never panics; it is fuzzed (`fuzz/`) and property-tested. Lists are
 //! capped at [`MAX_ITEMS`] entries so a hostile playlist cannot make it allocate without bound.
 //!
 //! Things the player never needs are parsed leniently or skipped: unknown tags and comments are
-//! ignored, string and enumerated attributes are accepted quoted or unquoted, and EXT-X-DEFINE
-//! variable substitution is not performed.
+//! ignored, and string and enumerated attributes are accepted quoted or unquoted.
+//!
+//! # What is read past, and what is refused
+//!
+//! A player that refuses a whole playlist over one bad line stops playing: the next reload most
+//! likely brings the same line. So, like hls.js, the parser reads past what it can recover from,
+//! and says so: every parsed playlist carries `warnings`, one [`PlaylistWarning`] per problem with
+//! its line, the error a strict reading would have stopped at, and the [`Recovery`] made instead.
+//!
+//! The rule: a problem is read past when leaving out the one thing at fault leaves everything
+//! else meaning what it meant. It is refused when it puts in doubt the numbering of segments and
+//! parts (blocking reloads, part requests and the switch between renditions are keyed by it),
+//! their timing, or their decryption.
+//!
+//! Read past, with a warning:
+//! * an unreadable EXT-X-PROGRAM-DATE-TIME: left out; the segment's date is then extrapolated from
+//!   a neighbour's, as for any segment without one;
+//! * an EXT-X-MAP without URI, or otherwise unreadable: left out; the previous map stays in force;
+//! * an EXTINF at the end of the playlist with no URI after it (a response cut short, a packager
+//!   announcing a segment early): the segment is left out. It is the last one, so no other
+//!   segment's number changes; parts listed before it stay, as the segment still being published;
+//! * an unreadable BYTERANGE of one part or one segment: it is kept, marked GAP (not to be
+//!   fetched), so that the numbers after it hold;
+//! * an enumerated value the parser does not know: EXT-X-PLAYLIST-TYPE is left out, a YES/NO
+//!   attribute reads as NO, an EXT-X-MEDIA of unknown TYPE is left out;
+//! * an attribute given twice in one tag: the first is used;
+//! * a playlist-wide tag given twice (EXT-X-VERSION, -TARGETDURATION, -PLAYLIST-TYPE, -PART-INF,
+//!   -SERVER-CONTROL, -START): the first is used; EXT-X-MEDIA-SEQUENCE,
+//!   -DISCONTINUITY-SEQUENCE and -SKIP given twice with the same value: read once;
+//! * EXT-X-MEDIA-SEQUENCE or -DISCONTINUITY-SEQUENCE after the first segment: used for the whole
+//!   playlist, as the value is not in doubt;
+//! * any other unreadable tag that stands alone: EXT-X-DATERANGE, -PRELOAD-HINT,
+//!   -RENDITION-REPORT, -START, -VERSION, -SERVER-CONTROL (the player then reloads without
+//!   blocking), -SESSION-DATA, -MEDIA, -I-FRAME-STREAM-INF; an EXT-X-STREAM-INF is left out with
+//!   its URI line, and so is a multivariant playlist's URI line without one.
+//!
+//! Refused: no `#EXTM3U`; not UTF-8; media and multivariant tags mixed; no or an unreadable
+//! EXT-X-TARGETDURATION; an unreadable EXTINF duration, EXT-X-MEDIA-SEQUENCE,
+//! -DISCONTINUITY-SEQUENCE, -SKIP, -PART-INF or -KEY; an EXT-X-PART without URI or DURATION; a URI
+//! line without its EXTINF, or an EXTINF followed by another (a URI line lost in the middle would
+//! shift every number after it, and which one was lost cannot be told); EXT-X-MEDIA-SEQUENCE,
+//! -DISCONTINUITY-SEQUENCE or -SKIP given twice with different values; EXT-X-SKIP after a
+//! segment (the skipped segments come first in this model); numbers that overflow; the size caps;
+//! and the variable errors below.
+//!
+//! # Variables (EXT-X-DEFINE)
+//!
+//! A playlist may define variables (draft-pantos-hls-rfc8216bis §4.4.2.3) with NAME and VALUE,
+//! take one from the multivariant playlist it was loaded from (IMPORT), or from a query
+//! parameter of its own URL (QUERYPARAM), and refer to them as `{$name}` in URI lines and in
+//! quoted-string and hexadecimal attribute values (§4.3). A reference to a variable not defined
+//! before it, an IMPORT or QUERYPARAM that finds nothing, a variable defined twice, or a malformed
+//! EXT-X-DEFINE fails the parse, as the draft requires. Substitution is not recursive: a value is
+//! not searched for references once it is in place. A QUERYPARAM value is taken as it stands in
+//! the URL, still percent-encoded, since it is mostly put back into URLs.
+//!
+//! Substituted text has to live somewhere the result can borrow from, so [`parse_with`] takes a
+//! [`VariableContext`] that holds it, along with the playlist's URL and its parent's
+//! [`Variables`]. [`parse`] has no such room: it reads playlists that define variables but
+//! refuses ([`PlaylistError::NeedsVariables`]) one that needs a substitution. Either way, a
+//! playlist without `{$` and EXT-X-DEFINE costs no more than before.
+
+use std::cell::RefCell;
+use std::fmt;
 
 use thiserror::Error;
+
+mod variables;
+
+use variables::Source;
+pub use variables::{VariableContext, Variables};
 
 /// Upper bound on the length of every list the parser builds (segments, parts, date ranges,
 /// variants, ...). A real live playlist holds a few hundred entries; a VOD a few thousand.
 pub const MAX_ITEMS: usize = 100_000;
+
+/// Upper bound on the attributes of one tag. The richest real tags (EXT-X-DATERANGE with client
+/// attributes, EXT-X-STREAM-INF) have a few dozen; the bound keeps the duplicate check cheap.
+pub const MAX_ATTRIBUTES: usize = 1024;
+
+/// Warnings beyond this many are not recorded: a playlist that bad says all it needs to in the
+/// first thousand, and the parse result does not depend on them.
+pub const MAX_WARNINGS: usize = 1000;
 
 /// Durations above this many seconds are rejected: no real segment is that long, and bounding
 /// them keeps every derived timestamp (date + sum of durations) finite.
@@ -43,6 +119,22 @@ impl<'a> Playlist<'a> {
         match self {
             Playlist::Multivariant(m) => Some(m),
             Playlist::Media(_) => None,
+        }
+    }
+
+    /// What the parser read past, in line order (see the module doc).
+    pub fn warnings(&self) -> &[PlaylistWarning] {
+        match self {
+            Playlist::Media(m) => &m.warnings,
+            Playlist::Multivariant(m) => &m.warnings,
+        }
+    }
+
+    /// The playlist's EXT-X-DEFINE variables as `(name, value)`, in definition order.
+    pub fn defines(&self) -> &[(&'a str, &'a str)] {
+        match self {
+            Playlist::Media(m) => &m.defines,
+            Playlist::Multivariant(m) => &m.defines,
         }
     }
 }
@@ -74,6 +166,11 @@ pub struct MediaPlaylist<'a> {
     pub preload_hints: Vec<PreloadHint<'a>>,
     pub dateranges: Vec<DateRange<'a>>,
     pub rendition_reports: Vec<RenditionReport<'a>>,
+    /// EXT-X-DEFINE variables as `(name, value)` in definition order, imported and query
+    /// parameter ones included with the value they took.
+    pub defines: Vec<(&'a str, &'a str)>,
+    /// What the parser read past, in line order (see the module doc).
+    pub warnings: Vec<PlaylistWarning>,
 }
 
 impl MediaPlaylist<'_> {
@@ -133,6 +230,7 @@ pub struct Segment<'a> {
     /// The EXT-X-KEY in force for this segment (`None` for METHOD=NONE or no key).
     pub key: Option<Key<'a>>,
     pub parts: Vec<Part<'a>>,
+    /// EXT-X-GAP: not to be fetched. Also set when its EXT-X-BYTERANGE could not be read.
     pub gap: bool,
 }
 
@@ -143,6 +241,7 @@ pub struct Part<'a> {
     /// The part starts with an independent frame, so playback or a switch may start here.
     pub independent: bool,
     pub byterange: Option<ByteRange>,
+    /// GAP=YES: not to be fetched. Also set when its BYTERANGE could not be read.
     pub gap: bool,
 }
 
@@ -253,6 +352,18 @@ pub struct MultivariantPlaylist<'a> {
     /// EXT-X-MEDIA renditions.
     pub media: Vec<Rendition<'a>>,
     pub session_data: Vec<SessionData<'a>>,
+    /// EXT-X-DEFINE variables as `(name, value)` in definition order.
+    pub defines: Vec<(&'a str, &'a str)>,
+    /// What the parser read past, in line order (see the module doc).
+    pub warnings: Vec<PlaylistWarning>,
+}
+
+impl MultivariantPlaylist<'_> {
+    /// This playlist's variables, owned, to pass on to its media playlists (their EXT-X-DEFINE
+    /// IMPORT draws on them) through [`VariableContext::parent`].
+    pub fn variables(&self) -> Variables {
+        self.defines.iter().copied().collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -333,12 +444,89 @@ pub enum PlaylistError {
     SequenceOverflow,
     #[error("playlist has more than {limit} {what}")]
     TooLarge { what: &'static str, limit: usize },
+    #[error("line {line}: {tag} appears a second time")]
+    DuplicateTag { line: usize, tag: &'static str },
+    #[error("line {line}: {tag} must come before the first segment")]
+    MisplacedTag { line: usize, tag: &'static str },
+    #[error("line {line}: malformed EXT-X-DEFINE: {reason}")]
+    InvalidDefine { line: usize, reason: &'static str },
+    #[error("line {line}: variable {name:?} is defined a second time")]
+    DuplicateVariable { line: usize, name: String },
+    #[error("line {line}: EXT-X-DEFINE finds no {name:?} in {place}")]
+    UnresolvedDefine { line: usize, name: String, place: &'static str },
+    #[error("line {line}: {{${name}}} refers to no variable defined before it")]
+    UndefinedVariable { line: usize, name: String },
+    #[error("line {line}: the playlist substitutes variables, which takes parse_with")]
+    NeedsVariables { line: usize },
 }
 
 type Result<T> = std::result::Result<T, PlaylistError>;
 
+/// A problem the parser read past: where, what a strict reading would have stopped at, and what
+/// was done instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaylistWarning {
+    /// 1-based line of the tag or URI line at fault.
+    pub line: usize,
+    pub problem: PlaylistError,
+    pub recovery: Recovery,
+}
+
+/// What the parser did about a problem it read past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// The tag (or URI line) was left out, as if it were not there.
+    Ignored,
+    /// The attribute was left out; a YES/NO attribute reads as NO.
+    AttributeIgnored,
+    /// The segment was left out.
+    SegmentDropped,
+    /// The part or segment was kept, marked GAP: its place and duration count, its media is not
+    /// to be fetched.
+    MarkedGap,
+    /// The tag was used although it is out of place.
+    Used,
+}
+
+impl fmt::Display for PlaylistWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let done = match self.recovery {
+            Recovery::Ignored => "left out",
+            Recovery::AttributeIgnored => "attribute left out",
+            Recovery::SegmentDropped => "segment left out",
+            Recovery::MarkedGap => "kept as a gap",
+            Recovery::Used => "used anyway",
+        };
+        write!(f, "{} ({done})", self.problem)
+    }
+}
+
 /// Parses a playlist from raw bytes (UTF-8, optionally with a BOM, LF or CRLF line endings).
+///
+/// A playlist that substitutes variables is refused ([`PlaylistError::NeedsVariables`]): it
+/// takes [`parse_with`].
 pub fn parse(input: &[u8]) -> Result<Playlist<'_>> {
+    let (text, lines) = lines(input)?;
+    let mut vars = VariableContext::new();
+    vars.prepare(text, lines.clone())?;
+    if let Some(line) = vars.first_replaced_line() {
+        return Err(PlaylistError::NeedsVariables { line });
+    }
+    build(lines, Source::default())
+}
+
+/// Parses a playlist as [`parse`] does, substituting its variables: those it defines, those it
+/// imports from `vars`' parent and those it takes from `vars`' URL. The substituted text lives
+/// in `vars`, so the result borrows from it as well as from `input`.
+pub fn parse_with<'a>(input: &'a [u8], vars: &'a mut VariableContext<'_>) -> Result<Playlist<'a>> {
+    let (text, lines) = lines(input)?;
+    vars.prepare(text, lines.clone())?;
+    let vars: &'a VariableContext<'_> = vars;
+    build(lines, vars.source(text))
+}
+
+/// The lines after the `#EXTM3U` header, numbered from 1 and trimmed.
+fn lines(input: &[u8]) -> Result<(&str, impl Iterator<Item = (usize, &str)> + Clone)> {
     let text = std::str::from_utf8(input).map_err(|_| PlaylistError::NotUtf8)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.split('\n').enumerate().map(|(i, l)| (i + 1, l.trim()));
@@ -347,26 +535,44 @@ pub fn parse(input: &[u8]) -> Result<Playlist<'_>> {
     if header.map(|h| h.split_once(char::is_whitespace).map_or(h, |(t, _)| t)) != Some("#EXTM3U") {
         return Err(PlaylistError::MissingHeader);
     }
-    let mut b = Builder::default();
+    Ok((text, lines))
+}
+
+/// What one line of a playlist is.
+enum Line<'a> {
+    /// A URI line.
+    Uri(&'a str),
+    /// A tag the parser knows, with its value (after the `:`).
+    Tag(&'static str, &'a str),
+    /// Blank, a comment, or a tag the parser does not know.
+    Skip,
+}
+
+fn classify(l: &str) -> Line<'_> {
+    if l.is_empty() {
+        return Line::Skip;
+    }
+    let Some(tag) = l.strip_prefix('#') else {
+        return Line::Uri(l);
+    };
+    if !tag.starts_with("EXT") {
+        return Line::Skip; // a comment
+    }
+    let (name, value) = match tag.split_once(':') {
+        Some((n, v)) => (n, v.trim()),
+        None => (tag, ""),
+    };
+    // Unknown tags are skipped, as the spec requires for forward compatibility.
+    KNOWN_TAGS.iter().find(|t| **t == name).map_or(Line::Skip, |&t| Line::Tag(t, value))
+}
+
+fn build<'a>(lines: impl Iterator<Item = (usize, &'a str)>, src: Source<'a>) -> Result<Playlist<'a>> {
+    let mut b = Builder { src, ..Builder::default() };
     for (line, l) in lines {
-        if l.is_empty() {
-            continue;
-        }
-        if !l.starts_with('#') {
-            b.uri_line(line, l)?;
-            continue;
-        }
-        let tag = l.get(1..).unwrap_or_default(); // after the '#'
-        if !tag.starts_with("EXT") {
-            continue; // a comment
-        }
-        let (name, value) = match tag.split_once(':') {
-            Some((n, v)) => (n, v.trim()),
-            None => (tag, ""),
-        };
-        // Unknown tags are skipped, as the spec requires for forward compatibility.
-        if let Some(&tag) = KNOWN_TAGS.iter().find(|t| **t == name) {
-            b.tag(Ctx { line, tag }, value)?;
+        match classify(l) {
+            Line::Uri(uri) => b.uri_line(line, uri)?,
+            Line::Tag(tag, value) => b.tag(Ctx { line, tag }, value)?,
+            Line::Skip => {}
         }
     }
     b.finish()
@@ -382,6 +588,16 @@ const KNOWN_TAGS: &[&str] = &[
     "EXT-X-PART", "EXT-X-DATERANGE", "EXT-X-SKIP", "EXT-X-PRELOAD-HINT", "EXT-X-RENDITION-REPORT",
     "EXT-X-MEDIA", "EXT-X-STREAM-INF", "EXT-X-I-FRAME-STREAM-INF", "EXT-X-SESSION-DATA",
     "EXT-X-SESSION-KEY", "EXT-X-CONTENT-STEERING", "EXT-X-INDEPENDENT-SEGMENTS", "EXT-X-START",
+    "EXT-X-DEFINE",
+];
+
+/// Tags whose value is an attribute list, where variable references may stand.
+#[rustfmt::skip]
+const ATTRIBUTE_LIST_TAGS: &[&str] = &[
+    "EXT-X-START", "EXT-X-PART-INF", "EXT-X-SERVER-CONTROL", "EXT-X-SKIP", "EXT-X-MAP", "EXT-X-KEY",
+    "EXT-X-PART", "EXT-X-PRELOAD-HINT", "EXT-X-RENDITION-REPORT", "EXT-X-DATERANGE",
+    "EXT-X-STREAM-INF", "EXT-X-I-FRAME-STREAM-INF", "EXT-X-MEDIA", "EXT-X-SESSION-DATA",
+    "EXT-X-SESSION-KEY", "EXT-X-CONTENT-STEERING", "EXT-X-DEFINE",
 ];
 
 #[rustfmt::skip]
@@ -391,7 +607,16 @@ const MULTIVARIANT_TAGS: &[&str] = &[
 ];
 
 /// Tags allowed in both kinds of playlist; every other known tag is a media playlist tag.
-const SHARED_TAGS: &[&str] = &["EXT-X-VERSION", "EXT-X-INDEPENDENT-SEGMENTS", "EXT-X-START"];
+const SHARED_TAGS: &[&str] = &["EXT-X-VERSION", "EXT-X-INDEPENDENT-SEGMENTS", "EXT-X-START", "EXT-X-DEFINE"];
+
+/// Tags that stand alone: when one cannot be read, it is left out and the rest of the playlist
+/// means what it meant (see the module doc).
+#[rustfmt::skip]
+const OPTIONAL_TAGS: &[&str] = &[
+    "EXT-X-VERSION", "EXT-X-PLAYLIST-TYPE", "EXT-X-PROGRAM-DATE-TIME", "EXT-X-START",
+    "EXT-X-SERVER-CONTROL", "EXT-X-MAP", "EXT-X-PRELOAD-HINT", "EXT-X-RENDITION-REPORT",
+    "EXT-X-DATERANGE", "EXT-X-I-FRAME-STREAM-INF", "EXT-X-MEDIA", "EXT-X-SESSION-DATA",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -425,6 +650,15 @@ impl Ctx {
     fn value(self) -> PlaylistError {
         PlaylistError::InvalidValue { line: self.line, tag: self.tag }
     }
+    fn duplicate(self) -> PlaylistError {
+        PlaylistError::DuplicateTag { line: self.line, tag: self.tag }
+    }
+    fn misplaced(self) -> PlaylistError {
+        PlaylistError::MisplacedTag { line: self.line, tag: self.tag }
+    }
+    fn define(self, reason: &'static str) -> PlaylistError {
+        PlaylistError::InvalidDefine { line: self.line, reason }
+    }
 }
 
 fn push_capped<T>(v: &mut Vec<T>, item: T, what: &'static str) -> Result<()> {
@@ -438,20 +672,26 @@ fn push_capped<T>(v: &mut Vec<T>, item: T, what: &'static str) -> Result<()> {
 /// Accumulates playlist-level fields plus the tags that apply to the next URI line.
 #[derive(Default)]
 struct Builder<'a> {
+    /// Substituted text in place of the input's, where variables were substituted.
+    src: Source<'a>,
     kind: Option<Kind>,
     version: Option<u32>,
     independent_segments: bool,
     start: Option<StartPoint>,
+    defines: Vec<(&'a str, &'a str)>,
+    /// The first EXT-X-DEFINE IMPORT, which a multivariant playlist must not have.
+    import_line: Option<usize>,
+    warnings: Vec<PlaylistWarning>,
     // Media playlist.
     target_duration: Option<f64>,
-    media_sequence: u64,
-    discontinuity_sequence: u64,
+    media_sequence: Option<u64>,
+    discontinuity_sequence: Option<u64>,
     endlist: bool,
     playlist_type: Option<PlaylistType>,
     i_frames_only: bool,
     part_target: Option<f64>,
-    server_control: ServerControl,
-    skipped_segments: u64,
+    server_control: Option<ServerControl>,
+    skipped_segments: Option<u64>,
     removed_dateranges: Vec<&'a str>,
     segments: Vec<Segment<'a>>,
     preload_hints: Vec<PreloadHint<'a>>,
@@ -471,7 +711,8 @@ struct Builder<'a> {
     last_segment_range: Option<(&'a str, u64)>,
     last_part_range: Option<(&'a str, u64)>,
     // Multivariant playlist.
-    stream_inf: Option<(Variant<'a>, Ctx)>,
+    /// The EXT-X-STREAM-INF waiting for its URI line; `None` inside if it was left out.
+    stream_inf: Option<(Option<Variant<'a>>, Ctx)>,
     variants: Vec<Variant<'a>>,
     i_frame_variants: Vec<Variant<'a>>,
     media: Vec<Rendition<'a>>,
@@ -479,6 +720,28 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
+    fn warn(&mut self, line: usize, problem: PlaylistError, recovery: Recovery) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(PlaylistWarning { line, problem, recovery });
+        }
+    }
+
+    fn attrs(&self, v: &'a str, ctx: Ctx) -> Result<Attrs<'a>> {
+        Attrs::parse(v, ctx, self.src)
+    }
+
+    /// Keeps the warnings an attribute list gathered while it was read.
+    fn absorb(&mut self, a: Attrs<'a>) {
+        for w in a.warnings.into_inner() {
+            self.warn(w.line, w.problem, w.recovery);
+        }
+    }
+
+    /// Whether a segment or part has begun: sequence tags belong before this.
+    fn has_media(&self) -> bool {
+        !self.segments.is_empty() || !self.parts.is_empty() || self.extinf.is_some()
+    }
+
     fn set_kind(&mut self, ctx: Ctx) -> Result<()> {
         if SHARED_TAGS.contains(&ctx.tag) {
             return Ok(());
@@ -495,68 +758,128 @@ impl<'a> Builder<'a> {
 
     fn tag(&mut self, ctx: Ctx, v: &'a str) -> Result<()> {
         self.set_kind(ctx)?;
+        match self.read_tag(ctx, v) {
+            Err(e) if OPTIONAL_TAGS.contains(&ctx.tag) && !matches!(e, PlaylistError::TooLarge { .. }) => {
+                self.warn(ctx.line, e, Recovery::Ignored);
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    /// Reads one tag. Optional tags change nothing until they have been read whole, so that
+    /// one left out on an error leaves no trace.
+    fn read_tag(&mut self, ctx: Ctx, v: &'a str) -> Result<()> {
         match ctx.tag {
             "EXTINF" => {
+                if let Some((_, _, first)) = self.extinf {
+                    return Err(PlaylistError::MissingUri { line: first.line, tag: first.tag });
+                }
                 let (d, title) = v.split_once(',').unwrap_or((v, ""));
                 let title = Some(title.trim()).filter(|t| !t.is_empty());
                 self.extinf = Some((parse_duration(d.trim(), ctx)?, title, ctx));
             }
             "EXT-X-VERSION" => {
-                self.version = Some(parse_int(v, ctx)?.try_into().map_err(|_| ctx.number())?);
+                let version = parse_int(v, ctx)?.try_into().map_err(|_| ctx.number())?;
+                if self.version.is_some() {
+                    return Err(ctx.duplicate());
+                }
+                self.version = Some(version);
             }
-            "EXT-X-TARGETDURATION" => self.target_duration = Some(parse_duration(v, ctx)?),
-            "EXT-X-MEDIA-SEQUENCE" => self.media_sequence = parse_int(v, ctx)?,
-            "EXT-X-DISCONTINUITY-SEQUENCE" => self.discontinuity_sequence = parse_int(v, ctx)?,
+            "EXT-X-TARGETDURATION" => {
+                let d = parse_duration(v, ctx)?;
+                if self.target_duration.is_some() {
+                    self.warn(ctx.line, ctx.duplicate(), Recovery::Ignored);
+                } else {
+                    self.target_duration = Some(d);
+                }
+            }
+            "EXT-X-MEDIA-SEQUENCE" => {
+                let n = parse_int(v, ctx)?;
+                self.media_sequence = self.sequence_tag(ctx, self.media_sequence, n)?;
+            }
+            "EXT-X-DISCONTINUITY-SEQUENCE" => {
+                let n = parse_int(v, ctx)?;
+                self.discontinuity_sequence = self.sequence_tag(ctx, self.discontinuity_sequence, n)?;
+            }
             "EXT-X-ENDLIST" => self.endlist = true,
             "EXT-X-INDEPENDENT-SEGMENTS" => self.independent_segments = true,
             "EXT-X-I-FRAMES-ONLY" => self.i_frames_only = true,
             "EXT-X-DISCONTINUITY" => self.discontinuity = true,
             "EXT-X-GAP" => self.gap = true,
             "EXT-X-PLAYLIST-TYPE" => {
-                self.playlist_type = Some(match v {
+                let kind = match v {
                     "EVENT" => PlaylistType::Event,
                     "VOD" => PlaylistType::Vod,
                     _ => return Err(ctx.value()),
-                });
+                };
+                if self.playlist_type.is_some() {
+                    return Err(ctx.duplicate());
+                }
+                self.playlist_type = Some(kind);
             }
-            "EXT-X-BYTERANGE" => {
-                let (length, offset) = parse_byterange(v, ctx)?;
-                self.byterange = Some((length, offset, ctx));
-            }
+            "EXT-X-BYTERANGE" => match parse_byterange(v, ctx) {
+                Ok((length, offset)) => self.byterange = Some((length, offset, ctx)),
+                Err(e) => {
+                    self.warn(ctx.line, e, Recovery::MarkedGap);
+                    self.byterange = None;
+                    self.gap = true;
+                }
+            },
             "EXT-X-PROGRAM-DATE-TIME" => {
                 self.program_date_time_ms = Some(parse_date(v).ok_or(ctx.date())?);
             }
             "EXT-X-START" => {
-                let a = Attrs::parse(v, ctx)?;
+                let a = self.attrs(v, ctx)?;
                 let time_offset = a.number("TIME-OFFSET", true)?.ok_or(ctx.missing("TIME-OFFSET"))?;
-                self.start = Some(StartPoint { time_offset, precise: a.flag("PRECISE")? });
+                if self.start.is_some() {
+                    return Err(ctx.duplicate());
+                }
+                self.start = Some(StartPoint { time_offset, precise: a.flag("PRECISE") });
+                self.absorb(a);
             }
             "EXT-X-PART-INF" => {
-                let a = Attrs::parse(v, ctx)?;
+                let a = self.attrs(v, ctx)?;
                 let target = a.duration("PART-TARGET")?.ok_or(ctx.missing("PART-TARGET"))?;
-                self.part_target = Some(target);
+                if self.part_target.is_some() {
+                    self.warn(ctx.line, ctx.duplicate(), Recovery::Ignored);
+                } else {
+                    self.part_target = Some(target);
+                }
+                self.absorb(a);
             }
             "EXT-X-SERVER-CONTROL" => {
-                let a = Attrs::parse(v, ctx)?;
-                self.server_control = ServerControl {
-                    can_block_reload: a.flag("CAN-BLOCK-RELOAD")?,
+                let a = self.attrs(v, ctx)?;
+                let control = ServerControl {
+                    can_block_reload: a.flag("CAN-BLOCK-RELOAD"),
                     can_skip_until: a.duration("CAN-SKIP-UNTIL")?,
-                    can_skip_dateranges: a.flag("CAN-SKIP-DATERANGES")?,
+                    can_skip_dateranges: a.flag("CAN-SKIP-DATERANGES"),
                     hold_back: a.duration("HOLD-BACK")?,
                     part_hold_back: a.duration("PART-HOLD-BACK")?,
                 };
+                if self.server_control.is_some() {
+                    return Err(ctx.duplicate());
+                }
+                self.server_control = Some(control);
+                self.absorb(a);
             }
             "EXT-X-SKIP" => {
-                let a = Attrs::parse(v, ctx)?;
-                self.skipped_segments = a.int("SKIPPED-SEGMENTS")?.ok_or(ctx.missing("SKIPPED-SEGMENTS"))?;
-                if let Some(ids) = a.string("RECENTLY-REMOVED-DATERANGES") {
+                let a = self.attrs(v, ctx)?;
+                let skipped = a.int("SKIPPED-SEGMENTS")?.ok_or(ctx.missing("SKIPPED-SEGMENTS"))?;
+                if self.has_media() {
+                    return Err(ctx.misplaced());
+                }
+                let first = self.skipped_segments.is_none();
+                self.skipped_segments = self.sequence_tag(ctx, self.skipped_segments, skipped)?;
+                if let (true, Some(ids)) = (first, a.string("RECENTLY-REMOVED-DATERANGES")) {
                     for id in ids.split('\t').filter(|s| !s.is_empty()) {
                         push_capped(&mut self.removed_dateranges, id, "removed date ranges")?;
                     }
                 }
+                self.absorb(a);
             }
             "EXT-X-MAP" => {
-                let a = Attrs::parse(v, ctx)?;
+                let a = self.attrs(v, ctx)?;
                 let uri = a.string("URI").ok_or(ctx.missing("URI"))?;
                 // A map's range has no predecessor to continue from, so a missing offset is 0.
                 let byterange = match a.string("BYTERANGE") {
@@ -567,24 +890,26 @@ impl<'a> Builder<'a> {
                     None => None,
                 };
                 self.map = Some(Map { uri, byterange });
+                self.absorb(a);
             }
             "EXT-X-KEY" => {
-                let a = Attrs::parse(v, ctx)?;
+                let a = self.attrs(v, ctx)?;
                 let method = a.string("METHOD").ok_or(ctx.missing("METHOD"))?;
                 self.key = if method == "NONE" {
                     None
                 } else {
-                    let iv = match a.get("IV") {
-                        Some(raw) => Some(parse_iv(raw.text()).ok_or(ctx.attr("invalid IV"))?),
+                    let iv = match a.string("IV") {
+                        Some(text) => Some(parse_iv(text).ok_or(ctx.attr("invalid IV"))?),
                         None => None,
                     };
                     let uri = a.string("URI");
                     Some(Key { method, uri, iv, key_format: a.string("KEYFORMAT") })
                 };
+                self.absorb(a);
             }
             "EXT-X-PART" => self.part(ctx, v)?,
             "EXT-X-PRELOAD-HINT" => {
-                let a = Attrs::parse(v, ctx)?;
+                let a = self.attrs(v, ctx)?;
                 let kind = match a.string("TYPE").ok_or(ctx.missing("TYPE"))? {
                     "PART" => PreloadHintType::Part,
                     "MAP" => PreloadHintType::Map,
@@ -597,36 +922,58 @@ impl<'a> Builder<'a> {
                     byterange_length: a.int("BYTERANGE-LENGTH")?,
                 };
                 push_capped(&mut self.preload_hints, hint, "preload hints")?;
+                self.absorb(a);
             }
             "EXT-X-RENDITION-REPORT" => {
-                let a = Attrs::parse(v, ctx)?;
+                let a = self.attrs(v, ctx)?;
                 let report = RenditionReport {
                     uri: a.string("URI").ok_or(ctx.missing("URI"))?,
                     last_msn: a.int("LAST-MSN")?,
                     last_part: a.int("LAST-PART")?,
                 };
                 push_capped(&mut self.rendition_reports, report, "rendition reports")?;
+                self.absorb(a);
             }
             "EXT-X-DATERANGE" => {
-                let d = parse_daterange(v, ctx)?;
+                let a = self.attrs(v, ctx)?;
+                let d = parse_daterange(&a)?;
                 push_capped(&mut self.dateranges, d, "date ranges")?;
+                self.absorb(a);
             }
             "EXT-X-STREAM-INF" => {
-                let variant = parse_variant(&Attrs::parse(v, ctx)?, "")?;
+                if let Some((_, first)) = self.stream_inf.take() {
+                    let problem = PlaylistError::MissingUri { line: first.line, tag: first.tag };
+                    self.warn(first.line, problem, Recovery::Ignored);
+                }
+                // Left out on error, and its URI line with it: see uri_line.
+                let variant = match self.attrs(v, ctx).and_then(|a| parse_variant(&a, "").map(|v| (v, a))) {
+                    Ok((variant, a)) => {
+                        self.absorb(a);
+                        Some(variant)
+                    }
+                    Err(e @ PlaylistError::TooLarge { .. }) => return Err(e),
+                    Err(e) => {
+                        self.warn(ctx.line, e, Recovery::Ignored);
+                        None
+                    }
+                };
                 self.stream_inf = Some((variant, ctx));
             }
             "EXT-X-I-FRAME-STREAM-INF" => {
-                let a = Attrs::parse(v, ctx)?;
+                let a = self.attrs(v, ctx)?;
                 let uri = a.string("URI").ok_or(ctx.missing("URI"))?;
                 let variant = parse_variant(&a, uri)?;
                 push_capped(&mut self.i_frame_variants, variant, "variants")?;
+                self.absorb(a);
             }
             "EXT-X-MEDIA" => {
-                let r = parse_rendition(&Attrs::parse(v, ctx)?)?;
+                let a = self.attrs(v, ctx)?;
+                let r = parse_rendition(&a)?;
                 push_capped(&mut self.media, r, "renditions")?;
+                self.absorb(a);
             }
             "EXT-X-SESSION-DATA" => {
-                let a = Attrs::parse(v, ctx)?;
+                let a = self.attrs(v, ctx)?;
                 let data = SessionData {
                     data_id: a.string("DATA-ID").ok_or(ctx.missing("DATA-ID"))?,
                     value: a.string("VALUE"),
@@ -634,6 +981,24 @@ impl<'a> Builder<'a> {
                     language: a.string("LANGUAGE"),
                 };
                 push_capped(&mut self.session_data, data, "session data")?;
+                self.absorb(a);
+            }
+            "EXT-X-DEFINE" => {
+                // Checked and resolved before this pass (variables::VariableContext::prepare),
+                // which left in place of each IMPORT and QUERYPARAM value the value it found.
+                let a = self.attrs(v, ctx)?;
+                let (name, value) = if let Some(name) = a.raw("NAME") {
+                    (name, a.string("VALUE").ok_or(ctx.define("NAME needs a VALUE"))?)
+                } else if let Some(name) = a.raw("IMPORT") {
+                    self.import_line.get_or_insert(ctx.line);
+                    (name, a.string("IMPORT").unwrap_or_default())
+                } else if let Some(name) = a.raw("QUERYPARAM") {
+                    (name, a.string("QUERYPARAM").unwrap_or_default())
+                } else {
+                    return Err(ctx.define("needs one of NAME, IMPORT and QUERYPARAM"));
+                };
+                push_capped(&mut self.defines, (name, value), "variables")?;
+                self.absorb(a);
             }
             // Known only to classify the playlist (EXT-X-BITRATE, EXT-X-SESSION-KEY, ...).
             _ => {}
@@ -641,14 +1006,36 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// A tag that numbers the segments (EXT-X-MEDIA-SEQUENCE, -DISCONTINUITY-SEQUENCE, -SKIP):
+    /// the value in force after it, given the one before.
+    fn sequence_tag(&mut self, ctx: Ctx, current: Option<u64>, n: u64) -> Result<Option<u64>> {
+        match current {
+            Some(c) if c == n => self.warn(ctx.line, ctx.duplicate(), Recovery::Ignored),
+            Some(_) => return Err(ctx.duplicate()),
+            None if self.has_media() => self.warn(ctx.line, ctx.misplaced(), Recovery::Used),
+            None => {}
+        }
+        Ok(Some(n))
+    }
+
     fn part(&mut self, ctx: Ctx, v: &'a str) -> Result<()> {
-        let a = Attrs::parse(v, ctx)?;
+        let a = self.attrs(v, ctx)?;
         let uri = a.string("URI").ok_or(ctx.missing("URI"))?;
         let duration = a.duration("DURATION")?.ok_or(ctx.missing("DURATION"))?;
+        let mut gap = a.flag("GAP");
         let byterange = match a.string("BYTERANGE") {
             Some(r) => {
-                let (length, offset) = parse_byterange(r, ctx)?;
-                Some(resolve_range(length, offset, uri, &mut self.last_part_range, ctx)?)
+                let range = parse_byterange(r, ctx)
+                    .and_then(|(length, offset)| resolve_range(length, offset, uri, &mut self.last_part_range, ctx));
+                match range {
+                    Ok(range) => Some(range),
+                    Err(e) => {
+                        self.warn(ctx.line, e, Recovery::MarkedGap);
+                        self.last_part_range = None;
+                        gap = true;
+                        None
+                    }
+                }
             }
             None => {
                 self.last_part_range = None;
@@ -659,16 +1046,27 @@ impl<'a> Builder<'a> {
             return Err(PlaylistError::TooLarge { what: "parts", limit: MAX_ITEMS });
         }
         self.total_parts += 1;
-        let independent = a.flag("INDEPENDENT")?;
-        self.parts.push(Part { uri, duration, independent, byterange, gap: a.flag("GAP")? });
+        let independent = a.flag("INDEPENDENT");
+        self.parts.push(Part { uri, duration, independent, byterange, gap });
+        self.absorb(a);
         Ok(())
     }
 
     fn uri_line(&mut self, line: usize, uri: &'a str) -> Result<()> {
+        let uri = self.src.text(uri);
         if self.kind == Some(Kind::Multivariant) {
-            let (mut variant, _) = self.stream_inf.take().ok_or(PlaylistError::UriWithoutStreamInf { line })?;
-            variant.uri = uri;
-            return push_capped(&mut self.variants, variant, "variants");
+            return match self.stream_inf.take() {
+                Some((Some(mut variant), _)) => {
+                    variant.uri = uri;
+                    push_capped(&mut self.variants, variant, "variants")
+                }
+                // Its EXT-X-STREAM-INF was left out, and the URI line goes with it.
+                Some((None, _)) => Ok(()),
+                None => {
+                    self.warn(line, PlaylistError::UriWithoutStreamInf { line }, Recovery::Ignored);
+                    Ok(())
+                }
+            };
         }
         let (duration, title, _) = self.extinf.take().ok_or(PlaylistError::UriWithoutExtinf { line })?;
         let byterange = match self.byterange.take() {
@@ -706,10 +1104,26 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn finish(mut self) -> Result<Playlist<'a>> {
+    fn finish(self) -> Result<Playlist<'a>> {
+        let result = self.build();
+        // A tag left dangling is only known for one at the end, after the lines that follow it.
+        result.map(|mut p| {
+            match &mut p {
+                Playlist::Media(m) => m.warnings.sort_by_key(|w| w.line),
+                Playlist::Multivariant(m) => m.warnings.sort_by_key(|w| w.line),
+            }
+            p
+        })
+    }
+
+    fn build(mut self) -> Result<Playlist<'a>> {
         if self.kind == Some(Kind::Multivariant) {
-            if let Some((_, ctx)) = self.stream_inf {
-                return Err(PlaylistError::MissingUri { line: ctx.line, tag: ctx.tag });
+            if let Some((_, ctx)) = self.stream_inf.take() {
+                let problem = PlaylistError::MissingUri { line: ctx.line, tag: ctx.tag };
+                self.warn(ctx.line, problem, Recovery::Ignored);
+            }
+            if let Some(line) = self.import_line {
+                return Err(PlaylistError::InvalidDefine { line, reason: "IMPORT is for media playlists only" });
             }
             return Ok(Playlist::Multivariant(MultivariantPlaylist {
                 version: self.version,
@@ -719,21 +1133,30 @@ impl<'a> Builder<'a> {
                 i_frame_variants: self.i_frame_variants,
                 media: self.media,
                 session_data: self.session_data,
+                defines: self.defines,
+                warnings: self.warnings,
             }));
         }
         let target_duration = self.target_duration.ok_or(PlaylistError::MissingTargetDuration)?;
-        // A dangling EXTINF means the response was cut short: better to fail and reload than
-        // to silently lose the newest segment.
-        if let Some((_, _, ctx)) = self.extinf {
-            return Err(PlaylistError::MissingUri { line: ctx.line, tag: ctx.tag });
+        // A dangling EXTINF: the response was cut short, or the packager announced a segment
+        // before its URI. It is the last segment, so leaving it out renumbers nothing; the next
+        // reload brings it whole.
+        if let Some((_, _, ctx)) = self.extinf.take() {
+            let problem = PlaylistError::MissingUri { line: ctx.line, tag: ctx.tag };
+            self.warn(ctx.line, problem, Recovery::SegmentDropped);
         }
         if !self.parts.is_empty() {
             let duration = self.parts.iter().map(|p| p.duration).sum();
             let segment = self.take_segment(None, duration, None, None);
             push_capped(&mut self.segments, segment, "segments")?;
         }
-        let mut msn = self.media_sequence.checked_add(self.skipped_segments).ok_or(PlaylistError::SequenceOverflow)?;
-        let mut disc = self.discontinuity_sequence;
+        // A date with no segment after it is the start of the next one: where the last ends.
+        let end_date_ms = self.program_date_time_ms.filter(|_| !self.discontinuity);
+        let media_sequence = self.media_sequence.unwrap_or(0);
+        let discontinuity_sequence = self.discontinuity_sequence.unwrap_or(0);
+        let skipped_segments = self.skipped_segments.unwrap_or(0);
+        let mut msn = media_sequence.checked_add(skipped_segments).ok_or(PlaylistError::SequenceOverflow)?;
+        let mut disc = discontinuity_sequence;
         let count = self.segments.len();
         for (i, s) in self.segments.iter_mut().enumerate() {
             if s.discontinuity {
@@ -745,33 +1168,36 @@ impl<'a> Builder<'a> {
                 msn = msn.checked_add(1).ok_or(PlaylistError::SequenceOverflow)?;
             }
         }
-        fill_program_date_times(&mut self.segments);
+        fill_program_date_times(&mut self.segments, end_date_ms);
         Ok(Playlist::Media(MediaPlaylist {
             version: self.version,
             target_duration,
-            media_sequence: self.media_sequence,
-            discontinuity_sequence: self.discontinuity_sequence,
+            media_sequence,
+            discontinuity_sequence,
             endlist: self.endlist,
             playlist_type: self.playlist_type,
             independent_segments: self.independent_segments,
             i_frames_only: self.i_frames_only,
             part_target: self.part_target,
-            server_control: self.server_control,
+            server_control: self.server_control.unwrap_or_default(),
             start: self.start,
-            skipped_segments: self.skipped_segments,
+            skipped_segments,
             removed_dateranges: self.removed_dateranges,
             segments: self.segments,
             preload_hints: self.preload_hints,
             dateranges: self.dateranges,
             rendition_reports: self.rendition_reports,
+            defines: self.defines,
+            warnings: self.warnings,
         }))
     }
 }
 
 /// Gives every segment a wall clock when a neighbour in the same discontinuity has one, so the
 /// latency and cue logic can map any segment to capture time even when the packager writes
-/// EXT-X-PROGRAM-DATE-TIME only occasionally.
-fn fill_program_date_times(segments: &mut [Segment<'_>]) {
+/// EXT-X-PROGRAM-DATE-TIME only occasionally. `end_date_ms` is where the last segment ends, when
+/// a date follows it (some packagers write the date of the segment to come).
+fn fill_program_date_times(segments: &mut [Segment<'_>], end_date_ms: Option<f64>) {
     let mut prev: Option<f64> = None; // end time of the previous segment
     for s in segments.iter_mut() {
         if s.discontinuity {
@@ -781,7 +1207,7 @@ fn fill_program_date_times(segments: &mut [Segment<'_>]) {
         s.program_date_time_ms = start;
         prev = start.map(|t| t + s.duration * 1000.0);
     }
-    let mut next: Option<f64> = None; // start time of the following segment
+    let mut next: Option<f64> = end_date_ms; // start time of the following segment
     for s in segments.iter_mut().rev() {
         let start = s.program_date_time_ms.or(next.map(|t| t - s.duration * 1000.0));
         s.program_date_time_ms = start;
@@ -808,21 +1234,18 @@ fn resolve_range<'a>(
 
 fn parse_variant<'a>(a: &Attrs<'a>, uri: &'a str) -> Result<Variant<'a>> {
     let ctx = a.ctx;
-    let resolution = match a.get("RESOLUTION") {
-        Some(raw) => {
-            let (w, h) = raw.text().split_once(['x', 'X']).ok_or(ctx.number())?;
+    let resolution = match a.string("RESOLUTION") {
+        Some(text) => {
+            let (w, h) = text.split_once(['x', 'X']).ok_or(ctx.number())?;
             let w = parse_int(w, ctx)?.try_into().map_err(|_| ctx.number())?;
             let h = parse_int(h, ctx)?.try_into().map_err(|_| ctx.number())?;
             Some((w, h))
         }
         None => None,
     };
-    // CLOSED-CAPTIONS is a quoted group id or the enumerated string NONE.
-    let closed_captions = match a.get("CLOSED-CAPTIONS") {
-        Some(Raw::Quoted(s)) => Some(s),
-        Some(Raw::Unquoted("NONE")) | None => None,
-        Some(Raw::Unquoted(_)) => return Err(ctx.attr("CLOSED-CAPTIONS must be quoted or NONE")),
-    };
+    // CLOSED-CAPTIONS is a quoted group id or the enumerated string NONE; an unquoted name
+    // other than NONE is taken for a group id, like every other string here.
+    let closed_captions = a.string("CLOSED-CAPTIONS").filter(|&s| !(s == "NONE" && a.is_unquoted("CLOSED-CAPTIONS")));
     Ok(Variant {
         uri,
         bandwidth: a.int("BANDWIDTH")?.ok_or(ctx.missing("BANDWIDTH"))?,
@@ -852,22 +1275,22 @@ fn parse_rendition<'a>(a: &Attrs<'a>) -> Result<Rendition<'a>> {
         name: a.string("NAME").ok_or(ctx.missing("NAME"))?,
         language: a.string("LANGUAGE"),
         uri: a.string("URI"),
-        default: a.flag("DEFAULT")?,
-        autoselect: a.flag("AUTOSELECT")?,
-        forced: a.flag("FORCED")?,
+        default: a.flag("DEFAULT"),
+        autoselect: a.flag("AUTOSELECT"),
+        forced: a.flag("FORCED"),
         instream_id: a.string("INSTREAM-ID"),
         channels: a.string("CHANNELS"),
     })
 }
 
-fn parse_daterange(v: &str, ctx: Ctx) -> Result<DateRange<'_>> {
-    let a = Attrs::parse(v, ctx)?;
+fn parse_daterange<'a>(a: &Attrs<'a>) -> Result<DateRange<'a>> {
+    let ctx = a.ctx;
     let date = |name| match a.string(name) {
         Some(s) => parse_date(s).map(Some).ok_or(ctx.date()),
         None => Ok(None),
     };
     let mut attributes = Vec::new();
-    for &(name, raw) in &a.list {
+    for &(name, raw, _) in &a.list {
         if name.starts_with("X-") || name.starts_with("SCTE35-") {
             attributes.push((name, raw.classify()));
         }
@@ -879,7 +1302,7 @@ fn parse_daterange(v: &str, ctx: Ctx) -> Result<DateRange<'_>> {
         end_date_ms: date("END-DATE")?,
         duration: a.duration("DURATION")?,
         planned_duration: a.duration("PLANNED-DURATION")?,
-        end_on_next: a.flag("END-ON-NEXT")?,
+        end_on_next: a.flag("END-ON-NEXT"),
         attributes,
     })
 }
@@ -898,6 +1321,22 @@ impl<'a> Raw<'a> {
         }
     }
 
+    fn map(self, f: impl FnOnce(&'a str) -> &'a str) -> Self {
+        match self {
+            Raw::Quoted(s) => Raw::Quoted(f(s)),
+            Raw::Unquoted(s) => Raw::Unquoted(f(s)),
+        }
+    }
+
+    /// Whether variable references in it are substituted: quoted strings and hexadecimal
+    /// sequences, not numbers or enumerated strings (§4.3).
+    fn substitutable(self) -> bool {
+        match self {
+            Raw::Quoted(_) => true,
+            Raw::Unquoted(s) => s.starts_with("0x") || s.starts_with("0X"),
+        }
+    }
+
     fn classify(self) -> AttrValue<'a> {
         match self {
             Raw::Quoted(s) => AttrValue::Quoted(s),
@@ -912,54 +1351,82 @@ impl<'a> Raw<'a> {
     }
 }
 
-/// An attribute list (RFC 8216 §4.2): `NAME=value` pairs separated by commas, where quoted
-/// strings may contain commas. Parsed once into a small list, then queried by name (the first
-/// occurrence of a name wins).
+/// Splits an attribute list (RFC 8216 §4.2): `NAME=value` pairs separated by commas, where
+/// quoted strings may contain commas. Every name and value is a slice of `s`.
+fn tokenize(mut s: &str, ctx: Ctx) -> Result<Vec<(&str, Raw<'_>)>> {
+    let mut list = Vec::new();
+    loop {
+        s = s.trim_start();
+        if s.is_empty() {
+            break;
+        }
+        let (name, rest) = s.split_once('=').ok_or(ctx.attr("expected NAME=value"))?;
+        let name = name.trim();
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(ctx.attr("invalid attribute name"));
+        }
+        let rest = rest.trim_start();
+        let (value, rest) = if let Some(q) = rest.strip_prefix('"') {
+            let (value, rest) = q.split_once('"').ok_or(ctx.attr("unterminated quoted string"))?;
+            (Raw::Quoted(value), rest.trim_start())
+        } else {
+            let (value, rest) = rest.split_at(rest.find(',').unwrap_or(rest.len()));
+            let value = value.trim_end();
+            if value.is_empty() {
+                return Err(ctx.attr("empty attribute value"));
+            }
+            (Raw::Unquoted(value), rest)
+        };
+        if list.len() >= MAX_ATTRIBUTES {
+            return Err(PlaylistError::TooLarge { what: "attributes in a tag", limit: MAX_ATTRIBUTES });
+        }
+        list.push((name, value));
+        s = match rest.strip_prefix(',') {
+            Some(r) => r,
+            None if rest.is_empty() => rest,
+            None => return Err(ctx.attr("expected ',' after attribute value")),
+        };
+    }
+    Ok(list)
+}
+
+/// A tag's attribute list, parsed once into a small list, then queried by name. A name given
+/// twice keeps its first value, with a warning. Values read as substituted.
 struct Attrs<'a> {
-    list: Vec<(&'a str, Raw<'a>)>,
+    /// Name, value after variable substitution, value as written.
+    list: Vec<(&'a str, Raw<'a>, &'a str)>,
     ctx: Ctx,
+    /// Problems read past while the attributes were read; see [`Builder::absorb`].
+    warnings: RefCell<Vec<PlaylistWarning>>,
 }
 
 impl<'a> Attrs<'a> {
-    fn parse(mut s: &'a str, ctx: Ctx) -> Result<Self> {
-        let mut list = Vec::new();
-        loop {
-            s = s.trim_start();
-            if s.is_empty() {
-                break;
+    fn parse(s: &'a str, ctx: Ctx, src: Source<'a>) -> Result<Self> {
+        let tokens = tokenize(s, ctx)?;
+        let mut list: Vec<(&'a str, Raw<'a>, &'a str)> = Vec::with_capacity(tokens.len());
+        let mut warnings = Vec::new();
+        for (name, raw) in tokens {
+            if list.iter().any(|(n, _, _)| *n == name) {
+                let problem = ctx.attr("attribute given twice");
+                warnings.push(PlaylistWarning { line: ctx.line, problem, recovery: Recovery::AttributeIgnored });
+                continue;
             }
-            let (name, rest) = s.split_once('=').ok_or(ctx.attr("expected NAME=value"))?;
-            let name = name.trim();
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return Err(ctx.attr("invalid attribute name"));
-            }
-            let rest = rest.trim_start();
-            let (value, rest) = if let Some(q) = rest.strip_prefix('"') {
-                let (value, rest) = q.split_once('"').ok_or(ctx.attr("unterminated quoted string"))?;
-                (Raw::Quoted(value), rest.trim_start())
-            } else {
-                let (value, rest) = rest.split_at(rest.find(',').unwrap_or(rest.len()));
-                let value = value.trim_end();
-                if value.is_empty() {
-                    return Err(ctx.attr("empty attribute value"));
-                }
-                (Raw::Unquoted(value), rest)
-            };
-            if list.len() >= MAX_ITEMS {
-                return Err(PlaylistError::TooLarge { what: "attributes", limit: MAX_ITEMS });
-            }
-            list.push((name, value));
-            s = match rest.strip_prefix(',') {
-                Some(r) => r,
-                None if rest.is_empty() => rest,
-                None => return Err(ctx.attr("expected ',' after attribute value")),
-            };
+            list.push((name, raw.map(|t| src.text(t)), raw.text()));
         }
-        Ok(Attrs { list, ctx })
+        Ok(Attrs { list, ctx, warnings: RefCell::new(warnings) })
     }
 
     fn get(&self, name: &str) -> Option<Raw<'a>> {
-        self.list.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
+        self.list.iter().find(|(n, _, _)| *n == name).map(|&(_, v, _)| v)
+    }
+
+    /// The value as written, before variable substitution.
+    fn raw(&self, name: &str) -> Option<&'a str> {
+        self.list.iter().find(|(n, _, _)| *n == name).map(|&(_, _, r)| r)
+    }
+
+    fn is_unquoted(&self, name: &str) -> bool {
+        matches!(self.get(name), Some(Raw::Unquoted(_)))
     }
 
     /// A quoted-string or enumerated-string attribute; servers disagree about quoting these,
@@ -980,11 +1447,18 @@ impl<'a> Attrs<'a> {
         self.get(name).map(|r| parse_duration(unquoted(r, self.ctx)?, self.ctx)).transpose()
     }
 
-    fn flag(&self, name: &str) -> Result<bool> {
+    /// A YES/NO attribute. Any other value reads as NO, with a warning: every flag here is
+    /// one whose NO is the cautious reading (not independent, not blocking, not a gap, ...).
+    fn flag(&self, name: &str) -> bool {
         match self.string(name) {
-            None | Some("NO") => Ok(false),
-            Some("YES") => Ok(true),
-            Some(_) => Err(self.ctx.attr("expected YES or NO")),
+            None | Some("NO") => false,
+            Some("YES") => true,
+            Some(_) => {
+                let problem = self.ctx.attr("expected YES or NO");
+                let w = PlaylistWarning { line: self.ctx.line, problem, recovery: Recovery::AttributeIgnored };
+                self.warnings.borrow_mut().push(w);
+                false
+            }
         }
     }
 }
@@ -1187,15 +1661,26 @@ mod tests {
 
     #[test]
     fn attribute_lists() {
-        let a = Attrs::parse(r#"A="x,y",B=0x1F , C=YES,D=-2.5,E="","#, CTX).unwrap();
+        let a =
+            Attrs::parse(r#"A="x,y",B=0x1F , C=YES,D=-2.5,E="",A="again",F=MAYBE"#, CTX, Source::default()).unwrap();
         assert_eq!(a.string("A"), Some("x,y"));
         assert_eq!(a.get("B").map(Raw::classify), Some(AttrValue::Hex("1F")));
-        assert_eq!(a.flag("C"), Ok(true));
+        assert!(a.flag("C"));
+        // A name given twice keeps its first value; a flag that is neither YES nor NO reads NO.
+        assert!(!a.flag("F"));
+        let problems: Vec<_> = a.warnings.borrow().iter().map(|w| (w.line, w.problem.clone(), w.recovery)).collect();
+        assert_eq!(
+            problems,
+            [
+                (1, CTX.attr("attribute given twice"), Recovery::AttributeIgnored),
+                (1, CTX.attr("expected YES or NO"), Recovery::AttributeIgnored)
+            ]
+        );
         assert_eq!(a.get("D").map(Raw::classify), Some(AttrValue::Number(-2.5)));
         assert_eq!(a.string("E"), Some(""));
         assert_eq!(AttrValue::Hex("abc").hex_bytes(), Some(vec![0x0a, 0xbc]));
         for bad in [r#"A="x"#, "A", "A=", "=1", r#"A="x"B=1"#, "A B=1", "A=1,,B=2"] {
-            assert!(Attrs::parse(bad, CTX).is_err(), "{bad:?}");
+            assert!(Attrs::parse(bad, CTX, Source::default()).is_err(), "{bad:?}");
         }
     }
 

@@ -1,0 +1,250 @@
+//! Just enough ISO-BMFF to drive playback: top-level box framing, the init segment's tracks
+//! and codecs, and each fragment's timing (`tfdt`, `trun`) and wall-clock anchor (`prft`).
+//! Every read is bounds-checked; malformed input yields [`Mp4Error`], never a panic.
+//!
+//! One file per box family: this one frames boxes ([`complete_box_len`], [`boxes`]) and reads
+//! their fields; [`init`] reads `moov`, [`fragment`] reads `moof`, [`prft`] the producer
+//! reference time and [`emsg`] the DASH event message (which it can also write).
+
+pub mod emsg;
+pub mod fragment;
+pub mod init;
+pub mod prft;
+
+pub use emsg::{Emsg, EmsgTime, EventMessage};
+pub use fragment::{FragmentInfo, TrackRun};
+pub use init::{InitSegment, Track, TrackKind};
+pub use prft::{parse_prft, ProducerTime};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Mp4Error {
+    #[error("box `{0}` is truncated")]
+    Truncated(String),
+    #[error("box `{0}` has an invalid size")]
+    BadSize(String),
+    #[error("init segment has no `moov` box")]
+    NoMoov,
+    #[error("init segment has no playable track")]
+    NoTracks,
+    /// A field holds a value the box's definition does not allow (an unknown version, a string
+    /// that is not UTF-8, ...); the second member says which.
+    #[error("box `{0}` is invalid: {1}")]
+    BadField(String, &'static str),
+}
+
+/// One box: its four-character type and its payload (the bytes after the header).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mp4Box<'a> {
+    pub kind: [u8; 4],
+    pub payload: &'a [u8],
+    /// Header plus payload: what to copy to pass the box on unchanged.
+    pub whole: &'a [u8],
+}
+
+impl Mp4Box<'_> {
+    pub fn is(&self, kind: &[u8; 4]) -> bool {
+        &self.kind == kind
+    }
+}
+
+fn kind_name(kind: [u8; 4]) -> String {
+    kind.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect()
+}
+
+/// The size of the complete box at the start of `data`, or `Ok(None)` if more bytes are needed
+/// to know or to hold it. Lets a streaming reader cut whole boxes off a growing buffer.
+pub fn complete_box_len(data: &[u8]) -> Result<Option<usize>, Mp4Error> {
+    let Some(header) = data.get(..8) else { return Ok(None) };
+    let kind = [header[4], header[5], header[6], header[7]];
+    let size32 = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as u64;
+    let (size, header_len) = match size32 {
+        1 => match data.get(8..16) {
+            Some(b) => (u64::from_be_bytes(b.try_into().unwrap_or([0; 8])), 16),
+            None => return Ok(None),
+        },
+        // "to end of file" has no meaning on a stream we are still receiving.
+        0 => return Err(Mp4Error::BadSize(kind_name(kind))),
+        n => (n, 8),
+    };
+    if size < header_len {
+        return Err(Mp4Error::BadSize(kind_name(kind)));
+    }
+    let size = usize::try_from(size).map_err(|_| Mp4Error::BadSize(kind_name(kind)))?;
+    Ok((data.len() >= size).then_some(size))
+}
+
+/// Iterates over the boxes laid end to end in `data`.
+pub struct Boxes<'a> {
+    rest: &'a [u8],
+}
+
+pub fn boxes(data: &[u8]) -> Boxes<'_> {
+    Boxes { rest: data }
+}
+
+impl<'a> Iterator for Boxes<'a> {
+    type Item = Result<Mp4Box<'a>, Mp4Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let data = self.rest;
+        let result = match complete_box_len(data) {
+            Ok(Some(len)) => {
+                let header_len = if data.get(..4) == Some(&[0, 0, 0, 1]) { 16 } else { 8 };
+                let kind = [data[4], data[5], data[6], data[7]];
+                self.rest = &data[len..];
+                Ok(Mp4Box { kind, payload: &data[header_len..len], whole: &data[..len] })
+            }
+            Ok(None) => {
+                let kind = data.get(4..8).map(|k| [k[0], k[1], k[2], k[3]]).unwrap_or(*b"????");
+                self.rest = &[];
+                Err(Mp4Error::Truncated(kind_name(kind)))
+            }
+            Err(e) => {
+                self.rest = &[];
+                Err(e)
+            }
+        };
+        Some(result)
+    }
+}
+
+/// The first child box of `kind` inside `payload`.
+fn child<'a>(payload: &'a [u8], kind: &[u8; 4]) -> Result<Option<Mp4Box<'a>>, Mp4Error> {
+    for b in boxes(payload) {
+        let b = b?;
+        if b.is(kind) {
+            return Ok(Some(b));
+        }
+    }
+    Ok(None)
+}
+
+/// Big-endian reader over a box payload; every read is checked.
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    kind: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn new(data: &'a [u8], kind: &'static str) -> Self {
+        Reader { data, pos: 0, kind }
+    }
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], Mp4Error> {
+        let end = self.pos.checked_add(n).ok_or_else(|| Mp4Error::Truncated(self.kind.into()))?;
+        let out = self.data.get(self.pos..end).ok_or_else(|| Mp4Error::Truncated(self.kind.into()))?;
+        self.pos = end;
+        Ok(out)
+    }
+    fn u8(&mut self) -> Result<u8, Mp4Error> {
+        Ok(self.bytes(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, Mp4Error> {
+        let b = self.bytes(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, Mp4Error> {
+        let hi = self.u32()? as u64;
+        Ok((hi << 32) | self.u32()? as u64)
+    }
+    /// Version byte and 24-bit flags of a full box.
+    fn full_header(&mut self) -> Result<(u8, u32), Mp4Error> {
+        let v = self.u32()?;
+        Ok(((v >> 24) as u8, v & 0x00ff_ffff))
+    }
+    fn skip(&mut self, n: usize) -> Result<(), Mp4Error> {
+        self.bytes(n).map(|_| ())
+    }
+    /// A NUL-terminated UTF-8 string; the NUL is consumed but not returned.
+    fn c_str(&mut self) -> Result<&'a str, Mp4Error> {
+        let rest = self.data.get(self.pos..).unwrap_or_default();
+        let len = rest.iter().position(|&b| b == 0).ok_or_else(|| Mp4Error::Truncated(self.kind.into()))?;
+        let text = self.bytes(len)?;
+        self.skip(1)?;
+        std::str::from_utf8(text).map_err(|_| Mp4Error::BadField(self.kind.into(), "string is not UTF-8"))
+    }
+    /// Everything not read yet.
+    fn rest(&mut self) -> &'a [u8] {
+        let rest = self.data.get(self.pos..).unwrap_or_default();
+        self.pos = self.data.len();
+        rest
+    }
+}
+
+/// Box builders for the tests of every box family.
+#[cfg(test)]
+pub(crate) mod testing {
+    pub fn bx(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut v = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(kind);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    pub fn full(version: u8, flags: u32, rest: &[u8]) -> Vec<u8> {
+        let mut v = ((version as u32) << 24 | flags).to_be_bytes().to_vec();
+        v.extend_from_slice(rest);
+        v
+    }
+
+    /// A `moof`+`mdat` with one track's run of `durations`, its first sample sync or not.
+    pub fn fragment(track: u32, tfdt: u64, durations: &[u32], first_sync: bool) -> Vec<u8> {
+        let mut tfhd = track.to_be_bytes().to_vec();
+        tfhd.extend_from_slice(&0x0101_0000u32.to_be_bytes()); // default flags: non-sync
+        let tfhd = bx(b"tfhd", &full(0, 0x20, &tfhd));
+        let tfdt = bx(b"tfdt", &full(1, 0, &tfdt.to_be_bytes()));
+        let mut trun = (durations.len() as u32).to_be_bytes().to_vec();
+        let first_flags: u32 = if first_sync { 0x0200_0000 } else { 0x0101_0000 };
+        trun.extend_from_slice(&first_flags.to_be_bytes());
+        for d in durations {
+            trun.extend_from_slice(&d.to_be_bytes());
+        }
+        let trun = bx(b"trun", &full(0, 0x104, &trun));
+        let traf = bx(b"traf", &[tfhd, tfdt, trun].concat());
+        let mut out = bx(b"moof", &traf);
+        out.extend(bx(b"mdat", &[0u8; 16]));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{bx, fragment};
+    use super::*;
+
+    #[test]
+    fn streaming_box_lengths() {
+        let data = bx(b"mdat", &[1, 2, 3, 4]);
+        assert_eq!(complete_box_len(&data[..5]), Ok(None));
+        assert_eq!(complete_box_len(&data[..11]), Ok(None));
+        assert_eq!(complete_box_len(&data), Ok(Some(12)));
+        assert!(complete_box_len(&[0, 0, 0, 3, b'm', b'o', b'o', b'f']).is_err());
+        assert!(complete_box_len(&[0, 0, 0, 0, b'm', b'o', b'o', b'f']).is_err());
+    }
+
+    #[test]
+    fn truncated_and_garbage_inputs_are_errors() {
+        let data = fragment(1, 0, &[3000], true);
+        for cut in 0..data.len() {
+            let _ = FragmentInfo::parse(&data[..cut]);
+            let _ = InitSegment::parse(&data[..cut]);
+        }
+        assert!(matches!(FragmentInfo::parse(&data[..20]), Err(Mp4Error::Truncated(_))));
+        assert_eq!(InitSegment::parse(&bx(b"ftyp", b"isom")), Err(Mp4Error::NoMoov));
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
+        #[test]
+        fn never_panics(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = FragmentInfo::parse(&data);
+            let _ = InitSegment::parse(&data);
+            let _ = complete_box_len(&data);
+            let _ = Emsg::parse(&data);
+            let _ = FragmentInfo::parse_checked(&data);
+        }
+    }
+}

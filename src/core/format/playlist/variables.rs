@@ -1,0 +1,297 @@
+//! EXT-X-DEFINE variables and their substitution (draft-pantos-hls-rfc8216bis §4.3, §4.4.2.3).
+//!
+//! Substitution runs as a pass of its own before the playlist is built: it reads the
+//! EXT-X-DEFINE tags in order, and for every URI line and every quoted-string or hexadecimal
+//! attribute value that holds a `{$name}`, it makes the substituted text and files it under the
+//! byte offset, in the input, of the text it replaces. The building pass then reads the input as
+//! always and, wherever a value starts at a filed offset, takes the substituted text instead.
+//! Working on values after they are split apart means a substituted value can never break the
+//! line or the attribute list around it, whatever it holds.
+//!
+//! The substituted text is kept in the [`VariableContext`], which outlives the parse, so the
+//! parsed playlist still only borrows. Total substituted text is capped at
+//! [`MAX_SUBSTITUTED_BYTES`]: a few references to a long value could otherwise make a small
+//! playlist expand without bound.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use super::{classify, tokenize, Ctx, Line, PlaylistError, Raw, Result, ATTRIBUTE_LIST_TAGS, MAX_ITEMS};
+use crate::core::format::url;
+
+/// Upper bound on the text substitution may make for one playlist, in bytes. Real playlists
+/// substitute hosts and tokens: a few kilobytes.
+pub const MAX_SUBSTITUTED_BYTES: usize = 16 << 20;
+
+/// Variables by name, owned: what a multivariant playlist passes on to its media playlists
+/// ([`super::MultivariantPlaylist::variables`], [`VariableContext::parent`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Variables {
+    map: BTreeMap<String, String>,
+}
+
+impl Variables {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.map.get(name).map(String::as_str)
+    }
+
+    /// Sets a variable, replacing any value it had.
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.map.insert(name.into(), value.into());
+    }
+
+    /// `(name, value)` in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Variables {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
+        let mut vars = Variables::new();
+        for (n, v) in iter {
+            vars.insert(n, v);
+        }
+        vars
+    }
+}
+
+/// What a playlist's EXT-X-DEFINE tags may draw on, and the room the text they substitute
+/// lives in for [`super::parse_with`].
+///
+/// ```
+/// use liveshop::core::format::playlist::{parse_with, Playlist, VariableContext};
+///
+/// let multivariant = b"#EXTM3U\n#EXT-X-DEFINE:NAME=\"cdn\",VALUE=\"https://cdn.example\"\n\
+///     #EXT-X-STREAM-INF:BANDWIDTH=800000\n{$cdn}/low.m3u8\n";
+/// let mut vars = VariableContext::new().url("https://example.com/show.m3u8?token=abc");
+/// let Ok(Playlist::Multivariant(m)) = parse_with(multivariant, &mut vars) else { panic!() };
+/// assert_eq!(m.variants[0].uri, "https://cdn.example/low.m3u8");
+///
+/// let parent = m.variables();
+/// let media = b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-DEFINE:IMPORT=\"cdn\"\n\
+///     #EXTINF:2,\n{$cdn}/low/1.m4s\n";
+/// let mut vars = VariableContext::new().url("https://cdn.example/low.m3u8").parent(&parent);
+/// let Ok(Playlist::Media(p)) = parse_with(media, &mut vars) else { panic!() };
+/// assert_eq!(p.segments[0].uri, Some("https://cdn.example/low/1.m4s"));
+/// ```
+#[derive(Debug, Default)]
+pub struct VariableContext<'v> {
+    url: Option<&'v str>,
+    parent: Option<&'v Variables>,
+    /// Substituted text by the offset, in the input, of the text it replaces; in offset order.
+    replaced: Vec<(usize, String)>,
+    /// The line of the first substitution, for [`PlaylistError::NeedsVariables`].
+    first_replaced_line: Option<usize>,
+}
+
+impl<'v> VariableContext<'v> {
+    /// No URL and no parent: NAME/VALUE definitions only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The URL the playlist was requested with, whose query QUERYPARAM definitions read.
+    pub fn url(mut self, url: &'v str) -> Self {
+        self.url = Some(url);
+        self
+    }
+
+    /// The variables of the multivariant playlist this media playlist was loaded from, which
+    /// IMPORT definitions read. Without a parent, an IMPORT fails the parse, as the draft says.
+    pub fn parent(mut self, vars: &'v Variables) -> Self {
+        self.parent = Some(vars);
+        self
+    }
+
+    pub(super) fn first_replaced_line(&self) -> Option<usize> {
+        self.first_replaced_line
+    }
+
+    pub(super) fn source<'a>(&'a self, text: &'a str) -> Source<'a> {
+        Source { base: text.as_ptr() as usize, replaced: &self.replaced }
+    }
+
+    /// The substitution pass over `lines` (those of `text` after the header); see the module
+    /// doc. Clears what an earlier parse left.
+    pub(super) fn prepare<'a>(&mut self, text: &'a str, lines: impl Iterator<Item = (usize, &'a str)>) -> Result<()> {
+        self.replaced.clear();
+        self.first_replaced_line = None;
+        if !text.contains("{$") && !text.contains("EXT-X-DEFINE") {
+            return Ok(());
+        }
+        let mut pass = Pass { base: text.as_ptr() as usize, vars: BTreeMap::new(), budget: MAX_SUBSTITUTED_BYTES };
+        for (line, l) in lines {
+            match classify(l) {
+                Line::Uri(uri) => {
+                    if let Some(s) = pass.substitute(uri, line)? {
+                        self.file(pass.offset(uri), s, line);
+                    }
+                }
+                Line::Tag("EXT-X-DEFINE", v) => self.define(&mut pass, Ctx { line, tag: "EXT-X-DEFINE" }, v)?,
+                Line::Tag(tag, v) if v.contains("{$") && ATTRIBUTE_LIST_TAGS.contains(&tag) => {
+                    // A list that does not split is reported by the building pass, or left out
+                    // there with a warning; either way it has nothing to substitute.
+                    let Ok(list) = tokenize(v, Ctx { line, tag }) else { continue };
+                    for (_, raw) in list {
+                        if raw.substitutable() {
+                            if let Some(s) = pass.substitute(raw.text(), line)? {
+                                self.file(pass.offset(raw.text()), s, line);
+                            }
+                        }
+                    }
+                }
+                Line::Tag(..) | Line::Skip => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn define<'a>(&mut self, pass: &mut Pass<'a>, ctx: Ctx, v: &'a str) -> Result<()> {
+        let list = tokenize(v, ctx)?;
+        let get = |name: &str| list.iter().find(|(n, _)| *n == name).map(|&(_, r)| r);
+        let (name, source) = match (get("NAME"), get("IMPORT"), get("QUERYPARAM")) {
+            (Some(n), None, None) => (n.text(), "NAME"),
+            (None, Some(n), None) => (n.text(), "IMPORT"),
+            (None, None, Some(n)) => (n.text(), "QUERYPARAM"),
+            _ => return Err(ctx.define("needs one of NAME, IMPORT and QUERYPARAM")),
+        };
+        if !is_variable_name(name) {
+            return Err(ctx.define("a variable name is made of A-Z, a-z, 0-9, '-' and '_'"));
+        }
+        if pass.vars.contains_key(name) {
+            return Err(PlaylistError::DuplicateVariable { line: ctx.line, name: name.into() });
+        }
+        if pass.vars.len() >= MAX_ITEMS {
+            return Err(PlaylistError::TooLarge { what: "variables", limit: MAX_ITEMS });
+        }
+        let unresolved = |from| PlaylistError::UnresolvedDefine { line: ctx.line, name: name.into(), place: from };
+        let value = match source {
+            "NAME" => {
+                let value = get("VALUE").map(Raw::text).ok_or(ctx.define("NAME needs a VALUE"))?;
+                match pass.substitute(value, ctx.line)? {
+                    Some(s) => {
+                        self.file(pass.offset(value), s.clone(), ctx.line);
+                        Cow::Owned(s)
+                    }
+                    None => Cow::Borrowed(value),
+                }
+            }
+            // The value found is filed in place of the name, where the building pass reads it.
+            _ => {
+                let found = if source == "IMPORT" {
+                    self.parent.ok_or_else(|| unresolved("a parent playlist"))?.get(name)
+                } else {
+                    self.url.and_then(|u| url::query_value(u, name))
+                };
+                let from = if source == "IMPORT" { "the multivariant playlist" } else { "the playlist URL's query" };
+                let found = found.ok_or_else(|| unresolved(from))?.to_owned();
+                Pass::spend(&mut pass.budget, found.len())?;
+                self.file(pass.offset(name), found.clone(), ctx.line);
+                Cow::Owned(found)
+            }
+        };
+        pass.vars.insert(name, value);
+        Ok(())
+    }
+
+    fn file(&mut self, offset: usize, text: String, line: usize) {
+        debug_assert!(self.replaced.last().is_none_or(|&(o, _)| o < offset));
+        self.replaced.push((offset, text));
+        self.first_replaced_line.get_or_insert(line);
+    }
+}
+
+/// The state of one substitution pass.
+struct Pass<'a> {
+    base: usize,
+    vars: BTreeMap<&'a str, Cow<'a, str>>,
+    /// Bytes of substituted text still allowed.
+    budget: usize,
+}
+
+impl<'a> Pass<'a> {
+    fn offset(&self, s: &str) -> usize {
+        (s.as_ptr() as usize).wrapping_sub(self.base)
+    }
+
+    /// Counts `bytes` of variable values put in place against [`MAX_SUBSTITUTED_BYTES`]. (The
+    /// text around them is bounded by the input's own size.)
+    fn spend(budget: &mut usize, bytes: usize) -> Result<()> {
+        *budget = budget
+            .checked_sub(bytes)
+            .ok_or(PlaylistError::TooLarge { what: "bytes of substituted text", limit: MAX_SUBSTITUTED_BYTES })?;
+        Ok(())
+    }
+
+    /// `s` with its variable references replaced, or `None` if it has none. `{$` not followed
+    /// by a variable name and `}` is not a reference and stays as it is.
+    fn substitute(&mut self, s: &str, line: usize) -> Result<Option<String>> {
+        let Some(first) = s.find("{$") else { return Ok(None) };
+        let mut out = String::new();
+        let mut rest = s;
+        let mut at = Some(first);
+        let mut replaced = false;
+        while let Some(i) = at {
+            let (before, after) = rest.split_at(i);
+            let after = &after[2..]; // past "{$"
+            out.push_str(before);
+            match after.split_once('}').filter(|(name, _)| is_variable_name(name)) {
+                Some((name, tail)) => {
+                    let value = self
+                        .vars
+                        .get(name)
+                        .ok_or_else(|| PlaylistError::UndefinedVariable { line, name: name.into() })?;
+                    Self::spend(&mut self.budget, value.len())?;
+                    out.push_str(value);
+                    rest = tail;
+                    replaced = true;
+                }
+                None => {
+                    out.push_str("{$");
+                    rest = after;
+                }
+            }
+            at = rest.find("{$");
+        }
+        out.push_str(rest);
+        Ok(replaced.then_some(out))
+    }
+}
+
+fn is_variable_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Where substituted text stands in for input text, as the building pass reads it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Source<'a> {
+    base: usize,
+    replaced: &'a [(usize, String)],
+}
+
+impl<'a> Source<'a> {
+    /// `s`, a slice of the input, or the text substituted for it.
+    pub(super) fn text(self, s: &'a str) -> &'a str {
+        if self.replaced.is_empty() {
+            return s;
+        }
+        let offset = (s.as_ptr() as usize).wrapping_sub(self.base);
+        match self.replaced.binary_search_by_key(&offset, |&(o, _)| o) {
+            Ok(i) => self.replaced.get(i).map_or(s, |(_, t)| t.as_str()),
+            Err(_) => s,
+        }
+    }
+}
