@@ -34,7 +34,9 @@ fn summary(name: &str, r: &sim::Report) {
     );
 }
 
-/// What a trace run must keep to, in each of its runs.
+/// What a trace run must keep to, in each of its runs: the worst the engine does over the runs
+/// plus a stated tolerance (a later loosening says why in its commit). The traces pace packets
+/// without randomness, so the spread over the runs is the spread over join phases.
 struct Bounds {
     p50_ms: f64,
     p95_ms: f64,
@@ -68,14 +70,19 @@ fn trace_run(file: &str, offset_ms: f64, duration_ms: f64, bounds: Bounds) -> Ve
 
 #[test]
 fn verizon_lte_trace() {
-    // Rate changes: 40-62 over the runs (60 held at the first run's phase only); +15 %.
-    let bounds = Bounds { p50_ms: 1300.0, p95_ms: 2500.0, stall_ratio: 0.025, rate_changes: 72, converge_s: 15.0 };
+    // Over the runs: p50 717-900 ms, p95 1767-1792 ms, stall ratio 0.0195-0.0223, 40-62 rate
+    // changes, converged after 1.6-2.0 s. Tolerance: +10 % on latency, +12 % on stalls, +15 %
+    // on rate changes, +2 s on convergence.
+    let bounds = Bounds { p50_ms: 1000.0, p95_ms: 2000.0, stall_ratio: 0.025, rate_changes: 72, converge_s: 4.0 };
     trace_run("Verizon-LTE-short.down", 0.0, 60_000.0, bounds);
 }
 
 #[test]
 fn att_lte_driving_trace() {
-    let bounds = Bounds { p50_ms: 2300.0, p95_ms: 3000.0, stall_ratio: 0.03, rate_changes: 60, converge_s: 20.0 };
+    // Over the runs: p50 1817-2008 ms, p95 2100-2308 ms, stall ratio 0.0139-0.0173, 25-50 rate
+    // changes, converged after 1.6-2.6 s. Tolerance: +10 % on latency, +15 % on stalls and
+    // rate changes, +2 s on convergence.
+    let bounds = Bounds { p50_ms: 2250.0, p95_ms: 2550.0, stall_ratio: 0.02, rate_changes: 58, converge_s: 5.0 };
     trace_run("ATT-LTE-driving-2016.down", 0.0, 60_000.0, bounds);
 }
 
@@ -83,7 +90,11 @@ fn att_lte_driving_trace() {
 fn tmobile_umts_trace_with_outages() {
     // 70 s in: bursts of 1-3 Mbit/s, then 124-140 s of the trace deliver almost nothing.
     // No single-bitrate player can play through that; what matters is coming back after it.
-    let bounds = Bounds { p50_ms: 3300.0, p95_ms: 17_000.0, stall_ratio: 0.30, rate_changes: 75, converge_s: 20.0 };
+    // Over the runs: p50 2400-2425 ms, p95 13 925-14 100 ms (the outage's own backlog), stall
+    // ratio 0.2174-0.2212 (the trace's gap is most of it), 50-61 rate changes, converged after
+    // 1.8-5.6 s. Tolerance: +10 % on latency and stalls, +15 % on rate changes, +2 s on
+    // convergence. A player slow to come back after it would take the p95 to 16 s and more.
+    let bounds = Bounds { p50_ms: 2700.0, p95_ms: 15_500.0, stall_ratio: 0.245, rate_changes: 71, converge_s: 8.0 };
     for (k, (join, r)) in trace_run("TMobile-UMTS-driving.down", 70_000.0, 75_000.0, bounds).iter().enumerate() {
         // Capacity returns at 140 s of the trace (70 s of simulated time): 5 s later the
         // player must be back at its target.
