@@ -23,6 +23,26 @@ fn sample_at(r: &sim::Report, join_ms: f64, t_ms: f64) -> usize {
     ((t_ms - join_ms - r.ttff_ms.unwrap_or(0.0)) / 200.0) as usize
 }
 
+/// The latency model (src/core/latency.rs): the target is the 95th percentile of arrival lags,
+/// read at the upper edge of its 10 ms histogram bucket, plus a 120 ms pipeline margin. Written
+/// out here, not read from the engine, so that a change to the model fails the tests built on
+/// it until they are brought into line.
+fn model_target_ms(lag_p95_ms: f64) -> f64 {
+    const BUCKET_MS: f64 = 10.0;
+    const MARGIN_MS: f64 = 120.0;
+    ((lag_p95_ms / BUCKET_MS).floor() + 1.0) * BUCKET_MS + MARGIN_MS
+}
+
+/// How long after its capture a part's first frame arrives on a steady link: the part, the
+/// encoder's delay and the way from the origin.
+fn part_lag_ms(origin: &Origin, one_way_ms: f64) -> f64 {
+    origin.part_ms as f64 + origin.encode_ms + one_way_ms
+}
+
+/// Latency is read from the frame shown, so it moves in steps of a frame (33 ms at 30 fps):
+/// how far the median may sit from the target, a frame and a little more.
+const FRAME_SLACK_MS: f64 = 50.0;
+
 fn config() -> LiveConfig {
     LiveConfig::new("http://origin.test/live/show.m3u8")
 }
@@ -119,14 +139,19 @@ fn clean_network_joins_fast_and_holds_low_latency() {
         // Re-appending media makes Chromium drop to a few frames a second: fetch each part once.
         let twice: Vec<_> = r.media_requests.iter().filter(|(_, &n)| n > 1).collect();
         assert!(twice.is_empty(), "run {k}: fetched more than once: {twice:?}");
-        // Parts are predicted, so the playlist is reloaded about once a segment, not once a part.
-        assert!(r.playlist_requests <= 90, "run {k}: {} playlist requests in a minute", r.playlist_requests);
-        // Whole 200 ms parts: the lag is a part plus encode; the rest is the pipeline margin.
+        // Parts are predicted, so the playlist is reloaded once a segment (60 a minute), not
+        // once a part: 62-63 over the runs with the join's; +7.
+        assert!(r.playlist_requests <= 70, "run {k}: {} playlist requests in a minute", r.playlist_requests);
+        // Whole 200 ms parts: every lag is a part plus encode plus 5 ms, so the target is the
+        // model's (390 ms in every run; one 10 ms bucket either way), and latency sits on it:
+        // p50 350-417 ms, p95 383-417 ms over the runs.
+        let model = model_target_ms(part_lag_ms(&origin, 5.0));
         let (p50, p95, target) = (r.quantile(0.5), r.quantile(0.95), r.final_target_ms);
-        assert!(p50 < 800.0, "run {k}: p50 {p50}");
-        assert!(p50 < target + 80.0, "run {k}: p50 {p50} vs target {target}");
-        assert!(p95 < target + 150.0, "run {k}: p95 {p95} vs target {target}");
-        assert!(r.rate_changes <= 20, "run {k}: rate changed {} times a minute", r.rate_changes);
+        assert!((target - model).abs() <= 10.0, "run {k}: target {target} ms, the model's {model}");
+        assert!((p50 - model).abs() <= FRAME_SLACK_MS, "run {k}: p50 {p50} vs the model's target {model}");
+        assert!(p95 <= model + FRAME_SLACK_MS, "run {k}: p95 {p95} vs the model's target {model}");
+        // 0-4 over the runs (the join's catch-up); +2.
+        assert!(r.rate_changes <= 6, "run {k}: rate changed {} times a minute", r.rate_changes);
     }
 }
 
