@@ -253,6 +253,23 @@ fn abr_config() -> LiveConfig {
     LiveConfig::new("http://origin.test/live/show-abr.m3u8")
 }
 
+/// Checks that the first variant switch of `r` went down the origin's ladder, to the variant
+/// whose BANDWIDTH is `bandwidth`, and that media came from that variant. The multivariant
+/// playlist lists the ladder in order, so a switch's index is a rung of it.
+fn first_switch_is_down_to(origin: &Origin, r: &sim::Report, k: u64, bandwidth: u64) -> f64 {
+    let &(at, index) = r.switches.first().unwrap_or_else(|| panic!("run {k}: never switched down"));
+    let (name, _, to) = origin.renditions[index];
+    let top = origin.renditions[0].2;
+    assert!(to < top, "run {k}: switched to {name} ({to} bit/s) from the top variant ({top} bit/s)");
+    assert_eq!(to, bandwidth, "run {k}: switched to {name} ({to} bit/s), not to the {bandwidth} bit/s variant");
+    let dir = format!("/live/{name}/");
+    assert!(
+        r.media_requests.keys().any(|u| u.contains(&dir)),
+        "run {k}: switched to {name} but fetched none of its media"
+    );
+    at
+}
+
 #[test]
 fn a_clean_link_stays_on_the_top_variant() {
     let origin = Origin::default();
@@ -270,23 +287,27 @@ fn a_clean_link_stays_on_the_top_variant() {
 fn a_link_below_the_top_bitrate_moves_down_and_stays_smooth() {
     // 450 kbit/s: the top variant (500 kbit/s of media) cannot keep up; the 200 kbit/s one can.
     let origin = Origin::default();
+    // The variant to move to: the highest the link carries by the ladder's BANDWIDTH.
+    let fits = origin.renditions.iter().map(|r| r.2).find(|&b| b <= 450_000).expect("a variant under 450 kbit/s");
     for k in 0..RUNS {
         let join = join_ms(10_000.0, k);
         let r = sim::run(&origin, &mut Network::capped(40.0, 450.0), abr_config(), join, 60_000.0);
         summary(&format!("450 kbit/s, multivariant, run {k}"), &r);
         println!("switches (ms, variant): {:?}", r.switches);
         assert!(r.errors.is_empty(), "run {k}: {:?}", r.errors);
-        let first_down = r.switches.first().expect("never switched down");
-        assert_eq!(first_down.1, 1, "run {k}");
-        assert!(first_down.0 < join + 6000.0, "run {k}: switched down only at {} ms", first_down.0);
-        // Probes up fail and back off: a handful of switches, not one every few seconds.
-        assert!(r.switches.len() <= 7, "run {k}: {} switches: {:?}", r.switches.len(), r.switches);
+        let down_at = first_switch_is_down_to(&origin, &r, k, fits) - join;
+        // 3320-4300 ms after the join over the runs; +15 %.
+        assert!(down_at < 5000.0, "run {k}: switched down only {down_at} ms after the join");
+        // Probes up fail and back off: a handful of switches, not one every few seconds (5 in
+        // every run; +1).
+        assert!(r.switches.len() <= 6, "run {k}: {} switches: {:?}", r.switches.len(), r.switches);
         // Each part is fetched once, whichever variant it came from.
         let twice: Vec<_> = r.media_requests.iter().filter(|(_, &n)| n > 1).collect();
         assert!(twice.is_empty(), "run {k}: fetched more than once: {twice:?}");
-        // Each probe up that fails costs a few short stalls.
-        assert!(r.stall_ratio() < 0.03, "run {k}: stall ratio {}", r.stall_ratio());
-        assert!(r.quantile(0.5) < 1200.0, "run {k}: p50 {}", r.quantile(0.5));
+        // Each probe up that fails costs a few short stalls: stall ratio 0.0133-0.0204 over the
+        // runs, +15 %; p50 742-1050 ms, +10 %.
+        assert!(r.stall_ratio() < 0.024, "run {k}: stall ratio {}", r.stall_ratio());
+        assert!(r.quantile(0.5) < 1150.0, "run {k}: p50 {}", r.quantile(0.5));
     }
 }
 
@@ -294,16 +315,18 @@ fn a_link_below_the_top_bitrate_moves_down_and_stays_smooth() {
 fn att_lte_trace_with_a_lower_variant() {
     // The same minute as `att_lte_driving_trace`: the lower variant carries the slow stretches.
     let origin = Origin::default();
+    let lowest = origin.renditions.iter().map(|r| r.2).min().expect("a ladder");
     for k in 0..RUNS {
         let mut net = Network::from_trace("ATT-LTE-driving-2016.down", 40.0, 0.0);
         let r = sim::run(&origin, &mut net, abr_config(), join_ms(10_000.0, k), 60_000.0);
         summary(&format!("ATT, multivariant, run {k}"), &r);
         println!("switches (ms, variant): {:?}", r.switches);
         assert!(r.errors.is_empty(), "run {k}: {:?}", r.errors);
-        assert!(!r.switches.is_empty(), "run {k}");
+        first_switch_is_down_to(&origin, &r, k, lowest);
         // Lower latency than on the single variant, which learns the overload's queueing as lag;
-        // the stalls left are the trace's sub-second gaps without a packet.
-        assert!(r.stall_ratio() < 0.03, "run {k}: stall ratio {}", r.stall_ratio());
-        assert!(r.quantile(0.5) < 1800.0, "run {k}: p50 {}", r.quantile(0.5));
+        // the stalls left are the trace's sub-second gaps without a packet. Over the runs: stall
+        // ratio 0.0173-0.0179, +15 %; p50 1550-1575 ms, +10 %.
+        assert!(r.stall_ratio() < 0.021, "run {k}: stall ratio {}", r.stall_ratio());
+        assert!(r.quantile(0.5) < 1750.0, "run {k}: p50 {}", r.quantile(0.5));
     }
 }
