@@ -161,7 +161,8 @@ fn reported_latency_matches_the_truth() {
     for k in 0..RUNS {
         let r = sim::run(&origin, &mut Network::new(20.0, 10.0, 7 + k), config(), join_ms(3_000.0, k), 20_000.0);
         assert!(!r.reported.is_empty(), "run {k}");
-        // Samples are taken in the same instants; the engine's figure is at most a tick stale.
+        // Samples are taken in the same instants; the engine's figure is at most a tick stale,
+        // and the truth steps by a frame (33 ms): off by 30-36 ms at most over the runs; +14.
         let n = r.reported.len().min(r.latencies.len());
         let off = r.latencies[r.latencies.len() - n..]
             .iter()
@@ -169,7 +170,7 @@ fn reported_latency_matches_the_truth() {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
         println!("reported run {k}: off by up to {off:.0} ms");
-        assert!(off < 120.0, "run {k}: reported latency off by up to {off} ms");
+        assert!(off < 50.0, "run {k}: reported latency off by up to {off} ms");
     }
 }
 
@@ -227,8 +228,9 @@ fn fixed_target_is_held() {
         c.target_latency_ms = Some(1500.0);
         let r = sim::run(&origin, &mut Network::new(10.0, 5.0, 3 + k), c, join_ms(10_000.0, k), 40_000.0);
         summary(&format!("fixed 1500 run {k}"), &r);
+        // 1508-1533 ms over the runs: on the target but for the frame steps.
         let p50 = r.quantile(0.5);
-        assert!((1400.0..1600.0).contains(&p50), "run {k}: p50 {p50}");
+        assert!((p50 - 1500.0).abs() < FRAME_SLACK_MS, "run {k}: p50 {p50}");
     }
 }
 
@@ -241,11 +243,12 @@ fn an_outage_is_ridden_out_and_latency_recovers() {
         let r = sim::run(&origin, &mut net, config(), join_ms(10_000.0, k), 60_000.0);
         summary(&format!("outage run {k}"), &r);
         assert!(r.stall_count >= 1, "run {k}: a 3 s outage must stall");
-        // The last 15 s are back near the clean figure.
+        // The last 15 s are back near the target: 115-144 ms above it at worst over the runs;
+        // +25 %.
         let tail = &r.latencies[r.latencies.len() - 75..];
         let worst = tail.iter().cloned().fold(0.0, f64::max);
         let target = r.final_target_ms;
-        assert!(worst < target + 500.0, "run {k}: still {worst} ms behind 27 s after the outage (target {target})");
+        assert!(worst < target + 180.0, "run {k}: still {worst} ms behind 27 s after the outage (target {target})");
     }
 }
 
