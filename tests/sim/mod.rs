@@ -210,8 +210,16 @@ impl Network {
     }
 
     /// A link paced by a trace file from `../shared/traces`, starting `offset_ms` into it.
+    /// Without the traces folder the test fails: a trace test that skipped itself would pass
+    /// without having run.
     pub fn from_trace(file: &str, one_way_ms: f64, offset_ms: f64) -> Self {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces").join(file);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces");
+        assert!(
+            dir.is_dir(),
+            "the cellular traces folder {} is missing: the trace tests need it next to the repository (../shared/traces), as CI has it",
+            dir.display()
+        );
+        let path = dir.join(file);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("trace {}: {e}", path.display()));
         let trace: Vec<u32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
         assert!(!trace.is_empty(), "empty trace {file}");
