@@ -118,11 +118,13 @@ fn att_lte_driving_trace() {
 fn tmobile_umts_trace_with_outages() {
     // 70 s in: bursts of 1-3 Mbit/s, then 124-140 s of the trace deliver almost nothing.
     // No single-bitrate player can play through that; what matters is coming back after it.
-    // Over the runs: p50 2400-2425 ms, p95 13 925-14 100 ms (the outage's own backlog), stall
-    // ratio 0.2174-0.2212 (the trace's gap is most of it), 50-61 rate changes, converged after
-    // 1.8-5.6 s. Tolerance: +10 % on latency and stalls, +15 % on rate changes, +2 s on
-    // convergence. A player slow to come back after it would take the p95 to 16 s and more.
-    let bounds = Bounds { p50_ms: 2700.0, p95_ms: 15_500.0, stall_ratio: 0.245, rate_changes: 71, converge_s: 8.0 };
+    // Over the runs: p50 2408-2492 ms, p95 13 925-14 100 ms (the outage's own backlog), stall
+    // ratio 0.2174-0.2212 (the trace's gap is most of it), 51-74 rate changes (50-61 while the
+    // simulation woke the engine only on its 100 ms tick; the browser driver has always woken
+    // it at its deadlines too, and so does the simulation now), converged after 1.8-5.6 s.
+    // Tolerance: +10 % on latency and stalls, +15 % on rate changes, +2 s on convergence. A
+    // player slow to come back after it would take the p95 to 16 s and more.
+    let bounds = Bounds { p50_ms: 2750.0, p95_ms: 15_500.0, stall_ratio: 0.245, rate_changes: 85, converge_s: 8.0 };
     for (k, (join, r)) in trace_run("TMobile-UMTS-driving.down", 70_000.0, 75_000.0, bounds).iter().enumerate() {
         // Capacity returns at 140 s of the trace (70 s of simulated time). 10 s later the target
         // is within the stall penalty's cap (1.5 s) of the target before the outage, as lags
