@@ -1,16 +1,21 @@
 // `make bench` (section "live"): liveshop and hls.js side by side, in one run, on one origin
 // and network profile, latency read from the frame code on screen (DESIGN §3.2), never from the
 // players' own figures.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 import { startOrigin, launchBrowser } from "../tests/e2e/harness.mjs";
-import { loadReport, mergeLive, saveReport, percentile, BENCH_DIR } from "./report.mjs";
+import { loadReport, mergeLive, dropLive, saveReport, percentile, BENCH_DIR } from "./report.mjs";
 import { plotLatency } from "./plot.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const SECTIONS = (process.env.BENCH_SECTIONS ?? "live").split(",").map((s) => s.trim());
-const TRACES = process.env.TRACES_DIR ?? "../shared/traces";
-const ALL_PROFILES = ["clean", "jitter", ...(existsSync(TRACES) ? readdirSync(TRACES).filter((f) => f.endsWith(".down")).sort() : [])];
-const PROFILES = (process.env.BENCH_PROFILES ?? ALL_PROFILES.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
+// The traces the origin emulates: the bench lists them from here and passes the same directory
+// to the origin it starts (`--traces`), so the profile list and the links agree.
+const TRACES = resolve(process.env.TRACES_DIR ?? "../shared/traces");
+const TRACE_FILES = existsSync(TRACES) && statSync(TRACES).isDirectory()
+  ? readdirSync(TRACES).filter((f) => f.endsWith(".down")).sort()
+  : [];
+const PROFILES = (process.env.BENCH_PROFILES ?? ["clean", "jitter", ...TRACE_FILES].join(",")).split(",").map((s) => s.trim()).filter(Boolean);
 // LL-HLS part lengths to run every profile at, one origin each (the targets are for 200 ms).
 const PART_MS = (process.env.BENCH_PART_MS ?? "200,100").split(",").map(Number).filter((n) => n > 0);
 // The playlist every player is given: by default the multivariant one, so each player's own
@@ -97,8 +102,12 @@ async function soloTtff(browser, player, urlFor) {
     ttffs.push(first ?? Infinity);
     await context.close();
   }
+  const failed = ttffs.filter((t) => !Number.isFinite(t)).length;
   const median = percentile(ttffs, 0.5);
-  return Number.isFinite(median) ? median : null;
+  if (!Number.isFinite(median)) {
+    throw new BenchError(`${player} showed no frame within ${JOIN_TIMEOUT_MS / 1000} s in ${failed} of ${JOINS} joins alone`);
+  }
+  return { median, failed };
 }
 
 async function runProfile(browser, origin, profile, partMs) {
@@ -110,6 +119,14 @@ async function runProfile(browser, origin, profile, partMs) {
     soloTtffs[player] = await soloTtff(browser, player, (client) => origin.url + path(srcFor(client)));
   }
   const pages = {};
+  try {
+    return await sideBySide(browser, origin, profile, partMs, srcFor, soloTtffs, pages);
+  } finally {
+    for (const p of Object.values(pages)) await p.context.close().catch(() => {});
+  }
+}
+
+async function sideBySide(browser, origin, profile, partMs, srcFor, soloTtffs, pages) {
   for (const [i, player] of Object.keys(PLAYERS).reverse().entries()) {
     if (i > 0) await new Promise((r) => setTimeout(r, STAGGER_MS));
     const { page, context } = await openPage(browser, player);
@@ -139,6 +156,9 @@ async function runProfile(browser, origin, profile, partMs) {
       const variants = b.variants.filter(([at]) => at <= windowMs).map(([, v]) => v);
       return { samples, firstFrameAt: b.firstFrameAt, stalls, variants };
     }, SECONDS * 1000);
+    if (m.firstFrameAt == null || m.firstFrameAt > SECONDS * 1000) {
+      throw new BenchError(`${player} showed no frame in its ${SECONDS} s side by side on ${profile} (${partMs} ms parts)`);
+    }
     const lat = m.samples.map((s) => s[1]);
     const stallMs = m.stalls.reduce((a, b) => a + b, 0);
     rows.push({
@@ -146,7 +166,9 @@ async function runProfile(browser, origin, profile, partMs) {
       latency_ms: { p50: round(percentile(lat, 0.5)), p95: round(percentile(lat, 0.95)) },
       stall_ratio: round4(stallMs / 1000 / SECONDS),
       stall_count: m.stalls.length,
-      ttff_ms: round(soloTtffs[player]),
+      ttff_ms: round(soloTtffs[player].median),
+      // Joins alone that showed no frame within JOIN_TIMEOUT_MS (counted as never in the median).
+      ttff_failed_joins: soloTtffs[player].failed,
       ttff_shared_ms: round(m.firstFrameAt),
       cpu_ms_per_s: round((cpu * 1000) / cpuSeconds),
       // Both start on the first variant listed.
@@ -154,9 +176,34 @@ async function runProfile(browser, origin, profile, partMs) {
       samples: lat.length,
     });
     series[player] = m.samples.map(([at, l]) => [at / 1000, l]);
-    await p.context.close();
   }
   return { rows, series };
+}
+
+/** Stops the bench: a figure that was not measured must not be written as if it were. */
+class BenchError extends Error {}
+
+/** Why `profile` cannot be emulated, or null: the names origin/src/netem.rs knows, or a trace file. */
+function profileProblem(profile) {
+  if (/^(clean|jitter|loss|outage)$/.test(profile)) return null;
+  const cap = profile.match(/^cap(\d+)[km]$/);
+  if (cap) return Number(cap[1]) > 0 ? null : `${profile}: a cap must be above zero`;
+  const known = `clean, jitter, loss, outage, cap<N>k, cap<N>m, or a trace in ${TRACES} (TRACES_DIR)` +
+    (TRACE_FILES.length ? `: ${TRACE_FILES.join(", ")}` : ", which has none");
+  if (profile.includes("/") || profile.startsWith(".")) return `unknown network profile \`${profile}\` (known: ${known})`;
+  const file = `${TRACES}/${profile}`;
+  if (!existsSync(file)) return `unknown network profile \`${profile}\`: no such trace ${file} (known: ${known})`;
+  const opportunities = readFileSync(file, "utf8").split("\n").filter((l) => /^\s*\d+\s*$/.test(l)).length;
+  return opportunities ? null : `trace ${file} has no delivery opportunities (one integer per line)`;
+}
+
+/** The origin must emulate every profile too (it reads the traces itself). */
+async function checkOriginProfiles(origin) {
+  for (const profile of PROFILES.filter((p) => p !== "clean")) {
+    const res = await fetch(`${origin.url}/net/${profile}/bench-probe/clock`, { signal: AbortSignal.timeout(15_000) });
+    if (!res.ok) throw new BenchError(`the origin rejects profile ${profile}: HTTP ${res.status} ${(await res.text()).trim()}`);
+    await res.body?.cancel();
+  }
 }
 
 const round = (x) => (x == null ? null : Math.round(x));
@@ -166,20 +213,38 @@ if (!SECTIONS.includes("live")) {
   console.log("bench: section live not selected");
   process.exit(0);
 }
+const problems = [
+  ...(process.env.BENCH_PROFILES == null && !TRACE_FILES.length ? [`no traces (*.down) in ${TRACES}: set TRACES_DIR, or BENCH_PROFILES to run without traces`] : []),
+  ...(PROFILES.length ? [] : ["BENCH_PROFILES names no profile"]),
+  ...(process.env.BENCH_PLAYERS ?? "").split(",").map((s) => s.trim()).filter((p) => p && !(p in ALL_PLAYERS))
+    .map((p) => `unknown player \`${p}\` in BENCH_PLAYERS (known: ${Object.keys(ALL_PLAYERS).join(", ")})`),
+  ...(Object.keys(PLAYERS).length ? [] : ["BENCH_PLAYERS names no player"]),
+  ...(PART_MS.length ? [] : ["BENCH_PART_MS names no part length"]),
+  ...PROFILES.map(profileProblem).filter(Boolean),
+];
+if (problems.length) {
+  for (const p of problems) console.error(`bench: ${p}`);
+  process.exit(2);
+}
 const browser = await launchBrowser();
 const report = loadReport();
+let running = null;
 try {
   for (const partMs of PART_MS) {
-    const origin = await startOrigin({ args: ["--part-ms", String(partMs)] });
+    const origin = await startOrigin({ args: ["--part-ms", String(partMs), "--traces", TRACES] });
     try {
+      await checkOriginProfiles(origin);
       // Let the origin build a window of segments before anyone joins: the first segment of an
       // encoder run has bunched capture times (ffmpeg starts reading late, then catches up).
       await new Promise((r) => setTimeout(r, 6000));
       for (const profile of PROFILES) {
+        running = { profile, partMs };
         console.log(`bench live: profile ${profile}, ${partMs} ms parts, ${SECONDS} s, players ${Object.keys(PLAYERS).join(", ")}`);
         const { rows, series } = await runProfile(browser, origin, profile, partMs);
         for (const r of rows) console.log(JSON.stringify(r));
         mergeLive(report, rows.map(({ samples, ...r }) => r));
+        saveReport(report);
+        running = null;
         const name = `${profile.replace(/[^\w.-]/g, "_")}${partMs === 200 ? "" : `-${partMs}ms`}`;
         const png = await plotLatency(browser, `${BENCH_DIR}/live-${name}.png`, `latency over time: ${profile}, ${partMs} ms parts`, series);
         console.log(`plot: ${png}`);
@@ -189,6 +254,15 @@ try {
     }
   }
   console.log(`report: ${saveReport(report)}`);
+} catch (e) {
+  console.error(`bench: ${e instanceof BenchError ? e.message : e.stack}`);
+  if (running) {
+    // Rows of this profile from an earlier run would read as this build's figures.
+    const dropped = dropLive(report, running.profile, running.partMs);
+    if (dropped) console.error(`bench: removed ${dropped} rows of ${running.profile} (${running.partMs} ms parts) measured in an earlier run`);
+  }
+  console.error(`bench: failed; ${saveReport(report)} holds only what was measured`);
+  process.exitCode = 1;
 } finally {
   await browser.close();
 }

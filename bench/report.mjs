@@ -21,6 +21,13 @@ export function mergeLive(report, rows) {
   return report;
 }
 
+/** Removes the `live` rows of one profile and part length, for every player; returns how many. */
+export function dropLive(report, profile, partMs) {
+  const before = (report.live ?? []).length;
+  report.live = (report.live ?? []).filter((r) => !(r.profile === profile && (r.part_ms ?? 200) === partMs));
+  return before - report.live.length;
+}
+
 export function saveReport(report) {
   mkdirSync(BENCH_DIR, { recursive: true });
   writeFileSync(REPORT, JSON.stringify(report, null, 2) + "\n");
