@@ -1,11 +1,12 @@
 // `make bench` (section "live"): liveshop and hls.js side by side, in one run, on one origin
 // and network profile, latency read from the frame code on screen (DESIGN §3.2), never from the
 // players' own figures.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { startOrigin, launchBrowser } from "../tests/e2e/harness.mjs";
 import { loadReport, mergeLive, dropLive, saveReport, percentile, BENCH_DIR } from "./report.mjs";
 import { plotLatency } from "./plot.mjs";
+import { playbackFigures, SOURCE_FPS } from "../tests/e2e/stalls.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const SECTIONS = (process.env.BENCH_SECTIONS ?? "live").split(",").map((s) => s.trim());
@@ -22,6 +23,7 @@ const PART_MS = (process.env.BENCH_PART_MS ?? "200,100").split(",").map(Number).
 // rendition switching is part of what is compared.
 const PLAYLIST = process.env.BENCH_PLAYLIST ?? "show-abr.m3u8";
 const FRAMECODE = new URL("../tests/e2e/framecode.js", import.meta.url).pathname;
+const PLAYBACK = new URL("../tests/e2e/playback.js", import.meta.url).pathname;
 // Time to first frame is what one viewer waits for one player, so it is measured with each
 // player alone (the median of `BENCH_JOINS` joins); three pages starting at once on two cores
 // measure the machine, and that figure is kept as `ttff_shared_ms`.
@@ -43,35 +45,17 @@ const PLAYERS = Object.fromEntries(
   Object.entries(ALL_PLAYERS).filter(([name]) => (process.env.BENCH_PLAYERS ?? name).split(",").includes(name)),
 );
 
-// Runs in the page: samples latency on every displayed frame, and stalls from media events.
+// Runs in the page: records every frame shown and the element's waiting (playback.js), and
+// variant switches as each player reports them (hls.js also reports its first level).
 function instrument() {
-  const m = (window.__bench = { samples: [], firstFrameAt: null, stalls: [], waitingSince: null, variants: [] });
-  const video = () => document.querySelector("video");
-  const hook = () => {
-    const v = video();
-    if (!v) return setTimeout(hook, 20);
-    window.__liveshopFrameCode.watch(v, (captureMs) => {
-      const now = Date.now();
-      m.firstFrameAt ??= performance.now();
-      m.samples.push([performance.now(), now - captureMs]);
-    });
-    v.addEventListener("waiting", () => {
-      if (m.firstFrameAt != null && m.waitingSince == null) m.waitingSince = performance.now();
-    });
-    v.addEventListener("playing", () => {
-      if (m.waitingSince != null) m.stalls.push([m.waitingSince, performance.now()]);
-      m.waitingSince = null;
-    });
-  };
-  // Variant switches, as each player reports them (hls.js also reports its first level).
+  window.__liveshopPlayback.recordFirstVideo();
+  const variants = (window.__variants = []);
   const hookVariants = () => {
     const p = window.player;
     if (!p) return setTimeout(hookVariants, 20);
-    if (window.Hls) p.on(window.Hls.Events.LEVEL_SWITCHED, (_, d) => m.variants.push([performance.now(), d.level]));
-    else p.on("variant", (e) => m.variants.push([performance.now(), e.index]));
+    if (window.Hls) p.on(window.Hls.Events.LEVEL_SWITCHED, (_, d) => variants.push([performance.now(), d.level]));
+    else p.on("variant", (e) => variants.push([performance.now(), e.index]));
   };
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", hook);
-  else hook();
   hookVariants();
 }
 
@@ -85,6 +69,7 @@ async function openPage(browser, player) {
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error(`[${player}] page error: ${e.message}`));
   await page.addInitScript({ path: FRAMECODE });
+  await page.addInitScript({ path: PLAYBACK });
   await page.addInitScript(instrument);
   return { page, context };
 }
@@ -96,7 +81,7 @@ async function soloTtff(browser, player, urlFor) {
     const { page, context } = await openPage(browser, player);
     await page.goto(urlFor(`${player}-join${i}`));
     const first = await page
-      .waitForFunction(() => window.__bench.firstFrameAt, null, { timeout: JOIN_TIMEOUT_MS, polling: 50 })
+      .waitForFunction(() => window.__playback?.firstFrameAt, null, { timeout: JOIN_TIMEOUT_MS, polling: 50 })
       .then((h) => h.jsonValue())
       .catch(() => null);
     ttffs.push(first ?? Infinity);
@@ -143,41 +128,43 @@ async function sideBySide(browser, origin, profile, partMs, srcFor, soloTtffs, p
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   const rows = [];
   const series = {};
+  const raw = {};
   for (const player of Object.keys(PLAYERS)) {
     const p = pages[player];
     const { cpu, seconds: cpuSeconds } = await p.cpuRead;
     // The page's first SECONDS, on its own clock (zero is its navigation).
-    const m = await p.page.evaluate((windowMs) => {
-      const b = window.__bench;
-      const stalls = [...b.stalls, ...(b.waitingSince != null ? [[b.waitingSince, performance.now()]] : [])]
-        .filter(([from]) => from < windowMs)
-        .map(([from, to]) => Math.min(to, windowMs) - from);
-      const samples = b.samples.filter(([at]) => at <= windowMs);
-      const variants = b.variants.filter(([at]) => at <= windowMs).map(([, v]) => v);
-      return { samples, firstFrameAt: b.firstFrameAt, stalls, variants };
-    }, SECONDS * 1000);
-    if (m.firstFrameAt == null || m.firstFrameAt > SECONDS * 1000) {
+    const windowMs = SECONDS * 1000;
+    const { log, variants } = await p.page.evaluate(() => ({ log: window.__playback, variants: window.__variants }));
+    const m = playbackFigures(log, { untilMs: windowMs, fps: SOURCE_FPS });
+    raw[player] = { log, variants, figures: { ...m, samples: undefined } };
+    if (m.firstFrameAt == null) {
       throw new BenchError(`${player} showed no frame in its ${SECONDS} s side by side on ${profile} (${partMs} ms parts)`);
     }
     const lat = m.samples.map((s) => s[1]);
-    const stallMs = m.stalls.reduce((a, b) => a + b, 0);
+    const switches = variants.filter(([at]) => at <= windowMs).map(([, v]) => v);
     rows.push({
       player, profile, part_ms: partMs, playlist: PLAYLIST, duration_s: SECONDS,
       latency_ms: { p50: round(percentile(lat, 0.5)), p95: round(percentile(lat, 0.95)) },
-      stall_ratio: round4(stallMs / 1000 / SECONDS),
-      stall_count: m.stalls.length,
+      // Over playing time (first frame to the window's end); a stall is a frozen picture or a
+      // waiting spell (stalls.mjs), found the same way for every player.
+      stall_ratio: round4(m.stallMs / m.playingMs),
+      stall_count: m.stallCount,
+      stall_ms: round(m.stallMs),
+      stalls_frozen: m.frozenCount,
+      stalls_waiting: m.waitingCount,
       ttff_ms: round(soloTtffs[player].median),
       // Joins alone that showed no frame within JOIN_TIMEOUT_MS (counted as never in the median).
       ttff_failed_joins: soloTtffs[player].failed,
       ttff_shared_ms: round(m.firstFrameAt),
       cpu_ms_per_s: round((cpu * 1000) / cpuSeconds),
       // Both start on the first variant listed.
-      variant_switches: m.variants.filter((v, i) => v !== (i === 0 ? 0 : m.variants[i - 1])).length,
+      variant_switches: switches.filter((v, i) => v !== (i === 0 ? 0 : switches[i - 1])).length,
       samples: lat.length,
+      unreadable_frames: m.unreadable,
     });
     series[player] = m.samples.map(([at, l]) => [at / 1000, l]);
   }
-  return { rows, series };
+  return { rows, series, raw };
 }
 
 /** Stops the bench: a figure that was not measured must not be written as if it were. */
@@ -231,7 +218,7 @@ const report = loadReport();
 let running = null;
 try {
   for (const partMs of PART_MS) {
-    const origin = await startOrigin({ args: ["--part-ms", String(partMs), "--traces", TRACES] });
+    const origin = await startOrigin({ args: ["--part-ms", String(partMs), "--fps", String(SOURCE_FPS), "--traces", TRACES] });
     try {
       await checkOriginProfiles(origin);
       // Let the origin build a window of segments before anyone joins: the first segment of an
@@ -240,12 +227,15 @@ try {
       for (const profile of PROFILES) {
         running = { profile, partMs };
         console.log(`bench live: profile ${profile}, ${partMs} ms parts, ${SECONDS} s, players ${Object.keys(PLAYERS).join(", ")}`);
-        const { rows, series } = await runProfile(browser, origin, profile, partMs);
+        const { rows, series, raw } = await runProfile(browser, origin, profile, partMs);
         for (const r of rows) console.log(JSON.stringify(r));
         mergeLive(report, rows.map(({ samples, ...r }) => r));
         saveReport(report);
         running = null;
         const name = `${profile.replace(/[^\w.-]/g, "_")}${partMs === 200 ? "" : `-${partMs}ms`}`;
+        // What the figures were computed from: every frame shown and waiting spell, per player.
+        mkdirSync(`${BENCH_DIR}/raw`, { recursive: true });
+        writeFileSync(`${BENCH_DIR}/raw/live-${name}.json`, JSON.stringify({ run_id: rows[0]?.run_id, profile, part_ms: partMs, players: raw }));
         const png = await plotLatency(browser, `${BENCH_DIR}/live-${name}.png`, `latency over time: ${profile}, ${partMs} ms parts`, series);
         console.log(`plot: ${png}`);
       }
