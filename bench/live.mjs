@@ -46,15 +46,21 @@ const PLAYERS = Object.fromEntries(
 );
 
 // Runs in the page: records every frame shown and the element's waiting (playback.js), and
-// variant switches as each player reports them (hls.js also reports its first level).
+// the bitrate (BANDWIDTH) of every variant each player reports playing: [at, bps, start], start
+// true for the variant it began on. hls.js reports its first level, as an index into its levels,
+// which it sorts by bitrate; liveshop reports switches only, with the variant's listing index
+// (it begins on index 0) and bandwidth.
 function instrument() {
   window.__liveshopPlayback.recordFirstVideo();
   const variants = (window.__variants = []);
   const hookVariants = () => {
     const p = window.player;
     if (!p) return setTimeout(hookVariants, 20);
-    if (window.Hls) p.on(window.Hls.Events.LEVEL_SWITCHED, (_, d) => variants.push([performance.now(), d.level]));
-    else p.on("variant", (e) => variants.push([performance.now(), e.index]));
+    if (window.Hls) {
+      p.on(window.Hls.Events.LEVEL_SWITCHED, (_, d) => variants.push([performance.now(), p.levels[d.level]?.bitrate ?? null, !variants.length]));
+    } else {
+      p.on("variant", (e) => variants.push([performance.now(), e.bandwidth, !variants.length && e.index === 0]));
+    }
   };
   hookVariants();
 }
@@ -141,7 +147,7 @@ async function sideBySide(browser, origin, profile, partMs, srcFor, soloTtffs, p
       throw new BenchError(`${player} showed no frame in its ${SECONDS} s side by side on ${profile} (${partMs} ms parts)`);
     }
     const lat = m.samples.map((s) => s[1]);
-    const switches = variants.filter(([at]) => at <= windowMs).map(([, v]) => v);
+    const played = variants.filter(([at]) => at <= windowMs);
     rows.push({
       player, profile, part_ms: partMs, playlist: PLAYLIST, duration_s: SECONDS,
       latency_ms: { p50: round(percentile(lat, 0.5)), p95: round(percentile(lat, 0.95)) },
@@ -157,8 +163,8 @@ async function sideBySide(browser, origin, profile, partMs, srcFor, soloTtffs, p
       ttff_failed_joins: soloTtffs[player].failed,
       ttff_shared_ms: round(m.firstFrameAt),
       cpu_ms_per_s: round((cpu * 1000) / cpuSeconds),
-      // Both start on the first variant listed.
-      variant_switches: switches.filter((v, i) => v !== (i === 0 ? 0 : switches[i - 1])).length,
+      // Changes of bitrate from the variant the player began on.
+      variant_switches: played.filter(([, bps, start], i) => (i === 0 ? !start : bps !== played[i - 1][1])).length,
       samples: lat.length,
       unreadable_frames: m.unreadable,
     });
