@@ -3,6 +3,8 @@
 // players' own figures.
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { startOrigin, launchBrowser } from "../tests/e2e/harness.mjs";
 import { loadReport, mergeLive, dropLive, saveReport, percentile, BENCH_DIR } from "./report.mjs";
 import { plotLatency } from "./plot.mjs";
@@ -34,6 +36,16 @@ const JOIN_TIMEOUT_MS = 10_000;
 // no viewer's device does. Each is measured for `BENCH_SECONDS` from its own start, on its
 // own link, whose trace also starts with it.
 const STAGGER_MS = 3000;
+// Every row carries the run it was measured in, and the build: rows of different runs are never
+// compared as if side by side (bench/compare.mjs compares reports of two builds).
+const RUN_ID = `${new Date().toISOString().replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
+const COMMIT = (() => {
+  try {
+    return execFileSync("git", ["describe", "--always", "--dirty"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return null;
+  }
+})();
 
 /** Player name → page path (served by the origin). `BENCH_PLAYERS` picks some (default all). */
 const ALL_PLAYERS = {
@@ -149,7 +161,7 @@ async function sideBySide(browser, origin, profile, partMs, srcFor, soloTtffs, p
     const lat = m.samples.map((s) => s[1]);
     const played = variants.filter(([at]) => at <= windowMs);
     rows.push({
-      player, profile, part_ms: partMs, playlist: PLAYLIST, duration_s: SECONDS,
+      player, profile, part_ms: partMs, playlist: PLAYLIST, duration_s: SECONDS, run_id: RUN_ID, commit: COMMIT,
       latency_ms: { p50: round(percentile(lat, 0.5)), p95: round(percentile(lat, 0.95)) },
       // Over playing time (first frame to the window's end); a stall is a frozen picture or a
       // waiting spell (stalls.mjs), found the same way for every player.
@@ -232,7 +244,7 @@ try {
       await new Promise((r) => setTimeout(r, 6000));
       for (const profile of PROFILES) {
         running = { profile, partMs };
-        console.log(`bench live: profile ${profile}, ${partMs} ms parts, ${SECONDS} s, players ${Object.keys(PLAYERS).join(", ")}`);
+        console.log(`bench live (run ${RUN_ID}, ${COMMIT}): profile ${profile}, ${partMs} ms parts, ${SECONDS} s, players ${Object.keys(PLAYERS).join(", ")}`);
         const { rows, series, raw } = await runProfile(browser, origin, profile, partMs);
         for (const r of rows) console.log(JSON.stringify(r));
         mergeLive(report, rows.map(({ samples, ...r }) => r));
