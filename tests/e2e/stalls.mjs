@@ -17,7 +17,7 @@ export function freezeThresholdMs(fps = SOURCE_FPS) {
 
 /**
  * Figures from a playback.js record over the page's first `untilMs` (performance.now(), zero
- * is the page's navigation). Waiting before the first frame is time to first frame; from the
+ * is the page's navigation), or from `fromMs` on. Waiting before the first frame is time to first frame; from the
  * first frame to `untilMs` is playing time, and in it every frozen picture and every
  * `waiting`…`playing` spell begun after the first frame is a stall (overlapping ones counted
  * once). A frozen spell runs
@@ -25,8 +25,9 @@ export function freezeThresholdMs(fps = SOURCE_FPS) {
  * `requireCode`: only a frame whose code reads is progress; without it (a picture with no
  * code), any frame. Either way it must be a new frame: another code or another media time.
  */
-export function playbackFigures(log, { untilMs, fps = SOURCE_FPS, requireCode = true }) {
+export function playbackFigures(log, { fromMs = 0, untilMs, fps = SOURCE_FPS, requireCode = true }) {
   const first = log?.firstFrameAt;
+  const from = Math.max(first ?? 0, fromMs);
   const frames = (log?.frames ?? []).filter(([at]) => at <= untilMs);
   const unreadable = frames.filter(([, code]) => code == null).length;
   if (first == null || first > untilMs) {
@@ -60,21 +61,21 @@ export function playbackFigures(log, { untilMs, fps = SOURCE_FPS, requireCode = 
     repeats = 0;
   }
   if (last && untilMs - last[0] > threshold) frozen.push([last[0] + interval, untilMs]);
-  const clip = ([from, to]) => [Math.max(from, first), Math.min(to ?? untilMs, untilMs)];
+  const clip = ([a, b]) => [Math.max(a, from), Math.min(b ?? untilMs, untilMs)];
   const frozenIn = frozen.map(clip).filter(([a, b]) => b > a);
   // A waiting spell begun before the first frame is the join itself, whenever `playing` comes
   // (if the first picture then stands still, that shows as frozen).
-  const waitingIn = (log.waiting ?? []).filter(([from]) => from >= first).map(clip).filter(([a, b]) => b > a);
+  const waitingIn = (log.waiting ?? []).filter(([a]) => a >= first).map(clip).filter(([a, b]) => b > a);
   const stalls = union([...frozenIn, ...waitingIn]);
   return {
     firstFrameAt: first,
-    playingMs: untilMs - first,
+    playingMs: untilMs - from,
     stalls,
     stallMs: stalls.reduce((sum, [a, b]) => sum + b - a, 0),
     stallCount: stalls.length,
     frozenCount: frozenIn.length,
     waitingCount: waitingIn.length,
-    samples: frames.filter(([at, , , lat]) => lat != null && at >= first).map(([at, , , lat]) => [at, lat]),
+    samples: frames.filter(([at, , , lat]) => lat != null && at >= from).map(([at, , , lat]) => [at, lat]),
     unreadable,
   };
 }

@@ -79,6 +79,17 @@ test("waiting begun before the first frame is the join, even if playing comes af
   assert.equal(f.stallCount, 0);
 });
 
+test("figures from a later point count only what falls after it", () => {
+  const a = frames(0, 2000);
+  const b = frames(2500, 6000, { code0: a.at(-1)[1] + 500, presented0: a.at(-1)[2] + 1 });
+  const f = playbackFigures({ firstFrameAt: 0, frames: [...a, ...b], waiting: [] }, { fromMs: 2300, untilMs: 6000 });
+  assert.equal(f.stallCount, 1);
+  assert.ok(Math.abs(f.stallMs - 200) < 1, `${f.stallMs}`);
+  assert.equal(f.playingMs, 3700);
+  const g = playbackFigures({ firstFrameAt: 0, frames: [...a, ...b], waiting: [] }, { fromMs: 3000, untilMs: 6000 });
+  assert.equal(g.stallCount, 0);
+});
+
 test("no readable frame, no figures", () => {
   const f = playbackFigures({ firstFrameAt: null, frames: [[10, null, 1, null]], waiting: [] }, { untilMs: 1000 });
   assert.equal(f.firstFrameAt, null);
