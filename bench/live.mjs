@@ -165,7 +165,7 @@ async function sideBySide(browser, origin, profile, partMs, srcFor, soloTtffs, p
       latency_ms: { p50: round(percentile(lat, 0.5)), p95: round(percentile(lat, 0.95)) },
       // Over playing time (first frame to the window's end); a stall is a frozen picture or a
       // waiting spell (stalls.mjs), found the same way for every player.
-      stall_ratio: round4(m.stallMs / m.playingMs),
+      stall_ratio: round4(m.stallMs / Math.max(1, m.playingMs)),
       stall_count: m.stallCount,
       stall_ms: round(m.stallMs),
       stalls_frozen: m.frozenCount,

@@ -75,7 +75,7 @@ export function playbackFigures(log, { fromMs = 0, untilMs, fps = SOURCE_FPS, re
     stallCount: stalls.length,
     frozenCount: frozenIn.length,
     waitingCount: waitingIn.length,
-    samples: frames.filter(([at, , , lat]) => lat != null && at >= from).map(([at, , , lat]) => [at, lat]),
+    samples: frames.filter(([at, , , lat]) => lat != null && at >= fromMs).map(([at, , , lat]) => [at, lat]),
     unreadable,
   };
 }
