@@ -1,22 +1,31 @@
 // `make bench` (section "live"): liveshop and hls.js side by side, in one run, on one origin
 // and network profile, latency read from the frame code on screen (DESIGN §3.2), never from the
 // players' own figures.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { startOrigin, launchBrowser } from "../tests/e2e/harness.mjs";
-import { loadReport, mergeLive, saveReport, percentile, BENCH_DIR } from "./report.mjs";
+import { loadReport, mergeLive, dropLive, saveReport, percentile, BENCH_DIR } from "./report.mjs";
 import { plotLatency } from "./plot.mjs";
+import { playbackFigures, SOURCE_FPS } from "../tests/e2e/stalls.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const SECTIONS = (process.env.BENCH_SECTIONS ?? "live").split(",").map((s) => s.trim());
-const TRACES = process.env.TRACES_DIR ?? "../shared/traces";
-const ALL_PROFILES = ["clean", "jitter", ...(existsSync(TRACES) ? readdirSync(TRACES).filter((f) => f.endsWith(".down")).sort() : [])];
-const PROFILES = (process.env.BENCH_PROFILES ?? ALL_PROFILES.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
+// The traces the origin emulates: the bench lists them from here and passes the same directory
+// to the origin it starts (`--traces`), so the profile list and the links agree.
+const TRACES = resolve(process.env.TRACES_DIR ?? "../shared/traces");
+const TRACE_FILES = existsSync(TRACES) && statSync(TRACES).isDirectory()
+  ? readdirSync(TRACES).filter((f) => f.endsWith(".down")).sort()
+  : [];
+const PROFILES = (process.env.BENCH_PROFILES ?? ["clean", "jitter", ...TRACE_FILES].join(",")).split(",").map((s) => s.trim()).filter(Boolean);
 // LL-HLS part lengths to run every profile at, one origin each (the targets are for 200 ms).
 const PART_MS = (process.env.BENCH_PART_MS ?? "200,100").split(",").map(Number).filter((n) => n > 0);
 // The playlist every player is given: by default the multivariant one, so each player's own
 // rendition switching is part of what is compared.
 const PLAYLIST = process.env.BENCH_PLAYLIST ?? "show-abr.m3u8";
 const FRAMECODE = new URL("../tests/e2e/framecode.js", import.meta.url).pathname;
+const PLAYBACK = new URL("../tests/e2e/playback.js", import.meta.url).pathname;
 // Time to first frame is what one viewer waits for one player, so it is measured with each
 // player alone (the median of `BENCH_JOINS` joins); three pages starting at once on two cores
 // measure the machine, and that figure is kept as `ttff_shared_ms`.
@@ -27,6 +36,16 @@ const JOIN_TIMEOUT_MS = 10_000;
 // no viewer's device does. Each is measured for `BENCH_SECONDS` from its own start, on its
 // own link, whose trace also starts with it.
 const STAGGER_MS = 3000;
+// Every row carries the run it was measured in, and the build: rows of different runs are never
+// compared as if side by side (bench/compare.mjs compares reports of two builds).
+const RUN_ID = `${new Date().toISOString().replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
+const COMMIT = (() => {
+  try {
+    return execFileSync("git", ["describe", "--always", "--dirty"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return null;
+  }
+})();
 
 /** Player name → page path (served by the origin). `BENCH_PLAYERS` picks some (default all). */
 const ALL_PLAYERS = {
@@ -38,35 +57,23 @@ const PLAYERS = Object.fromEntries(
   Object.entries(ALL_PLAYERS).filter(([name]) => (process.env.BENCH_PLAYERS ?? name).split(",").includes(name)),
 );
 
-// Runs in the page: samples latency on every displayed frame, and stalls from media events.
+// Runs in the page: records every frame shown and the element's waiting (playback.js), and
+// the bitrate (BANDWIDTH) of every variant each player reports playing: [at, bps, start], start
+// true for the variant it began on. hls.js reports its first level, as an index into its levels,
+// which it sorts by bitrate; liveshop reports switches only, with the variant's listing index
+// (it begins on index 0) and bandwidth.
 function instrument() {
-  const m = (window.__bench = { samples: [], firstFrameAt: null, stalls: [], waitingSince: null, variants: [] });
-  const video = () => document.querySelector("video");
-  const hook = () => {
-    const v = video();
-    if (!v) return setTimeout(hook, 20);
-    window.__liveshopFrameCode.watch(v, (captureMs) => {
-      const now = Date.now();
-      m.firstFrameAt ??= performance.now();
-      m.samples.push([performance.now(), now - captureMs]);
-    });
-    v.addEventListener("waiting", () => {
-      if (m.firstFrameAt != null && m.waitingSince == null) m.waitingSince = performance.now();
-    });
-    v.addEventListener("playing", () => {
-      if (m.waitingSince != null) m.stalls.push([m.waitingSince, performance.now()]);
-      m.waitingSince = null;
-    });
-  };
-  // Variant switches, as each player reports them (hls.js also reports its first level).
+  window.__liveshopPlayback.recordFirstVideo();
+  const variants = (window.__variants = []);
   const hookVariants = () => {
     const p = window.player;
     if (!p) return setTimeout(hookVariants, 20);
-    if (window.Hls) p.on(window.Hls.Events.LEVEL_SWITCHED, (_, d) => m.variants.push([performance.now(), d.level]));
-    else p.on("variant", (e) => m.variants.push([performance.now(), e.index]));
+    if (window.Hls) {
+      p.on(window.Hls.Events.LEVEL_SWITCHED, (_, d) => variants.push([performance.now(), p.levels[d.level]?.bitrate ?? null, !variants.length]));
+    } else {
+      p.on("variant", (e) => variants.push([performance.now(), e.bandwidth, !variants.length && e.index === 0]));
+    }
   };
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", hook);
-  else hook();
   hookVariants();
 }
 
@@ -80,6 +87,7 @@ async function openPage(browser, player) {
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error(`[${player}] page error: ${e.message}`));
   await page.addInitScript({ path: FRAMECODE });
+  await page.addInitScript({ path: PLAYBACK });
   await page.addInitScript(instrument);
   return { page, context };
 }
@@ -91,14 +99,18 @@ async function soloTtff(browser, player, urlFor) {
     const { page, context } = await openPage(browser, player);
     await page.goto(urlFor(`${player}-join${i}`));
     const first = await page
-      .waitForFunction(() => window.__bench.firstFrameAt, null, { timeout: JOIN_TIMEOUT_MS, polling: 50 })
+      .waitForFunction(() => window.__playback?.firstFrameAt, null, { timeout: JOIN_TIMEOUT_MS, polling: 50 })
       .then((h) => h.jsonValue())
       .catch(() => null);
     ttffs.push(first ?? Infinity);
     await context.close();
   }
+  const failed = ttffs.filter((t) => !Number.isFinite(t)).length;
   const median = percentile(ttffs, 0.5);
-  return Number.isFinite(median) ? median : null;
+  if (!Number.isFinite(median)) {
+    throw new BenchError(`${player} showed no frame within ${JOIN_TIMEOUT_MS / 1000} s in ${failed} of ${JOINS} joins alone`);
+  }
+  return { median, failed };
 }
 
 async function runProfile(browser, origin, profile, partMs) {
@@ -110,6 +122,14 @@ async function runProfile(browser, origin, profile, partMs) {
     soloTtffs[player] = await soloTtff(browser, player, (client) => origin.url + path(srcFor(client)));
   }
   const pages = {};
+  try {
+    return await sideBySide(browser, origin, profile, partMs, srcFor, soloTtffs, pages);
+  } finally {
+    for (const p of Object.values(pages)) await p.context.close().catch(() => {});
+  }
+}
+
+async function sideBySide(browser, origin, profile, partMs, srcFor, soloTtffs, pages) {
   for (const [i, player] of Object.keys(PLAYERS).reverse().entries()) {
     if (i > 0) await new Promise((r) => setTimeout(r, STAGGER_MS));
     const { page, context } = await openPage(browser, player);
@@ -126,37 +146,69 @@ async function runProfile(browser, origin, profile, partMs) {
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   const rows = [];
   const series = {};
+  const raw = {};
   for (const player of Object.keys(PLAYERS)) {
     const p = pages[player];
     const { cpu, seconds: cpuSeconds } = await p.cpuRead;
     // The page's first SECONDS, on its own clock (zero is its navigation).
-    const m = await p.page.evaluate((windowMs) => {
-      const b = window.__bench;
-      const stalls = [...b.stalls, ...(b.waitingSince != null ? [[b.waitingSince, performance.now()]] : [])]
-        .filter(([from]) => from < windowMs)
-        .map(([from, to]) => Math.min(to, windowMs) - from);
-      const samples = b.samples.filter(([at]) => at <= windowMs);
-      const variants = b.variants.filter(([at]) => at <= windowMs).map(([, v]) => v);
-      return { samples, firstFrameAt: b.firstFrameAt, stalls, variants };
-    }, SECONDS * 1000);
+    const windowMs = SECONDS * 1000;
+    const { log, variants } = await p.page.evaluate(() => ({ log: window.__playback, variants: window.__variants }));
+    const m = playbackFigures(log, { untilMs: windowMs, fps: SOURCE_FPS });
+    raw[player] = { log, variants, figures: { ...m, samples: undefined } };
+    if (m.firstFrameAt == null) {
+      throw new BenchError(`${player} showed no frame in its ${SECONDS} s side by side on ${profile} (${partMs} ms parts)`);
+    }
     const lat = m.samples.map((s) => s[1]);
-    const stallMs = m.stalls.reduce((a, b) => a + b, 0);
+    const played = variants.filter(([at]) => at <= windowMs);
     rows.push({
-      player, profile, part_ms: partMs, playlist: PLAYLIST, duration_s: SECONDS,
+      player, profile, part_ms: partMs, playlist: PLAYLIST, duration_s: SECONDS, run_id: RUN_ID, commit: COMMIT,
       latency_ms: { p50: round(percentile(lat, 0.5)), p95: round(percentile(lat, 0.95)) },
-      stall_ratio: round4(stallMs / 1000 / SECONDS),
-      stall_count: m.stalls.length,
-      ttff_ms: round(soloTtffs[player]),
+      // Over playing time (first frame to the window's end); a stall is a frozen picture or a
+      // waiting spell (stalls.mjs), found the same way for every player.
+      stall_ratio: round4(m.stallMs / Math.max(1, m.playingMs)),
+      stall_count: m.stallCount,
+      stall_ms: round(m.stallMs),
+      stalls_frozen: m.frozenCount,
+      stalls_waiting: m.waitingCount,
+      ttff_ms: round(soloTtffs[player].median),
+      // Joins alone that showed no frame within JOIN_TIMEOUT_MS (counted as never in the median).
+      ttff_failed_joins: soloTtffs[player].failed,
       ttff_shared_ms: round(m.firstFrameAt),
       cpu_ms_per_s: round((cpu * 1000) / cpuSeconds),
-      // Both start on the first variant listed.
-      variant_switches: m.variants.filter((v, i) => v !== (i === 0 ? 0 : m.variants[i - 1])).length,
+      // Changes of bitrate from the variant the player began on.
+      variant_switches: played.filter(([, bps, start], i) => (i === 0 ? !start : bps !== played[i - 1][1])).length,
       samples: lat.length,
+      unreadable_frames: m.unreadable,
     });
     series[player] = m.samples.map(([at, l]) => [at / 1000, l]);
-    await p.context.close();
   }
-  return { rows, series };
+  return { rows, series, raw };
+}
+
+/** Stops the bench: a figure that was not measured must not be written as if it were. */
+class BenchError extends Error {}
+
+/** Why `profile` cannot be emulated, or null: the names origin/src/netem.rs knows, or a trace file. */
+function profileProblem(profile) {
+  if (/^(clean|jitter|loss|outage)$/.test(profile)) return null;
+  const cap = profile.match(/^cap(\d+)[km]$/);
+  if (cap) return Number(cap[1]) > 0 ? null : `${profile}: a cap must be above zero`;
+  const known = `clean, jitter, loss, outage, cap<N>k, cap<N>m, or a trace in ${TRACES} (TRACES_DIR)` +
+    (TRACE_FILES.length ? `: ${TRACE_FILES.join(", ")}` : ", which has none");
+  if (profile.includes("/") || profile.startsWith(".")) return `unknown network profile \`${profile}\` (known: ${known})`;
+  const file = `${TRACES}/${profile}`;
+  if (!existsSync(file)) return `unknown network profile \`${profile}\`: no such trace ${file} (known: ${known})`;
+  const opportunities = readFileSync(file, "utf8").split("\n").filter((l) => /^\s*\d+\s*$/.test(l)).length;
+  return opportunities ? null : `trace ${file} has no delivery opportunities (one integer per line)`;
+}
+
+/** The origin must emulate every profile too (it reads the traces itself). */
+async function checkOriginProfiles(origin) {
+  for (const profile of PROFILES.filter((p) => p !== "clean")) {
+    const res = await fetch(`${origin.url}/net/${profile}/bench-probe/clock`, { signal: AbortSignal.timeout(15_000) });
+    if (!res.ok) throw new BenchError(`the origin rejects profile ${profile}: HTTP ${res.status} ${(await res.text()).trim()}`);
+    await res.body?.cancel();
+  }
 }
 
 const round = (x) => (x == null ? null : Math.round(x));
@@ -166,21 +218,42 @@ if (!SECTIONS.includes("live")) {
   console.log("bench: section live not selected");
   process.exit(0);
 }
+const problems = [
+  ...(process.env.BENCH_PROFILES == null && !TRACE_FILES.length ? [`no traces (*.down) in ${TRACES}: set TRACES_DIR, or BENCH_PROFILES to run without traces`] : []),
+  ...(PROFILES.length ? [] : ["BENCH_PROFILES names no profile"]),
+  ...(process.env.BENCH_PLAYERS ?? "").split(",").map((s) => s.trim()).filter((p) => p && !(p in ALL_PLAYERS))
+    .map((p) => `unknown player \`${p}\` in BENCH_PLAYERS (known: ${Object.keys(ALL_PLAYERS).join(", ")})`),
+  ...(Object.keys(PLAYERS).length ? [] : ["BENCH_PLAYERS names no player"]),
+  ...(PART_MS.length ? [] : ["BENCH_PART_MS names no part length"]),
+  ...PROFILES.map(profileProblem).filter(Boolean),
+];
+if (problems.length) {
+  for (const p of problems) console.error(`bench: ${p}`);
+  process.exit(2);
+}
 const browser = await launchBrowser();
 const report = loadReport();
+let running = null;
 try {
   for (const partMs of PART_MS) {
-    const origin = await startOrigin({ args: ["--part-ms", String(partMs)] });
+    const origin = await startOrigin({ args: ["--part-ms", String(partMs), "--fps", String(SOURCE_FPS), "--traces", TRACES] });
     try {
+      await checkOriginProfiles(origin);
       // Let the origin build a window of segments before anyone joins: the first segment of an
       // encoder run has bunched capture times (ffmpeg starts reading late, then catches up).
       await new Promise((r) => setTimeout(r, 6000));
       for (const profile of PROFILES) {
-        console.log(`bench live: profile ${profile}, ${partMs} ms parts, ${SECONDS} s, players ${Object.keys(PLAYERS).join(", ")}`);
-        const { rows, series } = await runProfile(browser, origin, profile, partMs);
+        running = { profile, partMs };
+        console.log(`bench live (run ${RUN_ID}, ${COMMIT}): profile ${profile}, ${partMs} ms parts, ${SECONDS} s, players ${Object.keys(PLAYERS).join(", ")}`);
+        const { rows, series, raw } = await runProfile(browser, origin, profile, partMs);
         for (const r of rows) console.log(JSON.stringify(r));
         mergeLive(report, rows.map(({ samples, ...r }) => r));
+        saveReport(report);
+        running = null;
         const name = `${profile.replace(/[^\w.-]/g, "_")}${partMs === 200 ? "" : `-${partMs}ms`}`;
+        // What the figures were computed from: every frame shown and waiting spell, per player.
+        mkdirSync(`${BENCH_DIR}/raw`, { recursive: true });
+        writeFileSync(`${BENCH_DIR}/raw/live-${name}.json`, JSON.stringify({ run_id: rows[0]?.run_id, profile, part_ms: partMs, players: raw }));
         const png = await plotLatency(browser, `${BENCH_DIR}/live-${name}.png`, `latency over time: ${profile}, ${partMs} ms parts`, series);
         console.log(`plot: ${png}`);
       }
@@ -189,6 +262,15 @@ try {
     }
   }
   console.log(`report: ${saveReport(report)}`);
+} catch (e) {
+  console.error(`bench: ${e instanceof BenchError ? e.message : e.stack}`);
+  if (running) {
+    // Rows of this profile from an earlier run would read as this build's figures.
+    const dropped = dropLive(report, running.profile, running.partMs);
+    if (dropped) console.error(`bench: removed ${dropped} rows of ${running.profile} (${running.partMs} ms parts) measured in an earlier run`);
+  }
+  console.error(`bench: failed; ${saveReport(report)} holds only what was measured`);
+  process.exitCode = 1;
 } finally {
   await browser.close();
 }

@@ -13,12 +13,23 @@ export function loadReport() {
   }
 }
 
-/** Merges `live` rows: a new row replaces the old one for the same player, profile, part length and playlist. */
+/**
+ * Merges `live` rows measured in one run: they replace every row of the same profile and part
+ * length, for every player, so rows side by side were always measured side by side (their
+ * `run_id` says which run).
+ */
 export function mergeLive(report, rows) {
-  const key = (r) => `${r.player}\u0000${r.profile}\u0000${r.part_ms ?? 200}\u0000${r.playlist ?? "show.m3u8"}`;
+  const key = (r) => `${r.profile}\u0000${r.part_ms ?? 200}`;
   const fresh = new Set(rows.map(key));
   report.live = [...(report.live ?? []).filter((r) => !fresh.has(key(r))), ...rows];
   return report;
+}
+
+/** Removes the `live` rows of one profile and part length, for every player; returns how many. */
+export function dropLive(report, profile, partMs) {
+  const before = (report.live ?? []).length;
+  report.live = (report.live ?? []).filter((r) => !(r.profile === profile && (r.part_ms ?? 200) === partMs));
+  return before - report.live.length;
 }
 
 export function saveReport(report) {

@@ -45,13 +45,17 @@
     return value;
   }
 
-  /** Calls `onSample(captureMs, metadata)` for every displayed frame whose code reads. */
-  function watch(video, onSample) {
+  /**
+   * Calls `onSample(captureMs, metadata)` for every displayed frame whose code reads, and
+   * `onUnreadable(metadata)` (if given) for one whose code does not.
+   */
+  function watch(video, onSample, onUnreadable) {
     let stopped = false;
     const tick = (_now, metadata) => {
       if (stopped) return;
       const captureMs = read(video);
       if (captureMs != null) onSample(captureMs, metadata);
+      else onUnreadable?.(metadata);
       video.requestVideoFrameCallback(tick);
     };
     video.requestVideoFrameCallback(tick);

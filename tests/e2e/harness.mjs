@@ -24,6 +24,7 @@ export async function startOrigin({ args = [], bin = process.env.ORIGIN_BIN ?? "
       if (m) resolve(m[1]);
     });
     child.on("exit", (code) => reject(new Error(`origin exited (${code}) before listening: ${stderr}`)));
+    child.on("error", (e) => reject(new Error(`cannot start the origin ${bin} (${e.code}): build it with \`make origin\`, or set ORIGIN_BIN`)));
   });
   // The first request blocks until the first part exists.
   const res = await fetch(`${url}/live/show.m3u8`);

@@ -3,8 +3,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startOrigin, launchBrowser } from "./harness.mjs";
+import { playbackFigures } from "./stalls.mjs";
 
 const FRAMECODE = new URL("./framecode.js", import.meta.url).pathname;
+const PLAYBACK = new URL("./playback.js", import.meta.url).pathname;
 let origin, browser;
 before(async () => {
   origin = await startOrigin();
@@ -19,19 +21,25 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 test("hls.js (lowLatencyMode) plays the origin's live stream; frame codes decode", async () => {
   const page = await browser.newPage();
   await page.addInitScript({ path: FRAMECODE });
+  await page.addInitScript({ path: PLAYBACK });
+  await page.addInitScript(() => window.__liveshopPlayback.recordFirstVideo());
   await page.goto(`${origin.url}/hlsjs.html`);
   await page.waitForFunction(() => window.video && window.video.currentTime > 0, null, { timeout: 20_000 });
   await page.evaluate(() => {
     window.lat = [];
     window.__liveshopFrameCode.watch(window.video, (c) => window.lat.push(Date.now() - c));
   });
-  const t0 = await page.evaluate(() => window.video.currentTime);
+  const { t: t0, at: from } = await page.evaluate(() => ({ t: window.video.currentTime, at: performance.now() }));
   await sleep(10_000);
-  const { t, lat } = await page.evaluate(() => ({ t: window.video.currentTime, lat: window.lat }));
+  const { t, lat, log, now } = await page.evaluate(() => ({ t: window.video.currentTime, lat: window.lat, log: window.__playback, now: performance.now() }));
   await page.close();
+  // Stalls read from the picture, as for liveshop.
+  const shown = playbackFigures(log, { fromMs: from, untilMs: now });
   const sorted = [...lat].sort((a, b) => a - b);
-  console.log(`hls.js advanced ${(t - t0).toFixed(2)} s in 10 s; latency p50 ${sorted[sorted.length >> 1]} ms over ${lat.length} frames`);
+  console.log(`hls.js advanced ${(t - t0).toFixed(2)} s in 10 s; latency p50 ${sorted[sorted.length >> 1]} ms over ${lat.length} frames; ` +
+    `${shown.stallCount} stalls on screen (${Math.round(shown.stallMs)} ms)`);
   assert.ok(t - t0 >= 8, `advanced only ${t - t0} s`);
+  assert.ok(shown.stallCount <= 1, `${shown.stallCount} stalls on screen: ${JSON.stringify(shown.stalls)}`);
   assert.ok(lat.length > 100, `only ${lat.length} frames decoded`);
   const p50 = sorted[sorted.length >> 1];
   assert.ok(p50 > 0 && p50 < 10_000, `latency ${p50}`);

@@ -1,0 +1,33 @@
+// The bench's report handling (bench/report.mjs, bench/compare.mjs): rows measured in different
+// runs never sit side by side, and a comparison says what it cannot compare.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mergeLive, dropLive } from "../../bench/report.mjs";
+import { compareLive } from "../../bench/compare.mjs";
+
+const row = (player, profile, run_id, extra = {}) => ({
+  player, profile, part_ms: 200, playlist: "show-abr.m3u8", duration_s: 60, run_id,
+  latency_ms: { p50: 300, p95: 400 }, stall_ratio: 0, ttff_ms: 500, cpu_ms_per_s: 200, ...extra,
+});
+
+test("a rerun of one player replaces that profile's rows for every player, and no other", () => {
+  const report = { live: [row("liveshop", "clean", "a"), row("hls.js", "clean", "a"), row("hls.js", "jitter", "a"), row("hls.js", "clean", "a", { part_ms: 100 })] };
+  mergeLive(report, [row("liveshop", "clean", "b")]);
+  assert.deepEqual(report.live.map((r) => `${r.player} ${r.profile} ${r.part_ms} ${r.run_id}`).sort(),
+    ["hls.js clean 100 a", "hls.js jitter 200 a", "liveshop clean 200 b"]);
+  assert.equal(dropLive(report, "jitter", 200), 1);
+  assert.equal(report.live.length, 2);
+});
+
+test("compare shows before → after, and flags rows not measured again or in one report only", () => {
+  const before = { live: [row("liveshop", "clean", "a"), row("hls.js", "clean", "a"), row("liveshop", "jitter", "a")] };
+  const after = { live: [row("liveshop", "clean", "b", { latency_ms: { p50: 250, p95: 380 }, stall_ratio: 0.0123 }), row("hls.js", "clean", "b"), row("liveshop", "jitter", "a")] };
+  after.live.push(row("liveshop", "cap400k", "b"));
+  const { lines, warnings } = compareLive(before, after);
+  const liveshop = lines.find((l) => l.startsWith("| clean | 200 | liveshop |"));
+  assert.match(liveshop, /300 → 250 \(−50\) \| 400 → 380 \(−20\) \| 0\.00 → 1\.23 \(\+1\.23\)/);
+  assert.ok(warnings.some((w) => /jitter .* liveshop: the same run in both/.test(w)), warnings.join("\n"));
+  assert.ok(warnings.some((w) => /cap400k .* only in after/.test(w)), warnings.join("\n"));
+  const mixed = compareLive({ live: [row("liveshop", "clean", "a"), row("hls.js", "clean", "b")] }, after);
+  assert.ok(mixed.warnings.some((w) => /clean 200 ms mixes runs a, b/.test(w)), mixed.warnings.join("\n"));
+});
