@@ -244,20 +244,12 @@ fn frozen_tab_recoveries() -> Vec<f64> {
 }
 
 #[test]
-fn back_at_target_after_a_frozen_tab() {
-    // 5000-5800 ms over the runs: the target jumps to about 10 s at the thaw, the lag of the
-    // media arriving then, and holds there that long; +0.7 s. (The check this replaces compared
-    // latency 2 s after the thaw with that 10 s target, which any latency under 10 s passed.)
+fn back_at_the_earlier_target_within_one_and_a_half_seconds_of_a_frozen_tab() {
+    // 600-1200 ms over the runs (a jump once the thaw's backlog is in); +300 ms. Arrivals just
+    // after the thaw were queued while the tab slept: when they were learnt as network lag, the
+    // target jumped to about 10 s and held there, and this took 5-6 s.
     for (k, back) in frozen_tab_recoveries().into_iter().enumerate() {
-        assert!(back <= 6500.0, "run {k}: back at the target only {back} ms after the tab came back");
-    }
-}
-
-#[test]
-#[ignore = "fails since aedc93d: the target holds at about 10 s for 5 s after the thaw, so latency is back at the target of before the freeze 5-6 s after the tab came back (1.6-2.0 s before that commit)"]
-fn back_at_target_within_two_seconds_of_a_frozen_tab() {
-    for (k, back) in frozen_tab_recoveries().into_iter().enumerate() {
-        assert!(back <= 2000.0, "run {k}: back at the target only {back} ms after the tab came back");
+        assert!(back <= 1500.0, "run {k}: back at the target only {back} ms after the tab came back");
     }
 }
 

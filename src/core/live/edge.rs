@@ -135,6 +135,11 @@ impl Edge {
             if low_latency {
                 let mut pdt = s.program_date_time_ms;
                 for (i, p) in s.parts.iter().enumerate() {
+                    // A gap is not fetched: its place counts, the controller rides the hole.
+                    if p.gap {
+                        pdt = pdt.map(|t| t + p.duration * 1000.0);
+                        continue;
+                    }
                     window.push(MediaRef {
                         key: Key { msn: s.msn, part: Some(i as u32) },
                         uri: url::resolve(base, p.uri),
@@ -147,7 +152,7 @@ impl Edge {
                     });
                     pdt = pdt.map(|t| t + p.duration * 1000.0);
                 }
-            } else if let Some(uri) = s.uri {
+            } else if let Some(uri) = s.uri.filter(|_| !s.gap) {
                 window.push(MediaRef {
                     key: Key { msn: s.msn, part: None },
                     uri: url::resolve(base, uri),
@@ -503,6 +508,15 @@ s10.m4s
         assert!(e.rejoin(300.0));
         assert!(e.rejoining);
         assert_eq!(take(&mut e).0, "p11.0.m4s");
+    }
+
+    #[test]
+    fn a_gap_is_never_fetched() {
+        let text = LL.replace("URI=\"p11.0.m4s\",INDEPENDENT=YES", "URI=\"p11.0.m4s\",INDEPENDENT=YES,GAP=YES");
+        let mut e = applied(&text, 1000.0);
+        let fetched: Vec<String> = (0..8).map(|_| take(&mut e).0).collect();
+        assert!(!fetched.contains(&"p11.0.m4s".to_string()), "{fetched:?}");
+        assert!(fetched.contains(&"p11.1.m4s".to_string()), "{fetched:?}");
     }
 
     #[test]

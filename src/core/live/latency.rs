@@ -180,6 +180,8 @@ pub struct LatencyTarget {
     /// Extra latency learned from stalls; decays while playback is smooth.
     stall_penalty_ms: f64,
     initial_ms: f64,
+    /// Lags are not learnt before then (see `pause_learning`).
+    paused_until: Option<Instant>,
 }
 
 impl LatencyTarget {
@@ -190,10 +192,20 @@ impl LatencyTarget {
             peaks: PeakDetector::default(),
             stall_penalty_ms: 0.0,
             initial_ms,
+            paused_until: None,
         }
     }
 
+    /// Arrival lags until `until` say nothing of the network (a queue draining after a switch
+    /// down, a backlog appended after the page was frozen): they are not learnt.
+    pub fn pause_learning(&mut self, until: Instant) {
+        self.paused_until = Some(self.paused_until.map_or(until, |u| u.max(until)));
+    }
+
     pub fn add_arrival_lag(&mut self, now: Instant, lag_ms: f64) {
+        if self.paused_until.is_some_and(|until| now < until) {
+            return;
+        }
         if let Some(q) = self.lags.quantile(self.config.quantile) {
             self.peaks.add(now, lag_ms, q + self.config.margin_ms);
         }
@@ -337,6 +349,24 @@ mod tests {
             t.on_smooth_second();
         }
         assert!(t.target_ms() < 250.0, "{}", t.target_ms());
+    }
+
+    #[test]
+    fn lags_while_learning_is_paused_teach_nothing() {
+        let mut t = LatencyTarget::new(TargetConfig::default(), 300.0);
+        for i in 0..100 {
+            t.add_arrival_lag(Instant::new(i as f64 * 33.0), 100.0);
+        }
+        let before = t.target_ms();
+        t.pause_learning(Instant::new(6300.0));
+        for i in 100..190 {
+            t.add_arrival_lag(Instant::new(i as f64 * 33.0), 9000.0);
+        }
+        assert_eq!(t.target_ms(), before);
+        for i in 0..20 {
+            t.add_arrival_lag(Instant::new(6300.0 + i as f64 * 33.0), 9000.0);
+        }
+        assert!(t.target_ms() > before + 1000.0, "{}", t.target_ms());
     }
 
     #[test]

@@ -53,7 +53,7 @@ use super::clock::ClockClient;
 use super::delivery::{AppendQueue, Delivery, Loader, Piece, Timeline};
 use super::error::PlayerError;
 use super::format::mp4::FragmentInfo;
-use super::format::playlist::{self, Playlist};
+use super::format::playlist::{self, Playlist, VariableContext};
 use super::format::url;
 use super::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId};
 use super::time::{soonest, Deadline, Instant, MediaTime, ServerTime, TimerReason};
@@ -147,6 +147,11 @@ const STATS_INTERVAL_MS: f64 = 1000.0;
 const BACKLOG_IN_FLIGHT: usize = 4;
 /// Silence from the driver longer than this means the page did not run (see `advance`).
 const STARVED_MS: f64 = 400.0;
+/// Silence this long is a frozen page (a background tab), not a busy one.
+const FROZEN_MS: f64 = 2000.0;
+/// After a thaw, for how long arrivals are the backlog queued while frozen: the responses
+/// held in the browser land at once, the first fresh parts a round trip or two later.
+const THAW_DRAIN_MS: f64 = 2000.0;
 /// A stall this long after the first frame says something about the network; earlier ones
 /// belong to the join.
 const JOIN_SETTLE_MS: f64 = 3000.0;
@@ -236,14 +241,22 @@ impl LiveEngine {
 
     fn advance(&mut self, now: Instant) {
         // Time only moves forward, whatever the driver passes.
-        if now > self.now {
-            // The driver runs at least every 100 ms while playing: a longer silence means the
-            // page was frozen (a background tab) or its main thread starved, and media it
-            // appends late would look like a slow link. Judge the link afresh.
-            if now - self.now > STARVED_MS {
-                self.variants.restart(now);
-            }
-            self.now = now;
+        if now <= self.now {
+            return;
+        }
+        // Before the first input there is no silence to judge.
+        let silent_ms = if self.now == Instant::default() { 0.0 } else { now - self.now };
+        self.now = now;
+        // The driver runs at least every 100 ms while playing: a longer silence means the page
+        // was frozen (a background tab) or its main thread starved, and media it appends late
+        // would look like a slow link. Judge the link afresh.
+        if silent_ms > STARVED_MS {
+            self.variants.restart(now);
+        }
+        // Frozen, not just busy: what arrives at the thaw was queued while the page slept, not
+        // delayed by the network, and would hold the target seconds high.
+        if silent_ms > FROZEN_MS {
+            self.target.pause_learning(now + THAW_DRAIN_MS);
         }
     }
 
@@ -272,12 +285,19 @@ impl LiveEngine {
             return;
         }
         let base = self.reload.url().to_string();
-        let parsed = match playlist::parse(body) {
+        let imported = self.reload.variables().clone();
+        let mut variables = VariableContext::new().url(&base).parent(&imported);
+        let parsed = match playlist::parse_with(body, &mut variables) {
             Ok(p) => p,
             Err(e) => return self.on_playlist_failure(PlayerError::Playlist { url: base, reason: e.to_string() }),
         };
+        // What the parser read past is said once; the stream goes on.
+        for reason in self.reload.new_warnings(parsed.warnings()) {
+            self.error(PlayerError::Playlist { url: base.clone(), reason }, false);
+        }
         match parsed {
             Playlist::Multivariant(mv) => {
+                self.reload.set_variables(mv.variables());
                 let list = mv.variants.iter().map(|v| (url::resolve(&base, v.uri), v.bandwidth as f64)).collect();
                 let Some(first) = self.variants.set(list) else {
                     return self.fail(PlayerError::Playlist { url: base, reason: "no variants".into() });
@@ -401,6 +421,10 @@ impl LiveEngine {
                 FragmentInfo::default()
             }
         };
+        // An unreadable `prft` or `emsg` costs its timing or its event, not the media.
+        for e in &info.errors {
+            self.error(PlayerError::Media { url: media.uri.clone(), reason: e.to_string() }, false);
+        }
         let video = self.append.init().and_then(|i| i.video().or(i.tracks.first())).cloned();
         if let Some((track, run)) = video.and_then(|t| Some((t.clone(), info.run(t.id)?))) {
             let scale = f64::from(track.timescale.max(1));
@@ -426,7 +450,7 @@ impl LiveEngine {
             };
             if let Some((at, captured)) = anchor {
                 self.timeline.add_anchor(at, captured);
-                if at_live_edge && self.playback.playing() && self.variants.lags_count(self.now) {
+                if at_live_edge && self.playback.playing() {
                     // How long after capture this media became appendable.
                     let capture = captured + (placed.start - at) * 1000.0;
                     self.target.add_arrival_lag(self.now, self.server_now() - capture);
@@ -478,6 +502,7 @@ impl LiveEngine {
         let may_probe = self.playback.playing() && !self.playback.stalled() && near_target;
         if let Some(down) = self.variants.decide(self.now, may_probe) {
             self.target.forget_lags_since(down.forget_lags_since);
+            self.target.pause_learning(down.drained_at);
         }
     }
 }

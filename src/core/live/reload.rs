@@ -5,6 +5,7 @@
 //! after half a minute without a single good playlist.
 
 use crate::core::error::PlayerError;
+use crate::core::format::playlist::{PlaylistWarning, Variables};
 use crate::core::format::url;
 use crate::core::io::{Outbox, RequestId, RequestKind};
 use crate::core::time::{Deadline, Instant, TimerReason};
@@ -16,6 +17,8 @@ const GIVE_UP_SILENT_MS: f64 = 30_000.0;
 /// Retry backoff: this doubled per failure, up to 16 times it.
 const BACKOFF_MS: f64 = 250.0;
 const BACKOFF_DOUBLINGS: u32 = 4;
+/// A playlist's oddities are reported once each; this many at most are remembered.
+const MAX_WARNINGS_REMEMBERED: usize = 64;
 
 #[derive(Debug)]
 pub struct Reload {
@@ -28,6 +31,10 @@ pub struct Reload {
     failures: u32,
     started_at: Instant,
     last_ok_at: Option<Instant>,
+    /// EXT-X-DEFINE variables of the multivariant playlist, for IMPORT in its media playlists.
+    variables: Variables,
+    /// Warnings already reported for this playlist (a live playlist repeats them every reload).
+    warned: Vec<String>,
 }
 
 /// What to do after a failed reload.
@@ -50,6 +57,8 @@ impl Reload {
             failures: 0,
             started_at: Instant::default(),
             last_ok_at: None,
+            variables: Variables::new(),
+            warned: Vec::new(),
         }
     }
 
@@ -62,6 +71,31 @@ impl Reload {
         self.can_block
     }
 
+    /// The variables a media playlist may IMPORT.
+    pub fn variables(&self) -> &Variables {
+        &self.variables
+    }
+
+    /// A multivariant playlist defined these variables for its media playlists.
+    pub fn set_variables(&mut self, variables: Variables) {
+        self.variables = variables;
+    }
+
+    /// Of a playlist's warnings, those not reported before. They are told apart without their
+    /// line numbers, which move as a live playlist slides.
+    pub fn new_warnings(&mut self, warnings: &[PlaylistWarning]) -> Vec<String> {
+        let mut fresh = Vec::new();
+        for w in warnings {
+            let text = w.to_string();
+            let key = text.strip_prefix("line ").and_then(|t| t.split_once(": ")).map_or(text.as_str(), |(_, t)| t);
+            if !self.warned.iter().any(|k| k == key) && self.warned.len() < MAX_WARNINGS_REMEMBERED {
+                self.warned.push(key.to_string());
+                fresh.push(text);
+            }
+        }
+        fresh
+    }
+
     /// Loading begins now (for the give-up rule).
     pub fn start(&mut self, now: Instant) {
         self.started_at = now;
@@ -71,6 +105,7 @@ impl Reload {
     /// playlist): the request in flight, if any, is cancelled.
     pub fn set_url<E>(&mut self, out: &mut Outbox<E>, url: String) {
         self.url = url;
+        self.warned.clear();
         self.cancel(out);
     }
 
@@ -218,6 +253,19 @@ mod tests {
             assert!(matches!(r.on_failure(now, err()), Failure::Retry(_)), "gave up after {i} s");
         }
         assert!(matches!(r.on_failure(Instant::new(31_000.0), err()), Failure::GiveUp(_)));
+    }
+
+    #[test]
+    fn a_warning_is_reported_once_whatever_line_it_moves_to() {
+        use crate::core::format::playlist::{PlaylistError, Recovery};
+        let mut r = Reload::new("u".into());
+        let w = |line| PlaylistWarning {
+            line,
+            problem: PlaylistError::MissingUri { line, tag: "EXTINF" },
+            recovery: Recovery::SegmentDropped,
+        };
+        assert_eq!(r.new_warnings(&[w(7)]).len(), 1);
+        assert!(r.new_warnings(&[w(9)]).is_empty());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! Playback starts on the first variant listed, the author's default, as the spec suggests. A
 //! switch waits for the next independent part, where the new variant's media can follow the
 //! old. After a switch down, arrival lags were queueing on a variant the link could not carry,
-//! not jitter: the latency target unlearns the last window's and learns none while the queue
-//! drains.
+//! not jitter: the latency target is told to unlearn the last window's and to learn none while
+//! the queue drains.
 
 use super::abr::{self, Abr};
 use crate::core::time::Instant;
@@ -21,13 +21,14 @@ pub struct Variants {
     /// The variant to move to at the next independent part.
     switch_to: Option<usize>,
     abr: Option<Abr>,
-    lags_ignored_until: Option<Instant>,
 }
 
-/// A switch down the ABR decided: the latency target forgets the lags since `since`.
+/// A switch down the ABR decided: the latency target forgets the lags since
+/// `forget_lags_since` and learns none until `drained_at`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SwitchedDown {
     pub forget_lags_since: Instant,
+    pub drained_at: Instant,
 }
 
 impl Variants {
@@ -62,15 +63,9 @@ impl Variants {
         let to = abr.decide(now, may_probe)?;
         self.switch_to = (to != self.current).then_some(to);
         if self.list[to].1 < self.list[from].1 {
-            self.lags_ignored_until = Some(now + DRAIN_MS);
-            return Some(SwitchedDown { forget_lags_since: now - abr::WINDOW_MS });
+            return Some(SwitchedDown { forget_lags_since: now - abr::WINDOW_MS, drained_at: now + DRAIN_MS });
         }
         None
-    }
-
-    /// Whether arrival lags now teach the latency target.
-    pub fn lags_count(&self, now: Instant) -> bool {
-        self.lags_ignored_until.is_none_or(|until| now >= until)
     }
 
     pub fn switch_pending(&self) -> bool {
@@ -116,9 +111,7 @@ mod tests {
             }
         }
         let (at, s) = switched.expect("no switch down");
-        assert_eq!(s.forget_lags_since, at - abr::WINDOW_MS);
-        assert!(!v.lags_count(at + 1.0));
-        assert!(v.lags_count(at + DRAIN_MS));
+        assert_eq!(s, SwitchedDown { forget_lags_since: at - abr::WINDOW_MS, drained_at: at + DRAIN_MS });
         assert_eq!(v.take_switch(), Some((1, "lo.m3u8".into(), 300_000.0)));
         assert!(!v.switch_pending());
     }
