@@ -250,3 +250,77 @@ async fn a_refused_source_buffer_is_a_fatal_typed_error_and_stops_everything() {
     assert!(p.player.idle(), "requests or timers left running");
     p.destroy();
 }
+
+/// An engine that only plays the fixture media and watches frames: the per-frame input the
+/// cue scheduler will rely on, on a real `requestVideoFrameCallback`.
+struct FrameProbe {
+    out: std::collections::VecDeque<crate::core::Output>,
+    frames: Rc<RefCell<Vec<crate::core::Frame>>>,
+}
+
+impl crate::core::Engine for FrameProbe {
+    type Event = crate::core::Event;
+    type Stats = ();
+    fn start(&mut self, _now: crate::core::Instant) {
+        use crate::core::{BufferOp, Output};
+        let mime = InitSegment::parse(INIT).unwrap().mime_type();
+        self.out.push_back(Output::OpenSourceBuffer { mime });
+        self.out.push_back(Output::Buffer(BufferOp::Append(INIT.to_vec())));
+    }
+    fn stop(&mut self, _now: crate::core::Instant) {}
+    fn handle_timeout(&mut self, _now: crate::core::Instant) {}
+    fn handle_fetch_chunk(&mut self, _now: crate::core::Instant, _id: u64, _chunk: &[u8]) {}
+    fn handle_fetch_end(&mut self, _: crate::core::Instant, _: u64, _: Result<(), crate::core::PlayerError>) {}
+    fn handle_media_state(&mut self, _now: crate::core::Instant, _state: crate::core::MediaState) {}
+    fn handle_media_event(&mut self, _now: crate::core::Instant, _event: crate::core::MediaEvent) {}
+    fn wants_frames(&self) -> bool {
+        self.frames.borrow().len() < 10
+    }
+    fn handle_frame(&mut self, _now: crate::core::Instant, frame: crate::core::Frame) {
+        self.frames.borrow_mut().push(frame);
+    }
+    fn handle_buffer_done(&mut self, _now: crate::core::Instant) {
+        use crate::core::{BufferOp, Output};
+        if self.frames.borrow().is_empty() && self.out.is_empty() {
+            self.out.push_back(Output::Buffer(BufferOp::Append(FRAGMENTS.to_vec())));
+            self.out.push_back(Output::Play);
+        }
+    }
+    fn handle_buffer_error(&mut self, _: crate::core::Instant, _: crate::core::BufferOp, _: bool, m: String) {
+        panic!("append failed: {m}");
+    }
+    fn handle_driver_error(&mut self, _: crate::core::Instant, e: crate::core::PlayerError, _: bool) {
+        panic!("driver error: {e}");
+    }
+    fn poll_output(&mut self) -> crate::core::Output {
+        self.out.pop_front().unwrap_or(crate::core::Output::Timeout(None))
+    }
+    fn stats(&self) {}
+}
+
+/// While the engine wants frames, each one shown is reported with its media time, in order,
+/// and its expected display time on the engine's clock; once it wants no more, none come.
+#[wasm_bindgen_test]
+async fn frames_on_screen_reach_the_engine_while_it_wants_them() {
+    use crate::core::Engine;
+    let frames: Rc<RefCell<Vec<crate::core::Frame>>> = Rc::default();
+    let probe = FrameProbe { out: Default::default(), frames: frames.clone() };
+    let player = crate::web::Player::new(probe, video());
+    player.open().await.unwrap();
+    player.with(|d, now| d.engine().start(now));
+    for _ in 0..50 {
+        if frames.borrow().len() >= 10 {
+            break;
+        }
+        sleep(100).await;
+    }
+    sleep(300).await;
+    let got = frames.borrow().clone();
+    assert_eq!(got.len(), 10, "{got:?}");
+    assert!(got.windows(2).all(|w| w[1].media_time > w[0].media_time), "{got:?}");
+    let now = crate::web::now();
+    for f in &got {
+        assert!((now - f.expected_display).abs() < 10_000.0, "display time {f:?} vs now {now:?}");
+    }
+    player.destroy();
+}

@@ -207,6 +207,11 @@ pub trait Engine {
     fn handle_fetch_end(&mut self, now: Instant, id: RequestId, result: Result<(), PlayerError>);
     fn handle_media_state(&mut self, now: Instant, state: MediaState);
     fn handle_media_event(&mut self, now: Instant, event: MediaEvent);
+    /// Whether the engine needs [`handle_frame`](Self::handle_frame) now: watching every frame
+    /// costs the page a call per frame, so only while something is timed to a frame.
+    fn wants_frames(&self) -> bool {
+        false
+    }
     fn handle_frame(&mut self, _now: Instant, _frame: Frame) {}
     /// The last `BufferOp` finished.
     fn handle_buffer_done(&mut self, now: Instant);

@@ -67,19 +67,26 @@ pub struct Driver<E: Engine> {
     opening: Option<(Function, EventListener)>,
     listeners: Vec<EventListener>,
     tick: Option<Interval>,
-    /// The `requestVideoFrameCallback` handle and closure, while frames are watched.
-    frame_callback: Option<(u32, FrameCallback)>,
+    /// What `requestVideoFrameCallback` calls, made on first use, and the pending request.
+    frame_callback: Option<FrameCallback>,
+    frame_handle: Option<u32>,
     destroyed: bool,
+}
+
+thread_local! {
+    // Looked up once: `now` runs on every fetch chunk, append and tick.
+    static PERFORMANCE: Option<(web_sys::Performance, f64)> =
+        web_sys::window().and_then(|w| w.performance()).map(|p| { let origin = p.time_origin(); (p, origin) });
 }
 
 /// Monotonic time in ms on the page's time origin (`performance.now()`), like the engine's.
 pub fn now() -> Instant {
-    thread_local! {
-        // Looked up once: `now` runs on every fetch chunk, append and tick.
-        static PERFORMANCE: Option<(web_sys::Performance, f64)> =
-            web_sys::window().and_then(|w| w.performance()).map(|p| { let origin = p.time_origin(); (p, origin) });
-    }
     Instant::new(PERFORMANCE.with(|p| p.as_ref().map_or_else(js_sys::Date::now, |(p, origin)| origin + p.now())))
+}
+
+/// A `DOMHighResTimeStamp` (ms since the page's time origin) as an [`Instant`].
+fn instant_of(timestamp_ms: f64) -> Instant {
+    Instant::new(PERFORMANCE.with(|p| p.as_ref().map_or(0.0, |(_, origin)| *origin)) + timestamp_ms)
 }
 
 impl<E: Engine + 'static> Player<E> {
@@ -98,6 +105,7 @@ impl<E: Engine + 'static> Player<E> {
                 listeners: Vec::new(),
                 tick: None,
                 frame_callback: None,
+                frame_handle: None,
                 destroyed: false,
             }),
             deferred: RefCell::default(),
@@ -226,7 +234,6 @@ impl<E: Engine + 'static> Player<E> {
                 d.engine.handle_timeout(now);
             });
         }));
-        d.watch_frames(Rc::downgrade(self));
     }
 
     /// Releases everything: fetches, timers, listeners, the `MediaSource`; a `start()` waiting
@@ -274,7 +281,7 @@ impl<E: Engine + 'static> Driver<E> {
         self.listeners.clear();
         self.tick = None;
         self.timer = None;
-        if let Some((handle, _closure)) = self.frame_callback.take() {
+        if let Some(handle) = self.frame_handle.take() {
             cancel_frame_callback(&self.video, handle);
         }
         self.video.pause().ok();
@@ -332,6 +339,7 @@ impl<E: Engine + 'static> Driver<E> {
                         Some(d) => self.arm_timer(player, d),
                         None => self.timer = None,
                     }
+                    self.watch_frames(player);
                     return;
                 }
             }
@@ -444,32 +452,20 @@ impl<E: Engine + 'static> Driver<E> {
         });
     }
 
-    /// Reports every frame handed to the compositor (`requestVideoFrameCallback`), where the
-    /// browser has it.
-    fn watch_frames(&mut self, weak: Weak<Player<E>>) {
-        let video = self.video.clone();
-        let closure = FrameCallback::new(move |_now: f64, metadata: JsValue| {
-            let number = |key: &str| Reflect::get(&metadata, &key.into()).ok().and_then(|v| v.as_f64());
-            let frame = Frame {
-                media_time: MediaTime::new(number("mediaTime").unwrap_or_default()),
-                expected_display: Instant::new(number("expectedDisplayTime").unwrap_or_default()),
-                presented_frames: number("presentedFrames").unwrap_or_default() as u32,
-            };
-            run(&weak, move |d, now| {
-                d.engine.handle_frame(now, frame);
-                d.rearm_frame_callback();
-            });
-        });
-        if let Some(handle) = request_frame_callback(&video, &closure) {
-            self.frame_callback = Some((handle, closure));
-        }
-    }
-
-    fn rearm_frame_callback(&mut self) {
-        if let Some((handle, closure)) = &mut self.frame_callback {
-            if let Some(h) = request_frame_callback(&self.video, closure) {
-                *handle = h;
+    /// Reports the next frame handed to the compositor (`requestVideoFrameCallback`, where the
+    /// browser has it) while the engine wants frames; each report asks again through the pump.
+    fn watch_frames(&mut self, player: &Rc<Player<E>>) {
+        let wanted = self.engine.wants_frames() && self.media_source.is_some();
+        match (self.frame_handle, wanted) {
+            (None, true) => {
+                let closure = self.frame_callback.get_or_insert_with(|| frame_callback(Rc::downgrade(player)));
+                self.frame_handle = request_frame_callback(&self.video, closure);
             }
+            (Some(handle), false) => {
+                cancel_frame_callback(&self.video, handle);
+                self.frame_handle = None;
+            }
+            _ => {}
         }
     }
 
@@ -486,6 +482,22 @@ impl<E: Engine + 'static> Driver<E> {
     pub(crate) fn fetch_live(&self, id: RequestId) -> bool {
         self.fetches.contains_key(&id)
     }
+}
+
+/// Reports a frame to the engine behind `weak`.
+fn frame_callback<E: Engine + 'static>(weak: Weak<Player<E>>) -> FrameCallback {
+    FrameCallback::new(move |_now: f64, metadata: JsValue| {
+        let number = |key: &str| Reflect::get(&metadata, &key.into()).ok().and_then(|v| v.as_f64());
+        let frame = Frame {
+            media_time: MediaTime::new(number("mediaTime").unwrap_or_default()),
+            expected_display: instant_of(number("expectedDisplayTime").unwrap_or_default()),
+            presented_frames: number("presentedFrames").unwrap_or_default() as u32,
+        };
+        run(&weak, move |d, now| {
+            d.frame_handle = None;
+            d.engine.handle_frame(now, frame);
+        });
+    })
 }
 
 /// `video.requestVideoFrameCallback(cb)`, looked up at run time: not every browser has it.
