@@ -89,18 +89,6 @@ pub enum TimerReason {
     PlaylistReload,
     /// The next clock exchange is due.
     ClockSync,
-    /// The join gives up waiting for media at the target.
-    JoinWait,
-    /// The playhead will have stood still long enough to count as stuck.
-    StandingStill,
-}
-
-impl TimerReason {
-    /// Whether the decision due then is made on the media element's state, so the driver
-    /// samples it first (the others would only see the sample of the last tick again).
-    pub fn wants_media_sample(self) -> bool {
-        matches!(self, TimerReason::JoinWait | TimerReason::StandingStill)
-    }
 }
 
 /// When a part of the engine next needs to run, and why.

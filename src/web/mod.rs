@@ -355,10 +355,6 @@ impl<E: Engine + 'static> Driver<E> {
         let timeout = Timeout::new(delay, move || {
             run(&weak, move |d, now| {
                 d.timer = None;
-                if deadline.reason.wants_media_sample() {
-                    let state = d.media_state();
-                    d.engine.handle_media_state(now, state);
-                }
                 d.engine.handle_timeout(now);
             });
         });

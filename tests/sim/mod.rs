@@ -402,8 +402,8 @@ pub fn run_with_freeze(
     // Blocked requests wait for the origin: (ready time, id, what).
     let mut blocked: Vec<(f64, u64, String)> = Vec::new();
     let wall = |t: f64| Instant::new(EPOCH_MS + t);
-    // The engine's next deadline: it is woken then as well as on the 100 ms tick, with a fresh
-    // sample of the element where the decision due then needs one.
+    // The engine's next deadline: it is woken then as well as on the 100 ms tick, as the browser
+    // driver wakes it; the element is sampled on the tick.
     let mut deadline: Option<Deadline> = None;
 
     let step = 5.0;
@@ -487,7 +487,7 @@ pub fn run_with_freeze(
         if tick {
             next_tick += 100.0;
         }
-        if tick || due.is_some_and(|d| d.reason.wants_media_sample()) {
+        if tick {
             let state = MediaState {
                 current_time: MediaTime::new(el.current_time),
                 buffered: el.buffered.iter().map(|&(s, e)| (MediaTime::new(s), MediaTime::new(e))).collect(),

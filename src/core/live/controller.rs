@@ -12,10 +12,14 @@
 //!   after it.
 //!
 //! It decides from a [`Situation`] and answers with [`Command`]s; it owns no media and no clock.
+//! Its decisions are made on samples of the media element, which the driver takes every 100 ms
+//! and on every media event: it sets no deadline of its own. (Waking it at the end of the join's
+//! wait, up to a tick earlier, joined with less runway and measured 60-90 ms more latency on a
+//! cellular trace.)
 
 use crate::core::delivery::Timeline;
 use crate::core::io::MediaState;
-use crate::core::time::{Deadline, Instant, MediaTime, ServerTime, TimerReason};
+use crate::core::time::{Instant, MediaTime, ServerTime};
 
 /// After the first frame, for how long and from how far off the controller jumps to the
 /// target (a join that landed far behind); smaller errors, such as the target's fall once
@@ -27,11 +31,11 @@ const RESYNC: (f64, f64) = (8000.0, 250.0);
 /// How long the join seek takes to show its first frame (measured: 50-100 ms on loopback).
 const JOIN_DECODE_MS: f64 = 80.0;
 /// How long the join may wait for media at the target once some has arrived.
-pub const JOIN_WAIT_MS: f64 = 400.0;
+const JOIN_WAIT_MS: f64 = 400.0;
 /// The join never waits longer than this for its runway, whatever is buffered.
 const JOIN_WAIT_MAX_MS: f64 = 1500.0;
 /// A playhead that should be moving but has not for this long is stuck.
-pub const STANDING_STILL_MS: f64 = 500.0;
+const STANDING_STILL_MS: f64 = 500.0;
 /// Right after a seek of our own, the element's reported position may not show it yet.
 const OWN_SEEK_MS: f64 = 500.0;
 /// Proportional gain: 100 ms off → 4 % faster.
@@ -151,18 +155,6 @@ impl Controller {
         if !self.skip_gap(s, commands) {
             self.control_latency(s, commands);
         }
-    }
-
-    /// When the controller next needs a fresh sample even if nothing else happens.
-    pub fn poll_timeout(&self, now: Instant) -> Option<Deadline> {
-        let at = if self.play_requested {
-            Deadline::new(self.still_since + STANDING_STILL_MS, TimerReason::StandingStill)
-        } else {
-            let first = self.first_buffered_at?;
-            let at = [first + JOIN_WAIT_MS, first + JOIN_WAIT_MAX_MS].into_iter().find(|t| *t > now)?;
-            Deadline::new(at, TimerReason::JoinWait)
-        };
-        (at.at > now).then_some(at)
     }
 
     fn seek(&mut self, now: Instant, to: MediaTime, commands: &mut Vec<Command>) {
@@ -359,7 +351,7 @@ mod tests {
         let m = media(0.0, &[(9.0, 9.55)]);
         let s = |now| Situation { playing: false, ..situation(now, 1_010_000.0, &m, &tl) };
         assert!(decide(&mut c, &s(0.0)).is_empty());
-        assert_eq!(c.poll_timeout(Instant::new(0.0)).map(|d| d.at), Some(Instant::new(JOIN_WAIT_MS)));
+        assert!(decide(&mut c, &s(JOIN_WAIT_MS - 1.0)).is_empty());
         let commands = decide(&mut c, &s(JOIN_WAIT_MS));
         assert_eq!(commands.last(), Some(&Command::Play));
         assert!(matches!(commands[0], Command::Seek(p) if (p.get() - 9.43).abs() < 1e-9), "{commands:?}");
@@ -424,7 +416,6 @@ mod tests {
         let s = |now| situation(now, 1_010_000.0, &m, &tl);
         let first = decide(&mut c, &s(0.0));
         assert!(!first.iter().any(|c| matches!(c, Command::Seek(_))), "{first:?}");
-        assert_eq!(c.poll_timeout(Instant::new(0.0)).map(|d| d.reason), Some(TimerReason::StandingStill));
         let later = decide(&mut c, &s(STANDING_STILL_MS + 1.0));
         assert!(later.iter().any(|c| matches!(c, Command::Seek(p) if (p.get() - 9.61).abs() < 1e-9)), "{later:?}");
     }

@@ -28,11 +28,11 @@
 //!   current [`Instant`];
 //! - **`poll_output`**: drained after every input until it returns [`Output::Timeout`], whose
 //!   deadline is the soonest any part asked for, in this order on a tie: stats, playlist
-//!   reload, clock exchange, controller;
+//!   reload, clock exchange;
 //! - **getters**: `stats`, `server_now`, `capture_time_at`.
 //!
-//! On a timeout, the driver reports a fresh media sample before calling `handle_timeout`: the
-//! controller's deadlines (the join's wait, a playhead standing still) are decided on it.
+//! The controller decides on samples of the media element (every 100 ms and on media events),
+//! not on deadlines.
 
 pub mod abr;
 pub mod controller;
@@ -660,12 +660,7 @@ impl Engine for LiveEngine {
             return Output::Timeout(None);
         }
         let stats = self.next_stats_at.map(|at| Deadline::new(at, TimerReason::Stats));
-        Output::Timeout(soonest([
-            stats,
-            self.reload.poll_timeout(),
-            self.clock.poll_timeout(),
-            self.controller.poll_timeout(self.now),
-        ]))
+        Output::Timeout(soonest([stats, self.reload.poll_timeout(), self.clock.poll_timeout()]))
     }
 
     fn stats(&self) -> Stats {
