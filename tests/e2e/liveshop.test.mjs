@@ -125,8 +125,9 @@ test("on a link below the top variant's bitrate, liveshop moves to the lower var
   const ladder = await (await fetch(`${origin.url}/live/show-abr.m3u8`)).text();
   const bandwidths = [...ladder.matchAll(/[:,]BANDWIDTH=(\d+)/g)].map((m) => Number(m[1]));
   assert.equal(bandwidths.length, 2, ladder);
-  assert.equal(switched.bandwidth, Math.min(...bandwidths), `switched to ${switched.bandwidth} bit/s of ${bandwidths}`);
-  assert.ok(Math.min(...bandwidths) < Math.max(...bandwidths), `${bandwidths}`);
+  // (The origin measures BANDWIDTH as it goes, so the figure moves a little between fetches.)
+  assert.equal(bandwidths[switched.index], Math.min(...bandwidths), `switched to variant ${switched.index} of ${bandwidths}`);
+  assert.ok(switched.bandwidth < Math.max(...bandwidths), `switched to ${switched.bandwidth} bit/s of ${bandwidths}`);
   assert.ok(low.length >= 20, `only ${low.length} parts of the lower variant fetched`);
   assert.deepEqual(twice, [], `media requested more than once: ${twice.join(" ")}`);
   // The lower variant decodes after the higher one's init, and its frame code reads.
