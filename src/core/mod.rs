@@ -6,10 +6,12 @@
 //! | [`io`] | what passes between an engine and its driver; the [`Engine`] trait |
 //! | [`format`] | parsers: playlists, URLs, part names, ISO-BMFF boxes |
 //! | [`clock`] | server clock sync |
+//! | [`cues`] | product cues: the model, the link policy, the timeline fired on the frame |
 //! | [`delivery`] | loader, append queue, media timeline: used by live and replay |
 //! | [`live`] | the live engine and its live-only parts (edge, reloads, variants, controller) |
 
 pub mod clock;
+pub mod cues;
 pub mod delivery;
 pub mod error;
 pub mod format;

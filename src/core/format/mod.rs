@@ -9,4 +9,5 @@
 pub mod mp4;
 pub mod part_uri;
 pub mod playlist;
+pub mod sse;
 pub mod url;

@@ -1283,6 +1283,13 @@ fn parse_rendition<'a>(a: &Attrs<'a>) -> Result<Rendition<'a>> {
     })
 }
 
+/// An EXT-X-DATERANGE attribute list on its own, as product cues carry it in-band (`emsg`) and
+/// on the cue channel (SSE): the same syntax and the same reading as in a playlist.
+pub fn parse_daterange_attributes(text: &str) -> Result<DateRange<'_>> {
+    let ctx = Ctx { line: 1, tag: "EXT-X-DATERANGE" };
+    parse_daterange(&Attrs::parse(text, ctx, Source::default())?)
+}
+
 fn parse_daterange<'a>(a: &Attrs<'a>) -> Result<DateRange<'a>> {
     let ctx = a.ctx;
     let date = |name| match a.string(name) {

@@ -1,0 +1,313 @@
+//! A product cue, read from an EXT-X-DATERANGE attribute list whichever way it came, and held
+//! to the page's policy before anything of it reaches the screen.
+//!
+//! Everything in a cue comes from the stream or the cue channel, so nothing in it is trusted:
+//! - links (`X-URL`, `X-IMAGE-URL`) must be `https` to a host the page allows, compared as
+//!   plain ASCII after lower-casing; user info (`https://shop.example@evil.example`), other
+//!   schemes (`javascript:`, `data:`), non-ASCII (IDN lookalike) hosts and control characters
+//!   are refused. A page that wants an IDN host lists its `xn--` form;
+//! - text is plain text: control characters are refused, lengths are bounded, and nothing is
+//!   ever read as HTML (the page renders it with `textContent`);
+//! - numbers are bounded, so a price or a countdown cannot overflow or stall the screen.
+
+use crate::core::format::playlist::{AttrValue, DateRange};
+use crate::core::time::ServerTime;
+
+/// The CLASS of the date ranges that are product cues.
+pub const PRODUCT_CLASS: &str = "com.liveshop.product";
+/// The `emsg` scheme of in-band product cues; the message data is the attribute list.
+pub const EMSG_SCHEME: &str = "urn:liveshop:cue:1";
+
+const MAX_ID: usize = 64;
+const MAX_TITLE: usize = 200;
+const MAX_URL: usize = 2048;
+/// A countdown longer than this is not a "3, 2, 1".
+const MAX_COUNTDOWN_S: f64 = 60.0;
+/// A pop-up longer than a show is a mistake.
+const MAX_DURATION_S: f64 = 24.0 * 3600.0;
+/// Ten billion cents: no flash sale costs more.
+const MAX_PRICE_CENTS: f64 = 1e10;
+/// When a cue gives no end, its pop-up stays this long.
+pub const DEFAULT_DURATION_S: f64 = 30.0;
+
+/// Where a cue came from; the same cue may come all three ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CueSource {
+    /// An `emsg` box in the media.
+    InBand,
+    /// An EXT-X-DATERANGE in the playlist.
+    Playlist,
+    /// The out-of-band cue channel (server-sent events).
+    Channel,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Product {
+    pub id: String,
+    pub title: String,
+    pub price_cents: u64,
+    /// ISO 4217, upper case.
+    pub currency: String,
+    pub url: String,
+    pub image_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cue {
+    pub id: String,
+    pub product: Product,
+    /// The capture instant of the frame that shows the link.
+    pub start: ServerTime,
+    pub end: ServerTime,
+    /// Seconds of "3, 2, 1" before `start` (0: none).
+    pub countdown_s: u32,
+    /// A latency every viewer holds for this sale, if the host set one.
+    pub target_latency_ms: Option<f64>,
+}
+
+/// Why a cue was refused. The cue is dropped; playback goes on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CueError {
+    #[error("cue {id:?}: {field} is missing")]
+    Missing { id: String, field: &'static str },
+    #[error("cue {id:?}: {field} is not acceptable: {reason}")]
+    Invalid { id: String, field: &'static str, reason: &'static str },
+    #[error("cue {id:?}: link {url:?} is not allowed: {reason}")]
+    LinkRefused { id: String, url: String, reason: &'static str },
+    #[error("cue payload is unreadable: {0}")]
+    Unreadable(String),
+}
+
+/// What the page allows in cues.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CuePolicy {
+    /// Hosts product links and images may point at: `shop.example` (that host) or
+    /// `*.shop.example` (its subdomains). Empty: no link is allowed.
+    pub link_allowlist: Vec<String>,
+}
+
+impl CuePolicy {
+    /// Reads a product cue from a date range, refusing anything the policy does not allow.
+    pub fn cue(&self, d: &DateRange<'_>) -> Result<Cue, CueError> {
+        let id = d.id.to_string();
+        check_text(&id, "ID", d.id, MAX_ID)?;
+        let quoted = |name: &str| {
+            d.attributes.iter().find(|(n, _)| *n == name).and_then(|(_, v)| match v {
+                AttrValue::Quoted(s) => Some(*s),
+                _ => None,
+            })
+        };
+        let missing = |field| CueError::Missing { id: id.clone(), field };
+        let invalid = |field, reason| CueError::Invalid { id: id.clone(), field, reason };
+        let number = |name: &'static str| match d.attributes.iter().find(|(n, _)| *n == name) {
+            None => Ok(None),
+            Some((_, AttrValue::Number(x))) => Ok(Some(*x)),
+            Some(_) => Err(invalid(name, "not a decimal number")),
+        };
+
+        let start_ms = d.start_date_ms.ok_or_else(|| missing("START-DATE"))?;
+        let duration_s = match (d.duration, d.end_date_ms) {
+            (Some(s), _) => s,
+            (None, Some(end)) => (end - start_ms) / 1000.0,
+            (None, None) => DEFAULT_DURATION_S,
+        };
+        if !(0.0..=MAX_DURATION_S).contains(&duration_s) {
+            return Err(invalid("DURATION", "negative or longer than a day"));
+        }
+        let countdown = number("X-COUNTDOWN")?.unwrap_or(0.0);
+        if !(0.0..=MAX_COUNTDOWN_S).contains(&countdown) || countdown.fract() != 0.0 {
+            return Err(invalid("X-COUNTDOWN", "not a whole number of seconds up to 60"));
+        }
+        let price = number("X-PRICE-CENTS")?.ok_or_else(|| missing("X-PRICE-CENTS"))?;
+        if !(0.0..=MAX_PRICE_CENTS).contains(&price) || price.fract() != 0.0 {
+            return Err(invalid("X-PRICE-CENTS", "not a whole number of cents"));
+        }
+        let currency = quoted("X-CURRENCY").ok_or_else(|| missing("X-CURRENCY"))?;
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(invalid("X-CURRENCY", "not an ISO 4217 code"));
+        }
+        let product_id = quoted("X-PRODUCT-ID").ok_or_else(|| missing("X-PRODUCT-ID"))?;
+        check_text(&id, "X-PRODUCT-ID", product_id, MAX_ID)?;
+        let title = quoted("X-TITLE").ok_or_else(|| missing("X-TITLE"))?;
+        check_text(&id, "X-TITLE", title, MAX_TITLE)?;
+        let url = quoted("X-URL").ok_or_else(|| missing("X-URL"))?;
+        self.check_link(&id, url)?;
+        let image_url = quoted("X-IMAGE-URL");
+        if let Some(image) = image_url {
+            self.check_link(&id, image)?;
+        }
+        let target_latency_ms = number("X-TARGET-LATENCY-MS")?;
+        if target_latency_ms.is_some_and(|t| !(0.0..=60_000.0).contains(&t)) {
+            return Err(invalid("X-TARGET-LATENCY-MS", "not within 0-60000"));
+        }
+        let start = ServerTime::new(start_ms);
+        Ok(Cue {
+            product: Product {
+                id: product_id.to_string(),
+                title: title.to_string(),
+                price_cents: price as u64,
+                currency: currency.to_string(),
+                url: url.to_string(),
+                image_url: image_url.map(str::to_string),
+            },
+            id,
+            start,
+            end: start + duration_s * 1000.0,
+            countdown_s: countdown as u32,
+            target_latency_ms,
+        })
+    }
+
+    /// `https`, no user info, an ASCII host on the allowlist.
+    fn check_link(&self, id: &str, url: &str) -> Result<(), CueError> {
+        let refuse =
+            |reason| CueError::LinkRefused { id: id.to_string(), url: url.chars().take(200).collect(), reason };
+        if url.len() > MAX_URL {
+            return Err(refuse("too long"));
+        }
+        if url.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+            return Err(refuse("control characters, spaces or backslashes"));
+        }
+        let Some(rest) = url.get(..8).filter(|s| s.eq_ignore_ascii_case("https://")).map(|_| &url[8..]) else {
+            return Err(refuse("not https"));
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.contains('@') {
+            return Err(refuse("user info in the link"));
+        }
+        let host = match authority.rsplit_once(':') {
+            Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => authority,
+        };
+        if host.is_empty() || !host.is_ascii() {
+            return Err(refuse("the host is empty or not ASCII (an IDN host is allowed by its xn-- form)"));
+        }
+        let host = host.to_ascii_lowercase();
+        let host = host.strip_suffix('.').unwrap_or(&host);
+        let allowed = self.link_allowlist.iter().any(|entry| {
+            let entry = entry.trim().to_ascii_lowercase();
+            match entry.strip_prefix("*.") {
+                Some(parent) => host.len() > parent.len() + 1 && host.ends_with(&format!(".{parent}")),
+                None => host == entry,
+            }
+        });
+        if !allowed {
+            return Err(refuse("the host is not in linkAllowlist"));
+        }
+        Ok(())
+    }
+}
+
+fn check_text(id: &str, field: &'static str, text: &str, max_chars: usize) -> Result<(), CueError> {
+    let invalid = |reason| CueError::Invalid { id: id.chars().take(MAX_ID).collect(), field, reason };
+    if text.is_empty() {
+        return Err(invalid("empty"));
+    }
+    if text.chars().count() > max_chars {
+        return Err(invalid("too long"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(invalid("control characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::format::playlist::parse_daterange_attributes;
+
+    const GOOD: &str = "ID=\"cue-7\",CLASS=\"com.liveshop.product\",START-DATE=\"2026-12-02T06:00:00.123Z\",\
+DURATION=30.000,X-PRODUCT-ID=\"sku-1\",X-TITLE=\"Red kettle <b>\",X-PRICE-CENTS=1999,X-CURRENCY=\"EUR\",\
+X-URL=\"https://shop.example/p/1\",X-IMAGE-URL=\"https://img.shop.example/1.jpg\",X-COUNTDOWN=3";
+
+    fn policy() -> CuePolicy {
+        CuePolicy { link_allowlist: vec!["shop.example".into(), "*.shop.example".into()] }
+    }
+
+    fn read(text: &str) -> Result<Cue, CueError> {
+        let d = parse_daterange_attributes(text).map_err(|e| CueError::Unreadable(e.to_string()))?;
+        policy().cue(&d)
+    }
+
+    fn with_url(url: &str) -> Result<Cue, CueError> {
+        read(&GOOD.replace("https://shop.example/p/1", url))
+    }
+
+    #[test]
+    fn a_well_formed_cue_is_read_whole_and_its_title_stays_plain_text() {
+        let c = read(GOOD).unwrap();
+        assert_eq!(c.id, "cue-7");
+        assert_eq!(c.product.title, "Red kettle <b>");
+        assert_eq!(c.product.price_cents, 1999);
+        assert_eq!(c.countdown_s, 3);
+        assert_eq!(c.end - c.start, 30_000.0);
+        assert_eq!(c.product.image_url.as_deref(), Some("https://img.shop.example/1.jpg"));
+    }
+
+    #[test]
+    fn only_https_links_to_allowed_hosts_pass() {
+        assert!(with_url("https://SHOP.example:443/p?x=1#y").is_ok());
+        for bad in [
+            "http://shop.example/p",
+            "javascript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "https://shop.example@evil.example/p",
+            "https://shop.example.evil.example/p",
+            "https://evilshop.example/p",
+            "https://shоp.example/p", // Cyrillic о: a lookalike
+            "https://shop.example\\@evil.example",
+            "https://shop.example/p q",
+            "//shop.example/p",
+        ] {
+            assert!(matches!(with_url(bad), Err(CueError::LinkRefused { .. })), "{bad} passed");
+        }
+    }
+
+    #[test]
+    fn an_idn_host_passes_only_in_its_listed_xn_form() {
+        let p = CuePolicy { link_allowlist: vec!["xn--bcher-kva.example".into()] };
+        let text = GOOD.replace("https://shop.example/p/1", "https://xn--bcher-kva.example/p");
+        let d = parse_daterange_attributes(&text).unwrap();
+        let d = DateRange { attributes: d.attributes.into_iter().filter(|(n, _)| *n != "X-IMAGE-URL").collect(), ..d };
+        assert!(p.cue(&d).is_ok());
+    }
+
+    #[test]
+    fn an_empty_allowlist_allows_no_link() {
+        let d = parse_daterange_attributes(GOOD).unwrap();
+        assert!(matches!(CuePolicy::default().cue(&d), Err(CueError::LinkRefused { .. })));
+    }
+
+    #[test]
+    fn oversized_or_malformed_fields_are_refused_with_their_name() {
+        let long = "x".repeat(MAX_TITLE + 1);
+        let cases = [
+            (GOOD.replace("Red kettle <b>", &long), "X-TITLE"),
+            (GOOD.replace("X-PRICE-CENTS=1999", "X-PRICE-CENTS=19.5"), "X-PRICE-CENTS"),
+            (GOOD.replace("X-PRICE-CENTS=1999", "X-PRICE-CENTS=1e300"), "X-PRICE-CENTS"),
+            (GOOD.replace("\"EUR\"", "\"euro\""), "X-CURRENCY"),
+            (GOOD.replace("X-COUNTDOWN=3", "X-COUNTDOWN=3600"), "X-COUNTDOWN"),
+            (GOOD.replace("DURATION=30.000", "DURATION=999999"), "DURATION"),
+        ];
+        for (text, field) in cases {
+            match read(&text) {
+                Err(CueError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        assert!(matches!(read(&GOOD.replace(",X-TITLE=\"Red kettle <b>\"", "")), Err(CueError::Missing { .. })));
+    }
+
+    #[test]
+    fn control_characters_in_text_are_refused() {
+        let d = parse_daterange_attributes(GOOD).unwrap();
+        let attributes = d
+            .attributes
+            .iter()
+            .map(|&(n, v)| if n == "X-TITLE" { (n, AttrValue::Quoted("a\u{7}b")) } else { (n, v) })
+            .collect();
+        let d = DateRange { attributes, ..d };
+        assert!(matches!(policy().cue(&d), Err(CueError::Invalid { field: "X-TITLE", .. })));
+    }
+}

@@ -1,0 +1,128 @@
+//! Server-sent events (the `text/event-stream` format of the HTML standard), read as the bytes
+//! arrive: a body chunk may end anywhere, even inside a line or a UTF-8 character.
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SseEvent {
+    /// `event:`; empty means the default, `message`.
+    pub event: String,
+    /// `data:` lines joined with `\n`.
+    pub data: String,
+}
+
+/// A single line longer than this is not an event stream the player wants: it is dropped.
+const MAX_LINE: usize = 64 * 1024;
+
+#[derive(Debug, Default)]
+pub struct SseReader {
+    line: Vec<u8>,
+    event: String,
+    data: Option<String>,
+    /// The last `id:` seen, to resume with `Last-Event-ID`.
+    last_id: Option<String>,
+    /// A `\r` ended the last line; a `\n` right after it is part of the same line end.
+    after_cr: bool,
+    skipping_long_line: bool,
+}
+
+impl SseReader {
+    /// Reads a chunk of the body; returns the events it completed.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        for &b in chunk {
+            if std::mem::take(&mut self.after_cr) && b == b'\n' {
+                continue;
+            }
+            match b {
+                b'\r' | b'\n' => {
+                    self.after_cr = b == b'\r';
+                    let line = std::mem::take(&mut self.line);
+                    if !std::mem::take(&mut self.skipping_long_line) {
+                        self.line_done(&line, &mut out);
+                    }
+                }
+                _ if self.line.len() >= MAX_LINE => self.skipping_long_line = true,
+                _ => self.line.push(b),
+            }
+        }
+        out
+    }
+
+    pub fn last_id(&self) -> Option<&str> {
+        self.last_id.as_deref()
+    }
+
+    fn line_done(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
+        let line = String::from_utf8_lossy(line);
+        if line.is_empty() {
+            if let Some(data) = self.data.take() {
+                out.push(SseEvent { event: std::mem::take(&mut self.event), data });
+            }
+            self.event.clear();
+            return;
+        }
+        if line.starts_with(':') {
+            return; // a comment, such as a keep-alive
+        }
+        let (field, value) = line.split_once(':').unwrap_or((&line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => self.event = value.to_string(),
+            "data" => match &mut self.data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(value);
+                }
+                None => self.data = Some(value.to_string()),
+            },
+            "id" if !value.contains('\0') => self.last_id = Some(value.to_string()),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_split_anywhere_are_read_whole() {
+        let body = "event: cue\nid: c1\ndata: ID=\"c1\"\n\n: keep-alive\n\ndata: a\ndata: b\n\n";
+        for cut in 0..body.len() {
+            let mut r = SseReader::default();
+            let mut events = r.push(&body.as_bytes()[..cut]);
+            events.extend(r.push(&body.as_bytes()[cut..]));
+            assert_eq!(
+                events,
+                [
+                    SseEvent { event: "cue".into(), data: "ID=\"c1\"".into() },
+                    SseEvent { event: String::new(), data: "a\nb".into() },
+                ],
+                "cut at {cut}"
+            );
+            assert_eq!(r.last_id(), Some("c1"));
+        }
+    }
+
+    #[test]
+    fn crlf_and_cr_line_ends_are_line_ends() {
+        let mut r = SseReader::default();
+        assert_eq!(r.push(b"data: x\r\n\r\ndata: y\r\r").len(), 2);
+    }
+
+    #[test]
+    fn an_event_without_data_is_not_dispatched() {
+        let mut r = SseReader::default();
+        assert!(r.push(b"event: cue\n\n").is_empty());
+        assert_eq!(r.push(b"data: z\n\n")[0].event, "");
+    }
+
+    #[test]
+    fn a_line_beyond_the_limit_is_dropped_not_buffered() {
+        let mut r = SseReader::default();
+        let mut body = b"data: ".to_vec();
+        body.extend(std::iter::repeat_n(b'x', MAX_LINE * 2));
+        body.extend_from_slice(b"\n\ndata: ok\n\n");
+        assert_eq!(r.push(&body), [SseEvent { event: String::new(), data: "ok".into() }]);
+    }
+}
