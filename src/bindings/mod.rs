@@ -14,6 +14,7 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlVideoElement;
 
+use crate::core::cues::{Cue, CueSource, CueState};
 use crate::core::{Engine, Event, LiveConfig, LiveEngine, PlayerError, Stats};
 use crate::web::{js_message, Player};
 
@@ -59,11 +60,48 @@ export interface PlayingEvent { ttffMs: number | null; }
 /** Playback moves to another variant of a multivariant playlist: its index there, and its BANDWIDTH (bits/s). */
 export interface VariantEvent { index: number; bandwidth: number; }
 
+/** A product pop-up, fired on the frame the host showed the link. Text fields are plain text:
+ * render them with `textContent`. Links passed `linkAllowlist` (https, allowed host). */
+export interface CueEvent {
+  id: string;
+  productId: string;
+  title: string;
+  priceCents: number;
+  /** ISO 4217. */
+  currency: string;
+  url: string;
+  imageUrl: string | null;
+  /** The capture instant of the link's frame, ms since the epoch on the server's clock. */
+  startMs: number;
+  endMs: number;
+  /** When it popped up, ms since the epoch on the synced clock. */
+  shownAtMs: number;
+  /** The frame's position on the video element's timeline, seconds. */
+  mediaTime: number;
+  /** Popped up after its frame went by (a stall, a jump, a hidden tab). */
+  late: boolean;
+  /** How long after its frame, ms (0 on time). */
+  lateMs: number;
+}
+/** 3, 2, 1 before a cue's link goes up, on the frames a whole second apart. */
+export interface CountdownEvent { id: string; seconds: number; }
+export interface CueEndEvent { id: string; }
+/** A cue seen so far, and where it stands. */
+export interface CueInfo {
+  id: string; productId: string; title: string; priceCents: number; currency: string;
+  url: string; imageUrl: string | null; startMs: number; endMs: number; countdownS: number;
+  state: "pending" | "shown" | "ended" | "missed" | "past";
+  sources: ("inband" | "playlist" | "channel")[];
+}
+
 export interface LivePlayerEventMap {
   playing: PlayingEvent;
   stall: {};
   resume: ResumeEvent;
   variant: VariantEvent;
+  cue: CueEvent;
+  countdown: CountdownEvent;
+  cueend: CueEndEvent;
   stats: LiveStats;
   error: PlayerErrorEvent;
 }
@@ -83,12 +121,10 @@ export interface LivePlayer {
 struct LiveOptions {
     src: String,
     clock_url: Option<String>,
-    #[allow(dead_code)] // cue channel: used by the cue scheduler
     cues_url: Option<String>,
     #[allow(dead_code)] // flash-sale client
     orders_url: Option<String>,
     target_latency_ms: Option<f64>,
-    #[allow(dead_code)] // product-link filter
     link_allowlist: Option<Vec<String>>,
     min_playback_rate: Option<f64>,
     max_playback_rate: Option<f64>,
@@ -147,6 +183,23 @@ fn event_object(e: &Event, stats: &Stats) -> (&'static str, Object) {
             "variant"
         }
         Event::Stats(s) => return ("stats", stats_object(s)),
+        Event::Cue(shown) => {
+            let o = cue_object(&shown.cue);
+            set(&o, "shownAtMs", shown.shown_at.get());
+            set(&o, "mediaTime", shown.media_time.get());
+            set(&o, "late", shown.late_ms > 0.0);
+            set(&o, "lateMs", shown.late_ms);
+            return ("cue", o);
+        }
+        Event::Countdown { id, seconds } => {
+            set(&o, "id", id.as_str());
+            set(&o, "seconds", *seconds);
+            "countdown"
+        }
+        Event::CueEnd { id } => {
+            set(&o, "id", id.as_str());
+            "cueend"
+        }
         Event::Error { error, fatal } => return ("error", error_object(error, *fatal)),
     };
     (name, o)
@@ -221,6 +274,13 @@ impl LivePlayer {
             None => None,
         };
         config.target_latency_ms = opts.target_latency_ms;
+        config.cues_url = match opts.cues_url {
+            Some(u) => Some(absolute_url(&u).ok_or_else(|| {
+                js_error(&PlayerError::InvalidOption { field: "cuesUrl", reason: "not a URL".into() })
+            })?),
+            None => None,
+        };
+        config.link_allowlist = opts.link_allowlist.unwrap_or_default();
         config.min_rate = opts.min_playback_rate.unwrap_or(config.min_rate);
         config.max_rate = opts.max_playback_rate.unwrap_or(config.max_rate);
         let engine = LiveEngine::new(config).map_err(|e| js_error(&e))?;
@@ -280,6 +340,37 @@ impl LivePlayer {
         self.listeners.list.borrow_mut().clear();
     }
 
+    /// The product cues seen so far, by start, with where each stands.
+    #[wasm_bindgen(unchecked_return_type = "CueInfo[]")]
+    pub fn cues(&self) -> js_sys::Array {
+        let list = js_sys::Array::new();
+        self.player.read(|engine| {
+            for e in engine.cues() {
+                let o = cue_object(&e.cue);
+                set(&o, "countdownS", e.cue.countdown_s);
+                let state = match e.state {
+                    CueState::Pending => "pending",
+                    CueState::Shown => "shown",
+                    CueState::Ended => "ended",
+                    CueState::Missed => "missed",
+                    CueState::Past => "past",
+                };
+                set(&o, "state", state);
+                let sources = js_sys::Array::new();
+                for source in &e.sources {
+                    sources.push(&JsValue::from(match source {
+                        CueSource::InBand => "inband",
+                        CueSource::Playlist => "playlist",
+                        CueSource::Channel => "channel",
+                    }));
+                }
+                set(&o, "sources", sources);
+                list.push(&o);
+            }
+        });
+        list
+    }
+
     #[wasm_bindgen(unchecked_return_type = "LiveStats")]
     pub fn stats(&self) -> JsValue {
         match self.player.stats() {
@@ -287,6 +378,22 @@ impl LivePlayer {
             None => JsValue::NULL,
         }
     }
+}
+
+/// A cue's fields for JavaScript, as plain data.
+fn cue_object(cue: &Cue) -> Object {
+    let o = Object::new();
+    let p = &cue.product;
+    set(&o, "id", cue.id.as_str());
+    set(&o, "productId", p.id.as_str());
+    set(&o, "title", p.title.as_str());
+    set(&o, "priceCents", p.price_cents as f64);
+    set(&o, "currency", p.currency.as_str());
+    set(&o, "url", p.url.as_str());
+    set(&o, "imageUrl", p.image_url.as_deref().map_or(JsValue::NULL, JsValue::from));
+    set(&o, "startMs", cue.start.get());
+    set(&o, "endMs", cue.end.get());
+    o
 }
 
 /// Resolves `url` against the page, so relative `src` values work as in `<video src>`.

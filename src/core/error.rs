@@ -25,6 +25,12 @@ pub enum PlayerError {
     Driver(String),
     #[error("a `{event}` listener threw: {message}")]
     Listener { event: String, message: String },
+    #[error("product cue refused: {0}")]
+    CueRefused(String),
+    #[error("product cue refused: {0}")]
+    CueLinkRefused(String),
+    #[error("product cue {id:?} went by while the page could not show it")]
+    CueMissed { id: String },
     #[error("the stream ended")]
     Ended,
     #[error("the player was destroyed")]
@@ -45,6 +51,9 @@ impl PlayerError {
             PlayerError::AutoplayBlocked(_) => "autoplay_blocked",
             PlayerError::Driver(_) => "driver",
             PlayerError::Listener { .. } => "listener_threw",
+            PlayerError::CueRefused(_) => "cue_refused",
+            PlayerError::CueLinkRefused(_) => "cue_link_refused",
+            PlayerError::CueMissed { .. } => "cue_missed",
             PlayerError::Ended => "ended",
             PlayerError::Destroyed => "destroyed",
         }

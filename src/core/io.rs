@@ -241,10 +241,14 @@ impl<E> Default for Outbox<E> {
 }
 
 impl<E> Outbox<E> {
+    /// A fresh request id, for a request built by hand (see [`get`](Self::get)).
+    pub fn next_id(&mut self) -> RequestId {
+        self.last_id += 1;
+        self.last_id
+    }
     /// Queues a GET and returns its id.
     pub fn get(&mut self, kind: RequestKind, url: String, range: Option<(u64, u64)>) -> RequestId {
-        self.last_id += 1;
-        let id = self.last_id;
+        let id = self.next_id();
         self.queue.push_back(Output::Fetch(Request::get(id, kind, url, range)));
         id
     }

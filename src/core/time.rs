@@ -89,6 +89,8 @@ pub enum TimerReason {
     PlaylistReload,
     /// The next clock exchange is due.
     ClockSync,
+    /// The cue channel reconnects.
+    CueChannel,
 }
 
 /// When a part of the engine next needs to run, and why.

@@ -165,6 +165,11 @@ impl<E: Engine + 'static> Player<E> {
         self.driver.try_borrow().is_ok_and(|d| d.idle())
     }
 
+    /// Reads from the engine, if the driver is free (it is, whenever the page runs).
+    pub fn read<R>(&self, f: impl FnOnce(&E) -> R) -> Option<R> {
+        self.driver.try_borrow().ok().map(|d| f(&d.engine))
+    }
+
     /// The engine's snapshot, if the driver is free (it is, whenever the page runs).
     pub fn stats(&self) -> Option<E::Stats> {
         self.driver.try_borrow().ok().map(|d| d.engine.stats())

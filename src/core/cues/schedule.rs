@@ -78,6 +78,8 @@ pub enum Added {
 #[derive(Debug, Default)]
 pub struct CueSchedule {
     entries: Vec<Entry>,
+    /// Ids of cues refused, so a playlist that repeats one on every reload is reported once.
+    refused: Vec<String>,
     /// The capture instant of the frame on screen, as last reported.
     on_screen: Option<ServerTime>,
 }
@@ -138,6 +140,18 @@ impl CueSchedule {
                 _ => {}
             }
         }
+    }
+
+    /// Notes a refused cue; true the first time its id (or payload) is refused.
+    pub fn note_refused(&mut self, key: &str) -> bool {
+        if self.refused.iter().any(|k| k == key) {
+            return false;
+        }
+        if self.refused.len() >= MAX_CUES {
+            self.refused.remove(0);
+        }
+        self.refused.push(key.to_string());
+        true
     }
 
     /// Whether a pop-up or countdown is close enough to need every frame.

@@ -50,11 +50,14 @@ use reload::{Failure, Reload};
 use variants::Variants;
 
 use super::clock::ClockClient;
+use super::cues::cue::{EMSG_SCHEME, PRODUCT_CLASS};
+use super::cues::{Added, Cue, CueChannel, CueError, CueEvent, CuePolicy, CueSchedule, CueSource};
 use super::delivery::{AppendQueue, Delivery, Loader, Piece, Timeline};
 use super::error::PlayerError;
 use super::format::mp4::FragmentInfo;
 use super::format::playlist::{self, Playlist, VariableContext};
 use super::format::url;
+use super::io::Frame;
 use super::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId};
 use super::time::{soonest, Deadline, Instant, MediaTime, ServerTime, TimerReason};
 
@@ -73,6 +76,10 @@ pub struct LiveConfig {
     pub max_rate: f64,
     /// Jump to the live edge instead of speeding up when this far past the target.
     pub max_behind_ms: f64,
+    /// The out-of-band cue channel (server-sent events), if any.
+    pub cues_url: Option<String>,
+    /// Hosts product links and images may point at (see [`CuePolicy`]).
+    pub link_allowlist: Vec<String>,
 }
 
 impl LiveConfig {
@@ -84,6 +91,8 @@ impl LiveConfig {
             min_rate: 0.92,
             max_rate: 1.08,
             max_behind_ms: 2000.0,
+            cues_url: None,
+            link_allowlist: Vec::new(),
         }
     }
 }
@@ -102,6 +111,16 @@ pub enum Event {
         bandwidth_bps: f64,
     },
     Stats(Stats),
+    /// A product pop-up, on the frame the host showed it (or late, after a stall or a jump).
+    Cue(CueShown),
+    /// The seconds left before a cue's link goes up: 3, 2, 1.
+    Countdown {
+        id: String,
+        seconds: u32,
+    },
+    CueEnd {
+        id: String,
+    },
     Error {
         error: PlayerError,
         fatal: bool,
@@ -124,6 +143,21 @@ pub struct Stats {
     pub dropped_frames: u32,
     pub bitrate_kbps: f64,
 }
+
+/// A cue as it popped up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CueShown {
+    pub cue: Cue,
+    /// When it popped up, on the synced clock.
+    pub shown_at: ServerTime,
+    /// The position of the frame it popped up on.
+    pub media_time: MediaTime,
+    /// How long after its frame it popped up, if late (0 on time).
+    pub late_ms: f64,
+}
+
+/// Frames reported more recently than this make the playhead samples redundant for cues.
+const FRAMES_FRESH_MS: f64 = 250.0;
 
 /// Media the loader fetches for the live engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +221,11 @@ pub struct LiveEngine {
     target: LatencyTarget,
     controller: Controller,
     playback: Playback,
+    cues: CueSchedule,
+    cue_policy: CuePolicy,
+    cue_channel: Option<CueChannel>,
+    /// When the driver last reported a frame on screen.
+    last_frame_at: Option<Instant>,
 }
 
 impl LiveEngine {
@@ -205,8 +244,14 @@ impl LiveEngine {
         let clock_url = config.clock_url.clone().unwrap_or_else(|| url::resolve(&config.src, "/clock"));
         let target =
             LatencyTarget::new(TargetConfig { fixed_ms: config.target_latency_ms, ..TargetConfig::default() }, 1000.0);
+        let cue_policy = CuePolicy { link_allowlist: config.link_allowlist.clone() };
+        let cue_channel = config.cues_url.clone().map(CueChannel::new);
         Ok(LiveEngine {
             reload: Reload::new(config.src.clone()),
+            cues: CueSchedule::default(),
+            cue_policy,
+            cue_channel,
+            last_frame_at: None,
             config,
             phase: Phase::Idle,
             now: Instant::default(),
@@ -307,6 +352,10 @@ impl LiveEngine {
             }
             Playlist::Media(m) => {
                 self.reload.on_loaded(self.now, m.server_control.can_block_reload);
+                for d in m.dateranges.iter().filter(|d| d.class == Some(PRODUCT_CLASS)) {
+                    let cue = self.cue_policy.cue(d);
+                    self.take_cue(cue, CueSource::Playlist);
+                }
                 let cancel = self.edge.apply(&m, &base, &mut self.target);
                 if !cancel.is_empty() {
                     self.loader.cancel_media_where(&mut self.out, |f| cancel.contains(&f.media.uri));
@@ -425,6 +474,9 @@ impl LiveEngine {
         for e in &info.errors {
             self.error(PlayerError::Media { url: media.uri.clone(), reason: e.to_string() }, false);
         }
+        for event in info.events.iter().filter(|e| e.scheme_id_uri == EMSG_SCHEME) {
+            self.take_cue_payload(&event.message_data, CueSource::InBand);
+        }
         let video = self.append.init().and_then(|i| i.video().or(i.tracks.first())).cloned();
         if let Some((track, run)) = video.and_then(|t| Some((t.clone(), info.run(t.id)?))) {
             let scale = f64::from(track.timescale.max(1));
@@ -458,6 +510,62 @@ impl LiveEngine {
             }
         }
         self.append.push(&mut self.out, BufferOp::Append(bytes));
+    }
+
+    // ----- cues ---------------------------------------------------------------------------
+
+    /// A cue's attribute list, from `emsg` or the cue channel.
+    fn take_cue_payload(&mut self, payload: &[u8], source: CueSource) {
+        let cue = std::str::from_utf8(payload).map_err(|_| CueError::Unreadable("not UTF-8".into())).and_then(|text| {
+            let d = playlist::parse_daterange_attributes(text).map_err(|e| CueError::Unreadable(e.to_string()))?;
+            self.cue_policy.cue(&d)
+        });
+        self.take_cue(cue, source);
+    }
+
+    fn take_cue(&mut self, cue: Result<Cue, CueError>, source: CueSource) {
+        match cue {
+            Ok(cue) => {
+                let id = cue.id.clone();
+                if self.cues.add(cue, source) == Added::Refused && self.cues.note_refused(&id) {
+                    let reason = format!("cue {id:?}: too many cues at once");
+                    self.error(PlayerError::CueRefused(reason), false);
+                }
+            }
+            Err(e) => {
+                if !self.cues.note_refused(&e.to_string()) {
+                    return;
+                }
+                let error = match e {
+                    CueError::LinkRefused { .. } => PlayerError::CueLinkRefused(e.to_string()),
+                    _ => PlayerError::CueRefused(e.to_string()),
+                };
+                self.error(error, false);
+            }
+        }
+    }
+
+    /// The frame at `media_time` is on screen: fires the cues due on it.
+    fn show_cues(&mut self, media_time: MediaTime) {
+        let Some(captured) = self.timeline.capture_time_at(media_time) else { return };
+        let mut events = Vec::new();
+        self.cues.on_display(captured, &mut events);
+        for event in events {
+            let event = match event {
+                CueEvent::Shown { cue, late_ms } => {
+                    Event::Cue(CueShown { cue, shown_at: self.server_now(), media_time, late_ms })
+                }
+                CueEvent::Countdown { id, seconds } => Event::Countdown { id, seconds },
+                CueEvent::Ended { id } => Event::CueEnd { id },
+                CueEvent::Missed { id } => Event::Error { error: PlayerError::CueMissed { id }, fatal: false },
+            };
+            self.out.event(event);
+        }
+    }
+
+    /// Every cue seen so far, by start, with where it stands.
+    pub fn cues(&self) -> &[super::cues::schedule::Entry] {
+        self.cues.entries()
     }
 
     // ----- playback -----------------------------------------------------------------------
@@ -522,6 +630,9 @@ impl Engine for LiveEngine {
         self.next_stats_at = Some(now + STATS_INTERVAL_MS);
         self.reload.request(&mut self.out, None);
         self.clock.start(&mut self.out, now);
+        if let Some(channel) = &mut self.cue_channel {
+            channel.start(&mut self.out, now);
+        }
     }
 
     /// Stops fetching and playback; `start` begins again at the live edge.
@@ -531,6 +642,9 @@ impl Engine for LiveEngine {
         self.loader.forget_init();
         self.reload.cancel(&mut self.out);
         self.clock.stop(&mut self.out);
+        if let Some(channel) = &mut self.cue_channel {
+            channel.stop(&mut self.out);
+        }
         self.phase = Phase::Stopped;
         self.next_stats_at = None;
         self.playback.stop();
@@ -549,6 +663,9 @@ impl Engine for LiveEngine {
             self.reload.request(&mut self.out, self.edge.next_reload());
         }
         self.clock.handle_timeout(&mut self.out, now);
+        if let Some(channel) = &mut self.cue_channel {
+            channel.handle_timeout(&mut self.out, now);
+        }
         if self.next_stats_at.is_some_and(|at| now >= at) {
             self.next_stats_at = Some(now + STATS_INTERVAL_MS);
             if self.playback.playing() && !self.playback.stalled() {
@@ -565,6 +682,10 @@ impl Engine for LiveEngine {
             self.pump_media();
         } else if self.reload.owns(id) {
             self.reload.handle_chunk(id, chunk);
+        } else if let Some(channel) = self.cue_channel.as_mut().filter(|c| c.owns(id)) {
+            for payload in channel.handle_chunk(id, chunk) {
+                self.take_cue_payload(payload.as_bytes(), CueSource::Channel);
+            }
         } else {
             self.clock.handle_chunk(id, chunk);
         }
@@ -579,6 +700,10 @@ impl Engine for LiveEngine {
             }
         } else if self.clock.owns(id) {
             if let Some(e) = self.clock.handle_end(now, id, result) {
+                self.error(e, false);
+            }
+        } else if let Some(channel) = self.cue_channel.as_mut().filter(|c| c.owns(id)) {
+            if let Some(e) = channel.handle_end(now, id, result) {
                 self.error(e, false);
             }
         } else if self.loader.handle_end(id, result) {
@@ -598,6 +723,24 @@ impl Engine for LiveEngine {
         self.steer();
         self.choose_variant();
         self.append.evict(&mut self.out, &self.media);
+        // Where frames are not reported (no requestVideoFrameCallback, a hidden tab, no cue
+        // near), cues follow the playhead.
+        let frames_fresh = self.last_frame_at.is_some_and(|at| now - at < FRAMES_FRESH_MS);
+        if self.playback.playing() && !self.media.seeking && !frames_fresh {
+            self.show_cues(self.media.current_time);
+        }
+    }
+
+    fn wants_frames(&self) -> bool {
+        self.running() && self.cues.wants_frames()
+    }
+
+    fn handle_frame(&mut self, now: Instant, frame: Frame) {
+        self.advance(now);
+        self.last_frame_at = Some(now);
+        if self.running() {
+            self.show_cues(frame.media_time);
+        }
     }
 
     fn handle_media_event(&mut self, now: Instant, event: MediaEvent) {
@@ -660,7 +803,8 @@ impl Engine for LiveEngine {
             return Output::Timeout(None);
         }
         let stats = self.next_stats_at.map(|at| Deadline::new(at, TimerReason::Stats));
-        Output::Timeout(soonest([stats, self.reload.poll_timeout(), self.clock.poll_timeout()]))
+        let channel = self.cue_channel.as_ref().and_then(CueChannel::poll_timeout);
+        Output::Timeout(soonest([stats, self.reload.poll_timeout(), self.clock.poll_timeout(), channel]))
     }
 
     fn stats(&self) -> Stats {
