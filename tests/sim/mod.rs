@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use liveshop::core::format::mp4::FragmentInfo;
 use liveshop::core::{
-    BufferOp, Deadline, Engine, Event, Instant, LiveConfig, LiveEngine, MediaEvent, MediaState, MediaTime, Output,
-    RequestKind,
+    BufferOp, Deadline, Engine, Event, Frame, Instant, LiveConfig, LiveEngine, MediaEvent, MediaState, MediaTime,
+    Output, RequestKind,
 };
 
 pub const TIMESCALE: u32 = 90_000;
@@ -43,6 +43,70 @@ pub struct Origin {
     /// (name, bytes per part, BANDWIDTH in bits/s), top first.
     pub renditions: Vec<(&'static str, usize, u64)>,
     pub window_segments: u64,
+    /// Product cues the host raises.
+    pub cues: Vec<SimCue>,
+}
+
+/// A product cue as the simulated host raises it: announced at one capture instant, its link
+/// up at another, carried in-band (`emsg` in the part being captured when it is announced), in
+/// the playlist (EXT-X-DATERANGE from the announcement on) and on the cue channel.
+#[derive(Clone, Debug)]
+pub struct SimCue {
+    pub id: String,
+    /// Capture instants (simulated ms): when the host announces it, when the link goes up.
+    pub announce_ms: f64,
+    pub start_ms: f64,
+    pub duration_s: f64,
+    pub countdown_s: u32,
+    pub in_band: bool,
+    pub in_playlist: bool,
+    pub on_channel: bool,
+}
+
+impl SimCue {
+    pub fn new(id: &str, start_ms: f64, countdown_s: u32) -> Self {
+        SimCue {
+            id: id.into(),
+            announce_ms: start_ms - f64::from(countdown_s) * 1000.0 - 1000.0,
+            start_ms,
+            duration_s: 5.0,
+            countdown_s,
+            in_band: true,
+            in_playlist: true,
+            on_channel: true,
+        }
+    }
+
+    /// The attribute list every source carries.
+    pub fn attributes(&self) -> String {
+        let countdown = if self.countdown_s > 0 { format!(",X-COUNTDOWN={}", self.countdown_s) } else { String::new() };
+        format!(
+            "ID=\"{}\",CLASS=\"com.liveshop.product\",START-DATE=\"{}\",DURATION={:.3},X-PRODUCT-ID=\"sku-{}\",\
+X-TITLE=\"Kettle\",X-PRICE-CENTS=1999,X-CURRENCY=\"EUR\",X-URL=\"https://shop.example/p/1\"{countdown}",
+            self.id,
+            iso_date(EPOCH_MS + self.start_ms),
+            self.duration_s,
+            self.id,
+        )
+    }
+}
+
+/// `ms` since the epoch as an ISO 8601 UTC date with milliseconds.
+fn iso_date(ms: f64) -> String {
+    let total_ms = ms.round() as i64;
+    let (days, ms_of_day) = (total_ms.div_euclid(86_400_000), total_ms.rem_euclid(86_400_000));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, sec, milli) = (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60, ms_of_day / 1000 % 60, ms_of_day % 1000);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{sec:02}.{milli:03}Z")
 }
 
 impl Default for Origin {
@@ -55,6 +119,7 @@ impl Default for Origin {
             encode_ms: 60.0,
             renditions: vec![("show", 12_500, 1_000_000), ("show-300k", 5_000, 420_000)],
             window_segments: 6,
+            cues: Vec::new(),
         }
     }
 }
@@ -123,6 +188,25 @@ impl Origin {
         prft.extend_from_slice(&ntp.to_be_bytes());
         prft.extend_from_slice(&(first * frame_ticks as u64).to_be_bytes());
         let mut out = bx(b"prft", &full(1, 0, &prft));
+        // Cues announced while this part was captured ride in it.
+        let (from, to) = (self.capture_ms(first), self.capture_ms(first + self.frames_per_part()));
+        for (k, cue) in
+            self.cues.iter().enumerate().filter(|(_, c)| c.in_band && c.announce_ms >= from && c.announce_ms < to)
+        {
+            let data = cue.attributes();
+            let emsg = liveshop::core::format::mp4::emsg::Emsg {
+                scheme_id_uri: "urn:liveshop:cue:1",
+                value: "",
+                timescale: TIMESCALE,
+                time: liveshop::core::format::mp4::emsg::EmsgTime::Absolute(
+                    (cue.start_ms * f64::from(TIMESCALE) / 1000.0) as u64,
+                ),
+                event_duration: (cue.duration_s * f64::from(TIMESCALE)) as u32,
+                id: k as u32,
+                message_data: data.as_bytes(),
+            };
+            out.extend(emsg.to_bytes().expect("a valid emsg"));
+        }
 
         let frames = self.frames_per_part();
         let frame_bytes = self.renditions[rendition].1 / frames as usize;
@@ -160,6 +244,11 @@ impl Origin {
             "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}\n#EXT-X-PART-INF:PART-TARGET={part_s:.3}\n#EXT-X-MEDIA-SEQUENCE:{first_msn}\n#EXT-X-MAP:URI=\"{name}/init.mp4\"\n",
             3.0 * part_s
         );
+        // The capture instant of the newest frame listed.
+        let newest_capture = self.capture_ms(self.first_frame(msn, part) + self.frames_per_part());
+        for cue in self.cues.iter().filter(|c| c.in_playlist && c.announce_ms <= newest_capture) {
+            out += &format!("#EXT-X-DATERANGE:{}\n", cue.attributes());
+        }
         for m in first_msn..=msn {
             let last_part = if m == msn { part + 1 } else { pps };
             if m + 3 > msn {
@@ -349,6 +438,12 @@ pub struct Report {
     pub playlist_requests: u32,
     /// Variant switches: (simulated ms, variant index).
     pub switches: Vec<(f64, usize)>,
+    /// Pop-ups: (simulated ms, cue id, capture instant of the frame on screen then, late ms).
+    pub cues: Vec<(f64, String, f64, f64)>,
+    /// Countdowns: (simulated ms, cue id, seconds, capture instant on screen then).
+    pub countdowns: Vec<(f64, String, u32, f64)>,
+    /// Cue ends: (simulated ms, cue id).
+    pub cue_ends: Vec<(f64, String)>,
 }
 
 impl Report {
@@ -413,6 +508,9 @@ pub fn run_with_freeze(
     let mut next_tick = t;
     let mut next_sample = t;
     let mut waiting_since: Option<f64> = None;
+    // The cue channel: its request, and how many cues it has sent.
+    let mut channel: Option<(u64, usize)> = None;
+    let mut last_frame_reported: Option<u64> = None;
     let mut first_frame_at: Option<f64> = None;
 
     while t < end {
@@ -432,6 +530,17 @@ pub fn run_with_freeze(
                 }
             } else {
                 i += 1;
+            }
+        }
+        // The cue channel sends each cue as the host announces it (the stream stays open).
+        if let Some((id, sent)) = &mut channel {
+            let due: Vec<&SimCue> =
+                origin.cues.iter().filter(|c| c.on_channel && c.announce_ms <= t).skip(*sent).collect();
+            for cue in due {
+                *sent += 1;
+                let body = format!("event: cue\nid: {}\ndata: {}\n\n", cue.id, cue.attributes());
+                let at = net.deliver_bytes(t, body.len());
+                push(&mut queue, at, Pending::Chunk(*id, body.into_bytes()));
             }
         }
         if frozen.is_some_and(|(from, to)| t >= from && t < to) {
@@ -462,6 +571,17 @@ pub fn run_with_freeze(
         }
         // 3. the media element plays
         let seeking = t < el.seek_done_at;
+        // Every new frame on screen is reported while the engine watches frames.
+        let on_screen = (el.current_time * origin.fps as f64) as u64;
+        if el.playing && !seeking && engine.wants_frames() && last_frame_reported != Some(on_screen) {
+            last_frame_reported = Some(on_screen);
+            let frame = Frame {
+                media_time: MediaTime::new(on_screen as f64 / origin.fps as f64),
+                expected_display: wall(t),
+                presented_frames: on_screen as u32,
+            };
+            engine.handle_frame(wall(t), frame);
+        }
         if el.playing && !seeking {
             if el.ahead() > 0.0 {
                 let adv = (step / 1000.0 * el.rate).min(el.ahead());
@@ -533,6 +653,10 @@ pub fn run_with_freeze(
                         RequestKind::Playlist => report.playlist_requests += 1,
                         _ => {}
                     }
+                    if req.kind == RequestKind::EventStream {
+                        channel = Some((req.id, 0));
+                        continue;
+                    }
                     let ready = match req.kind {
                         RequestKind::Clock => Some(arrive),
                         _ => ready_time(origin, &url),
@@ -543,7 +667,10 @@ pub fn run_with_freeze(
                         None => blocked.push((arrive, req.id, url)),
                     }
                 }
-                Output::CancelFetch(id) => blocked.retain(|b| b.1 != id),
+                Output::CancelFetch(id) => {
+                    blocked.retain(|b| b.1 != id);
+                    channel = channel.filter(|c| c.0 != id);
+                }
                 Output::OpenSourceBuffer { .. } => {}
                 Output::Buffer(op) => {
                     if let BufferOp::Append(bytes) = &op {
@@ -577,6 +704,15 @@ pub fn run_with_freeze(
                 Output::Play => el.play_requested = true,
                 Output::Event(Event::Error { error, .. }) => report.errors.push(error.to_string()),
                 Output::Event(Event::Variant { index, .. }) => report.switches.push((t, index)),
+                Output::Event(Event::Cue(shown)) => {
+                    let on_screen = origin.capture_ms((el.current_time * origin.fps as f64) as u64);
+                    report.cues.push((t, shown.cue.id, on_screen, shown.late_ms));
+                }
+                Output::Event(Event::Countdown { id, seconds }) => {
+                    let on_screen = origin.capture_ms((el.current_time * origin.fps as f64) as u64);
+                    report.countdowns.push((t, id, seconds, on_screen));
+                }
+                Output::Event(Event::CueEnd { id }) => report.cue_ends.push((t, id)),
                 Output::Event(_) => {}
                 Output::Storage(_) | Output::Tab(_) => panic!("the live engine stores nothing"),
                 Output::Timeout(d) => {

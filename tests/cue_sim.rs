@@ -1,0 +1,118 @@
+//! Product cues through the live engine against the simulated origin and network: each source
+//! alone and all together, across a stall, a jump to live and a frozen tab. What is checked is
+//! what a viewer sees: the pop-up on the frame the host showed the link, once.
+
+mod sim;
+
+use liveshop::core::LiveConfig;
+use sim::{Network, Origin, SimCue};
+
+/// A frame at 30 fps: a cue fired on its frame shows a capture instant at most this past its
+/// start.
+const FRAME_MS: f64 = 1000.0 / 30.0;
+
+fn config() -> LiveConfig {
+    let mut c = LiveConfig::new("http://origin.test/live/show.m3u8");
+    c.cues_url = Some("http://origin.test/cues".into());
+    c.link_allowlist = vec!["shop.example".into()];
+    c
+}
+
+/// Cues every 4 s from 10 s, each announced 4 s ahead with a 3 s countdown.
+fn cues(n: usize, each: impl Fn(SimCue) -> SimCue) -> Vec<SimCue> {
+    (0..n).map(|i| each(SimCue::new(&format!("c{i}"), 10_000.0 + 4000.0 * i as f64, 3))).collect()
+}
+
+fn run(origin: &Origin, net: &mut Network, frozen: Option<(f64, f64)>) -> sim::Report {
+    let r = sim::run_with_freeze(origin, net, config(), 2000.0, 40_000.0, frozen);
+    println!("cues {:?}\ncountdowns {:?}\nends {:?}\nerrors {:?}", r.cues, r.countdowns, r.cue_ends, r.errors);
+    r
+}
+
+/// Every cue popped up once, on its own frame (not late).
+fn assert_on_frame(r: &sim::Report, origin: &Origin) {
+    assert_eq!(r.cues.len(), origin.cues.len(), "{:?}", r.cues);
+    for cue in &origin.cues {
+        let shown: Vec<_> = r.cues.iter().filter(|c| c.1 == cue.id).collect();
+        assert_eq!(shown.len(), 1, "{} shown {} times", cue.id, shown.len());
+        let (_, _, on_screen, late) = shown[0];
+        let off = on_screen - cue.start_ms;
+        assert!(
+            (0.0..FRAME_MS + 1.0).contains(&off),
+            "{}: the frame on screen was captured {off} ms from the start",
+            cue.id
+        );
+        assert_eq!(*late, 0.0, "{} late", cue.id);
+    }
+}
+
+#[test]
+fn in_band_cues_alone_pop_up_on_their_frame_once_with_a_countdown() {
+    let origin =
+        Origin { cues: cues(6, |c| SimCue { in_playlist: false, on_channel: false, ..c }), ..Origin::default() };
+    let r = run(&origin, &mut Network::new(20.0, 10.0, 1), None);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_on_frame(&r, &origin);
+    for cue in &origin.cues {
+        let counts: Vec<u32> = r.countdowns.iter().filter(|c| c.1 == cue.id).map(|c| c.2).collect();
+        assert_eq!(counts, [3, 2, 1], "{}", cue.id);
+        for (_, _, n, on_screen) in r.countdowns.iter().filter(|c| c.1 == cue.id) {
+            let due = cue.start_ms - f64::from(*n) * 1000.0;
+            assert!((0.0..FRAME_MS + 1.0).contains(&(on_screen - due)), "{} {n}: {on_screen} vs {due}", cue.id);
+        }
+        assert_eq!(r.cue_ends.iter().filter(|e| e.1 == cue.id).count(), 1);
+    }
+}
+
+#[test]
+fn playlist_cues_alone_pop_up_on_their_frame_once() {
+    let origin = Origin { cues: cues(6, |c| SimCue { in_band: false, on_channel: false, ..c }), ..Origin::default() };
+    let r = run(&origin, &mut Network::new(20.0, 10.0, 2), None);
+    assert_on_frame(&r, &origin);
+}
+
+#[test]
+fn channel_cues_alone_pop_up_on_their_frame_once() {
+    let origin = Origin { cues: cues(6, |c| SimCue { in_band: false, in_playlist: false, ..c }), ..Origin::default() };
+    let r = run(&origin, &mut Network::new(20.0, 10.0, 3), None);
+    assert_on_frame(&r, &origin);
+}
+
+#[test]
+fn the_same_cues_from_all_three_sources_pop_up_once_each() {
+    let origin = Origin { cues: cues(6, |c| c), ..Origin::default() };
+    let r = run(&origin, &mut Network::new(20.0, 40.0, 4), None);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_on_frame(&r, &origin);
+}
+
+#[test]
+fn a_cue_whose_frame_goes_by_in_an_outage_pops_up_once_late_or_on_its_frame() {
+    // The link of c1 (14 s) goes up in the middle of a 3 s outage.
+    let origin = Origin { cues: cues(4, |c| c), ..Origin::default() };
+    let mut net = Network::new(20.0, 10.0, 5);
+    net.outages.push((13_000.0, 16_000.0));
+    let r = run(&origin, &mut net, None);
+    for cue in &origin.cues {
+        assert_eq!(r.cues.iter().filter(|c| c.1 == cue.id).count(), 1, "{}", cue.id);
+    }
+    let (_, _, on_screen, late) = r.cues.iter().find(|c| c.1 == "c1").unwrap();
+    // Either the stall held the frame and it showed when playback went on, or the player jumped
+    // past it and said how late.
+    let off = on_screen - 14_000.0;
+    assert!(off < FRAME_MS + 1.0 || (*late > 0.0 && (late - off).abs() < 1.0), "off {off}, late {late}");
+}
+
+#[test]
+fn cues_that_go_by_while_the_tab_is_frozen_are_late_or_missed_never_twice() {
+    // Frozen from 13 s to 25 s: c1 (14 s) and c2 (18 s) span 5 s each, so c1 is over and c2
+    // nearly so when the page runs again; c3 (22 s) is mid-span.
+    let origin = Origin { cues: cues(6, |c| c), ..Origin::default() };
+    let r = run(&origin, &mut Network::new(20.0, 10.0, 6), Some((13_000.0, 25_000.0)));
+    for cue in &origin.cues {
+        let shown = r.cues.iter().filter(|c| c.1 == cue.id).count();
+        let missed = r.errors.iter().filter(|e| e.contains(&format!("\"{}\"", cue.id))).count();
+        assert_eq!(shown + missed, 1, "{}: shown {shown}, missed {missed}", cue.id);
+    }
+    assert!(r.cues.iter().filter(|c| c.3 > 0.0).count() + r.errors.len() >= 1, "nothing was late or missed");
+}
