@@ -324,3 +324,62 @@ async fn frames_on_screen_reach_the_engine_while_it_wants_them() {
     }
     player.destroy();
 }
+
+/// Hostile cues in a playlist: links that are not https to an allowed host (`javascript:`,
+/// `data:`, a lookalike, a non-ASCII host, user info) and oversized fields are refused with a
+/// typed error each; HTML in a title stays text; a flood is cut off at the schedule's bound.
+#[wasm_bindgen_test]
+async fn hostile_cues_are_refused_with_typed_errors_and_html_stays_text() {
+    let o = options("http://127.0.0.1:9/live/show.m3u8");
+    let allow = js_sys::Array::of1(&"shop.example".into());
+    Reflect::set(&o, &"linkAllowlist".into(), &allow).unwrap();
+    let p = LivePlayer::new(video(), o).unwrap();
+    let (seen, _keep) = collect_errors(&p);
+    p.player.open().await.unwrap();
+
+    let cue = |id: &str, title: &str, url: &str| {
+        format!(
+            "#EXT-X-DATERANGE:ID=\"{id}\",CLASS=\"com.liveshop.product\",START-DATE=\"2030-01-01T00:00:00.000Z\",\
+DURATION=30,X-PRODUCT-ID=\"p\",X-TITLE=\"{title}\",X-PRICE-CENTS=100,X-CURRENCY=\"EUR\",X-URL=\"{url}\"\n"
+        )
+    };
+    let mut playlist =
+        String::from("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PROGRAM-DATE-TIME:2030-01-01T00:00:00.000Z\n");
+    playlist += &cue("ok", "<img src=x onerror='alert(1)'>", "https://shop.example/p");
+    for (id, url) in [
+        ("js", "javascript:alert(1)"),
+        ("data", "data:text/html,hi"),
+        ("lookalike", "https://shop.example.evil.example/p"),
+        ("idn", "https://shоp.example/p"),
+        ("userinfo", "https://shop.example@evil.example/p"),
+        ("http", "http://shop.example/p"),
+    ] {
+        playlist += &cue(id, "t", url);
+    }
+    playlist += &cue("long", &"x".repeat(5000), "https://shop.example/p");
+    for i in 0..300 {
+        playlist += &cue(&format!("flood{i}"), "t", "https://shop.example/p");
+    }
+    playlist += "#EXTINF:2,\nseg0.m4s\n";
+    let body = playlist.clone();
+    p.player.with(move |d, now| {
+        use crate::core::Engine;
+        let engine = d.engine();
+        engine.start(now);
+        engine.handle_fetch_chunk(now, 1, body.as_bytes());
+        engine.handle_fetch_end(now, 1, Ok(()));
+        // The same playlist again, as a live reload brings it: nothing is reported twice.
+        engine.handle_fetch_chunk(now, 4, body.as_bytes());
+    });
+    let codes: Vec<String> = seen.borrow().iter().map(|(c, _)| c.clone()).collect();
+    assert_eq!(codes.iter().filter(|c| *c == "cue_link_refused").count(), 6, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| *c == "cue_refused").count(), 2, "one oversized, one flood: {codes:?}");
+    assert!(seen.borrow().iter().all(|(_, fatal)| !fatal), "{:?}", seen.borrow());
+    let cues = p.cues();
+    assert_eq!(cues.length(), 256);
+    let ok = cues.iter().find(|c| Reflect::get(c, &"id".into()).unwrap() == "ok").expect("the good cue");
+    assert_eq!(Reflect::get(&ok, &"title".into()).unwrap(), "<img src=x onerror='alert(1)'>");
+    let doc = web_sys::window().unwrap().document().unwrap();
+    assert!(doc.query_selector("img").unwrap().is_none(), "something was read as HTML");
+    p.destroy();
+}

@@ -527,8 +527,9 @@ impl LiveEngine {
         match cue {
             Ok(cue) => {
                 let id = cue.id.clone();
-                if self.cues.add(cue, source) == Added::Refused && self.cues.note_refused(&id) {
-                    let reason = format!("cue {id:?}: too many cues at once");
+                // A flood is said once, not once a cue.
+                if self.cues.add(cue, source) == Added::Refused && self.cues.note_refused("a flood of cues") {
+                    let reason = format!("cue {id:?} and those after it: too many cues at once");
                     self.error(PlayerError::CueRefused(reason), false);
                 }
             }
