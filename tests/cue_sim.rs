@@ -4,6 +4,7 @@
 
 mod sim;
 
+use liveshop::core::live::latency::SharedTarget;
 use liveshop::core::LiveConfig;
 use sim::{Network, Origin, SimCue};
 
@@ -115,4 +116,42 @@ fn cues_that_go_by_while_the_tab_is_frozen_are_late_or_missed_never_twice() {
         assert_eq!(shown + missed, 1, "{}: shown {shown}, missed {missed}", cue.id);
     }
     assert!(r.cues.iter().filter(|c| c.3 > 0.0).count() + r.errors.len() >= 1, "nothing was late or missed");
+}
+
+/// The frame on screen's latency at simulated time `t`: the sample taken then.
+fn latency_at(r: &sim::Report, join_ms: f64, t: f64) -> f64 {
+    // Samples every 200 ms from the first frame.
+    let first = join_ms + r.ttff_ms.unwrap_or(0.0);
+    r.latencies[(((t - first) / 200.0).max(0.0) as usize).min(r.latencies.len() - 1)]
+}
+
+#[test]
+fn a_sale_with_a_shared_target_has_every_viewer_on_it_before_the_countdown_ends() {
+    // Announced at 18 s with a 3 s countdown and a 1500 ms shared target; the link is up at 22 s.
+    let sale = SimCue { target_latency_ms: Some(1500.0), ..SimCue::new("sale", 22_000.0, 3) };
+    let origin = Origin { cues: vec![sale], ..Origin::default() };
+    for seed in 0..4 {
+        let r = run(&origin, &mut Network::new(20.0, 10.0, 10 + seed), None);
+        assert_eq!(r.shared.first().map(|s| s.1), Some(SharedTarget::Held), "{:?}", r.shared);
+        // Before the first "3" is on screen the viewer is on 1500 ms within a frame or two, and
+        // stays there through the pop-up.
+        let three = r.countdowns.iter().find(|c| c.2 == 3).expect("a countdown").0;
+        let shown = r.cues[0].0;
+        for t in [three, shown, shown + 3000.0] {
+            let l = latency_at(&r, 2000.0, t);
+            assert!((l - 1500.0).abs() <= 70.0, "seed {seed}: latency {l} ms at {t} ms");
+        }
+    }
+}
+
+#[test]
+fn a_shared_target_the_network_cannot_hold_is_said_and_the_viewer_keeps_its_own() {
+    // 150 ms shared, on a jittery link that needs about 500 ms.
+    let sale = SimCue { target_latency_ms: Some(150.0), ..SimCue::new("sale", 22_000.0, 3) };
+    let origin = Origin { cues: vec![sale], ..Origin::default() };
+    let r = run(&origin, &mut Network::new(40.0, 80.0, 20), None);
+    assert_eq!(r.shared.last().map(|s| s.1), Some(SharedTarget::Unreachable), "{:?}", r.shared);
+    let target = *r.targets.last().unwrap();
+    assert!(target > 300.0, "target {target}");
+    assert_eq!(r.stall_count, 0, "it tried to hold what it could not");
 }

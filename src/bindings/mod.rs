@@ -15,6 +15,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::HtmlVideoElement;
 
 use crate::core::cues::{Cue, CueSource, CueState};
+use crate::core::live::latency::SharedTarget;
 use crate::core::{Engine, Event, LiveConfig, LiveEngine, PlayerError, Stats};
 use crate::web::{js_message, Player};
 
@@ -52,6 +53,9 @@ export interface LiveStats {
   clockUncertaintyMs: number | null;
   droppedFrames: number;
   bitrateKbps: number;
+  /** With a shared target for a sale (from `targetLatencyMs` or the stream): whether this viewer
+   * holds it, or its network needs more and it keeps its own best latency. */
+  sharedTarget: "held" | "unreachable" | null;
 }
 
 export interface PlayerErrorEvent { code: string; message: string; fatal: boolean; }
@@ -86,6 +90,8 @@ export interface CueEvent {
 /** 3, 2, 1 before a cue's link goes up, on the frames a whole second apart. */
 export interface CountdownEvent { id: string; seconds: number; }
 export interface CueEndEvent { id: string; }
+/** A shared target is now held, or cannot be. */
+export interface SharedTargetEvent { state: "held" | "unreachable"; targetMs: number; }
 /** A cue seen so far, and where it stands. */
 export interface CueInfo {
   id: string; productId: string; title: string; priceCents: number; currency: string;
@@ -102,6 +108,7 @@ export interface LivePlayerEventMap {
   cue: CueEvent;
   countdown: CountdownEvent;
   cueend: CueEndEvent;
+  sharedtarget: SharedTargetEvent;
   stats: LiveStats;
   error: PlayerErrorEvent;
 }
@@ -161,7 +168,15 @@ fn stats_object(s: &Stats) -> Object {
     set(&o, "clockUncertaintyMs", opt(s.clock_uncertainty_ms));
     set(&o, "droppedFrames", s.dropped_frames);
     set(&o, "bitrateKbps", s.bitrate_kbps);
+    set(&o, "sharedTarget", s.shared_target.map_or(JsValue::NULL, |t| shared_name(t).into()));
     o
+}
+
+fn shared_name(t: SharedTarget) -> &'static str {
+    match t {
+        SharedTarget::Held => "held",
+        SharedTarget::Unreachable => "unreachable",
+    }
 }
 
 /// Event name and payload for JavaScript.
@@ -199,6 +214,11 @@ fn event_object(e: &Event, stats: &Stats) -> (&'static str, Object) {
         Event::CueEnd { id } => {
             set(&o, "id", id.as_str());
             "cueend"
+        }
+        Event::SharedTarget { state, target_ms } => {
+            set(&o, "state", shared_name(*state));
+            set(&o, "targetMs", *target_ms);
+            "sharedtarget"
         }
         Event::Error { error, fatal } => return ("error", error_object(error, *fatal)),
     };

@@ -74,6 +74,7 @@ fn stats_has_every_documented_field() {
         "clockUncertaintyMs",
         "droppedFrames",
         "bitrateKbps",
+        "sharedTarget",
     ] {
         assert!(Reflect::has(&stats, &field.into()).unwrap(), "missing {field}");
     }

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use liveshop::core::format::mp4::FragmentInfo;
+use liveshop::core::live::latency::SharedTarget;
 use liveshop::core::{
     BufferOp, Deadline, Engine, Event, Frame, Instant, LiveConfig, LiveEngine, MediaEvent, MediaState, MediaTime,
     Output, RequestKind,
@@ -61,6 +62,8 @@ pub struct SimCue {
     pub in_band: bool,
     pub in_playlist: bool,
     pub on_channel: bool,
+    /// A shared latency target for the sale (X-TARGET-LATENCY-MS).
+    pub target_latency_ms: Option<f64>,
 }
 
 impl SimCue {
@@ -74,12 +77,17 @@ impl SimCue {
             in_band: true,
             in_playlist: true,
             on_channel: true,
+            target_latency_ms: None,
         }
     }
 
     /// The attribute list every source carries.
     pub fn attributes(&self) -> String {
-        let countdown = if self.countdown_s > 0 { format!(",X-COUNTDOWN={}", self.countdown_s) } else { String::new() };
+        let mut countdown =
+            if self.countdown_s > 0 { format!(",X-COUNTDOWN={}", self.countdown_s) } else { String::new() };
+        if let Some(t) = self.target_latency_ms {
+            countdown += &format!(",X-TARGET-LATENCY-MS={t}");
+        }
         format!(
             "ID=\"{}\",CLASS=\"com.liveshop.product\",START-DATE=\"{}\",DURATION={:.3},X-PRODUCT-ID=\"sku-{}\",\
 X-TITLE=\"Kettle\",X-PRICE-CENTS=1999,X-CURRENCY=\"EUR\",X-URL=\"https://shop.example/p/1\"{countdown}",
@@ -444,6 +452,8 @@ pub struct Report {
     pub countdowns: Vec<(f64, String, u32, f64)>,
     /// Cue ends: (simulated ms, cue id).
     pub cue_ends: Vec<(f64, String)>,
+    /// Shared-target states told: (simulated ms, state).
+    pub shared: Vec<(f64, SharedTarget)>,
 }
 
 impl Report {
@@ -713,6 +723,7 @@ pub fn run_with_freeze(
                     report.countdowns.push((t, id, seconds, on_screen));
                 }
                 Output::Event(Event::CueEnd { id }) => report.cue_ends.push((t, id)),
+                Output::Event(Event::SharedTarget { state, .. }) => report.shared.push((t, state)),
                 Output::Event(_) => {}
                 Output::Storage(_) | Output::Tab(_) => panic!("the live engine stores nothing"),
                 Output::Timeout(d) => {

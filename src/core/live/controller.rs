@@ -65,6 +65,8 @@ pub struct Situation<'a> {
     pub min_rate: f64,
     pub max_rate: f64,
     pub max_behind_ms: f64,
+    /// The target is a shared one, held.
+    pub shared: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -133,6 +135,12 @@ impl Controller {
     /// A stall ended: it left us behind by its length, so for a while get back to the target by
     /// jumping rather than race there at a few percent over real time.
     pub fn on_stall_end(&mut self, now: Instant) {
+        self.resync_until = Some((now + RESYNC.0, RESYNC.1));
+    }
+
+    /// The target moved (a shared target was set): for a while, get to it by jumping, either
+    /// way, rather than by rate.
+    pub fn on_target_changed(&mut self, now: Instant) {
         self.resync_until = Some((now + RESYNC.0, RESYNC.1));
     }
 
@@ -273,8 +281,21 @@ impl Controller {
                 }
             }
         }
+        // Far ahead right after the target rose (a shared target for a sale): step back to it
+        // while the media is still buffered, so every viewer is on it before a countdown ends,
+        // rather than slow down for many seconds.
+        if -error_ms > jump_at && self.resync_until.is_some_and(|(until, _)| s.now < until) {
+            // Aimed a seek's decode time ahead, as the join is.
+            let pos = s.timeline.media_time_for(s.server_now - s.target_ms).map(|p| p + JOIN_DECODE_MS / 1000.0);
+            if let Some(pos) = pos.filter(|p| media.is_buffered(*p)) {
+                self.seek(s.now, pos, commands);
+                return;
+            }
+        }
 
-        let enter = (s.target_ms * ENTER_SHARE).max(ENTER_MIN_MS);
+        // A target shared by every viewer of a sale is held tightly: they must show the same
+        // frame at the same moment.
+        let enter = if s.shared { ENTER_MIN_MS } else { (s.target_ms * ENTER_SHARE).max(ENTER_MIN_MS) };
         if !self.correcting && error_ms.abs() > enter {
             self.correcting = true;
         } else if self.correcting && error_ms.abs() < LEAVE_MS {
@@ -323,6 +344,7 @@ mod tests {
             min_rate: 0.92,
             max_rate: 1.08,
             max_behind_ms: 2000.0,
+            shared: false,
         }
     }
 
@@ -418,6 +440,17 @@ mod tests {
         assert!(!first.iter().any(|c| matches!(c, Command::Seek(_))), "{first:?}");
         let later = decide(&mut c, &s(STANDING_STILL_MS + 1.0));
         assert!(later.iter().any(|c| matches!(c, Command::Seek(p) if (p.get() - 9.61).abs() < 1e-9)), "{later:?}");
+    }
+
+    #[test]
+    fn right_after_the_target_rose_far_ahead_steps_back_to_it() {
+        let (tl, mut c) = (timeline(), Controller { play_requested: true, ..Controller::default() });
+        // Latency 500 ms, the target now 1500 ms: step back a second.
+        let m = media(9.5, &[(0.0, 10.0)]);
+        let s = Situation { target_ms: 1500.0, ..situation(0.0, 1_010_000.0, &m, &tl) };
+        assert!(!decide(&mut c, &s).iter().any(|c| matches!(c, Command::Seek(_))), "not without a reason");
+        c.on_target_changed(Instant::new(0.0));
+        assert!(matches!(decide(&mut c, &s)[..], [Command::Seek(p)] if (p.get() - 8.58).abs() < 1e-9));
     }
 
     #[test]

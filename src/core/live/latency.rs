@@ -116,9 +116,17 @@ impl DelayHistogram {
     }
 }
 
+/// Where a viewer stands with a shared target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedTarget {
+    Held,
+    /// The network needs more: the viewer keeps its own best latency.
+    Unreachable,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TargetConfig {
-    /// Fixed target set by the application (a shared target keeps all viewers level).
+    /// A shared target set by the application (see [`LatencyTarget::set_shared`]).
     pub fixed_ms: Option<f64>,
     /// Quantile of arrival lags to cover.
     pub quantile: f64,
@@ -239,10 +247,33 @@ impl LatencyTarget {
         self.initial_ms = initial_ms;
     }
 
+    /// A latency every viewer of a sale holds, so all of them show the frame captured at T at
+    /// T + target on the synced clock. It is held while the network allows (the adaptive
+    /// target is no higher); otherwise the viewer keeps its own best latency.
+    pub fn set_shared(&mut self, shared_ms: Option<f64>) {
+        self.config.fixed_ms = shared_ms;
+    }
+
+    pub fn shared_ms(&self) -> Option<f64> {
+        self.config.fixed_ms
+    }
+
+    /// Whether a shared target is set, and whether it is held.
+    pub fn shared(&self) -> Option<SharedTarget> {
+        let shared = self.config.fixed_ms?;
+        Some(if self.adaptive_ms() <= shared { SharedTarget::Held } else { SharedTarget::Unreachable })
+    }
+
     pub fn target_ms(&self) -> f64 {
-        if let Some(fixed) = self.config.fixed_ms {
-            return fixed;
+        let adaptive = self.adaptive_ms();
+        match self.config.fixed_ms {
+            Some(shared) if adaptive <= shared => shared,
+            _ => adaptive,
         }
+    }
+
+    /// What this viewer's network needs, whatever is shared.
+    pub fn adaptive_ms(&self) -> f64 {
         let penalty = self.stall_penalty_ms;
         let target = match self.lags.quantile(self.config.quantile) {
             // A stall teaches what the lags did not show; recurring peaks cover what they did
@@ -290,6 +321,21 @@ mod tests {
         }
         let low = t.target_ms();
         assert!(low < 400.0, "{low}");
+    }
+
+    #[test]
+    fn a_shared_target_is_held_only_while_the_network_allows_it() {
+        let mut t = LatencyTarget::new(TargetConfig::default(), 300.0);
+        for i in 0..200 {
+            t.add_arrival_lag(Instant::new(i as f64 * 33.0), 100.0);
+        }
+        assert_eq!(t.shared(), None);
+        t.set_shared(Some(1500.0));
+        assert_eq!((t.target_ms(), t.shared()), (1500.0, Some(SharedTarget::Held)));
+        t.set_shared(Some(150.0));
+        assert_eq!(t.shared(), Some(SharedTarget::Unreachable));
+        assert_eq!(t.target_ms(), t.adaptive_ms());
+        assert!(t.target_ms() > 150.0);
     }
 
     #[test]

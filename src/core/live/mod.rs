@@ -44,7 +44,7 @@ pub mod variants;
 
 use controller::{Command, Controller, Situation};
 use edge::{Edge, MediaRef, ReloadPlan};
-use latency::{LatencyTarget, TargetConfig};
+use latency::{LatencyTarget, SharedTarget, TargetConfig};
 use playback::Playback;
 use reload::{Failure, Reload};
 use variants::Variants;
@@ -121,6 +121,11 @@ pub enum Event {
     CueEnd {
         id: String,
     },
+    /// A shared target is now held, or cannot be.
+    SharedTarget {
+        state: SharedTarget,
+        target_ms: f64,
+    },
     Error {
         error: PlayerError,
         fatal: bool,
@@ -142,7 +147,12 @@ pub struct Stats {
     pub clock_uncertainty_ms: Option<f64>,
     pub dropped_frames: u32,
     pub bitrate_kbps: f64,
+    /// Whether a shared target is set, and held.
+    pub shared_target: Option<SharedTarget>,
 }
+
+/// The multivariant playlist's EXT-X-SESSION-DATA that announces a shared target (VALUE in ms).
+pub const SHARED_TARGET_DATA_ID: &str = "com.liveshop.target-latency";
 
 /// A cue as it popped up.
 #[derive(Debug, Clone, PartialEq)]
@@ -226,6 +236,8 @@ pub struct LiveEngine {
     cue_channel: Option<CueChannel>,
     /// When the driver last reported a frame on screen.
     last_frame_at: Option<Instant>,
+    /// The shared target's state as last told to the page.
+    shared_told: Option<SharedTarget>,
 }
 
 impl LiveEngine {
@@ -252,6 +264,7 @@ impl LiveEngine {
             cue_policy,
             cue_channel,
             last_frame_at: None,
+            shared_told: None,
             config,
             phase: Phase::Idle,
             now: Instant::default(),
@@ -343,6 +356,15 @@ impl LiveEngine {
         match parsed {
             Playlist::Multivariant(mv) => {
                 self.reload.set_variables(mv.variables());
+                let shared = mv.session_data.iter().find(|d| d.data_id == SHARED_TARGET_DATA_ID);
+                match shared.and_then(|d| d.value?.trim().parse::<f64>().ok()) {
+                    Some(ms) if (0.0..=60_000.0).contains(&ms) => self.share_target(ms),
+                    Some(_) | None if shared.is_some() => {
+                        let reason = format!("{SHARED_TARGET_DATA_ID} is not a latency in ms (0-60000)");
+                        self.error(PlayerError::Playlist { url: base.clone(), reason }, false);
+                    }
+                    _ => {}
+                }
                 let list = mv.variants.iter().map(|v| (url::resolve(&base, v.uri), v.bandwidth as f64)).collect();
                 let Some(first) = self.variants.set(list) else {
                     return self.fail(PlayerError::Playlist { url: base, reason: "no variants".into() });
@@ -514,6 +536,15 @@ impl LiveEngine {
 
     // ----- cues ---------------------------------------------------------------------------
 
+    /// The stream announces a shared target for a sale; one the page set wins.
+    fn share_target(&mut self, ms: f64) {
+        if self.config.target_latency_ms.is_some() || self.target.shared_ms() == Some(ms) {
+            return;
+        }
+        self.target.set_shared(Some(ms));
+        self.controller.on_target_changed(self.now);
+    }
+
     /// A cue's attribute list, from `emsg` or the cue channel.
     fn take_cue_payload(&mut self, payload: &[u8], source: CueSource) {
         let cue = std::str::from_utf8(payload).map_err(|_| CueError::Unreadable("not UTF-8".into())).and_then(|text| {
@@ -527,6 +558,9 @@ impl LiveEngine {
         match cue {
             Ok(cue) => {
                 let id = cue.id.clone();
+                if let Some(ms) = cue.target_latency_ms {
+                    self.share_target(ms);
+                }
                 // A flood is said once, not once a cue.
                 if self.cues.add(cue, source) == Added::Refused && self.cues.note_refused("a flood of cues") {
                     let reason = format!("cue {id:?} and those after it: too many cues at once");
@@ -586,6 +620,7 @@ impl LiveEngine {
             min_rate: self.config.min_rate,
             max_rate: self.config.max_rate,
             max_behind_ms: self.config.max_behind_ms,
+            shared: self.target.shared() == Some(SharedTarget::Held),
         };
         let mut commands = Vec::new();
         self.controller.handle_media_state(&situation, &mut commands);
@@ -673,6 +708,12 @@ impl Engine for LiveEngine {
                 self.target.on_smooth_second();
             }
             let stats = self.stats();
+            if stats.shared_target != self.shared_told {
+                self.shared_told = stats.shared_target;
+                if let Some(state) = stats.shared_target {
+                    self.out.event(Event::SharedTarget { state, target_ms: stats.target_latency_ms });
+                }
+            }
             self.out.event(Event::Stats(stats));
         }
     }
@@ -823,6 +864,7 @@ impl Engine for LiveEngine {
             clock_uncertainty_ms: clock.map(|c| c.uncertainty_ms),
             dropped_frames: self.media.dropped_frames,
             bitrate_kbps: self.playback.bitrate_kbps(),
+            shared_target: self.target.shared(),
         }
     }
 }
