@@ -172,6 +172,23 @@ mod tests {
     }
 
     #[test]
+    fn across_an_encoder_restart_each_run_maps_by_its_own_anchors() {
+        // Run one: decode 100 s captured at 1 000 000 ms. The encoder restarts 5 s of capture
+        // later with its clock at 0; the new run is shifted to follow on the timeline.
+        let mut t = Timeline::default();
+        let first = t.place(NOW, Some(0), 100.0, 1.0);
+        t.add_anchor(first.start, ServerTime::new(1_000_000.0));
+        let second = t.place(NOW, Some(1), 0.0, 1.0);
+        assert_eq!(second.start, MediaTime::new(101.0));
+        t.add_anchor(t.presentation(0.0), ServerTime::new(1_006_000.0));
+        assert_eq!(t.capture_time_at(MediaTime::new(100.5)), Some(ServerTime::new(1_000_500.0)));
+        assert_eq!(t.capture_time_at(MediaTime::new(101.5)), Some(ServerTime::new(1_006_500.0)));
+        assert_eq!(t.media_time_for(ServerTime::new(1_006_500.0)), Some(MediaTime::new(101.5)));
+        // The capture instants of the restart's gap map to the end of the first run's media.
+        assert_eq!(t.media_time_for(ServerTime::new(1_000_900.0)), Some(MediaTime::new(100.9)));
+    }
+
+    #[test]
     fn no_anchor_maps_nothing() {
         let t = Timeline::default();
         assert_eq!(t.capture_time_at(MediaTime::new(1.0)), None);
