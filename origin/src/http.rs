@@ -17,7 +17,6 @@ use tower_http::services::ServeDir;
 
 use crate::encoder::{Live, Rendition};
 use crate::packager::{self, Lookup, PartView, Stream, Variant};
-use crate::source::wall_clock_ms;
 
 pub struct Dirs {
     pub www: PathBuf,
@@ -266,9 +265,9 @@ fn join(chunks: &[axum::body::Bytes]) -> axum::body::Bytes {
 }
 
 /// NTP-style exchange: the server's receive and send times, ms since the epoch.
-async fn clock() -> Response {
-    let t1 = wall_clock_ms();
-    let body = format!("{{\"t1\":{t1:.3},\"t2\":{:.3}}}", wall_clock_ms());
+async fn clock(State(live): State<Arc<Live>>) -> Response {
+    let t1 = live.clock.now_ms();
+    let body = format!("{{\"t1\":{t1:.3},\"t2\":{:.3}}}", live.clock.now_ms());
     ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
@@ -284,7 +283,8 @@ async fn ffmpeg_pid(State(live): State<Arc<Live>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Format;
+    use crate::encoder::Settings;
+    use crate::source::{Clock, Format};
     use axum::body::Body;
     use axum::http::Request;
     use liveshop::core::format::playlist::{self, Playlist};
@@ -292,6 +292,10 @@ mod tests {
 
     /// A two-rendition ladder with a real init segment and two complete segments each.
     fn app() -> Router {
+        app_with(Settings::default())
+    }
+
+    fn app_with(settings: Settings) -> Router {
         let init = include_bytes!("../../tests/fixtures/media/init.mp4");
         let rendition = |name: &str, chunk: usize| {
             let mut s = Stream::new(name, 0.2, 5, 4);
@@ -304,6 +308,7 @@ mod tests {
         let live = Live::new(
             vec![rendition("show", 2500), rendition("show-300k", 1000)],
             Format { width: 640, height: 360, fps: 30 },
+            settings,
         );
         let nowhere = PathBuf::from("/nonexistent");
         router(live, Dirs { www: nowhere.clone(), pkg: nowhere.clone(), vendor: nowhere.clone(), traces: nowhere })
@@ -343,5 +348,20 @@ mod tests {
             let codecs = m.variants[0].codecs.unwrap_or_default();
             assert!(codecs.starts_with("avc1.") && codecs.ends_with(",mp4a.40.2"), "{codecs}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_clock_offset_shifts_the_clock_replies() {
+        let app = app_with(Settings { clock: Clock { offset_ms: -5000.25 } });
+        let before = crate::source::wall_clock_ms();
+        let (status, body) = get(&app, "/clock").await;
+        let after = crate::source::wall_clock_ms();
+        assert_eq!(status, StatusCode::OK);
+        let field = |name: &str| -> f64 {
+            let rest = &body[body.find(&format!("\"{name}\":")).unwrap() + name.len() + 3..];
+            rest[..rest.find([',', '}']).unwrap()].parse().unwrap()
+        };
+        let (t1, t2) = (field("t1"), field("t2"));
+        assert!(before - 5000.25 <= t1 && t1 <= t2 && t2 <= after - 5000.25, "{body} between {before} and {after}");
     }
 }

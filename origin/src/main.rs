@@ -3,7 +3,12 @@
 //!
 //! `origin --listen 127.0.0.1:8080 [--width 640 --height 360 --fps 30 --part-ms 200
 //! --chunk-ms 33 --gop-ms 1000 --video-kbps 800,150 --name show --window-segments 8 --www www
-//! --pkg pkg --vendor node_modules --traces ../shared/traces --ffmpeg ffmpeg --no-audio]`
+//! --pkg pkg --vendor node_modules --traces ../shared/traces --ffmpeg ffmpeg --no-audio
+//! --clock-offset-ms 0]`
+//!
+//! `--clock-offset-ms` shifts every timestamp the origin hands out (`/clock`, capture times and
+//! with them the frame code, `prft` and PROGRAM-DATE-TIME, cue times), so a viewer's clock error
+//! shows in what is measured.
 //!
 //! `--video-kbps` lists the renditions, top first (one value: one rendition). The top one is
 //! `/live/<name>.m3u8` with media under `/live/<name>/`; each other one is
@@ -21,7 +26,7 @@ mod source;
 use std::io::Write;
 use std::path::PathBuf;
 
-use encoder::{EncoderConfig, Live, Rendition};
+use encoder::{EncoderConfig, Live, Rendition, Settings};
 use packager::Stream;
 use source::Format;
 use tokio::sync::watch;
@@ -42,6 +47,7 @@ struct Args {
     traces: PathBuf,
     ffmpeg: String,
     audio: bool,
+    clock_offset_ms: f64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -60,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
         traces: "../shared/traces".into(),
         ffmpeg: "ffmpeg".into(),
         audio: true,
+        clock_offset_ms: 0.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -88,6 +95,13 @@ fn parse_args() -> Result<Args, String> {
             "--vendor" => a.vendor = value.into(),
             "--traces" => a.traces = value.into(),
             "--ffmpeg" => a.ffmpeg = value,
+            "--clock-offset-ms" => {
+                a.clock_offset_ms = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|ms| ms.is_finite() && ms.abs() <= 86_400_000.0)
+                    .ok_or_else(|| format!("{flag}: `{value}` is not a number of ms within a day"))?
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -117,7 +131,7 @@ async fn main() {
             if !msg.is_empty() {
                 eprintln!("origin: {msg}");
             }
-            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio]");
+            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio --clock-offset-ms MS]");
             std::process::exit(if msg.is_empty() { 0 } else { 64 });
         }
     };
@@ -132,7 +146,8 @@ async fn main() {
             Rendition::new(Stream::new(&name, args.part_ms as f64 / 1000.0, parts_per_segment, args.window))
         })
         .collect();
-    let live = Live::new(renditions, args.format);
+    let settings = Settings { clock: source::Clock { offset_ms: args.clock_offset_ms } };
+    let live = Live::new(renditions, args.format, settings);
 
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(l) => l,

@@ -406,13 +406,14 @@ pub fn prepare_fragment(
     init: &InitSegment,
     capture_of_frame: impl Fn(u64) -> Option<f64>,
     fps: u32,
+    clock: crate::source::Clock,
 ) -> Result<PreparedPart, mp4::Mp4Error> {
     let info = FragmentInfo::parse(&bytes)?;
     let track = init.video().or(init.tracks.first()).ok_or(mp4::Mp4Error::NoTracks)?;
     let run = info.run(track.id).ok_or_else(|| mp4::Mp4Error::Truncated("traf".into()))?;
     let scale = track.timescale.max(1) as f64;
     let frame = (run.base_decode_time as f64 * fps as f64 / scale).round() as u64;
-    let capture_ms = capture_of_frame(frame).unwrap_or_else(crate::source::wall_clock_ms);
+    let capture_ms = capture_of_frame(frame).unwrap_or_else(|| clock.now_ms());
     set_prft(&mut bytes, track.id, capture_ms, run.base_decode_time)?;
     Ok(PreparedPart { duration: run.duration as f64 / scale, keyframe: run.starts_with_sync, capture_ms, bytes })
 }
