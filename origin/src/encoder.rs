@@ -15,6 +15,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::cues::Cues;
 use crate::packager::{self, Stream};
 use crate::source::{self, Clock, Format, Timeline};
 
@@ -41,17 +42,29 @@ pub struct Live {
     pub ffmpeg_pid: Mutex<Option<u32>>,
     /// Every timestamp the origin hands out comes from this clock.
     pub clock: Clock,
+    /// The latency every viewer is asked to hold (`--target-latency-ms`), if any.
+    pub target_latency_ms: Option<u32>,
+    /// The product cues the host published.
+    pub cues: Arc<Cues>,
 }
 
 /// How the show is run, beyond its renditions and picture.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub clock: Clock,
+    pub target_latency_ms: Option<u32>,
 }
 
 impl Live {
     pub fn new(renditions: Vec<Rendition>, format: Format, settings: Settings) -> Arc<Self> {
-        Arc::new(Live { renditions, format, ffmpeg_pid: Mutex::new(None), clock: settings.clock })
+        Arc::new(Live {
+            renditions,
+            format,
+            ffmpeg_pid: Mutex::new(None),
+            clock: settings.clock,
+            target_latency_ms: settings.target_latency_ms,
+            cues: Arc::new(Cues::new(settings.clock, settings.target_latency_ms)),
+        })
     }
 
     /// The rendition whose stream is called `name`.
@@ -484,7 +497,8 @@ mod tests {
         assert_eq!(first, Some(code));
 
         // Packaged, the first frame's capture time is the segment's date and its prft.
-        let live = Live::new(vec![Rendition::new(Stream::new("show", 0.2, 5, 4))], format, Settings { clock });
+        let settings = Settings { clock, ..Settings::default() };
+        let live = Live::new(vec![Rendition::new(Stream::new("show", 0.2, 5, 4))], format, settings);
         package(&fixture::output(&fixture::fragments())[..], live.clone(), 0, timeline, 30).await;
         let r = &live.renditions[0];
         assert_eq!(timeline_of(r)[0].1, Some(code));

@@ -7,14 +7,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tower_http::cors::CorsLayer;
 use tower_http::services::ServeDir;
 
+use crate::cues::{CueRequest, Refused};
 use crate::encoder::{Live, Rendition};
 use crate::packager::{self, Lookup, PartView, Stream, Variant};
 
@@ -26,20 +29,23 @@ pub struct Dirs {
 }
 
 /// The origin's routes, plus the same routes behind the network emulator under `/net/…`.
-pub fn router(live: Arc<Live>, dirs: Dirs) -> Router {
+/// `POST /admin/cues` takes `Authorization: Bearer <admin_token>`.
+pub fn router(live: Arc<Live>, dirs: Dirs, admin_token: &str) -> Router {
     let traces = dirs.traces.clone();
-    let direct = routes(live, dirs);
+    let direct = routes(live, dirs, Arc::from(admin_token));
     Router::new()
         .route("/net/{profile}/{client}/{*rest}", axum::routing::any(crate::netem::shaped))
         .with_state(crate::netem::Emulator::new(direct.clone(), traces))
         .fallback_service(direct)
 }
 
-fn routes(live: Arc<Live>, dirs: Dirs) -> Router {
+fn routes(live: Arc<Live>, dirs: Dirs, admin_token: Arc<str>) -> Router {
+    let admin = middleware::from_fn_with_state(admin_token, require_admin);
     Router::new()
         .route("/live/{file}", get(playlist))
         .route("/live/{name}/{file}", get(media))
         .route("/clock", get(clock))
+        .route("/admin/cues", post(post_cue).layer(DefaultBodyLimit::max(64 * 1024)).route_layer(admin))
         .route("/admin/ffmpeg-pid", get(ffmpeg_pid))
         .nest_service("/pkg", ServeDir::new(dirs.pkg))
         .nest_service("/vendor", ServeDir::new(dirs.vendor))
@@ -135,7 +141,7 @@ async fn multivariant(live: &Live) -> Response {
             None => return text(StatusCode::SERVICE_UNAVAILABLE, "a rendition has no complete segment yet"),
         }
     }
-    m3u8(packager::render_multivariant(&variants))
+    m3u8(packager::render_multivariant(&variants, live.target_latency_ms))
 }
 
 fn variant(live: &Live, s: &Stream) -> Option<Variant> {
@@ -271,6 +277,46 @@ async fn clock(State(live): State<Arc<Live>>) -> Response {
     ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
+/// Lets a request through only with the host's token: `Authorization: Bearer <token>`.
+async fn require_admin(State(token): State<Arc<str>>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    if given.is_some_and(|t| same_secret(t.as_bytes(), token.as_bytes())) {
+        return next.run(req).await;
+    }
+    let mut res = text(StatusCode::UNAUTHORIZED, "admin routes need Authorization: Bearer <the host's token>");
+    res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    res
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal the token.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `POST /admin/cues`: publishes a product cue; 201 with the cue as JSON.
+async fn post_cue(State(live): State<Arc<Live>>, body: Bytes) -> Response {
+    let req: CueRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return text(StatusCode::BAD_REQUEST, &format!("not a cue: {e}")),
+    };
+    match live.cues.publish(req) {
+        Ok(cue) => (
+            StatusCode::CREATED,
+            [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")],
+            serde_json::to_string(&*cue).unwrap_or_default(),
+        )
+            .into_response(),
+        Err(Refused::Invalid(msg)) => text(StatusCode::BAD_REQUEST, &msg),
+        Err(Refused::Duplicate(msg)) => text(StatusCode::CONFLICT, &msg),
+    }
+}
+
 /// For restart tests: which ffmpeg process to kill.
 async fn ffmpeg_pid(State(live): State<Arc<Live>>) -> Response {
     let pid = live.ffmpeg_pid.lock().ok().and_then(|p| *p);
@@ -291,6 +337,8 @@ mod tests {
     use tower::ServiceExt;
 
     /// A two-rendition ladder with a real init segment and two complete segments each.
+    const TOKEN: &str = "host-secret";
+
     fn app() -> Router {
         app_with(Settings::default())
     }
@@ -311,7 +359,8 @@ mod tests {
             settings,
         );
         let nowhere = PathBuf::from("/nonexistent");
-        router(live, Dirs { www: nowhere.clone(), pkg: nowhere.clone(), vendor: nowhere.clone(), traces: nowhere })
+        let dirs = Dirs { www: nowhere.clone(), pkg: nowhere.clone(), vendor: nowhere.clone(), traces: nowhere };
+        router(live, dirs, TOKEN)
     }
 
     async fn get(app: &Router, uri: &str) -> (StatusCode, String) {
@@ -352,7 +401,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_clock_offset_shifts_the_clock_replies() {
-        let app = app_with(Settings { clock: Clock { offset_ms: -5000.25 } });
+        let app = app_with(Settings { clock: Clock { offset_ms: -5000.25 }, ..Settings::default() });
         let before = crate::source::wall_clock_ms();
         let (status, body) = get(&app, "/clock").await;
         let after = crate::source::wall_clock_ms();
@@ -363,5 +412,60 @@ mod tests {
         };
         let (t1, t2) = (field("t1"), field("t2"));
         assert!(before - 5000.25 <= t1 && t1 <= t2 && t2 <= after - 5000.25, "{body} between {before} and {after}");
+    }
+
+    /// `POST /admin/cues` with `body`, with `Authorization: <auth>` if given.
+    async fn post_cue(app: &Router, auth: Option<&str>, body: &str) -> (StatusCode, String) {
+        let mut req = Request::post("/admin/cues").header(header::CONTENT_TYPE, "application/json");
+        if let Some(auth) = auth {
+            req = req.header(header::AUTHORIZATION, auth);
+        }
+        let response = app.clone().oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    const KETTLE: &str = r#"{"productId":"sku-1","title":"Red kettle","priceCents":1999,"currency":"EUR",
+        "url":"https://shop.example/p/1","imageUrl":"https://shop.example/i/1.jpg","countdownS":3}"#;
+
+    #[tokio::test]
+    async fn posting_a_cue_needs_the_hosts_token() {
+        let app = app();
+        for auth in [None, Some("Bearer wrong"), Some("host-secret"), Some("Basic host-secret"), Some("Bearer ")] {
+            let (status, body) = post_cue(&app, auth, KETTLE).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}: {body}");
+        }
+        let (status, body) = post_cue(&app, Some("Bearer host-secret"), KETTLE).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert!(body.contains(r#""id":"cue-1""#) && body.contains(r#""attributes":"ID=\"cue-1\",CLASS="#), "{body}");
+        // The scheme is case-insensitive (RFC 6750).
+        assert_eq!(post_cue(&app, Some("bearer host-secret"), KETTLE).await.0, StatusCode::CREATED);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_cue_is_refused_with_a_message() {
+        let app = app();
+        let auth = Some("Bearer host-secret");
+        let cases = [
+            (KETTLE.replace("Red kettle", "Red \\\"kettle\\\""), "title"),
+            (KETTLE.replace("Red kettle", "Red\\nkettle"), "title"),
+            (KETTLE.replace("Red kettle", &"x".repeat(201)), "title"),
+            (KETTLE.replace("1999", "\"1999\""), "invalid type"),
+            (KETTLE.replace("1999", "19.99"), "invalid type"),
+            (KETTLE.replace("1999", "-1"), "invalid value"),
+            (KETTLE.replace("\"productId\"", "\"product\""), "unknown field"),
+            (KETTLE.replace(",\"currency\":\"EUR\"", ""), "missing field `currency`"),
+            (KETTLE.replace("https://shop.example/p/1", "javascript:alert(1)"), "url"),
+            ("not json".to_string(), "not a cue"),
+        ];
+        for (body, says) in cases {
+            let (status, msg) = post_cue(&app, auth, &body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {msg}");
+            assert!(msg.contains(says), "{says}: {msg}");
+        }
+        let with_id = KETTLE.replace("\"countdownS\":3", "\"id\":\"sale-1\"");
+        assert_eq!(post_cue(&app, auth, &with_id).await.0, StatusCode::CREATED);
+        assert_eq!(post_cue(&app, auth, &with_id).await.0, StatusCode::CONFLICT);
     }
 }

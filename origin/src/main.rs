@@ -4,7 +4,13 @@
 //! `origin --listen 127.0.0.1:8080 [--width 640 --height 360 --fps 30 --part-ms 200
 //! --chunk-ms 33 --gop-ms 1000 --video-kbps 800,150 --name show --window-segments 8 --www www
 //! --pkg pkg --vendor node_modules --traces ../shared/traces --ffmpeg ffmpeg --no-audio
-//! --clock-offset-ms 0]`
+//! --clock-offset-ms 0 --admin-token TOKEN --target-latency-ms N]`
+//!
+//! `POST /admin/cues` publishes a product cue (see `cues`); admin routes take
+//! `Authorization: Bearer <token>`, the `--admin-token` given or one generated at start and
+//! printed to stderr. `--target-latency-ms` asks every viewer to hold that latency: the
+//! multivariant playlist carries it as EXT-X-SESSION-DATA `com.liveshop.target-latency` and
+//! every cue as X-TARGET-LATENCY-MS.
 //!
 //! `--clock-offset-ms` shifts every timestamp the origin hands out (`/clock`, capture times and
 //! with them the frame code, `prft` and PROGRAM-DATE-TIME, cue times), so a viewer's clock error
@@ -16,6 +22,7 @@
 //! multivariant playlist listing them all. Every route is also served through the network
 //! emulator under `/net/<profile>/<client>/`.
 
+mod cues;
 mod encoder;
 mod font;
 mod http;
@@ -48,6 +55,8 @@ struct Args {
     ffmpeg: String,
     audio: bool,
     clock_offset_ms: f64,
+    admin_token: Option<String>,
+    target_latency_ms: Option<u32>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -67,6 +76,8 @@ fn parse_args() -> Result<Args, String> {
         ffmpeg: "ffmpeg".into(),
         audio: true,
         clock_offset_ms: 0.0,
+        admin_token: None,
+        target_latency_ms: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -102,6 +113,19 @@ fn parse_args() -> Result<Args, String> {
                     .filter(|ms| ms.is_finite() && ms.abs() <= 86_400_000.0)
                     .ok_or_else(|| format!("{flag}: `{value}` is not a number of ms within a day"))?
             }
+            "--admin-token" => {
+                if value.is_empty() || value.len() > 256 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(format!("{flag}: 1-256 printable ASCII characters, no spaces"));
+                }
+                a.admin_token = Some(value);
+            }
+            "--target-latency-ms" => {
+                let ms = num(&value)?;
+                if !(1..=cues::MAX_TARGET_LATENCY_MS).contains(&ms) {
+                    return Err(format!("{flag}: between 1 and {}", cues::MAX_TARGET_LATENCY_MS));
+                }
+                a.target_latency_ms = Some(ms);
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -131,7 +155,7 @@ async fn main() {
             if !msg.is_empty() {
                 eprintln!("origin: {msg}");
             }
-            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio --clock-offset-ms MS]");
+            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio --clock-offset-ms MS --admin-token TOKEN --target-latency-ms MS]");
             std::process::exit(if msg.is_empty() { 0 } else { 64 });
         }
     };
@@ -146,7 +170,10 @@ async fn main() {
             Rendition::new(Stream::new(&name, args.part_ms as f64 / 1000.0, parts_per_segment, args.window))
         })
         .collect();
-    let settings = Settings { clock: source::Clock { offset_ms: args.clock_offset_ms } };
+    let settings = Settings {
+        clock: source::Clock { offset_ms: args.clock_offset_ms },
+        target_latency_ms: args.target_latency_ms,
+    };
     let live = Live::new(renditions, args.format, settings);
 
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
@@ -172,7 +199,16 @@ async fn main() {
     println!("origin listening on http://{addr}");
     let _ = std::io::stdout().flush();
 
-    let app = http::router(live, http::Dirs { www: args.www, pkg: args.pkg, vendor: args.vendor, traces: args.traces });
+    let admin_token = match args.admin_token {
+        Some(t) => t,
+        None => {
+            let t = random_token();
+            eprintln!("origin: admin token (Authorization: Bearer ... on /admin/cues): {t}");
+            t
+        }
+    };
+    let dirs = http::Dirs { www: args.www, pkg: args.pkg, vendor: args.vendor, traces: args.traces };
+    let app = http::router(live, dirs, &admin_token);
     let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
     if let Err(e) = serve.await {
         eprintln!("origin: server error: {e}");
@@ -180,6 +216,17 @@ async fn main() {
     // Stop ffmpeg cleanly before exiting.
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), encoder).await;
+}
+
+/// 128 random bits, in hex.
+fn random_token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    if let Err(e) = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
+        eprintln!("origin: cannot read /dev/urandom for an admin token ({e}); pass --admin-token");
+        std::process::exit(1);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn shutdown_signal() {

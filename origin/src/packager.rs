@@ -353,9 +353,16 @@ pub struct Variant {
     pub fps: u32,
 }
 
-/// The multivariant playlist: one EXT-X-STREAM-INF per variant, in the order given.
-pub fn render_multivariant(variants: &[Variant]) -> String {
+/// DATA-ID of the session data that carries `--target-latency-ms`.
+pub const TARGET_LATENCY_DATA_ID: &str = "com.liveshop.target-latency";
+
+/// The multivariant playlist: one EXT-X-STREAM-INF per variant, in the order given, after the
+/// latency every viewer is asked to hold (EXT-X-SESSION-DATA), if there is one.
+pub fn render_multivariant(variants: &[Variant], target_latency_ms: Option<u32>) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    if let Some(ms) = target_latency_ms {
+        let _ = writeln!(out, "#EXT-X-SESSION-DATA:DATA-ID=\"{TARGET_LATENCY_DATA_ID}\",VALUE=\"{ms}\"");
+    }
     for v in variants {
         let _ =
             writeln!(
@@ -588,7 +595,7 @@ mod tests {
             height: 360,
             fps: 30,
         };
-        let text = render_multivariant(&[variant("show.m3u8", 920_000), variant("show-300k.m3u8", 420_000)]);
+        let text = render_multivariant(&[variant("show.m3u8", 920_000), variant("show-300k.m3u8", 420_000)], None);
         assert!(text.contains("RESOLUTION=640x360,FRAME-RATE=30.000\nshow.m3u8\n"), "{text}");
         let Ok(Playlist::Multivariant(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
         assert!(m.independent_segments);
@@ -599,6 +606,29 @@ mod tests {
             (top.codecs, top.resolution, top.frame_rate),
             (Some("avc1.42c01e,mp4a.40.2"), Some((640, 360)), Some(30.0))
         );
+        assert!(m.session_data.is_empty());
+    }
+
+    #[test]
+    fn the_target_latency_rides_in_the_multivariant_playlist_as_session_data() {
+        let variant = Variant {
+            uri: "show.m3u8".into(),
+            bandwidth: 920_000,
+            average_bandwidth: 900_000,
+            codecs: "avc1.42c01e".into(),
+            width: 640,
+            height: 360,
+            fps: 30,
+        };
+        let text = render_multivariant(&[variant], Some(1500));
+        assert!(
+            text.contains("\n#EXT-X-SESSION-DATA:DATA-ID=\"com.liveshop.target-latency\",VALUE=\"1500\"\n"),
+            "{text}"
+        );
+        let Ok(Playlist::Multivariant(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
+        let data: Vec<_> = m.session_data.iter().map(|d| (d.data_id, d.value)).collect();
+        assert_eq!(data, [("com.liveshop.target-latency", Some("1500"))]);
+        assert_eq!(m.variants.len(), 1);
     }
 
     #[test]

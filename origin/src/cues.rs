@@ -1,0 +1,348 @@
+//! Product cues the host publishes (`POST /admin/cues`): a product pop-up keyed to the capture
+//! time of the frame that shows it.
+//!
+//! Every cue is one HLS attribute list (the syntax of EXT-X-DATERANGE), the same bytes whichever
+//! way it rides:
+//!
+//! `ID="cue-7",CLASS="com.liveshop.product",START-DATE="2026-12-02T06:00:00.123Z",DURATION=30.000,
+//! X-PRODUCT-ID="sku-1",X-TITLE="Red kettle",X-PRICE-CENTS=1999,X-CURRENCY="EUR",
+//! X-URL="https://shop.example/p/1",X-IMAGE-URL="https://shop.example/i/1.jpg",X-COUNTDOWN=3`
+//!
+//! START-DATE is the capture wall-clock instant the link goes up (ms, UTC, on the origin's
+//! clock); X-COUNTDOWN (whole seconds of lead time) only when there is one;
+//! X-TARGET-LATENCY-MS last, when the origin runs with `--target-latency-ms`.
+//!
+//! The request is checked as a viewer's player checks the cue (so the origin never publishes one
+//! every viewer would drop, link hosts aside): text is non-empty, bounded and free of control
+//! characters and `"` (a quoted string in an attribute list may not hold one), links are `https`.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::packager::iso8601;
+use crate::source::Clock;
+
+/// CLASS of every product cue's date range.
+pub const CLASS: &str = "com.liveshop.product";
+
+const MAX_ID: usize = 64;
+const MAX_TITLE: usize = 200;
+const MAX_URL: usize = 2048;
+const MAX_COUNTDOWN_S: f64 = 60.0;
+const MAX_DURATION_S: f64 = 24.0 * 3600.0;
+const MAX_PRICE_CENTS: u64 = 10_000_000_000;
+pub const DEFAULT_DURATION_S: f64 = 30.0;
+pub const MAX_TARGET_LATENCY_MS: u32 = 60_000;
+/// A cue may be set this far ahead of now, at most.
+const MAX_LEAD_MS: f64 = 24.0 * 3600.0 * 1000.0;
+/// Cues are held this long after their span ends (for `Last-Event-ID` and the playlist window).
+const KEEP_ENDED_MS: f64 = 10.0 * 60.0 * 1000.0;
+const MAX_HELD: usize = 1000;
+
+/// The body of `POST /admin/cues`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CueRequest {
+    pub product_id: String,
+    pub title: String,
+    pub price_cents: u64,
+    pub currency: String,
+    pub url: String,
+    pub image_url: String,
+    /// Lead time in whole seconds: the pop-up counts down this long before START-DATE.
+    pub countdown_s: Option<f64>,
+    /// Default [`DEFAULT_DURATION_S`].
+    pub duration_s: Option<f64>,
+    /// Capture wall-clock instant (ms since the Unix epoch, origin clock) the link goes up.
+    /// Default: now + the countdown.
+    pub capture_ms: Option<f64>,
+    /// Default `cue-<seq>`.
+    pub id: Option<String>,
+}
+
+/// A published cue, as `POST /admin/cues` answers it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cue {
+    pub id: String,
+    /// Order of publication, from 1; the `emsg` id.
+    pub seq: u32,
+    pub product_id: String,
+    pub title: String,
+    pub price_cents: u64,
+    pub currency: String,
+    pub url: String,
+    pub image_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub countdown_s: Option<u32>,
+    pub duration_s: f64,
+    /// Whole ms since the Unix epoch.
+    pub capture_ms: f64,
+    /// START-DATE.
+    pub start_date: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_latency_ms: Option<u32>,
+    /// The payload every way the cue rides.
+    pub attributes: String,
+}
+
+impl Cue {
+    pub fn end_ms(&self) -> f64 {
+        self.capture_ms + self.duration_s * 1000.0
+    }
+}
+
+/// Why a cue was not published.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refused {
+    /// 400: the request is malformed or out of bounds.
+    Invalid(String),
+    /// 409: a cue with this ID is held (HLS wants one ID per date range).
+    Duplicate(String),
+}
+
+struct Held {
+    last_seq: u32,
+    cues: VecDeque<Arc<Cue>>,
+}
+
+/// The cues published so far, and the channel that announces new ones.
+pub struct Cues {
+    clock: Clock,
+    target_latency_ms: Option<u32>,
+    held: Mutex<Held>,
+}
+
+impl Cues {
+    pub fn new(clock: Clock, target_latency_ms: Option<u32>) -> Self {
+        Cues { clock, target_latency_ms, held: Mutex::new(Held { last_seq: 0, cues: VecDeque::new() }) }
+    }
+
+    /// Checks and publishes a cue: from now on it rides in-band, in the playlists and on the
+    /// event stream.
+    pub fn publish(&self, req: CueRequest) -> Result<Arc<Cue>, Refused> {
+        let now = self.clock.now_ms();
+        let bad = |msg: String| Err(Refused::Invalid(msg));
+        check_text("productId", &req.product_id, MAX_ID).map_err(Refused::Invalid)?;
+        check_text("title", &req.title, MAX_TITLE).map_err(Refused::Invalid)?;
+        if req.price_cents > MAX_PRICE_CENTS {
+            return bad(format!("priceCents must be at most {MAX_PRICE_CENTS}"));
+        }
+        if req.currency.len() != 3 || !req.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return bad("currency must be an ISO 4217 code: three capital letters".into());
+        }
+        check_link("url", &req.url).map_err(Refused::Invalid)?;
+        check_link("imageUrl", &req.image_url).map_err(Refused::Invalid)?;
+        let countdown = match req.countdown_s {
+            None => None,
+            Some(s) if (0.0..=MAX_COUNTDOWN_S).contains(&s) && s.fract() == 0.0 => Some(s as u32).filter(|&s| s > 0),
+            Some(_) => return bad(format!("countdownS must be a whole number of seconds up to {MAX_COUNTDOWN_S}")),
+        };
+        let duration_s = req.duration_s.unwrap_or(DEFAULT_DURATION_S);
+        if !(duration_s > 0.0 && duration_s <= MAX_DURATION_S) {
+            return bad(format!("durationS must be above 0 and at most {MAX_DURATION_S}"));
+        }
+        let duration_s = (duration_s * 1000.0).round() / 1000.0;
+        let capture_ms = match req.capture_ms {
+            None => (now + f64::from(countdown.unwrap_or(0)) * 1000.0).round(),
+            Some(ms) if ms.is_finite() && ms > 0.0 => ms.round(),
+            Some(_) => return bad("captureMs must be ms since the Unix epoch".into()),
+        };
+        if capture_ms + duration_s * 1000.0 <= now {
+            return bad("the cue's span (captureMs + durationS) has already ended".into());
+        }
+        if capture_ms > now + MAX_LEAD_MS {
+            return bad("captureMs is more than a day ahead".into());
+        }
+        if let Some(id) = &req.id {
+            if id.is_empty()
+                || id.len() > MAX_ID
+                || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            {
+                return bad(format!("id must be 1-{MAX_ID} of A-Z a-z 0-9 - _ . :"));
+            }
+        }
+
+        let mut held = self.held.lock().map_err(|_| Refused::Invalid("cue store unavailable".into()))?;
+        while held.cues.len() >= MAX_HELD || held.cues.front().is_some_and(|c| c.end_ms() < now - KEEP_ENDED_MS) {
+            held.cues.pop_front();
+        }
+        let taken = |id: &str| held.cues.iter().any(|c| c.id == id);
+        let seq = held.last_seq + 1;
+        let id = match req.id {
+            Some(id) if taken(&id) => return Err(Refused::Duplicate(format!("a cue with ID {id} exists"))),
+            Some(id) => id,
+            None => {
+                let plain = format!("cue-{seq}");
+                (0..)
+                    .map(|k| if k == 0 { plain.clone() } else { format!("{plain}-{k}") })
+                    .find(|c| !taken(c))
+                    .unwrap_or(plain)
+            }
+        };
+        let mut cue = Cue {
+            id,
+            seq,
+            product_id: req.product_id,
+            title: req.title,
+            price_cents: req.price_cents,
+            currency: req.currency,
+            url: req.url,
+            image_url: req.image_url,
+            countdown_s: countdown,
+            duration_s,
+            capture_ms,
+            start_date: iso8601(capture_ms),
+            target_latency_ms: self.target_latency_ms,
+            attributes: String::new(),
+        };
+        cue.attributes = attributes(&cue);
+        let cue = Arc::new(cue);
+        held.last_seq = seq;
+        held.cues.push_back(cue.clone());
+        Ok(cue)
+    }
+}
+
+/// The attribute list (the payload of every way a cue rides).
+fn attributes(c: &Cue) -> String {
+    let mut a = format!(
+        "ID=\"{}\",CLASS=\"{CLASS}\",START-DATE=\"{}\",DURATION={:.3},X-PRODUCT-ID=\"{}\",X-TITLE=\"{}\",\
+         X-PRICE-CENTS={},X-CURRENCY=\"{}\",X-URL=\"{}\",X-IMAGE-URL=\"{}\"",
+        c.id, c.start_date, c.duration_s, c.product_id, c.title, c.price_cents, c.currency, c.url, c.image_url
+    );
+    if let Some(s) = c.countdown_s {
+        let _ = write!(a, ",X-COUNTDOWN={s}");
+    }
+    if let Some(ms) = c.target_latency_ms {
+        let _ = write!(a, ",X-TARGET-LATENCY-MS={ms}");
+    }
+    a
+}
+
+/// Non-empty, at most `max` characters, no control characters (line breaks among them) and no
+/// `"`, which would end the quoted string.
+fn check_text(field: &str, text: &str, max: usize) -> Result<(), String> {
+    if text.is_empty() || text.chars().count() > max {
+        return Err(format!("{field} must be 1-{max} characters"));
+    }
+    if text.chars().any(|c| c.is_control() || c == '"') {
+        return Err(format!("{field} may not contain a double quote, a line break or another control character"));
+    }
+    Ok(())
+}
+
+/// `https`, bounded, an ASCII host without user info, nothing that would break the attribute
+/// list or that a player refuses.
+fn check_link(field: &str, url: &str) -> Result<(), String> {
+    if url.is_empty() || url.len() > MAX_URL {
+        return Err(format!("{field} must be 1-{MAX_URL} bytes"));
+    }
+    if url.chars().any(|c| c.is_control() || c.is_whitespace() || c == '"' || c == '\\') {
+        return Err(format!("{field} may not contain spaces, quotes, backslashes or control characters"));
+    }
+    let Some(rest) = url.get(..8).filter(|s| s.eq_ignore_ascii_case("https://")).map(|_| &url[8..]) else {
+        return Err(format!("{field} must be an https:// link"));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') || !authority.is_ascii() {
+        return Err(format!("{field} needs an ASCII host (an IDN host by its xn-- form) and no user info"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use liveshop::core::format::playlist::{self, AttrValue, Playlist};
+
+    fn kettle() -> CueRequest {
+        CueRequest {
+            product_id: "sku-1".into(),
+            title: "Red kettle".into(),
+            price_cents: 1999,
+            currency: "EUR".into(),
+            url: "https://shop.example/p/1".into(),
+            image_url: "https://shop.example/i/1.jpg".into(),
+            countdown_s: Some(3.0),
+            duration_s: None,
+            capture_ms: Some(1_796_191_200_123.0),
+            id: Some("cue-7".into()),
+        }
+    }
+
+    fn cues_at(now_ms: f64, target: Option<u32>) -> Cues {
+        Cues::new(Clock { offset_ms: now_ms - crate::source::wall_clock_ms() }, target)
+    }
+
+    #[test]
+    fn the_attribute_list_is_the_contract() {
+        let cues = cues_at(1_796_191_197_000.0, None);
+        let c = cues.publish(kettle()).unwrap();
+        assert_eq!(
+            c.attributes,
+            "ID=\"cue-7\",CLASS=\"com.liveshop.product\",START-DATE=\"2026-12-02T06:00:00.123Z\",DURATION=30.000,\
+             X-PRODUCT-ID=\"sku-1\",X-TITLE=\"Red kettle\",X-PRICE-CENTS=1999,X-CURRENCY=\"EUR\",\
+             X-URL=\"https://shop.example/p/1\",X-IMAGE-URL=\"https://shop.example/i/1.jpg\",X-COUNTDOWN=3"
+        );
+        // It reads back as a date range.
+        let text = format!(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-PROGRAM-DATE-TIME:2026-12-02T06:00:00.000Z\n\
+             #EXT-X-DATERANGE:{}\n#EXTINF:1,\na.m4s\n",
+            c.attributes
+        );
+        let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
+        assert_eq!(m.dateranges[0].start_date_ms, Some(1_796_191_200_123.0));
+        let d = &m.dateranges[0];
+        assert_eq!((d.id, d.class, d.duration), ("cue-7", Some(CLASS), Some(30.0)));
+        assert_eq!(d.attributes[1], ("X-TITLE", AttrValue::Quoted("Red kettle")));
+        assert_eq!(d.attributes[2], ("X-PRICE-CENTS", AttrValue::Number(1999.0)));
+    }
+
+    #[test]
+    fn without_a_lead_time_there_is_no_countdown_and_the_target_latency_rides_last() {
+        let cues = cues_at(1_796_191_197_000.0, Some(1500));
+        let c = cues.publish(CueRequest { countdown_s: None, id: None, capture_ms: None, ..kettle() }).unwrap();
+        assert!(!c.attributes.contains("X-COUNTDOWN"), "{}", c.attributes);
+        assert!(c.attributes.ends_with(",X-TARGET-LATENCY-MS=1500"), "{}", c.attributes);
+        assert!(c.attributes.starts_with("ID=\"cue-1\","), "{}", c.attributes);
+        assert!((c.capture_ms - 1_796_191_197_000.0).abs() < 1000.0);
+        // With a countdown and no capture time, the link goes up when the countdown ends.
+        let c = cues.publish(CueRequest { countdown_s: Some(5.0), id: None, capture_ms: None, ..kettle() }).unwrap();
+        assert!((c.capture_ms - 1_796_191_202_000.0).abs() < 1000.0, "{}", c.capture_ms);
+        assert_eq!(c.id, "cue-2");
+    }
+
+    #[test]
+    fn malformed_cues_are_refused_with_the_field_named() {
+        let cues = cues_at(1_796_191_197_000.0, None);
+        let cases: Vec<(CueRequest, &str)> = vec![
+            (CueRequest { title: "Red \"kettle\"".into(), ..kettle() }, "title"),
+            (CueRequest { title: "Red\nkettle".into(), ..kettle() }, "title"),
+            (CueRequest { title: "".into(), ..kettle() }, "title"),
+            (CueRequest { title: "x".repeat(201), ..kettle() }, "title"),
+            (CueRequest { product_id: "a\"b".into(), ..kettle() }, "productId"),
+            (CueRequest { currency: "eur".into(), ..kettle() }, "currency"),
+            (CueRequest { url: "http://shop.example/p/1".into(), ..kettle() }, "url"),
+            (CueRequest { url: "https://a@evil.example/".into(), ..kettle() }, "url"),
+            (CueRequest { image_url: "https://shop.example/\"x".into(), ..kettle() }, "imageUrl"),
+            (CueRequest { price_cents: MAX_PRICE_CENTS + 1, ..kettle() }, "priceCents"),
+            (CueRequest { countdown_s: Some(2.5), ..kettle() }, "countdownS"),
+            (CueRequest { countdown_s: Some(61.0), ..kettle() }, "countdownS"),
+            (CueRequest { duration_s: Some(0.0), ..kettle() }, "durationS"),
+            (CueRequest { capture_ms: Some(1_796_191_000_000.0), ..kettle() }, "already ended"),
+            (CueRequest { id: Some("a b".into()), ..kettle() }, "id"),
+        ];
+        for (req, field) in cases {
+            match cues.publish(req) {
+                Err(Refused::Invalid(msg)) => assert!(msg.contains(field), "{field}: {msg}"),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        assert!(cues.publish(kettle()).is_ok());
+        assert!(matches!(cues.publish(kettle()), Err(Refused::Duplicate(_))));
+    }
+}
