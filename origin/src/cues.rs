@@ -11,6 +11,8 @@
 //! START-DATE is the capture wall-clock instant the link goes up (ms, UTC, on the origin's
 //! clock); X-COUNTDOWN (whole seconds of lead time) only when there is one;
 //! X-TARGET-LATENCY-MS last, when the origin runs with `--target-latency-ms`.
+//! - in-band: an `emsg` version 1 box ([`SCHEME`]) before the `moof` of the next chunk every
+//!   rendition packages, and again at the start of each segment while the cue's span lasts;
 //!
 //! The request is checked as a viewer's player checks the cue (so the origin never publishes one
 //! every viewer would drop, link hosts aside): text is non-empty, bounded and free of control
@@ -20,6 +22,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
+use liveshop::core::format::mp4::{Emsg, EmsgTime};
 use serde::{Deserialize, Serialize};
 
 use crate::packager::iso8601;
@@ -27,6 +30,8 @@ use crate::source::Clock;
 
 /// CLASS of every product cue's date range.
 pub const CLASS: &str = "com.liveshop.product";
+/// `scheme_id_uri` of the in-band cues; `value` is empty and the payload is the attribute list.
+pub const SCHEME: &str = "urn:liveshop:cue:1";
 
 const MAX_ID: usize = 64;
 const MAX_TITLE: usize = 200;
@@ -92,6 +97,23 @@ pub struct Cue {
 impl Cue {
     pub fn end_ms(&self) -> f64 {
         self.capture_ms + self.duration_s * 1000.0
+    }
+
+    /// The in-band form, for a track of `timescale` ticks a second on which `capture_ms` is at
+    /// `media_time` (the same pairing as the chunk's `prft`).
+    pub fn emsg(&self, timescale: u32, capture_ms: f64, media_time: u64) -> Vec<u8> {
+        let ticks = |ms: f64| ms * f64::from(timescale) / 1000.0;
+        let start = (media_time as f64 + ticks(self.capture_ms - capture_ms)).round().max(0.0) as u64;
+        let e = Emsg {
+            scheme_id_uri: SCHEME,
+            value: "",
+            timescale,
+            time: EmsgTime::Absolute(start),
+            event_duration: ticks(self.duration_s * 1000.0).round().min(f64::from(u32::MAX - 1)) as u32,
+            id: self.seq,
+            message_data: self.attributes.as_bytes(),
+        };
+        e.to_bytes().unwrap_or_default()
     }
 }
 
@@ -205,6 +227,26 @@ impl Cues {
         held.cues.push_back(cue.clone());
         Ok(cue)
     }
+
+    /// The `emsg` boxes for a chunk whose first frame was captured at `capture_ms`, at
+    /// `media_time` on a track of `timescale`: every cue published since the rendition's last
+    /// chunk (`sent` is its newest sequence number so far), and at a keyframe (the start of a
+    /// segment) every cue whose span has not ended, so a player joining there finds them too.
+    pub fn emsg_for_chunk(
+        &self,
+        sent: &std::sync::atomic::AtomicU32,
+        keyframe: bool,
+        (timescale, capture_ms, media_time): (u32, f64, u64),
+    ) -> Vec<u8> {
+        use std::sync::atomic::Ordering;
+        let Ok(held) = self.held.lock() else { return Vec::new() };
+        let before = sent.swap(held.last_seq, Ordering::Relaxed);
+        let mut out = Vec::new();
+        for c in held.cues.iter().filter(|c| c.seq > before || (keyframe && c.end_ms() > capture_ms)) {
+            out.extend(c.emsg(timescale, capture_ms, media_time));
+        }
+        out
+    }
 }
 
 /// The attribute list (the payload of every way a cue rides).
@@ -257,6 +299,7 @@ fn check_link(field: &str, url: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use liveshop::core::format::mp4::FragmentInfo;
     use liveshop::core::format::playlist::{self, AttrValue, Playlist};
 
     fn kettle() -> CueRequest {
@@ -344,5 +387,36 @@ mod tests {
         }
         assert!(cues.publish(kettle()).is_ok());
         assert!(matches!(cues.publish(kettle()), Err(Refused::Duplicate(_))));
+    }
+
+    #[test]
+    fn the_emsg_starts_at_the_cue_on_the_chunk_timeline() {
+        let cues = cues_at(1_796_191_197_000.0, None);
+        let c = cues.publish(kettle()).unwrap();
+        // The chunk's first frame was captured 3.123 s before the cue, at 90 000 ticks of 15360/s.
+        let bytes = c.emsg(15360, 1_796_191_197_000.0, 90_000);
+        let info = FragmentInfo::parse_checked(&bytes).unwrap();
+        let e = &info.events[0];
+        assert_eq!((e.scheme_id_uri.as_str(), e.value.as_str(), e.timescale, e.id), (SCHEME, "", 15360, 1));
+        assert_eq!(e.time, EmsgTime::Absolute(90_000 + 47_969)); // 3.123 s * 15360
+        assert_eq!(e.event_duration, 30 * 15360);
+        assert_eq!(e.message_data, c.attributes.as_bytes());
+    }
+
+    #[test]
+    fn a_chunk_carries_new_cues_and_a_keyframe_every_live_one() {
+        use std::sync::atomic::AtomicU32;
+        let cues = cues_at(1_796_191_197_000.0, None);
+        let sent = AtomicU32::new(0);
+        let at = (1000, 1_796_191_197_000.0, 0);
+        assert!(cues.emsg_for_chunk(&sent, true, at).is_empty());
+        cues.publish(kettle()).unwrap();
+        let ids = |b: Vec<u8>| FragmentInfo::parse(&b).unwrap().events.iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(ids(cues.emsg_for_chunk(&sent, false, at)), [1]);
+        assert!(cues.emsg_for_chunk(&sent, false, at).is_empty());
+        assert_eq!(ids(cues.emsg_for_chunk(&sent, true, at)), [1]);
+        // Once its span has ended, a keyframe no longer repeats it.
+        let later = (1000, 1_796_191_231_000.0, 34_000);
+        assert!(cues.emsg_for_chunk(&sent, true, later).is_empty());
     }
 }

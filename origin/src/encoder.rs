@@ -4,7 +4,7 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -97,11 +97,13 @@ pub struct Rendition {
     pub stream: Mutex<Stream>,
     /// Signals every change to the stream (new part, new init).
     pub changed: watch::Sender<u64>,
+    /// The newest cue this rendition's media has carried in-band.
+    cues_sent: AtomicU32,
 }
 
 impl Rendition {
     pub fn new(stream: Stream) -> Self {
-        Rendition { stream: Mutex::new(stream), changed: watch::channel(0).0 }
+        Rendition { stream: Mutex::new(stream), changed: watch::channel(0).0, cues_sent: AtomicU32::new(0) }
     }
 
     fn update(&self, f: impl FnOnce(&mut Stream)) {
@@ -328,7 +330,7 @@ fn collect_stderr(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
 }
 
 /// Splits one of ffmpeg's outputs into the init segment and fragments (`prft`? `moof` `mdat`)
-/// of rendition `rendition`.
+/// of rendition `rendition`, adding the cues due in each (`emsg`, before the `moof`).
 pub(crate) async fn package(
     mut out: impl AsyncRead + Unpin,
     live: Arc<Live>,
@@ -378,10 +380,22 @@ pub(crate) async fn package(
                     let Some(init) = &init else { continue };
                     let bytes = std::mem::take(&mut fragment);
                     let capture = |frame| timeline.lock().ok().and_then(|t| t.capture_ms(frame, fps));
-                    match packager::prepare_fragment(bytes, init, capture, fps, live.clock) {
-                        Ok(p) => r.update(|s| s.add_chunk(p.bytes, p.duration, p.keyframe, p.capture_ms)),
-                        Err(e) => eprintln!("origin: skipping an unreadable fragment: {e}"),
+                    let mut p = match packager::prepare_fragment(bytes, init, capture, fps, live.clock) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            eprintln!("origin: skipping an unreadable fragment: {e}");
+                            continue;
+                        }
+                    };
+                    // Cues ride in the chunk, on the video track's timeline.
+                    let events =
+                        live.cues.emsg_for_chunk(&r.cues_sent, p.keyframe, (p.timescale, p.capture_ms, p.media_time));
+                    if !events.is_empty() {
+                        if let Err(e) = packager::insert_before_moof(&mut p.bytes, &events) {
+                            eprintln!("origin: cannot add cues to a fragment: {e}");
+                        }
                     }
+                    r.update(|s| s.add_chunk(p.bytes, p.duration, p.keyframe, p.capture_ms));
                 }
                 b"mfra" => {}
                 _ => fragment.extend_from_slice(bx),

@@ -329,10 +329,11 @@ async fn ffmpeg_pid(State(live): State<Arc<Live>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoder::Settings;
+    use crate::encoder::{fixture, package, Settings};
     use crate::source::{Clock, Format};
     use axum::body::Body;
     use axum::http::Request;
+    use liveshop::core::format::mp4;
     use liveshop::core::format::playlist::{self, Playlist};
     use tower::ServiceExt;
 
@@ -467,5 +468,92 @@ mod tests {
         let with_id = KETTLE.replace("\"countdownS\":3", "\"id\":\"sale-1\"");
         assert_eq!(post_cue(&app, auth, &with_id).await.0, StatusCode::CREATED);
         assert_eq!(post_cue(&app, auth, &with_id).await.0, StatusCode::CONFLICT);
+    }
+
+    /// A two-rendition show packaged from real media (the fixture's first `before` fragments),
+    /// whose frame `i` was captured at `t0 + i / 30 s`; the rest of the fixture is packaged by
+    /// [`Show::more`].
+    struct Show {
+        live: Arc<Live>,
+        app: Router,
+        t0: f64,
+        timeline: Arc<std::sync::Mutex<crate::source::Timeline>>,
+        before: usize,
+    }
+
+    impl Show {
+        async fn new(before: usize) -> Show {
+            let format = Format { width: 160, height: 90, fps: 30 };
+            let renditions = ["show", "show-150k"].map(|n| Rendition::new(Stream::new(n, 0.2, 5, 4)));
+            let live = Live::new(renditions.into(), format, Settings::default());
+            let nowhere = PathBuf::from("/nonexistent");
+            let dirs = Dirs { www: nowhere.clone(), pkg: nowhere.clone(), vendor: nowhere.clone(), traces: nowhere };
+            let app = router(live.clone(), dirs, TOKEN);
+            let t0 = (crate::source::wall_clock_ms() / 1000.0).floor() * 1000.0 - 1000.0;
+            let mut timeline = crate::source::Timeline::default();
+            for i in 0..30 {
+                timeline.push(t0 + f64::from(i) * 100.0 / 3.0);
+            }
+            let show = Show { live, app, t0, timeline: Arc::new(std::sync::Mutex::new(timeline)), before };
+            show.package(0..before).await;
+            show
+        }
+
+        async fn package(&self, fragments: std::ops::Range<usize>) {
+            let media = fixture::output(&fixture::fragments()[fragments]);
+            for r in 0..self.live.renditions.len() {
+                package(&media[..], self.live.clone(), r, self.timeline.clone(), 30).await;
+            }
+        }
+
+        async fn more(&self) {
+            self.package(self.before..fixture::fragments().len()).await;
+        }
+
+        async fn post(&self, body: &str) -> serde_json::Value {
+            let (status, text) = post_cue(&self.app, Some("Bearer host-secret"), body).await;
+            assert_eq!(status, StatusCode::CREATED, "{text}");
+            serde_json::from_str(&text).unwrap()
+        }
+    }
+
+    /// A cue whose link goes up at `capture_ms`, for `duration_s`.
+    fn kettle_at(capture_ms: f64, duration_s: f64) -> String {
+        KETTLE.replace("\"countdownS\":3", &format!("\"captureMs\":{capture_ms},\"durationS\":{duration_s}"))
+    }
+
+    async fn part_events(app: &Router, uri: &str) -> (Vec<mp4::EventMessage>, u64) {
+        let response = app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let info = mp4::FragmentInfo::parse_checked(&body).unwrap();
+        (info.events, info.runs[0].base_decode_time)
+    }
+
+    #[tokio::test]
+    async fn a_posted_cue_rides_as_emsg_v1_in_the_next_part_of_every_rendition() {
+        let show = Show::new(2).await;
+        // The link goes up on frame 15 (500 ms in), for 10 s.
+        let cue = show.post(&kettle_at(show.t0 + 500.0, 10.0)).await;
+        show.more().await;
+        let init = mp4::InitSegment::parse(&fixture::init()).unwrap();
+        let timescale = init.video().unwrap().timescale;
+        for name in ["show", "show-150k"] {
+            let (events, _) = part_events(&show.app, &format!("/live/{name}/0.1.m4s")).await;
+            assert!(events.is_empty(), "{name}: the part before the post carries no cue");
+            let (events, part_start) = part_events(&show.app, &format!("/live/{name}/0.2.m4s")).await;
+            let [e] = &events[..] else { panic!("{name}: {events:?}") };
+            assert_eq!(
+                (e.scheme_id_uri.as_str(), e.value.as_str(), e.timescale),
+                ("urn:liveshop:cue:1", "", timescale)
+            );
+            // Part 0.2 starts at frame 12: frame 15 is 3 frames later on the same timeline.
+            assert_eq!(e.time, mp4::EmsgTime::Absolute(part_start + 3 * u64::from(timescale) / 30), "{name}");
+            assert_eq!(e.event_duration, 10 * timescale);
+            assert_eq!(e.id, 1);
+            assert_eq!(e.message_data, cue["attributes"].as_str().unwrap().as_bytes());
+            let (events, _) = part_events(&show.app, &format!("/live/{name}/0.3.m4s")).await;
+            assert!(events.is_empty(), "{name}: carried once within a segment");
+        }
     }
 }

@@ -404,6 +404,10 @@ pub struct PreparedPart {
     pub duration: f64,
     pub keyframe: bool,
     pub capture_ms: f64,
+    /// Where the first frame (captured at `capture_ms`) sits on the video track's timeline, in
+    /// ticks of `timescale`: the pairing the `prft` states.
+    pub media_time: u64,
+    pub timescale: u32,
 }
 
 /// Reads a fragment's timing and stamps its `prft` with the capture time of its first frame
@@ -422,7 +426,31 @@ pub fn prepare_fragment(
     let frame = (run.base_decode_time as f64 * fps as f64 / scale).round() as u64;
     let capture_ms = capture_of_frame(frame).unwrap_or_else(|| clock.now_ms());
     set_prft(&mut bytes, track.id, capture_ms, run.base_decode_time)?;
-    Ok(PreparedPart { duration: run.duration as f64 / scale, keyframe: run.starts_with_sync, capture_ms, bytes })
+    Ok(PreparedPart {
+        duration: run.duration as f64 / scale,
+        keyframe: run.starts_with_sync,
+        capture_ms,
+        media_time: run.base_decode_time,
+        timescale: track.timescale.max(1),
+        bytes,
+    })
+}
+
+/// Puts `boxes` (e.g. `emsg`) right before the fragment's `moof`, after its `prft`, as CMAF
+/// wants event messages: inside the chunk, so a part stays self-contained.
+pub fn insert_before_moof(bytes: &mut Vec<u8>, boxes: &[u8]) -> Result<(), mp4::Mp4Error> {
+    let mut pos = 0;
+    while let Some(len) = mp4::complete_box_len(&bytes[pos..])? {
+        if &bytes[pos + 4..pos + 8] == b"moof" {
+            break;
+        }
+        pos += len;
+        if pos >= bytes.len() {
+            break;
+        }
+    }
+    bytes.splice(pos..pos, boxes.iter().copied());
+    Ok(())
 }
 
 fn ntp(ms: f64) -> u64 {
@@ -682,5 +710,14 @@ mod tests {
         set_prft(&mut bare, 2, 1000.0, 7).unwrap();
         assert_eq!(&bare[4..8], b"prft");
         assert_eq!(bare.len(), 40);
+    }
+
+    #[test]
+    fn event_messages_go_between_the_prft_and_the_moof() {
+        let bx = |kind: &[u8; 4]| [&12u32.to_be_bytes()[..], kind, &[0; 4]].concat();
+        let mut chunk = [bx(b"prft"), bx(b"moof"), bx(b"mdat")].concat();
+        insert_before_moof(&mut chunk, &[bx(b"emsg"), bx(b"emsg")].concat()).unwrap();
+        let kinds: Vec<_> = mp4::boxes(&chunk).map(|b| b.unwrap().kind).collect();
+        assert_eq!(kinds, [*b"prft", *b"emsg", *b"emsg", *b"moof", *b"mdat"]);
     }
 }
