@@ -13,6 +13,8 @@
 //! X-TARGET-LATENCY-MS last, when the origin runs with `--target-latency-ms`.
 //! - in-band: an `emsg` version 1 box ([`SCHEME`]) before the `moof` of the next chunk every
 //!   rendition packages, and again at the start of each segment while the cue's span lasts;
+//! - in every media playlist: one EXT-X-DATERANGE per cue whose span has not ended when the
+//!   window starts (cues still to come included, so a countdown can run from the playlist too);
 //!
 //! The request is checked as a viewer's player checks the cue (so the origin never publishes one
 //! every viewer would drop, link hosts aside): text is non-empty, bounded and free of control
@@ -226,6 +228,11 @@ impl Cues {
         held.last_seq = seq;
         held.cues.push_back(cue.clone());
         Ok(cue)
+    }
+
+    /// Every cue held, oldest first.
+    pub fn all(&self) -> Vec<Arc<Cue>> {
+        self.held.lock().map(|h| h.cues.iter().cloned().collect()).unwrap_or_default()
     }
 
     /// The `emsg` boxes for a chunk whose first frame was captured at `capture_ms`, at

@@ -446,7 +446,7 @@ mod tests {
 
     /// (msn, program date-time, duration, discontinuity sequence) of every listed segment.
     fn timeline_of(r: &Rendition) -> Vec<(u64, Option<f64>, f64, u64)> {
-        let text = r.stream.lock().unwrap().render();
+        let text = r.stream.lock().unwrap().render(&[]);
         let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
         m.segments.iter().map(|s| (s.msn, s.program_date_time_ms, s.duration, s.discontinuity_sequence)).collect()
     }
@@ -478,7 +478,7 @@ mod tests {
         let (top, low) = (timeline_of(&live.renditions[0]), timeline_of(&live.renditions[1]));
         assert_eq!(top, low);
         assert_eq!(top[1..], [(1, Some(2000.0), 0.2, 0), (2, Some(9000.0), 0.2, 1)]);
-        assert!(live.renditions[1].stream.lock().unwrap().render().contains("#EXT-X-GAP"));
+        assert!(live.renditions[1].stream.lock().unwrap().render(&[]).contains("#EXT-X-GAP"));
     }
 
     #[tokio::test]

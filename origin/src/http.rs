@@ -110,9 +110,9 @@ async fn playlist(
             if too_far {
                 return text(StatusCode::BAD_REQUEST, "_HLS_msn is more than two segments ahead");
             }
-            wait_for(r, |s| s.has_reached(msn, part).then(|| s.render())).await
+            wait_for(r, |s| s.has_reached(msn, part).then(|| s.render(&live.cues.all()))).await
         }
-        None => wait_for(r, |s| s.last_part().map(|_| s.render())).await,
+        None => wait_for(r, |s| s.last_part().map(|_| s.render(&live.cues.all()))).await,
     };
     match body {
         Some(b) => m3u8(b),
@@ -554,6 +554,45 @@ mod tests {
             assert_eq!(e.message_data, cue["attributes"].as_str().unwrap().as_bytes());
             let (events, _) = part_events(&show.app, &format!("/live/{name}/0.3.m4s")).await;
             assert!(events.is_empty(), "{name}: carried once within a segment");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_posted_cue_is_a_daterange_in_every_media_playlist_while_its_span_overlaps_the_window() {
+        let show = Show::new(2).await;
+        let now = crate::source::wall_clock_ms();
+        let cue = show.post(&kettle_at(show.t0 + 500.0, 10.0)).await;
+        // One to come (a countdown runs ahead of it), one ending within the window.
+        let later = show.post(&KETTLE.replace("\"countdownS\":3", "\"countdownS\":5,\"id\":\"later\"")).await;
+        let short = show.post(&kettle_at(now - 200.0, 1.0).replace("\"url\"", "\"id\":\"short\",\"url\"")).await;
+        show.more().await;
+        for name in ["show", "show-150k"] {
+            let (status, text) = get(&show.app, &format!("/live/{name}.m3u8")).await;
+            assert_eq!(status, StatusCode::OK);
+            let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("#EXT-X-DATERANGE:")).collect();
+            let expected: Vec<String> = [&cue, &short, &later]
+                .iter()
+                .map(|c| format!("#EXT-X-DATERANGE:{}", c["attributes"].as_str().unwrap()))
+                .collect();
+            assert_eq!(lines, expected, "{text}");
+            // After the first date, before the first segment's media.
+            let pdt = text.find("#EXT-X-PROGRAM-DATE-TIME:").unwrap();
+            let first_media = text.find("#EXT-X-PART:").unwrap();
+            assert!(
+                pdt < text.find("#EXT-X-DATERANGE:").unwrap() && text.rfind("#EXT-X-DATERANGE:").unwrap() < first_media
+            );
+            let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
+            let d = &m.dateranges[0];
+            assert_eq!((d.id, d.class, d.duration), ("cue-1", Some("com.liveshop.product"), Some(10.0)));
+            assert_eq!(d.start_date_ms, Some(show.t0 + 500.0));
+            assert!(d.attributes.contains(&("X-URL", playlist::AttrValue::Quoted("https://shop.example/p/1"))));
+        }
+        // Once the window starts after its span ended, a cue is no longer listed.
+        let short: Vec<_> = show.live.cues.all().into_iter().filter(|c| c.id == "short").collect();
+        for (window_start, listed) in [(short[0].end_ms(), true), (short[0].end_ms() + 1.0, false)] {
+            let mut s = Stream::new("show", 0.2, 5, 4);
+            s.add_chunk(vec![0], 0.2, true, window_start);
+            assert_eq!(s.render(&short).contains("#EXT-X-DATERANGE:ID=\"short\""), listed);
         }
     }
 }

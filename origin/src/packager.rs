@@ -3,8 +3,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use liveshop::core::format::mp4::{self, FragmentInfo, InitSegment};
+
+use crate::cues::Cue;
 
 /// Seconds between the NTP epoch (1900) and the Unix epoch.
 const NTP_UNIX_OFFSET_S: u64 = 2_208_988_800;
@@ -282,8 +285,10 @@ impl Stream {
         self.segments.back().map(|s| s.msn)
     }
 
-    /// The media playlist (RFC 8216bis with the LL-HLS tags).
-    pub fn render(&self) -> String {
+    /// The media playlist (RFC 8216bis with the LL-HLS tags), with an EXT-X-DATERANGE for each
+    /// of `cues` whose span has not ended when the window starts, after the first
+    /// PROGRAM-DATE-TIME (the date they are placed against), in order of START-DATE.
+    pub fn render(&self, cues: &[Arc<Cue>]) -> String {
         let listed: Vec<&Segment> = {
             let skip = self.segments.len().saturating_sub(self.window);
             self.segments.iter().skip(skip).collect()
@@ -316,6 +321,13 @@ impl Stream {
                 let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}/init-{}.mp4\"", self.name, s.discontinuity_seq);
             }
             let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", iso8601(s.pdt_ms));
+            if i == 0 {
+                let mut listed: Vec<&Arc<Cue>> = cues.iter().filter(|c| c.end_ms() >= s.pdt_ms).collect();
+                listed.sort_by(|a, b| a.capture_ms.total_cmp(&b.capture_ms).then(a.seq.cmp(&b.seq)));
+                for c in listed {
+                    let _ = writeln!(out, "#EXT-X-DATERANGE:{}", c.attributes);
+                }
+            }
             if i >= with_parts_from && !s.gap {
                 for (p, part) in s.parts.iter().enumerate().filter(|(_, p)| p.complete) {
                     let independent = if part.independent { ",INDEPENDENT=YES" } else { "" };
@@ -508,7 +520,7 @@ mod tests {
     #[test]
     fn keyframes_start_segments_and_the_playlist_parses() {
         let s = stream_with(23);
-        let text = s.render();
+        let text = s.render(&[]);
         let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
         assert_eq!(m.part_target, Some(0.2));
         assert!(m.server_control.can_block_reload);
@@ -528,7 +540,7 @@ mod tests {
     fn hint_rolls_to_the_next_segment_after_a_full_gop() {
         let s = stream_with(5);
         assert_eq!(s.next_part(), (1, 0));
-        assert!(s.render().contains("PRELOAD-HINT:TYPE=PART,URI=\"show/1.0.m4s\""));
+        assert!(s.render(&[]).contains("PRELOAD-HINT:TYPE=PART,URI=\"show/1.0.m4s\""));
     }
 
     #[test]
@@ -552,7 +564,7 @@ mod tests {
         s.restart();
         s.new_init(vec![9]);
         s.add_chunk(vec![7], 0.2, true, 1_764_000_005_000.0);
-        let text = s.render();
+        let text = s.render(&[]);
         assert!(text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"show/init-1.mp4\""), "{text}");
         let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!() };
         let last = m.segments.last().unwrap();
@@ -568,7 +580,7 @@ mod tests {
         s.restart();
         s.new_init(vec![9]);
         s.add_chunk(vec![7], 0.2, true, 1_764_000_005_000.0);
-        let text = s.render();
+        let text = s.render(&[]);
         let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!() };
         assert_eq!(m.segments.last().unwrap().discontinuity_sequence, 1);
         assert_eq!(s.init(1).as_deref(), Some(&[9u8][..]));
@@ -587,7 +599,7 @@ mod tests {
         assert!(matches!(s.part(0, 1), Lookup::Ready(PartView { complete: true, .. })));
         s.restart();
         s.add_chunk(vec![7], 0.2, true, 1_764_000_005_000.0);
-        let text = s.render();
+        let text = s.render(&[]);
         assert!(text.contains("#EXT-X-GAP\n#EXTINF:0.20000,\nshow/1.m4s\n#EXT-X-DISCONTINUITY\n"), "{text}");
         let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
         let gap = &m.segments[1];
@@ -674,7 +686,7 @@ mod tests {
             Lookup::Ready(PartView { chunks: vec![vec![6u8].into(), vec![7u8].into()], complete: false })
         );
         assert!(s.has_reached(0, Some(0)) && !s.has_reached(0, Some(1)));
-        let text = s.render();
+        let text = s.render(&[]);
         assert!(text.contains("show/0.0.m4s\",INDEPENDENT=YES"), "{text}");
         assert_eq!(text.matches("#EXT-X-PART:").count(), 1, "only complete parts are listed: {text}");
         assert!(text.contains("PRELOAD-HINT:TYPE=PART,URI=\"show/0.1.m4s\""));
