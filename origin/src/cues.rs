@@ -15,6 +15,9 @@
 //!   rendition packages, and again at the start of each segment while the cue's span lasts;
 //! - in every media playlist: one EXT-X-DATERANGE per cue whose span has not ended when the
 //!   window starts (cues still to come included, so a countdown can run from the playlist too);
+//! - `GET /cues`: server-sent events, `event: cue`, `id: <ID>`, `data: <attribute list>`, each
+//!   cue as it is published; a client that connects late first gets the cues whose span has not
+//!   ended (those after its `Last-Event-ID`, if it names one held).
 //!
 //! The request is checked as a viewer's player checks the cue (so the origin never publishes one
 //! every viewer would drop, link hosts aside): text is non-empty, bounded and free of control
@@ -23,9 +26,11 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use liveshop::core::format::mp4::{Emsg, EmsgTime};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 use crate::packager::iso8601;
 use crate::source::Clock;
@@ -48,6 +53,8 @@ const MAX_LEAD_MS: f64 = 24.0 * 3600.0 * 1000.0;
 /// Cues are held this long after their span ends (for `Last-Event-ID` and the playlist window).
 const KEEP_ENDED_MS: f64 = 10.0 * 60.0 * 1000.0;
 const MAX_HELD: usize = 1000;
+/// Between comments on an idle `GET /cues`, so proxies keep it open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The body of `POST /admin/cues`.
 #[derive(Debug, Clone, Deserialize)]
@@ -138,11 +145,17 @@ pub struct Cues {
     clock: Clock,
     target_latency_ms: Option<u32>,
     held: Mutex<Held>,
+    posted: broadcast::Sender<Arc<Cue>>,
 }
 
 impl Cues {
     pub fn new(clock: Clock, target_latency_ms: Option<u32>) -> Self {
-        Cues { clock, target_latency_ms, held: Mutex::new(Held { last_seq: 0, cues: VecDeque::new() }) }
+        Cues {
+            clock,
+            target_latency_ms,
+            held: Mutex::new(Held { last_seq: 0, cues: VecDeque::new() }),
+            posted: broadcast::channel(256).0,
+        }
     }
 
     /// Checks and publishes a cue: from now on it rides in-band, in the playlists and on the
@@ -227,12 +240,34 @@ impl Cues {
         let cue = Arc::new(cue);
         held.last_seq = seq;
         held.cues.push_back(cue.clone());
+        drop(held);
+        let _ = self.posted.send(cue.clone());
         Ok(cue)
     }
 
     /// Every cue held, oldest first.
     pub fn all(&self) -> Vec<Arc<Cue>> {
         self.held.lock().map(|h| h.cues.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The cues still live (span not ended) published after the one called `last_id` (all of
+    /// them if that one is unknown), and the newest sequence number so far.
+    pub fn backlog(&self, last_id: Option<&str>) -> (Vec<Arc<Cue>>, u32) {
+        let now = self.clock.now_ms();
+        let Ok(held) = self.held.lock() else { return (Vec::new(), 0) };
+        let after = last_id.and_then(|id| held.cues.iter().find(|c| c.id == id)).map_or(0, |c| c.seq);
+        let live = held.cues.iter().filter(|c| c.seq > after && c.end_ms() > now).cloned().collect();
+        (live, held.last_seq)
+    }
+
+    /// Cues published after sequence number `seq`.
+    pub fn after(&self, seq: u32) -> Vec<Arc<Cue>> {
+        self.held.lock().map(|h| h.cues.iter().filter(|c| c.seq > seq).cloned().collect()).unwrap_or_default()
+    }
+
+    /// Announces each cue as it is published.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Cue>> {
+        self.posted.subscribe()
     }
 
     /// The `emsg` boxes for a chunk whose first frame was captured at `capture_ms`, at

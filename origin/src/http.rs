@@ -1,6 +1,6 @@
 //! Every endpoint on one port: LL-HLS media playlists (with blocking reload) and media, one per
-//! rendition, the multivariant playlist, `/clock`, and static files for the demo (`www/`,
-//! `pkg/`, `node_modules/` as `/vendor`).
+//! rendition, the multivariant playlist, `/clock`, product cues (`POST /admin/cues`, `GET /cues`)
+//! and static files for the demo (`www/`, `pkg/`, `node_modules/` as `/vendor`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,7 +17,7 @@ use axum::Router;
 use tower_http::cors::CorsLayer;
 use tower_http::services::ServeDir;
 
-use crate::cues::{CueRequest, Refused};
+use crate::cues::{Cue, CueRequest, Cues, Refused};
 use crate::encoder::{Live, Rendition};
 use crate::packager::{self, Lookup, PartView, Stream, Variant};
 
@@ -45,6 +45,7 @@ fn routes(live: Arc<Live>, dirs: Dirs, admin_token: Arc<str>) -> Router {
         .route("/live/{file}", get(playlist))
         .route("/live/{name}/{file}", get(media))
         .route("/clock", get(clock))
+        .route("/cues", get(cue_events))
         .route("/admin/cues", post(post_cue).layer(DefaultBodyLimit::max(64 * 1024)).route_layer(admin))
         .route("/admin/ffmpeg-pid", get(ffmpeg_pid))
         .nest_service("/pkg", ServeDir::new(dirs.pkg))
@@ -315,6 +316,61 @@ async fn post_cue(State(live): State<Arc<Live>>, body: Bytes) -> Response {
         Err(Refused::Invalid(msg)) => text(StatusCode::BAD_REQUEST, &msg),
         Err(Refused::Duplicate(msg)) => text(StatusCode::CONFLICT, &msg),
     }
+}
+
+/// `GET /cues`: the cues as server-sent events (see `cues`), keep-alive comments when idle.
+async fn cue_events(State(live): State<Arc<Live>>, headers: HeaderMap) -> Response {
+    let last_id = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim);
+    let events = cue_stream(live.cues.clone(), last_id, crate::cues::KEEP_ALIVE);
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-store"),
+            // nginx would otherwise hold events back to fill its buffer.
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        axum::body::Body::from_stream(events),
+    )
+        .into_response()
+}
+
+/// The event stream of one client: the live cues after `last_id` first, then each cue as it
+/// is published, `: keep-alive` after `keep_alive` without one.
+fn cue_stream(
+    cues: Arc<Cues>,
+    last_id: Option<&str>,
+    keep_alive: Duration,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
+    use tokio::sync::broadcast::error::RecvError;
+    // Subscribed before the backlog is taken, so no cue falls between the two.
+    let posted = cues.subscribe();
+    let (backlog, queued) = cues.backlog(last_id);
+    let state = (cues, posted, std::collections::VecDeque::from(backlog), queued);
+    futures_util::stream::unfold(state, move |(cues, mut posted, mut pending, mut queued)| async move {
+        loop {
+            if let Some(c) = pending.pop_front() {
+                return Some((Ok(sse_event(&c)), (cues, posted, pending, queued)));
+            }
+            match tokio::time::timeout(keep_alive, posted.recv()).await {
+                Err(_) => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (cues, posted, pending, queued))),
+                Ok(Ok(c)) if c.seq > queued => {
+                    queued = c.seq;
+                    pending.push_back(c);
+                }
+                Ok(Ok(_)) => {}
+                // Too slow a reader: catch up from the cues held.
+                Ok(Err(RecvError::Lagged(_))) => {
+                    pending.extend(cues.after(queued));
+                    queued = pending.back().map_or(queued, |c| c.seq);
+                }
+                Ok(Err(RecvError::Closed)) => return None,
+            }
+        }
+    })
+}
+
+fn sse_event(c: &Cue) -> Bytes {
+    format!("event: cue\nid: {}\ndata: {}\n\n", c.id, c.attributes).into()
 }
 
 /// For restart tests: which ffmpeg process to kill.
@@ -594,5 +650,106 @@ mod tests {
             s.add_chunk(vec![0], 0.2, true, window_start);
             assert_eq!(s.render(&short).contains("#EXT-X-DATERANGE:ID=\"short\""), listed);
         }
+    }
+
+    /// Reads server-sent events from `body` until `n` have come (comments included), or 2 s.
+    async fn read_events(
+        body: &mut (impl futures_util::Stream<Item = Result<Bytes, axum::Error>> + Unpin),
+        n: usize,
+    ) -> Vec<String> {
+        read_events_for(body, n, Duration::from_secs(2)).await
+    }
+
+    async fn read_events_for(
+        body: &mut (impl futures_util::Stream<Item = Result<Bytes, axum::Error>> + Unpin),
+        n: usize,
+        wait: Duration,
+    ) -> Vec<String> {
+        use futures_util::StreamExt;
+        let mut text = String::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        while text.matches("\n\n").count() < n {
+            match tokio::time::timeout_at(deadline, body.next()).await {
+                Ok(Some(Ok(chunk))) => text.push_str(std::str::from_utf8(&chunk).unwrap()),
+                _ => break,
+            }
+        }
+        text.split_inclusive("\n\n").map(str::to_string).collect()
+    }
+
+    async fn open_cues(app: &Router, uri: &str, last_id: Option<&str>) -> Response {
+        let mut req = Request::get(uri).header(header::ORIGIN, "https://viewer.example");
+        if let Some(id) = last_id {
+            req = req.header("last-event-id", id);
+        }
+        app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap()
+    }
+
+    fn event(cue: &serde_json::Value) -> String {
+        format!("event: cue\nid: {}\ndata: {}\n\n", cue["id"].as_str().unwrap(), cue["attributes"].as_str().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_posted_cue_goes_out_at_once_on_the_cue_stream_directly_and_through_the_emulator() {
+        let show = Show::new(1).await;
+        let mut streams = Vec::new();
+        for uri in ["/cues", "/net/clean/viewer-1/cues"] {
+            let response = open_cues(&show.app, uri, None).await;
+            assert_eq!(response.status(), StatusCode::OK, "{uri}");
+            let h = response.headers();
+            assert_eq!(h[header::CONTENT_TYPE], "text/event-stream", "{uri}");
+            assert_eq!(h[header::CACHE_CONTROL], "no-store", "{uri}");
+            assert_eq!(h[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*", "{uri}");
+            streams.push(response.into_body().into_data_stream());
+        }
+        let cue = show.post(&kettle_at(show.t0 + 500.0, 10.0)).await;
+        for body in &mut streams {
+            assert_eq!(read_events(body, 1).await, [event(&cue)]);
+        }
+        let next = show.post(KETTLE).await;
+        for body in &mut streams {
+            assert_eq!(read_events(body, 1).await, [event(&next)]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_late_cue_client_first_gets_the_live_cues_after_its_last_event_id() {
+        let show = Show::new(1).await;
+        let now = crate::source::wall_clock_ms();
+        let first = show.post(&kettle_at(now, 10.0)).await;
+        let ended = show.post(&kettle_at(now - 900.0, 1.0)).await;
+        let coming = show.post(KETTLE).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(ended["captureMs"].as_f64().unwrap() + 1000.0 < crate::source::wall_clock_ms());
+        let mut streams = Vec::new();
+        for (last_id, expected) in [
+            (None, vec![event(&first), event(&coming)]),
+            (Some("nobody-knows"), vec![event(&first), event(&coming)]),
+            (Some("cue-1"), vec![event(&coming)]),
+            (Some("cue-3"), vec![]),
+        ] {
+            let mut body = open_cues(&show.app, "/cues", last_id).await.into_body().into_data_stream();
+            let got = read_events(&mut body, expected.len()).await;
+            assert_eq!(got, expected, "{last_id:?}");
+            streams.push(body);
+        }
+        // Then each gets what comes next, once.
+        let next = show.post(KETTLE).await;
+        for body in &mut streams {
+            assert_eq!(read_events(body, 1).await, [event(&next)]);
+            assert_eq!(read_events_for(body, 1, Duration::from_millis(100)).await, Vec::<String>::new());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_cue_stream_sends_keep_alive_comments() {
+        use futures_util::StreamExt;
+        let cues = Arc::new(Cues::new(Clock::default(), None));
+        let mut events = Box::pin(cue_stream(cues, None, Duration::from_millis(30)));
+        let started = tokio::time::Instant::now();
+        for _ in 0..2 {
+            assert_eq!(events.next().await.unwrap().unwrap(), Bytes::from_static(b": keep-alive\n\n"));
+        }
+        assert!(started.elapsed() >= Duration::from_millis(60));
     }
 }
