@@ -338,6 +338,45 @@ fn check_link(field: &str, url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Products the origin raises on its own with `--script-cues`, for the demo and the bench.
+const DEMO_PRODUCTS: [(&str, &str, u64, &str); 4] = [
+    ("sku-kettle", "Red kettle", 1999, "kettle"),
+    ("sku-mug", "Stoneware mug, set of 2", 1450, "mug"),
+    ("sku-lamp", "Brass desk lamp", 5900, "lamp"),
+    ("sku-scarf", "Merino scarf", 3200, "scarf"),
+];
+
+/// The `n`th scripted cue: the demo products in turn, each with a 3 s countdown and up for
+/// `every_s` seconds (at most 30), so that one pop-up ends as the next goes up.
+pub fn demo_request(n: usize, every_s: f64) -> CueRequest {
+    let (sku, title, price, slug) = DEMO_PRODUCTS[n % DEMO_PRODUCTS.len()];
+    CueRequest {
+        product_id: sku.into(),
+        title: title.into(),
+        price_cents: price,
+        currency: "EUR".into(),
+        url: format!("https://shop.example/p/{slug}"),
+        image_url: format!("https://shop.example/i/{slug}.jpg"),
+        countdown_s: Some(3.0),
+        duration_s: Some(every_s.min(DEFAULT_DURATION_S)),
+        capture_ms: None,
+        id: None,
+    }
+}
+
+/// `--script-cues`: raises a demo product every `every_s` seconds, the first one after
+/// `every_s`, until the process ends.
+pub async fn script(cues: Arc<Cues>, every_s: f64) {
+    let period = Duration::from_secs_f64(every_s);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    for n in 0.. {
+        tick.tick().await;
+        if let Err(e) = cues.publish(demo_request(n, every_s)) {
+            eprintln!("origin: a scripted cue was refused: {e:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,5 +499,25 @@ mod tests {
         // Once its span has ended, a keyframe no longer repeats it.
         let later = (1000, 1_796_191_231_000.0, 34_000);
         assert!(cues.emsg_for_chunk(&sent, true, later).is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_script_raises_the_demo_products_in_turn_with_a_countdown() {
+        let cues = Arc::new(Cues::new(Clock::default(), Some(1200)));
+        let script = tokio::spawn(script(cues.clone(), 0.05));
+        tokio::time::sleep(Duration::from_millis(180)).await;
+        script.abort();
+        let raised = cues.all();
+        assert!(raised.len() >= 2, "{raised:?}");
+        for (n, c) in raised.iter().enumerate() {
+            assert_eq!(c.product_id, DEMO_PRODUCTS[n % DEMO_PRODUCTS.len()].0);
+            assert_eq!((c.countdown_s, c.duration_s, c.target_latency_ms), (Some(3), 0.05, Some(1200)));
+            assert!(c.url.starts_with("https://shop.example/") && c.image_url.starts_with("https://shop.example/"));
+        }
+        // Every demo product passes the checks a posted cue does, at the longest duration too.
+        for n in 0..DEMO_PRODUCTS.len() {
+            let c = cues.publish(demo_request(n, 60.0)).unwrap();
+            assert!(c.attributes.contains(",DURATION=30.000,") && c.attributes.contains(",X-COUNTDOWN=3"));
+        }
     }
 }

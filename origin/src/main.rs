@@ -4,13 +4,14 @@
 //! `origin --listen 127.0.0.1:8080 [--width 640 --height 360 --fps 30 --part-ms 200
 //! --chunk-ms 33 --gop-ms 1000 --video-kbps 800,150 --name show --window-segments 8 --www www
 //! --pkg pkg --vendor node_modules --traces ../shared/traces --ffmpeg ffmpeg --no-audio
-//! --clock-offset-ms 0 --admin-token TOKEN --target-latency-ms N]`
+//! --clock-offset-ms 0 --admin-token TOKEN --target-latency-ms N --script-cues SECONDS]`
 //!
 //! `POST /admin/cues` publishes a product cue (see `cues`); admin routes take
 //! `Authorization: Bearer <token>`, the `--admin-token` given or one generated at start and
 //! printed to stderr. `--target-latency-ms` asks every viewer to hold that latency: the
 //! multivariant playlist carries it as EXT-X-SESSION-DATA `com.liveshop.target-latency` and
-//! every cue as X-TARGET-LATENCY-MS.
+//! every cue as X-TARGET-LATENCY-MS. `--script-cues SECONDS` raises a demo product every
+//! SECONDS, with a 3 s countdown, for the demo and the bench.
 //!
 //! `--clock-offset-ms` shifts every timestamp the origin hands out (`/clock`, capture times and
 //! with them the frame code, `prft` and PROGRAM-DATE-TIME, cue times), so a viewer's clock error
@@ -57,6 +58,7 @@ struct Args {
     clock_offset_ms: f64,
     admin_token: Option<String>,
     target_latency_ms: Option<u32>,
+    script_cues_s: Option<f64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -78,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
         clock_offset_ms: 0.0,
         admin_token: None,
         target_latency_ms: None,
+        script_cues_s: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -126,6 +129,10 @@ fn parse_args() -> Result<Args, String> {
                 }
                 a.target_latency_ms = Some(ms);
             }
+            "--script-cues" => {
+                let every = value.parse::<f64>().ok().filter(|s| (1.0..=86_400.0).contains(s));
+                a.script_cues_s = Some(every.ok_or_else(|| format!("{flag}: seconds, from 1 to 86400"))?);
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -155,7 +162,7 @@ async fn main() {
             if !msg.is_empty() {
                 eprintln!("origin: {msg}");
             }
-            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio --clock-offset-ms MS --admin-token TOKEN --target-latency-ms MS]");
+            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio --clock-offset-ms MS --admin-token TOKEN --target-latency-ms MS --script-cues SECONDS]");
             std::process::exit(if msg.is_empty() { 0 } else { 64 });
         }
     };
@@ -194,6 +201,9 @@ async fn main() {
         audio: args.audio,
     };
     let encoder = tokio::spawn(encoder::supervise(live.clone(), config, stop_rx));
+    if let Some(every) = args.script_cues_s {
+        tokio::spawn(cues::script(live.cues.clone(), every));
+    }
 
     let addr = listener.local_addr().map_or(args.listen.clone(), |a| a.to_string());
     println!("origin listening on http://{addr}");
