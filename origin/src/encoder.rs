@@ -4,7 +4,7 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,8 +15,9 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::cues::Cues;
 use crate::packager::{self, Stream};
-use crate::source::{self, Format, Timeline};
+use crate::source::{self, Clock, Format, Timeline};
 
 #[derive(Debug, Clone)]
 pub struct EncoderConfig {
@@ -39,11 +40,31 @@ pub struct Live {
     pub format: Format,
     /// Process id of the running ffmpeg, for tests that kill it.
     pub ffmpeg_pid: Mutex<Option<u32>>,
+    /// Every timestamp the origin hands out comes from this clock.
+    pub clock: Clock,
+    /// The latency every viewer is asked to hold (`--target-latency-ms`), if any.
+    pub target_latency_ms: Option<u32>,
+    /// The product cues the host published.
+    pub cues: Arc<Cues>,
+}
+
+/// How the show is run, beyond its renditions and picture.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub clock: Clock,
+    pub target_latency_ms: Option<u32>,
 }
 
 impl Live {
-    pub fn new(renditions: Vec<Rendition>, format: Format) -> Arc<Self> {
-        Arc::new(Live { renditions, format, ffmpeg_pid: Mutex::new(None) })
+    pub fn new(renditions: Vec<Rendition>, format: Format, settings: Settings) -> Arc<Self> {
+        Arc::new(Live {
+            renditions,
+            format,
+            ffmpeg_pid: Mutex::new(None),
+            clock: settings.clock,
+            target_latency_ms: settings.target_latency_ms,
+            cues: Arc::new(Cues::new(settings.clock, settings.target_latency_ms)),
+        })
     }
 
     /// The rendition whose stream is called `name`.
@@ -76,11 +97,13 @@ pub struct Rendition {
     pub stream: Mutex<Stream>,
     /// Signals every change to the stream (new part, new init).
     pub changed: watch::Sender<u64>,
+    /// The newest cue this rendition's media has carried in-band.
+    cues_sent: AtomicU32,
 }
 
 impl Rendition {
     pub fn new(stream: Stream) -> Self {
-        Rendition { stream: Mutex::new(stream), changed: watch::channel(0).0 }
+        Rendition { stream: Mutex::new(stream), changed: watch::channel(0).0, cues_sent: AtomicU32::new(0) }
     }
 
     fn update(&self, f: impl FnOnce(&mut Stream)) {
@@ -177,7 +200,7 @@ fn ffmpeg_args(c: &EncoderConfig, video: &Path, audio: &Path, outputs: &[String]
     args
 }
 
-fn mkfifo(path: &Path) -> std::io::Result<()> {
+pub(crate) fn mkfifo(path: &Path) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, e))?;
@@ -242,9 +265,9 @@ pub async fn supervise(live: Arc<Live>, config: EncoderConfig, mut shutdown: wat
         let timeline = Arc::new(Mutex::new(Timeline::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let source = {
-            let (timeline, stop, f) = (timeline.clone(), stop.clone(), config.format);
+            let (timeline, stop, f, clock) = (timeline.clone(), stop.clone(), config.format, live.clock);
             let (video, audio) = (video.clone(), audio.clone());
-            std::thread::spawn(move || source::run(f, &video, &audio, timeline, stop))
+            std::thread::spawn(move || source::run(f, clock, (&video, &audio), timeline, stop))
         };
         let stderr_tail = collect_stderr(&mut child);
         let mut readers = JoinSet::new();
@@ -307,8 +330,8 @@ fn collect_stderr(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
 }
 
 /// Splits one of ffmpeg's outputs into the init segment and fragments (`prft`? `moof` `mdat`)
-/// of rendition `rendition`.
-async fn package(
+/// of rendition `rendition`, adding the cues due in each (`emsg`, before the `moof`).
+pub(crate) async fn package(
     mut out: impl AsyncRead + Unpin,
     live: Arc<Live>,
     rendition: usize,
@@ -357,10 +380,22 @@ async fn package(
                     let Some(init) = &init else { continue };
                     let bytes = std::mem::take(&mut fragment);
                     let capture = |frame| timeline.lock().ok().and_then(|t| t.capture_ms(frame, fps));
-                    match packager::prepare_fragment(bytes, init, capture, fps) {
-                        Ok(p) => r.update(|s| s.add_chunk(p.bytes, p.duration, p.keyframe, p.capture_ms)),
-                        Err(e) => eprintln!("origin: skipping an unreadable fragment: {e}"),
+                    let mut p = match packager::prepare_fragment(bytes, init, capture, fps, live.clock) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            eprintln!("origin: skipping an unreadable fragment: {e}");
+                            continue;
+                        }
+                    };
+                    // Cues ride in the chunk, on the video track's timeline.
+                    let events =
+                        live.cues.emsg_for_chunk(&r.cues_sent, p.keyframe, (p.timescale, p.capture_ms, p.media_time));
+                    if !events.is_empty() {
+                        if let Err(e) = packager::insert_before_moof(&mut p.bytes, &events) {
+                            eprintln!("origin: cannot add cues to a fragment: {e}");
+                        }
                     }
+                    r.update(|s| s.add_chunk(p.bytes, p.duration, p.keyframe, p.capture_ms));
                 }
                 b"mfra" => {}
                 _ => fragment.extend_from_slice(bx),
@@ -370,14 +405,48 @@ async fn package(
     }
 }
 
+/// Real media for tests: the fixture's init segment and its five 200 ms fragments (30 fps,
+/// one keyframe at the start), as ffmpeg would write them.
+#[cfg(test)]
+pub(crate) mod fixture {
+    pub fn init() -> Vec<u8> {
+        include_bytes!("../../tests/fixtures/media/init.mp4").to_vec()
+    }
+
+    pub fn fragments() -> Vec<Vec<u8>> {
+        let data = include_bytes!("../../tests/fixtures/media/fragments.m4s");
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        for b in liveshop::core::format::mp4::boxes(data) {
+            let b = b.expect("the fixture reads");
+            if b.is(b"moof") || out.is_empty() {
+                out.push(Vec::new());
+            }
+            if let Some(f) = out.last_mut() {
+                f.extend_from_slice(b.whole);
+            }
+        }
+        out
+    }
+
+    /// The init segment followed by `fragments`, as one ffmpeg output.
+    pub fn output(fragments: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = init();
+        fragments.iter().for_each(|f| out.extend_from_slice(f));
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packager::Lookup;
+    use liveshop::core::format::mp4::FragmentInfo;
     use liveshop::core::format::playlist::{self, Playlist};
+    use std::io::Read;
 
     /// (msn, program date-time, duration, discontinuity sequence) of every listed segment.
-    fn timeline(r: &Rendition) -> Vec<(u64, Option<f64>, f64, u64)> {
-        let text = r.stream.lock().unwrap().render();
+    fn timeline_of(r: &Rendition) -> Vec<(u64, Option<f64>, f64, u64)> {
+        let text = r.stream.lock().unwrap().render(&[]);
         let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
         m.segments.iter().map(|s| (s.msn, s.program_date_time_ms, s.duration, s.discontinuity_sequence)).collect()
     }
@@ -388,6 +457,7 @@ mod tests {
         let live = Live::new(
             vec![Rendition::new(Stream::new("show", 0.2, 5, 4)), Rendition::new(Stream::new("show-300k", 0.2, 5, 4))],
             format,
+            Settings::default(),
         );
         // ffmpeg died after writing the keyframe that starts segment 1 to output 0 only.
         for (r, frames) in live.renditions.iter().zip([6, 5]) {
@@ -405,9 +475,49 @@ mod tests {
                 s.add_chunk(vec![1], 0.2, true, 9000.0);
             });
         }
-        let (top, low) = (timeline(&live.renditions[0]), timeline(&live.renditions[1]));
+        let (top, low) = (timeline_of(&live.renditions[0]), timeline_of(&live.renditions[1]));
         assert_eq!(top, low);
         assert_eq!(top[1..], [(1, Some(2000.0), 0.2, 0), (2, Some(9000.0), 0.2, 1)]);
-        assert!(live.renditions[1].stream.lock().unwrap().render().contains("#EXT-X-GAP"));
+        assert!(live.renditions[1].stream.lock().unwrap().render(&[]).contains("#EXT-X-GAP"));
+    }
+
+    #[tokio::test]
+    async fn the_clock_offset_shifts_the_frame_code_the_prft_and_the_program_date_time() {
+        let offset_ms = -3_600_000.0;
+        let clock = Clock { offset_ms };
+        let dir = std::env::temp_dir().join(format!("liveshop-origin-test-clock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (video, audio) = (dir.join("video.yuv"), dir.join("audio.pcm"));
+        mkfifo(&video).unwrap();
+        mkfifo(&audio).unwrap();
+        let format = Format { width: 96, height: 48, fps: 30 };
+        let timeline = Arc::new(Mutex::new(Timeline::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let source = {
+            let (timeline, stop, video, audio) = (timeline.clone(), stop.clone(), video.clone(), audio.clone());
+            std::thread::spawn(move || source::run(format, clock, (&video, &audio), timeline, stop))
+        };
+        // The source writes its first frame as soon as the FIFO has a reader.
+        let mut frame = vec![0u8; format.width * format.height * 3 / 2];
+        std::fs::File::open(&video).unwrap().read_exact(&mut frame).unwrap();
+        let read_at = source::wall_clock_ms();
+        stop.store(true, Ordering::Relaxed);
+        source.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let code = source::decode(&frame[..format.width * format.height], format.width).unwrap() as f64;
+        assert!((read_at + offset_ms - 1000.0..=read_at + offset_ms).contains(&code), "{code} vs {read_at}");
+        let first = timeline.lock().unwrap().capture_ms(0, 30);
+        assert_eq!(first, Some(code));
+
+        // Packaged, the first frame's capture time is the segment's date and its prft.
+        let settings = Settings { clock, ..Settings::default() };
+        let live = Live::new(vec![Rendition::new(Stream::new("show", 0.2, 5, 4))], format, settings);
+        package(&fixture::output(&fixture::fragments())[..], live.clone(), 0, timeline, 30).await;
+        let r = &live.renditions[0];
+        assert_eq!(timeline_of(r)[0].1, Some(code));
+        let Lookup::Ready(part) = r.stream.lock().unwrap().part(0, 0) else { panic!("no part 0.0") };
+        let prft = FragmentInfo::parse(&part.chunks[0]).unwrap().producer_times[0];
+        assert!((prft.wall_clock_ms - code).abs() < 0.01, "{prft:?}");
     }
 }

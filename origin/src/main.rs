@@ -3,7 +3,19 @@
 //!
 //! `origin --listen 127.0.0.1:8080 [--width 640 --height 360 --fps 30 --part-ms 200
 //! --chunk-ms 33 --gop-ms 1000 --video-kbps 800,150 --name show --window-segments 8 --www www
-//! --pkg pkg --vendor node_modules --traces ../shared/traces --ffmpeg ffmpeg --no-audio]`
+//! --pkg pkg --vendor node_modules --traces ../shared/traces --ffmpeg ffmpeg --no-audio
+//! --clock-offset-ms 0 --admin-token TOKEN --target-latency-ms N --script-cues SECONDS]`
+//!
+//! `POST /admin/cues` publishes a product cue (see `cues`); admin routes take
+//! `Authorization: Bearer <token>`, the `--admin-token` given or one generated at start and
+//! printed to stderr. `--target-latency-ms` asks every viewer to hold that latency: the
+//! multivariant playlist carries it as EXT-X-SESSION-DATA `com.liveshop.target-latency` and
+//! every cue as X-TARGET-LATENCY-MS. `--script-cues SECONDS` raises a demo product every
+//! SECONDS, with a 3 s countdown, for the demo and the bench.
+//!
+//! `--clock-offset-ms` shifts every timestamp the origin hands out (`/clock`, capture times and
+//! with them the frame code, `prft` and PROGRAM-DATE-TIME, cue times), so a viewer's clock error
+//! shows in what is measured.
 //!
 //! `--video-kbps` lists the renditions, top first (one value: one rendition). The top one is
 //! `/live/<name>.m3u8` with media under `/live/<name>/`; each other one is
@@ -11,6 +23,7 @@
 //! multivariant playlist listing them all. Every route is also served through the network
 //! emulator under `/net/<profile>/<client>/`.
 
+mod cues;
 mod encoder;
 mod font;
 mod http;
@@ -21,7 +34,7 @@ mod source;
 use std::io::Write;
 use std::path::PathBuf;
 
-use encoder::{EncoderConfig, Live, Rendition};
+use encoder::{EncoderConfig, Live, Rendition, Settings};
 use packager::Stream;
 use source::Format;
 use tokio::sync::watch;
@@ -42,6 +55,10 @@ struct Args {
     traces: PathBuf,
     ffmpeg: String,
     audio: bool,
+    clock_offset_ms: f64,
+    admin_token: Option<String>,
+    target_latency_ms: Option<u32>,
+    script_cues_s: Option<f64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -60,6 +77,10 @@ fn parse_args() -> Result<Args, String> {
         traces: "../shared/traces".into(),
         ffmpeg: "ffmpeg".into(),
         audio: true,
+        clock_offset_ms: 0.0,
+        admin_token: None,
+        target_latency_ms: None,
+        script_cues_s: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -88,6 +109,30 @@ fn parse_args() -> Result<Args, String> {
             "--vendor" => a.vendor = value.into(),
             "--traces" => a.traces = value.into(),
             "--ffmpeg" => a.ffmpeg = value,
+            "--clock-offset-ms" => {
+                a.clock_offset_ms = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|ms| ms.is_finite() && ms.abs() <= 86_400_000.0)
+                    .ok_or_else(|| format!("{flag}: `{value}` is not a number of ms within a day"))?
+            }
+            "--admin-token" => {
+                if value.is_empty() || value.len() > 256 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(format!("{flag}: 1-256 printable ASCII characters, no spaces"));
+                }
+                a.admin_token = Some(value);
+            }
+            "--target-latency-ms" => {
+                let ms = num(&value)?;
+                if !(1..=cues::MAX_TARGET_LATENCY_MS).contains(&ms) {
+                    return Err(format!("{flag}: between 1 and {}", cues::MAX_TARGET_LATENCY_MS));
+                }
+                a.target_latency_ms = Some(ms);
+            }
+            "--script-cues" => {
+                let every = value.parse::<f64>().ok().filter(|s| (1.0..=86_400.0).contains(s));
+                a.script_cues_s = Some(every.ok_or_else(|| format!("{flag}: seconds, from 1 to 86400"))?);
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -117,7 +162,7 @@ async fn main() {
             if !msg.is_empty() {
                 eprintln!("origin: {msg}");
             }
-            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio]");
+            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio --clock-offset-ms MS --admin-token TOKEN --target-latency-ms MS --script-cues SECONDS]");
             std::process::exit(if msg.is_empty() { 0 } else { 64 });
         }
     };
@@ -132,7 +177,11 @@ async fn main() {
             Rendition::new(Stream::new(&name, args.part_ms as f64 / 1000.0, parts_per_segment, args.window))
         })
         .collect();
-    let live = Live::new(renditions, args.format);
+    let settings = Settings {
+        clock: source::Clock { offset_ms: args.clock_offset_ms },
+        target_latency_ms: args.target_latency_ms,
+    };
+    let live = Live::new(renditions, args.format, settings);
 
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(l) => l,
@@ -152,12 +201,24 @@ async fn main() {
         audio: args.audio,
     };
     let encoder = tokio::spawn(encoder::supervise(live.clone(), config, stop_rx));
+    if let Some(every) = args.script_cues_s {
+        tokio::spawn(cues::script(live.cues.clone(), every));
+    }
 
     let addr = listener.local_addr().map_or(args.listen.clone(), |a| a.to_string());
     println!("origin listening on http://{addr}");
     let _ = std::io::stdout().flush();
 
-    let app = http::router(live, http::Dirs { www: args.www, pkg: args.pkg, vendor: args.vendor, traces: args.traces });
+    let admin_token = match args.admin_token {
+        Some(t) => t,
+        None => {
+            let t = random_token();
+            eprintln!("origin: admin token (Authorization: Bearer ... on /admin/cues): {t}");
+            t
+        }
+    };
+    let dirs = http::Dirs { www: args.www, pkg: args.pkg, vendor: args.vendor, traces: args.traces };
+    let app = http::router(live, dirs, &admin_token);
     let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
     if let Err(e) = serve.await {
         eprintln!("origin: server error: {e}");
@@ -165,6 +226,17 @@ async fn main() {
     // Stop ffmpeg cleanly before exiting.
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), encoder).await;
+}
+
+/// 128 random bits, in hex.
+fn random_token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    if let Err(e) = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
+        eprintln!("origin: cannot read /dev/urandom for an admin token ({e}); pass --admin-token");
+        std::process::exit(1);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn shutdown_signal() {

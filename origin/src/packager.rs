@@ -3,8 +3,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use liveshop::core::format::mp4::{self, FragmentInfo, InitSegment};
+
+use crate::cues::Cue;
 
 /// Seconds between the NTP epoch (1900) and the Unix epoch.
 const NTP_UNIX_OFFSET_S: u64 = 2_208_988_800;
@@ -282,8 +285,10 @@ impl Stream {
         self.segments.back().map(|s| s.msn)
     }
 
-    /// The media playlist (RFC 8216bis with the LL-HLS tags).
-    pub fn render(&self) -> String {
+    /// The media playlist (RFC 8216bis with the LL-HLS tags), with an EXT-X-DATERANGE for each
+    /// of `cues` whose span has not ended when the window starts, after the first
+    /// PROGRAM-DATE-TIME (the date they are placed against), in order of START-DATE.
+    pub fn render(&self, cues: &[Arc<Cue>]) -> String {
         let listed: Vec<&Segment> = {
             let skip = self.segments.len().saturating_sub(self.window);
             self.segments.iter().skip(skip).collect()
@@ -316,6 +321,13 @@ impl Stream {
                 let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}/init-{}.mp4\"", self.name, s.discontinuity_seq);
             }
             let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", iso8601(s.pdt_ms));
+            if i == 0 {
+                let mut listed: Vec<&Arc<Cue>> = cues.iter().filter(|c| c.end_ms() >= s.pdt_ms).collect();
+                listed.sort_by(|a, b| a.capture_ms.total_cmp(&b.capture_ms).then(a.seq.cmp(&b.seq)));
+                for c in listed {
+                    let _ = writeln!(out, "#EXT-X-DATERANGE:{}", c.attributes);
+                }
+            }
             if i >= with_parts_from && !s.gap {
                 for (p, part) in s.parts.iter().enumerate().filter(|(_, p)| p.complete) {
                     let independent = if part.independent { ",INDEPENDENT=YES" } else { "" };
@@ -353,9 +365,16 @@ pub struct Variant {
     pub fps: u32,
 }
 
-/// The multivariant playlist: one EXT-X-STREAM-INF per variant, in the order given.
-pub fn render_multivariant(variants: &[Variant]) -> String {
+/// DATA-ID of the session data that carries `--target-latency-ms`.
+pub const TARGET_LATENCY_DATA_ID: &str = "com.liveshop.target-latency";
+
+/// The multivariant playlist: one EXT-X-STREAM-INF per variant, in the order given, after the
+/// latency every viewer is asked to hold (EXT-X-SESSION-DATA), if there is one.
+pub fn render_multivariant(variants: &[Variant], target_latency_ms: Option<u32>) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    if let Some(ms) = target_latency_ms {
+        let _ = writeln!(out, "#EXT-X-SESSION-DATA:DATA-ID=\"{TARGET_LATENCY_DATA_ID}\",VALUE=\"{ms}\"");
+    }
     for v in variants {
         let _ =
             writeln!(
@@ -397,6 +416,10 @@ pub struct PreparedPart {
     pub duration: f64,
     pub keyframe: bool,
     pub capture_ms: f64,
+    /// Where the first frame (captured at `capture_ms`) sits on the video track's timeline, in
+    /// ticks of `timescale`: the pairing the `prft` states.
+    pub media_time: u64,
+    pub timescale: u32,
 }
 
 /// Reads a fragment's timing and stamps its `prft` with the capture time of its first frame
@@ -406,15 +429,40 @@ pub fn prepare_fragment(
     init: &InitSegment,
     capture_of_frame: impl Fn(u64) -> Option<f64>,
     fps: u32,
+    clock: crate::source::Clock,
 ) -> Result<PreparedPart, mp4::Mp4Error> {
     let info = FragmentInfo::parse(&bytes)?;
     let track = init.video().or(init.tracks.first()).ok_or(mp4::Mp4Error::NoTracks)?;
     let run = info.run(track.id).ok_or_else(|| mp4::Mp4Error::Truncated("traf".into()))?;
     let scale = track.timescale.max(1) as f64;
     let frame = (run.base_decode_time as f64 * fps as f64 / scale).round() as u64;
-    let capture_ms = capture_of_frame(frame).unwrap_or_else(crate::source::wall_clock_ms);
+    let capture_ms = capture_of_frame(frame).unwrap_or_else(|| clock.now_ms());
     set_prft(&mut bytes, track.id, capture_ms, run.base_decode_time)?;
-    Ok(PreparedPart { duration: run.duration as f64 / scale, keyframe: run.starts_with_sync, capture_ms, bytes })
+    Ok(PreparedPart {
+        duration: run.duration as f64 / scale,
+        keyframe: run.starts_with_sync,
+        capture_ms,
+        media_time: run.base_decode_time,
+        timescale: track.timescale.max(1),
+        bytes,
+    })
+}
+
+/// Puts `boxes` (e.g. `emsg`) right before the fragment's `moof`, after its `prft`, as CMAF
+/// wants event messages: inside the chunk, so a part stays self-contained.
+pub fn insert_before_moof(bytes: &mut Vec<u8>, boxes: &[u8]) -> Result<(), mp4::Mp4Error> {
+    let mut pos = 0;
+    while let Some(len) = mp4::complete_box_len(&bytes[pos..])? {
+        if &bytes[pos + 4..pos + 8] == b"moof" {
+            break;
+        }
+        pos += len;
+        if pos >= bytes.len() {
+            break;
+        }
+    }
+    bytes.splice(pos..pos, boxes.iter().copied());
+    Ok(())
 }
 
 fn ntp(ms: f64) -> u64 {
@@ -472,7 +520,7 @@ mod tests {
     #[test]
     fn keyframes_start_segments_and_the_playlist_parses() {
         let s = stream_with(23);
-        let text = s.render();
+        let text = s.render(&[]);
         let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
         assert_eq!(m.part_target, Some(0.2));
         assert!(m.server_control.can_block_reload);
@@ -492,7 +540,7 @@ mod tests {
     fn hint_rolls_to_the_next_segment_after_a_full_gop() {
         let s = stream_with(5);
         assert_eq!(s.next_part(), (1, 0));
-        assert!(s.render().contains("PRELOAD-HINT:TYPE=PART,URI=\"show/1.0.m4s\""));
+        assert!(s.render(&[]).contains("PRELOAD-HINT:TYPE=PART,URI=\"show/1.0.m4s\""));
     }
 
     #[test]
@@ -516,7 +564,7 @@ mod tests {
         s.restart();
         s.new_init(vec![9]);
         s.add_chunk(vec![7], 0.2, true, 1_764_000_005_000.0);
-        let text = s.render();
+        let text = s.render(&[]);
         assert!(text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"show/init-1.mp4\""), "{text}");
         let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!() };
         let last = m.segments.last().unwrap();
@@ -532,7 +580,7 @@ mod tests {
         s.restart();
         s.new_init(vec![9]);
         s.add_chunk(vec![7], 0.2, true, 1_764_000_005_000.0);
-        let text = s.render();
+        let text = s.render(&[]);
         let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!() };
         assert_eq!(m.segments.last().unwrap().discontinuity_sequence, 1);
         assert_eq!(s.init(1).as_deref(), Some(&[9u8][..]));
@@ -551,7 +599,7 @@ mod tests {
         assert!(matches!(s.part(0, 1), Lookup::Ready(PartView { complete: true, .. })));
         s.restart();
         s.add_chunk(vec![7], 0.2, true, 1_764_000_005_000.0);
-        let text = s.render();
+        let text = s.render(&[]);
         assert!(text.contains("#EXT-X-GAP\n#EXTINF:0.20000,\nshow/1.m4s\n#EXT-X-DISCONTINUITY\n"), "{text}");
         let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
         let gap = &m.segments[1];
@@ -587,7 +635,7 @@ mod tests {
             height: 360,
             fps: 30,
         };
-        let text = render_multivariant(&[variant("show.m3u8", 920_000), variant("show-300k.m3u8", 420_000)]);
+        let text = render_multivariant(&[variant("show.m3u8", 920_000), variant("show-300k.m3u8", 420_000)], None);
         assert!(text.contains("RESOLUTION=640x360,FRAME-RATE=30.000\nshow.m3u8\n"), "{text}");
         let Ok(Playlist::Multivariant(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
         assert!(m.independent_segments);
@@ -598,6 +646,29 @@ mod tests {
             (top.codecs, top.resolution, top.frame_rate),
             (Some("avc1.42c01e,mp4a.40.2"), Some((640, 360)), Some(30.0))
         );
+        assert!(m.session_data.is_empty());
+    }
+
+    #[test]
+    fn the_target_latency_rides_in_the_multivariant_playlist_as_session_data() {
+        let variant = Variant {
+            uri: "show.m3u8".into(),
+            bandwidth: 920_000,
+            average_bandwidth: 900_000,
+            codecs: "avc1.42c01e".into(),
+            width: 640,
+            height: 360,
+            fps: 30,
+        };
+        let text = render_multivariant(&[variant], Some(1500));
+        assert!(
+            text.contains("\n#EXT-X-SESSION-DATA:DATA-ID=\"com.liveshop.target-latency\",VALUE=\"1500\"\n"),
+            "{text}"
+        );
+        let Ok(Playlist::Multivariant(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
+        let data: Vec<_> = m.session_data.iter().map(|d| (d.data_id, d.value)).collect();
+        assert_eq!(data, [("com.liveshop.target-latency", Some("1500"))]);
+        assert_eq!(m.variants.len(), 1);
     }
 
     #[test]
@@ -615,7 +686,7 @@ mod tests {
             Lookup::Ready(PartView { chunks: vec![vec![6u8].into(), vec![7u8].into()], complete: false })
         );
         assert!(s.has_reached(0, Some(0)) && !s.has_reached(0, Some(1)));
-        let text = s.render();
+        let text = s.render(&[]);
         assert!(text.contains("show/0.0.m4s\",INDEPENDENT=YES"), "{text}");
         assert_eq!(text.matches("#EXT-X-PART:").count(), 1, "only complete parts are listed: {text}");
         assert!(text.contains("PRELOAD-HINT:TYPE=PART,URI=\"show/0.1.m4s\""));
@@ -651,5 +722,14 @@ mod tests {
         set_prft(&mut bare, 2, 1000.0, 7).unwrap();
         assert_eq!(&bare[4..8], b"prft");
         assert_eq!(bare.len(), 40);
+    }
+
+    #[test]
+    fn event_messages_go_between_the_prft_and_the_moof() {
+        let bx = |kind: &[u8; 4]| [&12u32.to_be_bytes()[..], kind, &[0; 4]].concat();
+        let mut chunk = [bx(b"prft"), bx(b"moof"), bx(b"mdat")].concat();
+        insert_before_moof(&mut chunk, &[bx(b"emsg"), bx(b"emsg")].concat()).unwrap();
+        let kinds: Vec<_> = mp4::boxes(&chunk).map(|b| b.unwrap().kind).collect();
+        assert_eq!(kinds, [*b"prft", *b"emsg", *b"emsg", *b"moof", *b"mdat"]);
     }
 }

@@ -33,6 +33,22 @@ pub fn wall_clock_ms() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
+/// The origin's clock: the system's wall clock shifted by `--clock-offset-ms`. Every timestamp
+/// the origin hands out (the `/clock` replies, capture times and so the frame code, `prft` and
+/// PROGRAM-DATE-TIME, cue times) is read from it, so a viewer whose clock is off by the same
+/// amount shows what that error costs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Clock {
+    pub offset_ms: f64,
+}
+
+impl Clock {
+    /// ms since the Unix epoch, offset included.
+    pub fn now_ms(&self) -> f64 {
+        wall_clock_ms() + self.offset_ms
+    }
+}
+
 /// Capture times of the frames of the current encoder run, by frame index.
 #[derive(Debug, Default)]
 pub struct Timeline {
@@ -43,7 +59,7 @@ pub struct Timeline {
 impl Timeline {
     const KEEP: usize = 4096;
 
-    fn push(&mut self, capture_ms: f64) {
+    pub(crate) fn push(&mut self, capture_ms: f64) {
         if self.captures.len() == Self::KEEP {
             self.captures.pop_front();
             self.first_index += 1;
@@ -150,9 +166,15 @@ fn open_writer(path: &Path, stop: &AtomicBool) -> Option<std::fs::File> {
 /// Generates the show in real time into the two FIFOs until `stop` is set or ffmpeg goes away.
 /// Video and audio are paced independently by the same clock: ffmpeg reads its inputs from one
 /// thread, so a writer must never wait on the other.
-pub fn run(f: Format, video_fifo: &Path, audio_fifo: &Path, timeline: Arc<Mutex<Timeline>>, stop: Arc<AtomicBool>) {
+pub fn run(
+    f: Format,
+    clock: Clock,
+    (video_fifo, audio_fifo): (&Path, &Path),
+    timeline: Arc<Mutex<Timeline>>,
+    stop: Arc<AtomicBool>,
+) {
     let start = Instant::now();
-    let start_wall = wall_clock_ms();
+    let start_wall = clock.now_ms();
     let audio_path = audio_fifo.to_path_buf();
     let audio_stop = stop.clone();
     let audio = std::thread::spawn(move || {
@@ -185,7 +207,7 @@ pub fn run(f: Format, video_fifo: &Path, audio_fifo: &Path, timeline: Arc<Mutex<
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            let capture = wall_clock_ms();
+            let capture = clock.now_ms();
             draw_frame(&mut frame, f, index, capture as u64);
             if let Ok(mut t) = timeline.lock() {
                 t.push(capture.floor());
@@ -199,35 +221,36 @@ pub fn run(f: Format, video_fifo: &Path, audio_fifo: &Path, timeline: Arc<Mutex<
     let _ = audio.join();
 }
 
+/// Decodes the frame code the way an independent reader would: mean luma of the central
+/// half of each cell, threshold midway between the guards, check parity.
+#[cfg(test)]
+pub(crate) fn decode(y_plane: &[u8], w: usize) -> Option<u64> {
+    let mean = |cell: usize| {
+        let (x0, x1) = (cell * w / CODE_CELLS, (cell + 1) * w / CODE_CELLS);
+        let (qx0, qx1) = (x0 + (x1 - x0) / 4, x1 - (x1 - x0) / 4);
+        let mut sum = 0u64;
+        let mut n = 0u64;
+        for row in CODE_ROWS / 4..CODE_ROWS * 3 / 4 {
+            for x in qx0..qx1 {
+                sum += y_plane[row * w + x] as u64;
+                n += 1;
+            }
+        }
+        sum as f64 / n as f64
+    };
+    let threshold = (mean(0) + mean(1)) / 2.0;
+    let bit = |c: usize| mean(c) > threshold;
+    let mut v = 0u64;
+    for c in 2..46 {
+        v = v << 1 | bit(c) as u64;
+    }
+    let parity_ok = (v.count_ones() % 2 == 1) == bit(46);
+    (parity_ok && !bit(47)).then_some(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Decodes the frame code the way an independent reader would: mean luma of the central
-    /// half of each cell, threshold midway between the guards, check parity.
-    fn decode(y_plane: &[u8], w: usize) -> Option<u64> {
-        let mean = |cell: usize| {
-            let (x0, x1) = (cell * w / CODE_CELLS, (cell + 1) * w / CODE_CELLS);
-            let (qx0, qx1) = (x0 + (x1 - x0) / 4, x1 - (x1 - x0) / 4);
-            let mut sum = 0u64;
-            let mut n = 0u64;
-            for row in CODE_ROWS / 4..CODE_ROWS * 3 / 4 {
-                for x in qx0..qx1 {
-                    sum += y_plane[row * w + x] as u64;
-                    n += 1;
-                }
-            }
-            sum as f64 / n as f64
-        };
-        let threshold = (mean(0) + mean(1)) / 2.0;
-        let bit = |c: usize| mean(c) > threshold;
-        let mut v = 0u64;
-        for c in 2..46 {
-            v = v << 1 | bit(c) as u64;
-        }
-        let parity_ok = (v.count_ones() % 2 == 1) == bit(46);
-        (parity_ok && !bit(47)).then_some(v)
-    }
 
     #[test]
     fn frame_code_round_trips() {
