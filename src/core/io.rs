@@ -191,6 +191,16 @@ pub struct Frame {
     pub presented_frames: u32,
 }
 
+/// What happened to the page around the player.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageEvent {
+    /// The tab is seen again (`visibilitychange`): the machine may have slept.
+    Visible,
+    Hidden,
+    /// The browser is back online (`online`): the path to the server may have changed.
+    Online,
+}
+
 /// An engine a driver can run: the inputs it takes and the outputs it gives. Inputs an engine
 /// has no use for have default bodies that ignore them.
 pub trait Engine {
@@ -213,6 +223,7 @@ pub trait Engine {
         false
     }
     fn handle_frame(&mut self, _now: Instant, _frame: Frame) {}
+    fn handle_page_event(&mut self, _now: Instant, _event: PageEvent) {}
     /// The last `BufferOp` finished.
     fn handle_buffer_done(&mut self, now: Instant);
     /// The last `BufferOp` failed; `quota` is true for `QuotaExceededError`.

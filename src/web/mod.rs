@@ -29,7 +29,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{AbortController, HtmlVideoElement, MediaSource, SourceBuffer};
 
-use crate::core::io::{Frame, Output, RequestId};
+use crate::core::io::{Frame, Output, PageEvent, RequestId};
 use crate::core::{BufferOp, Deadline, Engine, Instant, MediaEvent, MediaState, MediaTime, PlayerError};
 
 /// How often the media element is sampled for the controller while nothing else happens.
@@ -231,6 +231,22 @@ impl<E: Engine + 'static> Player<E> {
             });
             d.listeners.push(listener);
         }
+        let page_events = [
+            (web_sys::window().and_then(|w| w.document()).map(JsValue::from), "visibilitychange"),
+            (web_sys::window().map(JsValue::from), "online"),
+        ];
+        for (target, name) in page_events {
+            let Some(target) = target.and_then(|t| t.dyn_into::<web_sys::EventTarget>().ok()) else { continue };
+            let weak = Rc::downgrade(self);
+            d.listeners.push(EventListener::new(&target, name, move |_| {
+                let event = match name {
+                    "online" => PageEvent::Online,
+                    _ if is_hidden() => PageEvent::Hidden,
+                    _ => PageEvent::Visible,
+                };
+                run(&weak, move |d, now| d.engine.handle_page_event(now, event));
+            }));
+        }
         let weak = Rc::downgrade(self);
         d.tick = Some(Interval::new(TICK_MS, move || {
             run(&weak, |d, now| {
@@ -306,9 +322,7 @@ impl<E: Engine + 'static> Driver<E> {
         let buffered = (0..ranges.length())
             .filter_map(|i| Some((MediaTime::new(ranges.start(i).ok()?), MediaTime::new(ranges.end(i).ok()?))))
             .collect();
-        let hidden = web_sys::window()
-            .and_then(|w| w.document())
-            .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden);
+        let hidden = is_hidden();
         MediaState {
             current_time: MediaTime::new(v.current_time()),
             buffered,
@@ -499,6 +513,12 @@ fn frame_callback<E: Engine + 'static>(weak: Weak<Player<E>>) -> FrameCallback {
             d.engine.handle_frame(now, frame);
         });
     })
+}
+
+fn is_hidden() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden)
 }
 
 /// `video.requestVideoFrameCallback(cb)`, looked up at run time: not every browser has it.

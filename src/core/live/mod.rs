@@ -57,8 +57,8 @@ use super::error::PlayerError;
 use super::format::mp4::FragmentInfo;
 use super::format::playlist::{self, Playlist, VariableContext};
 use super::format::url;
-use super::io::Frame;
 use super::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId};
+use super::io::{Frame, PageEvent};
 use super::time::{soonest, Deadline, Instant, MediaTime, ServerTime, TimerReason};
 
 /// What the live engine asks of its driver.
@@ -775,6 +775,14 @@ impl Engine for LiveEngine {
 
     fn wants_frames(&self) -> bool {
         self.running() && self.cues.wants_frames()
+    }
+
+    fn handle_page_event(&mut self, now: Instant, event: PageEvent) {
+        self.advance(now);
+        // A machine that slept or a new network path: the clock estimate may be stale.
+        if matches!(event, PageEvent::Visible | PageEvent::Online) && self.running() {
+            self.clock.start(&mut self.out, now);
+        }
     }
 
     fn handle_frame(&mut self, now: Instant, frame: Frame) {
