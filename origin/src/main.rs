@@ -6,12 +6,13 @@
 //! --pkg pkg --vendor node_modules --traces ../shared/traces --ffmpeg ffmpeg --no-audio
 //! --clock-offset-ms 0 --admin-token TOKEN --target-latency-ms N --script-cues SECONDS]`
 //!
-//! `POST /admin/cues` publishes a product cue (see `cues`); admin routes take
+//! `POST /admin/cues` publishes a product cue (see `cues`); it takes
 //! `Authorization: Bearer <token>`, the `--admin-token` given or one generated at start and
-//! printed to stderr. `--target-latency-ms` asks every viewer to hold that latency: the
-//! multivariant playlist carries it as EXT-X-SESSION-DATA `com.liveshop.target-latency` and
-//! every cue as X-TARGET-LATENCY-MS. `--script-cues SECONDS` raises a demo product every
-//! SECONDS, with a 3 s countdown, for the demo and the bench.
+//! printed to stderr (`/admin/ffmpeg-pid`, a hook for the restart test, does not).
+//! `--target-latency-ms` asks every viewer to hold that latency: the multivariant playlist
+//! carries it as EXT-X-SESSION-DATA `com.liveshop.target-latency` and every cue as
+//! X-TARGET-LATENCY-MS. `--script-cues SECONDS` raises a demo product every SECONDS, with a
+//! 3 s countdown, for the demo and the bench.
 //!
 //! `--clock-offset-ms` shifts every timestamp the origin hands out (`/clock`, capture times and
 //! with them the frame code, `prft` and PROGRAM-DATE-TIME, cue times), so a viewer's clock error
