@@ -13,9 +13,10 @@ import { playbackFigures } from "./stalls.mjs";
 const FRAMECODE = new URL("./framecode.js", import.meta.url).pathname;
 const PLAYBACK = new URL("./playback.js", import.meta.url).pathname;
 let origin, browser;
+const ADMIN_TOKEN = "e2e-liveshop-admin";
 
 before(async () => {
-  origin = await startOrigin();
+  origin = await startOrigin({ args: ["--admin-token", ADMIN_TOKEN] });
   browser = await launchBrowser();
 });
 after(async () => {
@@ -210,7 +211,7 @@ test("liveshop plays a stream written by ffmpeg's own hls muxer (fMP4 segments)"
 test("liveshop keeps playing when the origin's encoder dies and restarts (discontinuity)", async () => {
   const page = await openPlayer(`${origin.url}/live/show.m3u8`);
   await page.waitForFunction(() => window.video.currentTime > 2 && !window.video.paused, null, { timeout: 15_000 });
-  const pid = Number(await (await fetch(`${origin.url}/admin/ffmpeg-pid`)).text());
+  const pid = Number(await (await fetch(`${origin.url}/admin/ffmpeg-pid`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text());
   process.kill(pid, "SIGKILL");
   // The origin restarts ffmpeg; the playlist marks the new run with a discontinuity.
   let playlist = "";
