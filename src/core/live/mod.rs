@@ -781,7 +781,8 @@ impl Engine for LiveEngine {
         self.advance(now);
         // A machine that slept or a new network path: the clock estimate may be stale.
         if matches!(event, PageEvent::Visible | PageEvent::Online) && self.running() {
-            self.clock.start(&mut self.out, now);
+            self.clock.resync(now);
+            self.clock.handle_timeout(&mut self.out, now);
         }
     }
 
