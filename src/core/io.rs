@@ -77,8 +77,13 @@ impl ResponseHead {
 #[derive(Debug, Clone, PartialEq)]
 pub enum BufferOp {
     Append(Vec<u8>),
-    Remove { start: MediaTime, end: MediaTime },
+    Remove {
+        start: MediaTime,
+        end: MediaTime,
+    },
     TimestampOffset(f64),
+    /// `changeType`: the media that follows has other codecs (another variant's init).
+    ChangeType(String),
 }
 
 /// Durable storage kept by the driver (IndexedDB in the browser), for state that must outlive

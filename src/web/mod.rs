@@ -392,11 +392,8 @@ impl<E: Engine + 'static> Driver<E> {
     }
 
     fn open_source_buffer(&mut self, player: &Rc<Player<E>>, mime: &str) {
-        if let Some(sb) = &self.source_buffer {
-            if let Err(e) = sb.change_type(mime) {
-                self.engine.handle_driver_error(now(), unsupported_mime(mime, &e), true);
-            }
-            return;
+        if self.source_buffer.is_some() {
+            return; // a later type comes as `BufferOp::ChangeType`, in the append queue's turn
         }
         let Some(ms) = &self.media_source else {
             self.engine.handle_driver_error(now(), PlayerError::Unsupported { mime: "MediaSource".into() }, true);
@@ -440,6 +437,14 @@ impl<E: Engine + 'static> Driver<E> {
             BufferOp::Remove { start, end } => sb.remove(start.get(), end.get()),
             BufferOp::TimestampOffset(t) => {
                 sb.set_timestamp_offset(*t);
+                self.engine.handle_buffer_done(now());
+                return;
+            }
+            BufferOp::ChangeType(mime) => {
+                // Media of the same family often plays on without it: say so and go on.
+                if let Err(e) = sb.change_type(mime) {
+                    self.engine.handle_driver_error(now(), unsupported_mime(mime, &e), false);
+                }
                 self.engine.handle_buffer_done(now());
                 return;
             }

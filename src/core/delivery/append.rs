@@ -38,10 +38,13 @@ impl AppendQueue {
     pub fn push_init<E>(&mut self, out: &mut Outbox<E>, url: String, bytes: Vec<u8>) -> Result<(), PlayerError> {
         let init = InitSegment::parse(&bytes).map_err(|e| PlayerError::Media { url, reason: e.to_string() })?;
         let mime = init.mime_type();
-        if self.mime.as_ref() != Some(&mime) {
-            out.push(Output::OpenSourceBuffer { mime: mime.clone() });
-            self.mime = Some(mime);
+        match &self.mime {
+            None => out.push(Output::OpenSourceBuffer { mime: mime.clone() }),
+            // In the queue, not at once: a `SourceBuffer` refuses `changeType` while it appends.
+            Some(open) if *open != mime => self.queue.push_back(BufferOp::ChangeType(mime.clone())),
+            Some(_) => {}
         }
+        self.mime = Some(mime);
         self.init = Some(init);
         self.push(out, BufferOp::Append(bytes));
         Ok(())
@@ -176,6 +179,23 @@ mod tests {
         q.evict(&mut out, &media);
         let remove = BufferOp::Remove { start: MediaTime::new(0.0), end: MediaTime::new(20.0) };
         assert_eq!(drain(&mut out), [Output::Buffer(remove)]);
+    }
+
+    #[test]
+    fn another_codec_changes_the_type_in_turn_not_during_an_append() {
+        let (mut out, mut q) = opened();
+        q.push(&mut out, BufferOp::Append(vec![1]));
+        drain(&mut out);
+        // A variant with other codecs: its init arrives while the append is in progress.
+        q.mime = Some("video/mp4; codecs=\"avc1.640028\"".into());
+        let init = include_bytes!("../../../tests/fixtures/media/init.mp4").to_vec();
+        q.push_init(&mut out, "b/init.mp4".into(), init.clone()).unwrap();
+        assert!(drain(&mut out).is_empty(), "nothing while the append runs");
+        q.handle_done(&mut out);
+        let change = drain(&mut out);
+        assert!(matches!(&change[..], [Output::Buffer(BufferOp::ChangeType(_))]), "{change:?}");
+        q.handle_done(&mut out);
+        assert_eq!(drain(&mut out), [Output::Buffer(BufferOp::Append(init))]);
     }
 
     #[test]
