@@ -231,8 +231,9 @@ function figures(list, cues, player) {
       const mine = v.rec.fires.filter((f) => f.id === c.id);
       const lastCode = v.rec.frames.at(-1)?.[1] ?? -Infinity;
       if (!mine.length) {
-        // Due only if this viewer showed the link's frame (or later) before the run ended.
-        if (lastCode >= c.startMs) {
+        // Due if this viewer showed the link's frame (or later) before the run ended, or its
+        // player stopped with a fatal error (the viewer never gets the link).
+        if (lastCode >= c.startMs || fatal(v)) {
           missed++;
           missedList.push({ viewer: v.name, cue: c.id });
         } else notReached++;
@@ -275,7 +276,7 @@ function figures(list, cues, player) {
       cues_with_spread: spreads.length,
       pop_ups: fires,
       late_pop_ups: late,
-      // Cues whose link frame a viewer had not shown yet when the run ended (neither fired nor missed).
+      // Cues whose link frame a viewer (still playing) had not shown yet when the run ended.
       not_reached: notReached,
       by_profile: Object.fromEntries(Object.entries(perProfile).map(([p, x]) => [p, {
         cue_vs_frame_ms: pct(x.cue_vs_frame),
@@ -298,7 +299,9 @@ function figures(list, cues, player) {
  */
 function clockErrors(v) {
   const first = v.rec.frames[0]?.[0] ?? Infinity;
-  const samples = v.rec.samples;
+  // A stopped player's stats are no viewer's clock: only samples before a fatal error count.
+  const stop = v.rec.errors.find((e) => e.fatal)?.at ?? Infinity;
+  const samples = v.rec.samples.filter(([now]) => now < stop);
   const diff = percentile(samples.map(([now, perf]) => now - perf), 0.5) + 0.5;
   const truth = CLOCK_OFFSET_MS + diff;
   const after = samples.filter(([now]) => now >= first);
