@@ -30,8 +30,10 @@ test-wasm: setup
 test-e2e: pkg origin
 	ORIGIN_BIN=target/release/origin node --test --test-concurrency=1 tests/e2e/
 
+# Each section's script runs (and fails) on its own; each skips itself unless BENCH_SECTIONS names it.
 bench: pkg origin
-	ORIGIN_BIN=target/release/origin node bench/live.mjs
+	@export ORIGIN_BIN=target/release/origin BENCH_SECTIONS="$${BENCH_SECTIONS:-live,sync}"; \
+	  node bench/live.mjs; live=$$?; node bench/sync.mjs; sync=$$?; exit $$((live || sync))
 
 size: pkg
 	node bench/size.mjs
