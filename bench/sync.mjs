@@ -193,7 +193,7 @@ async function openViewer(browser, origin, v) {
   const base = v.profile === "clean" ? "" : `/net/${v.profile}/${v.client}`;
   const src = `${base}/live/show-abr.m3u8`;
   const url = v.player === "liveshop"
-    ? `/?src=${encodeURIComponent(src)}&cues=${encodeURIComponent(`${base}/cues`)}&links=shop.example`
+    ? `/?src=${encodeURIComponent(src)}&cues=${encodeURIComponent(`${base}/cues`)}&clock=${encodeURIComponent(`${base}/clock`)}&links=shop.example`
     : `/hlsjs.html?src=${encodeURIComponent(src)}`;
   v.url = url;
   await page.goto(origin.url + url);
