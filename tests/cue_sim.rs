@@ -155,3 +155,12 @@ fn a_shared_target_the_network_cannot_hold_is_said_and_the_viewer_keeps_its_own(
     assert!(target > 300.0, "target {target}");
     assert_eq!(r.stall_count, 0, "it tried to hold what it could not");
 }
+
+#[test]
+fn cues_on_both_sides_of_an_encoder_restart_pop_up_once_on_their_frame() {
+    // The encoder restarts at segment 14 (14 s of capture): decode times start again from 0.
+    let origin = Origin { cues: cues(6, |c| c), restart_at_segment: Some(14), ..Origin::default() };
+    let r = run(&origin, &mut Network::new(20.0, 10.0, 30), None);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_on_frame(&r, &origin);
+}

@@ -46,6 +46,9 @@ pub struct Origin {
     pub window_segments: u64,
     /// Product cues the host raises.
     pub cues: Vec<SimCue>,
+    /// The encoder restarts at this segment: its decode times start again from 0 and the
+    /// playlist marks the discontinuity.
+    pub restart_at_segment: Option<u64>,
 }
 
 /// A product cue as the simulated host raises it: announced at one capture instant, its link
@@ -128,6 +131,7 @@ impl Default for Origin {
             renditions: vec![("show", 12_500, 1_000_000), ("show-300k", 5_000, 420_000)],
             window_segments: 6,
             cues: Vec::new(),
+            restart_at_segment: None,
         }
     }
 }
@@ -135,6 +139,13 @@ impl Default for Origin {
 impl Origin {
     fn frames_per_part(&self) -> u64 {
         (self.fps * self.part_ms / 1000) as u64
+    }
+    /// Frame `k`'s decode time, in frames: counted from the last encoder start.
+    fn decode_frame(&self, frame: u64) -> u64 {
+        match self.restart_at_segment.map(|s| self.first_frame(s, 0)) {
+            Some(start) if frame >= start => frame - start,
+            _ => frame,
+        }
     }
     fn first_frame(&self, msn: u64, part: u32) -> u64 {
         (msn * self.parts_per_segment as u64 + part as u64) * self.frames_per_part()
@@ -194,7 +205,7 @@ impl Origin {
         let ntp = (((wall_s.floor() as u64) + 2_208_988_800) << 32) | ((wall_s.fract() * 4_294_967_296.0) as u64);
         let mut prft = 1u32.to_be_bytes().to_vec();
         prft.extend_from_slice(&ntp.to_be_bytes());
-        prft.extend_from_slice(&(first * frame_ticks as u64).to_be_bytes());
+        prft.extend_from_slice(&(self.decode_frame(first) * frame_ticks as u64).to_be_bytes());
         let mut out = bx(b"prft", &full(1, 0, &prft));
         // Cues announced while this part was captured ride in it.
         let (from, to) = (self.capture_ms(first), self.capture_ms(first + self.frames_per_part()));
@@ -223,7 +234,7 @@ impl Origin {
             tfhd.extend_from_slice(&frame_ticks.to_be_bytes());
             tfhd.extend_from_slice(&0x0101_0000u32.to_be_bytes());
             let tfhd = bx(b"tfhd", &full(0, 0x28, &tfhd));
-            let tfdt = bx(b"tfdt", &full(1, 0, &((first + i) * frame_ticks as u64).to_be_bytes()));
+            let tfdt = bx(b"tfdt", &full(1, 0, &(self.decode_frame(first + i) * frame_ticks as u64).to_be_bytes()));
             let mut trun = 1u32.to_be_bytes().to_vec();
             let flags: u32 = if part == 0 && i == 0 { 0x0200_0000 } else { 0x0101_0000 };
             trun.extend_from_slice(&flags.to_be_bytes());
@@ -258,6 +269,9 @@ impl Origin {
             out += &format!("#EXT-X-DATERANGE:{}\n", cue.attributes());
         }
         for m in first_msn..=msn {
+            if self.restart_at_segment == Some(m) {
+                out += "#EXT-X-DISCONTINUITY\n";
+            }
             let last_part = if m == msn { part + 1 } else { pps };
             if m + 3 > msn {
                 for p in 0..last_part {
@@ -496,6 +510,8 @@ pub fn run_with_freeze(
 ) -> Report {
     let mut engine = LiveEngine::new(config).expect("valid config");
     let mut el = Element { rate: 1.0, ..Default::default() };
+    // The `SourceBuffer`'s timestamp offset, as the engine sets it.
+    let mut timestamp_offset = 0.0;
     let mut report = Report::default();
     // Deliveries keyed by (time in µs, sequence) so equal times keep their order.
     let mut queue: BTreeMap<(u64, u64), Pending> = BTreeMap::new();
@@ -683,10 +699,13 @@ pub fn run_with_freeze(
                 }
                 Output::OpenSourceBuffer { .. } => {}
                 Output::Buffer(op) => {
+                    if let BufferOp::TimestampOffset(offset) = op {
+                        timestamp_offset = offset;
+                    }
                     if let BufferOp::Append(bytes) = &op {
                         if let Ok(info) = FragmentInfo::parse(bytes) {
                             for r in &info.runs {
-                                let s = r.base_decode_time as f64 / TIMESCALE as f64;
+                                let s = r.base_decode_time as f64 / TIMESCALE as f64 + timestamp_offset;
                                 el.add_range(s, s + r.duration as f64 / TIMESCALE as f64);
                             }
                         }
