@@ -10,13 +10,12 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Reflect};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlVideoElement;
 
 use crate::core::cues::{Cue, CueSource, CueState};
 use crate::core::live::latency::SharedTarget;
-use crate::core::{Engine, Event, LiveConfig, LiveEngine, PlayerError, Stats};
+use crate::core::{Engine, Event, LiveEngine, PlayerError, Stats};
 use crate::web::{js_message, Player};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -121,21 +120,6 @@ export interface LivePlayer {
   on<K extends keyof LivePlayerEventMap>(name: K, listener: (event: LivePlayerEventMap[K]) => void): () => void;
 }
 "#;
-
-/// Options as JavaScript passes them (DESIGN §3.1).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LiveOptions {
-    src: String,
-    clock_url: Option<String>,
-    cues_url: Option<String>,
-    #[allow(dead_code)] // flash-sale client
-    orders_url: Option<String>,
-    target_latency_ms: Option<f64>,
-    link_allowlist: Option<Vec<String>>,
-    min_playback_rate: Option<f64>,
-    max_playback_rate: Option<f64>,
-}
 
 /// A JavaScript `Error` whose `code` names the failure.
 fn js_error(e: &PlayerError) -> JsValue {
@@ -282,27 +266,7 @@ impl LivePlayer {
         video: HtmlVideoElement,
         #[wasm_bindgen(unchecked_param_type = "LivePlayerOptions")] options: JsValue,
     ) -> Result<LivePlayer, JsValue> {
-        let opts: LiveOptions = serde_wasm_bindgen::from_value(options)
-            .map_err(|e| js_error(&PlayerError::InvalidOption { field: "options", reason: e.to_string() }))?;
-        let src = absolute_url(&opts.src)
-            .ok_or_else(|| js_error(&PlayerError::InvalidOption { field: "src", reason: "not a URL".into() }))?;
-        let mut config = LiveConfig::new(src);
-        config.clock_url = match opts.clock_url {
-            Some(u) => Some(absolute_url(&u).ok_or_else(|| {
-                js_error(&PlayerError::InvalidOption { field: "clockUrl", reason: "not a URL".into() })
-            })?),
-            None => None,
-        };
-        config.target_latency_ms = opts.target_latency_ms;
-        config.cues_url = match opts.cues_url {
-            Some(u) => Some(absolute_url(&u).ok_or_else(|| {
-                js_error(&PlayerError::InvalidOption { field: "cuesUrl", reason: "not a URL".into() })
-            })?),
-            None => None,
-        };
-        config.link_allowlist = opts.link_allowlist.unwrap_or_default();
-        config.min_rate = opts.min_playback_rate.unwrap_or(config.min_rate);
-        config.max_rate = opts.max_playback_rate.unwrap_or(config.max_rate);
+        let config = options::live_config(&options, &absolute_url).map_err(|e| js_error(&e))?;
         let engine = LiveEngine::new(config).map_err(|e| js_error(&e))?;
 
         let player = Player::new(engine, video);
@@ -421,6 +385,8 @@ fn absolute_url(url: &str) -> Option<String> {
     let base = web_sys::window()?.location().href().ok()?;
     web_sys::Url::new_with_base(url, &base).ok().map(|u| u.href())
 }
+
+mod options;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,66 @@
+//! The options object JavaScript passes (DESIGN §3.1), read field by field: each field is
+//! checked for its type and named in the error when it is wrong. (A serde deserializer did
+//! this before at the cost of serde in every viewer's download.)
+
+use js_sys::{Array, Reflect};
+use wasm_bindgen::JsValue;
+
+use crate::core::{LiveConfig, PlayerError};
+
+fn invalid(field: &'static str, reason: &str) -> PlayerError {
+    PlayerError::InvalidOption { field, reason: reason.into() }
+}
+
+/// The field, unless it is missing, `undefined` or `null`.
+fn field(options: &JsValue, name: &'static str) -> Result<Option<JsValue>, PlayerError> {
+    let value = Reflect::get(options, &name.into()).map_err(|_| invalid(name, "cannot be read"))?;
+    Ok((!value.is_undefined() && !value.is_null()).then_some(value))
+}
+
+fn string(options: &JsValue, name: &'static str) -> Result<Option<String>, PlayerError> {
+    field(options, name)?.map(|v| v.as_string().ok_or_else(|| invalid(name, "must be a string"))).transpose()
+}
+
+fn number(options: &JsValue, name: &'static str) -> Result<Option<f64>, PlayerError> {
+    let n = field(options, name)?.map(|v| v.as_f64().ok_or_else(|| invalid(name, "must be a number")));
+    n.transpose()?.map(|n| if n.is_finite() { Ok(n) } else { Err(invalid(name, "must be finite")) }).transpose()
+}
+
+fn strings(options: &JsValue, name: &'static str) -> Result<Option<Vec<String>>, PlayerError> {
+    let Some(value) = field(options, name)? else { return Ok(None) };
+    if !Array::is_array(&value) {
+        return Err(invalid(name, "must be an array of strings"));
+    }
+    Array::from(&value)
+        .iter()
+        .map(|v| v.as_string().ok_or_else(|| invalid(name, "must be an array of strings")))
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+/// A URL, resolved against the page.
+fn url(
+    options: &JsValue,
+    name: &'static str,
+    resolve: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<String>, PlayerError> {
+    string(options, name)?.map(|u| resolve(&u).ok_or_else(|| invalid(name, "not a URL"))).transpose()
+}
+
+/// Reads the live player's options; URLs are resolved with `resolve` (against the page).
+pub fn live_config(options: &JsValue, resolve: &dyn Fn(&str) -> Option<String>) -> Result<LiveConfig, PlayerError> {
+    if !options.is_object() {
+        return Err(invalid("options", "must be an object with at least `src`"));
+    }
+    let src = url(options, "src", resolve)?.ok_or_else(|| invalid("src", "is required"))?;
+    let mut config = LiveConfig::new(src);
+    config.clock_url = url(options, "clockUrl", resolve)?;
+    config.cues_url = url(options, "cuesUrl", resolve)?;
+    // Read so a wrong type is refused now; the flash-sale client takes it.
+    url(options, "ordersUrl", resolve)?;
+    config.target_latency_ms = number(options, "targetLatencyMs")?;
+    config.link_allowlist = strings(options, "linkAllowlist")?.unwrap_or_default();
+    config.min_rate = number(options, "minPlaybackRate")?.unwrap_or(config.min_rate);
+    config.max_rate = number(options, "maxPlaybackRate")?.unwrap_or(config.max_rate);
+    Ok(config)
+}
