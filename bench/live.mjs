@@ -3,10 +3,8 @@
 // players' own figures.
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { startOrigin, launchBrowser } from "../tests/e2e/harness.mjs";
-import { loadReport, mergeLive, dropLive, saveReport, percentile, BENCH_DIR } from "./report.mjs";
+import { loadReport, mergeLive, dropLive, saveReport, percentile, BENCH_DIR, RUN_ID, COMMIT } from "./report.mjs";
 import { plotLatency } from "./plot.mjs";
 import { playbackFigures, SOURCE_FPS } from "../tests/e2e/stalls.mjs";
 
@@ -36,16 +34,6 @@ const JOIN_TIMEOUT_MS = 10_000;
 // no viewer's device does. Each is measured for `BENCH_SECONDS` from its own start, on its
 // own link, whose trace also starts with it.
 const STAGGER_MS = 3000;
-// Every row carries the run it was measured in, and the build: rows of different runs are never
-// compared as if side by side (bench/compare.mjs compares reports of two builds).
-const RUN_ID = `${new Date().toISOString().replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
-const COMMIT = (() => {
-  try {
-    return execFileSync("git", ["describe", "--always", "--dirty"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-  } catch {
-    return null;
-  }
-})();
 
 /** Player name → page path (served by the origin). `BENCH_PLAYERS` picks some (default all). */
 const ALL_PLAYERS = {

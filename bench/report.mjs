@@ -1,7 +1,20 @@
 // Reads and merges target/bench/report.json: each run replaces only what it measured.
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 
 export const BENCH_DIR = "target/bench";
+
+// Every row carries the run it was measured in, and the build: rows of different runs are never
+// compared as if side by side (bench/compare.mjs compares reports of two builds).
+export const RUN_ID = `${new Date().toISOString().replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
+export const COMMIT = (() => {
+  try {
+    return execFileSync("git", ["describe", "--always", "--dirty"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return null;
+  }
+})();
 const REPORT = `${BENCH_DIR}/report.json`;
 
 export function loadReport() {

@@ -13,10 +13,9 @@
 // they came from in target/bench/raw/sync.json.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { startOrigin, launchBrowser } from "../tests/e2e/harness.mjs";
-import { loadReport, saveReport, percentile, BENCH_DIR } from "./report.mjs";
+import { loadReport, saveReport, percentile, BENCH_DIR, RUN_ID, COMMIT } from "./report.mjs";
 import { plotLatency } from "./plot.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
@@ -50,14 +49,6 @@ const SAMPLE_EVERY_MS = 100;
 const SIZE_TEXT = process.env.BENCH_SYNC_SIZE ?? "320x180";
 const SIZE = SIZE_TEXT.split("x").map(Number);
 const FRAMECODE = new URL("../tests/e2e/framecode.js", import.meta.url).pathname;
-const RUN_ID = `${new Date().toISOString().replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
-const COMMIT = (() => {
-  try {
-    return execFileSync("git", ["describe", "--always", "--dirty"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-  } catch {
-    return null;
-  }
-})();
 
 /** Stops the bench: a figure that was not measured must not be written as if it were. */
 class BenchError extends Error {}

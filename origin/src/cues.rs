@@ -35,18 +35,11 @@ use tokio::sync::broadcast;
 use crate::packager::iso8601;
 use crate::source::Clock;
 
-/// CLASS of every product cue's date range.
-pub const CLASS: &str = "com.liveshop.product";
-/// `scheme_id_uri` of the in-band cues; `value` is empty and the payload is the attribute list.
-pub const SCHEME: &str = "urn:liveshop:cue:1";
-
-const MAX_ID: usize = 64;
-const MAX_TITLE: usize = 200;
-const MAX_URL: usize = 2048;
-const MAX_COUNTDOWN_S: f64 = 60.0;
-const MAX_DURATION_S: f64 = 24.0 * 3600.0;
-const MAX_PRICE_CENTS: u64 = 10_000_000_000;
-pub const DEFAULT_DURATION_S: f64 = 30.0;
+// The cue contract and its limits are the player's: what the host posts is held to them here.
+pub use liveshop::core::cues::cue::{
+    DEFAULT_DURATION_S, EMSG_SCHEME as SCHEME, MAX_COUNTDOWN_S, MAX_DURATION_S, MAX_ID, MAX_PRICE_CENTS, MAX_TITLE,
+    MAX_URL, PRODUCT_CLASS as CLASS,
+};
 pub const MAX_TARGET_LATENCY_MS: u32 = 60_000;
 /// A cue may be set this far ahead of now, at most.
 const MAX_LEAD_MS: f64 = 24.0 * 3600.0 * 1000.0;

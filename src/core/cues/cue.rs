@@ -18,15 +18,16 @@ pub const PRODUCT_CLASS: &str = "com.liveshop.product";
 /// The `emsg` scheme of in-band product cues; the message data is the attribute list.
 pub const EMSG_SCHEME: &str = "urn:liveshop:cue:1";
 
-const MAX_ID: usize = 64;
-const MAX_TITLE: usize = 200;
-const MAX_URL: usize = 2048;
+// The limits are public: the origin holds what the host posts to the same ones.
+pub const MAX_ID: usize = 64;
+pub const MAX_TITLE: usize = 200;
+pub const MAX_URL: usize = 2048;
 /// A countdown longer than this is not a "3, 2, 1".
-const MAX_COUNTDOWN_S: f64 = 60.0;
+pub const MAX_COUNTDOWN_S: f64 = 60.0;
 /// A pop-up longer than a show is a mistake.
-const MAX_DURATION_S: f64 = 24.0 * 3600.0;
+pub const MAX_DURATION_S: f64 = 24.0 * 3600.0;
 /// Ten billion cents: no flash sale costs more.
-const MAX_PRICE_CENTS: f64 = 1e10;
+pub const MAX_PRICE_CENTS: u64 = 10_000_000_000;
 /// When a cue gives no end, its pop-up stays this long.
 pub const DEFAULT_DURATION_S: f64 = 30.0;
 
@@ -119,7 +120,7 @@ impl CuePolicy {
             return Err(invalid("X-COUNTDOWN", "not a whole number of seconds up to 60"));
         }
         let price = number("X-PRICE-CENTS")?.ok_or_else(|| missing("X-PRICE-CENTS"))?;
-        if !(0.0..=MAX_PRICE_CENTS).contains(&price) || price.fract() != 0.0 {
+        if !(0.0..=MAX_PRICE_CENTS as f64).contains(&price) || price.fract() != 0.0 {
             return Err(invalid("X-PRICE-CENTS", "not a whole number of cents"));
         }
         let currency = quoted("X-CURRENCY").ok_or_else(|| missing("X-CURRENCY"))?;
