@@ -370,6 +370,9 @@ impl OrderClient {
         if let Some(o) = self.orders.iter_mut().find(|o| same(o) && !o.status.is_final()) {
             return Ok(o.id);
         }
+        if self.orders.iter().any(|o| o.intent.key == intent.key && o.body != order_body(&intent)) {
+            return Err(OrderError::Invalid("idempotency key already used for another order"));
+        }
         if let Some(o) = self.orders.iter_mut().find(|o| same(o) && matches!(o.error, Some(OrderError::GaveUp { .. }))) {
             o.status = OrderStatus::Pending;
             o.error = None;
