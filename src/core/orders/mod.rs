@@ -373,7 +373,8 @@ impl OrderClient {
         if self.orders.iter().any(|o| o.intent.key == intent.key && o.body != order_body(&intent)) {
             return Err(OrderError::Invalid("idempotency key already used for another order"));
         }
-        if let Some(o) = self.orders.iter_mut().find(|o| same(o) && matches!(o.error, Some(OrderError::GaveUp { .. }))) {
+        if let Some(o) = self.orders.iter_mut().find(|o| same(o) && matches!(o.error, Some(OrderError::GaveUp { .. })))
+        {
             o.status = OrderStatus::Pending;
             o.error = None;
             o.failures = 0;
@@ -465,9 +466,11 @@ impl OrderClient {
             }
             TabEvent::Message { message } => {
                 let Some(m) = Message::decode(&message) else { return };
-                let Some(i) = self.orders.iter().position(|o| {
-                    !o.status.is_final() && (o.intent.key == m.key || o.intent.product_id == m.product)
-                }) else {
+                let Some(i) = self
+                    .orders
+                    .iter()
+                    .position(|o| !o.status.is_final() && (o.intent.key == m.key || o.intent.product_id == m.product))
+                else {
                     return;
                 };
                 if m.status.is_final() {
@@ -482,7 +485,8 @@ impl OrderClient {
                 // Another tab is sending this product: take its key and body if nothing went out
                 // under ours.
                 let o = &mut self.orders[i];
-                if o.intent.key != m.key && o.phase == Phase::Idle && o.attempts == 0 && !o.locked && !m.body.is_empty() {
+                if o.intent.key != m.key && o.phase == Phase::Idle && o.attempts == 0 && !o.locked && !m.body.is_empty()
+                {
                     out.push(Output::Storage(StorageOp::Delete { key: o.storage_key() }));
                     o.intent.key = m.key;
                     o.body = m.body;
@@ -528,9 +532,8 @@ impl OrderClient {
         };
         match verdict {
             Verdict::Final(status, error) => {
-                if status != OrderStatus::Error || error.is_some() {
-                    self.budget.on_success();
-                }
+                // The server answered, even if not as hoped: the path works.
+                self.budget.on_success();
                 self.finish(out, i, status, error, true);
             }
             Verdict::Follow(wait) => {
@@ -559,7 +562,7 @@ impl OrderClient {
     fn judge(&mut self, i: usize, head: &ResponseHead, answer: &[u8]) -> Verdict {
         let server_wait = retry_after_ms(head);
         match head.status {
-            200 | 201 | 202 => {
+            200..=202 => {
                 let Some(json) = parse_json(answer) else {
                     return Verdict::Final(OrderStatus::Error, Some(OrderError::BadAnswer("not JSON".into())));
                 };

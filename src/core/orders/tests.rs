@@ -54,7 +54,15 @@ fn bought(c: &mut OrderClient, out: &mut Out, product: &str, key: &str) -> Reque
     one_fetch(out)
 }
 
-fn answer(c: &mut OrderClient, out: &mut Out, now: f64, id: RequestId, status: u16, headers: &[(&str, &str)], body: &str) {
+fn answer(
+    c: &mut OrderClient,
+    out: &mut Out,
+    now: f64,
+    id: RequestId,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &str,
+) {
     let headers = headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
     c.handle_head(at(now), id, ResponseHead { status, headers });
     c.handle_chunk(id, body.as_bytes());
@@ -149,7 +157,8 @@ fn failures_are_retried_with_full_jitter_and_the_servers_retry_after_wins() {
     let mut now = 0.0;
     // (failure, the window its wait is drawn from, or the server's exact wait). Four in a row
     // is what the budget allows.
-    let cases: [(u16, &[(&str, &str)], f64, bool); 4] = [
+    type Case<'a> = (u16, &'a [(&'a str, &'a str)], f64, bool);
+    let cases: [Case; 4] = [
         (0, &[], 250.0, false),
         (503, &[], 500.0, false),
         (429, &[("retry-after", "3")], 3000.0, true),
@@ -207,7 +216,8 @@ fn client_errors_are_final_and_typed() {
 #[test]
 fn the_retry_budget_stops_a_stampede() {
     let (mut c, mut out) = (OrderClient::new(URL.into(), 3), Out::default());
-    let mut in_flight: Vec<RequestId> = (0..30).map(|i| bought(&mut c, &mut out, &format!("p{i}"), &format!("k{i}")).id).collect();
+    let mut in_flight: Vec<RequestId> =
+        (0..30).map(|i| bought(&mut c, &mut out, &format!("p{i}"), &format!("k{i}")).id).collect();
     let mut posts = in_flight.len();
     let mut now = 0.0;
     while !in_flight.is_empty() {
@@ -224,7 +234,9 @@ fn the_retry_budget_stops_a_stampede() {
     // One try each, and four retries in all before the budget runs dry.
     assert_eq!(posts, 30 + 4);
     let results: Vec<OrderResult> = (1..=30).map(|i| c.result(i).unwrap()).collect();
-    assert!(results.iter().all(|r| r.status == OrderStatus::Error && r.error.as_ref().unwrap().code() == "order_gave_up"));
+    assert!(results
+        .iter()
+        .all(|r| r.status == OrderStatus::Error && r.error.as_ref().unwrap().code() == "order_gave_up"));
     // The record stays: buying again sends the same key.
     c.buy(&mut out, at(now), intent("p0", "another")).unwrap();
     c.handle_tab(&mut out, at(now), TabEvent::Acquired { lock: "liveshop.order.p0".into() });
@@ -237,7 +249,15 @@ fn an_accepted_order_is_followed_at_the_servers_pace() {
     let (mut c, mut out) = (OrderClient::new(URL.into(), 1), Out::default());
     let r = bought(&mut c, &mut out, "p1", "k1");
     events(&mut c);
-    answer(&mut c, &mut out, 100.0, r.id, 202, &[], r#"{"orderId":"o1","attemptUrl":"/api/orders/o1/attempt","retryAfterMs":700}"#);
+    answer(
+        &mut c,
+        &mut out,
+        100.0,
+        r.id,
+        202,
+        &[],
+        r#"{"orderId":"o1","attemptUrl":"/api/orders/o1/attempt","retryAfterMs":700}"#,
+    );
     assert!(fetches(&drain(&mut out)).is_empty());
     assert_eq!(last_status(&mut c).order_id.as_deref(), Some("o1"));
     assert_eq!(c.poll_timeout().unwrap().at, at(800.0));
@@ -286,7 +306,9 @@ fn a_second_tab_joins_through_the_broadcast_and_never_sends_its_own() {
     // B takes A's key and body.
     let outs = drain(&mut out_b);
     assert!(outs.contains(&Output::Storage(StorageOp::Delete { key: "liveshop.order.kb".into() })));
-    assert!(outs.iter().any(|o| matches!(o, Output::Storage(StorageOp::Put { key, .. }) if key == "liveshop.order.ka")));
+    assert!(outs
+        .iter()
+        .any(|o| matches!(o, Output::Storage(StorageOp::Put { key, .. }) if key == "liveshop.order.ka")));
     b.handle_storage(&mut out_b, at(3.0), StorageResult::Stored { key: "liveshop.order.ka".into() });
 
     answer(&mut a, &mut out_a, 50.0, post.id, 201, &[], r#"{"status":"won","orderId":"o9"}"#);

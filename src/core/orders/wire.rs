@@ -149,7 +149,8 @@ impl Parser<'_> {
             b'n' => self.lit("null", Json::Null),
             _ => {
                 let start = self.i;
-                while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
                     self.i += 1;
                 }
                 self.src[start..self.i].parse::<f64>().ok().filter(|n| n.is_finite()).map(Json::Num)
@@ -260,7 +261,10 @@ mod tests {
 
     #[test]
     fn an_answer_is_read_whatever_else_it_holds() {
-        let v = parse_json(br#" {"status":"won","orderId":"o\u00e9\ud83d\ude00","x":[1,{"y":null}],"retryAfterMs":1.5e3} "#).unwrap();
+        let v = parse_json(
+            br#" {"status":"won","orderId":"o\u00e9\ud83d\ude00","x":[1,{"y":null}],"retryAfterMs":1.5e3} "#,
+        )
+        .unwrap();
         assert_eq!(v.str_field("status"), Some("won"));
         assert_eq!(v.str_field("orderId"), Some("oé😀"));
         assert_eq!(v.num_field("retryAfterMs"), Some(1500.0));
