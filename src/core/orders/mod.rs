@@ -13,7 +13,9 @@
 //! 2. **One sender.** Tabs of the same viewer take the lock `liveshop.order.<product>`
 //!    (`TabOp::Acquire`) in parallel with the write; only the holder sends. Before its POST it
 //!    broadcasts its key and body, and a tab that has not sent yet adopts them (it rewrites its
-//!    record under that key); when an answer comes, the holder broadcasts it, and every tab
+//!    record under that key; a tap that comes later takes them at once). Should the lock reach
+//!    that tab before the answer does, it sends the same key and body, which the server
+//!    deduplicates: one order whichever tab sends. When an answer comes, the holder broadcasts it, and every tab
 //!    waiting on the same product or key takes it as its own and never sends.
 //! 3. **Sent.** `POST <ordersUrl>/orders` with `Authorization: Bearer`, `Idempotency-Key` and a
 //!    JSON body. `202` names an attempt that is followed with GETs at the server's pace
@@ -54,6 +56,8 @@ use wire::{json_string, parse_json, read_record, write_record};
 pub const PREFIX: &str = "liveshop.order.";
 /// How often an attempt is followed when the server names no interval.
 const DEFAULT_POLL_MS: f64 = 1_000.0;
+/// Orders heard from other tabs that are remembered (the oldest is forgotten first).
+const MAX_ELSEWHERE: usize = 64;
 /// A response body longer than this is not an order answer; the rest is dropped.
 const MAX_BODY: usize = 64 * 1024;
 
@@ -335,6 +339,8 @@ pub struct OrderClient {
     rng: Rng,
     budget: Budget,
     events: VecDeque<OrderUpdate>,
+    /// Orders other tabs said they are sending and have not answered: `(product, key, body)`.
+    elsewhere: Vec<(String, String, Vec<u8>)>,
 }
 
 impl OrderClient {
@@ -347,11 +353,13 @@ impl OrderClient {
             rng: Rng::new(seed),
             budget: Budget::default(),
             events: VecDeque::new(),
+            elsewhere: Vec::new(),
         }
     }
 
     /// Takes an intent: writes it down and asks for the product's lock; it is sent once both
-    /// are done. A second buy of a product whose order is still open joins it (its id comes
+    /// are done. If another tab said it is sending this product, the intent takes that tab's
+    /// key and body instead of its own, so that whichever tab sends, it is one order. A second buy of a product whose order is still open joins it (its id comes
     /// back, nothing new is sent); one the retry budget stopped is sent again, same key.
     pub fn buy<E>(&mut self, out: &mut Outbox<E>, _now: Instant, intent: Intent) -> Result<IntentId, OrderError> {
         if intent.product_id.is_empty() {
@@ -366,11 +374,19 @@ impl OrderClient {
         if intent.user_token.is_empty() {
             return Err(OrderError::Invalid("not signed in"));
         }
-        let same = |o: &Order| o.intent.product_id == intent.product_id;
+        let product = intent.product_id.clone();
+        let same = |o: &Order| o.intent.product_id == product;
         if let Some(o) = self.orders.iter_mut().find(|o| same(o) && !o.status.is_final()) {
             return Ok(o.id);
         }
-        if self.orders.iter().any(|o| o.intent.key == intent.key && o.body != order_body(&intent)) {
+        // Another tab is sending this product: this tap is the same order, under its key.
+        let mut intent = intent;
+        let mut body = order_body(&intent);
+        if let Some((_, key, sent)) = self.elsewhere.iter().find(|(p, _, _)| *p == intent.product_id) {
+            intent.key = key.clone();
+            body = sent.clone();
+        }
+        if self.orders.iter().any(|o| o.intent.key == intent.key && o.body != body) {
             return Err(OrderError::Invalid("idempotency key already used for another order"));
         }
         if let Some(o) = self.orders.iter_mut().find(|o| same(o) && matches!(o.error, Some(OrderError::GaveUp { .. })))
@@ -387,7 +403,6 @@ impl OrderClient {
         // Finished orders of this product were reported; a new one replaces them.
         self.orders.retain(|o| !same(o));
         self.last_intent += 1;
-        let body = order_body(&intent);
         let order = Order::new(self.last_intent, intent, body);
         out.push(Output::Storage(StorageOp::Put { key: order.storage_key(), value: order.record() }));
         out.push(Output::Tab(TabOp::Acquire { lock: order.lock() }));
@@ -466,6 +481,13 @@ impl OrderClient {
             }
             TabEvent::Message { message } => {
                 let Some(m) = Message::decode(&message) else { return };
+                self.elsewhere.retain(|(p, _, _)| *p != m.product);
+                if !m.status.is_final() && !m.body.is_empty() {
+                    if self.elsewhere.len() == MAX_ELSEWHERE {
+                        self.elsewhere.remove(0);
+                    }
+                    self.elsewhere.push((m.product.clone(), m.key.clone(), m.body.clone()));
+                }
                 let Some(i) = self
                     .orders
                     .iter()

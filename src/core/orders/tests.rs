@@ -376,3 +376,47 @@ fn without_faults_each_intent_sends_exactly_one_post() {
     assert!((1..=20).all(|i| c.result(i).unwrap().attempts == 1));
     assert_eq!(c.budget_tokens(), retry::MAX_TOKENS);
 }
+
+#[test]
+fn a_tab_that_taps_after_another_started_sending_takes_its_key() {
+    let (mut a, mut out_a) = (OrderClient::new(URL.into(), 1), Out::default());
+    let (mut b, mut out_b) = (OrderClient::new(URL.into(), 2), Out::default());
+    let sent = bought(&mut a, &mut out_a, "p1", "ka");
+    // What A broadcast before its POST reaches B before B's tap.
+    let message = Message {
+        product: "p1".into(),
+        key: "ka".into(),
+        status: OrderStatus::Pending,
+        order_id: None,
+        body: sent.body.clone().unwrap(),
+    };
+    b.handle_tab(&mut out_b, at(1.0), TabEvent::Message { message: message.encode() });
+    b.buy(&mut out_b, at(2.0), intent("p1", "kb")).unwrap();
+    assert!(matches!(out_b.pop(), Some(Output::Storage(StorageOp::Put { key, .. })) if key == "liveshop.order.ka"));
+    drain(&mut out_b);
+    // The lock comes to B before A's answer does: B sends A's order, not a second one.
+    b.handle_storage(&mut out_b, at(3.0), StorageResult::Stored { key: "liveshop.order.ka".into() });
+    b.handle_tab(&mut out_b, at(3.0), TabEvent::Acquired { lock: "liveshop.order.p1".into() });
+    let r = one_fetch(&mut out_b);
+    assert_eq!((header(&r, "Idempotency-Key"), &r.body), (Some("ka"), &sent.body));
+}
+
+#[test]
+fn an_order_the_storage_refuses_still_goes_out() {
+    let (mut c, mut out) = (OrderClient::new(URL.into(), 1), Out::default());
+    c.buy(&mut out, at(0.0), intent("p1", "k1")).unwrap();
+    let Some(Output::Storage(op)) = out.pop() else { panic!() };
+    drain(&mut out);
+    c.handle_tab(&mut out, at(1.0), TabEvent::Acquired { lock: "liveshop.order.p1".into() });
+    c.handle_storage(&mut out, at(2.0), StorageResult::Failed { op, error: PlayerError::Driver("quota".into()) });
+    assert_eq!(one_fetch(&mut out).method, Method::Post);
+}
+
+#[test]
+fn a_resumed_list_skips_what_is_not_an_order_record() {
+    let (mut c, mut out) = (OrderClient::new(URL.into(), 1), Out::default());
+    let entries = vec![("liveshop.order.x".to_string(), b"junk".to_vec())];
+    c.handle_storage(&mut out, at(0.0), StorageResult::Listed { prefix: PREFIX.into(), entries });
+    assert_eq!(drain(&mut out), []);
+    assert_eq!(c.poll_event(), None);
+}
