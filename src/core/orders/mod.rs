@@ -359,8 +359,9 @@ impl OrderClient {
 
     /// Takes an intent: writes it down and asks for the product's lock; it is sent once both
     /// are done. If another tab said it is sending this product, the intent takes that tab's
-    /// key and body instead of its own, so that whichever tab sends, it is one order. A second buy of a product whose order is still open joins it (its id comes
-    /// back, nothing new is sent); one the retry budget stopped is sent again, same key.
+    /// key and body instead of its own, so that whichever tab sends, it is one order. A second
+    /// buy of a product whose order is still open joins it (its id comes back, nothing new is
+    /// sent); one the retry budget stopped is sent again, same key.
     pub fn buy<E>(&mut self, out: &mut Outbox<E>, _now: Instant, intent: Intent) -> Result<IntentId, OrderError> {
         if intent.product_id.is_empty() {
             return Err(OrderError::Invalid("no product"));
@@ -586,6 +587,10 @@ impl OrderClient {
         match head.status {
             200..=202 => {
                 let Some(json) = parse_json(answer) else {
+                    if head.status == 202 {
+                        // Accepted, nothing more said: ask again, same key, at the server's pace.
+                        return Verdict::Follow(server_wait.unwrap_or(DEFAULT_POLL_MS));
+                    }
                     return Verdict::Final(OrderStatus::Error, Some(OrderError::BadAnswer("not JSON".into())));
                 };
                 let o = &mut self.orders[i];

@@ -420,3 +420,14 @@ fn a_resumed_list_skips_what_is_not_an_order_record() {
     assert_eq!(drain(&mut out), []);
     assert_eq!(c.poll_event(), None);
 }
+
+#[test]
+fn an_accepted_order_without_an_attempt_is_asked_again_under_the_same_key() {
+    let (mut c, mut out) = (OrderClient::new(URL.into(), 1), Out::default());
+    let r = bought(&mut c, &mut out, "p1", "k1");
+    answer(&mut c, &mut out, 0.0, r.id, 202, &[("retry-after", "0.5")], "");
+    assert_eq!(c.poll_timeout().unwrap().at, at(500.0));
+    c.handle_timeout(&mut out, at(500.0));
+    let again = one_fetch(&mut out);
+    assert_eq!((again.method, header(&again, "Idempotency-Key"), &again.body), (Method::Post, Some("k1"), &r.body));
+}
