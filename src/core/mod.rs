@@ -9,6 +9,7 @@
 //! | [`cues`] | product cues: the model, the link policy, the timeline fired on the frame |
 //! | [`delivery`] | loader, append queue, media timeline: used by live and replay |
 //! | [`live`] | the live engine and its live-only parts (edge, reloads, variants, controller) |
+//! | [`orders`] | the flash-sale order client: durable, one sender across tabs, retried with a budget |
 
 pub mod clock;
 pub mod cues;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod format;
 pub mod io;
 pub mod live;
+pub mod orders;
 pub mod time;
 
 pub use error::PlayerError;

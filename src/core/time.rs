@@ -91,6 +91,8 @@ pub enum TimerReason {
     ClockSync,
     /// The cue channel reconnects.
     CueChannel,
+    /// An order is retried, or its attempt followed.
+    Order,
 }
 
 /// When a part of the engine next needs to run, and why.

@@ -1,0 +1,740 @@
+//! The order client of a flash sale: a viewer taps a product a cue showed, and the order must
+//! reach the server once, however the network, the server or the page behave.
+//!
+//! An order goes through these steps, each waiting for the driver's answer to the last:
+//!
+//! 1. **Written down.** [`OrderClient::buy`] stores the intent (`StorageOp::Put` under
+//!    `liveshop.order.<key>`) and sends nothing until the driver reports it `Stored`. A page
+//!    that crashes or reloads before the answer calls [`resume`](OrderClient::resume), which
+//!    lists what is stored and sends each unanswered intent again with its *stored* key and
+//!    body, byte for byte: the same `Idempotency-Key` never goes out with another payload. If
+//!    the storage refuses (private browsing, quota), the order goes out anyway, not durable:
+//!    a lost tap costs the buyer more than a lost record.
+//! 2. **One sender.** Tabs of the same viewer take the lock `liveshop.order.<product>`
+//!    (`TabOp::Acquire`) in parallel with the write; only the holder sends. Before its POST it
+//!    broadcasts its key and body, and a tab that has not sent yet adopts them (it rewrites its
+//!    record under that key; a tap that comes later takes them at once). Should the lock reach
+//!    that tab before the answer does, it sends the same key and body, which the server
+//!    deduplicates: one order whichever tab sends. When an answer comes, the holder broadcasts it, and every tab
+//!    waiting on the same product or key takes it as its own and never sends.
+//! 3. **Sent.** `POST <ordersUrl>/orders` with `Authorization: Bearer`, `Idempotency-Key` and a
+//!    JSON body. `202` names an attempt that is followed with GETs at the server's pace
+//!    (`Retry-After`, else `retryAfterMs`); `200`/`201` end the order (`won`, `lost`,
+//!    `sold_out`, `rejected`), and the record is deleted.
+//! 4. **Retried** only where a retry cannot hurt and may help: network errors, 5xx, 409 (the
+//!    server is still working on this key), 429. The wait is the server's `Retry-After` when
+//!    it gives one (seconds; an HTTP date is not read and falls back to the jitter), else full
+//!    jitter (see [`retry`]); a retry budget shared by all orders stops retries when failures
+//!    dominate. An order the budget stops ends as `Error` with [`OrderError::GaveUp`] but its
+//!    record stays: buying the same product again, or a later `resume`, sends it again with
+//!    the same key. 400/401/403/404/422 are final.
+//!
+//! Results come out as [`OrderUpdate`]s from [`poll_event`](OrderClient::poll_event), after any
+//! call; requests, storage and tab operations go into the engine's [`Outbox`]. A `Pending`
+//! update comes when an order is taken (also when resumed) and when the server names it; one
+//! final update ends it.
+//!
+//! The stored record holds the user token, for the resumed request's `Authorization`: it is
+//! as safe as the origin's IndexedDB and deleted with the answer.
+
+pub mod retry;
+pub mod wire;
+
+use std::collections::VecDeque;
+
+use crate::core::error::PlayerError;
+use crate::core::format::url;
+use crate::core::io::{
+    Method, Outbox, Output, Request, RequestId, RequestKind, ResponseHead, StorageOp, StorageResult, TabEvent, TabOp,
+};
+use crate::core::time::{Deadline, Instant, ServerTime, TimerReason};
+
+use retry::{full_jitter, Budget, Rng};
+use wire::{json_string, parse_json, read_record, write_record};
+
+/// Storage keys and lock names start with this.
+pub const PREFIX: &str = "liveshop.order.";
+/// How often an attempt is followed when the server names no interval.
+const DEFAULT_POLL_MS: f64 = 1_000.0;
+/// Orders heard from other tabs that are remembered (the oldest is forgotten first).
+const MAX_ELSEWHERE: usize = 64;
+/// A response body longer than this is not an order answer; the rest is dropped.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Names one intent from `buy` (or `resume`) to its final update.
+pub type IntentId = u64;
+
+/// What the viewer asked for. The engine has checked that the cue was shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intent {
+    pub cue_id: String,
+    pub product_id: String,
+    pub quantity: u32,
+    /// When the cue appeared, and when the viewer tapped, on the server's clock.
+    pub shown_at: ServerTime,
+    pub tapped_at: ServerTime,
+    /// The viewer's delay behind live when tapping.
+    pub latency_ms: f64,
+    pub user_token: String,
+    /// The `Idempotency-Key`, unique per intent (`crypto.randomUUID()`).
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    Pending,
+    Won,
+    Lost,
+    SoldOut,
+    Rejected,
+    Error,
+}
+
+impl OrderStatus {
+    fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => OrderStatus::Pending,
+            "won" => OrderStatus::Won,
+            "lost" => OrderStatus::Lost,
+            "sold_out" => OrderStatus::SoldOut,
+            "rejected" => OrderStatus::Rejected,
+            _ => return None,
+        })
+    }
+    fn to_wire(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Won => "won",
+            OrderStatus::Lost => "lost",
+            OrderStatus::SoldOut => "sold_out",
+            OrderStatus::Rejected => "rejected",
+            OrderStatus::Error => "error",
+        }
+    }
+    pub fn is_final(self) -> bool {
+        self != OrderStatus::Pending
+    }
+}
+
+/// Why an order was refused or failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OrderError {
+    #[error("order not taken: {0}")]
+    Invalid(&'static str),
+    #[error("the order service refused the order (HTTP {status})")]
+    Refused { status: u16 },
+    #[error("the order service needs the viewer signed in (HTTP {status})")]
+    Unauthorized { status: u16 },
+    #[error("the order service answered HTTP {status}")]
+    Status { status: u16 },
+    #[error("the order service's answer could not be read: {0}")]
+    BadAnswer(String),
+    #[error("the order service could not be reached after {attempts} attempts: {last}")]
+    GaveUp { attempts: u32, last: String },
+}
+
+impl OrderError {
+    /// The stable string applications switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OrderError::Invalid(_) => "order_invalid",
+            OrderError::Refused { .. } => "order_refused",
+            OrderError::Unauthorized { .. } => "order_unauthorized",
+            OrderError::Status { .. } => "order_http_status",
+            OrderError::BadAnswer(_) => "order_bad_answer",
+            OrderError::GaveUp { .. } => "order_gave_up",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderResult {
+    pub status: OrderStatus,
+    pub order_id: Option<String>,
+    /// POSTs this page sent for the intent (0 for one another tab answered).
+    pub attempts: u32,
+    /// Why, for `Rejected` and `Error`.
+    pub error: Option<OrderError>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderUpdate {
+    pub intent: IntentId,
+    pub result: OrderResult,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Step {
+    Post,
+    Poll,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Phase {
+    /// Waiting for the write and the lock.
+    Idle,
+    InFlight(RequestId, Step),
+    Waiting(Instant, Step),
+    Done,
+}
+
+#[derive(Debug)]
+struct Order {
+    id: IntentId,
+    intent: Intent,
+    /// The body sent under `intent.key`, fixed when the key was.
+    body: Vec<u8>,
+    stored: bool,
+    locked: bool,
+    phase: Phase,
+    status: OrderStatus,
+    order_id: Option<String>,
+    attempt_url: Option<String>,
+    attempts: u32,
+    /// Failures in a row, for the backoff.
+    failures: u32,
+    error: Option<OrderError>,
+    head: Option<ResponseHead>,
+    answer: Vec<u8>,
+}
+
+impl Order {
+    fn lock(&self) -> String {
+        format!("{PREFIX}{}", self.intent.product_id)
+    }
+    fn storage_key(&self) -> String {
+        format!("{PREFIX}{}", self.intent.key)
+    }
+    fn result(&self) -> OrderResult {
+        OrderResult {
+            status: self.status,
+            order_id: self.order_id.clone(),
+            attempts: self.attempts,
+            error: self.error.clone(),
+        }
+    }
+    fn record(&self) -> Vec<u8> {
+        let i = &self.intent;
+        write_record(&[
+            ("key", i.key.clone()),
+            ("cue", i.cue_id.clone()),
+            ("product", i.product_id.clone()),
+            ("quantity", i.quantity.to_string()),
+            ("shown", i.shown_at.get().to_string()),
+            ("tapped", i.tapped_at.get().to_string()),
+            ("latency", i.latency_ms.to_string()),
+            ("token", i.user_token.clone()),
+            ("status", self.status.to_wire().to_string()),
+            ("attempts", self.attempts.to_string()),
+            ("body", String::from_utf8_lossy(&self.body).into_owned()),
+        ])
+    }
+    /// An order from a stored record, with its stored key and body.
+    fn from_record(id: IntentId, bytes: &[u8]) -> Option<Order> {
+        let fields = read_record(bytes)?;
+        let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        let num = |n: &str| get(n).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite());
+        let intent = Intent {
+            cue_id: get("cue")?,
+            product_id: get("product")?,
+            quantity: get("quantity")?.parse().ok()?,
+            shown_at: ServerTime::new(num("shown")?),
+            tapped_at: ServerTime::new(num("tapped")?),
+            latency_ms: num("latency")?,
+            user_token: get("token")?,
+            key: get("key").filter(|k| !k.is_empty())?,
+        };
+        let mut order = Order::new(id, intent, get("body")?.into_bytes());
+        order.stored = true;
+        order.attempts = get("attempts").and_then(|a| a.parse().ok()).unwrap_or(0);
+        Some(order)
+    }
+    fn new(id: IntentId, intent: Intent, body: Vec<u8>) -> Order {
+        Order {
+            id,
+            intent,
+            body,
+            stored: false,
+            locked: false,
+            phase: Phase::Idle,
+            status: OrderStatus::Pending,
+            order_id: None,
+            attempt_url: None,
+            attempts: 0,
+            failures: 0,
+            error: None,
+            head: None,
+            answer: Vec::new(),
+        }
+    }
+}
+
+/// The JSON body of an intent's POST.
+pub fn order_body(i: &Intent) -> Vec<u8> {
+    let ms = |v: f64| if v.is_finite() { format!("{}", v.round() as i64) } else { "0".to_string() };
+    format!(
+        "{{\"cueId\":{},\"productId\":{},\"quantity\":{},\"shownAtMs\":{},\"tappedAtMs\":{},\"latencyMs\":{}}}",
+        json_string(&i.cue_id),
+        json_string(&i.product_id),
+        i.quantity,
+        ms(i.shown_at.get()),
+        ms(i.tapped_at.get()),
+        ms(i.latency_ms),
+    )
+    .into_bytes()
+}
+
+/// `Retry-After` in ms, when it is a number of seconds.
+fn retry_after_ms(head: &ResponseHead) -> Option<f64> {
+    let s: f64 = head.header("retry-after")?.trim().parse().ok()?;
+    (s.is_finite() && s >= 0.0).then_some(s * 1000.0)
+}
+
+/// A message between tabs.
+struct Message {
+    product: String,
+    key: String,
+    status: OrderStatus,
+    order_id: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Message {
+    fn encode(&self) -> Vec<u8> {
+        write_record(&[
+            ("product", self.product.clone()),
+            ("key", self.key.clone()),
+            ("status", self.status.to_wire().to_string()),
+            ("order", self.order_id.clone().unwrap_or_default()),
+            ("body", String::from_utf8_lossy(&self.body).into_owned()),
+        ])
+    }
+    fn decode(bytes: &[u8]) -> Option<Message> {
+        let fields = read_record(bytes)?;
+        let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        Some(Message {
+            product: get("product")?,
+            key: get("key")?,
+            status: OrderStatus::from_wire(&get("status")?)?,
+            order_id: get("order").filter(|o| !o.is_empty()),
+            body: get("body").unwrap_or_default().into_bytes(),
+        })
+    }
+}
+
+/// What a finished response means for its order.
+enum Verdict {
+    Final(OrderStatus, Option<OrderError>),
+    /// Follow the attempt after this long.
+    Follow(f64),
+    /// Try the same step again; the server's wait if it named one.
+    Retry(String, Option<f64>),
+}
+
+#[derive(Debug)]
+pub struct OrderClient {
+    orders_url: String,
+    orders: Vec<Order>,
+    last_intent: IntentId,
+    rng: Rng,
+    budget: Budget,
+    events: VecDeque<OrderUpdate>,
+    /// Orders other tabs said they are sending and have not answered: `(product, key, body)`.
+    elsewhere: Vec<(String, String, Vec<u8>)>,
+}
+
+impl OrderClient {
+    /// `seed` spreads this page's retries; the driver draws it from `crypto.getRandomValues`.
+    pub fn new(orders_url: String, seed: u64) -> Self {
+        OrderClient {
+            orders_url,
+            orders: Vec::new(),
+            last_intent: 0,
+            rng: Rng::new(seed),
+            budget: Budget::default(),
+            events: VecDeque::new(),
+            elsewhere: Vec::new(),
+        }
+    }
+
+    /// Takes an intent: writes it down and asks for the product's lock; it is sent once both
+    /// are done. If another tab said it is sending this product, the intent takes that tab's
+    /// key and body instead of its own, so that whichever tab sends, it is one order. A second
+    /// buy of a product whose order is still open joins it (its id comes back, nothing new is
+    /// sent); one the retry budget stopped is sent again, same key.
+    pub fn buy<E>(&mut self, out: &mut Outbox<E>, _now: Instant, intent: Intent) -> Result<IntentId, OrderError> {
+        if intent.product_id.is_empty() {
+            return Err(OrderError::Invalid("no product"));
+        }
+        if intent.quantity == 0 {
+            return Err(OrderError::Invalid("quantity 0"));
+        }
+        if intent.key.is_empty() {
+            return Err(OrderError::Invalid("no idempotency key"));
+        }
+        if intent.user_token.is_empty() {
+            return Err(OrderError::Invalid("not signed in"));
+        }
+        let product = intent.product_id.clone();
+        let same = |o: &Order| o.intent.product_id == product;
+        if let Some(o) = self.orders.iter_mut().find(|o| same(o) && !o.status.is_final()) {
+            return Ok(o.id);
+        }
+        // Another tab is sending this product: this tap is the same order, under its key.
+        let mut intent = intent;
+        let mut body = order_body(&intent);
+        if let Some((_, key, sent)) = self.elsewhere.iter().find(|(p, _, _)| *p == intent.product_id) {
+            intent.key = key.clone();
+            body = sent.clone();
+        }
+        if self.orders.iter().any(|o| o.intent.key == intent.key && o.body != body) {
+            return Err(OrderError::Invalid("idempotency key already used for another order"));
+        }
+        if let Some(o) = self.orders.iter_mut().find(|o| same(o) && matches!(o.error, Some(OrderError::GaveUp { .. })))
+        {
+            o.status = OrderStatus::Pending;
+            o.error = None;
+            o.failures = 0;
+            o.phase = Phase::Idle;
+            out.push(Output::Tab(TabOp::Acquire { lock: o.lock() }));
+            let (id, result) = (o.id, o.result());
+            self.events.push_back(OrderUpdate { intent: id, result });
+            return Ok(id);
+        }
+        // Finished orders of this product were reported; a new one replaces them.
+        self.orders.retain(|o| !same(o));
+        self.last_intent += 1;
+        let order = Order::new(self.last_intent, intent, body);
+        out.push(Output::Storage(StorageOp::Put { key: order.storage_key(), value: order.record() }));
+        out.push(Output::Tab(TabOp::Acquire { lock: order.lock() }));
+        self.events.push_back(OrderUpdate { intent: order.id, result: order.result() });
+        self.orders.push(order);
+        Ok(self.last_intent)
+    }
+
+    /// After a page load: asks for the stored intents; those not answered go out again when
+    /// the list comes (`StorageResult::Listed`).
+    pub fn resume<E>(&mut self, out: &mut Outbox<E>, _now: Instant) {
+        out.push(Output::Storage(StorageOp::List { prefix: PREFIX.to_string() }));
+    }
+
+    /// The next update, oldest first.
+    pub fn poll_event(&mut self) -> Option<OrderUpdate> {
+        self.events.pop_front()
+    }
+
+    /// The order of an intent, as it stands.
+    pub fn result(&self, intent: IntentId) -> Option<OrderResult> {
+        self.orders.iter().find(|o| o.id == intent).map(Order::result)
+    }
+
+    /// Tokens left in the retry budget.
+    pub fn budget_tokens(&self) -> f64 {
+        self.budget.tokens()
+    }
+
+    pub fn handle_storage<E>(&mut self, out: &mut Outbox<E>, now: Instant, result: StorageResult) {
+        match result {
+            StorageResult::Stored { key } => {
+                if let Some(i) = self.orders.iter().position(|o| o.storage_key() == key) {
+                    self.orders[i].stored = true;
+                    self.try_send(out, now, i);
+                }
+            }
+            StorageResult::Failed { op: StorageOp::Put { key, .. }, .. } => {
+                // Not durable, but sent: see the module doc.
+                if let Some(i) = self.orders.iter().position(|o| o.storage_key() == key) {
+                    self.orders[i].stored = true;
+                    self.try_send(out, now, i);
+                }
+            }
+            StorageResult::Listed { prefix, entries } if prefix == PREFIX => {
+                for (key, value) in entries {
+                    if self.orders.iter().any(|o| o.storage_key() == key) {
+                        continue;
+                    }
+                    let Some(order) = Order::from_record(self.last_intent + 1, &value) else { continue };
+                    if order.storage_key() != key
+                        || self.orders.iter().any(|o| o.intent.product_id == order.intent.product_id)
+                    {
+                        continue;
+                    }
+                    self.last_intent += 1;
+                    out.push(Output::Tab(TabOp::Acquire { lock: order.lock() }));
+                    self.events.push_back(OrderUpdate { intent: order.id, result: order.result() });
+                    self.orders.push(order);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn handle_tab<E>(&mut self, out: &mut Outbox<E>, now: Instant, event: TabEvent) {
+        match event {
+            TabEvent::Acquired { lock } => {
+                match self.orders.iter().position(|o| o.lock() == lock && !o.locked && !o.status.is_final()) {
+                    Some(i) => {
+                        self.orders[i].locked = true;
+                        self.try_send(out, now, i);
+                    }
+                    None => out.push(Output::Tab(TabOp::Release { lock })),
+                }
+            }
+            TabEvent::Message { message } => {
+                let Some(m) = Message::decode(&message) else { return };
+                self.elsewhere.retain(|(p, _, _)| *p != m.product);
+                if !m.status.is_final() && !m.body.is_empty() {
+                    if self.elsewhere.len() == MAX_ELSEWHERE {
+                        self.elsewhere.remove(0);
+                    }
+                    self.elsewhere.push((m.product.clone(), m.key.clone(), m.body.clone()));
+                }
+                let Some(i) = self
+                    .orders
+                    .iter()
+                    .position(|o| !o.status.is_final() && (o.intent.key == m.key || o.intent.product_id == m.product))
+                else {
+                    return;
+                };
+                if m.status.is_final() {
+                    let o = &mut self.orders[i];
+                    if let Phase::InFlight(id, _) = o.phase {
+                        out.cancel(id);
+                    }
+                    o.order_id = m.order_id.or(o.order_id.take());
+                    self.finish(out, i, m.status, None, false);
+                    return;
+                }
+                // Another tab is sending this product: take its key and body if nothing went out
+                // under ours.
+                let o = &mut self.orders[i];
+                if o.intent.key != m.key && o.phase == Phase::Idle && o.attempts == 0 && !o.locked && !m.body.is_empty()
+                {
+                    out.push(Output::Storage(StorageOp::Delete { key: o.storage_key() }));
+                    o.intent.key = m.key;
+                    o.body = m.body;
+                    o.stored = false;
+                    out.push(Output::Storage(StorageOp::Put { key: o.storage_key(), value: o.record() }));
+                }
+            }
+        }
+    }
+
+    /// Whether `id` is one of this client's requests.
+    pub fn owns(&self, id: RequestId) -> bool {
+        self.find_request(id).is_some()
+    }
+
+    fn find_request(&self, id: RequestId) -> Option<usize> {
+        self.orders.iter().position(|o| matches!(o.phase, Phase::InFlight(r, _) if r == id))
+    }
+
+    pub fn handle_head(&mut self, _now: Instant, id: RequestId, head: ResponseHead) {
+        if let Some(i) = self.find_request(id) {
+            self.orders[i].head = Some(head);
+        }
+    }
+
+    pub fn handle_chunk(&mut self, id: RequestId, chunk: &[u8]) {
+        if let Some(i) = self.find_request(id) {
+            let answer = &mut self.orders[i].answer;
+            let room = MAX_BODY.saturating_sub(answer.len());
+            answer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+    }
+
+    pub fn handle_end<E>(&mut self, out: &mut Outbox<E>, now: Instant, id: RequestId, result: Result<(), PlayerError>) {
+        let Some(i) = self.find_request(id) else { return };
+        let Phase::InFlight(_, step) = self.orders[i].phase else { return };
+        let head = self.orders[i].head.take();
+        let answer = std::mem::take(&mut self.orders[i].answer);
+        let verdict = match (result, head) {
+            (Err(e), _) => Verdict::Retry(e.to_string(), None),
+            (Ok(()), None) => Verdict::Retry("no response head".into(), None),
+            (Ok(()), Some(head)) => self.judge(i, &head, &answer),
+        };
+        match verdict {
+            Verdict::Final(status, error) => {
+                // The server answered, even if not as hoped: the path works.
+                self.budget.on_success();
+                self.finish(out, i, status, error, true);
+            }
+            Verdict::Follow(wait) => {
+                self.budget.on_success();
+                let o = &mut self.orders[i];
+                o.failures = 0;
+                let next = if o.attempt_url.is_some() { Step::Poll } else { Step::Post };
+                o.phase = Phase::Waiting(now + wait, next);
+            }
+            Verdict::Retry(reason, server_wait) => {
+                let o = &mut self.orders[i];
+                o.failures += 1;
+                let n = o.failures - 1;
+                if !self.budget.on_failure() {
+                    let attempts = self.orders[i].attempts;
+                    self.give_up(out, i, OrderError::GaveUp { attempts, last: reason });
+                    return;
+                }
+                let wait = server_wait.unwrap_or_else(|| full_jitter(&mut self.rng, n));
+                self.orders[i].phase = Phase::Waiting(now + wait, step);
+            }
+        }
+    }
+
+    /// What a complete response says.
+    fn judge(&mut self, i: usize, head: &ResponseHead, answer: &[u8]) -> Verdict {
+        let server_wait = retry_after_ms(head);
+        match head.status {
+            200..=202 => {
+                let Some(json) = parse_json(answer) else {
+                    if head.status == 202 {
+                        // Accepted, nothing more said: ask again, same key, at the server's pace.
+                        return Verdict::Follow(server_wait.unwrap_or(DEFAULT_POLL_MS));
+                    }
+                    return Verdict::Final(OrderStatus::Error, Some(OrderError::BadAnswer("not JSON".into())));
+                };
+                let o = &mut self.orders[i];
+                if let Some(id) = json.str_field("orderId") {
+                    if o.order_id.as_deref() != Some(id) {
+                        o.order_id = Some(id.to_string());
+                        if head.status == 202 || json.str_field("status").is_none_or(|s| s == "pending") {
+                            self.events.push_back(OrderUpdate { intent: o.id, result: o.result() });
+                        }
+                    }
+                }
+                if let Some(u) = json.str_field("attemptUrl") {
+                    o.attempt_url = Some(url::resolve(&self.orders_url, u));
+                }
+                let status = json.str_field("status").and_then(OrderStatus::from_wire);
+                match status {
+                    Some(s) if s.is_final() && head.status != 202 => {
+                        let error = (s == OrderStatus::Rejected).then_some(OrderError::Refused { status: head.status });
+                        Verdict::Final(s, error)
+                    }
+                    None if head.status != 202 => Verdict::Final(
+                        OrderStatus::Error,
+                        Some(OrderError::BadAnswer(format!("no known status in HTTP {}", head.status))),
+                    ),
+                    _ => Verdict::Follow(server_wait.or(json.num_field("retryAfterMs")).unwrap_or(DEFAULT_POLL_MS)),
+                }
+            }
+            409 | 429 | 500..=599 => Verdict::Retry(format!("HTTP {}", head.status), server_wait),
+            400 | 404 | 422 => Verdict::Final(OrderStatus::Rejected, Some(OrderError::Refused { status: head.status })),
+            401 | 403 => Verdict::Final(OrderStatus::Error, Some(OrderError::Unauthorized { status: head.status })),
+            status => Verdict::Final(OrderStatus::Error, Some(OrderError::Status { status })),
+        }
+    }
+
+    /// The server answered: report, tell the other tabs, forget the record, free the lock.
+    fn finish<E>(&mut self, out: &mut Outbox<E>, i: usize, status: OrderStatus, error: Option<OrderError>, ours: bool) {
+        let o = &mut self.orders[i];
+        o.status = status;
+        o.error = error;
+        o.phase = Phase::Done;
+        if ours && status != OrderStatus::Error {
+            let m = Message {
+                product: o.intent.product_id.clone(),
+                key: o.intent.key.clone(),
+                status,
+                order_id: o.order_id.clone(),
+                body: Vec::new(),
+            };
+            out.push(Output::Tab(TabOp::Broadcast { message: m.encode() }));
+        }
+        out.push(Output::Storage(StorageOp::Delete { key: o.storage_key() }));
+        if std::mem::take(&mut o.locked) {
+            out.push(Output::Tab(TabOp::Release { lock: o.lock() }));
+        }
+        self.events.push_back(OrderUpdate { intent: o.id, result: o.result() });
+    }
+
+    /// No answer and no more retries: reported, the record kept, the lock freed.
+    fn give_up<E>(&mut self, out: &mut Outbox<E>, i: usize, error: OrderError) {
+        let o = &mut self.orders[i];
+        o.status = OrderStatus::Error;
+        o.error = Some(error);
+        o.phase = Phase::Done;
+        if std::mem::take(&mut o.locked) {
+            out.push(Output::Tab(TabOp::Release { lock: o.lock() }));
+        }
+        self.events.push_back(OrderUpdate { intent: o.id, result: o.result() });
+    }
+
+    /// Sends the order if it is written down, holds the lock and nothing has gone out yet.
+    fn try_send<E>(&mut self, out: &mut Outbox<E>, now: Instant, i: usize) {
+        let o = &self.orders[i];
+        if o.phase != Phase::Idle || !o.stored || !o.locked || o.status.is_final() {
+            return;
+        }
+        let m = Message {
+            product: o.intent.product_id.clone(),
+            key: o.intent.key.clone(),
+            status: OrderStatus::Pending,
+            order_id: None,
+            body: o.body.clone(),
+        };
+        out.push(Output::Tab(TabOp::Broadcast { message: m.encode() }));
+        self.send(out, now, i, Step::Post);
+    }
+
+    fn send<E>(&mut self, out: &mut Outbox<E>, _now: Instant, i: usize, step: Step) {
+        let id = out.next_id();
+        let o = &mut self.orders[i];
+        let auth = ("Authorization".to_string(), format!("Bearer {}", o.intent.user_token));
+        let request = match (step, &o.attempt_url) {
+            (Step::Poll, Some(url)) => Request {
+                id,
+                kind: RequestKind::Api,
+                method: Method::Get,
+                url: url.clone(),
+                headers: vec![auth],
+                body: None,
+                range: None,
+            },
+            _ => {
+                o.attempts += 1;
+                Request {
+                    id,
+                    kind: RequestKind::Api,
+                    method: Method::Post,
+                    url: format!("{}/orders", self.orders_url.trim_end_matches('/')),
+                    headers: vec![
+                        auth,
+                        ("Idempotency-Key".to_string(), o.intent.key.clone()),
+                        ("Content-Type".to_string(), "application/json".to_string()),
+                    ],
+                    body: Some(o.body.clone()),
+                    range: None,
+                }
+            }
+        };
+        o.head = None;
+        o.answer.clear();
+        o.phase = Phase::InFlight(id, step);
+        out.push(Output::Fetch(request));
+    }
+
+    pub fn poll_timeout(&self) -> Option<Deadline> {
+        self.orders
+            .iter()
+            .filter_map(|o| match o.phase {
+                Phase::Waiting(at, _) => Some(at),
+                _ => None,
+            })
+            .fold(None, |best: Option<Instant>, at| Some(best.map_or(at, |b| b.min(at))))
+            .map(|at| Deadline::new(at, TimerReason::Order))
+    }
+
+    pub fn handle_timeout<E>(&mut self, out: &mut Outbox<E>, now: Instant) {
+        for i in 0..self.orders.len() {
+            if let Phase::Waiting(at, step) = self.orders[i].phase {
+                if now >= at {
+                    self.send(out, now, i, step);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

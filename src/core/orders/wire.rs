@@ -1,0 +1,283 @@
+//! What the order client writes and reads, by hand (no serde, which would cost every viewer
+//! its weight in the bundle): the request body and the server's answers in JSON, and the
+//! record kept in storage and sent to other tabs in a line format.
+//!
+//! The JSON reader takes any valid JSON text and keeps what the client needs: the top-level
+//! object's fields. The record is one `name=value` per line after a version line, with `%`,
+//! CR and LF in values escaped as `%25`, `%0D`, `%0A`; unknown names are skipped, so a newer
+//! record read by an older page still resumes.
+
+/// A JSON string literal of `s`, quotes included, escaped per RFC 8259.
+pub fn json_string(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
+                o.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// A JSON value, as much of it as the client reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    pub fn field(&self, name: &str) -> Option<&Json> {
+        match self {
+            Json::Obj(fields) => fields.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+    pub fn str_field(&self, name: &str) -> Option<&str> {
+        match self.field(name) {
+            Some(Json::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn num_field(&self, name: &str) -> Option<f64> {
+        match self.field(name) {
+            Some(Json::Num(n)) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+/// Nesting deeper than this is refused rather than followed (a hostile body cannot exhaust
+/// the stack).
+const MAX_DEPTH: u32 = 32;
+
+/// Parses a complete JSON text.
+pub fn parse_json(text: &[u8]) -> Option<Json> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut p = Parser { s: text.as_bytes(), i: 0, src: text };
+    let v = p.value(0)?;
+    p.ws();
+    (p.i == p.s.len()).then_some(v)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+    src: &'a str,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+    fn eat(&mut self, b: u8) -> bool {
+        self.ws();
+        if self.s.get(self.i) == Some(&b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn lit(&mut self, word: &str, v: Json) -> Option<Json> {
+        self.s[self.i..].starts_with(word.as_bytes()).then(|| {
+            self.i += word.len();
+            v
+        })
+    }
+    fn value(&mut self, depth: u32) -> Option<Json> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        match *self.s.get(self.i)? {
+            b'{' => {
+                self.i += 1;
+                let mut fields = Vec::new();
+                if self.eat(b'}') {
+                    return Some(Json::Obj(fields));
+                }
+                loop {
+                    self.ws();
+                    let name = self.string()?;
+                    if !self.eat(b':') {
+                        return None;
+                    }
+                    fields.push((name, self.value(depth + 1)?));
+                    if self.eat(b'}') {
+                        return Some(Json::Obj(fields));
+                    }
+                    if !self.eat(b',') {
+                        return None;
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                let mut items = Vec::new();
+                if self.eat(b']') {
+                    return Some(Json::Arr(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    if self.eat(b']') {
+                        return Some(Json::Arr(items));
+                    }
+                    if !self.eat(b',') {
+                        return None;
+                    }
+                }
+            }
+            b'"' => self.string().map(Json::Str),
+            b't' => self.lit("true", Json::Bool(true)),
+            b'f' => self.lit("false", Json::Bool(false)),
+            b'n' => self.lit("null", Json::Null),
+            _ => {
+                let start = self.i;
+                while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    self.i += 1;
+                }
+                self.src[start..self.i].parse::<f64>().ok().filter(|n| n.is_finite()).map(Json::Num)
+            }
+        }
+    }
+    fn hex4(&mut self) -> Option<u32> {
+        let h = self.src.get(self.i..self.i + 4)?;
+        self.i += 4;
+        u32::from_str_radix(h, 16).ok()
+    }
+    fn string(&mut self) -> Option<String> {
+        if self.s.get(self.i) != Some(&b'"') {
+            return None;
+        }
+        self.i += 1;
+        let mut o = String::new();
+        loop {
+            let start = self.i;
+            while self.i < self.s.len() && self.s[self.i] != b'"' && self.s[self.i] != b'\\' {
+                if self.s[self.i] < 0x20 {
+                    return None;
+                }
+                self.i += 1;
+            }
+            o.push_str(&self.src[start..self.i]);
+            match *self.s.get(self.i)? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(o);
+                }
+                _ => {
+                    self.i += 1;
+                    let e = *self.s.get(self.i)?;
+                    self.i += 1;
+                    match e {
+                        b'"' => o.push('"'),
+                        b'\\' => o.push('\\'),
+                        b'/' => o.push('/'),
+                        b'b' => o.push('\u{8}'),
+                        b'f' => o.push('\u{c}'),
+                        b'n' => o.push('\n'),
+                        b'r' => o.push('\r'),
+                        b't' => o.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let c = if (0xD800..0xDC00).contains(&hi) && self.s[self.i..].starts_with(b"\\u") {
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                0x10000 + ((hi - 0xD800) << 10) + (lo.checked_sub(0xDC00)? & 0x3FF)
+                            } else {
+                                hi
+                            };
+                            o.push(char::from_u32(c).unwrap_or('\u{FFFD}'));
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The first line of a record: its format and version.
+pub const RECORD_HEADER: &str = "liveshop.order/1";
+
+fn escape(v: &str) -> String {
+    v.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn unescape(v: &str) -> String {
+    v.replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%")
+}
+
+/// A record of `name=value` lines.
+pub fn write_record(fields: &[(&str, String)]) -> Vec<u8> {
+    let mut o = String::from(RECORD_HEADER);
+    for (n, v) in fields {
+        o.push('\n');
+        o.push_str(n);
+        o.push('=');
+        o.push_str(&escape(v));
+    }
+    o.into_bytes()
+}
+
+/// The fields of a record, or `None` if it is not one.
+pub fn read_record(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut lines = text.split('\n');
+    if lines.next()? != RECORD_HEADER {
+        return None;
+    }
+    Some(lines.filter_map(|l| l.split_once('=')).map(|(n, v)| (n.to_string(), unescape(v))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped_so_any_text_round_trips() {
+        let nasty = "a\"b\\c\nd\u{1}e\u{2028}é😀";
+        let lit = json_string(nasty);
+        assert_eq!(lit, "\"a\\\"b\\\\c\\nd\\u0001e\\u2028é😀\"");
+        assert_eq!(parse_json(lit.as_bytes()), Some(Json::Str(nasty.into())));
+    }
+
+    #[test]
+    fn an_answer_is_read_whatever_else_it_holds() {
+        let v = parse_json(
+            br#" {"status":"won","orderId":"o\u00e9\ud83d\ude00","x":[1,{"y":null}],"retryAfterMs":1.5e3} "#,
+        )
+        .unwrap();
+        assert_eq!(v.str_field("status"), Some("won"));
+        assert_eq!(v.str_field("orderId"), Some("oé😀"));
+        assert_eq!(v.num_field("retryAfterMs"), Some(1500.0));
+        assert_eq!(parse_json(b"{\"a\":1"), None);
+        assert_eq!(parse_json(b"{\"a\":1} x"), None);
+        assert_eq!(parse_json("[".repeat(100).as_bytes()), None);
+    }
+
+    #[test]
+    fn a_record_keeps_values_with_line_breaks_and_percent_signs() {
+        let bytes = write_record(&[("a", "x\ny%0A=z".into()), ("b", String::new())]);
+        let r = read_record(&bytes).unwrap();
+        assert_eq!(r, [("a".to_string(), "x\ny%0A=z".to_string()), ("b".to_string(), String::new())]);
+        assert_eq!(read_record(b"other\na=b"), None);
+    }
+}
