@@ -773,3 +773,500 @@ pub fn unb64url(text: &str) -> Option<Vec<u8>> {
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cues::CueRequest;
+    use crate::encoder::{Live, Settings};
+    use crate::source::Format;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn sha256_hmac_and_base64url_match_their_published_vectors() {
+        assert_eq!(hex(&sha256(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(hex(&sha256(b"")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        let long = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+        assert_eq!(hex(&sha256(long)), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+        // RFC 4231, cases 2 and 6 (a key longer than a block).
+        assert_eq!(
+            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hex(&hmac_sha256(&[0xaa; 131], b"Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        for (plain, coded) in [("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("\u{fb}\u{ff}", "w7vDvw")] {
+            assert_eq!(b64url(plain.as_bytes()), coded);
+            assert_eq!(unb64url(coded).unwrap(), plain.as_bytes());
+        }
+        for bad in ["Zg==", "Z", "Zh", "Zm9v+", "Zm/v"] {
+            assert_eq!(unb64url(bad), None, "{bad}");
+        }
+    }
+
+    fn orders_with(settings: OrderSettings) -> (Orders, Arc<Cues>) {
+        let cues = Arc::new(Cues::new(Clock::default(), None));
+        (Orders::new(settings, Clock::default(), cues.clone()), cues)
+    }
+
+    #[test]
+    fn a_login_token_verifies_until_it_expires_and_not_once_tampered_with() {
+        let (orders, _) = orders_with(OrderSettings { token_secret: Some(b"s3cret".to_vec()), ..Default::default() });
+        let now = 1_796_191_200_000.0;
+        let token = orders.login("alice", now);
+        assert_eq!(orders.verify(&token, now), Some("alice".into()));
+        assert_eq!(orders.verify(&token, now + TOKEN_LIFETIME_MS - 1.0), Some("alice".into()));
+        assert_eq!(orders.verify(&token, now + TOKEN_LIFETIME_MS), None, "expired");
+        // The documented form: base64url(payload).base64url(hmac_sha256(secret, payload)).
+        let (payload, mac) = token.split_once('.').unwrap();
+        let json = unb64url(payload).unwrap();
+        assert_eq!(String::from_utf8(json.clone()).unwrap(), r#"{"exp":1796234400000,"sub":"alice"}"#);
+        assert_eq!(unb64url(mac).unwrap(), hmac_sha256(b"s3cret", &json));
+        // Another user's name under alice's signature, a flipped signature, another secret.
+        let mallory = b64url(br#"{"exp":1796234400000,"sub":"mallory"}"#);
+        let mut flipped = unb64url(mac).unwrap();
+        flipped[0] ^= 1;
+        let (other, _) = orders_with(OrderSettings { token_secret: Some(b"other".to_vec()), ..Default::default() });
+        let forged = b64url(br#"{"exp":1896234400000,"sub":"alice"}"#);
+        for bad in [
+            format!("{mallory}.{mac}"),
+            format!("{payload}.{}", b64url(&flipped)),
+            format!("{forged}.{mac}"),
+            format!("{payload}{mac}"),
+            format!("{payload}.{mac}="),
+            String::new(),
+        ] {
+            assert_eq!(orders.verify(&bad, now), None, "{bad}");
+        }
+        assert_eq!(other.verify(&token, now), None);
+    }
+
+    /// A cue shown (no shared target: START-DATE + 1.5 s) at `shown_ms` of the real clock.
+    fn sale(cues: &Cues, id: &str, stock: u32, shown_ms: f64) -> f64 {
+        let req = CueRequest {
+            product_id: "sku-1".into(),
+            title: "Red kettle".into(),
+            price_cents: 1999,
+            currency: "EUR".into(),
+            url: "https://shop.example/p/1".into(),
+            image_url: "https://shop.example/i/1.jpg".into(),
+            countdown_s: None,
+            duration_s: Some(3600.0),
+            capture_ms: Some(shown_ms - DEFAULT_DISPLAY_DELAY_MS),
+            id: Some(id.into()),
+            stock: Some(stock),
+        };
+        cues.publish(req).unwrap().capture_ms + DEFAULT_DISPLAY_DELAY_MS
+    }
+
+    fn intent(cue: &str, quantity: u32) -> Intent {
+        Intent {
+            cue_id: cue.into(),
+            product_id: "sku-1".into(),
+            quantity,
+            shown_at_ms: None,
+            tapped_at_ms: None,
+            latency_ms: None,
+        }
+    }
+
+    /// Places `user`'s intent at `now` and answers its order ID.
+    fn tap(orders: &Orders, user: &str, cue: &str, quantity: u32, now: f64) -> String {
+        let i = intent(cue, quantity);
+        assert_eq!(orders.begin(user, user, &i), Begin::New);
+        let (status, body) = orders.place(user, user, i, now);
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["orderId"].as_str().unwrap().to_string()
+    }
+
+    fn status_of(orders: &Orders, user: &str, id: &str, now: f64) -> String {
+        orders.view(user, id, now).unwrap().0["status"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn a_hundred_users_tapping_within_the_window_win_with_equal_chances_whatever_their_arrival_order() {
+        let runs = 200;
+        let (mut early, mut total) = (0u32, 0u32);
+        for seed in 0..runs {
+            let (orders, cues) = orders_with(OrderSettings { seed: Some(seed), ..Default::default() });
+            let shown = sale(&cues, "flash", 10, crate::source::wall_clock_ms());
+            // Arrivals spread over the window, in the same order every run.
+            let ids: Vec<String> = (0..100)
+                .map(|u| tap(&orders, &format!("user-{u}"), "flash", 1, shown + f64::from(u) * 29.0))
+                .collect();
+            let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
+            assert_eq!(status_of(&orders, "user-99", &ids[99], close - 1.0), "pending");
+            let won: Vec<usize> = (0..100)
+                .filter(|&u| {
+                    let s = status_of(&orders, &format!("user-{u}"), &ids[u], close);
+                    assert!(s == "won" || s == "lost", "{s}");
+                    s == "won"
+                })
+                .collect();
+            assert_eq!(won.len(), 10, "exactly the stock wins");
+            early += won.iter().filter(|&&u| u < 50).count() as u32;
+            total += won.len() as u32;
+        }
+        let share = f64::from(early) / f64::from(total);
+        assert!((0.4..=0.6).contains(&share), "the first half of arrivals won {share:.3} of the draws");
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_winners() {
+        let winners = |seed| {
+            let (orders, cues) = orders_with(OrderSettings { seed: Some(seed), ..Default::default() });
+            let shown = sale(&cues, "flash", 3, crate::source::wall_clock_ms());
+            let ids: Vec<String> = (0..20).map(|u| tap(&orders, &format!("u{u}"), "flash", 1, shown + 1.0)).collect();
+            let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
+            (0..20).filter(|&u| status_of(&orders, &format!("u{u}"), &ids[u], close) == "won").collect::<Vec<_>>()
+        };
+        assert_eq!(winners(7), winners(7));
+        assert!((0..5).any(|s| winners(s) != winners(7)));
+    }
+
+    #[test]
+    fn after_the_window_attempts_win_first_come_first_served_until_sold_out() {
+        let (orders, cues) = orders_with(OrderSettings { seed: Some(1), ..Default::default() });
+        let shown = sale(&cues, "flash", 5, crate::source::wall_clock_ms());
+        let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
+        let a = tap(&orders, "a", "flash", 2, shown + 100.0);
+        // The draw happens once the window has closed, with the first request after it.
+        let b = tap(&orders, "b", "flash", 2, close);
+        assert_eq!(status_of(&orders, "a", &a, close), "won");
+        assert_eq!(status_of(&orders, "b", &b, close), "won");
+        let c = tap(&orders, "c", "flash", 2, close + 10.0);
+        assert_eq!(status_of(&orders, "c", &c, close + 10.0), "sold_out", "one left, two asked");
+        let d = tap(&orders, "d", "flash", 1, close + 20.0);
+        assert_eq!(status_of(&orders, "d", &d, close + 20.0), "won");
+        // A cancelled win puts its units back on sale.
+        assert_eq!(orders.cancel("a", &a, close + 30.0).unwrap()["status"], "cancelled");
+        assert_eq!(orders.cancel("a", &a, close + 30.0), Err(CancelError::Final(Status::Cancelled)));
+        let e = tap(&orders, "e", "flash", 2, close + 40.0);
+        assert_eq!(status_of(&orders, "e", &e, close + 40.0), "won");
+        assert_eq!(orders.cancel("c", &c, close + 50.0), Err(CancelError::Final(Status::SoldOut)));
+    }
+
+    #[test]
+    fn a_pending_order_cancelled_before_the_draw_takes_no_stock() {
+        let (orders, cues) = orders_with(OrderSettings { seed: Some(3), ..Default::default() });
+        let shown = sale(&cues, "flash", 1, crate::source::wall_clock_ms());
+        let a = tap(&orders, "a", "flash", 1, shown);
+        let b = tap(&orders, "b", "flash", 1, shown + 1.0);
+        assert_eq!(orders.cancel("a", &a, shown + 2.0).unwrap()["status"], "cancelled");
+        let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
+        assert_eq!(status_of(&orders, "b", &b, close), "won");
+        assert_eq!(status_of(&orders, "a", &a, close), "cancelled");
+    }
+
+    #[test]
+    fn the_admission_bucket_refills_at_the_order_rate() {
+        let (orders, _) = orders_with(OrderSettings { rate: 2, ..Default::default() });
+        assert_eq!(orders.admit(0.0), Ok(()));
+        assert_eq!(orders.admit(1.0), Ok(()));
+        assert_eq!(orders.admit(2.0), Err(1));
+        assert_eq!(orders.admit(502.0), Ok(()));
+        assert_eq!(orders.admit(503.0), Err(1));
+    }
+
+    // ---- Over HTTP ----
+
+    struct App {
+        live: Arc<Live>,
+        app: Router,
+    }
+
+    const HOST: &str = "Bearer host-secret";
+
+    fn app(orders: OrderSettings) -> App {
+        app_with(Settings { orders, ..Settings::default() })
+    }
+
+    fn app_with(settings: Settings) -> App {
+        let live = Live::new(Vec::new(), Format { width: 640, height: 360, fps: 30 }, settings);
+        let nowhere = std::path::PathBuf::from("/nonexistent");
+        let dirs = crate::http::Dirs { www: nowhere.clone(), pkg: nowhere.clone(), vendor: nowhere.clone(), traces: nowhere };
+        App { app: crate::http::router(live.clone(), dirs, "host-secret"), live }
+    }
+
+    struct Answer {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: String,
+    }
+
+    impl Answer {
+        fn json(&self) -> Value {
+            serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+        }
+    }
+
+    impl App {
+        async fn call(&self, method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+            let mut req = Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json");
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let res = self.app.clone().oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+            let status = res.status();
+            let headers = res.headers().clone();
+            let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+            Answer { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
+        }
+
+        async fn login(&self, user: &str) -> String {
+            let a = self.call("POST", "/demo/login", &[], &format!(r#"{{"userId":"{user}"}}"#)).await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+            format!("Bearer {}", a.json()["token"].as_str().unwrap())
+        }
+
+        /// A cue shown `ago_ms` ago (no shared target), with `stock`.
+        async fn cue(&self, id: &str, stock: u32, ago_ms: f64) {
+            let capture = self.live.clock.now_ms() - DEFAULT_DISPLAY_DELAY_MS - ago_ms;
+            let body = format!(
+                r#"{{"productId":"sku-1","title":"Red kettle","priceCents":1999,"currency":"EUR",
+                "url":"https://shop.example/p/1","imageUrl":"https://shop.example/i/1.jpg",
+                "captureMs":{capture},"id":"{id}","stock":{stock}}}"#
+            );
+            let a = self.call("POST", "/admin/cues", &[("authorization", HOST)], &body).await;
+            assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+            assert_eq!(a.json()["stock"], stock);
+        }
+
+        async fn order(&self, auth: &str, key: &str, body: &str) -> Answer {
+            self.call("POST", "/orders", &[("authorization", auth), ("idempotency-key", key)], body).await
+        }
+    }
+
+    fn order_body(cue: &str, quantity: u32) -> String {
+        format!(
+            r#"{{"cueId":"{cue}","productId":"sku-1","quantity":{quantity},"shownAtMs":1796191200000,"tappedAtMs":1796191200900,"latencyMs":1400}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn every_order_answer_carries_the_server_time_on_the_origins_clock() {
+        let app = app_with(Settings { clock: Clock { offset_ms: -60_000.0 }, ..Settings::default() });
+        let before = crate::source::wall_clock_ms() - 60_000.0;
+        let user = app.login("alice").await;
+        let answers = [
+            app.call("POST", "/demo/login", &[], "{}").await,
+            app.order(&user, "k", "nope").await,
+            app.call("GET", "/orders/o-1", &[], "").await,
+            app.call("DELETE", "/orders/o-1", &[("authorization", &user)], "").await,
+        ];
+        let after = crate::source::wall_clock_ms() - 60_000.0;
+        for a in answers {
+            let t: f64 = a.headers[SERVER_TIME].to_str().unwrap().parse().unwrap();
+            assert!(before - 1.0 <= t && t <= after + 1.0, "{t} not within {before}..{after}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_needs_a_user_id_and_orders_need_its_valid_token() {
+        let app = app(OrderSettings::default());
+        for body in ["", "{}", r#"{"userId":""}"#, r#"{"userId":7}"#, r#"{"userId":"a","x":1}"#] {
+            assert_eq!(app.call("POST", "/demo/login", &[], body).await.status, StatusCode::BAD_REQUEST, "{body}");
+        }
+        app.cue("flash", 10, 0.0).await;
+        let token = app.login("alice").await;
+        let mut forged = token.clone();
+        forged.push('A');
+        for auth in ["", "Bearer ", "Bearer nonsense", "Bearer a.b", forged.as_str(), &token.replace("Bearer", "Basic")] {
+            let a = app.order(auth, "k1", &order_body("flash", 1)).await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{auth}: {}", a.body);
+            assert_eq!(a.headers[header::WWW_AUTHENTICATE], "Bearer");
+        }
+        assert_eq!(app.order(&token, "k1", &order_body("flash", 1)).await.status, StatusCode::ACCEPTED);
+        // A token another origin start (another secret) signed is no good here.
+        let elsewhere = crate::orders::Orders::new(OrderSettings::default(), Clock::default(), app.live.cues.clone());
+        let stranger = format!("Bearer {}", elsewhere.login("alice", elsewhere.now_ms()));
+        assert_eq!(app.order(&stranger, "k2", &order_body("flash", 1)).await.status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn an_order_without_a_key_or_with_a_malformed_body_is_a_bad_request() {
+        let app = app(OrderSettings::default());
+        app.cue("flash", 10, 0.0).await;
+        let user = app.login("alice").await;
+        let a = app.call("POST", "/orders", &[("authorization", &user)], &order_body("flash", 1)).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+        let long = "k".repeat(256);
+        for key in ["", long.as_str(), "caf\u{e9}"] {
+            let req = Request::post("/orders").header("authorization", &user).header("idempotency-key", key.as_bytes());
+            let res = app.app.clone().oneshot(req.body(Body::from(order_body("flash", 1))).unwrap()).await.unwrap();
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{key}");
+        }
+        let bodies = [
+            "not json".to_string(),
+            order_body("flash", 0),
+            order_body("flash", 11),
+            order_body("flash", 1).replace(r#""quantity":1,"#, ""),
+            order_body("flash", 1).replace(r#""quantity":1"#, r#""quantity":"1""#),
+            order_body("", 1),
+        ];
+        for (n, body) in bodies.iter().enumerate() {
+            let a = app.order(&user, &format!("bad-{n}"), body).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{body}: {}", a.body);
+        }
+        // Nothing was stored under those keys: the same key with a good body is a new intent.
+        assert_eq!(app.order(&user, "bad-1", &order_body("flash", 1)).await.status, StatusCode::ACCEPTED);
+    }
+
+    #[tokio::test]
+    async fn a_new_intent_is_accepted_and_pending_until_the_window_closes() {
+        let app = app(OrderSettings::default());
+        app.cue("flash", 10, 0.0).await;
+        let user = app.login("alice").await;
+        let a = app.order(&user, "k1", &order_body("flash", 2)).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+        let v = a.json();
+        let id = v["orderId"].as_str().unwrap();
+        assert_eq!(v["attemptUrl"], format!("/orders/{id}"));
+        let retry = v["retryAfterMs"].as_f64().unwrap();
+        assert!((2500.0..=3000.0).contains(&retry), "{retry}");
+        let got = app.call("GET", &format!("/orders/{id}"), &[("authorization", &user)], "").await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert_eq!(got.headers[header::RETRY_AFTER], "3");
+        let v = got.json();
+        assert_eq!((v["status"].as_str(), v["quantity"].as_u64(), v["attempts"].as_u64()), (Some("pending"), Some(2), Some(1)));
+        assert_eq!((v["cueId"].as_str(), v["productId"].as_str(), v["latencyMs"].as_f64()), (Some("flash"), Some("sku-1"), Some(1400.0)));
+    }
+
+    #[tokio::test]
+    async fn the_same_key_twice_gets_the_stored_answer_and_never_a_second_order() {
+        let app = app(OrderSettings { fair_window_ms: 0, ..Default::default() });
+        app.cue("flash", 1, 0.0).await;
+        let user = app.login("alice").await;
+        let first = app.order(&user, "tap-1", &order_body("flash", 1)).await;
+        assert_eq!(first.status, StatusCode::ACCEPTED);
+        // A retry may report other diagnostics; it is the same intent.
+        let again = app.order(&user, "tap-1", &order_body("flash", 1).replace("1400", "2400")).await;
+        assert_eq!((again.status, &again.body), (first.status, &first.body));
+        let id = first.json()["orderId"].as_str().unwrap().to_string();
+        let v = app.call("GET", &format!("/orders/{id}"), &[("authorization", &user)], "").await.json();
+        assert_eq!((v["status"].as_str(), v["attempts"].as_u64()), (Some("won"), Some(2)));
+        // The one unit went to that one order: another key of the same user is sold out.
+        let other = app.order(&user, "tap-2", &order_body("flash", 1)).await.json();
+        let v = app.call("GET", &format!("/orders/{}", other["orderId"].as_str().unwrap()), &[("authorization", &user)], "").await;
+        assert_eq!(v.json()["status"], "sold_out");
+        assert!(v.headers.get(header::RETRY_AFTER).is_none());
+        // A rejection is stored too.
+        let r1 = app.order(&user, "tap-3", &order_body("nowhere", 1)).await;
+        let r2 = app.order(&user, "tap-3", &order_body("nowhere", 1)).await;
+        assert_eq!((r1.status, &r1.body), (StatusCode::UNPROCESSABLE_ENTITY, &r2.body));
+        // Keys are per user: bob's "tap-1" is his own.
+        let bob = app.login("bob").await;
+        let b = app.order(&bob, "tap-1", &order_body("flash", 1)).await;
+        assert_eq!(b.status, StatusCode::ACCEPTED);
+        assert_ne!(b.json()["orderId"], first.json()["orderId"]);
+    }
+
+    #[tokio::test]
+    async fn a_key_reused_for_another_intent_is_unprocessable() {
+        let app = app(OrderSettings::default());
+        app.cue("flash", 10, 0.0).await;
+        let user = app.login("alice").await;
+        assert_eq!(app.order(&user, "k", &order_body("flash", 1)).await.status, StatusCode::ACCEPTED);
+        let a = app.order(&user, "k", &order_body("flash", 2)).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+        assert!(a.body.contains("another order"), "{}", a.body);
+    }
+
+    #[tokio::test]
+    async fn a_key_still_being_processed_is_a_conflict() {
+        let app = app(OrderSettings::default());
+        app.cue("flash", 10, 0.0).await;
+        let token = app.login("alice").await;
+        let user = app.live.orders.verify(token.trim_start_matches("Bearer "), app.live.clock.now_ms()).unwrap();
+        // The first request with the key is mid-way.
+        assert_eq!(app.live.orders.begin(&user, "k", &intent("flash", 1)), Begin::New);
+        let a = app.order(&token, "k", &order_body("flash", 1)).await;
+        assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
+    }
+
+    #[tokio::test]
+    async fn above_the_admission_rate_an_order_is_told_when_to_retry() {
+        let app = app(OrderSettings { rate: 1, ..Default::default() });
+        app.cue("flash", 10, 0.0).await;
+        let user = app.login("alice").await;
+        assert_eq!(app.order(&user, "k1", &order_body("flash", 1)).await.status, StatusCode::ACCEPTED);
+        let a = app.order(&user, "k2", &order_body("flash", 1)).await;
+        assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.body);
+        assert_eq!(a.headers[header::RETRY_AFTER], "1");
+        // The key was not used up: it is a new intent once admitted, and a replay is not counted.
+        assert_eq!(app.order(&user, "k1", &order_body("flash", 1)).await.status, StatusCode::ACCEPTED);
+        tokio::time::sleep(std::time::Duration::from_millis(1050)).await;
+        assert_eq!(app.order(&user, "k2", &order_body("flash", 1)).await.status, StatusCode::ACCEPTED);
+    }
+
+    #[tokio::test]
+    async fn an_order_for_an_unknown_cue_another_product_or_before_the_cue_was_shown_is_rejected() {
+        let app = app(OrderSettings::default());
+        app.cue("shown", 10, 0.0).await;
+        app.cue("coming", 10, -2000.0).await;
+        let user = app.login("alice").await;
+        for (n, (body, reason)) in [
+            (order_body("nowhere", 1), "unknown cue"),
+            (order_body("shown", 1).replace("sku-1", "sku-2"), "product"),
+            (order_body("coming", 1), "not shown yet"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let a = app.order(&user, &format!("k{n}"), &body).await;
+            assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+            let v = a.json();
+            assert_eq!(v["status"], "rejected");
+            assert!(v["reason"].as_str().unwrap().contains(reason), "{v}");
+            let got = app.call("GET", &format!("/orders/{}", v["orderId"].as_str().unwrap()), &[("authorization", &user)], "").await;
+            assert_eq!(got.json()["status"], "rejected");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_draw_decides_won_and_lost_when_the_window_closes() {
+        let app = app(OrderSettings { fair_window_ms: 150, seed: Some(5), ..Default::default() });
+        app.cue("flash", 1, 0.0).await;
+        let mut ids = Vec::new();
+        for name in ["alice", "bob"] {
+            let user = app.login(name).await;
+            let a = app.order(&user, "k", &order_body("flash", 1)).await;
+            ids.push((user, a.json()["orderId"].as_str().unwrap().to_string()));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let mut statuses = Vec::new();
+        for (user, id) in &ids {
+            let v = app.call("GET", &format!("/orders/{id}"), &[("authorization", user)], "").await.json();
+            assert!(v["decidedAtMs"].as_f64().unwrap() >= v["receivedAtMs"].as_f64().unwrap());
+            statuses.push(v["status"].as_str().unwrap().to_string());
+        }
+        statuses.sort();
+        assert_eq!(statuses, ["lost", "won"]);
+    }
+
+    #[tokio::test]
+    async fn nobody_reads_or_cancels_another_users_order() {
+        let app = app(OrderSettings::default());
+        app.cue("flash", 10, 0.0).await;
+        let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+        let id = app.order(&alice, "k", &order_body("flash", 1)).await.json()["orderId"].as_str().unwrap().to_string();
+        let uri = format!("/orders/{id}");
+        assert_eq!(app.call("GET", &uri, &[("authorization", &bob)], "").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.call("DELETE", &uri, &[("authorization", &bob)], "").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.call("GET", &uri, &[], "").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(app.call("DELETE", &uri, &[], "").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(app.call("GET", "/orders/o-none", &[("authorization", &alice)], "").await.status, StatusCode::NOT_FOUND);
+        // Still alice's and still pending; she may cancel it, once.
+        assert_eq!(app.call("GET", &uri, &[("authorization", &alice)], "").await.json()["status"], "pending");
+        let a = app.call("DELETE", &uri, &[("authorization", &alice)], "").await;
+        assert_eq!((a.status, a.json()["status"].as_str()), (StatusCode::OK, Some("cancelled")));
+        assert_eq!(app.call("DELETE", &uri, &[("authorization", &alice)], "").await.status, StatusCode::CONFLICT);
+    }
+}
