@@ -60,7 +60,12 @@ pub struct OrderSettings {
 
 impl Default for OrderSettings {
     fn default() -> Self {
-        OrderSettings { token_secret: None, rate: DEFAULT_ORDER_RATE, fair_window_ms: DEFAULT_FAIR_WINDOW_MS, seed: None }
+        OrderSettings {
+            token_secret: None,
+            rate: DEFAULT_ORDER_RATE,
+            fair_window_ms: DEFAULT_FAIR_WINDOW_MS,
+            seed: None,
+        }
     }
 }
 
@@ -111,7 +116,9 @@ impl Intent {
         if !(1..=MAX_QUANTITY).contains(&self.quantity) {
             return Err(format!("quantity must be 1-{MAX_QUANTITY}"));
         }
-        for (name, v) in [("shownAtMs", self.shown_at_ms), ("tappedAtMs", self.tapped_at_ms), ("latencyMs", self.latency_ms)] {
+        for (name, v) in
+            [("shownAtMs", self.shown_at_ms), ("tappedAtMs", self.tapped_at_ms), ("latencyMs", self.latency_ms)]
+        {
             if v.is_some_and(|v| !v.is_finite()) {
                 return Err(format!("{name} must be a number"));
             }
@@ -218,7 +225,7 @@ impl Orders {
                 keys: HashMap::new(),
                 sales: HashMap::new(),
                 draw: Rng(seed),
-                ids: Rng(seed ^ 0x5eed_1d5_0f_0de5),
+                ids: Rng(seed ^ 0x0005_eed1_d50f_0de5),
                 bucket: Bucket { tokens: rate, last_ms: f64::NEG_INFINITY },
             }),
         }
@@ -324,9 +331,8 @@ impl Orders {
             tapped_at_ms: intent.tapped_at_ms,
             latency_ms: intent.latency_ms,
         };
-        let display_ms = cue.as_ref().map(|c| {
-            c.capture_ms + c.target_latency_ms.map_or(DEFAULT_DISPLAY_DELAY_MS, f64::from)
-        });
+        let display_ms =
+            cue.as_ref().map(|c| c.capture_ms + c.target_latency_ms.map_or(DEFAULT_DISPLAY_DELAY_MS, f64::from));
         let rejected = match (&cue, display_ms) {
             (None, _) | (_, None) => Some("unknown cue"),
             (Some(c), _) if c.product_id != intent.product_id => Some("productId is not the cue's product"),
@@ -523,7 +529,7 @@ async fn login(State(orders): State<Arc<Orders>>, body: Bytes) -> Response {
 }
 
 /// The user of a valid `Authorization: Bearer <token>`, or the 401 answer.
-fn user_of(orders: &Orders, headers: &HeaderMap) -> Result<String, Response> {
+fn user_of(orders: &Orders, headers: &HeaderMap) -> Result<String, Box<Response>> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -535,7 +541,7 @@ fn user_of(orders: &Orders, headers: &HeaderMap) -> Result<String, Response> {
         None => {
             let mut res = error(StatusCode::UNAUTHORIZED, "orders need Authorization: Bearer <a valid user token>");
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            Err(res)
+            Err(Box::new(res))
         }
     }
 }
@@ -550,10 +556,13 @@ fn idempotency_key(headers: &HeaderMap) -> Option<String> {
 async fn post_order(State(orders): State<Arc<Orders>>, headers: HeaderMap, body: Bytes) -> Response {
     let user = match user_of(&orders, &headers) {
         Ok(u) => u,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let Some(key) = idempotency_key(&headers) else {
-        return error(StatusCode::BAD_REQUEST, "an Idempotency-Key header of 1-255 printable ASCII characters is needed");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "an Idempotency-Key header of 1-255 printable ASCII characters is needed",
+        );
     };
     let intent: Intent = match serde_json::from_slice(&body) {
         Ok(i) => i,
@@ -586,7 +595,7 @@ async fn post_order(State(orders): State<Arc<Orders>>, headers: HeaderMap, body:
 async fn get_order(State(orders): State<Arc<Orders>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let user = match user_of(&orders, &headers) {
         Ok(u) => u,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let Some((view, retry_ms)) = orders.view(&user, &id, orders.now_ms()) else {
         return error(StatusCode::NOT_FOUND, "no such order");
@@ -602,12 +611,14 @@ async fn get_order(State(orders): State<Arc<Orders>>, headers: HeaderMap, Path(i
 async fn delete_order(State(orders): State<Arc<Orders>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let user = match user_of(&orders, &headers) {
         Ok(u) => u,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     match orders.cancel(&user, &id, orders.now_ms()) {
         Ok(view) => answer(StatusCode::OK, view.to_string()),
         Err(CancelError::NotFound) => error(StatusCode::NOT_FOUND, "no such order"),
-        Err(CancelError::Final(s)) => error(StatusCode::CONFLICT, &format!("the order is {}: it cannot be cancelled", s.as_str())),
+        Err(CancelError::Final(s)) => {
+            error(StatusCode::CONFLICT, &format!("the order is {}: it cannot be cancelled", s.as_str()))
+        }
     }
 }
 
@@ -802,7 +813,9 @@ mod tests {
             hex(&hmac_sha256(&[0xaa; 131], b"Test Using Larger Than Block-Size Key - Hash Key First")),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
-        for (plain, coded) in [("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("\u{fb}\u{ff}", "w7vDvw")] {
+        for (plain, coded) in
+            [("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("\u{fb}\u{ff}", "w7vDvw")]
+        {
             assert_eq!(b64url(plain.as_bytes()), coded);
             assert_eq!(unb64url(coded).unwrap(), plain.as_bytes());
         }
@@ -898,9 +911,8 @@ mod tests {
             let (orders, cues) = orders_with(OrderSettings { seed: Some(seed), ..Default::default() });
             let shown = sale(&cues, "flash", 10, crate::source::wall_clock_ms());
             // Arrivals spread over the window, in the same order every run.
-            let ids: Vec<String> = (0..100)
-                .map(|u| tap(&orders, &format!("user-{u}"), "flash", 1, shown + f64::from(u) * 29.0))
-                .collect();
+            let ids: Vec<String> =
+                (0..100).map(|u| tap(&orders, &format!("user-{u}"), "flash", 1, shown + f64::from(u) * 29.0)).collect();
             let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
             assert_eq!(status_of(&orders, "user-99", &ids[99], close - 1.0), "pending");
             let won: Vec<usize> = (0..100)
@@ -991,7 +1003,8 @@ mod tests {
     fn app_with(settings: Settings) -> App {
         let live = Live::new(Vec::new(), Format { width: 640, height: 360, fps: 30 }, settings);
         let nowhere = std::path::PathBuf::from("/nonexistent");
-        let dirs = crate::http::Dirs { www: nowhere.clone(), pkg: nowhere.clone(), vendor: nowhere.clone(), traces: nowhere };
+        let dirs =
+            crate::http::Dirs { www: nowhere.clone(), pkg: nowhere.clone(), vendor: nowhere.clone(), traces: nowhere };
         App { app: crate::http::router(live.clone(), dirs, "host-secret"), live }
     }
 
@@ -1078,7 +1091,8 @@ mod tests {
         let token = app.login("alice").await;
         let mut forged = token.clone();
         forged.push('A');
-        for auth in ["", "Bearer ", "Bearer nonsense", "Bearer a.b", forged.as_str(), &token.replace("Bearer", "Basic")] {
+        for auth in ["", "Bearer ", "Bearer nonsense", "Bearer a.b", forged.as_str(), &token.replace("Bearer", "Basic")]
+        {
             let a = app.order(auth, "k1", &order_body("flash", 1)).await;
             assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{auth}: {}", a.body);
             assert_eq!(a.headers[header::WWW_AUTHENTICATE], "Bearer");
@@ -1135,8 +1149,14 @@ mod tests {
         assert_eq!(got.status, StatusCode::OK);
         assert_eq!(got.headers[header::RETRY_AFTER], "3");
         let v = got.json();
-        assert_eq!((v["status"].as_str(), v["quantity"].as_u64(), v["attempts"].as_u64()), (Some("pending"), Some(2), Some(1)));
-        assert_eq!((v["cueId"].as_str(), v["productId"].as_str(), v["latencyMs"].as_f64()), (Some("flash"), Some("sku-1"), Some(1400.0)));
+        assert_eq!(
+            (v["status"].as_str(), v["quantity"].as_u64(), v["attempts"].as_u64()),
+            (Some("pending"), Some(2), Some(1))
+        );
+        assert_eq!(
+            (v["cueId"].as_str(), v["productId"].as_str(), v["latencyMs"].as_f64()),
+            (Some("flash"), Some("sku-1"), Some(1400.0))
+        );
     }
 
     #[tokio::test]
@@ -1154,7 +1174,9 @@ mod tests {
         assert_eq!((v["status"].as_str(), v["attempts"].as_u64()), (Some("won"), Some(2)));
         // The one unit went to that one order: another key of the same user is sold out.
         let other = app.order(&user, "tap-2", &order_body("flash", 1)).await.json();
-        let v = app.call("GET", &format!("/orders/{}", other["orderId"].as_str().unwrap()), &[("authorization", &user)], "").await;
+        let v = app
+            .call("GET", &format!("/orders/{}", other["orderId"].as_str().unwrap()), &[("authorization", &user)], "")
+            .await;
         assert_eq!(v.json()["status"], "sold_out");
         assert!(v.headers.get(header::RETRY_AFTER).is_none());
         // A rejection is stored too.
@@ -1225,7 +1247,9 @@ mod tests {
             let v = a.json();
             assert_eq!(v["status"], "rejected");
             assert!(v["reason"].as_str().unwrap().contains(reason), "{v}");
-            let got = app.call("GET", &format!("/orders/{}", v["orderId"].as_str().unwrap()), &[("authorization", &user)], "").await;
+            let got = app
+                .call("GET", &format!("/orders/{}", v["orderId"].as_str().unwrap()), &[("authorization", &user)], "")
+                .await;
             assert_eq!(got.json()["status"], "rejected");
         }
     }
@@ -1262,7 +1286,10 @@ mod tests {
         assert_eq!(app.call("DELETE", &uri, &[("authorization", &bob)], "").await.status, StatusCode::NOT_FOUND);
         assert_eq!(app.call("GET", &uri, &[], "").await.status, StatusCode::UNAUTHORIZED);
         assert_eq!(app.call("DELETE", &uri, &[], "").await.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(app.call("GET", "/orders/o-none", &[("authorization", &alice)], "").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            app.call("GET", "/orders/o-none", &[("authorization", &alice)], "").await.status,
+            StatusCode::NOT_FOUND
+        );
         // Still alice's and still pending; she may cancel it, once.
         assert_eq!(app.call("GET", &uri, &[("authorization", &alice)], "").await.json()["status"], "pending");
         let a = app.call("DELETE", &uri, &[("authorization", &alice)], "").await;
