@@ -53,8 +53,9 @@ fn routes(live: Arc<Live>, dirs: Dirs, admin_token: Arc<str>) -> Router {
         .nest_service("/vendor", ServeDir::new(dirs.vendor))
         .fallback_service(ServeDir::new(dirs.www))
         .with_state(live)
-        .merge(orders)
         .layer(CorsLayer::permissive())
+        // With their own CORS rules (see `orders::routes`).
+        .merge(orders)
 }
 
 fn text(status: StatusCode, msg: &str) -> Response {

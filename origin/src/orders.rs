@@ -18,18 +18,19 @@
 //!   `latencyMs`) are kept as diagnostics only and never used to order anyone.
 //! - Every answer carries `X-Server-Time` (ms since the epoch on the origin's clock).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 
 use crate::cues::Cues;
 use crate::source::Clock;
@@ -44,6 +45,8 @@ pub const MAX_QUANTITY: u32 = 10;
 const MAX_KEY: usize = 255;
 const MAX_USER_ID: usize = 128;
 const MAX_FIELD: usize = 64;
+/// Decided orders (and their keys) are forgotten this long after they were received.
+const KEEP_MS: f64 = 6.0 * 3600.0 * 1000.0;
 pub const SERVER_TIME: &str = "x-server-time";
 
 /// `--token-secret`, `--order-rate`, `--fair-window-ms`, `--order-seed`.
@@ -135,6 +138,7 @@ impl Intent {
 struct Order {
     id: String,
     user: String,
+    key: String,
     cue_id: String,
     product_id: String,
     quantity: u32,
@@ -173,6 +177,8 @@ struct Book {
     orders: HashMap<String, Order>,
     keys: HashMap<(String, String), Keyed>,
     sales: HashMap<String, Sale>,
+    /// Order IDs, oldest first, for forgetting them.
+    arrivals: VecDeque<String>,
     draw: Rng,
     ids: Rng,
     bucket: Bucket,
@@ -224,6 +230,7 @@ impl Orders {
                 orders: HashMap::new(),
                 keys: HashMap::new(),
                 sales: HashMap::new(),
+                arrivals: VecDeque::new(),
                 draw: Rng(seed),
                 ids: Rng(seed ^ 0x0005_eed1_d50f_0de5),
                 bucket: Bucket { tokens: rate, last_ms: f64::NEG_INFINITY },
@@ -310,6 +317,7 @@ impl Orders {
             return (StatusCode::SERVICE_UNAVAILABLE, json!({"error": "order book unavailable"}).to_string());
         };
         let book = &mut *book;
+        forget_old(book, now);
         let id = loop {
             let id = format!("o-{:016x}", book.ids.next());
             if !book.orders.contains_key(&id) {
@@ -319,6 +327,7 @@ impl Orders {
         let mut order = Order {
             id: id.clone(),
             user: user.into(),
+            key: key.into(),
             cue_id: intent.cue_id.clone(),
             product_id: intent.product_id.clone(),
             quantity: intent.quantity,
@@ -375,6 +384,7 @@ impl Orders {
             (StatusCode::ACCEPTED, body.to_string())
         };
         book.orders.insert(id.clone(), order);
+        book.arrivals.push_back(id.clone());
         book.keys.insert(
             (user.into(), key.into()),
             Keyed::Done { fingerprint: intent.fingerprint(), status, body: body.clone(), order: id },
@@ -422,6 +432,23 @@ impl Orders {
         o.decided_ms = Some(now);
         Ok(describe(o, None))
     }
+}
+
+/// Forgets decided orders received more than [`KEEP_MS`] ago, their keys, and the sales whose
+/// window closed that long ago.
+fn forget_old(book: &mut Book, now: f64) {
+    while let Some(id) = book.arrivals.front() {
+        match book.orders.get(id) {
+            Some(o) if o.received_ms >= now - KEEP_MS || o.status == Status::Pending => break,
+            Some(o) => {
+                book.keys.remove(&(o.user.clone(), o.key.clone()));
+                book.orders.remove(id);
+            }
+            None => {}
+        }
+        book.arrivals.pop_front();
+    }
+    book.sales.retain(|_, s| !s.drawn || s.window_end_ms >= now - KEEP_MS);
 }
 
 /// Once the window has closed, draws the winners among the pending entrants, uniformly.
@@ -480,11 +507,20 @@ fn describe(o: &Order, retry_ms: Option<f64>) -> Value {
 /// The order routes, every answer stamped with `X-Server-Time`.
 pub fn routes(orders: Arc<Orders>) -> Router {
     let stamp = middleware::from_fn_with_state(orders.clone(), server_time);
+    // A storefront on another origin sends Authorization and Idempotency-Key, which a wildcard
+    // does not allow, and reads X-Server-Time and Retry-After, which it must be allowed to.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([HeaderName::from_static(SERVER_TIME), header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600));
     Router::new()
         .route("/demo/login", post(login))
         .route("/orders", post(post_order))
         .route("/orders/{id}", get(get_order).delete(delete_order))
         .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(cors)
         .layer(stamp)
         .with_state(orders)
 }
@@ -1273,6 +1309,47 @@ mod tests {
         }
         statuses.sort();
         assert_eq!(statuses, ["lost", "won"]);
+    }
+
+    #[test]
+    fn decided_orders_and_their_keys_are_forgotten_after_six_hours() {
+        let (orders, cues) = orders_with(OrderSettings { seed: Some(2), ..Default::default() });
+        let shown = sale(&cues, "flash", 5, crate::source::wall_clock_ms());
+        let a = tap(&orders, "a", "flash", 1, shown);
+        let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
+        assert_eq!(status_of(&orders, "a", &a, close), "won");
+        let b = tap(&orders, "b", "flash", 1, shown + KEEP_MS);
+        assert!(orders.view("a", &a, shown + KEEP_MS).is_some(), "not yet");
+        tap(&orders, "c", "flash", 1, shown + KEEP_MS + 1.0);
+        assert!(orders.view("a", &a, shown + KEEP_MS + 1.0).is_none());
+        assert_eq!(orders.begin("a", "a", &intent("flash", 1)), Begin::New, "the key is free again");
+        assert_eq!(status_of(&orders, "b", &b, shown + KEEP_MS + 1.0), "won");
+    }
+
+    #[tokio::test]
+    async fn a_storefront_on_another_origin_may_send_the_order_headers_and_read_the_answers() {
+        let app = app(OrderSettings::default());
+        let pre = app
+            .call(
+                "OPTIONS",
+                "/orders",
+                &[
+                    ("origin", "https://shop.example"),
+                    ("access-control-request-method", "POST"),
+                    ("access-control-request-headers", "authorization,idempotency-key,content-type"),
+                ],
+                "",
+            )
+            .await;
+        assert!(pre.status.is_success(), "{}", pre.status);
+        assert_eq!(pre.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert_eq!(pre.headers[header::ACCESS_CONTROL_ALLOW_HEADERS], "authorization,idempotency-key,content-type");
+        assert!(pre.headers.contains_key(SERVER_TIME));
+        let user = app.login("alice").await;
+        let a =
+            app.call("GET", "/orders/o-1", &[("authorization", &user), ("origin", "https://shop.example")], "").await;
+        let exposed = a.headers[header::ACCESS_CONTROL_EXPOSE_HEADERS].to_str().unwrap().to_ascii_lowercase();
+        assert!(exposed.contains(SERVER_TIME) && exposed.contains("retry-after"), "{exposed}");
     }
 
     #[tokio::test]
