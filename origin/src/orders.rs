@@ -380,7 +380,7 @@ impl Orders {
             let body = json!({"orderId": id, "status": "rejected", "reason": order.reason});
             (StatusCode::UNPROCESSABLE_ENTITY, body.to_string())
         } else {
-            let body = json!({"orderId": id, "attemptUrl": format!("/orders/{id}"), "retryAfterMs": retry_ms});
+            let body = json!({"orderId": id, "attemptUrl": format!("/orders/{id}"), "retryAfterMs": retry_ms as u64});
             (StatusCode::ACCEPTED, body.to_string())
         };
         book.orders.insert(id.clone(), order);
@@ -482,12 +482,12 @@ fn describe(o: &Order, retry_ms: Option<f64>) -> Value {
         "productId": o.product_id,
         "quantity": o.quantity,
         "attempts": o.attempts,
-        "receivedAtMs": o.received_ms.round(),
+        "receivedAtMs": o.received_ms.round() as u64,
     });
     let extra = [
-        ("decidedAtMs", o.decided_ms.map(f64::round).map(Value::from)),
+        ("decidedAtMs", o.decided_ms.map(|ms| Value::from(ms.round() as u64))),
         ("reason", o.reason.map(Value::from)),
-        ("retryAfterMs", retry_ms.map(Value::from)),
+        ("retryAfterMs", retry_ms.map(|ms| Value::from(ms as u64))),
         ("shownAtMs", o.shown_at_ms.map(Value::from)),
         ("tappedAtMs", o.tapped_at_ms.map(Value::from)),
         ("latencyMs", o.latency_ms.map(Value::from)),
