@@ -40,6 +40,8 @@ pub use liveshop::core::cues::cue::{
     DEFAULT_DURATION_S, EMSG_SCHEME as SCHEME, MAX_COUNTDOWN_S, MAX_DURATION_S, MAX_ID, MAX_PRICE_CENTS, MAX_TITLE,
     MAX_URL, PRODUCT_CLASS as CLASS,
 };
+pub const DEFAULT_STOCK: u32 = 10;
+const MAX_STOCK: u32 = 1_000_000;
 pub const MAX_TARGET_LATENCY_MS: u32 = 60_000;
 /// A cue may be set this far ahead of now, at most.
 const MAX_LEAD_MS: f64 = 24.0 * 3600.0 * 1000.0;
@@ -68,6 +70,8 @@ pub struct CueRequest {
     pub capture_ms: Option<f64>,
     /// Default `cue-<seq>`.
     pub id: Option<String>,
+    /// Units for sale in the flash sale on this cue (see `orders`); default [`DEFAULT_STOCK`].
+    pub stock: Option<u32>,
 }
 
 /// A published cue, as `POST /admin/cues` answers it.
@@ -92,6 +96,8 @@ pub struct Cue {
     pub start_date: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_latency_ms: Option<u32>,
+    /// Units for sale (`POST /orders`); not part of the payload.
+    pub stock: u32,
     /// The payload every way the cue rides.
     pub attributes: String,
 }
@@ -187,6 +193,10 @@ impl Cues {
         if capture_ms > now + MAX_LEAD_MS {
             return bad("captureMs is more than a day ahead".into());
         }
+        let stock = req.stock.unwrap_or(DEFAULT_STOCK);
+        if stock > MAX_STOCK {
+            return bad(format!("stock must be at most {MAX_STOCK}"));
+        }
         if let Some(id) = &req.id {
             if id.is_empty()
                 || id.len() > MAX_ID
@@ -227,6 +237,7 @@ impl Cues {
             capture_ms,
             start_date: iso8601(capture_ms),
             target_latency_ms: self.target_latency_ms,
+            stock,
             attributes: String::new(),
         };
         cue.attributes = attributes(&cue);
@@ -236,6 +247,11 @@ impl Cues {
         drop(held);
         let _ = self.posted.send(cue.clone());
         Ok(cue)
+    }
+
+    /// The cue called `id`, if held.
+    pub fn find(&self, id: &str) -> Option<Arc<Cue>> {
+        self.held.lock().ok().and_then(|h| h.cues.iter().find(|c| c.id == id).cloned())
     }
 
     /// Every cue held, oldest first.
@@ -354,6 +370,7 @@ pub fn demo_request(n: usize, every_s: f64) -> CueRequest {
         duration_s: Some(every_s.min(DEFAULT_DURATION_S)),
         capture_ms: None,
         id: None,
+        stock: None,
     }
 }
 
@@ -388,6 +405,7 @@ mod tests {
             duration_s: None,
             capture_ms: Some(1_796_191_200_123.0),
             id: Some("cue-7".into()),
+            stock: None,
         }
     }
 
@@ -413,6 +431,7 @@ mod tests {
         );
         let Ok(Playlist::Media(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
         assert_eq!(m.dateranges[0].start_date_ms, Some(1_796_191_200_123.0));
+        assert_eq!(c.stock, DEFAULT_STOCK, "the stock is the origin's, not in the payload");
         let d = &m.dateranges[0];
         assert_eq!((d.id, d.class, d.duration), ("cue-7", Some(CLASS), Some(30.0)));
         assert_eq!(d.attributes[1], ("X-TITLE", AttrValue::Quoted("Red kettle")));
@@ -452,6 +471,7 @@ mod tests {
             (CueRequest { duration_s: Some(0.0), ..kettle() }, "durationS"),
             (CueRequest { capture_ms: Some(1_796_191_000_000.0), ..kettle() }, "already ended"),
             (CueRequest { id: Some("a b".into()), ..kettle() }, "id"),
+            (CueRequest { stock: Some(MAX_STOCK + 1), ..kettle() }, "stock"),
         ];
         for (req, field) in cases {
             match cues.publish(req) {

@@ -46,6 +46,8 @@ pub struct Live {
     pub target_latency_ms: Option<u32>,
     /// The product cues the host published.
     pub cues: Arc<Cues>,
+    /// Flash-sale orders on the cues.
+    pub orders: Arc<crate::orders::Orders>,
 }
 
 /// How the show is run, beyond its renditions and picture.
@@ -53,17 +55,21 @@ pub struct Live {
 pub struct Settings {
     pub clock: Clock,
     pub target_latency_ms: Option<u32>,
+    pub orders: crate::orders::OrderSettings,
 }
 
 impl Live {
     pub fn new(renditions: Vec<Rendition>, format: Format, settings: Settings) -> Arc<Self> {
+        let cues = Arc::new(Cues::new(settings.clock, settings.target_latency_ms));
+        let orders = Arc::new(crate::orders::Orders::new(settings.orders, settings.clock, cues.clone()));
         Arc::new(Live {
             renditions,
             format,
             ffmpeg_pid: Mutex::new(None),
             clock: settings.clock,
             target_latency_ms: settings.target_latency_ms,
-            cues: Arc::new(Cues::new(settings.clock, settings.target_latency_ms)),
+            cues,
+            orders,
         })
     }
 

@@ -1,6 +1,6 @@
 //! Every endpoint on one port: LL-HLS media playlists (with blocking reload) and media, one per
-//! rendition, the multivariant playlist, `/clock`, product cues (`POST /admin/cues`, `GET /cues`)
-//! and static files for the demo (`www/`, `pkg/`, `node_modules/` as `/vendor`).
+//! rendition, the multivariant playlist, `/clock`, product cues (`POST /admin/cues`, `GET /cues`),
+//! flash-sale orders (`POST /demo/login`, `/orders`, see `orders`) and static files for the demo (`www/`, `pkg/`, `node_modules/` as `/vendor`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -41,6 +41,7 @@ pub fn router(live: Arc<Live>, dirs: Dirs, admin_token: &str) -> Router {
 
 fn routes(live: Arc<Live>, dirs: Dirs, admin_token: Arc<str>) -> Router {
     let admin = middleware::from_fn_with_state(admin_token, require_admin);
+    let orders = crate::orders::routes(live.orders.clone());
     Router::new()
         .route("/live/{file}", get(playlist))
         .route("/live/{name}/{file}", get(media))
@@ -53,6 +54,8 @@ fn routes(live: Arc<Live>, dirs: Dirs, admin_token: Arc<str>) -> Router {
         .fallback_service(ServeDir::new(dirs.www))
         .with_state(live)
         .layer(CorsLayer::permissive())
+        // With their own CORS rules (see `orders::routes`).
+        .merge(orders)
 }
 
 fn text(status: StatusCode, msg: &str) -> Response {

@@ -4,7 +4,14 @@
 //! `origin --listen 127.0.0.1:8080 [--width 640 --height 360 --fps 30 --part-ms 200
 //! --chunk-ms 33 --gop-ms 1000 --video-kbps 800,150 --name show --window-segments 8 --www www
 //! --pkg pkg --vendor node_modules --traces ../shared/traces --ffmpeg ffmpeg --no-audio
-//! --clock-offset-ms 0 --admin-token TOKEN --target-latency-ms N --script-cues SECONDS]`
+//! --clock-offset-ms 0 --admin-token TOKEN --target-latency-ms N --script-cues SECONDS
+//! --token-secret SECRET --order-rate 200 --fair-window-ms 3000 --order-seed N]`
+//!
+//! Flash-sale orders (see `orders`): `POST /demo/login` signs a demo user token (with
+//! `--token-secret`, or a secret random per start); `POST /orders` takes it and an
+//! `Idempotency-Key`, admits `--order-rate` new intents a second, and draws the winners among
+//! the attempts of the first `--fair-window-ms` after a cue was shown (`--order-seed` fixes the
+//! draw, for tests).
 //!
 //! `POST /admin/cues` publishes a product cue (see `cues`); it takes
 //! `Authorization: Bearer <token>`, the `--admin-token` given or one generated at start and
@@ -29,6 +36,7 @@ mod encoder;
 mod font;
 mod http;
 mod netem;
+mod orders;
 mod packager;
 mod source;
 
@@ -60,6 +68,7 @@ struct Args {
     admin_token: Option<String>,
     target_latency_ms: Option<u32>,
     script_cues_s: Option<f64>,
+    orders: orders::OrderSettings,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -82,6 +91,7 @@ fn parse_args() -> Result<Args, String> {
         admin_token: None,
         target_latency_ms: None,
         script_cues_s: None,
+        orders: orders::OrderSettings::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -134,6 +144,29 @@ fn parse_args() -> Result<Args, String> {
                 let every = value.parse::<f64>().ok().filter(|s| (1.0..=86_400.0).contains(s));
                 a.script_cues_s = Some(every.ok_or_else(|| format!("{flag}: seconds, from 1 to 86400"))?);
             }
+            "--token-secret" => {
+                if value.is_empty() || value.len() > 256 {
+                    return Err(format!("{flag}: 1-256 bytes"));
+                }
+                a.orders.token_secret = Some(value.into_bytes());
+            }
+            "--order-rate" => {
+                let n = num(&value)?;
+                if !(1..=1_000_000).contains(&n) {
+                    return Err(format!("{flag}: orders a second, from 1 to 1000000"));
+                }
+                a.orders.rate = n;
+            }
+            "--fair-window-ms" => {
+                let ms = num(&value)?;
+                if ms > 600_000 {
+                    return Err(format!("{flag}: at most 600000"));
+                }
+                a.orders.fair_window_ms = ms;
+            }
+            "--order-seed" => {
+                a.orders.seed = Some(value.parse().map_err(|_| format!("{flag}: `{value}` is not a 64-bit number"))?)
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -163,7 +196,7 @@ async fn main() {
             if !msg.is_empty() {
                 eprintln!("origin: {msg}");
             }
-            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio --clock-offset-ms MS --admin-token TOKEN --target-latency-ms MS --script-cues SECONDS]");
+            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio --clock-offset-ms MS --admin-token TOKEN --target-latency-ms MS --script-cues SECONDS --token-secret SECRET --order-rate N --fair-window-ms MS --order-seed N]");
             std::process::exit(if msg.is_empty() { 0 } else { 64 });
         }
     };
@@ -181,6 +214,7 @@ async fn main() {
     let settings = Settings {
         clock: source::Clock { offset_ms: args.clock_offset_ms },
         target_latency_ms: args.target_latency_ms,
+        orders: args.orders,
     };
     let live = Live::new(renditions, args.format, settings);
 

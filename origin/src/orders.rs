@@ -1,0 +1,1376 @@
+//! Flash-sale orders on product cues: `POST /demo/login`, `POST /orders`, `GET /orders/<id>`,
+//! `DELETE /orders/<id>`.
+//!
+//! - A user token is what a storefront would issue; the origin signs demo ones:
+//!   `base64url(payload).base64url(hmac_sha256(secret, payload))`, the payload being the JSON
+//!   `{"sub":"<user>","exp":<ms since the epoch>}` (base64url without padding; the MAC is over
+//!   the payload's JSON bytes). The secret is random per origin start, or `--token-secret`.
+//! - `POST /orders` carries an `Idempotency-Key`: the first final answer for a user's key is
+//!   stored and every repeat gets it again (the same status and body), so a retried tap never
+//!   makes two orders; the same key with another intent is refused (422), and a repeat while the
+//!   first is still being processed is told so (409). New intents are admitted at
+//!   `--order-rate` a second (token bucket; 429 with `Retry-After` above it).
+//! - Fairness: every attempt received within `--fair-window-ms` after the cue's shared display
+//!   instant (START-DATE + the shared target latency, or + [`DEFAULT_DISPLAY_DELAY_MS`]) is
+//!   equal: when the window closes the winners are drawn uniformly at random among them (the
+//!   arrival order plays no part); later attempts win first come, first served while the cue's
+//!   stock lasts, then are `sold_out`. The times a client reports (`shownAtMs`, `tappedAtMs`,
+//!   `latencyMs`) are kept as diagnostics only and never used to order anyone.
+//! - Every answer carries `X-Server-Time` (ms since the epoch on the origin's clock).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tower_http::cors::{AllowHeaders, Any, CorsLayer};
+
+use crate::cues::Cues;
+use crate::source::Clock;
+
+pub const DEFAULT_ORDER_RATE: u32 = 200;
+pub const DEFAULT_FAIR_WINDOW_MS: u32 = 3000;
+/// Without a shared target latency, a cue counts as shown this long after its START-DATE.
+pub const DEFAULT_DISPLAY_DELAY_MS: f64 = 1500.0;
+/// How long a demo token holds.
+pub const TOKEN_LIFETIME_MS: f64 = 12.0 * 3600.0 * 1000.0;
+pub const MAX_QUANTITY: u32 = 10;
+const MAX_KEY: usize = 255;
+const MAX_USER_ID: usize = 128;
+const MAX_FIELD: usize = 64;
+/// Decided orders (and their keys) are forgotten this long after they were received.
+const KEEP_MS: f64 = 6.0 * 3600.0 * 1000.0;
+pub const SERVER_TIME: &str = "x-server-time";
+
+/// `--token-secret`, `--order-rate`, `--fair-window-ms`, `--order-seed`.
+#[derive(Debug, Clone)]
+pub struct OrderSettings {
+    /// Default: 32 random bytes.
+    pub token_secret: Option<Vec<u8>>,
+    /// New intents admitted a second.
+    pub rate: u32,
+    pub fair_window_ms: u32,
+    /// Seeds the draw (and order IDs), for tests; default random.
+    pub seed: Option<u64>,
+}
+
+impl Default for OrderSettings {
+    fn default() -> Self {
+        OrderSettings {
+            token_secret: None,
+            rate: DEFAULT_ORDER_RATE,
+            fair_window_ms: DEFAULT_FAIR_WINDOW_MS,
+            seed: None,
+        }
+    }
+}
+
+/// Where an order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Won,
+    Lost,
+    SoldOut,
+    Rejected,
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Won => "won",
+            Status::Lost => "lost",
+            Status::SoldOut => "sold_out",
+            Status::Rejected => "rejected",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The body of `POST /orders`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Intent {
+    pub cue_id: String,
+    pub product_id: String,
+    pub quantity: u32,
+    /// Diagnostics only.
+    pub shown_at_ms: Option<f64>,
+    pub tapped_at_ms: Option<f64>,
+    pub latency_ms: Option<f64>,
+}
+
+impl Intent {
+    fn check(&self) -> Result<(), String> {
+        for (name, v) in [("cueId", &self.cue_id), ("productId", &self.product_id)] {
+            if v.is_empty() || v.chars().count() > MAX_FIELD || v.chars().any(char::is_control) {
+                return Err(format!("{name} must be 1-{MAX_FIELD} characters without control characters"));
+            }
+        }
+        if !(1..=MAX_QUANTITY).contains(&self.quantity) {
+            return Err(format!("quantity must be 1-{MAX_QUANTITY}"));
+        }
+        for (name, v) in
+            [("shownAtMs", self.shown_at_ms), ("tappedAtMs", self.tapped_at_ms), ("latencyMs", self.latency_ms)]
+        {
+            if v.is_some_and(|v| !v.is_finite()) {
+                return Err(format!("{name} must be a number"));
+            }
+        }
+        Ok(())
+    }
+
+    /// What makes two requests the same intent (the diagnostics may differ between retries).
+    fn fingerprint(&self) -> String {
+        format!("{}\n{}\n{}", self.cue_id, self.product_id, self.quantity)
+    }
+}
+
+struct Order {
+    id: String,
+    user: String,
+    key: String,
+    cue_id: String,
+    product_id: String,
+    quantity: u32,
+    status: Status,
+    reason: Option<&'static str>,
+    received_ms: f64,
+    decided_ms: Option<f64>,
+    /// POSTs with this order's key (the first and every repeat).
+    attempts: u32,
+    shown_at_ms: Option<f64>,
+    tapped_at_ms: Option<f64>,
+    latency_ms: Option<f64>,
+}
+
+/// What an idempotency key holds.
+enum Keyed {
+    Processing { fingerprint: String },
+    Done { fingerprint: String, status: StatusCode, body: String, order: String },
+}
+
+/// The flash sale on one cue.
+struct Sale {
+    window_end_ms: f64,
+    left: u32,
+    drawn: bool,
+    /// Orders received within the window, in arrival order (which the draw ignores).
+    entrants: Vec<String>,
+}
+
+struct Bucket {
+    tokens: f64,
+    last_ms: f64,
+}
+
+struct Book {
+    orders: HashMap<String, Order>,
+    keys: HashMap<(String, String), Keyed>,
+    sales: HashMap<String, Sale>,
+    /// Order IDs, oldest first, for forgetting them.
+    arrivals: VecDeque<String>,
+    draw: Rng,
+    ids: Rng,
+    bucket: Bucket,
+}
+
+/// What a `POST /orders` finds under its key.
+#[derive(Debug, PartialEq)]
+pub enum Begin {
+    /// A new intent: the key is now held as processing.
+    New,
+    /// The stored answer.
+    Replay(StatusCode, String),
+    /// 409: the first request with this key is still being processed.
+    InFlight,
+    /// 422: the key was used for another intent.
+    Mismatch,
+}
+
+/// Why a cancel was refused.
+#[derive(Debug, PartialEq)]
+pub enum CancelError {
+    NotFound,
+    /// 409: already decided as lost, sold out, rejected or cancelled.
+    Final(Status),
+}
+
+/// The orders and the sales, with the token secret and the admission bucket.
+pub struct Orders {
+    clock: Clock,
+    cues: Arc<Cues>,
+    secret: Vec<u8>,
+    rate: f64,
+    fair_window_ms: f64,
+    book: Mutex<Book>,
+}
+
+impl Orders {
+    pub fn new(settings: OrderSettings, clock: Clock, cues: Arc<Cues>) -> Self {
+        let secret = settings.token_secret.unwrap_or_else(|| random_bytes::<32>().to_vec());
+        let seed = settings.seed.unwrap_or_else(|| u64::from_le_bytes(random_bytes::<8>()));
+        let rate = f64::from(settings.rate.max(1));
+        Orders {
+            clock,
+            cues,
+            secret,
+            rate,
+            fair_window_ms: f64::from(settings.fair_window_ms),
+            book: Mutex::new(Book {
+                orders: HashMap::new(),
+                keys: HashMap::new(),
+                sales: HashMap::new(),
+                arrivals: VecDeque::new(),
+                draw: Rng(seed),
+                ids: Rng(seed ^ 0x0005_eed1_d50f_0de5),
+                bucket: Bucket { tokens: rate, last_ms: f64::NEG_INFINITY },
+            }),
+        }
+    }
+
+    pub fn now_ms(&self) -> f64 {
+        self.clock.now_ms()
+    }
+
+    /// A signed demo token for `user`, valid [`TOKEN_LIFETIME_MS`] from `now`.
+    pub fn login(&self, user: &str, now: f64) -> String {
+        let payload = json!({ "sub": user, "exp": (now + TOKEN_LIFETIME_MS).round() as u64 }).to_string();
+        let mac = hmac_sha256(&self.secret, payload.as_bytes());
+        format!("{}.{}", b64url(payload.as_bytes()), b64url(&mac))
+    }
+
+    /// The user a token names, if its signature holds and it has not expired at `now`.
+    pub fn verify(&self, token: &str, now: f64) -> Option<String> {
+        let (payload, mac) = token.split_once('.')?;
+        let (payload, mac) = (unb64url(payload)?, unb64url(mac)?);
+        if !same_bytes(&mac, &hmac_sha256(&self.secret, &payload)) {
+            return None;
+        }
+        let claims: Value = serde_json::from_slice(&payload).ok()?;
+        let sub = claims.get("sub")?.as_str().filter(|s| !s.is_empty())?;
+        let exp = claims.get("exp")?.as_f64()?;
+        (now < exp).then(|| sub.to_string())
+    }
+
+    /// Looks `user`'s `key` up; holds it as processing if it is new.
+    pub fn begin(&self, user: &str, key: &str, intent: &Intent) -> Begin {
+        let Ok(mut book) = self.book.lock() else { return Begin::InFlight };
+        let book = &mut *book;
+        let fp = intent.fingerprint();
+        match book.keys.get(&(user.to_string(), key.to_string())) {
+            None => {
+                book.keys.insert((user.into(), key.into()), Keyed::Processing { fingerprint: fp });
+                Begin::New
+            }
+            Some(Keyed::Processing { fingerprint } | Keyed::Done { fingerprint, .. }) if *fingerprint != fp => {
+                Begin::Mismatch
+            }
+            Some(Keyed::Processing { .. }) => Begin::InFlight,
+            Some(Keyed::Done { status, body, order, .. }) => {
+                if let Some(o) = book.orders.get_mut(order) {
+                    o.attempts += 1;
+                }
+                Begin::Replay(*status, body.clone())
+            }
+        }
+    }
+
+    /// Lets go of a key held by [`Orders::begin`] without an answer (e.g. not admitted).
+    pub fn abandon(&self, user: &str, key: &str) {
+        if let Ok(mut book) = self.book.lock() {
+            let k = (user.to_string(), key.to_string());
+            if matches!(book.keys.get(&k), Some(Keyed::Processing { .. })) {
+                book.keys.remove(&k);
+            }
+        }
+    }
+
+    /// Takes a token from the admission bucket, or says in how many seconds to retry.
+    pub fn admit(&self, now: f64) -> Result<(), u64> {
+        let Ok(mut book) = self.book.lock() else { return Err(1) };
+        let b = &mut book.bucket;
+        let elapsed_s = ((now - b.last_ms) / 1000.0).max(0.0);
+        b.tokens = (b.tokens + elapsed_s * self.rate).min(self.rate);
+        b.last_ms = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            return Ok(());
+        }
+        Err((((1.0 - b.tokens) / self.rate).ceil() as u64).max(1))
+    }
+
+    /// Places a new intent held by [`Orders::begin`] and stores the answer under its key:
+    /// 202 with where to follow it, or 422 if it was rejected.
+    pub fn place(&self, user: &str, key: &str, intent: Intent, now: f64) -> (StatusCode, String) {
+        let cue = self.cues.find(&intent.cue_id);
+        let Ok(mut book) = self.book.lock() else {
+            return (StatusCode::SERVICE_UNAVAILABLE, json!({"error": "order book unavailable"}).to_string());
+        };
+        let book = &mut *book;
+        forget_old(book, now);
+        let id = loop {
+            let id = format!("o-{:016x}", book.ids.next());
+            if !book.orders.contains_key(&id) {
+                break id;
+            }
+        };
+        let mut order = Order {
+            id: id.clone(),
+            user: user.into(),
+            key: key.into(),
+            cue_id: intent.cue_id.clone(),
+            product_id: intent.product_id.clone(),
+            quantity: intent.quantity,
+            status: Status::Pending,
+            reason: None,
+            received_ms: now,
+            decided_ms: None,
+            attempts: 1,
+            shown_at_ms: intent.shown_at_ms,
+            tapped_at_ms: intent.tapped_at_ms,
+            latency_ms: intent.latency_ms,
+        };
+        let display_ms =
+            cue.as_ref().map(|c| c.capture_ms + c.target_latency_ms.map_or(DEFAULT_DISPLAY_DELAY_MS, f64::from));
+        let rejected = match (&cue, display_ms) {
+            (None, _) | (_, None) => Some("unknown cue"),
+            (Some(c), _) if c.product_id != intent.product_id => Some("productId is not the cue's product"),
+            (_, Some(d)) if now < d => Some("the cue was not shown yet"),
+            _ => None,
+        };
+        let mut retry_ms = 0.0;
+        match (rejected, cue, display_ms) {
+            (None, Some(c), Some(display_ms)) => {
+                let sale = book.sales.entry(c.id.clone()).or_insert_with(|| Sale {
+                    window_end_ms: display_ms + self.fair_window_ms,
+                    left: c.stock,
+                    drawn: false,
+                    entrants: Vec::new(),
+                });
+                settle(sale, &mut book.orders, &mut book.draw, now);
+                if now < sale.window_end_ms {
+                    sale.entrants.push(id.clone());
+                    retry_ms = (sale.window_end_ms - now).ceil();
+                } else if sale.left >= order.quantity {
+                    sale.left -= order.quantity;
+                    order.status = Status::Won;
+                    order.decided_ms = Some(now);
+                } else {
+                    order.status = Status::SoldOut;
+                    order.decided_ms = Some(now);
+                }
+            }
+            (reason, _, _) => {
+                order.status = Status::Rejected;
+                order.reason = reason.or(Some("unknown cue"));
+                order.decided_ms = Some(now);
+            }
+        }
+        let (status, body) = if order.status == Status::Rejected {
+            let body = json!({"orderId": id, "status": "rejected", "reason": order.reason});
+            (StatusCode::UNPROCESSABLE_ENTITY, body.to_string())
+        } else {
+            let body = json!({"orderId": id, "attemptUrl": format!("/orders/{id}"), "retryAfterMs": retry_ms as u64});
+            (StatusCode::ACCEPTED, body.to_string())
+        };
+        book.orders.insert(id.clone(), order);
+        book.arrivals.push_back(id.clone());
+        book.keys.insert(
+            (user.into(), key.into()),
+            Keyed::Done { fingerprint: intent.fingerprint(), status, body: body.clone(), order: id },
+        );
+        (status, body)
+    }
+
+    /// `user`'s order `id` as JSON (its sale settled first), and while it is pending, in how
+    /// many ms to ask again; `None` if there is no such order of theirs.
+    pub fn view(&self, user: &str, id: &str, now: f64) -> Option<(Value, Option<f64>)> {
+        let mut book = self.book.lock().ok()?;
+        let book = &mut *book;
+        let o = book.orders.get(id).filter(|o| o.user == user)?;
+        let cue_id = o.cue_id.clone();
+        let mut retry = None;
+        if let Some(sale) = book.sales.get_mut(&cue_id) {
+            settle(sale, &mut book.orders, &mut book.draw, now);
+            retry = Some((sale.window_end_ms - now).max(0.0).ceil());
+        }
+        let o = book.orders.get(id)?;
+        let retry = retry.filter(|_| o.status == Status::Pending);
+        Some((describe(o, retry), retry))
+    }
+
+    /// Cancels `user`'s pending or won order (a won order's units go back on sale).
+    pub fn cancel(&self, user: &str, id: &str, now: f64) -> Result<Value, CancelError> {
+        let Ok(mut book) = self.book.lock() else { return Err(CancelError::NotFound) };
+        let book = &mut *book;
+        let Some(o) = book.orders.get(id).filter(|o| o.user == user) else { return Err(CancelError::NotFound) };
+        let cue_id = o.cue_id.clone();
+        if let Some(sale) = book.sales.get_mut(&cue_id) {
+            settle(sale, &mut book.orders, &mut book.draw, now);
+        }
+        let o = book.orders.get_mut(id).ok_or(CancelError::NotFound)?;
+        match o.status {
+            Status::Pending => {}
+            Status::Won => {
+                if let Some(sale) = book.sales.get_mut(&cue_id) {
+                    sale.left += o.quantity;
+                }
+            }
+            s => return Err(CancelError::Final(s)),
+        }
+        o.status = Status::Cancelled;
+        o.decided_ms = Some(now);
+        Ok(describe(o, None))
+    }
+}
+
+/// Forgets decided orders received more than [`KEEP_MS`] ago, their keys, and the sales whose
+/// window closed that long ago.
+fn forget_old(book: &mut Book, now: f64) {
+    while let Some(id) = book.arrivals.front() {
+        match book.orders.get(id) {
+            Some(o) if o.received_ms >= now - KEEP_MS || o.status == Status::Pending => break,
+            Some(o) => {
+                book.keys.remove(&(o.user.clone(), o.key.clone()));
+                book.orders.remove(id);
+            }
+            None => {}
+        }
+        book.arrivals.pop_front();
+    }
+    book.sales.retain(|_, s| !s.drawn || s.window_end_ms >= now - KEEP_MS);
+}
+
+/// Once the window has closed, draws the winners among the pending entrants, uniformly.
+fn settle(sale: &mut Sale, orders: &mut HashMap<String, Order>, rng: &mut Rng, now: f64) {
+    if sale.drawn || now < sale.window_end_ms {
+        return;
+    }
+    sale.drawn = true;
+    let mut entrants: Vec<String> = std::mem::take(&mut sale.entrants)
+        .into_iter()
+        .filter(|id| orders.get(id).is_some_and(|o| o.status == Status::Pending))
+        .collect();
+    rng.shuffle(&mut entrants);
+    for id in entrants {
+        let Some(o) = orders.get_mut(&id) else { continue };
+        if sale.left >= o.quantity {
+            sale.left -= o.quantity;
+            o.status = Status::Won;
+        } else {
+            o.status = Status::Lost;
+        }
+        o.decided_ms = Some(sale.window_end_ms);
+    }
+}
+
+fn describe(o: &Order, retry_ms: Option<f64>) -> Value {
+    let mut v = json!({
+        "orderId": o.id,
+        "status": o.status.as_str(),
+        "cueId": o.cue_id,
+        "productId": o.product_id,
+        "quantity": o.quantity,
+        "attempts": o.attempts,
+        "receivedAtMs": o.received_ms.round() as u64,
+    });
+    let extra = [
+        ("decidedAtMs", o.decided_ms.map(|ms| Value::from(ms.round() as u64))),
+        ("reason", o.reason.map(Value::from)),
+        ("retryAfterMs", retry_ms.map(|ms| Value::from(ms as u64))),
+        ("shownAtMs", o.shown_at_ms.map(Value::from)),
+        ("tappedAtMs", o.tapped_at_ms.map(Value::from)),
+        ("latencyMs", o.latency_ms.map(Value::from)),
+    ];
+    if let Some(map) = v.as_object_mut() {
+        for (name, value) in extra {
+            if let Some(value) = value {
+                map.insert(name.into(), value);
+            }
+        }
+    }
+    v
+}
+
+// ---- HTTP ----
+
+/// The order routes, every answer stamped with `X-Server-Time`.
+pub fn routes(orders: Arc<Orders>) -> Router {
+    let stamp = middleware::from_fn_with_state(orders.clone(), server_time);
+    // A storefront on another origin sends Authorization and Idempotency-Key, which a wildcard
+    // does not allow, and reads X-Server-Time and Retry-After, which it must be allowed to.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([HeaderName::from_static(SERVER_TIME), header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600));
+    Router::new()
+        .route("/demo/login", post(login))
+        .route("/orders", post(post_order))
+        .route("/orders/{id}", get(get_order).delete(delete_order))
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(cors)
+        .layer(stamp)
+        .with_state(orders)
+}
+
+async fn server_time(State(orders): State<Arc<Orders>>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let now = format!("{}", orders.now_ms().round() as i64);
+    if let Ok(v) = HeaderValue::from_str(&now) {
+        res.headers_mut().insert(HeaderName::from_static(SERVER_TIME), v);
+    }
+    res
+}
+
+fn answer(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
+}
+
+fn error(status: StatusCode, msg: &str) -> Response {
+    answer(status, json!({ "error": msg }).to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Login {
+    user_id: String,
+}
+
+/// `POST /demo/login` `{"userId":"..."}`: 200 `{"token","userId","expiresAtMs"}`.
+async fn login(State(orders): State<Arc<Orders>>, body: Bytes) -> Response {
+    let req: Login = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("not a login: {e}")),
+    };
+    let user = req.user_id;
+    if user.is_empty() || user.chars().count() > MAX_USER_ID || user.chars().any(char::is_control) {
+        return error(StatusCode::BAD_REQUEST, &format!("userId must be 1-{MAX_USER_ID} characters"));
+    }
+    let now = orders.now_ms();
+    let token = orders.login(&user, now);
+    let body = json!({"token": token, "userId": user, "expiresAtMs": (now + TOKEN_LIFETIME_MS).round() as u64});
+    answer(StatusCode::OK, body.to_string())
+}
+
+/// The user of a valid `Authorization: Bearer <token>`, or the 401 answer.
+fn user_of(orders: &Orders, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    match token.and_then(|t| orders.verify(t, orders.now_ms())) {
+        Some(user) => Ok(user),
+        None => {
+            let mut res = error(StatusCode::UNAUTHORIZED, "orders need Authorization: Bearer <a valid user token>");
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            Err(Box::new(res))
+        }
+    }
+}
+
+/// 1-255 printable ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+    let key = headers.get("idempotency-key")?.to_str().ok()?;
+    let ok = !key.is_empty() && key.len() <= MAX_KEY && key.bytes().all(|b| (0x20..0x7f).contains(&b));
+    ok.then(|| key.to_string())
+}
+
+async fn post_order(State(orders): State<Arc<Orders>>, headers: HeaderMap, body: Bytes) -> Response {
+    let user = match user_of(&orders, &headers) {
+        Ok(u) => u,
+        Err(res) => return *res,
+    };
+    let Some(key) = idempotency_key(&headers) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "an Idempotency-Key header of 1-255 printable ASCII characters is needed",
+        );
+    };
+    let intent: Intent = match serde_json::from_slice(&body) {
+        Ok(i) => i,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("not an order: {e}")),
+    };
+    if let Err(msg) = intent.check() {
+        return error(StatusCode::BAD_REQUEST, &msg);
+    }
+    match orders.begin(&user, &key, &intent) {
+        Begin::New => {}
+        Begin::Replay(status, body) => return answer(status, body),
+        Begin::InFlight => {
+            return error(StatusCode::CONFLICT, "a request with this Idempotency-Key is still being processed")
+        }
+        Begin::Mismatch => {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "this Idempotency-Key was used for another order")
+        }
+    }
+    let now = orders.now_ms();
+    if let Err(retry_s) = orders.admit(now) {
+        orders.abandon(&user, &key);
+        let mut res = error(StatusCode::TOO_MANY_REQUESTS, "too many orders: retry after Retry-After seconds");
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_s));
+        return res;
+    }
+    let (status, body) = orders.place(&user, &key, intent, now);
+    answer(status, body)
+}
+
+async fn get_order(State(orders): State<Arc<Orders>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let user = match user_of(&orders, &headers) {
+        Ok(u) => u,
+        Err(res) => return *res,
+    };
+    let Some((view, retry_ms)) = orders.view(&user, &id, orders.now_ms()) else {
+        return error(StatusCode::NOT_FOUND, "no such order");
+    };
+    let mut res = answer(StatusCode::OK, view.to_string());
+    if let Some(ms) = retry_ms {
+        let s = ((ms / 1000.0).ceil() as u64).max(1);
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    res
+}
+
+async fn delete_order(State(orders): State<Arc<Orders>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let user = match user_of(&orders, &headers) {
+        Ok(u) => u,
+        Err(res) => return *res,
+    };
+    match orders.cancel(&user, &id, orders.now_ms()) {
+        Ok(view) => answer(StatusCode::OK, view.to_string()),
+        Err(CancelError::NotFound) => error(StatusCode::NOT_FOUND, "no such order"),
+        Err(CancelError::Final(s)) => {
+            error(StatusCode::CONFLICT, &format!("the order is {}: it cannot be cancelled", s.as_str()))
+        }
+    }
+}
+
+// ---- Primitives: SHA-256, HMAC, base64url, a seeded generator ----
+
+/// splitmix64: small, fast and statistically sound for a draw (not for secrets).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (rejection, no modulo bias).
+    fn below(&mut self, n: u64) -> u64 {
+        let zone = (u64::MAX / n) * n;
+        loop {
+            let v = self.next();
+            if v < zone {
+                return v % n;
+            }
+        }
+    }
+
+    /// Fisher-Yates: every order equally likely.
+    fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    use std::io::Read;
+    let mut bytes = [0u8; N];
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_err() {
+        // No /dev/urandom: the time and address space are better than nothing.
+        let mut r = Rng(crate::source::wall_clock_ms().to_bits() ^ (&bytes as *const _ as u64));
+        for b in bytes.iter_mut() {
+            *b = r.next() as u8;
+        }
+    }
+    bytes
+}
+
+const K: [u32; 64] = [
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
+    0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
+    0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
+    0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2,
+];
+
+/// SHA-256 (FIPS 180-4).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut h: [u32; 8] =
+        [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+    let mut msg = data.to_vec();
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&((data.len() as u64).wrapping_mul(8)).to_be_bytes());
+    for block in msg.chunks_exact(64) {
+        let mut w = [0u32; 64];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..64 {
+            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
+        for i in 0..64 {
+            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+            let ch = (e & f) ^ (!e & g);
+            let t1 = hh.wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
+            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+            let maj = (a & b) ^ (a & c) ^ (b & c);
+            let t2 = s0.wrapping_add(maj);
+            hh = g;
+            g = f;
+            f = e;
+            e = d.wrapping_add(t1);
+            d = c;
+            c = b;
+            b = a;
+            a = t1.wrapping_add(t2);
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    let mut out = [0u8; 32];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(h) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
+    out
+}
+
+/// HMAC-SHA256 (RFC 2104).
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&sha256(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
+    inner.extend_from_slice(data);
+    let mut outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
+    outer.extend_from_slice(&sha256(&inner));
+    sha256(&outer)
+}
+
+/// Compares without stopping at the first difference.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// base64url without padding (RFC 4648 §5).
+pub fn b64url(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(B64URL[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// The inverse of [`b64url`]; `None` for anything else (padding, other alphabets, stray bits).
+pub fn unb64url(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.as_bytes().chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            let v = B64URL.iter().position(|&x| x == c)? as u32;
+            n |= v << (18 - 6 * i);
+        }
+        let bytes = chunk.len() - 1;
+        let full = n.to_be_bytes();
+        // Bits beyond the last whole byte must be zero (one encoding per value).
+        if bytes < 3 && n & (0xff_ffff >> (8 * bytes)) != 0 {
+            return None;
+        }
+        out.extend_from_slice(&full[1..=bytes]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cues::CueRequest;
+    use crate::encoder::{Live, Settings};
+    use crate::source::Format;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn sha256_hmac_and_base64url_match_their_published_vectors() {
+        assert_eq!(hex(&sha256(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(hex(&sha256(b"")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        let long = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+        assert_eq!(hex(&sha256(long)), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+        // RFC 4231, cases 2 and 6 (a key longer than a block).
+        assert_eq!(
+            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hex(&hmac_sha256(&[0xaa; 131], b"Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        for (plain, coded) in
+            [("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("\u{fb}\u{ff}", "w7vDvw")]
+        {
+            assert_eq!(b64url(plain.as_bytes()), coded);
+            assert_eq!(unb64url(coded).unwrap(), plain.as_bytes());
+        }
+        for bad in ["Zg==", "Z", "Zh", "Zm9v+", "Zm/v"] {
+            assert_eq!(unb64url(bad), None, "{bad}");
+        }
+    }
+
+    fn orders_with(settings: OrderSettings) -> (Orders, Arc<Cues>) {
+        let cues = Arc::new(Cues::new(Clock::default(), None));
+        (Orders::new(settings, Clock::default(), cues.clone()), cues)
+    }
+
+    #[test]
+    fn a_login_token_verifies_until_it_expires_and_not_once_tampered_with() {
+        let (orders, _) = orders_with(OrderSettings { token_secret: Some(b"s3cret".to_vec()), ..Default::default() });
+        let now = 1_796_191_200_000.0;
+        let token = orders.login("alice", now);
+        assert_eq!(orders.verify(&token, now), Some("alice".into()));
+        assert_eq!(orders.verify(&token, now + TOKEN_LIFETIME_MS - 1.0), Some("alice".into()));
+        assert_eq!(orders.verify(&token, now + TOKEN_LIFETIME_MS), None, "expired");
+        // The documented form: base64url(payload).base64url(hmac_sha256(secret, payload)).
+        let (payload, mac) = token.split_once('.').unwrap();
+        let json = unb64url(payload).unwrap();
+        assert_eq!(String::from_utf8(json.clone()).unwrap(), r#"{"exp":1796234400000,"sub":"alice"}"#);
+        assert_eq!(unb64url(mac).unwrap(), hmac_sha256(b"s3cret", &json));
+        // Another user's name under alice's signature, a flipped signature, another secret.
+        let mallory = b64url(br#"{"exp":1796234400000,"sub":"mallory"}"#);
+        let mut flipped = unb64url(mac).unwrap();
+        flipped[0] ^= 1;
+        let (other, _) = orders_with(OrderSettings { token_secret: Some(b"other".to_vec()), ..Default::default() });
+        let forged = b64url(br#"{"exp":1896234400000,"sub":"alice"}"#);
+        for bad in [
+            format!("{mallory}.{mac}"),
+            format!("{payload}.{}", b64url(&flipped)),
+            format!("{forged}.{mac}"),
+            format!("{payload}{mac}"),
+            format!("{payload}.{mac}="),
+            String::new(),
+        ] {
+            assert_eq!(orders.verify(&bad, now), None, "{bad}");
+        }
+        assert_eq!(other.verify(&token, now), None);
+    }
+
+    /// A cue shown (no shared target: START-DATE + 1.5 s) at `shown_ms` of the real clock.
+    fn sale(cues: &Cues, id: &str, stock: u32, shown_ms: f64) -> f64 {
+        let req = CueRequest {
+            product_id: "sku-1".into(),
+            title: "Red kettle".into(),
+            price_cents: 1999,
+            currency: "EUR".into(),
+            url: "https://shop.example/p/1".into(),
+            image_url: "https://shop.example/i/1.jpg".into(),
+            countdown_s: None,
+            duration_s: Some(3600.0),
+            capture_ms: Some(shown_ms - DEFAULT_DISPLAY_DELAY_MS),
+            id: Some(id.into()),
+            stock: Some(stock),
+        };
+        cues.publish(req).unwrap().capture_ms + DEFAULT_DISPLAY_DELAY_MS
+    }
+
+    fn intent(cue: &str, quantity: u32) -> Intent {
+        Intent {
+            cue_id: cue.into(),
+            product_id: "sku-1".into(),
+            quantity,
+            shown_at_ms: None,
+            tapped_at_ms: None,
+            latency_ms: None,
+        }
+    }
+
+    /// Places `user`'s intent at `now` and answers its order ID.
+    fn tap(orders: &Orders, user: &str, cue: &str, quantity: u32, now: f64) -> String {
+        let i = intent(cue, quantity);
+        assert_eq!(orders.begin(user, user, &i), Begin::New);
+        let (status, body) = orders.place(user, user, i, now);
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["orderId"].as_str().unwrap().to_string()
+    }
+
+    fn status_of(orders: &Orders, user: &str, id: &str, now: f64) -> String {
+        orders.view(user, id, now).unwrap().0["status"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn a_hundred_users_tapping_within_the_window_win_with_equal_chances_whatever_their_arrival_order() {
+        let runs = 200;
+        let (mut early, mut total) = (0u32, 0u32);
+        for seed in 0..runs {
+            let (orders, cues) = orders_with(OrderSettings { seed: Some(seed), ..Default::default() });
+            let shown = sale(&cues, "flash", 10, crate::source::wall_clock_ms());
+            // Arrivals spread over the window, in the same order every run.
+            let ids: Vec<String> =
+                (0..100).map(|u| tap(&orders, &format!("user-{u}"), "flash", 1, shown + f64::from(u) * 29.0)).collect();
+            let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
+            assert_eq!(status_of(&orders, "user-99", &ids[99], close - 1.0), "pending");
+            let won: Vec<usize> = (0..100)
+                .filter(|&u| {
+                    let s = status_of(&orders, &format!("user-{u}"), &ids[u], close);
+                    assert!(s == "won" || s == "lost", "{s}");
+                    s == "won"
+                })
+                .collect();
+            assert_eq!(won.len(), 10, "exactly the stock wins");
+            early += won.iter().filter(|&&u| u < 50).count() as u32;
+            total += won.len() as u32;
+        }
+        let share = f64::from(early) / f64::from(total);
+        assert!((0.4..=0.6).contains(&share), "the first half of arrivals won {share:.3} of the draws");
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_winners() {
+        let winners = |seed| {
+            let (orders, cues) = orders_with(OrderSettings { seed: Some(seed), ..Default::default() });
+            let shown = sale(&cues, "flash", 3, crate::source::wall_clock_ms());
+            let ids: Vec<String> = (0..20).map(|u| tap(&orders, &format!("u{u}"), "flash", 1, shown + 1.0)).collect();
+            let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
+            (0..20).filter(|&u| status_of(&orders, &format!("u{u}"), &ids[u], close) == "won").collect::<Vec<_>>()
+        };
+        assert_eq!(winners(7), winners(7));
+        assert!((0..5).any(|s| winners(s) != winners(7)));
+    }
+
+    #[test]
+    fn after_the_window_attempts_win_first_come_first_served_until_sold_out() {
+        let (orders, cues) = orders_with(OrderSettings { seed: Some(1), ..Default::default() });
+        let shown = sale(&cues, "flash", 5, crate::source::wall_clock_ms());
+        let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
+        let a = tap(&orders, "a", "flash", 2, shown + 100.0);
+        // The draw happens once the window has closed, with the first request after it.
+        let b = tap(&orders, "b", "flash", 2, close);
+        assert_eq!(status_of(&orders, "a", &a, close), "won");
+        assert_eq!(status_of(&orders, "b", &b, close), "won");
+        let c = tap(&orders, "c", "flash", 2, close + 10.0);
+        assert_eq!(status_of(&orders, "c", &c, close + 10.0), "sold_out", "one left, two asked");
+        let d = tap(&orders, "d", "flash", 1, close + 20.0);
+        assert_eq!(status_of(&orders, "d", &d, close + 20.0), "won");
+        // A cancelled win puts its units back on sale.
+        assert_eq!(orders.cancel("a", &a, close + 30.0).unwrap()["status"], "cancelled");
+        assert_eq!(orders.cancel("a", &a, close + 30.0), Err(CancelError::Final(Status::Cancelled)));
+        let e = tap(&orders, "e", "flash", 2, close + 40.0);
+        assert_eq!(status_of(&orders, "e", &e, close + 40.0), "won");
+        assert_eq!(orders.cancel("c", &c, close + 50.0), Err(CancelError::Final(Status::SoldOut)));
+    }
+
+    #[test]
+    fn a_pending_order_cancelled_before_the_draw_takes_no_stock() {
+        let (orders, cues) = orders_with(OrderSettings { seed: Some(3), ..Default::default() });
+        let shown = sale(&cues, "flash", 1, crate::source::wall_clock_ms());
+        let a = tap(&orders, "a", "flash", 1, shown);
+        let b = tap(&orders, "b", "flash", 1, shown + 1.0);
+        assert_eq!(orders.cancel("a", &a, shown + 2.0).unwrap()["status"], "cancelled");
+        let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
+        assert_eq!(status_of(&orders, "b", &b, close), "won");
+        assert_eq!(status_of(&orders, "a", &a, close), "cancelled");
+    }
+
+    #[test]
+    fn the_admission_bucket_refills_at_the_order_rate() {
+        let (orders, _) = orders_with(OrderSettings { rate: 2, ..Default::default() });
+        assert_eq!(orders.admit(0.0), Ok(()));
+        assert_eq!(orders.admit(1.0), Ok(()));
+        assert_eq!(orders.admit(2.0), Err(1));
+        assert_eq!(orders.admit(502.0), Ok(()));
+        assert_eq!(orders.admit(503.0), Err(1));
+    }
+
+    // ---- Over HTTP ----
+
+    struct App {
+        live: Arc<Live>,
+        app: Router,
+    }
+
+    const HOST: &str = "Bearer host-secret";
+
+    fn app(orders: OrderSettings) -> App {
+        app_with(Settings { orders, ..Settings::default() })
+    }
+
+    fn app_with(settings: Settings) -> App {
+        let live = Live::new(Vec::new(), Format { width: 640, height: 360, fps: 30 }, settings);
+        let nowhere = std::path::PathBuf::from("/nonexistent");
+        let dirs =
+            crate::http::Dirs { www: nowhere.clone(), pkg: nowhere.clone(), vendor: nowhere.clone(), traces: nowhere };
+        App { app: crate::http::router(live.clone(), dirs, "host-secret"), live }
+    }
+
+    struct Answer {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: String,
+    }
+
+    impl Answer {
+        fn json(&self) -> Value {
+            serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+        }
+    }
+
+    impl App {
+        async fn call(&self, method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+            let mut req = Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json");
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let res = self.app.clone().oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+            let status = res.status();
+            let headers = res.headers().clone();
+            let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+            Answer { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
+        }
+
+        async fn login(&self, user: &str) -> String {
+            let a = self.call("POST", "/demo/login", &[], &format!(r#"{{"userId":"{user}"}}"#)).await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+            format!("Bearer {}", a.json()["token"].as_str().unwrap())
+        }
+
+        /// A cue shown `ago_ms` ago (no shared target), with `stock`.
+        async fn cue(&self, id: &str, stock: u32, ago_ms: f64) {
+            let capture = self.live.clock.now_ms() - DEFAULT_DISPLAY_DELAY_MS - ago_ms;
+            let body = format!(
+                r#"{{"productId":"sku-1","title":"Red kettle","priceCents":1999,"currency":"EUR",
+                "url":"https://shop.example/p/1","imageUrl":"https://shop.example/i/1.jpg",
+                "captureMs":{capture},"id":"{id}","stock":{stock}}}"#
+            );
+            let a = self.call("POST", "/admin/cues", &[("authorization", HOST)], &body).await;
+            assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+            assert_eq!(a.json()["stock"], stock);
+        }
+
+        async fn order(&self, auth: &str, key: &str, body: &str) -> Answer {
+            self.call("POST", "/orders", &[("authorization", auth), ("idempotency-key", key)], body).await
+        }
+    }
+
+    fn order_body(cue: &str, quantity: u32) -> String {
+        format!(
+            r#"{{"cueId":"{cue}","productId":"sku-1","quantity":{quantity},"shownAtMs":1796191200000,"tappedAtMs":1796191200900,"latencyMs":1400}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn every_order_answer_carries_the_server_time_on_the_origins_clock() {
+        let app = app_with(Settings { clock: Clock { offset_ms: -60_000.0 }, ..Settings::default() });
+        let before = crate::source::wall_clock_ms() - 60_000.0;
+        let user = app.login("alice").await;
+        let answers = [
+            app.call("POST", "/demo/login", &[], "{}").await,
+            app.order(&user, "k", "nope").await,
+            app.call("GET", "/orders/o-1", &[], "").await,
+            app.call("DELETE", "/orders/o-1", &[("authorization", &user)], "").await,
+        ];
+        let after = crate::source::wall_clock_ms() - 60_000.0;
+        for a in answers {
+            let t: f64 = a.headers[SERVER_TIME].to_str().unwrap().parse().unwrap();
+            assert!(before - 1.0 <= t && t <= after + 1.0, "{t} not within {before}..{after}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_needs_a_user_id_and_orders_need_its_valid_token() {
+        let app = app(OrderSettings::default());
+        for body in ["", "{}", r#"{"userId":""}"#, r#"{"userId":7}"#, r#"{"userId":"a","x":1}"#] {
+            assert_eq!(app.call("POST", "/demo/login", &[], body).await.status, StatusCode::BAD_REQUEST, "{body}");
+        }
+        app.cue("flash", 10, 0.0).await;
+        let token = app.login("alice").await;
+        let mut forged = token.clone();
+        forged.push('A');
+        for auth in ["", "Bearer ", "Bearer nonsense", "Bearer a.b", forged.as_str(), &token.replace("Bearer", "Basic")]
+        {
+            let a = app.order(auth, "k1", &order_body("flash", 1)).await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{auth}: {}", a.body);
+            assert_eq!(a.headers[header::WWW_AUTHENTICATE], "Bearer");
+        }
+        assert_eq!(app.order(&token, "k1", &order_body("flash", 1)).await.status, StatusCode::ACCEPTED);
+        // A token another origin start (another secret) signed is no good here.
+        let elsewhere = crate::orders::Orders::new(OrderSettings::default(), Clock::default(), app.live.cues.clone());
+        let stranger = format!("Bearer {}", elsewhere.login("alice", elsewhere.now_ms()));
+        assert_eq!(app.order(&stranger, "k2", &order_body("flash", 1)).await.status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn an_order_without_a_key_or_with_a_malformed_body_is_a_bad_request() {
+        let app = app(OrderSettings::default());
+        app.cue("flash", 10, 0.0).await;
+        let user = app.login("alice").await;
+        let a = app.call("POST", "/orders", &[("authorization", &user)], &order_body("flash", 1)).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+        let long = "k".repeat(256);
+        for key in ["", long.as_str(), "caf\u{e9}"] {
+            let req = Request::post("/orders").header("authorization", &user).header("idempotency-key", key.as_bytes());
+            let res = app.app.clone().oneshot(req.body(Body::from(order_body("flash", 1))).unwrap()).await.unwrap();
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{key}");
+        }
+        let bodies = [
+            "not json".to_string(),
+            order_body("flash", 0),
+            order_body("flash", 11),
+            order_body("flash", 1).replace(r#""quantity":1,"#, ""),
+            order_body("flash", 1).replace(r#""quantity":1"#, r#""quantity":"1""#),
+            order_body("", 1),
+        ];
+        for (n, body) in bodies.iter().enumerate() {
+            let a = app.order(&user, &format!("bad-{n}"), body).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{body}: {}", a.body);
+        }
+        // Nothing was stored under those keys: the same key with a good body is a new intent.
+        assert_eq!(app.order(&user, "bad-1", &order_body("flash", 1)).await.status, StatusCode::ACCEPTED);
+    }
+
+    #[tokio::test]
+    async fn a_new_intent_is_accepted_and_pending_until_the_window_closes() {
+        let app = app(OrderSettings::default());
+        app.cue("flash", 10, 0.0).await;
+        let user = app.login("alice").await;
+        let a = app.order(&user, "k1", &order_body("flash", 2)).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+        let v = a.json();
+        let id = v["orderId"].as_str().unwrap();
+        assert_eq!(v["attemptUrl"], format!("/orders/{id}"));
+        let retry = v["retryAfterMs"].as_f64().unwrap();
+        assert!((2500.0..=3000.0).contains(&retry), "{retry}");
+        let got = app.call("GET", &format!("/orders/{id}"), &[("authorization", &user)], "").await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert_eq!(got.headers[header::RETRY_AFTER], "3");
+        let v = got.json();
+        assert_eq!(
+            (v["status"].as_str(), v["quantity"].as_u64(), v["attempts"].as_u64()),
+            (Some("pending"), Some(2), Some(1))
+        );
+        assert_eq!(
+            (v["cueId"].as_str(), v["productId"].as_str(), v["latencyMs"].as_f64()),
+            (Some("flash"), Some("sku-1"), Some(1400.0))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_same_key_twice_gets_the_stored_answer_and_never_a_second_order() {
+        let app = app(OrderSettings { fair_window_ms: 0, ..Default::default() });
+        app.cue("flash", 1, 0.0).await;
+        let user = app.login("alice").await;
+        let first = app.order(&user, "tap-1", &order_body("flash", 1)).await;
+        assert_eq!(first.status, StatusCode::ACCEPTED);
+        // A retry may report other diagnostics; it is the same intent.
+        let again = app.order(&user, "tap-1", &order_body("flash", 1).replace("1400", "2400")).await;
+        assert_eq!((again.status, &again.body), (first.status, &first.body));
+        let id = first.json()["orderId"].as_str().unwrap().to_string();
+        let v = app.call("GET", &format!("/orders/{id}"), &[("authorization", &user)], "").await.json();
+        assert_eq!((v["status"].as_str(), v["attempts"].as_u64()), (Some("won"), Some(2)));
+        // The one unit went to that one order: another key of the same user is sold out.
+        let other = app.order(&user, "tap-2", &order_body("flash", 1)).await.json();
+        let v = app
+            .call("GET", &format!("/orders/{}", other["orderId"].as_str().unwrap()), &[("authorization", &user)], "")
+            .await;
+        assert_eq!(v.json()["status"], "sold_out");
+        assert!(v.headers.get(header::RETRY_AFTER).is_none());
+        // A rejection is stored too.
+        let r1 = app.order(&user, "tap-3", &order_body("nowhere", 1)).await;
+        let r2 = app.order(&user, "tap-3", &order_body("nowhere", 1)).await;
+        assert_eq!((r1.status, &r1.body), (StatusCode::UNPROCESSABLE_ENTITY, &r2.body));
+        // Keys are per user: bob's "tap-1" is his own.
+        let bob = app.login("bob").await;
+        let b = app.order(&bob, "tap-1", &order_body("flash", 1)).await;
+        assert_eq!(b.status, StatusCode::ACCEPTED);
+        assert_ne!(b.json()["orderId"], first.json()["orderId"]);
+    }
+
+    #[tokio::test]
+    async fn a_key_reused_for_another_intent_is_unprocessable() {
+        let app = app(OrderSettings::default());
+        app.cue("flash", 10, 0.0).await;
+        let user = app.login("alice").await;
+        assert_eq!(app.order(&user, "k", &order_body("flash", 1)).await.status, StatusCode::ACCEPTED);
+        let a = app.order(&user, "k", &order_body("flash", 2)).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+        assert!(a.body.contains("another order"), "{}", a.body);
+    }
+
+    #[tokio::test]
+    async fn a_key_still_being_processed_is_a_conflict() {
+        let app = app(OrderSettings::default());
+        app.cue("flash", 10, 0.0).await;
+        let token = app.login("alice").await;
+        let user = app.live.orders.verify(token.trim_start_matches("Bearer "), app.live.clock.now_ms()).unwrap();
+        // The first request with the key is mid-way.
+        assert_eq!(app.live.orders.begin(&user, "k", &intent("flash", 1)), Begin::New);
+        let a = app.order(&token, "k", &order_body("flash", 1)).await;
+        assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
+    }
+
+    #[tokio::test]
+    async fn above_the_admission_rate_an_order_is_told_when_to_retry() {
+        let app = app(OrderSettings { rate: 1, ..Default::default() });
+        app.cue("flash", 10, 0.0).await;
+        let user = app.login("alice").await;
+        assert_eq!(app.order(&user, "k1", &order_body("flash", 1)).await.status, StatusCode::ACCEPTED);
+        let a = app.order(&user, "k2", &order_body("flash", 1)).await;
+        assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.body);
+        assert_eq!(a.headers[header::RETRY_AFTER], "1");
+        // The key was not used up: it is a new intent once admitted, and a replay is not counted.
+        assert_eq!(app.order(&user, "k1", &order_body("flash", 1)).await.status, StatusCode::ACCEPTED);
+        tokio::time::sleep(std::time::Duration::from_millis(1050)).await;
+        assert_eq!(app.order(&user, "k2", &order_body("flash", 1)).await.status, StatusCode::ACCEPTED);
+    }
+
+    #[tokio::test]
+    async fn an_order_for_an_unknown_cue_another_product_or_before_the_cue_was_shown_is_rejected() {
+        let app = app(OrderSettings::default());
+        app.cue("shown", 10, 0.0).await;
+        app.cue("coming", 10, -2000.0).await;
+        let user = app.login("alice").await;
+        for (n, (body, reason)) in [
+            (order_body("nowhere", 1), "unknown cue"),
+            (order_body("shown", 1).replace("sku-1", "sku-2"), "product"),
+            (order_body("coming", 1), "not shown yet"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let a = app.order(&user, &format!("k{n}"), &body).await;
+            assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+            let v = a.json();
+            assert_eq!(v["status"], "rejected");
+            assert!(v["reason"].as_str().unwrap().contains(reason), "{v}");
+            let got = app
+                .call("GET", &format!("/orders/{}", v["orderId"].as_str().unwrap()), &[("authorization", &user)], "")
+                .await;
+            assert_eq!(got.json()["status"], "rejected");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_draw_decides_won_and_lost_when_the_window_closes() {
+        let app = app(OrderSettings { fair_window_ms: 150, seed: Some(5), ..Default::default() });
+        app.cue("flash", 1, 0.0).await;
+        let mut ids = Vec::new();
+        for name in ["alice", "bob"] {
+            let user = app.login(name).await;
+            let a = app.order(&user, "k", &order_body("flash", 1)).await;
+            ids.push((user, a.json()["orderId"].as_str().unwrap().to_string()));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let mut statuses = Vec::new();
+        for (user, id) in &ids {
+            let v = app.call("GET", &format!("/orders/{id}"), &[("authorization", user)], "").await.json();
+            assert!(v["decidedAtMs"].as_f64().unwrap() >= v["receivedAtMs"].as_f64().unwrap());
+            statuses.push(v["status"].as_str().unwrap().to_string());
+        }
+        statuses.sort();
+        assert_eq!(statuses, ["lost", "won"]);
+    }
+
+    #[test]
+    fn decided_orders_and_their_keys_are_forgotten_after_six_hours() {
+        let (orders, cues) = orders_with(OrderSettings { seed: Some(2), ..Default::default() });
+        let shown = sale(&cues, "flash", 5, crate::source::wall_clock_ms());
+        let a = tap(&orders, "a", "flash", 1, shown);
+        let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
+        assert_eq!(status_of(&orders, "a", &a, close), "won");
+        let b = tap(&orders, "b", "flash", 1, shown + KEEP_MS);
+        assert!(orders.view("a", &a, shown + KEEP_MS).is_some(), "not yet");
+        tap(&orders, "c", "flash", 1, shown + KEEP_MS + 1.0);
+        assert!(orders.view("a", &a, shown + KEEP_MS + 1.0).is_none());
+        assert_eq!(orders.begin("a", "a", &intent("flash", 1)), Begin::New, "the key is free again");
+        assert_eq!(status_of(&orders, "b", &b, shown + KEEP_MS + 1.0), "won");
+    }
+
+    #[tokio::test]
+    async fn a_storefront_on_another_origin_may_send_the_order_headers_and_read_the_answers() {
+        let app = app(OrderSettings::default());
+        let pre = app
+            .call(
+                "OPTIONS",
+                "/orders",
+                &[
+                    ("origin", "https://shop.example"),
+                    ("access-control-request-method", "POST"),
+                    ("access-control-request-headers", "authorization,idempotency-key,content-type"),
+                ],
+                "",
+            )
+            .await;
+        assert!(pre.status.is_success(), "{}", pre.status);
+        assert_eq!(pre.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert_eq!(pre.headers[header::ACCESS_CONTROL_ALLOW_HEADERS], "authorization,idempotency-key,content-type");
+        assert!(pre.headers.contains_key(SERVER_TIME));
+        let user = app.login("alice").await;
+        let a =
+            app.call("GET", "/orders/o-1", &[("authorization", &user), ("origin", "https://shop.example")], "").await;
+        let exposed = a.headers[header::ACCESS_CONTROL_EXPOSE_HEADERS].to_str().unwrap().to_ascii_lowercase();
+        assert!(exposed.contains(SERVER_TIME) && exposed.contains("retry-after"), "{exposed}");
+    }
+
+    #[tokio::test]
+    async fn nobody_reads_or_cancels_another_users_order() {
+        let app = app(OrderSettings::default());
+        app.cue("flash", 10, 0.0).await;
+        let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+        let id = app.order(&alice, "k", &order_body("flash", 1)).await.json()["orderId"].as_str().unwrap().to_string();
+        let uri = format!("/orders/{id}");
+        assert_eq!(app.call("GET", &uri, &[("authorization", &bob)], "").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.call("DELETE", &uri, &[("authorization", &bob)], "").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.call("GET", &uri, &[], "").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(app.call("DELETE", &uri, &[], "").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.call("GET", "/orders/o-none", &[("authorization", &alice)], "").await.status,
+            StatusCode::NOT_FOUND
+        );
+        // Still alice's and still pending; she may cancel it, once.
+        assert_eq!(app.call("GET", &uri, &[("authorization", &alice)], "").await.json()["status"], "pending");
+        let a = app.call("DELETE", &uri, &[("authorization", &alice)], "").await;
+        assert_eq!((a.status, a.json()["status"].as_str()), (StatusCode::OK, Some("cancelled")));
+        assert_eq!(app.call("DELETE", &uri, &[("authorization", &alice)], "").await.status, StatusCode::CONFLICT);
+    }
+}
