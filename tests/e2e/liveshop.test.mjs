@@ -225,7 +225,7 @@ test("liveshop keeps playing when the origin's encoder dies and restarts (discon
   const state = () => {
     const v = window.video;
     const ranges = Array.from({ length: v.buffered.length }, (_, i) => `${v.buffered.start(i).toFixed(2)}-${v.buffered.end(i).toFixed(2)}`);
-    return `t=${v.currentTime.toFixed(2)} ready=${v.readyState} paused=${v.paused} buffered=[${ranges.join(" ")}]`;
+    return `t=${v.currentTime.toFixed(2)} ready=${v.readyState} paused=${v.paused} seeking=${v.seeking} buffered=[${ranges.join(" ")}]`;
   };
   const t0 = await page.evaluate(() => window.video.currentTime);
   const trail = [];

@@ -38,6 +38,8 @@ const JOIN_WAIT_MAX_MS: f64 = 1500.0;
 const STANDING_STILL_MS: f64 = 500.0;
 /// Right after a seek of our own, the element's reported position may not show it yet.
 const OWN_SEEK_MS: f64 = 500.0;
+/// A seek taking longer than this will not complete by itself (one on loopback takes 50-100 ms).
+const SEEK_STUCK_MS: f64 = 1000.0;
 /// Proportional gain: 100 ms off → 4 % faster.
 const GAIN_PER_MS: f64 = 1.0 / 2500.0;
 /// Start correcting at this share of the target off (at least [`ENTER_MIN_MS`]); stop within
@@ -94,6 +96,8 @@ pub struct Controller {
     correcting: bool,
     /// Since when the playhead has stood still at its current position.
     still_since: Instant,
+    /// Since when the element has been seeking, while it is.
+    seeking_since: Option<Instant>,
     last_position: Option<MediaTime>,
     latency_ms: Option<f64>,
 }
@@ -108,6 +112,7 @@ impl Default for Controller {
             rate: 1.0,
             correcting: false,
             still_since: Instant::default(),
+            seeking_since: None,
             last_position: None,
             latency_ms: None,
         }
@@ -159,6 +164,7 @@ impl Controller {
             self.still_since = now;
         }
         self.last_position = Some(media.current_time);
+        self.seeking_since = if media.seeking { Some(self.seeking_since.unwrap_or(now)) } else { None };
     }
 
     /// Decides on the latest media sample.
@@ -224,7 +230,10 @@ impl Controller {
         let standing_still = s.now - self.still_since > STANDING_STILL_MS;
         let stuck = s.stalled || media.buffer_ahead() <= 0.05 || in_hole || standing_still;
         let own_seek = self.last_seek_at.is_some_and(|at| s.now - at < OWN_SEEK_MS);
-        if !self.play_requested || media.seeking || own_seek || !stuck {
+        // A seek that does not complete (Chromium can hang one just before the end of an
+        // encoder run) is stuck as well: on to the media after it.
+        let seek_stuck = self.seeking_since.is_some_and(|since| s.now - since > SEEK_STUCK_MS);
+        if !self.play_requested || ((media.seeking || own_seek || !stuck) && !seek_stuck) {
             return false;
         }
         let Some(&(next_start, _)) = media.buffered.iter().find(|r| r.0 > t) else { return false };
@@ -459,6 +468,17 @@ mod tests {
         assert!(!decide(&mut c, &s).iter().any(|c| matches!(c, Command::Seek(_))), "not without a reason");
         c.on_target_changed(Instant::new(0.0));
         assert!(matches!(decide(&mut c, &s)[..], [Command::Seek(p)] if (p.get() - 8.58).abs() < 1e-9));
+    }
+
+    #[test]
+    fn a_seek_that_never_completes_moves_on_to_the_media_after_the_hole() {
+        let (tl, mut c) = (timeline(), Controller { play_requested: true, ..Controller::default() });
+        let m = MediaState { seeking: true, ..media(54.3, &[(53.0, 54.47), (54.67, 58.0)]) };
+        let s = |now| situation(now, 1_058_000.0, &m, &tl);
+        assert!(!decide(&mut c, &s(0.0)).iter().any(|c| matches!(c, Command::Seek(_))));
+        assert!(!decide(&mut c, &s(900.0)).iter().any(|c| matches!(c, Command::Seek(_))), "not yet");
+        let later = decide(&mut c, &s(1100.0));
+        assert!(later.iter().any(|c| matches!(c, Command::Seek(p) if p.get() > 54.67)), "{later:?}");
     }
 
     #[test]
