@@ -1077,7 +1077,9 @@ mod tests {
 
         /// A cue shown `ago_ms` ago (no shared target), with `stock`.
         async fn cue(&self, id: &str, stock: u32, ago_ms: f64) {
-            let capture = self.live.clock.now_ms() - DEFAULT_DISPLAY_DELAY_MS - ago_ms;
+            // 5 ms more: START-DATE carries whole ms, so a cue shown "just now" could round to
+            // a moment after the order that follows it.
+            let capture = self.live.clock.now_ms() - DEFAULT_DISPLAY_DELAY_MS - ago_ms - 5.0;
             let body = format!(
                 r#"{{"productId":"sku-1","title":"Red kettle","priceCents":1999,"currency":"EUR",
                 "url":"https://shop.example/p/1","imageUrl":"https://shop.example/i/1.jpg",
