@@ -164,3 +164,52 @@ fn cues_on_both_sides_of_an_encoder_restart_pop_up_once_on_their_frame() {
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert_on_frame(&r, &origin);
 }
+
+#[test]
+fn a_tap_is_refused_before_the_pop_up_and_goes_out_once_written_down_and_locked_after_it() {
+    use liveshop::core::live::Purchase;
+    use liveshop::core::orders::{OrderError, OrderStatus};
+
+    let origin = Origin { cues: cues(1, |c| c), ..Origin::default() };
+    let mut c = config();
+    c.orders_url = Some("http://shop.test/api".into());
+    let tap = |key: &str| Purchase { cue_id: "c0".into(), quantity: 1, user_token: "tok".into(), key: key.into() };
+    let (mut early, mut after, mut unknown) = (None, None, None);
+    let mut script = |engine: &mut liveshop::core::LiveEngine, t: f64, _: &mut sim::Report| {
+        let now = liveshop::core::Instant::new(sim::EPOCH_MS + t);
+        let shown = engine.cues().iter().any(|e| e.cue.id == "c0" && e.shown_at.is_some());
+        if early.is_none() && engine.cues().iter().any(|e| e.cue.id == "c0") && !shown {
+            early = Some(engine.buy(now, tap("k-early")));
+        }
+        if shown && after.is_none() {
+            after = Some((t, engine.buy(now, tap("k-1")), engine.buy(now, tap("k-2"))));
+            unknown = Some(engine.buy(now, Purchase { cue_id: "nope".into(), ..tap("k-3") }));
+        }
+    };
+    let r = sim::run_scripted(&origin, &mut Network::new(20.0, 10.0, 1), c, 2000.0, 20_000.0, None, &mut script);
+
+    assert_eq!(early, Some(Err(OrderError::NotShown("c0".into()))), "a tap before the pop-up");
+    assert_eq!(unknown, Some(Err(OrderError::UnknownCue("nope".into()))));
+    let (tapped_at, first, second) = after.expect("the cue popped up");
+    let first = first.expect("taken");
+    assert_eq!(second, Ok(first), "a second tap joins the open order");
+    // Orders a previous page left are asked for at the start; a tap is written down and
+    // locked, then announced to the other tabs and sent: one POST with the first tap's key.
+    let ops: Vec<&str> = r.storage_and_tabs.iter().map(|(_, op)| op.split_whitespace().next().unwrap_or("")).collect();
+    assert_eq!(ops, ["List", "Put", "Acquire", "Broadcast"], "{:?}", r.storage_and_tabs);
+    assert_eq!(r.api_requests.len(), 1, "one POST, retries aside: {:?}", r.api_requests);
+    let (_, post) = &r.api_requests[0];
+    assert!(post.headers.iter().any(|(k, v)| k == "Idempotency-Key" && v == "k-1"), "{:?}", post.headers);
+    let body = String::from_utf8(post.body.clone().unwrap_or_default()).unwrap_or_default();
+    assert!(body.contains("\"cueId\":\"c0\"") && body.contains("\"productId\":\"sku-c0\""), "{body}");
+    // The pop-up's instant and the tap's are on the server's clock, the tap not before the pop-up.
+    let field = |name: &str| -> f64 {
+        let rest = &body[body.find(&format!("\"{name}\":")).expect(name) + name.len() + 3..];
+        rest.split([',', '}']).next().and_then(|v| v.parse().ok()).expect(name)
+    };
+    let (shown, tapped) = (field("shownAtMs"), field("tappedAtMs"));
+    assert!(shown <= tapped, "shown {shown} tapped {tapped}");
+    assert!((tapped - (sim::EPOCH_MS + tapped_at)).abs() < 50.0, "the tap on the server's clock: {tapped}");
+    assert!((300.0..3000.0).contains(&field("latencyMs")), "{body}");
+    assert_eq!(r.orders.first().map(|(_, u)| u.result.status), Some(OrderStatus::Pending));
+}

@@ -15,6 +15,7 @@ use web_sys::HtmlVideoElement;
 
 use crate::core::cues::{Cue, CueSource, CueState};
 use crate::core::live::latency::SharedTarget;
+use crate::core::orders::{IntentId, OrderError, OrderUpdate};
 use crate::core::{Engine, Event, LiveEngine, PlayerError, Stats};
 use crate::web::{js_message, Player};
 
@@ -27,7 +28,7 @@ export interface LivePlayerOptions {
   clockUrl?: string;
   /** Out-of-band cue channel (SSE). */
   cuesUrl?: string;
-  /** Flash-sale API base. */
+  /** Flash-sale API base: `buy()` posts to `<ordersUrl>/orders`. */
   ordersUrl?: string;
   /** A shared latency target in ms; default adapts to the network. */
   targetLatencyMs?: number;
@@ -99,6 +100,30 @@ export interface CueInfo {
   sources: ("inband" | "playlist" | "channel")[];
 }
 
+export type OrderStatus = "pending" | "won" | "lost" | "sold_out" | "rejected" | "error";
+/** Where an order stands: from `buy()` (its final state) and every `order` event. */
+export interface OrderResult {
+  /** Names the intent in this page, from the tap to its final state. */
+  intentId: number;
+  cueId: string;
+  productId: string;
+  status: OrderStatus;
+  /** The server's id, once it named the order. */
+  orderId: string | null;
+  /** POSTs this page sent for it (0 when another tab's answer was taken). */
+  attempts: number;
+  /** Why, for `rejected` and `error`. */
+  error: { code: string; message: string } | null;
+}
+export interface BuyOptions {
+  /** The storefront's token for the viewer, sent as `Authorization: Bearer`. */
+  userToken: string;
+  /** Units, default 1. */
+  quantity?: number;
+  /** One per tap; default `crypto.randomUUID()`. */
+  idempotencyKey?: string;
+}
+
 export interface LivePlayerEventMap {
   playing: PlayingEvent;
   stall: {};
@@ -108,6 +133,7 @@ export interface LivePlayerEventMap {
   countdown: CountdownEvent;
   cueend: CueEndEvent;
   sharedtarget: SharedTargetEvent;
+  order: OrderResult;
   stats: LiveStats;
   error: PlayerErrorEvent;
 }
@@ -204,6 +230,7 @@ fn event_object(e: &Event, stats: &Stats) -> (&'static str, Object) {
             set(&o, "targetMs", *target_ms);
             "sharedtarget"
         }
+        Event::Order(update) => return ("order", order_object(update)),
         Event::Error { error, fatal } => return ("error", error_object(error, *fatal)),
     };
     (name, o)
@@ -244,6 +271,43 @@ impl Listeners {
     }
 }
 
+fn order_object(u: &OrderUpdate) -> Object {
+    let o = Object::new();
+    let r = &u.result;
+    set(&o, "intentId", u.intent as f64);
+    set(&o, "cueId", u.cue_id.as_str());
+    set(&o, "productId", u.product_id.as_str());
+    set(&o, "status", r.status.to_wire());
+    set(&o, "orderId", r.order_id.as_deref().map_or(JsValue::NULL, JsValue::from));
+    set(&o, "attempts", r.attempts);
+    let error = r.error.as_ref().map_or(JsValue::NULL, |e| {
+        let eo = Object::new();
+        set(&eo, "code", e.code());
+        set(&eo, "message", e.to_string());
+        eo.into()
+    });
+    set(&o, "error", error);
+    o
+}
+
+/// A refused `buy()` as a JavaScript `Error` with its `code`.
+fn order_error(e: &OrderError) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    err.set_name("LiveshopError");
+    Reflect::set(&err, &"code".into(), &e.code().into()).ok();
+    err.into()
+}
+
+/// `crypto.randomUUID()`, where the page has it (secure contexts).
+fn random_uuid() -> Option<String> {
+    let crypto = Reflect::get(&js_sys::global(), &"crypto".into()).ok()?;
+    let f: Function = Reflect::get(&crypto, &"randomUUID".into()).ok()?.dyn_into().ok()?;
+    f.call0(&crypto).ok()?.as_string()
+}
+
+/// `buy()` promises waiting for their order's final state.
+type Waiting = RefCell<Vec<(IntentId, Function)>>;
+
 fn error_object(error: &PlayerError, fatal: bool) -> Object {
     let o = Object::new();
     set(&o, "code", error.code());
@@ -257,6 +321,7 @@ fn error_object(error: &PlayerError, fatal: bool) -> Object {
 pub struct LivePlayer {
     player: Rc<Player<LiveEngine>>,
     listeners: Rc<Listeners>,
+    waiting: Rc<Waiting>,
 }
 
 #[wasm_bindgen]
@@ -266,20 +331,48 @@ impl LivePlayer {
         video: HtmlVideoElement,
         #[wasm_bindgen(unchecked_param_type = "LivePlayerOptions")] options: JsValue,
     ) -> Result<LivePlayer, JsValue> {
-        let config = options::live_config(&options, &absolute_url).map_err(|e| js_error(&e))?;
+        let mut config = options::live_config(&options, &absolute_url).map_err(|e| js_error(&e))?;
+        let has_orders = config.orders_url.is_some();
+        // A seed of this page's own: retries of pages that failed together do not retry together.
+        config.order_seed = random_uuid()
+            .and_then(|u| u64::from_str_radix(&u.replace('-', "")[..16], 16).ok())
+            .unwrap_or_else(|| (js_sys::Math::random() * u64::MAX as f64) as u64);
         let engine = LiveEngine::new(config).map_err(|e| js_error(&e))?;
 
         let player = Player::new(engine, video);
         let listeners = Rc::new(Listeners::default());
+        let waiting = Rc::new(Waiting::default());
         let weak_player = Rc::downgrade(&player);
         let weak_listeners = Rc::downgrade(&listeners);
+        let weak_waiting = Rc::downgrade(&waiting);
         player.set_sink(Rc::new(move |e: Event| {
             let (Some(listeners), Some(player)) = (weak_listeners.upgrade(), weak_player.upgrade()) else { return };
             let stats = player.stats().unwrap_or_default();
             let (name, payload) = event_object(&e, &stats);
+            if let (Event::Order(update), Some(waiting)) = (&e, weak_waiting.upgrade()) {
+                if update.result.status.is_final() {
+                    let done: Vec<Function> = {
+                        let mut w = waiting.borrow_mut();
+                        let (done, rest) = w.drain(..).partition(|(id, _)| *id == update.intent);
+                        *w = rest;
+                        done.into_iter().map(|(_, f)| f).collect()
+                    };
+                    for resolve in done {
+                        resolve.call1(&JsValue::NULL, &payload).ok();
+                    }
+                }
+            }
             listeners.emit(name, &payload);
         }));
-        Ok(LivePlayer { player, listeners })
+        if has_orders {
+            let weak = Rc::downgrade(&player);
+            player.with(move |d, _| {
+                if let Some(p) = weak.upgrade() {
+                    d.listen_to_tabs(&p);
+                }
+            });
+        }
+        Ok(LivePlayer { player, listeners, waiting })
     }
 
     /// Subscribes to an event; returns the function that unsubscribes.
@@ -318,8 +411,47 @@ impl LivePlayer {
         self.player.with(|d, now| d.stop(now));
     }
 
-    /// Frees everything; the player cannot be used afterwards.
+    /// Buys the product of a cue this screen has shown: resolves with the order's final state
+    /// (`won`, `lost`, `sold_out`, `rejected` or `error`; `pending` if the player is destroyed
+    /// first, and the order goes on at the next page load). `order` events report each step.
+    /// Rejected at once (a `LiveshopError`) before the cue's pop-up went up (`order_too_early`),
+    /// for an unknown cue or without `ordersUrl`. Tapping again joins the open order.
+    #[wasm_bindgen(unchecked_return_type = "Promise<OrderResult>")]
+    pub fn buy(
+        &self,
+        cue_id: String,
+        #[wasm_bindgen(unchecked_param_type = "BuyOptions")] options: JsValue,
+    ) -> js_sys::Promise {
+        let purchase = options::purchase(&options, cue_id, random_uuid);
+        let player = self.player.clone();
+        let waiting = self.waiting.clone();
+        js_sys::Promise::new(&mut |resolve, reject| {
+            let purchase = match purchase.clone() {
+                Ok(p) => p,
+                Err(e) => {
+                    reject.call1(&JsValue::NULL, &order_error(&e)).ok();
+                    return;
+                }
+            };
+            let waiting = waiting.clone();
+            player.with(move |d, now| match d.engine().buy(now, purchase) {
+                Ok(intent) => waiting.borrow_mut().push((intent, resolve)),
+                Err(e) => {
+                    reject.call1(&JsValue::NULL, &order_error(&e)).ok();
+                }
+            });
+        })
+    }
+
+    /// Frees everything; the player cannot be used afterwards. A `buy()` still waiting
+    /// resolves `pending`: its order is stored and goes on at the next page load.
     pub fn destroy(&self) {
+        let waiting: Vec<(IntentId, Function)> = self.waiting.borrow_mut().drain(..).collect();
+        for (intent, resolve) in waiting {
+            if let Some(update) = self.player.read(|e| e.order(intent)).flatten() {
+                resolve.call1(&JsValue::NULL, &order_object(&update)).ok();
+            }
+        }
         self.player.destroy();
         self.listeners.list.borrow_mut().clear();
     }

@@ -5,6 +5,8 @@
 use js_sys::{Array, Reflect};
 use wasm_bindgen::JsValue;
 
+use crate::core::live::Purchase;
+use crate::core::orders::OrderError;
 use crate::core::{LiveConfig, PlayerError};
 
 fn invalid(field: &'static str, reason: &str) -> PlayerError {
@@ -56,11 +58,29 @@ pub fn live_config(options: &JsValue, resolve: &dyn Fn(&str) -> Option<String>) 
     let mut config = LiveConfig::new(src);
     config.clock_url = url(options, "clockUrl", resolve)?;
     config.cues_url = url(options, "cuesUrl", resolve)?;
-    // Read so a wrong type is refused now; the flash-sale client takes it.
-    url(options, "ordersUrl", resolve)?;
+    config.orders_url = url(options, "ordersUrl", resolve)?;
     config.target_latency_ms = number(options, "targetLatencyMs")?;
     config.link_allowlist = strings(options, "linkAllowlist")?.unwrap_or_default();
     config.min_rate = number(options, "minPlaybackRate")?.unwrap_or(config.min_rate);
     config.max_rate = number(options, "maxPlaybackRate")?.unwrap_or(config.max_rate);
     Ok(config)
+}
+
+/// Reads `buy()`'s options; the key defaults to `new_key()` (`crypto.randomUUID()`).
+pub fn purchase(options: &JsValue, cue_id: String, new_key: fn() -> Option<String>) -> Result<Purchase, OrderError> {
+    let bad = |_| OrderError::Invalid("options must be { userToken, quantity?, idempotencyKey? }");
+    if !options.is_object() {
+        return Err(OrderError::Invalid("options must be an object with `userToken`"));
+    }
+    let user_token =
+        string(options, "userToken").map_err(bad)?.ok_or(OrderError::Invalid("not signed in: no `userToken`"))?;
+    let quantity = number(options, "quantity").map_err(bad)?.unwrap_or(1.0);
+    if quantity.fract() != 0.0 || !(1.0..=1000.0).contains(&quantity) {
+        return Err(OrderError::Invalid("quantity must be a whole number from 1"));
+    }
+    let key = match string(options, "idempotencyKey").map_err(bad)? {
+        Some(k) => k,
+        None => new_key().ok_or(OrderError::Invalid("no crypto.randomUUID here: pass `idempotencyKey`"))?,
+    };
+    Ok(Purchase { cue_id, quantity: quantity as u32, user_token, key })
 }

@@ -17,6 +17,8 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::let_underscore_must_use)]
 
 mod fetch;
+mod storage;
+mod tabs;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -70,6 +72,8 @@ pub struct Driver<E: Engine> {
     /// What `requestVideoFrameCallback` calls, made on first use, and the pending request.
     frame_callback: Option<FrameCallback>,
     frame_handle: Option<u32>,
+    /// Locks held and the channel to the other tabs, for orders.
+    tabs: tabs::Tabs,
     destroyed: bool,
 }
 
@@ -106,6 +110,7 @@ impl<E: Engine + 'static> Player<E> {
                 tick: None,
                 frame_callback: None,
                 frame_handle: None,
+                tabs: tabs::Tabs::default(),
                 destroyed: false,
             }),
             deferred: RefCell::default(),
@@ -284,6 +289,11 @@ impl<E: Engine + 'static> Driver<E> {
         &mut self.engine
     }
 
+    /// Listens to the other tabs of the site from now on (before this tab sends anything).
+    pub fn listen_to_tabs(&mut self, player: &Rc<Player<E>>) {
+        self.tabs.open(&Rc::downgrade(player));
+    }
+
     pub fn stop(&mut self, now: Instant) {
         self.engine.stop(now);
         if let Err(e) = self.video.pause() {
@@ -300,6 +310,7 @@ impl<E: Engine + 'static> Driver<E> {
             reject.call1(&JsValue::NULL, &JsValue::from_str("destroyed")).ok();
         }
         self.listeners.clear();
+        self.tabs.close();
         self.tick = None;
         self.timer = None;
         if let Some(handle) = self.frame_handle.take() {
@@ -348,10 +359,8 @@ impl<E: Engine + 'static> Driver<E> {
                 Output::Seek(t) => self.video.set_current_time(t.get()),
                 Output::SetRate(r) => self.video.set_playback_rate(r),
                 Output::Play => self.play(player),
-                Output::Storage(_) | Output::Tab(_) => {
-                    let error = PlayerError::Driver("storage and cross-tab coordination are not available yet".into());
-                    self.engine.handle_driver_error(now(), error, false);
-                }
+                Output::Storage(op) => storage::run_op(Rc::downgrade(player), op),
+                Output::Tab(op) => self.tabs.run_op(&Rc::downgrade(player), op),
                 Output::Event(e) => player.events.borrow_mut().push_back(e),
                 Output::Timeout(deadline) => {
                     match deadline {

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use liveshop::core::format::mp4::FragmentInfo;
+use liveshop::core::io::{StorageOp, StorageResult, TabEvent, TabOp};
 use liveshop::core::live::latency::SharedTarget;
 use liveshop::core::{
     BufferOp, Deadline, Engine, Event, Frame, Instant, LiveConfig, LiveEngine, MediaEvent, MediaState, MediaTime,
@@ -468,6 +469,12 @@ pub struct Report {
     pub cue_ends: Vec<(f64, String)>,
     /// Shared-target states told: (simulated ms, state).
     pub shared: Vec<(f64, SharedTarget)>,
+    /// Requests to an API (orders), not answered by this origin: (simulated ms, request).
+    pub api_requests: Vec<(f64, liveshop::core::Request)>,
+    /// Storage and tab operations, in order: (simulated ms, what).
+    pub storage_and_tabs: Vec<(f64, String)>,
+    /// Order updates: (simulated ms, update).
+    pub orders: Vec<(f64, liveshop::core::orders::OrderUpdate)>,
 }
 
 impl Report {
@@ -507,6 +514,24 @@ pub fn run_with_freeze(
     join_at_ms: f64,
     duration_ms: f64,
     frozen: Option<(f64, f64)>,
+) -> Report {
+    run_scripted(origin, net, config, join_at_ms, duration_ms, frozen, &mut |_, _, _| {})
+}
+
+/// What a test does to the engine at each step, as a page would (a tap): (engine, simulated
+/// ms, the report so far).
+pub type Script<'a> = &'a mut dyn FnMut(&mut LiveEngine, f64, &mut Report);
+
+/// As [`run_with_freeze`], with `script` called at every step. Storage writes succeed and
+/// locks are granted at once; API requests are recorded, never answered.
+pub fn run_scripted(
+    origin: &Origin,
+    net: &mut Network,
+    config: LiveConfig,
+    join_at_ms: f64,
+    duration_ms: f64,
+    frozen: Option<(f64, f64)>,
+    script: Script,
 ) -> Report {
     let mut engine = LiveEngine::new(config).expect("valid config");
     let mut el = Element { rate: 1.0, ..Default::default() };
@@ -667,6 +692,7 @@ pub fn run_with_freeze(
                 report.reported.push(l);
             }
         }
+        script(&mut engine, t, &mut report);
         // 4. carry out the engine's outputs
         loop {
             match engine.poll_output() {
@@ -678,6 +704,10 @@ pub fn run_with_freeze(
                         RequestKind::Media => *report.media_requests.entry(url.clone()).or_default() += 1,
                         RequestKind::Playlist => report.playlist_requests += 1,
                         _ => {}
+                    }
+                    if req.kind == RequestKind::Api {
+                        report.api_requests.push((t, req));
+                        continue;
                     }
                     if req.kind == RequestKind::EventStream {
                         channel = Some((req.id, 0));
@@ -743,8 +773,24 @@ pub fn run_with_freeze(
                 }
                 Output::Event(Event::CueEnd { id }) => report.cue_ends.push((t, id)),
                 Output::Event(Event::SharedTarget { state, .. }) => report.shared.push((t, state)),
+                Output::Event(Event::Order(update)) => report.orders.push((t, update)),
                 Output::Event(_) => {}
-                Output::Storage(_) | Output::Tab(_) => panic!("the live engine stores nothing"),
+                Output::Storage(op) => {
+                    report.storage_and_tabs.push((t, format!("{op:?}")));
+                    match op {
+                        StorageOp::Put { key, .. } => engine.handle_storage(wall(t), StorageResult::Stored { key }),
+                        StorageOp::List { prefix } => {
+                            engine.handle_storage(wall(t), StorageResult::Listed { prefix, entries: Vec::new() })
+                        }
+                        StorageOp::Delete { key } => engine.handle_storage(wall(t), StorageResult::Deleted { key }),
+                    }
+                }
+                Output::Tab(op) => {
+                    report.storage_and_tabs.push((t, format!("{op:?}")));
+                    if let TabOp::Acquire { lock } = op {
+                        engine.handle_tab(wall(t), TabEvent::Acquired { lock });
+                    }
+                }
                 Output::Timeout(d) => {
                     deadline = d;
                     break;

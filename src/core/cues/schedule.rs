@@ -42,6 +42,8 @@ pub struct Entry {
     pub cue: Cue,
     pub sources: Vec<CueSource>,
     pub state: CueState,
+    /// When its pop-up went up on this screen, on the synced clock.
+    pub shown_at: Option<ServerTime>,
     /// The lowest countdown number shown so far.
     countdown_shown: Option<u32>,
 }
@@ -106,7 +108,7 @@ impl CueSchedule {
             _ => CueState::Pending,
         };
         let at = self.entries.partition_point(|e| e.cue.start <= cue.start);
-        self.entries.insert(at, Entry { cue, sources: vec![source], state, countdown_shown: None });
+        self.entries.insert(at, Entry { cue, sources: vec![source], state, shown_at: None, countdown_shown: None });
         Added::New
     }
 
@@ -139,6 +141,13 @@ impl CueSchedule {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Notes when a cue's pop-up went up (the `Shown` event's instant, on the synced clock).
+    pub fn note_shown_at(&mut self, id: &str, at: ServerTime) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.cue.id == id) {
+            e.shown_at.get_or_insert(at);
         }
     }
 

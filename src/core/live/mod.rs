@@ -19,20 +19,23 @@
 //! | [`LatencyTarget`](latency::LatencyTarget) | the latency to hold, learnt from arrivals |
 //! | [`Controller`](controller::Controller) | join, playback rate, jumps, holes |
 //! | [`Playback`](playback::Playback) | what the viewer experienced: first frame, stalls |
+//! | [`CueSchedule`] | the product cues seen, fired on their frame |
+//! | [`OrderClient`] | flash-sale orders on the cues shown (with `ordersUrl`) |
 //!
 //! The engine itself only routes: an input goes to the part it concerns, and what that part
 //! says goes to the others. Its methods (the [`Engine`] trait) come in four kinds, as in
 //! quinn-proto's `Connection`:
-//! - **commands**: `start`, `stop`;
+//! - **commands**: `start`, `stop`, `buy`;
 //! - **`handle_*`**: what happened (a body chunk, a media sample, a timer), always with the
 //!   current [`Instant`];
 //! - **`poll_output`**: drained after every input until it returns [`Output::Timeout`], whose
 //!   deadline is the soonest any part asked for, in this order on a tie: stats, playlist
-//!   reload, clock exchange;
+//!   reload, clock exchange, cue channel, order;
 //! - **getters**: `stats`, `server_now`, `capture_time_at`.
 //!
 //! The controller decides on samples of the media element (every 100 ms and on media events),
-//! not on deadlines.
+//! not on deadlines. Orders outlive playback: `stop` leaves them running, and their requests,
+//! storage and tab messages are routed whether the stream plays or not.
 
 pub mod abr;
 pub mod controller;
@@ -58,7 +61,8 @@ use super::format::mp4::FragmentInfo;
 use super::format::playlist::{self, Playlist, VariableContext};
 use super::format::url;
 use super::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId};
-use super::io::{Frame, PageEvent};
+use super::io::{Frame, PageEvent, ResponseHead, StorageResult, TabEvent};
+use super::orders::{Intent, IntentId, OrderClient, OrderError, OrderUpdate};
 use super::time::{soonest, Deadline, Instant, MediaTime, ServerTime, TimerReason};
 
 /// What the live engine asks of its driver.
@@ -80,6 +84,11 @@ pub struct LiveConfig {
     pub cues_url: Option<String>,
     /// Hosts product links and images may point at (see [`CuePolicy`]).
     pub link_allowlist: Vec<String>,
+    /// The flash-sale API base (`POST <ordersUrl>/orders`), if any.
+    pub orders_url: Option<String>,
+    /// Spreads this page's order retries apart from other pages' (the driver draws it from
+    /// `crypto.getRandomValues`).
+    pub order_seed: u64,
 }
 
 impl LiveConfig {
@@ -93,6 +102,8 @@ impl LiveConfig {
             max_behind_ms: 2000.0,
             cues_url: None,
             link_allowlist: Vec::new(),
+            orders_url: None,
+            order_seed: 0,
         }
     }
 }
@@ -126,6 +137,8 @@ pub enum Event {
         state: SharedTarget,
         target_ms: f64,
     },
+    /// An order was taken, named by the server, or decided.
+    Order(OrderUpdate),
     Error {
         error: PlayerError,
         fatal: bool,
@@ -164,6 +177,17 @@ pub struct CueShown {
     pub media_time: MediaTime,
     /// How long after its frame it popped up, if late (0 on time).
     pub late_ms: f64,
+}
+
+/// What the viewer asks to buy, on a cue it was shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Purchase {
+    pub cue_id: String,
+    pub quantity: u32,
+    /// The storefront's token for the viewer (`Authorization: Bearer`).
+    pub user_token: String,
+    /// The `Idempotency-Key` for this intent, fresh per tap (`crypto.randomUUID()`).
+    pub key: String,
 }
 
 /// Frames reported more recently than this make the playhead samples redundant for cues.
@@ -238,6 +262,9 @@ pub struct LiveEngine {
     last_frame_at: Option<Instant>,
     /// The shared target's state as last told to the page.
     shared_told: Option<SharedTarget>,
+    orders: Option<OrderClient>,
+    /// Whether the orders a previous page left unanswered were asked for.
+    orders_resumed: bool,
 }
 
 impl LiveEngine {
@@ -258,7 +285,10 @@ impl LiveEngine {
             LatencyTarget::new(TargetConfig { fixed_ms: config.target_latency_ms, ..TargetConfig::default() }, 1000.0);
         let cue_policy = CuePolicy { link_allowlist: config.link_allowlist.clone() };
         let cue_channel = config.cues_url.clone().map(CueChannel::new);
+        let orders = config.orders_url.clone().map(|u| OrderClient::new(u, config.order_seed));
         Ok(LiveEngine {
+            orders,
+            orders_resumed: false,
             reload: Reload::new(config.src.clone()),
             cues: CueSchedule::default(),
             cue_policy,
@@ -291,6 +321,36 @@ impl LiveEngine {
     /// The capture instant of the frame at media time `t`, from `prft` or PDT.
     pub fn capture_time_at(&self, t: MediaTime) -> Option<ServerTime> {
         self.timeline.capture_time_at(t)
+    }
+
+    /// Buys the product of a cue this screen has shown. Refused before its pop-up went up (or
+    /// without `ordersUrl`); then the order goes out as [`OrderClient::buy`] says, and
+    /// [`Event::Order`] reports it. A second buy of a product with an open order joins it.
+    pub fn buy(&mut self, now: Instant, purchase: Purchase) -> Result<IntentId, OrderError> {
+        self.advance(now);
+        let server_now = self.server_now();
+        let latency_ms = self.controller.latency_ms().unwrap_or(0.0);
+        let Some(orders) = self.orders.as_mut() else { return Err(OrderError::NoService) };
+        let id = purchase.cue_id;
+        let entry = self.cues.entries().iter().find(|e| e.cue.id == id);
+        let entry = entry.ok_or_else(|| OrderError::UnknownCue(id.clone()))?;
+        let shown_at = entry.shown_at.ok_or_else(|| OrderError::NotShown(id.clone()))?;
+        let intent = Intent {
+            product_id: entry.cue.product.id.clone(),
+            cue_id: id,
+            quantity: purchase.quantity,
+            shown_at,
+            tapped_at: server_now,
+            latency_ms,
+            user_token: purchase.user_token,
+            key: purchase.key,
+        };
+        orders.buy(&mut self.out, now, intent)
+    }
+
+    /// Where an order stands.
+    pub fn order(&self, intent: IntentId) -> Option<OrderUpdate> {
+        self.orders.as_ref()?.update(intent)
     }
 
     fn running(&self) -> bool {
@@ -588,7 +648,9 @@ impl LiveEngine {
         for event in events {
             let event = match event {
                 CueEvent::Shown { cue, late_ms } => {
-                    Event::Cue(CueShown { cue, shown_at: self.server_now(), media_time, late_ms })
+                    let shown_at = self.server_now();
+                    self.cues.note_shown_at(&cue.id, shown_at);
+                    Event::Cue(CueShown { cue, shown_at, media_time, late_ms })
                 }
                 CueEvent::Countdown { id, seconds } => Event::Countdown { id, seconds },
                 CueEvent::Ended { id } => Event::CueEnd { id },
@@ -661,6 +723,10 @@ impl Engine for LiveEngine {
             return;
         }
         self.phase = Phase::Running;
+        if let Some(orders) = self.orders.as_mut().filter(|_| !self.orders_resumed) {
+            self.orders_resumed = true;
+            orders.resume(&mut self.out, now);
+        }
         self.playback.start(now);
         self.reload.start(now);
         self.next_stats_at = Some(now + STATS_INTERVAL_MS);
@@ -692,6 +758,9 @@ impl Engine for LiveEngine {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
+        if let Some(orders) = &mut self.orders {
+            orders.handle_timeout(&mut self.out, now);
+        }
         if !self.running() {
             return;
         }
@@ -718,9 +787,18 @@ impl Engine for LiveEngine {
         }
     }
 
+    fn handle_fetch_head(&mut self, now: Instant, id: RequestId, head: ResponseHead) {
+        self.advance(now);
+        if let Some(orders) = self.orders.as_mut().filter(|o| o.owns(id)) {
+            orders.handle_head(now, id, head);
+        }
+    }
+
     fn handle_fetch_chunk(&mut self, now: Instant, id: RequestId, chunk: &[u8]) {
         self.advance(now);
-        if self.loader.handle_chunk(id, chunk) {
+        if let Some(orders) = self.orders.as_mut().filter(|o| o.owns(id)) {
+            orders.handle_chunk(id, chunk);
+        } else if self.loader.handle_chunk(id, chunk) {
             self.pump_media();
         } else if self.reload.owns(id) {
             self.reload.handle_chunk(id, chunk);
@@ -735,6 +813,10 @@ impl Engine for LiveEngine {
 
     fn handle_fetch_end(&mut self, now: Instant, id: RequestId, result: Result<(), PlayerError>) {
         self.advance(now);
+        if let Some(orders) = self.orders.as_mut().filter(|o| o.owns(id)) {
+            orders.handle_end(&mut self.out, now, id, result);
+            return;
+        }
         if self.reload.owns(id) {
             match self.reload.handle_end(id, result) {
                 Ok(body) => self.on_playlist(&body),
@@ -783,6 +865,20 @@ impl Engine for LiveEngine {
         if matches!(event, PageEvent::Visible | PageEvent::Online) && self.running() {
             self.clock.resync(now);
             self.clock.handle_timeout(&mut self.out, now);
+        }
+    }
+
+    fn handle_storage(&mut self, now: Instant, result: StorageResult) {
+        self.advance(now);
+        if let Some(orders) = &mut self.orders {
+            orders.handle_storage(&mut self.out, now, result);
+        }
+    }
+
+    fn handle_tab(&mut self, now: Instant, event: TabEvent) {
+        self.advance(now);
+        if let Some(orders) = &mut self.orders {
+            orders.handle_tab(&mut self.out, now, event);
         }
     }
 
@@ -847,15 +943,21 @@ impl Engine for LiveEngine {
     }
 
     fn poll_output(&mut self) -> Output {
+        if let Some(orders) = &mut self.orders {
+            while let Some(update) = orders.poll_event() {
+                self.out.event(Event::Order(update));
+            }
+        }
         if let Some(o) = self.out.pop() {
             return o;
         }
+        let orders = self.orders.as_ref().and_then(OrderClient::poll_timeout);
         if !self.running() {
-            return Output::Timeout(None);
+            return Output::Timeout(orders);
         }
         let stats = self.next_stats_at.map(|at| Deadline::new(at, TimerReason::Stats));
         let channel = self.cue_channel.as_ref().and_then(CueChannel::poll_timeout);
-        Output::Timeout(soonest([stats, self.reload.poll_timeout(), self.clock.poll_timeout(), channel]))
+        Output::Timeout(soonest([stats, self.reload.poll_timeout(), self.clock.poll_timeout(), channel, orders]))
     }
 
     fn stats(&self) -> Stats {

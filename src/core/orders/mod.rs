@@ -58,6 +58,11 @@ pub const PREFIX: &str = "liveshop.order.";
 const DEFAULT_POLL_MS: f64 = 1_000.0;
 /// Orders heard from other tabs that are remembered (the oldest is forgotten first).
 const MAX_ELSEWHERE: usize = 64;
+/// A request unanswered this long is abandoned and retried like a network error: a server
+/// that took the connection and went silent must not hold an order forever. Well above a
+/// loaded server's answer time (the origin answers a POST in milliseconds, a sale's follow-up
+/// at the pace it names).
+const ANSWER_TIMEOUT_MS: f64 = 10_000.0;
 /// A response body longer than this is not an order answer; the rest is dropped.
 const MAX_BODY: usize = 64 * 1024;
 
@@ -101,7 +106,7 @@ impl OrderStatus {
             _ => return None,
         })
     }
-    fn to_wire(self) -> &'static str {
+    pub fn to_wire(self) -> &'static str {
         match self {
             OrderStatus::Pending => "pending",
             OrderStatus::Won => "won",
@@ -121,6 +126,12 @@ impl OrderStatus {
 pub enum OrderError {
     #[error("order not taken: {0}")]
     Invalid(&'static str),
+    #[error("no flash sale here: the player has no `ordersUrl`")]
+    NoService,
+    #[error("no product cue `{0}` is known to this player")]
+    UnknownCue(String),
+    #[error("the product of cue `{0}` has not been shown on this screen yet")]
+    NotShown(String),
     #[error("the order service refused the order (HTTP {status})")]
     Refused { status: u16 },
     #[error("the order service needs the viewer signed in (HTTP {status})")]
@@ -138,6 +149,9 @@ impl OrderError {
     pub fn code(&self) -> &'static str {
         match self {
             OrderError::Invalid(_) => "order_invalid",
+            OrderError::NoService => "order_no_service",
+            OrderError::UnknownCue(_) => "order_unknown_cue",
+            OrderError::NotShown(_) => "order_too_early",
             OrderError::Refused { .. } => "order_refused",
             OrderError::Unauthorized { .. } => "order_unauthorized",
             OrderError::Status { .. } => "order_http_status",
@@ -160,6 +174,8 @@ pub struct OrderResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderUpdate {
     pub intent: IntentId,
+    pub cue_id: String,
+    pub product_id: String,
     pub result: OrderResult,
 }
 
@@ -173,7 +189,8 @@ enum Step {
 enum Phase {
     /// Waiting for the write and the lock.
     Idle,
-    InFlight(RequestId, Step),
+    /// Sent; given up on (cancelled and retried) at the instant, if no answer came by then.
+    InFlight(RequestId, Step, Instant),
     Waiting(Instant, Step),
     Done,
 }
@@ -211,6 +228,14 @@ impl Order {
             order_id: self.order_id.clone(),
             attempts: self.attempts,
             error: self.error.clone(),
+        }
+    }
+    fn update(&self) -> OrderUpdate {
+        OrderUpdate {
+            intent: self.id,
+            cue_id: self.intent.cue_id.clone(),
+            product_id: self.intent.product_id.clone(),
+            result: self.result(),
         }
     }
     fn record(&self) -> Vec<u8> {
@@ -397,8 +422,9 @@ impl OrderClient {
             o.failures = 0;
             o.phase = Phase::Idle;
             out.push(Output::Tab(TabOp::Acquire { lock: o.lock() }));
-            let (id, result) = (o.id, o.result());
-            self.events.push_back(OrderUpdate { intent: id, result });
+            let update = o.update();
+            let id = update.intent;
+            self.events.push_back(update);
             return Ok(id);
         }
         // Finished orders of this product were reported; a new one replaces them.
@@ -407,7 +433,7 @@ impl OrderClient {
         let order = Order::new(self.last_intent, intent, body);
         out.push(Output::Storage(StorageOp::Put { key: order.storage_key(), value: order.record() }));
         out.push(Output::Tab(TabOp::Acquire { lock: order.lock() }));
-        self.events.push_back(OrderUpdate { intent: order.id, result: order.result() });
+        self.events.push_back(order.update());
         self.orders.push(order);
         Ok(self.last_intent)
     }
@@ -425,7 +451,12 @@ impl OrderClient {
 
     /// The order of an intent, as it stands.
     pub fn result(&self, intent: IntentId) -> Option<OrderResult> {
-        self.orders.iter().find(|o| o.id == intent).map(Order::result)
+        self.update(intent).map(|u| u.result)
+    }
+
+    /// The order of an intent, as it stands, with its cue and product.
+    pub fn update(&self, intent: IntentId) -> Option<OrderUpdate> {
+        self.orders.iter().find(|o| o.id == intent).map(Order::update)
     }
 
     /// Tokens left in the retry budget.
@@ -461,7 +492,7 @@ impl OrderClient {
                     }
                     self.last_intent += 1;
                     out.push(Output::Tab(TabOp::Acquire { lock: order.lock() }));
-                    self.events.push_back(OrderUpdate { intent: order.id, result: order.result() });
+                    self.events.push_back(order.update());
                     self.orders.push(order);
                 }
             }
@@ -498,7 +529,7 @@ impl OrderClient {
                 };
                 if m.status.is_final() {
                     let o = &mut self.orders[i];
-                    if let Phase::InFlight(id, _) = o.phase {
+                    if let Phase::InFlight(id, _, _) = o.phase {
                         out.cancel(id);
                     }
                     o.order_id = m.order_id.or(o.order_id.take());
@@ -526,7 +557,7 @@ impl OrderClient {
     }
 
     fn find_request(&self, id: RequestId) -> Option<usize> {
-        self.orders.iter().position(|o| matches!(o.phase, Phase::InFlight(r, _) if r == id))
+        self.orders.iter().position(|o| matches!(o.phase, Phase::InFlight(r, _, _) if r == id))
     }
 
     pub fn handle_head(&mut self, _now: Instant, id: RequestId, head: ResponseHead) {
@@ -545,7 +576,7 @@ impl OrderClient {
 
     pub fn handle_end<E>(&mut self, out: &mut Outbox<E>, now: Instant, id: RequestId, result: Result<(), PlayerError>) {
         let Some(i) = self.find_request(id) else { return };
-        let Phase::InFlight(_, step) = self.orders[i].phase else { return };
+        let Phase::InFlight(_, step, _) = self.orders[i].phase else { return };
         let head = self.orders[i].head.take();
         let answer = std::mem::take(&mut self.orders[i].answer);
         let verdict = match (result, head) {
@@ -598,7 +629,7 @@ impl OrderClient {
                     if o.order_id.as_deref() != Some(id) {
                         o.order_id = Some(id.to_string());
                         if head.status == 202 || json.str_field("status").is_none_or(|s| s == "pending") {
-                            self.events.push_back(OrderUpdate { intent: o.id, result: o.result() });
+                            self.events.push_back(o.update());
                         }
                     }
                 }
@@ -645,7 +676,7 @@ impl OrderClient {
         if std::mem::take(&mut o.locked) {
             out.push(Output::Tab(TabOp::Release { lock: o.lock() }));
         }
-        self.events.push_back(OrderUpdate { intent: o.id, result: o.result() });
+        self.events.push_back(o.update());
     }
 
     /// No answer and no more retries: reported, the record kept, the lock freed.
@@ -657,7 +688,7 @@ impl OrderClient {
         if std::mem::take(&mut o.locked) {
             out.push(Output::Tab(TabOp::Release { lock: o.lock() }));
         }
-        self.events.push_back(OrderUpdate { intent: o.id, result: o.result() });
+        self.events.push_back(o.update());
     }
 
     /// Sends the order if it is written down, holds the lock and nothing has gone out yet.
@@ -677,7 +708,7 @@ impl OrderClient {
         self.send(out, now, i, Step::Post);
     }
 
-    fn send<E>(&mut self, out: &mut Outbox<E>, _now: Instant, i: usize, step: Step) {
+    fn send<E>(&mut self, out: &mut Outbox<E>, now: Instant, i: usize, step: Step) {
         let id = out.next_id();
         let o = &mut self.orders[i];
         let auth = ("Authorization".to_string(), format!("Bearer {}", o.intent.user_token));
@@ -710,7 +741,7 @@ impl OrderClient {
         };
         o.head = None;
         o.answer.clear();
-        o.phase = Phase::InFlight(id, step);
+        o.phase = Phase::InFlight(id, step, now + ANSWER_TIMEOUT_MS);
         out.push(Output::Fetch(request));
     }
 
@@ -718,7 +749,7 @@ impl OrderClient {
         self.orders
             .iter()
             .filter_map(|o| match o.phase {
-                Phase::Waiting(at, _) => Some(at),
+                Phase::Waiting(at, _) | Phase::InFlight(_, _, at) => Some(at),
                 _ => None,
             })
             .fold(None, |best: Option<Instant>, at| Some(best.map_or(at, |b| b.min(at))))
@@ -727,10 +758,14 @@ impl OrderClient {
 
     pub fn handle_timeout<E>(&mut self, out: &mut Outbox<E>, now: Instant) {
         for i in 0..self.orders.len() {
-            if let Phase::Waiting(at, step) = self.orders[i].phase {
-                if now >= at {
-                    self.send(out, now, i, step);
+            match self.orders[i].phase {
+                Phase::Waiting(at, step) if now >= at => self.send(out, now, i, step),
+                Phase::InFlight(id, _, at) if now >= at => {
+                    out.cancel(id);
+                    let error = Err(PlayerError::Network { url: String::new(), reason: "no answer in time".into() });
+                    self.handle_end(out, now, id, error);
                 }
+                _ => {}
             }
         }
     }

@@ -431,3 +431,27 @@ fn an_accepted_order_without_an_attempt_is_asked_again_under_the_same_key() {
     let again = one_fetch(&mut out);
     assert_eq!((again.method, header(&again, "Idempotency-Key"), &again.body), (Method::Post, Some("k1"), &r.body));
 }
+
+#[test]
+fn a_request_left_unanswered_is_abandoned_and_sent_again_with_the_same_key_and_body() {
+    let (mut c, mut out) = (OrderClient::new(URL.into(), 1), Out::default());
+    let first = bought(&mut c, &mut out, "p1", "k1");
+    // The server took the connection and went silent: the deadline is the answer timeout.
+    let deadline = c.poll_timeout().expect("a deadline while in flight");
+    assert_eq!(deadline.at, at(ANSWER_TIMEOUT_MS));
+    c.handle_timeout(&mut out, at(ANSWER_TIMEOUT_MS - 1.0));
+    assert!(drain(&mut out).is_empty(), "not before the timeout");
+    c.handle_timeout(&mut out, deadline.at);
+    let outs = drain(&mut out);
+    assert!(outs.contains(&Output::CancelFetch(first.id)), "{outs:?}");
+    // Retried after the backoff, byte for byte.
+    let retry_at = c.poll_timeout().expect("a retry").at;
+    assert!(retry_at > deadline.at && retry_at <= deadline.at + 250.0, "{retry_at:?}");
+    c.handle_timeout(&mut out, retry_at);
+    let second = one_fetch(&mut out);
+    assert_ne!(second.id, first.id);
+    assert_eq!((header(&second, "Idempotency-Key"), &second.body), (Some("k1"), &first.body));
+    // A late answer to the abandoned request is not taken for the new one's.
+    answer(&mut c, &mut out, retry_at.get() + 5.0, first.id, 200, &[], r#"{"orderId":"o1","status":"won"}"#);
+    assert_eq!(c.result(1).map(|r| r.status), Some(OrderStatus::Pending));
+}

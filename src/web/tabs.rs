@@ -1,0 +1,129 @@
+//! The engine's cross-tab coordination ([`TabOp`]): Web Locks for "one tab sends", a
+//! `BroadcastChannel` for the others to hear (`tabs.js`). Without Web Locks a lock is granted
+//! at once (this tab then acts alone; the server's idempotency still holds per key).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use js_sys::{Function, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+use super::{run, Player};
+use crate::core::io::{TabEvent, TabOp};
+use crate::core::{Engine, PlayerError};
+
+/// The channel every liveshop player of a site listens on.
+const CHANNEL: &str = "liveshop.orders";
+
+#[wasm_bindgen(module = "/src/web/tabs.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = acquireLock)]
+    fn acquire_lock(name: &str, granted: &JsValue, failed: &JsValue) -> bool;
+    #[wasm_bindgen(js_name = openChannel)]
+    fn open_channel(name: &str, on_message: &Function) -> JsValue;
+    #[wasm_bindgen(js_name = postMessage)]
+    fn post_message(channel: &JsValue, bytes: &[u8]);
+    #[wasm_bindgen(js_name = closeChannel)]
+    fn close_channel(channel: &JsValue);
+}
+
+/// The locks this player holds, and its channel (opened on first use).
+#[derive(Default)]
+pub struct Tabs {
+    /// Shared with the grant callbacks, which may run after the player is gone.
+    held: Rc<RefCell<Held>>,
+    channel: Option<(JsValue, OnMessage)>,
+}
+
+/// What the channel calls with each message from another tab.
+type OnMessage = Closure<dyn FnMut(Uint8Array)>;
+
+#[derive(Default)]
+struct Held {
+    /// Lock name → the function that releases it.
+    locks: HashMap<String, Function>,
+    /// After `close`, a lock granted late is released at once.
+    closed: bool,
+}
+
+impl Tabs {
+    pub fn run_op<E: Engine + 'static>(&mut self, weak: &Weak<Player<E>>, op: TabOp) {
+        match op {
+            TabOp::Acquire { lock } => acquire(weak, &self.held, lock),
+            TabOp::Release { lock } => {
+                let release = self.held.borrow_mut().locks.remove(&lock);
+                if let Some(release) = release {
+                    release.call0(&JsValue::NULL).ok();
+                }
+            }
+            TabOp::Broadcast { message } => {
+                self.open(weak);
+                if let Some((channel, _)) = &self.channel {
+                    post_message(channel, &message);
+                }
+            }
+        }
+    }
+
+    /// Starts listening to the other tabs, once.
+    pub fn open<E: Engine + 'static>(&mut self, weak: &Weak<Player<E>>) {
+        if self.channel.is_some() {
+            return;
+        }
+        let weak = weak.clone();
+        let on_message = OnMessage::new(move |bytes: Uint8Array| {
+            let message = bytes.to_vec();
+            run(&weak, move |d, now| d.engine.handle_tab(now, TabEvent::Message { message }));
+        });
+        let channel = open_channel(CHANNEL, on_message.as_ref().unchecked_ref());
+        if !channel.is_null() {
+            self.channel = Some((channel, on_message));
+        }
+    }
+
+    /// Releases every lock and closes the channel.
+    pub fn close(&mut self) {
+        let released: Vec<Function> = {
+            let mut held = self.held.borrow_mut();
+            held.closed = true;
+            held.locks.drain().map(|(_, f)| f).collect()
+        };
+        for release in released {
+            release.call0(&JsValue::NULL).ok();
+        }
+        if let Some((channel, _)) = self.channel.take() {
+            close_channel(&channel);
+        }
+    }
+}
+
+fn acquire<E: Engine + 'static>(weak: &Weak<Player<E>>, held: &Rc<RefCell<Held>>, lock: String) {
+    let on_grant = weak.clone();
+    let held = held.clone();
+    let name = lock.clone();
+    let granted = Closure::once_into_js(move |release: Function| {
+        let replaced = {
+            let mut held = held.borrow_mut();
+            if held.closed || on_grant.strong_count() == 0 {
+                drop(held);
+                release.call0(&JsValue::NULL).ok();
+                return;
+            }
+            held.locks.insert(name.clone(), release)
+        };
+        if let Some(old) = replaced {
+            old.call0(&JsValue::NULL).ok();
+        }
+        run(&on_grant, move |d, now| d.engine.handle_tab(now, TabEvent::Acquired { lock: name }));
+    });
+    let on_fail = weak.clone();
+    let failed = Closure::once_into_js(move |message: String| {
+        let error = PlayerError::Driver(format!("Web Locks: {message}"));
+        run(&on_fail, move |d, now| d.engine.handle_driver_error(now, error, false));
+    });
+    if !acquire_lock(&lock, &granted, &failed) {
+        // No Web Locks: this tab acts alone.
+        run(weak, move |d, now| d.engine.handle_tab(now, TabEvent::Acquired { lock }));
+    }
+}
