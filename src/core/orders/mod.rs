@@ -20,7 +20,8 @@
 //! 3. **Sent.** `POST <ordersUrl>/orders` with `Authorization: Bearer`, `Idempotency-Key` and a
 //!    JSON body. `202` names an attempt that is followed with GETs at the server's pace
 //!    (`Retry-After`, else `retryAfterMs`); `200`/`201` end the order (`won`, `lost`,
-//!    `sold_out`, `rejected`), and the record is deleted.
+//!    `sold_out`, `rejected`), and the decision replaces the intent in storage, so that a tab
+//!    reloaded before the answer came shows it on its return (then deletes it).
 //! 4. **Retried** only where a retry cannot hurt and may help: network errors, 5xx, 409 (the
 //!    server is still working on this key), 429. The wait is the server's `Retry-After` when
 //!    it gives one (seconds; an HTTP date is not read and falls back to the jitter), else full
@@ -250,6 +251,7 @@ impl Order {
             ("latency", i.latency_ms.to_string()),
             ("token", i.user_token.clone()),
             ("status", self.status.to_wire().to_string()),
+            ("order", self.order_id.clone().unwrap_or_default()),
             ("attempts", self.attempts.to_string()),
             ("body", String::from_utf8_lossy(&self.body).into_owned()),
         ])
@@ -272,6 +274,13 @@ impl Order {
         let mut order = Order::new(id, intent, get("body")?.into_bytes());
         order.stored = true;
         order.attempts = get("attempts").and_then(|a| a.parse().ok()).unwrap_or(0);
+        order.order_id = get("order").filter(|o| !o.is_empty());
+        // A decided order's record stays until a page reports it (see `finish`). An `error`
+        // is no decision: it goes out again.
+        if let Some(status) = get("status").and_then(|s| OrderStatus::from_wire(&s)).filter(|s| s.is_final()) {
+            order.status = status;
+            order.phase = Phase::Done;
+        }
         Some(order)
     }
     fn new(id: IntentId, intent: Intent, body: Vec<u8>) -> Order {
@@ -491,7 +500,12 @@ impl OrderClient {
                         continue;
                     }
                     self.last_intent += 1;
-                    out.push(Output::Tab(TabOp::Acquire { lock: order.lock() }));
+                    if order.status.is_final() {
+                        // Decided while this page was away: told once, then forgotten.
+                        out.push(Output::Storage(StorageOp::Delete { key: order.storage_key() }));
+                    } else {
+                        out.push(Output::Tab(TabOp::Acquire { lock: order.lock() }));
+                    }
                     self.events.push_back(order.update());
                     self.orders.push(order);
                 }
@@ -672,7 +686,13 @@ impl OrderClient {
             };
             out.push(Output::Tab(TabOp::Broadcast { message: m.encode() }));
         }
-        out.push(Output::Storage(StorageOp::Delete { key: o.storage_key() }));
+        // The decision replaces the intent in storage, so a tab reloaded before it heard the
+        // answer shows it when it comes back (and deletes it then: see `handle_storage`).
+        if status == OrderStatus::Error {
+            out.push(Output::Storage(StorageOp::Delete { key: o.storage_key() }));
+        } else {
+            out.push(Output::Storage(StorageOp::Put { key: o.storage_key(), value: o.record() }));
+        }
         if std::mem::take(&mut o.locked) {
             out.push(Output::Tab(TabOp::Release { lock: o.lock() }));
         }

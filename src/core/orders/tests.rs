@@ -142,11 +142,27 @@ fn a_crash_between_the_write_and_the_answer_resumes_with_the_same_key_and_body()
 
     answer(&mut c, &mut out, 3.0, again.id, 200, &[], r#"{"status":"won","orderId":"o7"}"#);
     let outs = drain(&mut out);
-    assert!(outs.contains(&Output::Storage(StorageOp::Delete { key })));
     assert!(outs.contains(&Output::Tab(TabOp::Release { lock: "liveshop.order.p1".into() })));
     let r = last_status(&mut c);
     // Attempts count the POSTs of this page.
     assert_eq!((r.status, r.order_id.as_deref(), r.attempts), (OrderStatus::Won, Some("o7"), 1));
+
+    // The decision is kept in place of the intent: a page reloaded before it heard the answer
+    // shows it, sends nothing, and forgets it.
+    let decided = outs.iter().find_map(|o| match o {
+        Output::Storage(StorageOp::Put { key: k, value }) if *k == key => Some(value.clone()),
+        _ => None,
+    });
+    let decided = decided.expect("the decision stored under the intent's key");
+    let (mut c, mut out) = (OrderClient::new(URL.into(), 3), Out::default());
+    c.resume(&mut out, at(0.0));
+    drain(&mut out);
+    let listed = StorageResult::Listed { prefix: PREFIX.into(), entries: vec![(key.clone(), decided)] };
+    c.handle_storage(&mut out, at(1.0), listed);
+    assert_eq!(drain(&mut out), [Output::Storage(StorageOp::Delete { key })]);
+    let r = last_status(&mut c);
+    assert_eq!((r.status, r.order_id.as_deref()), (OrderStatus::Won, Some("o7")));
+    assert_eq!(c.poll_timeout(), None);
 }
 
 #[test]
@@ -204,7 +220,11 @@ fn client_errors_are_final_and_typed() {
         let r = bought(&mut c, &mut out, "p1", "k1");
         answer(&mut c, &mut out, 10.0, r.id, status, &[("retry-after", "1")], "{}");
         let outs = drain(&mut out);
-        assert!(outs.contains(&Output::Storage(StorageOp::Delete { key: "liveshop.order.k1".into() })));
+        // A refusal is kept for a reloaded page to show, like any decision; an error is not.
+        let kept =
+            outs.iter().any(|o| matches!(o, Output::Storage(StorageOp::Put { key, .. }) if key == "liveshop.order.k1"));
+        let deleted = outs.contains(&Output::Storage(StorageOp::Delete { key: "liveshop.order.k1".into() }));
+        assert_eq!((kept, deleted), (expected == OrderStatus::Rejected, expected == OrderStatus::Error), "{outs:?}");
         assert!(fetches(&outs).is_empty());
         assert_eq!(c.poll_timeout(), None, "HTTP {status} retried");
         let result = last_status(&mut c);
