@@ -1,0 +1,732 @@
+//! The order ledger: where flash-sale orders, sales and draws are kept, so that a crash of the
+//! origin in the middle of a sale loses nothing and duplicates nothing.
+//!
+//! `orders` holds the sale logic (who enters the fair draw, when it closes, who is drawn first)
+//! and asks a [`Ledger`] to make each step durable and atomic. The trait is the contract a
+//! store must meet; [`SqliteLedger`] (embedded SQLite, one file) is the default, and a
+//! PostgreSQL ledger shared by several origins could implement the same methods with the same
+//! SQL shapes (`INSERT .. ON CONFLICT`, `UPDATE .. WHERE left >= q`, one transaction each).
+//!
+//! **The model.** A *sale* is opened on a cue's first order: its product, its stock and what
+//! is left, its fair window (`open_ms..close_ms`) and whether it was drawn. An *order* is one
+//! purchase intent, stored under `(user, Idempotency-Key)` with the request's canonical payload
+//! and the final answer the client got, so a retry (before or after a restart) gets the same
+//! answer. Orders within the window are *entrants* (`pending`) until the *draw*, which is
+//! recorded whole (seed, entrants in arrival order, drawn order, winners). A *win* holds
+//! `(user, product)`: one per user and product, whatever the key or the sale.
+
+use std::path::PathBuf;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+/// Where an order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Won,
+    Lost,
+    SoldOut,
+    Rejected,
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Won => "won",
+            Status::Lost => "lost",
+            Status::SoldOut => "sold_out",
+            Status::Rejected => "rejected",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Status, LedgerError> {
+        Ok(match s {
+            "pending" => Status::Pending,
+            "won" => Status::Won,
+            "lost" => Status::Lost,
+            "sold_out" => Status::SoldOut,
+            "rejected" => Status::Rejected,
+            "cancelled" => Status::Cancelled,
+            other => return Err(LedgerError::Corrupt(format!("unknown order status `{other}`"))),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("ledger storage: {0}")]
+    Storage(#[from] rusqlite::Error),
+    #[error("ledger file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("ledger content is not what this origin wrote: {0}")]
+    Corrupt(String),
+    #[error("no sale on cue `{0}`")]
+    NoSale(String),
+}
+
+/// A flash sale on one cue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaleRow {
+    pub cue_id: String,
+    pub product_id: String,
+    pub stock: u32,
+    pub left: u32,
+    /// The cue's shared display instant: the fair window opens.
+    pub open_ms: f64,
+    /// The fair window closes: the draw is due.
+    pub close_ms: f64,
+    pub drawn: bool,
+}
+
+/// A new purchase intent, as [`Ledger::place`] stores it.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub id: String,
+    pub user: String,
+    pub key: String,
+    /// The request's canonical payload: what makes two requests under a key the same intent.
+    pub payload: String,
+    pub cue_id: String,
+    pub product_id: String,
+    pub quantity: u32,
+    pub received_ms: f64,
+    pub shown_at_ms: Option<f64>,
+    pub tapped_at_ms: Option<f64>,
+    pub latency_ms: Option<f64>,
+}
+
+/// How [`Ledger::place`] decides a new order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decide {
+    /// Within the fair window: `pending`, an entrant of the draw.
+    Enter,
+    /// After the window: `won` if the user holds no win for the product and enough stock is
+    /// left (taken at once), else `sold_out`, or `rejected` if the user already won it.
+    Buy,
+    /// `rejected` for this reason; no stock is touched.
+    Reject(String),
+}
+
+/// What became of a new order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: Status,
+    pub reason: Option<String>,
+}
+
+/// The final answer to a `POST`, stored under its key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// What a key holds when a request comes with it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Keyed {
+    /// The stored answer (the repeat was counted as an attempt).
+    Answer(Answer),
+    /// The key was used with another payload.
+    Conflict,
+}
+
+/// What [`Ledger::place`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placed {
+    New { outcome: Outcome, answer: Answer },
+    /// The key was already there (another request won the race): nothing new was stored.
+    Existing(Keyed),
+}
+
+/// A stored order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRow {
+    pub id: String,
+    pub user: String,
+    pub cue_id: String,
+    pub product_id: String,
+    pub quantity: u32,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub received_ms: f64,
+    pub decided_ms: Option<f64>,
+    pub attempts: u32,
+    pub shown_at_ms: Option<f64>,
+    pub tapped_at_ms: Option<f64>,
+    pub latency_ms: Option<f64>,
+}
+
+/// One pending entrant of a draw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entrant {
+    pub order_id: String,
+    pub user: String,
+}
+
+/// A draw as it was made, for the audit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawRecord {
+    pub cue_id: String,
+    pub seed: u64,
+    pub at_ms: f64,
+    /// Pending order IDs when the window closed, in arrival order.
+    pub entrants: Vec<String>,
+    /// The same IDs in the order they were served.
+    pub drawn: Vec<String>,
+    /// Filled by [`Ledger::draw`]: those that won, in drawn order.
+    pub winners: Vec<String>,
+}
+
+/// Why a cancel was refused.
+#[derive(Debug, PartialEq)]
+pub enum CancelError {
+    NotFound,
+    /// Already decided as lost, sold out, rejected or cancelled.
+    Final(Status),
+}
+
+/// One sale with its order counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaleSummary {
+    pub sale: SaleRow,
+    /// POSTs with the keys of this sale's orders.
+    pub attempts: u64,
+    pub intents: u64,
+    pub pending: u64,
+    pub won: u64,
+    pub lost: u64,
+    pub sold_out: u64,
+    pub rejected: u64,
+    pub cancelled: u64,
+    pub draw: Option<DrawRecord>,
+}
+
+/// The contract of an order store. Every method is one atomic transaction: it happens whole or
+/// not at all, and another connection (another origin on the same PostgreSQL) sees it whole.
+///
+/// - **Idempotent insert.** [`Ledger::place`] stores an order under `(user, key)` with its
+///   canonical payload and the answer made for it. The pair is unique: if it is already there,
+///   nothing is stored and the stored answer comes back ([`Keyed::Answer`], the repeat counted
+///   as an attempt), or [`Keyed::Conflict`] if the payload differs. [`Ledger::lookup`] is the
+///   same check on its own.
+/// - **Atomic stock.** Units are taken only by a decrement conditional on enough being left, in
+///   the transaction that records the win: `left` never goes below 0 and never sells a unit
+///   twice, whatever the concurrency. A cancelled win puts its units back.
+/// - **One win per user and product.** A second win for the same `(user, product)` is refused
+///   ([`Decide::Buy`] answers `rejected`, a draw makes it `lost`), across sales and keys.
+/// - **Every decision recorded.** An order's status, reason and decision time are stored with
+///   it before the transaction ends; a pending order stays pending until a draw or a cancel.
+/// - **Every draw recorded.** [`Ledger::draw`] decides the entrants in the given order, marks
+///   the sale drawn and stores the record, at once; a second draw of a sale changes nothing and
+///   returns the first record.
+pub trait Ledger: Send {
+    /// The stored answer under `(user, key)`, counting this repeat as an attempt.
+    fn lookup(&mut self, user: &str, key: &str, payload: &str) -> Result<Option<Keyed>, LedgerError>;
+
+    /// Stores a new order decided as `decide` says, with the answer `answer` makes of its
+    /// outcome; or the existing one under its key.
+    fn place(
+        &mut self,
+        order: &NewOrder,
+        decide: &Decide,
+        answer: &dyn Fn(&Outcome) -> Answer,
+    ) -> Result<Placed, LedgerError>;
+
+    /// The sale on `cue_id`, opening it as `sale` says if it has none (the first one wins).
+    fn open_sale(&mut self, sale: &SaleRow) -> Result<SaleRow, LedgerError>;
+
+    fn sale(&mut self, cue_id: &str) -> Result<Option<SaleRow>, LedgerError>;
+
+    /// Sales not drawn yet (to resume after a restart).
+    fn undrawn_sales(&mut self) -> Result<Vec<SaleRow>, LedgerError>;
+
+    fn order(&mut self, id: &str) -> Result<Option<OrderRow>, LedgerError>;
+
+    /// The pending entrants of the sale on `cue_id`, in arrival order.
+    fn entrants(&mut self, cue_id: &str) -> Result<Vec<Entrant>, LedgerError>;
+
+    /// Decides `draw.drawn` in that order (`won` while stock lasts and the user holds no win
+    /// for the product, else `lost`, decided at the sale's close), marks the sale drawn and
+    /// stores the record with its winners. An already drawn sale is left as it is.
+    fn draw(&mut self, draw: &DrawRecord) -> Result<DrawRecord, LedgerError>;
+
+    /// Cancels `user`'s pending or won order `id` at `now_ms`.
+    fn cancel(&mut self, user: &str, id: &str, now_ms: f64) -> Result<Result<OrderRow, CancelError>, LedgerError>;
+
+    /// Forgets decided orders received before `before_ms` (their keys are free again).
+    fn forget(&mut self, before_ms: f64) -> Result<u64, LedgerError>;
+
+    /// Orders ever stored (never decreases, even when orders are forgotten).
+    fn high_water(&mut self) -> Result<u64, LedgerError>;
+
+    /// Every sale with its counts and draw, oldest first.
+    fn summary(&mut self) -> Result<Vec<SaleSummary>, LedgerError>;
+}
+
+/// Where the SQLite ledger lives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LedgerPath {
+    /// `:memory:`: gone with the connection (tests).
+    Memory,
+    File(PathBuf),
+}
+
+impl LedgerPath {
+    pub fn parse(text: &str) -> Result<LedgerPath, String> {
+        match text {
+            "" => Err("a path, or :memory:".into()),
+            ":memory:" => Ok(LedgerPath::Memory),
+            p => Ok(LedgerPath::File(p.into())),
+        }
+    }
+}
+
+impl std::fmt::Display for LedgerPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LedgerPath::Memory => f.write_str(":memory:"),
+            LedgerPath::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// How long a statement waits for another connection's write lock before failing. One origin
+/// has one connection; this is for a second process (or a test's threads) on the same file.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Bumped when the tables change; a file of another version is refused rather than misread.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sales (
+    cue_id     TEXT PRIMARY KEY,
+    product_id TEXT NOT NULL,
+    stock      INTEGER NOT NULL,
+    left_units INTEGER NOT NULL CHECK (left_units >= 0),
+    open_ms    REAL NOT NULL,
+    close_ms   REAL NOT NULL,
+    drawn      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS orders (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            TEXT NOT NULL UNIQUE,
+    user_id       TEXT NOT NULL,
+    idem_key      TEXT NOT NULL,
+    payload       TEXT NOT NULL,
+    cue_id        TEXT NOT NULL,
+    product_id    TEXT NOT NULL,
+    quantity      INTEGER NOT NULL,
+    status        TEXT NOT NULL,
+    reason        TEXT,
+    received_ms   REAL NOT NULL,
+    decided_ms    REAL,
+    attempts      INTEGER NOT NULL,
+    shown_at_ms   REAL,
+    tapped_at_ms  REAL,
+    latency_ms    REAL,
+    entrant       INTEGER NOT NULL,
+    answer_status INTEGER NOT NULL,
+    answer_body   TEXT NOT NULL,
+    UNIQUE (user_id, idem_key)
+);
+CREATE INDEX IF NOT EXISTS orders_by_sale ON orders (cue_id, entrant, status);
+CREATE INDEX IF NOT EXISTS orders_by_age ON orders (received_ms);
+CREATE TABLE IF NOT EXISTS wins (
+    user_id    TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    order_id   TEXT NOT NULL UNIQUE,
+    PRIMARY KEY (user_id, product_id)
+);
+CREATE TABLE IF NOT EXISTS draws (
+    cue_id   TEXT PRIMARY KEY,
+    seed     TEXT NOT NULL,
+    at_ms    REAL NOT NULL,
+    entrants TEXT NOT NULL,
+    drawn    TEXT NOT NULL,
+    winners  TEXT NOT NULL
+);
+";
+
+/// The ledger in one SQLite file (or in memory), through one connection.
+pub struct SqliteLedger {
+    conn: Connection,
+}
+
+impl SqliteLedger {
+    /// Opens (creating it and its directory if need be) the ledger at `path`.
+    pub fn open(path: &LedgerPath) -> Result<SqliteLedger, LedgerError> {
+        let conn = match path {
+            LedgerPath::Memory => Connection::open_in_memory()?,
+            LedgerPath::File(p) => {
+                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                Connection::open(p)?
+            }
+        };
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // WAL: readers never block the writer and a commit is one append. synchronous=NORMAL:
+        // in WAL mode a commit survives a crash of the process (what a restart mid-sale is
+        // about) and is only at risk from a power cut or an OS crash before the next
+        // checkpoint; FULL would fsync every POST, which caps a flash sale at the disk's sync
+        // rate (a few hundred a second on many disks) instead of thousands.
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if path != &LedgerPath::Memory && !mode.eq_ignore_ascii_case("wal") {
+            return Err(LedgerError::Corrupt(format!("journal mode is {mode}, not wal")));
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version != 0 && version != SCHEMA_VERSION {
+            return Err(LedgerError::Corrupt(format!("schema version {version}, this origin knows {SCHEMA_VERSION}")));
+        }
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(SqliteLedger { conn })
+    }
+}
+
+fn keyed(tx: &Connection, user: &str, key: &str, payload: &str) -> Result<Option<Keyed>, LedgerError> {
+    let found = tx
+        .prepare_cached("SELECT payload, answer_status, answer_body FROM orders WHERE user_id = ?1 AND idem_key = ?2")?
+        .query_row(params![user, key], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u16>(1)?, r.get::<_, String>(2)?)))
+        .optional()?;
+    let Some((stored, status, body)) = found else { return Ok(None) };
+    if stored != payload {
+        return Ok(Some(Keyed::Conflict));
+    }
+    tx.prepare_cached("UPDATE orders SET attempts = attempts + 1 WHERE user_id = ?1 AND idem_key = ?2")?
+        .execute(params![user, key])?;
+    Ok(Some(Keyed::Answer(Answer { status, body })))
+}
+
+fn sale_row(r: &rusqlite::Row) -> rusqlite::Result<SaleRow> {
+    Ok(SaleRow {
+        cue_id: r.get(0)?,
+        product_id: r.get(1)?,
+        stock: r.get(2)?,
+        left: r.get(3)?,
+        open_ms: r.get(4)?,
+        close_ms: r.get(5)?,
+        drawn: r.get(6)?,
+    })
+}
+
+const SALE_COLUMNS: &str = "cue_id, product_id, stock, left_units, open_ms, close_ms, drawn";
+
+fn get_sale(tx: &Connection, cue_id: &str) -> Result<Option<SaleRow>, LedgerError> {
+    let sql = format!("SELECT {SALE_COLUMNS} FROM sales WHERE cue_id = ?1");
+    Ok(tx.prepare_cached(&sql)?.query_row([cue_id], sale_row).optional()?)
+}
+
+/// Takes `quantity` units for `user`'s order if the user holds no win for the product and
+/// enough are left: `Ok(true)` if taken, `Ok(false)` if sold out, `Err(())` if already won.
+fn take(tx: &Connection, cue_id: &str, product: &str, user: &str, order: &str, quantity: u32) -> Result<Result<bool, ()>, LedgerError> {
+    let won_before = tx
+        .prepare_cached("SELECT 1 FROM wins WHERE user_id = ?1 AND product_id = ?2")?
+        .exists(params![user, product])?;
+    if won_before {
+        return Ok(Err(()));
+    }
+    let taken = tx
+        .prepare_cached("UPDATE sales SET left_units = left_units - ?2 WHERE cue_id = ?1 AND left_units >= ?2")?
+        .execute(params![cue_id, quantity])?;
+    if taken == 0 {
+        return Ok(Ok(false));
+    }
+    tx.prepare_cached("INSERT INTO wins (user_id, product_id, order_id) VALUES (?1, ?2, ?3)")?
+        .execute(params![user, product, order])?;
+    Ok(Ok(true))
+}
+
+const ORDER_COLUMNS: &str = "id, user_id, cue_id, product_id, quantity, status, reason, received_ms, decided_ms, \
+                             attempts, shown_at_ms, tapped_at_ms, latency_ms";
+
+fn get_order(tx: &Connection, id: &str) -> Result<Option<OrderRow>, LedgerError> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1");
+    let row = tx
+        .prepare_cached(&sql)?
+        .query_row([id], |r| {
+            Ok((
+                OrderRow {
+                    id: r.get(0)?,
+                    user: r.get(1)?,
+                    cue_id: r.get(2)?,
+                    product_id: r.get(3)?,
+                    quantity: r.get(4)?,
+                    status: Status::Pending,
+                    reason: r.get(6)?,
+                    received_ms: r.get(7)?,
+                    decided_ms: r.get(8)?,
+                    attempts: r.get(9)?,
+                    shown_at_ms: r.get(10)?,
+                    tapped_at_ms: r.get(11)?,
+                    latency_ms: r.get(12)?,
+                },
+                r.get::<_, String>(5)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(mut o, status)| {
+        o.status = Status::parse(&status)?;
+        Ok(o)
+    })
+    .transpose()
+}
+
+fn ids_json(ids: &[String]) -> String {
+    serde_json::Value::from(ids.to_vec()).to_string()
+}
+
+fn ids_of(text: &str) -> Result<Vec<String>, LedgerError> {
+    serde_json::from_str(text).map_err(|e| LedgerError::Corrupt(format!("a draw's list: {e}")))
+}
+
+fn get_draw(tx: &Connection, cue_id: &str) -> Result<Option<DrawRecord>, LedgerError> {
+    let row = tx
+        .prepare_cached("SELECT seed, at_ms, entrants, drawn, winners FROM draws WHERE cue_id = ?1")?
+        .query_row([cue_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
+        })
+        .optional()?;
+    let Some((seed, at_ms, entrants, drawn, winners)) = row else { return Ok(None) };
+    Ok(Some(DrawRecord {
+        cue_id: cue_id.into(),
+        seed: seed.parse().map_err(|_| LedgerError::Corrupt(format!("draw seed `{seed}`")))?,
+        at_ms,
+        entrants: ids_of(&entrants)?,
+        drawn: ids_of(&drawn)?,
+        winners: ids_of(&winners)?,
+    }))
+}
+
+impl Ledger for SqliteLedger {
+    fn lookup(&mut self, user: &str, key: &str, payload: &str) -> Result<Option<Keyed>, LedgerError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found = keyed(&tx, user, key, payload)?;
+        tx.commit()?;
+        Ok(found)
+    }
+
+    fn place(
+        &mut self,
+        order: &NewOrder,
+        decide: &Decide,
+        answer: &dyn Fn(&Outcome) -> Answer,
+    ) -> Result<Placed, LedgerError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(existing) = keyed(&tx, &order.user, &order.key, &order.payload)? {
+            tx.commit()?;
+            return Ok(Placed::Existing(existing));
+        }
+        let outcome = match decide {
+            Decide::Enter => Outcome { status: Status::Pending, reason: None },
+            Decide::Reject(reason) => Outcome { status: Status::Rejected, reason: Some(reason.clone()) },
+            Decide::Buy => {
+                if get_sale(&tx, &order.cue_id)?.is_none() {
+                    return Err(LedgerError::NoSale(order.cue_id.clone()));
+                }
+                match take(&tx, &order.cue_id, &order.product_id, &order.user, &order.id, order.quantity)? {
+                    Ok(true) => Outcome { status: Status::Won, reason: None },
+                    Ok(false) => Outcome { status: Status::SoldOut, reason: None },
+                    Err(()) => Outcome {
+                        status: Status::Rejected,
+                        reason: Some("one per customer: this user already won this product".into()),
+                    },
+                }
+            }
+        };
+        let made = answer(&outcome);
+        let decided = (outcome.status != Status::Pending).then_some(order.received_ms);
+        tx.prepare_cached(
+            "INSERT INTO orders (id, user_id, idem_key, payload, cue_id, product_id, quantity, status, reason,
+                received_ms, decided_ms, attempts, shown_at_ms, tapped_at_ms, latency_ms, entrant, answer_status,
+                answer_body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?13, ?14, ?15, ?16, ?17)",
+        )?
+        .execute(params![
+            order.id,
+            order.user,
+            order.key,
+            order.payload,
+            order.cue_id,
+            order.product_id,
+            order.quantity,
+            outcome.status.as_str(),
+            outcome.reason,
+            order.received_ms,
+            decided,
+            order.shown_at_ms,
+            order.tapped_at_ms,
+            order.latency_ms,
+            *decide == Decide::Enter,
+            made.status,
+            made.body,
+        ])?;
+        tx.commit()?;
+        Ok(Placed::New { outcome, answer: made })
+    }
+
+    fn open_sale(&mut self, sale: &SaleRow) -> Result<SaleRow, LedgerError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached(
+            "INSERT INTO sales (cue_id, product_id, stock, left_units, open_ms, close_ms, drawn)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (cue_id) DO NOTHING",
+        )?
+        .execute(params![sale.cue_id, sale.product_id, sale.stock, sale.left, sale.open_ms, sale.close_ms, sale.drawn])?;
+        let stored = get_sale(&tx, &sale.cue_id)?.ok_or_else(|| LedgerError::NoSale(sale.cue_id.clone()))?;
+        tx.commit()?;
+        Ok(stored)
+    }
+
+    fn sale(&mut self, cue_id: &str) -> Result<Option<SaleRow>, LedgerError> {
+        get_sale(&self.conn, cue_id)
+    }
+
+    fn undrawn_sales(&mut self) -> Result<Vec<SaleRow>, LedgerError> {
+        let sql = format!("SELECT {SALE_COLUMNS} FROM sales WHERE drawn = 0 ORDER BY close_ms");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([], sale_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn order(&mut self, id: &str) -> Result<Option<OrderRow>, LedgerError> {
+        get_order(&self.conn, id)
+    }
+
+    fn entrants(&mut self, cue_id: &str) -> Result<Vec<Entrant>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, user_id FROM orders WHERE cue_id = ?1 AND entrant = 1 AND status = 'pending' ORDER BY seq",
+        )?;
+        let rows = stmt
+            .query_map([cue_id], |r| Ok(Entrant { order_id: r.get(0)?, user: r.get(1)? }))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn draw(&mut self, draw: &DrawRecord) -> Result<DrawRecord, LedgerError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let sale = get_sale(&tx, &draw.cue_id)?.ok_or_else(|| LedgerError::NoSale(draw.cue_id.clone()))?;
+        if sale.drawn {
+            let first = get_draw(&tx, &draw.cue_id)?;
+            tx.commit()?;
+            return first.ok_or_else(|| LedgerError::Corrupt(format!("sale `{}` drawn without a record", draw.cue_id)));
+        }
+        let mut winners = Vec::new();
+        for id in &draw.drawn {
+            let Some(o) = get_order(&tx, id)? else { continue };
+            if o.status != Status::Pending || o.cue_id != draw.cue_id {
+                continue;
+            }
+            let won = take(&tx, &o.cue_id, &o.product_id, &o.user, &o.id, o.quantity)? == Ok(true);
+            let status = if won { Status::Won } else { Status::Lost };
+            tx.prepare_cached("UPDATE orders SET status = ?2, decided_ms = ?3 WHERE id = ?1")?
+                .execute(params![id, status.as_str(), sale.close_ms])?;
+            if won {
+                winners.push(id.clone());
+            }
+        }
+        tx.prepare_cached("UPDATE sales SET drawn = 1 WHERE cue_id = ?1")?.execute([&draw.cue_id])?;
+        tx.prepare_cached(
+            "INSERT INTO draws (cue_id, seed, at_ms, entrants, drawn, winners) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            draw.cue_id,
+            draw.seed.to_string(),
+            draw.at_ms,
+            ids_json(&draw.entrants),
+            ids_json(&draw.drawn),
+            ids_json(&winners)
+        ])?;
+        tx.commit()?;
+        Ok(DrawRecord { winners, ..draw.clone() })
+    }
+
+    fn cancel(&mut self, user: &str, id: &str, now_ms: f64) -> Result<Result<OrderRow, CancelError>, LedgerError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(mut o) = get_order(&tx, id)?.filter(|o| o.user == user) else {
+            return Ok(Err(CancelError::NotFound));
+        };
+        match o.status {
+            Status::Pending => {}
+            Status::Won => {
+                tx.prepare_cached("UPDATE sales SET left_units = left_units + ?2 WHERE cue_id = ?1")?
+                    .execute(params![o.cue_id, o.quantity])?;
+                tx.prepare_cached("DELETE FROM wins WHERE order_id = ?1")?.execute([id])?;
+            }
+            s => return Ok(Err(CancelError::Final(s))),
+        }
+        tx.prepare_cached("UPDATE orders SET status = 'cancelled', decided_ms = ?2 WHERE id = ?1")?
+            .execute(params![id, now_ms])?;
+        tx.commit()?;
+        o.status = Status::Cancelled;
+        o.decided_ms = Some(now_ms);
+        Ok(Ok(o))
+    }
+
+    fn forget(&mut self, before_ms: f64) -> Result<u64, LedgerError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached(
+            "DELETE FROM wins WHERE order_id IN
+               (SELECT id FROM orders WHERE received_ms < ?1 AND status != 'pending')",
+        )?
+        .execute([before_ms])?;
+        let gone =
+            tx.prepare_cached("DELETE FROM orders WHERE received_ms < ?1 AND status != 'pending'")?.execute([before_ms])?;
+        tx.commit()?;
+        Ok(gone as u64)
+    }
+
+    fn high_water(&mut self) -> Result<u64, LedgerError> {
+        // AUTOINCREMENT keeps the largest seq ever used in sqlite_sequence, even once deleted.
+        let n: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'orders'")?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
+    fn summary(&mut self) -> Result<Vec<SaleSummary>, LedgerError> {
+        let sql = format!("SELECT {SALE_COLUMNS} FROM sales ORDER BY open_ms, cue_id");
+        let sales = self.conn.prepare_cached(&sql)?.query_map([], sale_row)?.collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::with_capacity(sales.len());
+        for sale in sales {
+            let mut s = SaleSummary {
+                attempts: 0,
+                intents: 0,
+                pending: 0,
+                won: 0,
+                lost: 0,
+                sold_out: 0,
+                rejected: 0,
+                cancelled: 0,
+                draw: get_draw(&self.conn, &sale.cue_id)?,
+                sale,
+            };
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT status, count(*), sum(attempts) FROM orders WHERE cue_id = ?1 GROUP BY status",
+            )?;
+            let counts = stmt
+                .query_map([&s.sale.cue_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?, r.get::<_, u64>(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (status, n, attempts) in counts {
+                s.intents += n;
+                s.attempts += attempts;
+                *match Status::parse(&status)? {
+                    Status::Pending => &mut s.pending,
+                    Status::Won => &mut s.won,
+                    Status::Lost => &mut s.lost,
+                    Status::SoldOut => &mut s.sold_out,
+                    Status::Rejected => &mut s.rejected,
+                    Status::Cancelled => &mut s.cancelled,
+                } += n;
+            }
+            out.push(s);
+        }
+        Ok(out)
+    }
+}
