@@ -56,7 +56,10 @@ impl FaultSettings {
     }
 
     pub fn delay(name: &str, v: u64) -> Result<u32, String> {
-        u32::try_from(v).ok().filter(|&ms| ms <= MAX_DELAY_MS).ok_or_else(|| format!("{name}: ms from 0 to {MAX_DELAY_MS}"))
+        u32::try_from(v)
+            .ok()
+            .filter(|&ms| ms <= MAX_DELAY_MS)
+            .ok_or_else(|| format!("{name}: ms from 0 to {MAX_DELAY_MS}"))
     }
 
     fn to_json(self) -> Value {

@@ -136,7 +136,10 @@ pub enum Keyed {
 /// What [`Ledger::place`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Placed {
-    New { outcome: Outcome, answer: Answer },
+    New {
+        outcome: Outcome,
+        answer: Answer,
+    },
     /// The key was already there (another request won the race): nothing new was stored.
     Existing(Keyed),
 }
@@ -424,7 +427,14 @@ fn get_sale(tx: &Connection, cue_id: &str) -> Result<Option<SaleRow>, LedgerErro
 
 /// Takes `quantity` units for `user`'s order if the user holds no win for the product and
 /// enough are left: `Ok(true)` if taken, `Ok(false)` if sold out, `Err(())` if already won.
-fn take(tx: &Connection, cue_id: &str, product: &str, user: &str, order: &str, quantity: u32) -> Result<Result<bool, ()>, LedgerError> {
+fn take(
+    tx: &Connection,
+    cue_id: &str,
+    product: &str,
+    user: &str,
+    order: &str,
+    quantity: u32,
+) -> Result<Result<bool, ()>, LedgerError> {
     let won_before = tx
         .prepare_cached("SELECT 1 FROM wins WHERE user_id = ?1 AND product_id = ?2")?
         .exists(params![user, product])?;
@@ -489,7 +499,13 @@ fn get_draw(tx: &Connection, cue_id: &str) -> Result<Option<DrawRecord>, LedgerE
     let row = tx
         .prepare_cached("SELECT seed, at_ms, entrants, drawn, winners FROM draws WHERE cue_id = ?1")?
         .query_row([cue_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, f64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
         })
         .optional()?;
     let Some((seed, at_ms, entrants, drawn, winners)) = row else { return Ok(None) };
@@ -505,10 +521,9 @@ fn get_draw(tx: &Connection, cue_id: &str) -> Result<Option<DrawRecord>, LedgerE
 
 impl Ledger for SqliteLedger {
     fn lookup(&mut self, user: &str, key: &str, payload: &str) -> Result<Option<Keyed>, LedgerError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let found = keyed(&tx, user, key, payload)?;
-        tx.commit()?;
-        Ok(found)
+        // Most lookups find nothing (a new intent): the read and, for a repeat, the one
+        // counting UPDATE are each atomic on their own, without a write transaction.
+        keyed(&self.conn, user, key, payload)
     }
 
     fn place(
@@ -576,7 +591,15 @@ impl Ledger for SqliteLedger {
             "INSERT INTO sales (cue_id, product_id, stock, left_units, open_ms, close_ms, drawn)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (cue_id) DO NOTHING",
         )?
-        .execute(params![sale.cue_id, sale.product_id, sale.stock, sale.left, sale.open_ms, sale.close_ms, sale.drawn])?;
+        .execute(params![
+            sale.cue_id,
+            sale.product_id,
+            sale.stock,
+            sale.left,
+            sale.open_ms,
+            sale.close_ms,
+            sale.drawn
+        ])?;
         let stored = get_sale(&tx, &sale.cue_id)?.ok_or_else(|| LedgerError::NoSale(sale.cue_id.clone()))?;
         tx.commit()?;
         Ok(stored)
@@ -623,8 +646,11 @@ impl Ledger for SqliteLedger {
             }
             let won = take(&tx, &o.cue_id, &o.product_id, &o.user, &o.id, o.quantity)? == Ok(true);
             let status = if won { Status::Won } else { Status::Lost };
-            tx.prepare_cached("UPDATE orders SET status = ?2, decided_ms = ?3 WHERE id = ?1")?
-                .execute(params![id, status.as_str(), sale.close_ms])?;
+            tx.prepare_cached("UPDATE orders SET status = ?2, decided_ms = ?3 WHERE id = ?1")?.execute(params![
+                id,
+                status.as_str(),
+                sale.close_ms
+            ])?;
             if won {
                 winners.push(id.clone());
             }
@@ -674,8 +700,9 @@ impl Ledger for SqliteLedger {
                (SELECT id FROM orders WHERE received_ms < ?1 AND status != 'pending')",
         )?
         .execute([before_ms])?;
-        let gone =
-            tx.prepare_cached("DELETE FROM orders WHERE received_ms < ?1 AND status != 'pending'")?.execute([before_ms])?;
+        let gone = tx
+            .prepare_cached("DELETE FROM orders WHERE received_ms < ?1 AND status != 'pending'")?
+            .execute([before_ms])?;
         tx.commit()?;
         Ok(gone as u64)
     }
@@ -711,7 +738,9 @@ impl Ledger for SqliteLedger {
                 "SELECT status, count(*), sum(attempts) FROM orders WHERE cue_id = ?1 GROUP BY status",
             )?;
             let counts = stmt
-                .query_map([&s.sale.cue_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?, r.get::<_, u64>(2)?)))?
+                .query_map([&s.sale.cue_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?, r.get::<_, u64>(2)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
             for (status, n, attempts) in counts {
                 s.intents += n;
@@ -728,5 +757,214 @@ impl Ledger for SqliteLedger {
             out.push(s);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A fresh file under the system's temp directory, removed (with its WAL) on drop.
+    pub(crate) struct TempLedger(pub PathBuf);
+
+    impl TempLedger {
+        pub(crate) fn new(name: &str) -> TempLedger {
+            static N: AtomicU32 = AtomicU32::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("liveshop-ledger-{}-{n}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            TempLedger(dir.join("orders.sqlite"))
+        }
+
+        pub(crate) fn path(&self) -> LedgerPath {
+            LedgerPath::File(self.0.clone())
+        }
+    }
+
+    impl Drop for TempLedger {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    // The contract, against any ledger a factory opens (each call: a new connection to the
+    // same store). SQLite runs it below; another store would add its factory.
+
+    fn sale(cue: &str, product: &str, stock: u32, close_ms: f64) -> SaleRow {
+        SaleRow {
+            cue_id: cue.into(),
+            product_id: product.into(),
+            stock,
+            left: stock,
+            open_ms: 0.0,
+            close_ms,
+            drawn: false,
+        }
+    }
+
+    fn order(id: &str, user: &str, key: &str, cue: &str, quantity: u32) -> NewOrder {
+        NewOrder {
+            id: id.into(),
+            user: user.into(),
+            key: key.into(),
+            payload: format!("{cue}/{quantity}"),
+            cue_id: cue.into(),
+            product_id: "sku-1".into(),
+            quantity,
+            received_ms: 10.0,
+            shown_at_ms: None,
+            tapped_at_ms: None,
+            latency_ms: None,
+        }
+    }
+
+    /// The answer names the order and its outcome, so a replay can be told from a new one.
+    fn answer_for(id: &str) -> impl Fn(&Outcome) -> Answer + '_ {
+        move |o| Answer { status: 202, body: format!("{id}:{}", o.status.as_str()) }
+    }
+
+    fn place(l: &mut dyn Ledger, o: &NewOrder, decide: Decide) -> Placed {
+        l.place(o, &decide, &answer_for(&o.id)).unwrap()
+    }
+
+    fn won(p: &Placed) -> bool {
+        matches!(p, Placed::New { outcome, .. } if outcome.status == Status::Won)
+    }
+
+    fn a_repeat_gets_the_stored_answer_and_another_payload_is_a_conflict(open: &dyn Fn() -> Box<dyn Ledger>) {
+        let mut l = open();
+        l.open_sale(&sale("c", "sku-1", 5, 0.0)).unwrap();
+        let first = place(&mut *l, &order("o-1", "alice", "k", "c", 1), Decide::Buy);
+        let Placed::New { answer, .. } = &first else { panic!("{first:?}") };
+        assert_eq!(answer.body, "o-1:won");
+        // The same key again, even under another order ID: the stored answer, nothing new.
+        let again = place(&mut *l, &order("o-2", "alice", "k", "c", 1), Decide::Buy);
+        assert_eq!(again, Placed::Existing(Keyed::Answer(answer.clone())));
+        assert_eq!(l.lookup("alice", "k", "c/1").unwrap(), Some(Keyed::Answer(answer.clone())));
+        assert_eq!(l.order("o-1").unwrap().unwrap().attempts, 3, "the first and two repeats");
+        assert_eq!(l.order("o-2").unwrap(), None);
+        // Another payload under the key.
+        assert_eq!(place(&mut *l, &order("o-3", "alice", "k", "c", 2), Decide::Buy), Placed::Existing(Keyed::Conflict));
+        assert_eq!(l.lookup("alice", "k", "c/2").unwrap(), Some(Keyed::Conflict));
+        // The key is per user.
+        assert_eq!(l.lookup("bob", "k", "c/1").unwrap(), None);
+        assert_eq!(l.sale("c").unwrap().unwrap().left, 4, "one unit taken, once");
+        // A new connection sees the same.
+        assert_eq!(open().lookup("alice", "k", "c/1").unwrap(), Some(Keyed::Answer(answer.clone())));
+    }
+
+    fn stock_is_taken_atomically_by_concurrent_connections(open: &(dyn Fn() -> Box<dyn Ledger> + Sync)) {
+        const THREADS: usize = 4;
+        const EACH: usize = 40;
+        const STOCK: u32 = 50;
+        open().open_sale(&sale("c", "sku-1", STOCK, 0.0)).unwrap();
+        let wins = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    s.spawn(move || {
+                        let mut l = open();
+                        (0..EACH)
+                            .filter(|i| {
+                                let id = format!("o-{t}-{i}");
+                                won(&place(&mut *l, &order(&id, &id, "k", "c", 1), Decide::Buy))
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum::<usize>()
+        });
+        assert_eq!(wins, STOCK as usize, "exactly the stock is sold");
+        let summary = open().summary().unwrap();
+        let s = &summary[0];
+        assert_eq!((s.sale.left, s.won, s.sold_out, s.intents), (0, 50, (THREADS * EACH) as u64 - 50, 160));
+    }
+
+    fn a_user_wins_a_product_once_whatever_the_key_or_the_sale(open: &dyn Fn() -> Box<dyn Ledger>) {
+        let mut l = open();
+        l.open_sale(&sale("c1", "sku-1", 10, 0.0)).unwrap();
+        l.open_sale(&sale("c2", "sku-1", 10, 100.0)).unwrap();
+        assert!(won(&place(&mut *l, &order("o-1", "alice", "k1", "c1", 1), Decide::Buy)));
+        let second = place(&mut *l, &order("o-2", "alice", "k2", "c1", 1), Decide::Buy);
+        let Placed::New { outcome, .. } = second else { panic!("{second:?}") };
+        assert_eq!(outcome.status, Status::Rejected);
+        // In a draw of another sale of the same product, her entrant loses and takes nothing.
+        for (id, user) in [("o-3", "alice"), ("o-4", "bob"), ("o-5", "bob")] {
+            place(&mut *l, &order(id, user, id, "c2", 1), Decide::Enter);
+        }
+        let entrants: Vec<String> = l.entrants("c2").unwrap().into_iter().map(|e| e.order_id).collect();
+        assert_eq!(entrants, ["o-3", "o-4", "o-5"], "arrival order");
+        let record = DrawRecord {
+            cue_id: "c2".into(),
+            seed: 9,
+            at_ms: 101.0,
+            entrants: entrants.clone(),
+            drawn: entrants.clone(),
+            winners: Vec::new(),
+        };
+        let drawn = l.draw(&record).unwrap();
+        assert_eq!(drawn.winners, ["o-4"], "alice won sku-1 before; bob wins it once");
+        assert_eq!(l.order("o-3").unwrap().unwrap().status, Status::Lost);
+        assert_eq!(l.order("o-5").unwrap().unwrap().decided_ms, Some(100.0), "decided at the close");
+        assert_eq!(l.sale("c2").unwrap().unwrap().left, 9);
+        // The draw is recorded once: drawing again changes nothing.
+        let again = l.draw(&DrawRecord { seed: 1, drawn: vec!["o-5".into()], ..record }).unwrap();
+        assert_eq!(again, drawn);
+        // A cancelled win gives the units and the user's win back.
+        assert!(l.cancel("alice", "o-1", 200.0).unwrap().is_ok());
+        assert_eq!(l.cancel("bob", "o-1", 200.0).unwrap(), Err(CancelError::NotFound), "not bob's");
+        assert_eq!(l.sale("c1").unwrap().unwrap().left, 10);
+        assert!(won(&place(&mut *l, &order("o-6", "alice", "k6", "c1", 1), Decide::Buy)));
+    }
+
+    fn run_the_contract(open: &(dyn Fn() -> Box<dyn Ledger> + Sync), fresh: &dyn Fn()) {
+        fresh();
+        a_repeat_gets_the_stored_answer_and_another_payload_is_a_conflict(open);
+        fresh();
+        stock_is_taken_atomically_by_concurrent_connections(open);
+        fresh();
+        a_user_wins_a_product_once_whatever_the_key_or_the_sale(open);
+    }
+
+    #[test]
+    fn the_sqlite_ledger_meets_the_contract() {
+        let file = TempLedger::new("contract");
+        let path = file.path();
+        let open = || Box::new(SqliteLedger::open(&path).unwrap()) as Box<dyn Ledger>;
+        let fresh = || {
+            let _ = std::fs::remove_dir_all(file.0.parent().unwrap());
+        };
+        run_the_contract(&open, &fresh);
+    }
+
+    #[test]
+    fn what_was_stored_is_there_after_the_ledger_is_reopened() {
+        let file = TempLedger::new("reopen");
+        {
+            let mut l = SqliteLedger::open(&file.path()).unwrap();
+            l.open_sale(&sale("c", "sku-1", 3, 50.0)).unwrap();
+            place(&mut l, &order("o-1", "alice", "k", "c", 1), Decide::Enter);
+        }
+        let mut l = SqliteLedger::open(&file.path()).unwrap();
+        assert_eq!(l.undrawn_sales().unwrap(), [sale("c", "sku-1", 3, 50.0)]);
+        assert_eq!(l.entrants("c").unwrap(), [Entrant { order_id: "o-1".into(), user: "alice".into() }]);
+        assert!(matches!(l.lookup("alice", "k", "c/1").unwrap(), Some(Keyed::Answer(a)) if a.body == "o-1:pending"));
+        assert_eq!(l.high_water().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_file_of_another_schema_version_is_refused() {
+        let file = TempLedger::new("version");
+        drop(SqliteLedger::open(&file.path()).unwrap());
+        let c = Connection::open(&file.0).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        let err = SqliteLedger::open(&file.path()).err().unwrap();
+        assert!(err.to_string().contains("schema version 99"), "{err}");
+        assert_eq!(LedgerPath::parse(""), Err("a path, or :memory:".into()));
+        assert_eq!(LedgerPath::parse(":memory:"), Ok(LedgerPath::Memory));
     }
 }

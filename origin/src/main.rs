@@ -184,7 +184,9 @@ fn parse_args() -> Result<Args, String> {
             "--fault-drop-requests" => a.orders.faults.drop_requests = probability(&flag, &value)?,
             "--fault-drop-responses" => a.orders.faults.drop_responses = probability(&flag, &value)?,
             "--fault-5xx" => a.orders.faults.error_5xx = probability(&flag, &value)?,
-            "--fault-delay-ms" => a.orders.faults.delay_ms = faults::FaultSettings::delay(&flag, u64::from(num(&value)?))?,
+            "--fault-delay-ms" => {
+                a.orders.faults.delay_ms = faults::FaultSettings::delay(&flag, u64::from(num(&value)?))?
+            }
             "--order-seed" => {
                 a.orders.seed = Some(value.parse().map_err(|_| format!("{flag}: `{value}` is not a 64-bit number"))?)
             }

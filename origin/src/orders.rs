@@ -43,11 +43,11 @@ use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 
 use crate::cues::Cues;
 use crate::faults::{FaultSettings, Traffic};
-pub use crate::ledger::{CancelError, Status};
 use crate::ledger::{
     Answer, Decide, DrawRecord, Keyed, Ledger, LedgerError, LedgerPath, NewOrder, OrderRow, Placed, SaleRow,
     SqliteLedger,
 };
+pub use crate::ledger::{CancelError, Status};
 use crate::source::Clock;
 
 pub const DEFAULT_ORDER_RATE: u32 = 200;
@@ -240,7 +240,9 @@ impl Orders {
     /// ledger from disk. Refused for an in-memory ledger, which a restart would lose.
     pub fn restart(&self) -> Result<Restarted, String> {
         if self.ledger_path == LedgerPath::Memory {
-            return Err("the ledger is :memory:, which a restart would lose; start the origin with --ledger PATH".into());
+            return Err(
+                "the ledger is :memory:, which a restart would lose; start the origin with --ledger PATH".into()
+            );
         }
         let mut book = self.book.lock().map_err(|_| "the order book is poisoned".to_string())?;
         // Close the old connection before the new one opens, as a dead process would have.
@@ -282,7 +284,9 @@ impl Orders {
         };
         match ledger.lookup(user, key, &intent.fingerprint()) {
             Err(e) => Begin::Unavailable(unavailable(e)),
-            Ok(Some(Keyed::Answer(a))) => Begin::Replay(StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK), a.body),
+            Ok(Some(Keyed::Answer(a))) => {
+                Begin::Replay(StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK), a.body)
+            }
             Ok(Some(Keyed::Conflict)) => Begin::Mismatch,
             // The first request's payload is not known until it is stored: a repeat while it
             // is processed is told to retry, whatever its payload.
@@ -373,7 +377,8 @@ impl Orders {
                 let body = json!({"orderId": id, "status": "rejected", "reason": o.reason});
                 Answer { status: StatusCode::UNPROCESSABLE_ENTITY.as_u16(), body: body.to_string() }
             } else {
-                let body = json!({"orderId": id, "attemptUrl": format!("/orders/{id}"), "retryAfterMs": retry_ms as u64});
+                let body =
+                    json!({"orderId": id, "attemptUrl": format!("/orders/{id}"), "retryAfterMs": retry_ms as u64});
                 Answer { status: StatusCode::ACCEPTED.as_u16(), body: body.to_string() }
             }
         };
@@ -388,7 +393,12 @@ impl Orders {
     }
 
     /// The sale an intent is for (opened on the cue's first order), or why it is rejected.
-    fn sale_for(&self, book: &mut Book, intent: &Intent, now: f64) -> Result<Result<SaleRow, &'static str>, LedgerError> {
+    fn sale_for(
+        &self,
+        book: &mut Book,
+        intent: &Intent,
+        now: f64,
+    ) -> Result<Result<SaleRow, &'static str>, LedgerError> {
         let sale = match book.sale(&intent.cue_id)? {
             Some(s) => s,
             None => {
@@ -487,8 +497,7 @@ impl Orders {
             self.settle(book, &o.cue_id, now)?;
             let o = book.ledger()?.order(id)?.unwrap_or(o);
             let sale = book.sale(&o.cue_id)?;
-            let retry =
-                sale.map(|s| (s.close_ms - now).max(0.0).ceil()).filter(|_| o.status == Status::Pending);
+            let retry = sale.map(|s| (s.close_ms - now).max(0.0).ceil()).filter(|_| o.status == Status::Pending);
             Ok(Some((describe(&o, retry), retry)))
         })();
         found.map_err(|e: LedgerError| unavailable(e))
@@ -709,7 +718,10 @@ struct SalesQuery {
 }
 
 /// `GET /admin/sales[?lists=false]`: see [`Orders::summary`].
-async fn get_sales(State(orders): State<Arc<Orders>>, query: Result<Query<SalesQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+async fn get_sales(
+    State(orders): State<Arc<Orders>>,
+    query: Result<Query<SalesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let lists = match query {
         Ok(Query(q)) => q.lists.unwrap_or(true),
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("query: {e}")),
@@ -738,7 +750,10 @@ async fn post_faults(State(orders): State<Arc<Orders>>, body: Bytes) -> Response
 /// 503 if it cannot be reopened.
 async fn restart(State(orders): State<Arc<Orders>>) -> Response {
     if *orders.ledger_path() == LedgerPath::Memory {
-        return error(StatusCode::CONFLICT, "the ledger is :memory:, which a restart would lose; start the origin with --ledger PATH");
+        return error(
+            StatusCode::CONFLICT,
+            "the ledger is :memory:, which a restart would lose; start the origin with --ledger PATH",
+        );
     }
     match orders.restart() {
         Ok(r) => {
@@ -1611,5 +1626,363 @@ mod tests {
         let a = app.call("DELETE", &uri, &[("authorization", &alice)], "").await;
         assert_eq!((a.status, a.json()["status"].as_str()), (StatusCode::OK, Some("cancelled")));
         assert_eq!(app.call("DELETE", &uri, &[("authorization", &alice)], "").await.status, StatusCode::CONFLICT);
+    }
+
+    // ---- The ledger, restarts, the summary, the fault knobs ----
+
+    use crate::ledger::tests::TempLedger;
+
+    #[test]
+    fn a_sale_interrupted_by_a_restart_loses_nothing_duplicates_nothing_and_is_still_drawn() {
+        let file = TempLedger::new("orders-restart");
+        let settings = OrderSettings { seed: Some(4), ledger: file.path(), ..Default::default() };
+        let (orders, cues) = {
+            let cues = Arc::new(Cues::new(Clock::default(), None));
+            (Orders::new(settings.clone(), Clock::default(), cues.clone()), cues)
+        };
+        let shown = sale(&cues, "flash", 3, crate::source::wall_clock_ms());
+        let mut ids = Vec::new();
+        let mut answers = Vec::new();
+        for u in 0..5 {
+            let (user, i) = (format!("u{u}"), intent("flash", 1));
+            assert_eq!(orders.begin(&user, &user, &i), Begin::New);
+            answers.push(orders.place(&user, &user, i, shown + f64::from(u)));
+            ids.push(
+                serde_json::from_str::<Value>(&answers[u as usize].1).unwrap()["orderId"].as_str().unwrap().to_string(),
+            );
+        }
+        // The process dies in the window: memory is gone, the cues too (they are not kept);
+        // the sale goes on from the ledger alone.
+        drop(orders);
+        drop(cues);
+        let orders = Orders::new(settings, Clock::default(), Arc::new(Cues::new(Clock::default(), None)));
+        for u in 0..5 {
+            let user = format!("u{u}");
+            let (status, body) = answers[u].clone();
+            assert_eq!(orders.begin(&user, &user, &intent("flash", 1)), Begin::Replay(status, body), "{user}'s retry");
+            assert_eq!(status_of(&orders, &user, &ids[u], shown + 10.0), "pending");
+        }
+        for u in 5..10 {
+            ids.push(tap(&orders, &format!("u{u}"), "flash", 1, shown + 100.0 + f64::from(u)));
+        }
+        let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
+        orders.settle_due(close);
+        let statuses: Vec<String> = (0..10).map(|u| status_of(&orders, &format!("u{u}"), &ids[u], close)).collect();
+        assert_eq!(statuses.iter().filter(|s| *s == "won").count(), 3, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| *s == "lost").count(), 7, "{statuses:?}");
+        let summary = orders.summary(close, true).unwrap();
+        let s = &summary["sales"][0];
+        assert_eq!((s["intents"].as_u64(), s["attempts"].as_u64(), s["left"].as_u64()), (Some(10), Some(15), Some(0)));
+        assert_eq!(s["draw"]["entrants"], json!(ids), "every entrant, before and after the restart, in arrival order");
+        assert_eq!(s["draw"]["winners"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_users_second_entrant_comes_after_every_first_one_in_the_draw() {
+        let (orders, cues) = orders_with(OrderSettings { seed: Some(11), ..Default::default() });
+        let shown = sale(&cues, "flash", 2, crate::source::wall_clock_ms());
+        // alice taps twice (two keys) before anyone else; two units; three users.
+        let place = |user: &str, key: &str, now: f64| {
+            assert_eq!(orders.begin(user, key, &intent("flash", 1)), Begin::New);
+            let (_, body) = orders.place(user, key, intent("flash", 1), now);
+            serde_json::from_str::<Value>(&body).unwrap()["orderId"].as_str().unwrap().to_string()
+        };
+        let a2 = place("alice", "k2", shown);
+        let a1 = place("alice", "k1", shown + 1.0);
+        place("bob", "k", shown + 2.0);
+        place("carol", "k", shown + 3.0);
+        let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
+        orders.settle_due(close);
+        let d = &orders.summary(close, true).unwrap()["sales"][0]["draw"];
+        let drawn: Vec<&str> = d["drawn"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(drawn.len(), 4);
+        assert_eq!(drawn[3], a1, "alice's later entrant is last");
+        assert!(drawn[..3].contains(&a2.as_str()));
+        let alice_won = [&a1, &a2].iter().filter(|id| status_of(&orders, "alice", id, close) == "won").count();
+        assert!(alice_won <= 1, "one win per user and product");
+    }
+
+    fn file_app(file: &TempLedger, seed: u64) -> App {
+        let orders = OrderSettings {
+            seed: Some(seed),
+            fair_window_ms: 300,
+            token_secret: Some(b"kept".to_vec()),
+            ledger: file.path(),
+            ..Default::default()
+        };
+        app(orders)
+    }
+
+    #[tokio::test]
+    async fn after_a_restart_a_retry_gets_the_same_answer_and_the_open_window_is_still_drawn() {
+        let file = TempLedger::new("http-restart");
+        let app = file_app(&file, 3);
+        app.cue("flash", 1, 0.0).await;
+        let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+        let a = app.order(&alice, "ka", &order_body("flash", 1)).await;
+        let b = app.order(&bob, "kb", &order_body("flash", 1)).await;
+        assert_eq!((a.status, b.status), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+        let r = app.call("POST", "/admin/orders/restart", &[("authorization", HOST)], "").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!((r.json()["resumedSales"].as_u64(), r.json()["ordersEver"].as_u64()), (Some(1), Some(2)));
+        let again = app.order(&alice, "ka", &order_body("flash", 1)).await;
+        assert_eq!((again.status, &again.body), (a.status, &a.body));
+        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        let mut statuses = Vec::new();
+        for (user, answer) in [(&alice, &a), (&bob, &b)] {
+            let uri = format!("/orders/{}", answer.json()["orderId"].as_str().unwrap());
+            statuses.push(app.call("GET", &uri, &[("authorization", user)], "").await.json()["status"].clone());
+        }
+        statuses.sort_by_key(|s| s.to_string());
+        assert_eq!(statuses, [json!("lost"), json!("won")]);
+        let sales = app.call("GET", "/admin/sales", &[("authorization", HOST)], "").await.json();
+        assert_eq!(sales["sales"][0]["attempts"], 3);
+        assert_eq!(sales["sales"][0]["intents"], 2);
+    }
+
+    #[tokio::test]
+    async fn the_order_admin_routes_need_the_hosts_token_and_an_in_memory_ledger_cannot_restart() {
+        let app = app(OrderSettings::default());
+        for (method, uri) in [
+            ("GET", "/admin/sales"),
+            ("GET", "/admin/faults"),
+            ("POST", "/admin/faults"),
+            ("POST", "/admin/orders/restart"),
+        ] {
+            let a = app.call(method, uri, &[("authorization", "Bearer nope")], "{}").await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{method} {uri}");
+        }
+        let r = app.call("POST", "/admin/orders/restart", &[("authorization", HOST)], "").await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+        assert!(r.body.contains(":memory:"), "{}", r.body);
+        for bad in [r#"{"dropRequests":1.5}"#, r#"{"delayMs":-1}"#, r#"{"delayMs":60001}"#, r#"{"drop":1}"#, "x"] {
+            let a = app.call("POST", "/admin/faults", &[("authorization", HOST)], bad).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+        let a = app.call("POST", "/admin/faults", &[("authorization", HOST)], r#"{"delayMs":5}"#).await;
+        assert_eq!(a.json(), json!({"dropRequests": 0.0, "dropResponses": 0.0, "delayMs": 5, "error5xx": 0.0}));
+        assert_eq!(app.call("GET", "/admin/faults", &[("authorization", HOST)], "").await.json()["delayMs"], 5);
+        let a = app.call("GET", "/admin/sales?lists=maybe", &[("authorization", HOST)], "").await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn the_sale_summary_counts_attempts_intents_and_outcomes_and_shows_the_draw() {
+        let app = app(OrderSettings { fair_window_ms: 100, seed: Some(8), ..Default::default() });
+        app.cue("flash", 2, 0.0).await;
+        let users = [app.login("a").await, app.login("b").await, app.login("c").await];
+        let mut ids = Vec::new();
+        for u in &users {
+            ids.push(app.order(u, "k", &order_body("flash", 1)).await.json()["orderId"].clone());
+        }
+        app.order(&users[0], "k", &order_body("flash", 1)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let late = app.login("d").await;
+        app.order(&late, "k", &order_body("flash", 1)).await;
+        app.call("GET", &format!("/orders/{}", ids[0].as_str().unwrap()), &[("authorization", &users[0])], "").await;
+        let v = app.call("GET", "/admin/sales", &[("authorization", HOST)], "").await.json();
+        let s = &v["sales"][0];
+        assert_eq!(
+            (&s["cueId"], &s["productId"], &s["stock"], &s["left"], &s["attempts"], &s["intents"]),
+            (&json!("flash"), &json!("sku-1"), &json!(2), &json!(0), &json!(5), &json!(4))
+        );
+        assert_eq!((&s["won"], &s["lost"], &s["soldOut"], &s["pending"]), (&json!(2), &json!(1), &json!(1), &json!(0)));
+        assert_eq!(s["window"]["closeMs"].as_u64().unwrap() - s["window"]["openMs"].as_u64().unwrap(), 100);
+        assert_eq!(s["draw"]["entrants"], json!(ids), "in arrival order");
+        assert_eq!(s["draw"]["winners"].as_array().unwrap().len(), 2);
+        assert!(s["draw"]["seed"].as_str().unwrap().parse::<u64>().is_ok());
+        assert_eq!((v["requests"]["posts"].as_u64(), v["requests"]["gets"].as_u64()), (Some(5), Some(1)));
+        assert!(v["requests"]["peakPerSecond"].as_u64().unwrap() >= 3);
+        let brief = app.call("GET", "/admin/sales?lists=false", &[("authorization", HOST)], "").await.json();
+        assert_eq!(brief["sales"][0]["draw"]["entrants"], Value::Null);
+        assert_eq!(brief["sales"][0]["draw"]["entrantCount"], 3);
+    }
+
+    // Over a real connection: what a client sees of the fault knobs.
+
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    async fn serve(app: Router) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    type Http = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+    /// Status and body, or the client's error.
+    async fn send(
+        client: &Http,
+        addr: std::net::SocketAddr,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<(StatusCode, String), String> {
+        let mut req = Request::builder().method(method).uri(format!("http://{addr}{uri}"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = client
+            .request(req.body(Full::new(Bytes::from(body.to_string()))).unwrap())
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let status = res.status();
+        let body = res.into_body().collect().await.map_err(|e| format!("body: {e:?}"))?.to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    #[tokio::test]
+    async fn a_dropped_request_or_response_is_a_network_error_to_a_real_client_and_only_the_latter_is_stored() {
+        let app = app(OrderSettings { seed: Some(1), ..Default::default() });
+        app.cue("flash", 10, 0.0).await;
+        let user = app.login("alice").await;
+        let addr = serve(app.app.clone()).await;
+        let client: Http = Client::builder(TokioExecutor::new()).build_http();
+        let faults = |body: &'static str| {
+            let app = &app;
+            async move {
+                assert_eq!(
+                    app.call("POST", "/admin/faults", &[("authorization", HOST)], body).await.status,
+                    StatusCode::OK
+                );
+            }
+        };
+        let post = |key: &'static str| {
+            let (client, user) = (&client, &user);
+            async move {
+                let headers =
+                    [("authorization", user.as_str()), ("idempotency-key", key), ("content-type", "application/json")];
+                send(client, addr, "POST", "/orders", &headers, &order_body("flash", 1)).await
+            }
+        };
+        let intents = || async { app.call("GET", "/admin/sales", &[("authorization", HOST)], "").await.json() };
+
+        faults(r#"{"dropRequests":1}"#).await;
+        let e = post("k1").await.expect_err("no answer");
+        assert!(e.contains("IncompleteMessage") || e.contains("Connection") || e.contains("closed"), "{e}");
+        // What the wire carried: not one byte before the close.
+        let raw = raw_exchange(addr, &user).await;
+        assert!(raw.is_empty(), "{}", String::from_utf8_lossy(&raw));
+        assert!(intents().await["sales"].as_array().unwrap().is_empty(), "nothing processed");
+
+        faults(r#"{"dropRequests":0,"dropResponses":1}"#).await;
+        post("k2").await.expect_err("no answer");
+        faults(r#"{"dropResponses":0}"#).await;
+        let (status, body) = post("k2").await.unwrap();
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let s = &intents().await["sales"][0];
+        assert_eq!((&s["intents"], &s["attempts"]), (&json!(1), &json!(2)), "stored once, retried once");
+
+        faults(r#"{"error5xx":1}"#).await;
+        let (status, _) = post("k3").await.unwrap();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        faults(r#"{"error5xx":0,"delayMs":150}"#).await;
+        let t = std::time::Instant::now();
+        assert_eq!(post("k2").await.unwrap(), (status_accepted(), body));
+        assert!(t.elapsed() >= std::time::Duration::from_millis(150), "{:?}", t.elapsed());
+        let v = intents().await;
+        assert_eq!(v["sales"][0]["intents"], 1, "the 503 stored nothing");
+        let r = &v["requests"];
+        assert_eq!(
+            (&r["posts"], &r["droppedRequests"], &r["droppedResponses"], &r["injected5xx"]),
+            (&json!(6), &json!(2), &json!(1), &json!(1))
+        );
+    }
+
+    fn status_accepted() -> StatusCode {
+        StatusCode::ACCEPTED
+    }
+
+    /// A POST written by hand on a fresh connection; every byte the server sent before closing.
+    async fn raw_exchange(addr: std::net::SocketAddr, user: &str) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = order_body("flash", 1);
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "POST /orders HTTP/1.1\r\nHost: x\r\nAuthorization: {user}\r\nIdempotency-Key: raw\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(req.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), conn.read_to_end(&mut got)).await;
+        assert!(read.is_ok(), "the connection was left open");
+        got
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn thousands_of_intents_and_their_follow_ups_are_taken_over_loopback_at_a_flash_sale_rate() {
+        const INTENTS: usize = 2000;
+        const CONNECTIONS: usize = 32;
+        let file = TempLedger::new("throughput");
+        let settings =
+            OrderSettings { rate: 1_000_000, fair_window_ms: 60_000, ledger: file.path(), ..Default::default() };
+        let app = app(settings);
+        app.cue("flash", 100, 0.0).await;
+        let tokens: Vec<String> = {
+            let now = app.live.orders.now_ms();
+            (0..INTENTS).map(|u| format!("Bearer {}", app.live.orders.login(&format!("user-{u}"), now))).collect()
+        };
+        let addr = serve(app.app.clone()).await;
+        let client: Http = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(CONNECTIONS).build_http();
+        let tokens = Arc::new(tokens);
+        // Each phase: INTENTS requests over CONNECTIONS connections; the answers' bodies by user.
+        let run = |ids: Option<Arc<Vec<String>>>| {
+            let (client, tokens) = (client.clone(), tokens.clone());
+            async move {
+                let t = std::time::Instant::now();
+                let tasks: Vec<_> = (0..CONNECTIONS)
+                    .map(|c| {
+                        let (client, tokens, ids) = (client.clone(), tokens.clone(), ids.clone());
+                        tokio::spawn(async move {
+                            let mut answers = Vec::new();
+                            for u in (c..INTENTS).step_by(CONNECTIONS) {
+                                let auth = tokens[u].as_str();
+                                let res = match &ids {
+                                    Some(ids) => {
+                                        let uri = format!("/orders/{}", ids[u]);
+                                        send(&client, addr, "GET", &uri, &[("authorization", auth)], "").await
+                                    }
+                                    None => {
+                                        let key = format!("tap-{u}");
+                                        let h = [("authorization", auth), ("idempotency-key", key.as_str())];
+                                        send(&client, addr, "POST", "/orders", &h, &order_body("flash", 1)).await
+                                    }
+                                };
+                                answers.push((u, res.unwrap()));
+                            }
+                            answers
+                        })
+                    })
+                    .collect();
+                let mut answers = vec![(StatusCode::OK, Value::Null); INTENTS];
+                for task in tasks {
+                    for (u, (status, body)) in task.await.unwrap() {
+                        answers[u] = (status, serde_json::from_str(&body).unwrap());
+                    }
+                }
+                (answers, INTENTS as f64 / t.elapsed().as_secs_f64())
+            }
+        };
+        let (posted, posts_per_s) = run(None).await;
+        assert!(posted.iter().all(|(s, _)| *s == StatusCode::ACCEPTED));
+        let ids: Vec<String> = posted.iter().map(|(_, v)| v["orderId"].as_str().unwrap().to_string()).collect();
+        let (got, gets_per_s) = run(Some(Arc::new(ids.clone()))).await;
+        eprintln!(
+            "{INTENTS} POST /orders over loopback: {posts_per_s:.0}/s; {INTENTS} GET /orders/<id>: {gets_per_s:.0}/s"
+        );
+        for (u, (status, v)) in got.iter().enumerate() {
+            assert_eq!(
+                (*status, v["orderId"].as_str(), v["status"].as_str()),
+                (StatusCode::OK, Some(ids[u].as_str()), Some("pending"))
+            );
+        }
+        // A debug build on two shared cores; a release build goes several times faster.
+        assert!(posts_per_s > 300.0, "{posts_per_s:.0} POST/s");
+        let v = app.call("GET", "/admin/sales?lists=false", &[("authorization", HOST)], "").await.json();
+        assert_eq!(v["sales"][0]["intents"], INTENTS);
     }
 }
