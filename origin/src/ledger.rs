@@ -8,7 +8,8 @@
 //! SQL shapes (`INSERT .. ON CONFLICT`, `UPDATE .. WHERE left >= q`, one transaction each).
 //!
 //! **The model.** A *sale* is opened on a cue's first order: its product, its stock and what
-//! is left, its fair window (`open_ms..close_ms`) and whether it was drawn. An *order* is one
+//! is left, its fair window (`open_ms..close_ms`) and whether it was drawn; it is keyed by the
+//! cue's ID and display instant, as cue IDs come again when an origin starts afresh. An *order* is one
 //! purchase intent, stored under `(user, Idempotency-Key)` with the request's canonical payload
 //! and the final answer the client got, so a retry (before or after a restart) gets the same
 //! answer. Orders within the window are *entrants* (`pending`) until the *draw*, which is
@@ -70,6 +71,9 @@ pub enum LedgerError {
 /// A flash sale on one cue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SaleRow {
+    /// The key: the cue's ID and its display instant, since a cue ID may come again (an
+    /// origin started afresh numbers its cues from 1 again) for another cue.
+    pub sale_id: String,
     pub cue_id: String,
     pub product_id: String,
     pub stock: u32,
@@ -89,6 +93,8 @@ pub struct NewOrder {
     pub key: String,
     /// The request's canonical payload: what makes two requests under a key the same intent.
     pub payload: String,
+    /// `None` for an order rejected before it had a sale (an unknown cue).
+    pub sale_id: Option<String>,
     pub cue_id: String,
     pub product_id: String,
     pub quantity: u32,
@@ -149,6 +155,7 @@ pub enum Placed {
 pub struct OrderRow {
     pub id: String,
     pub user: String,
+    pub sale_id: Option<String>,
     pub cue_id: String,
     pub product_id: String,
     pub quantity: u32,
@@ -172,7 +179,7 @@ pub struct Entrant {
 /// A draw as it was made, for the audit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DrawRecord {
-    pub cue_id: String,
+    pub sale_id: String,
     pub seed: u64,
     pub at_ms: f64,
     /// Pending order IDs when the window closed, in arrival order.
@@ -238,18 +245,21 @@ pub trait Ledger: Send {
         answer: &dyn Fn(&Outcome) -> Answer,
     ) -> Result<Placed, LedgerError>;
 
-    /// The sale on `cue_id`, opening it as `sale` says if it has none (the first one wins).
+    /// The sale `sale.sale_id`, opened as `sale` says if there is none (the first one wins).
     fn open_sale(&mut self, sale: &SaleRow) -> Result<SaleRow, LedgerError>;
 
-    fn sale(&mut self, cue_id: &str) -> Result<Option<SaleRow>, LedgerError>;
+    fn sale(&mut self, sale_id: &str) -> Result<Option<SaleRow>, LedgerError>;
+
+    /// The latest sale (by display instant) on the cue `cue_id`.
+    fn latest_sale(&mut self, cue_id: &str) -> Result<Option<SaleRow>, LedgerError>;
 
     /// Sales not drawn yet (to resume after a restart).
     fn undrawn_sales(&mut self) -> Result<Vec<SaleRow>, LedgerError>;
 
     fn order(&mut self, id: &str) -> Result<Option<OrderRow>, LedgerError>;
 
-    /// The pending entrants of the sale on `cue_id`, in arrival order.
-    fn entrants(&mut self, cue_id: &str) -> Result<Vec<Entrant>, LedgerError>;
+    /// The pending entrants of the sale `sale_id`, in arrival order.
+    fn entrants(&mut self, sale_id: &str) -> Result<Vec<Entrant>, LedgerError>;
 
     /// Decides `draw.drawn` in that order (`won` while stock lasts and the user holds no win
     /// for the product, else `lost`, decided at the sale's close), marks the sale drawn and
@@ -305,7 +315,8 @@ const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sales (
-    cue_id     TEXT PRIMARY KEY,
+    sale_id    TEXT PRIMARY KEY,
+    cue_id     TEXT NOT NULL,
     product_id TEXT NOT NULL,
     stock      INTEGER NOT NULL,
     left_units INTEGER NOT NULL CHECK (left_units >= 0),
@@ -319,6 +330,7 @@ CREATE TABLE IF NOT EXISTS orders (
     user_id       TEXT NOT NULL,
     idem_key      TEXT NOT NULL,
     payload       TEXT NOT NULL,
+    sale_id       TEXT,
     cue_id        TEXT NOT NULL,
     product_id    TEXT NOT NULL,
     quantity      INTEGER NOT NULL,
@@ -335,7 +347,8 @@ CREATE TABLE IF NOT EXISTS orders (
     answer_body   TEXT NOT NULL,
     UNIQUE (user_id, idem_key)
 );
-CREATE INDEX IF NOT EXISTS orders_by_sale ON orders (cue_id, entrant, status);
+CREATE INDEX IF NOT EXISTS sales_by_cue ON sales (cue_id, open_ms);
+CREATE INDEX IF NOT EXISTS orders_by_sale ON orders (sale_id, entrant, status);
 CREATE INDEX IF NOT EXISTS orders_by_age ON orders (received_ms);
 CREATE TABLE IF NOT EXISTS wins (
     user_id    TEXT NOT NULL,
@@ -344,7 +357,7 @@ CREATE TABLE IF NOT EXISTS wins (
     PRIMARY KEY (user_id, product_id)
 );
 CREATE TABLE IF NOT EXISTS draws (
-    cue_id   TEXT PRIMARY KEY,
+    sale_id  TEXT PRIMARY KEY,
     seed     TEXT NOT NULL,
     at_ms    REAL NOT NULL,
     entrants TEXT NOT NULL,
@@ -408,28 +421,29 @@ fn keyed(tx: &Connection, user: &str, key: &str, payload: &str) -> Result<Option
 
 fn sale_row(r: &rusqlite::Row) -> rusqlite::Result<SaleRow> {
     Ok(SaleRow {
-        cue_id: r.get(0)?,
-        product_id: r.get(1)?,
-        stock: r.get(2)?,
-        left: r.get(3)?,
-        open_ms: r.get(4)?,
-        close_ms: r.get(5)?,
-        drawn: r.get(6)?,
+        sale_id: r.get(0)?,
+        cue_id: r.get(1)?,
+        product_id: r.get(2)?,
+        stock: r.get(3)?,
+        left: r.get(4)?,
+        open_ms: r.get(5)?,
+        close_ms: r.get(6)?,
+        drawn: r.get(7)?,
     })
 }
 
-const SALE_COLUMNS: &str = "cue_id, product_id, stock, left_units, open_ms, close_ms, drawn";
+const SALE_COLUMNS: &str = "sale_id, cue_id, product_id, stock, left_units, open_ms, close_ms, drawn";
 
-fn get_sale(tx: &Connection, cue_id: &str) -> Result<Option<SaleRow>, LedgerError> {
-    let sql = format!("SELECT {SALE_COLUMNS} FROM sales WHERE cue_id = ?1");
-    Ok(tx.prepare_cached(&sql)?.query_row([cue_id], sale_row).optional()?)
+fn get_sale(tx: &Connection, sale_id: &str) -> Result<Option<SaleRow>, LedgerError> {
+    let sql = format!("SELECT {SALE_COLUMNS} FROM sales WHERE sale_id = ?1");
+    Ok(tx.prepare_cached(&sql)?.query_row([sale_id], sale_row).optional()?)
 }
 
 /// Takes `quantity` units for `user`'s order if the user holds no win for the product and
 /// enough are left: `Ok(true)` if taken, `Ok(false)` if sold out, `Err(())` if already won.
 fn take(
     tx: &Connection,
-    cue_id: &str,
+    sale_id: &str,
     product: &str,
     user: &str,
     order: &str,
@@ -442,8 +456,8 @@ fn take(
         return Ok(Err(()));
     }
     let taken = tx
-        .prepare_cached("UPDATE sales SET left_units = left_units - ?2 WHERE cue_id = ?1 AND left_units >= ?2")?
-        .execute(params![cue_id, quantity])?;
+        .prepare_cached("UPDATE sales SET left_units = left_units - ?2 WHERE sale_id = ?1 AND left_units >= ?2")?
+        .execute(params![sale_id, quantity])?;
     if taken == 0 {
         return Ok(Ok(false));
     }
@@ -453,7 +467,7 @@ fn take(
 }
 
 const ORDER_COLUMNS: &str = "id, user_id, cue_id, product_id, quantity, status, reason, received_ms, decided_ms, \
-                             attempts, shown_at_ms, tapped_at_ms, latency_ms";
+                             attempts, shown_at_ms, tapped_at_ms, latency_ms, sale_id";
 
 fn get_order(tx: &Connection, id: &str) -> Result<Option<OrderRow>, LedgerError> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1");
@@ -475,6 +489,7 @@ fn get_order(tx: &Connection, id: &str) -> Result<Option<OrderRow>, LedgerError>
                     shown_at_ms: r.get(10)?,
                     tapped_at_ms: r.get(11)?,
                     latency_ms: r.get(12)?,
+                    sale_id: r.get(13)?,
                 },
                 r.get::<_, String>(5)?,
             ))
@@ -495,10 +510,10 @@ fn ids_of(text: &str) -> Result<Vec<String>, LedgerError> {
     serde_json::from_str(text).map_err(|e| LedgerError::Corrupt(format!("a draw's list: {e}")))
 }
 
-fn get_draw(tx: &Connection, cue_id: &str) -> Result<Option<DrawRecord>, LedgerError> {
+fn get_draw(tx: &Connection, sale_id: &str) -> Result<Option<DrawRecord>, LedgerError> {
     let row = tx
-        .prepare_cached("SELECT seed, at_ms, entrants, drawn, winners FROM draws WHERE cue_id = ?1")?
-        .query_row([cue_id], |r| {
+        .prepare_cached("SELECT seed, at_ms, entrants, drawn, winners FROM draws WHERE sale_id = ?1")?
+        .query_row([sale_id], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, f64>(1)?,
@@ -510,7 +525,7 @@ fn get_draw(tx: &Connection, cue_id: &str) -> Result<Option<DrawRecord>, LedgerE
         .optional()?;
     let Some((seed, at_ms, entrants, drawn, winners)) = row else { return Ok(None) };
     Ok(Some(DrawRecord {
-        cue_id: cue_id.into(),
+        sale_id: sale_id.into(),
         seed: seed.parse().map_err(|_| LedgerError::Corrupt(format!("draw seed `{seed}`")))?,
         at_ms,
         entrants: ids_of(&entrants)?,
@@ -541,10 +556,11 @@ impl Ledger for SqliteLedger {
             Decide::Enter => Outcome { status: Status::Pending, reason: None },
             Decide::Reject(reason) => Outcome { status: Status::Rejected, reason: Some(reason.clone()) },
             Decide::Buy => {
-                if get_sale(&tx, &order.cue_id)?.is_none() {
-                    return Err(LedgerError::NoSale(order.cue_id.clone()));
+                let sale = order.sale_id.as_deref().unwrap_or_default();
+                if get_sale(&tx, sale)?.is_none() {
+                    return Err(LedgerError::NoSale(sale.into()));
                 }
-                match take(&tx, &order.cue_id, &order.product_id, &order.user, &order.id, order.quantity)? {
+                match take(&tx, sale, &order.product_id, &order.user, &order.id, order.quantity)? {
                     Ok(true) => Outcome { status: Status::Won, reason: None },
                     Ok(false) => Outcome { status: Status::SoldOut, reason: None },
                     Err(()) => Outcome {
@@ -559,8 +575,8 @@ impl Ledger for SqliteLedger {
         tx.prepare_cached(
             "INSERT INTO orders (id, user_id, idem_key, payload, cue_id, product_id, quantity, status, reason,
                 received_ms, decided_ms, attempts, shown_at_ms, tapped_at_ms, latency_ms, entrant, answer_status,
-                answer_body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?13, ?14, ?15, ?16, ?17)",
+                answer_body, sale_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )?
         .execute(params![
             order.id,
@@ -580,6 +596,7 @@ impl Ledger for SqliteLedger {
             *decide == Decide::Enter,
             made.status,
             made.body,
+            order.sale_id,
         ])?;
         tx.commit()?;
         Ok(Placed::New { outcome, answer: made })
@@ -588,10 +605,11 @@ impl Ledger for SqliteLedger {
     fn open_sale(&mut self, sale: &SaleRow) -> Result<SaleRow, LedgerError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.prepare_cached(
-            "INSERT INTO sales (cue_id, product_id, stock, left_units, open_ms, close_ms, drawn)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (cue_id) DO NOTHING",
+            "INSERT INTO sales (sale_id, cue_id, product_id, stock, left_units, open_ms, close_ms, drawn)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (sale_id) DO NOTHING",
         )?
         .execute(params![
+            sale.sale_id,
             sale.cue_id,
             sale.product_id,
             sale.stock,
@@ -600,13 +618,18 @@ impl Ledger for SqliteLedger {
             sale.close_ms,
             sale.drawn
         ])?;
-        let stored = get_sale(&tx, &sale.cue_id)?.ok_or_else(|| LedgerError::NoSale(sale.cue_id.clone()))?;
+        let stored = get_sale(&tx, &sale.sale_id)?.ok_or_else(|| LedgerError::NoSale(sale.sale_id.clone()))?;
         tx.commit()?;
         Ok(stored)
     }
 
-    fn sale(&mut self, cue_id: &str) -> Result<Option<SaleRow>, LedgerError> {
-        get_sale(&self.conn, cue_id)
+    fn sale(&mut self, sale_id: &str) -> Result<Option<SaleRow>, LedgerError> {
+        get_sale(&self.conn, sale_id)
+    }
+
+    fn latest_sale(&mut self, cue_id: &str) -> Result<Option<SaleRow>, LedgerError> {
+        let sql = format!("SELECT {SALE_COLUMNS} FROM sales WHERE cue_id = ?1 ORDER BY open_ms DESC LIMIT 1");
+        Ok(self.conn.prepare_cached(&sql)?.query_row([cue_id], sale_row).optional()?)
     }
 
     fn undrawn_sales(&mut self) -> Result<Vec<SaleRow>, LedgerError> {
@@ -620,31 +643,32 @@ impl Ledger for SqliteLedger {
         get_order(&self.conn, id)
     }
 
-    fn entrants(&mut self, cue_id: &str) -> Result<Vec<Entrant>, LedgerError> {
+    fn entrants(&mut self, sale_id: &str) -> Result<Vec<Entrant>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, user_id FROM orders WHERE cue_id = ?1 AND entrant = 1 AND status = 'pending' ORDER BY seq",
+            "SELECT id, user_id FROM orders WHERE sale_id = ?1 AND entrant = 1 AND status = 'pending' ORDER BY seq",
         )?;
         let rows = stmt
-            .query_map([cue_id], |r| Ok(Entrant { order_id: r.get(0)?, user: r.get(1)? }))?
+            .query_map([sale_id], |r| Ok(Entrant { order_id: r.get(0)?, user: r.get(1)? }))?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
     fn draw(&mut self, draw: &DrawRecord) -> Result<DrawRecord, LedgerError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let sale = get_sale(&tx, &draw.cue_id)?.ok_or_else(|| LedgerError::NoSale(draw.cue_id.clone()))?;
+        let sale = get_sale(&tx, &draw.sale_id)?.ok_or_else(|| LedgerError::NoSale(draw.sale_id.clone()))?;
         if sale.drawn {
-            let first = get_draw(&tx, &draw.cue_id)?;
+            let first = get_draw(&tx, &draw.sale_id)?;
             tx.commit()?;
-            return first.ok_or_else(|| LedgerError::Corrupt(format!("sale `{}` drawn without a record", draw.cue_id)));
+            return first
+                .ok_or_else(|| LedgerError::Corrupt(format!("sale `{}` drawn without a record", draw.sale_id)));
         }
         let mut winners = Vec::new();
         for id in &draw.drawn {
             let Some(o) = get_order(&tx, id)? else { continue };
-            if o.status != Status::Pending || o.cue_id != draw.cue_id {
+            if o.status != Status::Pending || o.sale_id.as_deref() != Some(draw.sale_id.as_str()) {
                 continue;
             }
-            let won = take(&tx, &o.cue_id, &o.product_id, &o.user, &o.id, o.quantity)? == Ok(true);
+            let won = take(&tx, &draw.sale_id, &o.product_id, &o.user, &o.id, o.quantity)? == Ok(true);
             let status = if won { Status::Won } else { Status::Lost };
             tx.prepare_cached("UPDATE orders SET status = ?2, decided_ms = ?3 WHERE id = ?1")?.execute(params![
                 id,
@@ -655,12 +679,12 @@ impl Ledger for SqliteLedger {
                 winners.push(id.clone());
             }
         }
-        tx.prepare_cached("UPDATE sales SET drawn = 1 WHERE cue_id = ?1")?.execute([&draw.cue_id])?;
+        tx.prepare_cached("UPDATE sales SET drawn = 1 WHERE sale_id = ?1")?.execute([&draw.sale_id])?;
         tx.prepare_cached(
-            "INSERT INTO draws (cue_id, seed, at_ms, entrants, drawn, winners) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO draws (sale_id, seed, at_ms, entrants, drawn, winners) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
         .execute(params![
-            draw.cue_id,
+            draw.sale_id,
             draw.seed.to_string(),
             draw.at_ms,
             ids_json(&draw.entrants),
@@ -679,8 +703,8 @@ impl Ledger for SqliteLedger {
         match o.status {
             Status::Pending => {}
             Status::Won => {
-                tx.prepare_cached("UPDATE sales SET left_units = left_units + ?2 WHERE cue_id = ?1")?
-                    .execute(params![o.cue_id, o.quantity])?;
+                tx.prepare_cached("UPDATE sales SET left_units = left_units + ?2 WHERE sale_id = ?1")?
+                    .execute(params![o.sale_id, o.quantity])?;
                 tx.prepare_cached("DELETE FROM wins WHERE order_id = ?1")?.execute([id])?;
             }
             s => return Ok(Err(CancelError::Final(s))),
@@ -718,7 +742,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn summary(&mut self) -> Result<Vec<SaleSummary>, LedgerError> {
-        let sql = format!("SELECT {SALE_COLUMNS} FROM sales ORDER BY open_ms, cue_id");
+        let sql = format!("SELECT {SALE_COLUMNS} FROM sales ORDER BY open_ms, sale_id");
         let sales = self.conn.prepare_cached(&sql)?.query_map([], sale_row)?.collect::<Result<Vec<_>, _>>()?;
         let mut out = Vec::with_capacity(sales.len());
         for sale in sales {
@@ -731,14 +755,14 @@ impl Ledger for SqliteLedger {
                 sold_out: 0,
                 rejected: 0,
                 cancelled: 0,
-                draw: get_draw(&self.conn, &sale.cue_id)?,
+                draw: get_draw(&self.conn, &sale.sale_id)?,
                 sale,
             };
             let mut stmt = self.conn.prepare_cached(
-                "SELECT status, count(*), sum(attempts) FROM orders WHERE cue_id = ?1 GROUP BY status",
+                "SELECT status, count(*), sum(attempts) FROM orders WHERE sale_id = ?1 GROUP BY status",
             )?;
             let counts = stmt
-                .query_map([&s.sale.cue_id], |r| {
+                .query_map([&s.sale.sale_id], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?, r.get::<_, u64>(2)?))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -795,6 +819,7 @@ pub(crate) mod tests {
 
     fn sale(cue: &str, product: &str, stock: u32, close_ms: f64) -> SaleRow {
         SaleRow {
+            sale_id: cue.into(),
             cue_id: cue.into(),
             product_id: product.into(),
             stock,
@@ -811,6 +836,7 @@ pub(crate) mod tests {
             user: user.into(),
             key: key.into(),
             payload: format!("{cue}/{quantity}"),
+            sale_id: Some(cue.into()),
             cue_id: cue.into(),
             product_id: "sku-1".into(),
             quantity,
@@ -898,7 +924,7 @@ pub(crate) mod tests {
         let entrants: Vec<String> = l.entrants("c2").unwrap().into_iter().map(|e| e.order_id).collect();
         assert_eq!(entrants, ["o-3", "o-4", "o-5"], "arrival order");
         let record = DrawRecord {
-            cue_id: "c2".into(),
+            sale_id: "c2".into(),
             seed: 9,
             at_ms: 101.0,
             entrants: entrants.clone(),

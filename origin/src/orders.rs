@@ -351,7 +351,7 @@ impl Orders {
         let (decide, retry_ms) = match &sale {
             Err(reason) => (Decide::Reject(reason.to_string()), 0.0),
             Ok(sale) => {
-                self.settle(book, &sale.cue_id, now)?;
+                self.settle(book, &sale.sale_id, now)?;
                 if now < sale.close_ms {
                     (Decide::Enter, (sale.close_ms - now).ceil())
                 } else {
@@ -364,6 +364,7 @@ impl Orders {
             user: user.into(),
             key: key.into(),
             payload: intent.fingerprint(),
+            sale_id: sale.as_ref().ok().map(|s| s.sale_id.clone()),
             cue_id: intent.cue_id,
             product_id: intent.product_id,
             quantity: intent.quantity,
@@ -399,32 +400,40 @@ impl Orders {
         intent: &Intent,
         now: f64,
     ) -> Result<Result<SaleRow, &'static str>, LedgerError> {
-        let sale = match book.sale(&intent.cue_id)? {
-            Some(s) => s,
-            None => {
-                // No sale yet: the cue must be known (cues live in memory; a sale, once
-                // opened, outlives them in the ledger).
-                let Some(c) = self.cues.find(&intent.cue_id) else { return Ok(Err("unknown cue")) };
-                if c.product_id != intent.product_id {
-                    return Ok(Err("productId is not the cue's product"));
-                }
+        let sale = match self.cues.find(&intent.cue_id) {
+            Some(c) => {
                 let open_ms = c.capture_ms + c.target_latency_ms.map_or(DEFAULT_DISPLAY_DELAY_MS, f64::from);
-                if now < open_ms {
-                    return Ok(Err("the cue was not shown yet"));
+                match book.sale(&sale_key(&c.id, open_ms))? {
+                    Some(s) => s,
+                    None => {
+                        if c.product_id != intent.product_id {
+                            return Ok(Err("productId is not the cue's product"));
+                        }
+                        if now < open_ms {
+                            return Ok(Err("the cue was not shown yet"));
+                        }
+                        let new = SaleRow {
+                            sale_id: sale_key(&c.id, open_ms),
+                            cue_id: c.id.clone(),
+                            product_id: c.product_id.clone(),
+                            stock: c.stock,
+                            left: c.stock,
+                            open_ms,
+                            close_ms: open_ms + self.fair_window_ms,
+                            drawn: false,
+                        };
+                        let stored = book.ledger()?.open_sale(&new)?;
+                        book.sales.insert(stored.sale_id.clone(), stored.clone());
+                        stored
+                    }
                 }
-                let new = SaleRow {
-                    cue_id: c.id.clone(),
-                    product_id: c.product_id.clone(),
-                    stock: c.stock,
-                    left: c.stock,
-                    open_ms,
-                    close_ms: open_ms + self.fair_window_ms,
-                    drawn: false,
-                };
-                let stored = book.ledger()?.open_sale(&new)?;
-                book.sales.insert(stored.cue_id.clone(), stored.clone());
-                stored
             }
+            // Cues are not kept: after the origin started again, a sale goes on from the
+            // ledger alone.
+            None => match book.latest_sale(&intent.cue_id)? {
+                Some(s) => s,
+                None => return Ok(Err("unknown cue")),
+            },
         };
         if sale.product_id != intent.product_id {
             return Ok(Err("productId is not the cue's product"));
@@ -435,15 +444,15 @@ impl Orders {
         Ok(Ok(sale))
     }
 
-    /// Once the window of the sale on `cue_id` has closed, draws the winners among its pending
+    /// Once the window of the sale `sale_id` has closed, draws the winners among its pending
     /// entrants: one ticket per user (their first entrant), shuffled uniformly, then the
     /// users' other entrants in arrival order; logs the draw to stderr as one line.
-    fn settle(&self, book: &mut Book, cue_id: &str, now: f64) -> Result<(), LedgerError> {
-        let Some(sale) = book.sale(cue_id)? else { return Ok(()) };
+    fn settle(&self, book: &mut Book, sale_id: &str, now: f64) -> Result<(), LedgerError> {
+        let Some(sale) = book.sale(sale_id)? else { return Ok(()) };
         if sale.drawn || now < sale.close_ms {
             return Ok(());
         }
-        let entrants = book.ledger()?.entrants(cue_id)?;
+        let entrants = book.ledger()?.entrants(sale_id)?;
         let mut seen = HashSet::new();
         let (mut tickets, mut others) = (Vec::new(), Vec::new());
         for e in &entrants {
@@ -453,11 +462,11 @@ impl Orders {
                 others.push(e.order_id.clone());
             }
         }
-        let seed = draw_seed(self.seed, cue_id);
+        let seed = draw_seed(self.seed, &sale.cue_id);
         Rng(seed).shuffle(&mut tickets);
         tickets.extend(others);
         let record = DrawRecord {
-            cue_id: cue_id.into(),
+            sale_id: sale_id.into(),
             seed,
             at_ms: now,
             entrants: entrants.into_iter().map(|e| e.order_id).collect(),
@@ -465,7 +474,7 @@ impl Orders {
             winners: Vec::new(),
         };
         let record = book.ledger()?.draw(&record)?;
-        if let Some(s) = book.sales.get_mut(cue_id) {
+        if let Some(s) = book.sales.get_mut(sale_id) {
             s.drawn = true;
         }
         eprintln!("origin: {}", draw_line(&sale, &record));
@@ -476,7 +485,7 @@ impl Orders {
     pub fn settle_due(&self, now: f64) {
         let Ok(mut book) = self.book.lock() else { return };
         let due: Vec<String> =
-            book.sales.values().filter(|s| !s.drawn && now >= s.close_ms).map(|s| s.cue_id.clone()).collect();
+            book.sales.values().filter(|s| !s.drawn && now >= s.close_ms).map(|s| s.sale_id.clone()).collect();
         for cue in due {
             if let Err(e) = self.settle(&mut book, &cue, now) {
                 unavailable(e);
@@ -494,9 +503,10 @@ impl Orders {
             if o.status != Status::Pending {
                 return Ok(Some((describe(&o, None), None)));
             }
-            self.settle(book, &o.cue_id, now)?;
+            let Some(sale_id) = o.sale_id.clone() else { return Ok(Some((describe(&o, None), None))) };
+            self.settle(book, &sale_id, now)?;
             let o = book.ledger()?.order(id)?.unwrap_or(o);
-            let sale = book.sale(&o.cue_id)?;
+            let sale = book.sale(&sale_id)?;
             let retry = sale.map(|s| (s.close_ms - now).max(0.0).ceil()).filter(|_| o.status == Status::Pending);
             Ok(Some((describe(&o, retry), retry)))
         })();
@@ -511,7 +521,9 @@ impl Orders {
             let Some(o) = book.ledger()?.order(id)?.filter(|o| o.user == user) else {
                 return Ok(Err(CancelError::NotFound));
             };
-            self.settle(book, &o.cue_id, now)?;
+            if let Some(sale_id) = &o.sale_id {
+                self.settle(book, sale_id, now)?;
+            }
             Ok(book.ledger()?.cancel(user, id, now)?.map(|o| describe(&o, None)))
         })();
         done.map_err(|e: LedgerError| unavailable(e))
@@ -539,6 +551,7 @@ impl Orders {
                     })
                 });
                 json!({
+                    "saleId": s.sale.sale_id,
                     "cueId": s.sale.cue_id,
                     "productId": s.sale.product_id,
                     "stock": s.sale.stock,
@@ -580,7 +593,7 @@ impl Book {
         let opened = SqliteLedger::open(path).map(|l| Box::new(l) as Box<dyn Ledger>).and_then(|mut l| {
             // The sales still to draw: their windows are what the draw loop watches.
             for s in l.undrawn_sales()? {
-                book.sales.insert(s.cue_id.clone(), s);
+                book.sales.insert(s.sale_id.clone(), s);
             }
             // Order IDs go on from where the ledger is, not from the seed's first numbers
             // again (the same --order-seed after a restart would repeat them).
@@ -595,21 +608,40 @@ impl Book {
         self.ledger.as_mut().map_err(|e| LedgerError::Corrupt(e.clone()))
     }
 
-    /// The sale on `cue_id`, from the cache or the ledger.
-    fn sale(&mut self, cue_id: &str) -> Result<Option<SaleRow>, LedgerError> {
-        if let Some(s) = self.sales.get(cue_id) {
+    /// The sale `sale_id`, from the cache or the ledger.
+    fn sale(&mut self, sale_id: &str) -> Result<Option<SaleRow>, LedgerError> {
+        if let Some(s) = self.sales.get(sale_id) {
             return Ok(Some(s.clone()));
         }
-        let found = self.ledger()?.sale(cue_id)?;
+        let found = self.ledger()?.sale(sale_id)?;
         if let Some(s) = &found {
-            self.sales.insert(cue_id.into(), s.clone());
+            self.sales.insert(sale_id.into(), s.clone());
+        }
+        Ok(found)
+    }
+
+    /// The latest sale on the cue `cue_id`, from the ledger (the cache is by sale).
+    fn latest_sale(&mut self, cue_id: &str) -> Result<Option<SaleRow>, LedgerError> {
+        let found = self.ledger()?.latest_sale(cue_id)?;
+        if let Some(s) = &found {
+            if let Some(cached) = self.sales.get(&s.sale_id) {
+                return Ok(Some(cached.clone()));
+            }
+            self.sales.insert(s.sale_id.clone(), s.clone());
         }
         Ok(found)
     }
 }
 
-/// The seed of the draw on `cue_id`: fixed by the order seed and the cue, so a draw made after
-/// a restart is the one that would have been made without it.
+/// The key of the sale on a cue: its ID and display instant, since an origin started afresh
+/// numbers its cues from `cue-1` again.
+fn sale_key(cue_id: &str, open_ms: f64) -> String {
+    format!("{cue_id}@{}", open_ms.round() as i64)
+}
+
+/// The seed of the draw on `cue_id`: fixed by the order seed and the cue ID (not by when the
+/// cue was shown, so a rerun with `--order-seed` replays it), and a draw made after a restart
+/// is the one that would have been made without it.
 fn draw_seed(seed: u64, cue_id: &str) -> u64 {
     // FNV-1a over the cue ID, then one splitmix step.
     let h = cue_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
@@ -619,8 +651,9 @@ fn draw_seed(seed: u64, cue_id: &str) -> u64 {
 /// The audit line of a draw: everything needed to redo it.
 fn draw_line(sale: &SaleRow, d: &DrawRecord) -> String {
     format!(
-        "draw cue={} product={} stock={} window={}..{} seed={} entrants={} drawn={} winners={}",
-        d.cue_id,
+        "draw sale={} cue={} product={} stock={} window={}..{} seed={} entrants={} drawn={} winners={}",
+        d.sale_id,
+        sale.cue_id,
         sale.product_id,
         sale.stock,
         sale.open_ms.round() as u64,
@@ -1675,6 +1708,30 @@ mod tests {
         assert_eq!((s["intents"].as_u64(), s["attempts"].as_u64(), s["left"].as_u64()), (Some(10), Some(15), Some(0)));
         assert_eq!(s["draw"]["entrants"], json!(ids), "every entrant, before and after the restart, in arrival order");
         assert_eq!(s["draw"]["winners"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_cue_id_used_again_by_an_origin_started_afresh_opens_a_new_sale() {
+        let file = TempLedger::new("reused-cue");
+        let settings = OrderSettings { seed: Some(6), ledger: file.path(), ..Default::default() };
+        let now = crate::source::wall_clock_ms();
+        let window = f64::from(DEFAULT_FAIR_WINDOW_MS);
+        {
+            let cues = Arc::new(Cues::new(Clock::default(), None));
+            let orders = Orders::new(settings.clone(), Clock::default(), cues.clone());
+            let shown = sale(&cues, "cue-1", 1, now - 2.0 * window);
+            let a = tap(&orders, "a", "cue-1", 1, shown + window);
+            assert_eq!(status_of(&orders, "a", &a, shown + window), "won");
+        }
+        let cues = Arc::new(Cues::new(Clock::default(), None));
+        let orders = Orders::new(settings, Clock::default(), cues.clone());
+        let shown = sale(&cues, "cue-1", 5, now);
+        let b = tap(&orders, "b", "cue-1", 1, shown + window);
+        assert_eq!(status_of(&orders, "b", &b, shown + window), "won", "not the old sale's sold-out stock");
+        let summary = orders.summary(shown + window, false).unwrap();
+        let lefts: Vec<u64> =
+            summary["sales"].as_array().unwrap().iter().map(|s| s["left"].as_u64().unwrap()).collect();
+        assert_eq!(lefts, [0, 4]);
     }
 
     #[test]
