@@ -29,7 +29,8 @@ pub struct Dirs {
 }
 
 /// The origin's routes, plus the same routes behind the network emulator under `/net/…`.
-/// `POST /admin/cues` takes `Authorization: Bearer <admin_token>`.
+/// `POST /admin/cues` and the order admin routes (`orders::admin_routes`) take
+/// `Authorization: Bearer <admin_token>`.
 pub fn router(live: Arc<Live>, dirs: Dirs, admin_token: &str) -> Router {
     let traces = dirs.traces.clone();
     let direct = routes(live, dirs, Arc::from(admin_token));

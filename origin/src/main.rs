@@ -277,7 +277,7 @@ async fn main() {
         Some(t) => t,
         None => {
             let t = random_token();
-            eprintln!("origin: admin token (Authorization: Bearer ... on /admin/cues): {t}");
+            eprintln!("origin: admin token (Authorization: Bearer ... on /admin/...): {t}");
             t
         }
     };
