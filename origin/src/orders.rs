@@ -1640,6 +1640,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn nobody_buys_for_another_user_the_token_alone_names_the_buyer() {
+        let app = app(OrderSettings::default());
+        app.cue("flash", 10, 0.0).await;
+        let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+        let body = order_body("flash", 1).replacen('{', r#"{"userId":"alice","sub":"alice","#, 1);
+        let a = app.order(&bob, "k", &body).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+        let uri = format!("/orders/{}", a.json()["orderId"].as_str().unwrap());
+        assert_eq!(app.call("GET", &uri, &[("authorization", &alice)], "").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.call("GET", &uri, &[("authorization", &bob)], "").await.status, StatusCode::OK);
+        // Alice's own key "k" is still free: bob's order was not stored under her name.
+        assert_eq!(app.order(&alice, "k", &order_body("flash", 2)).await.status, StatusCode::ACCEPTED);
+    }
+
+    #[tokio::test]
     async fn nobody_reads_or_cancels_another_users_order() {
         let app = app(OrderSettings::default());
         app.cue("flash", 10, 0.0).await;
