@@ -29,7 +29,8 @@ pub struct Dirs {
 }
 
 /// The origin's routes, plus the same routes behind the network emulator under `/net/…`.
-/// `POST /admin/cues` takes `Authorization: Bearer <admin_token>`.
+/// `POST /admin/cues` and the order admin routes (`orders::admin_routes`) take
+/// `Authorization: Bearer <admin_token>`.
 pub fn router(live: Arc<Live>, dirs: Dirs, admin_token: &str) -> Router {
     let traces = dirs.traces.clone();
     let direct = routes(live, dirs, Arc::from(admin_token));
@@ -42,13 +43,14 @@ pub fn router(live: Arc<Live>, dirs: Dirs, admin_token: &str) -> Router {
 fn routes(live: Arc<Live>, dirs: Dirs, admin_token: Arc<str>) -> Router {
     let admin = middleware::from_fn_with_state(admin_token, require_admin);
     let orders = crate::orders::routes(live.orders.clone());
+    let order_admin = crate::orders::admin_routes(live.orders.clone()).route_layer(admin.clone());
     Router::new()
         .route("/live/{file}", get(playlist))
         .route("/live/{name}/{file}", get(media))
         .route("/clock", get(clock))
         .route("/cues", get(cue_events))
         .route("/admin/cues", post(post_cue).layer(DefaultBodyLimit::max(64 * 1024)).route_layer(admin.clone()))
-        .route("/admin/ffmpeg-pid", get(ffmpeg_pid).route_layer(admin))
+        .route("/admin/ffmpeg-pid", get(ffmpeg_pid).route_layer(admin.clone()))
         .nest_service("/pkg", ServeDir::new(dirs.pkg))
         .nest_service("/vendor", ServeDir::new(dirs.vendor))
         .fallback_service(ServeDir::new(dirs.www))
@@ -56,6 +58,7 @@ fn routes(live: Arc<Live>, dirs: Dirs, admin_token: Arc<str>) -> Router {
         .layer(CorsLayer::permissive())
         // With their own CORS rules (see `orders::routes`).
         .merge(orders)
+        .merge(order_admin)
 }
 
 fn text(status: StatusCode, msg: &str) -> Response {

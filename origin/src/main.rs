@@ -5,13 +5,19 @@
 //! --chunk-ms 33 --gop-ms 1000 --video-kbps 800,150 --name show --window-segments 8 --www www
 //! --pkg pkg --vendor node_modules --traces ../shared/traces --ffmpeg ffmpeg --no-audio
 //! --clock-offset-ms 0 --admin-token TOKEN --target-latency-ms N --script-cues SECONDS
-//! --token-secret SECRET --order-rate 200 --fair-window-ms 3000 --order-seed N]`
+//! --token-secret SECRET --order-rate 200 --fair-window-ms 3000 --order-seed N
+//! --ledger target/ledger/orders.sqlite --fault-drop-requests P --fault-drop-responses P
+//! --fault-delay-ms N --fault-5xx P]`
 //!
 //! Flash-sale orders (see `orders`): `POST /demo/login` signs a demo user token (with
 //! `--token-secret`, or a secret random per start); `POST /orders` takes it and an
 //! `Idempotency-Key`, admits `--order-rate` new intents a second, and draws the winners among
 //! the attempts of the first `--fair-window-ms` after a cue was shown (`--order-seed` fixes the
-//! draw, for tests).
+//! draw, for tests). Orders, sales and draws are kept in the SQLite ledger at `--ledger`
+//! (`:memory:` for one that dies with the process), so a restart mid-sale loses nothing;
+//! `--fault-*` drop, delay or fail `/orders*` requests (see `faults`). The host's
+//! `GET /admin/sales`, `GET|POST /admin/faults` and `POST /admin/orders/restart` take the admin
+//! token.
 //!
 //! `POST /admin/cues` publishes a product cue (see `cues`); it takes
 //! `Authorization: Bearer <token>`, the `--admin-token` given or one generated at start and
@@ -33,8 +39,10 @@
 
 mod cues;
 mod encoder;
+mod faults;
 mod font;
 mod http;
+mod ledger;
 mod netem;
 mod orders;
 mod packager;
@@ -71,6 +79,14 @@ struct Args {
     orders: orders::OrderSettings,
 }
 
+/// Where the order ledger is kept without `--ledger`: with the build products, out of git.
+const DEFAULT_LEDGER: &str = "target/ledger/orders.sqlite";
+
+fn probability(flag: &str, value: &str) -> Result<f64, String> {
+    let p = value.parse::<f64>().map_err(|_| format!("{flag}: `{value}` is not a number"))?;
+    faults::FaultSettings::probability(flag, p)
+}
+
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         listen: "127.0.0.1:8080".into(),
@@ -91,7 +107,7 @@ fn parse_args() -> Result<Args, String> {
         admin_token: None,
         target_latency_ms: None,
         script_cues_s: None,
-        orders: orders::OrderSettings::default(),
+        orders: orders::OrderSettings { ledger: ledger::LedgerPath::File(DEFAULT_LEDGER.into()), ..Default::default() },
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -164,6 +180,13 @@ fn parse_args() -> Result<Args, String> {
                 }
                 a.orders.fair_window_ms = ms;
             }
+            "--ledger" => a.orders.ledger = ledger::LedgerPath::parse(&value).map_err(|e| format!("{flag}: {e}"))?,
+            "--fault-drop-requests" => a.orders.faults.drop_requests = probability(&flag, &value)?,
+            "--fault-drop-responses" => a.orders.faults.drop_responses = probability(&flag, &value)?,
+            "--fault-5xx" => a.orders.faults.error_5xx = probability(&flag, &value)?,
+            "--fault-delay-ms" => {
+                a.orders.faults.delay_ms = faults::FaultSettings::delay(&flag, u64::from(num(&value)?))?
+            }
             "--order-seed" => {
                 a.orders.seed = Some(value.parse().map_err(|_| format!("{flag}: `{value}` is not a 64-bit number"))?)
             }
@@ -196,7 +219,7 @@ async fn main() {
             if !msg.is_empty() {
                 eprintln!("origin: {msg}");
             }
-            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio --clock-offset-ms MS --admin-token TOKEN --target-latency-ms MS --script-cues SECONDS --token-secret SECRET --order-rate N --fair-window-ms MS --order-seed N]");
+            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio --clock-offset-ms MS --admin-token TOKEN --target-latency-ms MS --script-cues SECONDS --token-secret SECRET --order-rate N --fair-window-ms MS --order-seed N --ledger PATH|:memory: --fault-drop-requests P --fault-drop-responses P --fault-delay-ms MS --fault-5xx P]");
             std::process::exit(if msg.is_empty() { 0 } else { 64 });
         }
     };
@@ -217,6 +240,12 @@ async fn main() {
         orders: args.orders,
     };
     let live = Live::new(renditions, args.format, settings);
+    if let Err(e) = live.orders.health() {
+        eprintln!("origin: {e}");
+        std::process::exit(1);
+    }
+    eprintln!("origin: order ledger at {}", live.orders.ledger_path());
+    tokio::spawn(orders::settle_loop(live.orders.clone()));
 
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(l) => l,
@@ -248,7 +277,7 @@ async fn main() {
         Some(t) => t,
         None => {
             let t = random_token();
-            eprintln!("origin: admin token (Authorization: Bearer ... on /admin/cues): {t}");
+            eprintln!("origin: admin token (Authorization: Bearer ... on /admin/...): {t}");
             t
         }
     };

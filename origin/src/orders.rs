@@ -1,5 +1,6 @@
 //! Flash-sale orders on product cues: `POST /demo/login`, `POST /orders`, `GET /orders/<id>`,
-//! `DELETE /orders/<id>`.
+//! `DELETE /orders/<id>`, and for the host `GET /admin/sales`, `GET|POST /admin/faults` and
+//! `POST /admin/orders/restart`.
 //!
 //! - A user token is what a storefront would issue; the origin signs demo ones:
 //!   `base64url(payload).base64url(hmac_sha256(secret, payload))`, the payload being the JSON
@@ -13,16 +14,24 @@
 //! - Fairness: every attempt received within `--fair-window-ms` after the cue's shared display
 //!   instant (START-DATE + the shared target latency, or + [`DEFAULT_DISPLAY_DELAY_MS`]) is
 //!   equal: when the window closes the winners are drawn uniformly at random among them (the
-//!   arrival order plays no part); later attempts win first come, first served while the cue's
-//!   stock lasts, then are `sold_out`. The times a client reports (`shownAtMs`, `tappedAtMs`,
-//!   `latencyMs`) are kept as diagnostics only and never used to order anyone.
-//! - Every answer carries `X-Server-Time` (ms since the epoch on the origin's clock).
+//!   arrival order plays no part; a user with several entrants has one ticket, their others
+//!   come after everyone's first); later attempts win first come, first served while the
+//!   cue's stock lasts, then are `sold_out`. One win per user and product. The times a client
+//!   reports (`shownAtMs`, `tappedAtMs`, `latencyMs`) are kept as diagnostics only and never
+//!   used to order anyone.
+//! - Durability: every order, sale, decision and draw is stored in the [`Ledger`] (SQLite at
+//!   `--ledger`) before the answer leaves, so a crash loses nothing: after a restart, stored
+//!   answers are replayed to retries and the sales whose window was open are drawn when it
+//!   closes. What stays in memory is a cache (the sales' windows), the keys being processed
+//!   right now, and the admission bucket; [`Orders::restart`] drops all three.
+//! - Every answer carries `X-Server-Time` (ms since the epoch on the origin's clock); the
+//!   `/orders*` routes go through the fault knobs of [`crate::faults`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +42,12 @@ use serde_json::{json, Value};
 use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 
 use crate::cues::Cues;
+use crate::faults::{FaultSettings, Traffic};
+use crate::ledger::{
+    Answer, Decide, DrawRecord, Keyed, Ledger, LedgerError, LedgerPath, NewOrder, OrderRow, Placed, SaleRow,
+    SqliteLedger,
+};
+pub use crate::ledger::{CancelError, Status};
 use crate::source::Clock;
 
 pub const DEFAULT_ORDER_RATE: u32 = 200;
@@ -47,9 +62,15 @@ const MAX_USER_ID: usize = 128;
 const MAX_FIELD: usize = 64;
 /// Decided orders (and their keys) are forgotten this long after they were received.
 const KEEP_MS: f64 = 6.0 * 3600.0 * 1000.0;
+/// Forgetting is housekeeping: once a minute (of order time) keeps it off most POSTs.
+const FORGET_EVERY_MS: f64 = 60_000.0;
+/// How often due draws are made without waiting for a request (see [`settle_loop`]).
+pub const SETTLE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 pub const SERVER_TIME: &str = "x-server-time";
+/// Mixed into the seed for order IDs, so they are not the draw's numbers.
+const ID_SEED_SALT: u64 = 0x0005_eed1_d50f_0de5;
 
-/// `--token-secret`, `--order-rate`, `--fair-window-ms`, `--order-seed`.
+/// `--token-secret`, `--order-rate`, `--fair-window-ms`, `--order-seed`, `--ledger`, `--fault-*`.
 #[derive(Debug, Clone)]
 pub struct OrderSettings {
     /// Default: 32 random bytes.
@@ -57,8 +78,11 @@ pub struct OrderSettings {
     /// New intents admitted a second.
     pub rate: u32,
     pub fair_window_ms: u32,
-    /// Seeds the draw (and order IDs), for tests; default random.
+    /// Seeds the draw, order IDs and the fault knobs, for tests; default random.
     pub seed: Option<u64>,
+    /// Default here `:memory:` (tests); the binary's default is a file, see `main`.
+    pub ledger: LedgerPath,
+    pub faults: FaultSettings,
 }
 
 impl Default for OrderSettings {
@@ -68,30 +92,8 @@ impl Default for OrderSettings {
             rate: DEFAULT_ORDER_RATE,
             fair_window_ms: DEFAULT_FAIR_WINDOW_MS,
             seed: None,
-        }
-    }
-}
-
-/// Where an order stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Pending,
-    Won,
-    Lost,
-    SoldOut,
-    Rejected,
-    Cancelled,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Won => "won",
-            Status::Lost => "lost",
-            Status::SoldOut => "sold_out",
-            Status::Rejected => "rejected",
-            Status::Cancelled => "cancelled",
+            ledger: LedgerPath::Memory,
+            faults: FaultSettings::default(),
         }
     }
 }
@@ -129,43 +131,11 @@ impl Intent {
         Ok(())
     }
 
-    /// What makes two requests the same intent (the diagnostics may differ between retries).
+    /// The canonical payload: what makes two requests the same intent (the diagnostics may
+    /// differ between retries). JSON with its keys in a fixed order.
     fn fingerprint(&self) -> String {
-        format!("{}\n{}\n{}", self.cue_id, self.product_id, self.quantity)
+        json!({"cueId": self.cue_id, "productId": self.product_id, "quantity": self.quantity}).to_string()
     }
-}
-
-struct Order {
-    id: String,
-    user: String,
-    key: String,
-    cue_id: String,
-    product_id: String,
-    quantity: u32,
-    status: Status,
-    reason: Option<&'static str>,
-    received_ms: f64,
-    decided_ms: Option<f64>,
-    /// POSTs with this order's key (the first and every repeat).
-    attempts: u32,
-    shown_at_ms: Option<f64>,
-    tapped_at_ms: Option<f64>,
-    latency_ms: Option<f64>,
-}
-
-/// What an idempotency key holds.
-enum Keyed {
-    Processing { fingerprint: String },
-    Done { fingerprint: String, status: StatusCode, body: String, order: String },
-}
-
-/// The flash sale on one cue.
-struct Sale {
-    window_end_ms: f64,
-    left: u32,
-    drawn: bool,
-    /// Orders received within the window, in arrival order (which the draw ignores).
-    entrants: Vec<String>,
 }
 
 struct Bucket {
@@ -173,15 +143,19 @@ struct Bucket {
     last_ms: f64,
 }
 
+/// The order service's state between requests: the ledger and what may be lost with the
+/// process.
 struct Book {
-    orders: HashMap<String, Order>,
-    keys: HashMap<(String, String), Keyed>,
-    sales: HashMap<String, Sale>,
-    /// Order IDs, oldest first, for forgetting them.
-    arrivals: VecDeque<String>,
-    draw: Rng,
+    /// The open ledger, or why it could not be opened (every request then gets 503).
+    ledger: Result<Box<dyn Ledger>, String>,
+    /// A cache of the ledger's sales, for their product and window; `left` is not kept up to
+    /// date here (the ledger takes stock).
+    sales: HashMap<String, SaleRow>,
+    /// Keys whose first request is being processed.
+    in_flight: HashSet<(String, String)>,
     ids: Rng,
     bucket: Bucket,
+    last_forget_ms: f64,
 }
 
 /// What a `POST /orders` finds under its key.
@@ -195,24 +169,37 @@ pub enum Begin {
     InFlight,
     /// 422: the key was used for another intent.
     Mismatch,
+    /// 503: the ledger failed.
+    Unavailable(String),
 }
 
-/// Why a cancel was refused.
-#[derive(Debug, PartialEq)]
-pub enum CancelError {
-    NotFound,
-    /// 409: already decided as lost, sold out, rejected or cancelled.
-    Final(Status),
-}
-
-/// The orders and the sales, with the token secret and the admission bucket.
+/// The orders and the sales, with the token secret, the admission bucket and the traffic knobs.
 pub struct Orders {
     clock: Clock,
     cues: Arc<Cues>,
     secret: Vec<u8>,
     rate: f64,
     fair_window_ms: f64,
+    seed: u64,
+    ledger_path: LedgerPath,
     book: Mutex<Book>,
+    /// Request counters and fault knobs of the `/orders*` routes: the HTTP front, which a
+    /// restart of the order service leaves as it is.
+    pub traffic: Traffic,
+}
+
+/// What [`Orders::restart`] found in the reopened ledger.
+#[derive(Debug, PartialEq)]
+pub struct Restarted {
+    /// Sales not drawn yet, which will be drawn when their window closes.
+    pub resumed_sales: usize,
+    pub orders_ever: u64,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> String {
+    let msg = format!("order ledger unavailable: {e}");
+    eprintln!("origin: {msg}");
+    msg
 }
 
 impl Orders {
@@ -220,26 +207,50 @@ impl Orders {
         let secret = settings.token_secret.unwrap_or_else(|| random_bytes::<32>().to_vec());
         let seed = settings.seed.unwrap_or_else(|| u64::from_le_bytes(random_bytes::<8>()));
         let rate = f64::from(settings.rate.max(1));
+        let book = Book::open(&settings.ledger, seed, rate);
         Orders {
             clock,
             cues,
             secret,
             rate,
             fair_window_ms: f64::from(settings.fair_window_ms),
-            book: Mutex::new(Book {
-                orders: HashMap::new(),
-                keys: HashMap::new(),
-                sales: HashMap::new(),
-                arrivals: VecDeque::new(),
-                draw: Rng(seed),
-                ids: Rng(seed ^ 0x0005_eed1_d50f_0de5),
-                bucket: Bucket { tokens: rate, last_ms: f64::NEG_INFINITY },
-            }),
+            seed,
+            ledger_path: settings.ledger,
+            book: Mutex::new(book),
+            traffic: Traffic::new(settings.faults, seed),
         }
     }
 
     pub fn now_ms(&self) -> f64 {
         self.clock.now_ms()
+    }
+
+    /// Whether the ledger is open; why not otherwise.
+    pub fn health(&self) -> Result<(), String> {
+        let book = self.book.lock().map_err(|_| "the order book is poisoned".to_string())?;
+        book.ledger.as_ref().map(|_| ()).map_err(Clone::clone)
+    }
+
+    pub fn ledger_path(&self) -> &LedgerPath {
+        &self.ledger_path
+    }
+
+    /// Behaves as after a crash and a start: drops every in-memory state (the cache of sales,
+    /// the keys being processed, the admission bucket) and the connection, then reopens the
+    /// ledger from disk. Refused for an in-memory ledger, which a restart would lose.
+    pub fn restart(&self) -> Result<Restarted, String> {
+        if self.ledger_path == LedgerPath::Memory {
+            return Err(
+                "the ledger is :memory:, which a restart would lose; start the origin with --ledger PATH".into()
+            );
+        }
+        let mut book = self.book.lock().map_err(|_| "the order book is poisoned".to_string())?;
+        // Close the old connection before the new one opens, as a dead process would have.
+        book.ledger = Err("restarting".into());
+        *book = Book::open(&self.ledger_path, self.seed, self.rate);
+        let ledger = book.ledger.as_mut().map_err(|e| e.clone())?;
+        let orders_ever = ledger.high_water().map_err(unavailable)?;
+        Ok(Restarted { resumed_sales: book.sales.values().filter(|s| !s.drawn).count(), orders_ever })
     }
 
     /// A signed demo token for `user`, valid [`TOKEN_LIFETIME_MS`] from `now`.
@@ -264,23 +275,25 @@ impl Orders {
 
     /// Looks `user`'s `key` up; holds it as processing if it is new.
     pub fn begin(&self, user: &str, key: &str, intent: &Intent) -> Begin {
-        let Ok(mut book) = self.book.lock() else { return Begin::InFlight };
+        let Ok(mut book) = self.book.lock() else { return Begin::Unavailable("the order book is poisoned".into()) };
         let book = &mut *book;
-        let fp = intent.fingerprint();
-        match book.keys.get(&(user.to_string(), key.to_string())) {
-            None => {
-                book.keys.insert((user.into(), key.into()), Keyed::Processing { fingerprint: fp });
+        let k = (user.to_string(), key.to_string());
+        let ledger = match book.ledger.as_mut() {
+            Ok(l) => l,
+            Err(e) => return Begin::Unavailable(e.clone()),
+        };
+        match ledger.lookup(user, key, &intent.fingerprint()) {
+            Err(e) => Begin::Unavailable(unavailable(e)),
+            Ok(Some(Keyed::Answer(a))) => {
+                Begin::Replay(StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK), a.body)
+            }
+            Ok(Some(Keyed::Conflict)) => Begin::Mismatch,
+            // The first request's payload is not known until it is stored: a repeat while it
+            // is processed is told to retry, whatever its payload.
+            Ok(None) if book.in_flight.contains(&k) => Begin::InFlight,
+            Ok(None) => {
+                book.in_flight.insert(k);
                 Begin::New
-            }
-            Some(Keyed::Processing { fingerprint } | Keyed::Done { fingerprint, .. }) if *fingerprint != fp => {
-                Begin::Mismatch
-            }
-            Some(Keyed::Processing { .. }) => Begin::InFlight,
-            Some(Keyed::Done { status, body, order, .. }) => {
-                if let Some(o) = book.orders.get_mut(order) {
-                    o.attempts += 1;
-                }
-                Begin::Replay(*status, body.clone())
             }
         }
     }
@@ -288,10 +301,7 @@ impl Orders {
     /// Lets go of a key held by [`Orders::begin`] without an answer (e.g. not admitted).
     pub fn abandon(&self, user: &str, key: &str) {
         if let Ok(mut book) = self.book.lock() {
-            let k = (user.to_string(), key.to_string());
-            if matches!(book.keys.get(&k), Some(Keyed::Processing { .. })) {
-                book.keys.remove(&k);
-            }
+            book.in_flight.remove(&(user.to_string(), key.to_string()));
         }
     }
 
@@ -310,171 +320,363 @@ impl Orders {
     }
 
     /// Places a new intent held by [`Orders::begin`] and stores the answer under its key:
-    /// 202 with where to follow it, or 422 if it was rejected.
+    /// 202 with where to follow it, or 422 if it was rejected; 503 if the ledger failed
+    /// (nothing is stored then, and the key stays free).
     pub fn place(&self, user: &str, key: &str, intent: Intent, now: f64) -> (StatusCode, String) {
-        let cue = self.cues.find(&intent.cue_id);
         let Ok(mut book) = self.book.lock() else {
             return (StatusCode::SERVICE_UNAVAILABLE, json!({"error": "order book unavailable"}).to_string());
         };
         let book = &mut *book;
-        forget_old(book, now);
-        let id = loop {
-            let id = format!("o-{:016x}", book.ids.next());
-            if !book.orders.contains_key(&id) {
-                break id;
+        book.in_flight.remove(&(user.to_string(), key.to_string()));
+        match self.place_in(book, user, key, intent, now) {
+            Ok(answer) => answer,
+            Err(e) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": unavailable(e) }).to_string()),
+        }
+    }
+
+    fn place_in(
+        &self,
+        book: &mut Book,
+        user: &str,
+        key: &str,
+        intent: Intent,
+        now: f64,
+    ) -> Result<(StatusCode, String), LedgerError> {
+        if now - book.last_forget_ms >= FORGET_EVERY_MS {
+            book.last_forget_ms = now;
+            book.ledger()?.forget(now - KEEP_MS)?;
+        }
+        let id = format!("o-{:016x}", book.ids.next());
+        let sale = self.sale_for(book, &intent, now)?;
+        let (decide, retry_ms) = match &sale {
+            Err(reason) => (Decide::Reject(reason.to_string()), 0.0),
+            Ok(sale) => {
+                self.settle(book, &sale.sale_id, now)?;
+                if now < sale.close_ms {
+                    (Decide::Enter, (sale.close_ms - now).ceil())
+                } else {
+                    (Decide::Buy, 0.0)
+                }
             }
         };
-        let mut order = Order {
+        let order = NewOrder {
             id: id.clone(),
             user: user.into(),
             key: key.into(),
-            cue_id: intent.cue_id.clone(),
-            product_id: intent.product_id.clone(),
+            payload: intent.fingerprint(),
+            sale_id: sale.as_ref().ok().map(|s| s.sale_id.clone()),
+            cue_id: intent.cue_id,
+            product_id: intent.product_id,
             quantity: intent.quantity,
-            status: Status::Pending,
-            reason: None,
             received_ms: now,
-            decided_ms: None,
-            attempts: 1,
             shown_at_ms: intent.shown_at_ms,
             tapped_at_ms: intent.tapped_at_ms,
             latency_ms: intent.latency_ms,
         };
-        let display_ms =
-            cue.as_ref().map(|c| c.capture_ms + c.target_latency_ms.map_or(DEFAULT_DISPLAY_DELAY_MS, f64::from));
-        let rejected = match (&cue, display_ms) {
-            (None, _) | (_, None) => Some("unknown cue"),
-            (Some(c), _) if c.product_id != intent.product_id => Some("productId is not the cue's product"),
-            (_, Some(d)) if now < d => Some("the cue was not shown yet"),
-            _ => None,
+        let answer = |o: &crate::ledger::Outcome| {
+            if o.status == Status::Rejected {
+                let body = json!({"orderId": id, "status": "rejected", "reason": o.reason});
+                Answer { status: StatusCode::UNPROCESSABLE_ENTITY.as_u16(), body: body.to_string() }
+            } else {
+                let body =
+                    json!({"orderId": id, "attemptUrl": format!("/orders/{id}"), "retryAfterMs": retry_ms as u64});
+                Answer { status: StatusCode::ACCEPTED.as_u16(), body: body.to_string() }
+            }
         };
-        let mut retry_ms = 0.0;
-        match (rejected, cue, display_ms) {
-            (None, Some(c), Some(display_ms)) => {
-                let sale = book.sales.entry(c.id.clone()).or_insert_with(|| Sale {
-                    window_end_ms: display_ms + self.fair_window_ms,
-                    left: c.stock,
-                    drawn: false,
-                    entrants: Vec::new(),
-                });
-                settle(sale, &mut book.orders, &mut book.draw, now);
-                if now < sale.window_end_ms {
-                    sale.entrants.push(id.clone());
-                    retry_ms = (sale.window_end_ms - now).ceil();
-                } else if sale.left >= order.quantity {
-                    sale.left -= order.quantity;
-                    order.status = Status::Won;
-                    order.decided_ms = Some(now);
-                } else {
-                    order.status = Status::SoldOut;
-                    order.decided_ms = Some(now);
+        let answer = match book.ledger()?.place(&order, &decide, &answer)? {
+            Placed::New { answer, .. } | Placed::Existing(Keyed::Answer(answer)) => answer,
+            Placed::Existing(Keyed::Conflict) => {
+                let body = json!({"error": "this Idempotency-Key was used for another order"}).to_string();
+                Answer { status: StatusCode::UNPROCESSABLE_ENTITY.as_u16(), body }
+            }
+        };
+        Ok((StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK), answer.body))
+    }
+
+    /// The sale an intent is for (opened on the cue's first order), or why it is rejected.
+    fn sale_for(
+        &self,
+        book: &mut Book,
+        intent: &Intent,
+        now: f64,
+    ) -> Result<Result<SaleRow, &'static str>, LedgerError> {
+        let sale = match self.cues.find(&intent.cue_id) {
+            Some(c) => {
+                let open_ms = c.capture_ms + c.target_latency_ms.map_or(DEFAULT_DISPLAY_DELAY_MS, f64::from);
+                match book.sale(&sale_key(&c.id, open_ms))? {
+                    Some(s) => s,
+                    None => {
+                        if c.product_id != intent.product_id {
+                            return Ok(Err("productId is not the cue's product"));
+                        }
+                        if now < open_ms {
+                            return Ok(Err("the cue was not shown yet"));
+                        }
+                        let new = SaleRow {
+                            sale_id: sale_key(&c.id, open_ms),
+                            cue_id: c.id.clone(),
+                            product_id: c.product_id.clone(),
+                            stock: c.stock,
+                            left: c.stock,
+                            open_ms,
+                            close_ms: open_ms + self.fair_window_ms,
+                            drawn: false,
+                        };
+                        let stored = book.ledger()?.open_sale(&new)?;
+                        book.sales.insert(stored.sale_id.clone(), stored.clone());
+                        stored
+                    }
                 }
             }
-            (reason, _, _) => {
-                order.status = Status::Rejected;
-                order.reason = reason.or(Some("unknown cue"));
-                order.decided_ms = Some(now);
+            // Cues are not kept: after the origin started again, a sale goes on from the
+            // ledger alone.
+            None => match book.latest_sale(&intent.cue_id)? {
+                Some(s) => s,
+                None => return Ok(Err("unknown cue")),
+            },
+        };
+        if sale.product_id != intent.product_id {
+            return Ok(Err("productId is not the cue's product"));
+        }
+        if now < sale.open_ms {
+            return Ok(Err("the cue was not shown yet"));
+        }
+        Ok(Ok(sale))
+    }
+
+    /// Once the window of the sale `sale_id` has closed, draws the winners among its pending
+    /// entrants: one ticket per user (their first entrant), shuffled uniformly, then the
+    /// users' other entrants in arrival order; logs the draw to stderr as one line.
+    fn settle(&self, book: &mut Book, sale_id: &str, now: f64) -> Result<(), LedgerError> {
+        let Some(sale) = book.sale(sale_id)? else { return Ok(()) };
+        if sale.drawn || now < sale.close_ms {
+            return Ok(());
+        }
+        let entrants = book.ledger()?.entrants(sale_id)?;
+        let mut seen = HashSet::new();
+        let (mut tickets, mut others) = (Vec::new(), Vec::new());
+        for e in &entrants {
+            if seen.insert(e.user.as_str()) {
+                tickets.push(e.order_id.clone());
+            } else {
+                others.push(e.order_id.clone());
             }
         }
-        let (status, body) = if order.status == Status::Rejected {
-            let body = json!({"orderId": id, "status": "rejected", "reason": order.reason});
-            (StatusCode::UNPROCESSABLE_ENTITY, body.to_string())
-        } else {
-            let body = json!({"orderId": id, "attemptUrl": format!("/orders/{id}"), "retryAfterMs": retry_ms as u64});
-            (StatusCode::ACCEPTED, body.to_string())
+        let seed = draw_seed(self.seed, &sale.cue_id);
+        Rng(seed).shuffle(&mut tickets);
+        tickets.extend(others);
+        let record = DrawRecord {
+            sale_id: sale_id.into(),
+            seed,
+            at_ms: now,
+            entrants: entrants.into_iter().map(|e| e.order_id).collect(),
+            drawn: tickets,
+            winners: Vec::new(),
         };
-        book.orders.insert(id.clone(), order);
-        book.arrivals.push_back(id.clone());
-        book.keys.insert(
-            (user.into(), key.into()),
-            Keyed::Done { fingerprint: intent.fingerprint(), status, body: body.clone(), order: id },
-        );
-        (status, body)
+        let record = book.ledger()?.draw(&record)?;
+        if let Some(s) = book.sales.get_mut(sale_id) {
+            s.drawn = true;
+        }
+        eprintln!("origin: {}", draw_line(&sale, &record));
+        Ok(())
+    }
+
+    /// Makes every draw that is due (see [`settle_loop`]).
+    pub fn settle_due(&self, now: f64) {
+        let Ok(mut book) = self.book.lock() else { return };
+        let due: Vec<String> =
+            book.sales.values().filter(|s| !s.drawn && now >= s.close_ms).map(|s| s.sale_id.clone()).collect();
+        for cue in due {
+            if let Err(e) = self.settle(&mut book, &cue, now) {
+                unavailable(e);
+            }
+        }
     }
 
     /// `user`'s order `id` as JSON (its sale settled first), and while it is pending, in how
-    /// many ms to ask again; `None` if there is no such order of theirs.
-    pub fn view(&self, user: &str, id: &str, now: f64) -> Option<(Value, Option<f64>)> {
-        let mut book = self.book.lock().ok()?;
+    /// many ms to ask again; `Ok(None)` if there is no such order of theirs.
+    pub fn view(&self, user: &str, id: &str, now: f64) -> Result<Option<(Value, Option<f64>)>, String> {
+        let mut book = self.book.lock().map_err(|_| "the order book is poisoned".to_string())?;
         let book = &mut *book;
-        let o = book.orders.get(id).filter(|o| o.user == user)?;
-        let cue_id = o.cue_id.clone();
-        let mut retry = None;
-        if let Some(sale) = book.sales.get_mut(&cue_id) {
-            settle(sale, &mut book.orders, &mut book.draw, now);
-            retry = Some((sale.window_end_ms - now).max(0.0).ceil());
-        }
-        let o = book.orders.get(id)?;
-        let retry = retry.filter(|_| o.status == Status::Pending);
-        Some((describe(o, retry), retry))
+        let found = (|| {
+            let Some(o) = book.ledger()?.order(id)?.filter(|o| o.user == user) else { return Ok(None) };
+            if o.status != Status::Pending {
+                return Ok(Some((describe(&o, None), None)));
+            }
+            let Some(sale_id) = o.sale_id.clone() else { return Ok(Some((describe(&o, None), None))) };
+            self.settle(book, &sale_id, now)?;
+            let o = book.ledger()?.order(id)?.unwrap_or(o);
+            let sale = book.sale(&sale_id)?;
+            let retry = sale.map(|s| (s.close_ms - now).max(0.0).ceil()).filter(|_| o.status == Status::Pending);
+            Ok(Some((describe(&o, retry), retry)))
+        })();
+        found.map_err(|e: LedgerError| unavailable(e))
     }
 
     /// Cancels `user`'s pending or won order (a won order's units go back on sale).
-    pub fn cancel(&self, user: &str, id: &str, now: f64) -> Result<Value, CancelError> {
-        let Ok(mut book) = self.book.lock() else { return Err(CancelError::NotFound) };
+    pub fn cancel(&self, user: &str, id: &str, now: f64) -> Result<Result<Value, CancelError>, String> {
+        let mut book = self.book.lock().map_err(|_| "the order book is poisoned".to_string())?;
         let book = &mut *book;
-        let Some(o) = book.orders.get(id).filter(|o| o.user == user) else { return Err(CancelError::NotFound) };
-        let cue_id = o.cue_id.clone();
-        if let Some(sale) = book.sales.get_mut(&cue_id) {
-            settle(sale, &mut book.orders, &mut book.draw, now);
-        }
-        let o = book.orders.get_mut(id).ok_or(CancelError::NotFound)?;
-        match o.status {
-            Status::Pending => {}
-            Status::Won => {
-                if let Some(sale) = book.sales.get_mut(&cue_id) {
-                    sale.left += o.quantity;
-                }
+        let done = (|| {
+            let Some(o) = book.ledger()?.order(id)?.filter(|o| o.user == user) else {
+                return Ok(Err(CancelError::NotFound));
+            };
+            if let Some(sale_id) = &o.sale_id {
+                self.settle(book, sale_id, now)?;
             }
-            s => return Err(CancelError::Final(s)),
-        }
-        o.status = Status::Cancelled;
-        o.decided_ms = Some(now);
-        Ok(describe(o, None))
+            Ok(book.ledger()?.cancel(user, id, now)?.map(|o| describe(&o, None)))
+        })();
+        done.map_err(|e: LedgerError| unavailable(e))
+    }
+
+    /// `GET /admin/sales`: every sale with its counts, window and draw (the lists of order IDs
+    /// only if `lists`), and the traffic counters. Due draws are made first.
+    pub fn summary(&self, now: f64, lists: bool) -> Result<Value, String> {
+        self.settle_due(now);
+        let mut book = self.book.lock().map_err(|_| "the order book is poisoned".to_string())?;
+        let sales = book.ledger().and_then(|l| l.summary()).map_err(unavailable)?;
+        let ids = |v: &[String]| if lists { json!(v) } else { Value::Null };
+        let sales: Vec<Value> = sales
+            .iter()
+            .map(|s| {
+                let draw = s.draw.as_ref().map(|d| {
+                    json!({
+                        "seed": d.seed.to_string(),
+                        "atMs": d.at_ms.round() as u64,
+                        "entrantCount": d.entrants.len(),
+                        "winnerCount": d.winners.len(),
+                        "entrants": ids(&d.entrants),
+                        "drawn": ids(&d.drawn),
+                        "winners": ids(&d.winners),
+                    })
+                });
+                json!({
+                    "saleId": s.sale.sale_id,
+                    "cueId": s.sale.cue_id,
+                    "productId": s.sale.product_id,
+                    "stock": s.sale.stock,
+                    "left": s.sale.left,
+                    "attempts": s.attempts,
+                    "intents": s.intents,
+                    "pending": s.pending,
+                    "won": s.won,
+                    "lost": s.lost,
+                    "soldOut": s.sold_out,
+                    "rejected": s.rejected,
+                    "cancelled": s.cancelled,
+                    "window": {"openMs": s.sale.open_ms.round() as u64, "closeMs": s.sale.close_ms.round() as u64},
+                    "drawn": s.sale.drawn,
+                    "draw": draw,
+                })
+            })
+            .collect();
+        Ok(json!({
+            "nowMs": now.round() as u64,
+            "ledger": self.ledger_path.to_string(),
+            "sales": sales,
+            "requests": self.traffic.counters(),
+            "faults": self.traffic.faults(),
+        }))
     }
 }
 
-/// Forgets decided orders received more than [`KEEP_MS`] ago, their keys, and the sales whose
-/// window closed that long ago.
-fn forget_old(book: &mut Book, now: f64) {
-    while let Some(id) = book.arrivals.front() {
-        match book.orders.get(id) {
-            Some(o) if o.received_ms >= now - KEEP_MS || o.status == Status::Pending => break,
-            Some(o) => {
-                book.keys.remove(&(o.user.clone(), o.key.clone()));
-                book.orders.remove(id);
+impl Book {
+    fn open(path: &LedgerPath, seed: u64, rate: f64) -> Book {
+        let mut book = Book {
+            ledger: Err("not open".into()),
+            sales: HashMap::new(),
+            in_flight: HashSet::new(),
+            ids: Rng(seed ^ ID_SEED_SALT),
+            bucket: Bucket { tokens: rate, last_ms: f64::NEG_INFINITY },
+            last_forget_ms: f64::NEG_INFINITY,
+        };
+        let opened = SqliteLedger::open(path).map(|l| Box::new(l) as Box<dyn Ledger>).and_then(|mut l| {
+            // The sales still to draw: their windows are what the draw loop watches.
+            for s in l.undrawn_sales()? {
+                book.sales.insert(s.sale_id.clone(), s);
             }
-            None => {}
-        }
-        book.arrivals.pop_front();
+            // Order IDs go on from where the ledger is, not from the seed's first numbers
+            // again (the same --order-seed after a restart would repeat them).
+            book.ids = Rng(seed ^ ID_SEED_SALT ^ l.high_water()?.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            Ok(l)
+        });
+        book.ledger = opened.map_err(|e| format!("cannot open the order ledger {path}: {e}"));
+        book
     }
-    book.sales.retain(|_, s| !s.drawn || s.window_end_ms >= now - KEEP_MS);
+
+    fn ledger(&mut self) -> Result<&mut Box<dyn Ledger>, LedgerError> {
+        self.ledger.as_mut().map_err(|e| LedgerError::Corrupt(e.clone()))
+    }
+
+    /// The sale `sale_id`, from the cache or the ledger.
+    fn sale(&mut self, sale_id: &str) -> Result<Option<SaleRow>, LedgerError> {
+        if let Some(s) = self.sales.get(sale_id) {
+            return Ok(Some(s.clone()));
+        }
+        let found = self.ledger()?.sale(sale_id)?;
+        if let Some(s) = &found {
+            self.sales.insert(sale_id.into(), s.clone());
+        }
+        Ok(found)
+    }
+
+    /// The latest sale on the cue `cue_id`, from the ledger (the cache is by sale).
+    fn latest_sale(&mut self, cue_id: &str) -> Result<Option<SaleRow>, LedgerError> {
+        let found = self.ledger()?.latest_sale(cue_id)?;
+        if let Some(s) = &found {
+            if let Some(cached) = self.sales.get(&s.sale_id) {
+                return Ok(Some(cached.clone()));
+            }
+            self.sales.insert(s.sale_id.clone(), s.clone());
+        }
+        Ok(found)
+    }
 }
 
-/// Once the window has closed, draws the winners among the pending entrants, uniformly.
-fn settle(sale: &mut Sale, orders: &mut HashMap<String, Order>, rng: &mut Rng, now: f64) {
-    if sale.drawn || now < sale.window_end_ms {
-        return;
-    }
-    sale.drawn = true;
-    let mut entrants: Vec<String> = std::mem::take(&mut sale.entrants)
-        .into_iter()
-        .filter(|id| orders.get(id).is_some_and(|o| o.status == Status::Pending))
-        .collect();
-    rng.shuffle(&mut entrants);
-    for id in entrants {
-        let Some(o) = orders.get_mut(&id) else { continue };
-        if sale.left >= o.quantity {
-            sale.left -= o.quantity;
-            o.status = Status::Won;
-        } else {
-            o.status = Status::Lost;
-        }
-        o.decided_ms = Some(sale.window_end_ms);
+/// The key of the sale on a cue: its ID and display instant, since an origin started afresh
+/// numbers its cues from `cue-1` again.
+fn sale_key(cue_id: &str, open_ms: f64) -> String {
+    format!("{cue_id}@{}", open_ms.round() as i64)
+}
+
+/// The seed of the draw on `cue_id`: fixed by the order seed and the cue ID (not by when the
+/// cue was shown, so a rerun with `--order-seed` replays it), and a draw made after a restart
+/// is the one that would have been made without it.
+fn draw_seed(seed: u64, cue_id: &str) -> u64 {
+    // FNV-1a over the cue ID, then one splitmix step.
+    let h = cue_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    Rng(seed ^ h).next()
+}
+
+/// The audit line of a draw: everything needed to redo it.
+fn draw_line(sale: &SaleRow, d: &DrawRecord) -> String {
+    format!(
+        "draw sale={} cue={} product={} stock={} window={}..{} seed={} entrants={} drawn={} winners={}",
+        d.sale_id,
+        sale.cue_id,
+        sale.product_id,
+        sale.stock,
+        sale.open_ms.round() as u64,
+        sale.close_ms.round() as u64,
+        d.seed,
+        d.entrants.join(","),
+        d.drawn.join(","),
+        d.winners.join(",")
+    )
+}
+
+/// Makes due draws every [`SETTLE_EVERY`], so a sale is drawn (and its draw logged) when its
+/// window closes even if nobody asks.
+pub async fn settle_loop(orders: Arc<Orders>) {
+    let mut tick = tokio::time::interval(SETTLE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        orders.settle_due(orders.now_ms());
     }
 }
 
-fn describe(o: &Order, retry_ms: Option<f64>) -> Value {
+fn describe(o: &OrderRow, retry_ms: Option<f64>) -> Value {
     let mut v = json!({
         "orderId": o.id,
         "status": o.status.as_str(),
@@ -486,7 +688,7 @@ fn describe(o: &Order, retry_ms: Option<f64>) -> Value {
     });
     let extra = [
         ("decidedAtMs", o.decided_ms.map(|ms| Value::from(ms.round() as u64))),
-        ("reason", o.reason.map(Value::from)),
+        ("reason", o.reason.clone().map(Value::from)),
         ("retryAfterMs", retry_ms.map(|ms| Value::from(ms as u64))),
         ("shownAtMs", o.shown_at_ms.map(Value::from)),
         ("tappedAtMs", o.tapped_at_ms.map(Value::from)),
@@ -504,9 +706,11 @@ fn describe(o: &Order, retry_ms: Option<f64>) -> Value {
 
 // ---- HTTP ----
 
-/// The order routes, every answer stamped with `X-Server-Time`.
+/// The order routes, every answer stamped with `X-Server-Time`, the `/orders*` ones counted and
+/// through the fault knobs.
 pub fn routes(orders: Arc<Orders>) -> Router {
     let stamp = middleware::from_fn_with_state(orders.clone(), server_time);
+    let traffic = middleware::from_fn_with_state(orders.clone(), crate::faults::knobs);
     // A storefront on another origin sends Authorization and Idempotency-Key, which a wildcard
     // does not allow, and reads X-Server-Time and Retry-After, which it must be allowed to.
     let cors = CorsLayer::new()
@@ -515,14 +719,84 @@ pub fn routes(orders: Arc<Orders>) -> Router {
         .allow_headers(AllowHeaders::mirror_request())
         .expose_headers([HeaderName::from_static(SERVER_TIME), header::RETRY_AFTER])
         .max_age(std::time::Duration::from_secs(600));
-    Router::new()
-        .route("/demo/login", post(login))
+    let orders_only = Router::new()
         .route("/orders", post(post_order))
         .route("/orders/{id}", get(get_order).delete(delete_order))
+        .route_layer(traffic);
+    Router::new()
+        .route("/demo/login", post(login))
+        .merge(orders_only)
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(cors)
         .layer(stamp)
         .with_state(orders)
+}
+
+/// The host's routes (`http` puts them behind the admin token): `GET /admin/sales`,
+/// `GET|POST /admin/faults`, `POST /admin/orders/restart`.
+pub fn admin_routes(orders: Arc<Orders>) -> Router {
+    Router::new()
+        .route("/admin/sales", get(get_sales))
+        .route("/admin/faults", get(get_faults).post(post_faults))
+        .route("/admin/orders/restart", post(restart))
+        .layer(DefaultBodyLimit::max(4 * 1024))
+        .with_state(orders)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SalesQuery {
+    /// `false` leaves out the draws' lists of order IDs (the counts stay).
+    lists: Option<bool>,
+}
+
+/// `GET /admin/sales[?lists=false]`: see [`Orders::summary`].
+async fn get_sales(
+    State(orders): State<Arc<Orders>>,
+    query: Result<Query<SalesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let lists = match query {
+        Ok(Query(q)) => q.lists.unwrap_or(true),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("query: {e}")),
+    };
+    match orders.summary(orders.now_ms(), lists) {
+        Ok(v) => answer(StatusCode::OK, v.to_string()),
+        Err(msg) => error(StatusCode::SERVICE_UNAVAILABLE, &msg),
+    }
+}
+
+/// `GET /admin/faults`: the knobs now.
+async fn get_faults(State(orders): State<Arc<Orders>>) -> Response {
+    answer(StatusCode::OK, orders.traffic.faults().to_string())
+}
+
+/// `POST /admin/faults`: sets the knobs given (the others keep their value); 200 with them all.
+async fn post_faults(State(orders): State<Arc<Orders>>, body: Bytes) -> Response {
+    match orders.traffic.set_faults(&body) {
+        Ok(v) => answer(StatusCode::OK, v.to_string()),
+        Err(msg) => error(StatusCode::BAD_REQUEST, &msg),
+    }
+}
+
+/// `POST /admin/orders/restart`: see [`Orders::restart`]; 200
+/// `{"restarted": true, "resumedSales", "ordersEver", "ledger"}`, 409 for a `:memory:` ledger,
+/// 503 if it cannot be reopened.
+async fn restart(State(orders): State<Arc<Orders>>) -> Response {
+    if *orders.ledger_path() == LedgerPath::Memory {
+        return error(
+            StatusCode::CONFLICT,
+            "the ledger is :memory:, which a restart would lose; start the origin with --ledger PATH",
+        );
+    }
+    match orders.restart() {
+        Ok(r) => {
+            eprintln!("origin: order service restarted on {}: {} sales to draw", orders.ledger_path(), r.resumed_sales);
+            let body = json!({"restarted": true, "resumedSales": r.resumed_sales, "ordersEver": r.orders_ever,
+                "ledger": orders.ledger_path().to_string()});
+            answer(StatusCode::OK, body.to_string())
+        }
+        Err(msg) => error(StatusCode::SERVICE_UNAVAILABLE, &msg),
+    }
 }
 
 async fn server_time(State(orders): State<Arc<Orders>>, req: Request, next: Next) -> Response {
@@ -534,11 +808,11 @@ async fn server_time(State(orders): State<Arc<Orders>>, req: Request, next: Next
     res
 }
 
-fn answer(status: StatusCode, body: String) -> Response {
+pub(crate) fn answer(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
-fn error(status: StatusCode, msg: &str) -> Response {
+pub(crate) fn error(status: StatusCode, msg: &str) -> Response {
     answer(status, json!({ "error": msg }).to_string())
 }
 
@@ -616,6 +890,7 @@ async fn post_order(State(orders): State<Arc<Orders>>, headers: HeaderMap, body:
         Begin::Mismatch => {
             return error(StatusCode::UNPROCESSABLE_ENTITY, "this Idempotency-Key was used for another order")
         }
+        Begin::Unavailable(msg) => return error(StatusCode::SERVICE_UNAVAILABLE, &msg),
     }
     let now = orders.now_ms();
     if let Err(retry_s) = orders.admit(now) {
@@ -633,8 +908,10 @@ async fn get_order(State(orders): State<Arc<Orders>>, headers: HeaderMap, Path(i
         Ok(u) => u,
         Err(res) => return *res,
     };
-    let Some((view, retry_ms)) = orders.view(&user, &id, orders.now_ms()) else {
-        return error(StatusCode::NOT_FOUND, "no such order");
+    let (view, retry_ms) = match orders.view(&user, &id, orders.now_ms()) {
+        Ok(Some(found)) => found,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "no such order"),
+        Err(msg) => return error(StatusCode::SERVICE_UNAVAILABLE, &msg),
     };
     let mut res = answer(StatusCode::OK, view.to_string());
     if let Some(ms) = retry_ms {
@@ -650,9 +927,10 @@ async fn delete_order(State(orders): State<Arc<Orders>>, headers: HeaderMap, Pat
         Err(res) => return *res,
     };
     match orders.cancel(&user, &id, orders.now_ms()) {
-        Ok(view) => answer(StatusCode::OK, view.to_string()),
-        Err(CancelError::NotFound) => error(StatusCode::NOT_FOUND, "no such order"),
-        Err(CancelError::Final(s)) => {
+        Ok(Ok(view)) => answer(StatusCode::OK, view.to_string()),
+        Err(msg) => error(StatusCode::SERVICE_UNAVAILABLE, &msg),
+        Ok(Err(CancelError::NotFound)) => error(StatusCode::NOT_FOUND, "no such order"),
+        Ok(Err(CancelError::Final(s))) => {
             error(StatusCode::CONFLICT, &format!("the order is {}: it cannot be cancelled", s.as_str()))
         }
     }
@@ -661,10 +939,10 @@ async fn delete_order(State(orders): State<Arc<Orders>>, headers: HeaderMap, Pat
 // ---- Primitives: SHA-256, HMAC, base64url, a seeded generator ----
 
 /// splitmix64: small, fast and statistically sound for a draw (not for secrets).
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -936,7 +1214,7 @@ mod tests {
     }
 
     fn status_of(orders: &Orders, user: &str, id: &str, now: f64) -> String {
-        orders.view(user, id, now).unwrap().0["status"].as_str().unwrap().to_string()
+        orders.view(user, id, now).unwrap().unwrap().0["status"].as_str().unwrap().to_string()
     }
 
     #[test]
@@ -994,11 +1272,11 @@ mod tests {
         let d = tap(&orders, "d", "flash", 1, close + 20.0);
         assert_eq!(status_of(&orders, "d", &d, close + 20.0), "won");
         // A cancelled win puts its units back on sale.
-        assert_eq!(orders.cancel("a", &a, close + 30.0).unwrap()["status"], "cancelled");
-        assert_eq!(orders.cancel("a", &a, close + 30.0), Err(CancelError::Final(Status::Cancelled)));
+        assert_eq!(orders.cancel("a", &a, close + 30.0).unwrap().unwrap()["status"], "cancelled");
+        assert_eq!(orders.cancel("a", &a, close + 30.0), Ok(Err(CancelError::Final(Status::Cancelled))));
         let e = tap(&orders, "e", "flash", 2, close + 40.0);
         assert_eq!(status_of(&orders, "e", &e, close + 40.0), "won");
-        assert_eq!(orders.cancel("c", &c, close + 50.0), Err(CancelError::Final(Status::SoldOut)));
+        assert_eq!(orders.cancel("c", &c, close + 50.0), Ok(Err(CancelError::Final(Status::SoldOut))));
     }
 
     #[test]
@@ -1007,7 +1285,7 @@ mod tests {
         let shown = sale(&cues, "flash", 1, crate::source::wall_clock_ms());
         let a = tap(&orders, "a", "flash", 1, shown);
         let b = tap(&orders, "b", "flash", 1, shown + 1.0);
-        assert_eq!(orders.cancel("a", &a, shown + 2.0).unwrap()["status"], "cancelled");
+        assert_eq!(orders.cancel("a", &a, shown + 2.0).unwrap().unwrap()["status"], "cancelled");
         let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
         assert_eq!(status_of(&orders, "b", &b, close), "won");
         assert_eq!(status_of(&orders, "a", &a, close), "cancelled");
@@ -1210,13 +1488,18 @@ mod tests {
         let id = first.json()["orderId"].as_str().unwrap().to_string();
         let v = app.call("GET", &format!("/orders/{id}"), &[("authorization", &user)], "").await.json();
         assert_eq!((v["status"].as_str(), v["attempts"].as_u64()), (Some("won"), Some(2)));
-        // The one unit went to that one order: another key of the same user is sold out.
-        let other = app.order(&user, "tap-2", &order_body("flash", 1)).await.json();
+        // The one unit went to that one order: carol's intent is sold out, and another key of
+        // the same user is refused (one per customer).
+        let carol = app.login("carol").await;
+        let other = app.order(&carol, "tap-2", &order_body("flash", 1)).await.json();
         let v = app
-            .call("GET", &format!("/orders/{}", other["orderId"].as_str().unwrap()), &[("authorization", &user)], "")
+            .call("GET", &format!("/orders/{}", other["orderId"].as_str().unwrap()), &[("authorization", &carol)], "")
             .await;
         assert_eq!(v.json()["status"], "sold_out");
         assert!(v.headers.get(header::RETRY_AFTER).is_none());
+        let twice = app.order(&user, "tap-2", &order_body("flash", 1)).await;
+        assert_eq!(twice.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", twice.body);
+        assert!(twice.json()["reason"].as_str().unwrap().contains("already won"), "{}", twice.body);
         // A rejection is stored too.
         let r1 = app.order(&user, "tap-3", &order_body("nowhere", 1)).await;
         let r2 = app.order(&user, "tap-3", &order_body("nowhere", 1)).await;
@@ -1314,18 +1597,20 @@ mod tests {
     }
 
     #[test]
-    fn decided_orders_and_their_keys_are_forgotten_after_six_hours() {
+    fn decided_orders_and_their_keys_are_forgotten_about_six_hours_after_they_were_received() {
         let (orders, cues) = orders_with(OrderSettings { seed: Some(2), ..Default::default() });
         let shown = sale(&cues, "flash", 5, crate::source::wall_clock_ms());
         let a = tap(&orders, "a", "flash", 1, shown);
         let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
         assert_eq!(status_of(&orders, "a", &a, close), "won");
         let b = tap(&orders, "b", "flash", 1, shown + KEEP_MS);
-        assert!(orders.view("a", &a, shown + KEEP_MS).is_some(), "not yet");
-        tap(&orders, "c", "flash", 1, shown + KEEP_MS + 1.0);
-        assert!(orders.view("a", &a, shown + KEEP_MS + 1.0).is_none());
+        assert!(orders.view("a", &a, shown + KEEP_MS).unwrap().is_some(), "not yet");
+        // Forgetting runs at most every FORGET_EVERY_MS.
+        let later = shown + KEEP_MS + FORGET_EVERY_MS;
+        tap(&orders, "c", "flash", 1, later);
+        assert!(orders.view("a", &a, later).unwrap().is_none());
         assert_eq!(orders.begin("a", "a", &intent("flash", 1)), Begin::New, "the key is free again");
-        assert_eq!(status_of(&orders, "b", &b, shown + KEEP_MS + 1.0), "won");
+        assert_eq!(status_of(&orders, "b", &b, later), "won");
     }
 
     #[tokio::test]
@@ -1355,6 +1640,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn nobody_buys_for_another_user_the_token_alone_names_the_buyer() {
+        let app = app(OrderSettings::default());
+        app.cue("flash", 10, 0.0).await;
+        let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+        let body = order_body("flash", 1).replacen('{', r#"{"userId":"alice","sub":"alice","#, 1);
+        let a = app.order(&bob, "k", &body).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+        let uri = format!("/orders/{}", a.json()["orderId"].as_str().unwrap());
+        assert_eq!(app.call("GET", &uri, &[("authorization", &alice)], "").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.call("GET", &uri, &[("authorization", &bob)], "").await.status, StatusCode::OK);
+        // Alice's own key "k" is still free: bob's order was not stored under her name.
+        assert_eq!(app.order(&alice, "k", &order_body("flash", 2)).await.status, StatusCode::ACCEPTED);
+    }
+
+    #[tokio::test]
     async fn nobody_reads_or_cancels_another_users_order() {
         let app = app(OrderSettings::default());
         app.cue("flash", 10, 0.0).await;
@@ -1374,5 +1674,387 @@ mod tests {
         let a = app.call("DELETE", &uri, &[("authorization", &alice)], "").await;
         assert_eq!((a.status, a.json()["status"].as_str()), (StatusCode::OK, Some("cancelled")));
         assert_eq!(app.call("DELETE", &uri, &[("authorization", &alice)], "").await.status, StatusCode::CONFLICT);
+    }
+
+    // ---- The ledger, restarts, the summary, the fault knobs ----
+
+    use crate::ledger::tests::TempLedger;
+
+    #[test]
+    fn a_sale_interrupted_by_a_restart_loses_nothing_duplicates_nothing_and_is_still_drawn() {
+        let file = TempLedger::new("orders-restart");
+        let settings = OrderSettings { seed: Some(4), ledger: file.path(), ..Default::default() };
+        let (orders, cues) = {
+            let cues = Arc::new(Cues::new(Clock::default(), None));
+            (Orders::new(settings.clone(), Clock::default(), cues.clone()), cues)
+        };
+        let shown = sale(&cues, "flash", 3, crate::source::wall_clock_ms());
+        let mut ids = Vec::new();
+        let mut answers = Vec::new();
+        for u in 0..5 {
+            let (user, i) = (format!("u{u}"), intent("flash", 1));
+            assert_eq!(orders.begin(&user, &user, &i), Begin::New);
+            answers.push(orders.place(&user, &user, i, shown + f64::from(u)));
+            ids.push(
+                serde_json::from_str::<Value>(&answers[u as usize].1).unwrap()["orderId"].as_str().unwrap().to_string(),
+            );
+        }
+        // The process dies in the window: memory is gone, the cues too (they are not kept);
+        // the sale goes on from the ledger alone.
+        drop(orders);
+        drop(cues);
+        let orders = Orders::new(settings, Clock::default(), Arc::new(Cues::new(Clock::default(), None)));
+        for u in 0..5 {
+            let user = format!("u{u}");
+            let (status, body) = answers[u].clone();
+            assert_eq!(orders.begin(&user, &user, &intent("flash", 1)), Begin::Replay(status, body), "{user}'s retry");
+            assert_eq!(status_of(&orders, &user, &ids[u], shown + 10.0), "pending");
+        }
+        for u in 5..10 {
+            ids.push(tap(&orders, &format!("u{u}"), "flash", 1, shown + 100.0 + f64::from(u)));
+        }
+        let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
+        orders.settle_due(close);
+        let statuses: Vec<String> = (0..10).map(|u| status_of(&orders, &format!("u{u}"), &ids[u], close)).collect();
+        assert_eq!(statuses.iter().filter(|s| *s == "won").count(), 3, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| *s == "lost").count(), 7, "{statuses:?}");
+        let summary = orders.summary(close, true).unwrap();
+        let s = &summary["sales"][0];
+        assert_eq!((s["intents"].as_u64(), s["attempts"].as_u64(), s["left"].as_u64()), (Some(10), Some(15), Some(0)));
+        assert_eq!(s["draw"]["entrants"], json!(ids), "every entrant, before and after the restart, in arrival order");
+        assert_eq!(s["draw"]["winners"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_cue_id_used_again_by_an_origin_started_afresh_opens_a_new_sale() {
+        let file = TempLedger::new("reused-cue");
+        let settings = OrderSettings { seed: Some(6), ledger: file.path(), ..Default::default() };
+        let now = crate::source::wall_clock_ms();
+        let window = f64::from(DEFAULT_FAIR_WINDOW_MS);
+        {
+            let cues = Arc::new(Cues::new(Clock::default(), None));
+            let orders = Orders::new(settings.clone(), Clock::default(), cues.clone());
+            let shown = sale(&cues, "cue-1", 1, now - 2.0 * window);
+            let a = tap(&orders, "a", "cue-1", 1, shown + window);
+            assert_eq!(status_of(&orders, "a", &a, shown + window), "won");
+        }
+        let cues = Arc::new(Cues::new(Clock::default(), None));
+        let orders = Orders::new(settings, Clock::default(), cues.clone());
+        let shown = sale(&cues, "cue-1", 5, now);
+        let b = tap(&orders, "b", "cue-1", 1, shown + window);
+        assert_eq!(status_of(&orders, "b", &b, shown + window), "won", "not the old sale's sold-out stock");
+        let summary = orders.summary(shown + window, false).unwrap();
+        let lefts: Vec<u64> =
+            summary["sales"].as_array().unwrap().iter().map(|s| s["left"].as_u64().unwrap()).collect();
+        assert_eq!(lefts, [0, 4]);
+    }
+
+    #[test]
+    fn a_users_second_entrant_comes_after_every_first_one_in_the_draw() {
+        let (orders, cues) = orders_with(OrderSettings { seed: Some(11), ..Default::default() });
+        let shown = sale(&cues, "flash", 2, crate::source::wall_clock_ms());
+        // alice taps twice (two keys) before anyone else; two units; three users.
+        let place = |user: &str, key: &str, now: f64| {
+            assert_eq!(orders.begin(user, key, &intent("flash", 1)), Begin::New);
+            let (_, body) = orders.place(user, key, intent("flash", 1), now);
+            serde_json::from_str::<Value>(&body).unwrap()["orderId"].as_str().unwrap().to_string()
+        };
+        let a2 = place("alice", "k2", shown);
+        let a1 = place("alice", "k1", shown + 1.0);
+        place("bob", "k", shown + 2.0);
+        place("carol", "k", shown + 3.0);
+        let close = shown + f64::from(DEFAULT_FAIR_WINDOW_MS);
+        orders.settle_due(close);
+        let d = &orders.summary(close, true).unwrap()["sales"][0]["draw"];
+        let drawn: Vec<&str> = d["drawn"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(drawn.len(), 4);
+        assert_eq!(drawn[3], a1, "alice's later entrant is last");
+        assert!(drawn[..3].contains(&a2.as_str()));
+        let alice_won = [&a1, &a2].iter().filter(|id| status_of(&orders, "alice", id, close) == "won").count();
+        assert!(alice_won <= 1, "one win per user and product");
+    }
+
+    fn file_app(file: &TempLedger, seed: u64) -> App {
+        let orders = OrderSettings {
+            seed: Some(seed),
+            fair_window_ms: 300,
+            token_secret: Some(b"kept".to_vec()),
+            ledger: file.path(),
+            ..Default::default()
+        };
+        app(orders)
+    }
+
+    #[tokio::test]
+    async fn after_a_restart_a_retry_gets_the_same_answer_and_the_open_window_is_still_drawn() {
+        let file = TempLedger::new("http-restart");
+        let app = file_app(&file, 3);
+        app.cue("flash", 1, 0.0).await;
+        let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+        let a = app.order(&alice, "ka", &order_body("flash", 1)).await;
+        let b = app.order(&bob, "kb", &order_body("flash", 1)).await;
+        assert_eq!((a.status, b.status), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+        let r = app.call("POST", "/admin/orders/restart", &[("authorization", HOST)], "").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!((r.json()["resumedSales"].as_u64(), r.json()["ordersEver"].as_u64()), (Some(1), Some(2)));
+        let again = app.order(&alice, "ka", &order_body("flash", 1)).await;
+        assert_eq!((again.status, &again.body), (a.status, &a.body));
+        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        let mut statuses = Vec::new();
+        for (user, answer) in [(&alice, &a), (&bob, &b)] {
+            let uri = format!("/orders/{}", answer.json()["orderId"].as_str().unwrap());
+            statuses.push(app.call("GET", &uri, &[("authorization", user)], "").await.json()["status"].clone());
+        }
+        statuses.sort_by_key(|s| s.to_string());
+        assert_eq!(statuses, [json!("lost"), json!("won")]);
+        let sales = app.call("GET", "/admin/sales", &[("authorization", HOST)], "").await.json();
+        assert_eq!(sales["sales"][0]["attempts"], 3);
+        assert_eq!(sales["sales"][0]["intents"], 2);
+    }
+
+    #[tokio::test]
+    async fn the_order_admin_routes_need_the_hosts_token_and_an_in_memory_ledger_cannot_restart() {
+        let app = app(OrderSettings::default());
+        for (method, uri) in [
+            ("GET", "/admin/sales"),
+            ("GET", "/admin/faults"),
+            ("POST", "/admin/faults"),
+            ("POST", "/admin/orders/restart"),
+        ] {
+            let a = app.call(method, uri, &[("authorization", "Bearer nope")], "{}").await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{method} {uri}");
+        }
+        let r = app.call("POST", "/admin/orders/restart", &[("authorization", HOST)], "").await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+        assert!(r.body.contains(":memory:"), "{}", r.body);
+        for bad in [r#"{"dropRequests":1.5}"#, r#"{"delayMs":-1}"#, r#"{"delayMs":60001}"#, r#"{"drop":1}"#, "x"] {
+            let a = app.call("POST", "/admin/faults", &[("authorization", HOST)], bad).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+        let a = app.call("POST", "/admin/faults", &[("authorization", HOST)], r#"{"delayMs":5}"#).await;
+        assert_eq!(a.json(), json!({"dropRequests": 0.0, "dropResponses": 0.0, "delayMs": 5, "error5xx": 0.0}));
+        assert_eq!(app.call("GET", "/admin/faults", &[("authorization", HOST)], "").await.json()["delayMs"], 5);
+        let a = app.call("GET", "/admin/sales?lists=maybe", &[("authorization", HOST)], "").await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn the_sale_summary_counts_attempts_intents_and_outcomes_and_shows_the_draw() {
+        let app = app(OrderSettings { fair_window_ms: 100, seed: Some(8), ..Default::default() });
+        app.cue("flash", 2, 0.0).await;
+        let users = [app.login("a").await, app.login("b").await, app.login("c").await];
+        let mut ids = Vec::new();
+        for u in &users {
+            ids.push(app.order(u, "k", &order_body("flash", 1)).await.json()["orderId"].clone());
+        }
+        app.order(&users[0], "k", &order_body("flash", 1)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let late = app.login("d").await;
+        app.order(&late, "k", &order_body("flash", 1)).await;
+        app.call("GET", &format!("/orders/{}", ids[0].as_str().unwrap()), &[("authorization", &users[0])], "").await;
+        let v = app.call("GET", "/admin/sales", &[("authorization", HOST)], "").await.json();
+        let s = &v["sales"][0];
+        assert_eq!(
+            (&s["cueId"], &s["productId"], &s["stock"], &s["left"], &s["attempts"], &s["intents"]),
+            (&json!("flash"), &json!("sku-1"), &json!(2), &json!(0), &json!(5), &json!(4))
+        );
+        assert_eq!((&s["won"], &s["lost"], &s["soldOut"], &s["pending"]), (&json!(2), &json!(1), &json!(1), &json!(0)));
+        assert_eq!(s["window"]["closeMs"].as_u64().unwrap() - s["window"]["openMs"].as_u64().unwrap(), 100);
+        assert_eq!(s["draw"]["entrants"], json!(ids), "in arrival order");
+        assert_eq!(s["draw"]["winners"].as_array().unwrap().len(), 2);
+        assert!(s["draw"]["seed"].as_str().unwrap().parse::<u64>().is_ok());
+        assert_eq!((v["requests"]["posts"].as_u64(), v["requests"]["gets"].as_u64()), (Some(5), Some(1)));
+        assert!(v["requests"]["peakPerSecond"].as_u64().unwrap() >= 3);
+        let brief = app.call("GET", "/admin/sales?lists=false", &[("authorization", HOST)], "").await.json();
+        assert_eq!(brief["sales"][0]["draw"]["entrants"], Value::Null);
+        assert_eq!(brief["sales"][0]["draw"]["entrantCount"], 3);
+    }
+
+    // Over a real connection: what a client sees of the fault knobs.
+
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    async fn serve(app: Router) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    type Http = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+    /// Status and body, or the client's error.
+    async fn send(
+        client: &Http,
+        addr: std::net::SocketAddr,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<(StatusCode, String), String> {
+        let mut req = Request::builder().method(method).uri(format!("http://{addr}{uri}"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = client
+            .request(req.body(Full::new(Bytes::from(body.to_string()))).unwrap())
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let status = res.status();
+        let body = res.into_body().collect().await.map_err(|e| format!("body: {e:?}"))?.to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    #[tokio::test]
+    async fn a_dropped_request_or_response_is_a_network_error_to_a_real_client_and_only_the_latter_is_stored() {
+        let app = app(OrderSettings { seed: Some(1), ..Default::default() });
+        app.cue("flash", 10, 0.0).await;
+        let user = app.login("alice").await;
+        let addr = serve(app.app.clone()).await;
+        let client: Http = Client::builder(TokioExecutor::new()).build_http();
+        let faults = |body: &'static str| {
+            let app = &app;
+            async move {
+                assert_eq!(
+                    app.call("POST", "/admin/faults", &[("authorization", HOST)], body).await.status,
+                    StatusCode::OK
+                );
+            }
+        };
+        let post = |key: &'static str| {
+            let (client, user) = (&client, &user);
+            async move {
+                let headers =
+                    [("authorization", user.as_str()), ("idempotency-key", key), ("content-type", "application/json")];
+                send(client, addr, "POST", "/orders", &headers, &order_body("flash", 1)).await
+            }
+        };
+        let intents = || async { app.call("GET", "/admin/sales", &[("authorization", HOST)], "").await.json() };
+
+        faults(r#"{"dropRequests":1}"#).await;
+        let e = post("k1").await.expect_err("no answer");
+        assert!(e.contains("IncompleteMessage") || e.contains("Connection") || e.contains("closed"), "{e}");
+        // What the wire carried: not one byte before the close.
+        let raw = raw_exchange(addr, &user).await;
+        assert!(raw.is_empty(), "{}", String::from_utf8_lossy(&raw));
+        assert!(intents().await["sales"].as_array().unwrap().is_empty(), "nothing processed");
+
+        faults(r#"{"dropRequests":0,"dropResponses":1}"#).await;
+        post("k2").await.expect_err("no answer");
+        faults(r#"{"dropResponses":0}"#).await;
+        let (status, body) = post("k2").await.unwrap();
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let s = &intents().await["sales"][0];
+        assert_eq!((&s["intents"], &s["attempts"]), (&json!(1), &json!(2)), "stored once, retried once");
+
+        faults(r#"{"error5xx":1}"#).await;
+        let (status, _) = post("k3").await.unwrap();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        faults(r#"{"error5xx":0,"delayMs":150}"#).await;
+        let t = std::time::Instant::now();
+        assert_eq!(post("k2").await.unwrap(), (status_accepted(), body));
+        assert!(t.elapsed() >= std::time::Duration::from_millis(150), "{:?}", t.elapsed());
+        let v = intents().await;
+        assert_eq!(v["sales"][0]["intents"], 1, "the 503 stored nothing");
+        let r = &v["requests"];
+        assert_eq!(
+            (&r["posts"], &r["droppedRequests"], &r["droppedResponses"], &r["injected5xx"]),
+            (&json!(6), &json!(2), &json!(1), &json!(1))
+        );
+    }
+
+    fn status_accepted() -> StatusCode {
+        StatusCode::ACCEPTED
+    }
+
+    /// A POST written by hand on a fresh connection; every byte the server sent before closing.
+    async fn raw_exchange(addr: std::net::SocketAddr, user: &str) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = order_body("flash", 1);
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "POST /orders HTTP/1.1\r\nHost: x\r\nAuthorization: {user}\r\nIdempotency-Key: raw\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(req.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), conn.read_to_end(&mut got)).await;
+        assert!(read.is_ok(), "the connection was left open");
+        got
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn thousands_of_intents_and_their_follow_ups_are_taken_over_loopback_at_a_flash_sale_rate() {
+        const INTENTS: usize = 2000;
+        const CONNECTIONS: usize = 32;
+        let file = TempLedger::new("throughput");
+        let settings =
+            OrderSettings { rate: 1_000_000, fair_window_ms: 60_000, ledger: file.path(), ..Default::default() };
+        let app = app(settings);
+        app.cue("flash", 100, 0.0).await;
+        let tokens: Vec<String> = {
+            let now = app.live.orders.now_ms();
+            (0..INTENTS).map(|u| format!("Bearer {}", app.live.orders.login(&format!("user-{u}"), now))).collect()
+        };
+        let addr = serve(app.app.clone()).await;
+        let client: Http = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(CONNECTIONS).build_http();
+        let tokens = Arc::new(tokens);
+        // Each phase: INTENTS requests over CONNECTIONS connections; the answers' bodies by user.
+        let run = |ids: Option<Arc<Vec<String>>>| {
+            let (client, tokens) = (client.clone(), tokens.clone());
+            async move {
+                let t = std::time::Instant::now();
+                let tasks: Vec<_> = (0..CONNECTIONS)
+                    .map(|c| {
+                        let (client, tokens, ids) = (client.clone(), tokens.clone(), ids.clone());
+                        tokio::spawn(async move {
+                            let mut answers = Vec::new();
+                            for u in (c..INTENTS).step_by(CONNECTIONS) {
+                                let auth = tokens[u].as_str();
+                                let res = match &ids {
+                                    Some(ids) => {
+                                        let uri = format!("/orders/{}", ids[u]);
+                                        send(&client, addr, "GET", &uri, &[("authorization", auth)], "").await
+                                    }
+                                    None => {
+                                        let key = format!("tap-{u}");
+                                        let h = [("authorization", auth), ("idempotency-key", key.as_str())];
+                                        send(&client, addr, "POST", "/orders", &h, &order_body("flash", 1)).await
+                                    }
+                                };
+                                answers.push((u, res.unwrap()));
+                            }
+                            answers
+                        })
+                    })
+                    .collect();
+                let mut answers = vec![(StatusCode::OK, Value::Null); INTENTS];
+                for task in tasks {
+                    for (u, (status, body)) in task.await.unwrap() {
+                        answers[u] = (status, serde_json::from_str(&body).unwrap());
+                    }
+                }
+                (answers, INTENTS as f64 / t.elapsed().as_secs_f64())
+            }
+        };
+        let (posted, posts_per_s) = run(None).await;
+        assert!(posted.iter().all(|(s, _)| *s == StatusCode::ACCEPTED));
+        let ids: Vec<String> = posted.iter().map(|(_, v)| v["orderId"].as_str().unwrap().to_string()).collect();
+        let (got, gets_per_s) = run(Some(Arc::new(ids.clone()))).await;
+        eprintln!(
+            "{INTENTS} POST /orders over loopback: {posts_per_s:.0}/s; {INTENTS} GET /orders/<id>: {gets_per_s:.0}/s"
+        );
+        for (u, (status, v)) in got.iter().enumerate() {
+            assert_eq!(
+                (*status, v["orderId"].as_str(), v["status"].as_str()),
+                (StatusCode::OK, Some(ids[u].as_str()), Some("pending"))
+            );
+        }
+        // A debug build on two shared cores; a release build goes several times faster.
+        assert!(posts_per_s > 300.0, "{posts_per_s:.0} POST/s");
+        let v = app.call("GET", "/admin/sales?lists=false", &[("authorization", HOST)], "").await.json();
+        assert_eq!(v["sales"][0]["intents"], INTENTS);
     }
 }
