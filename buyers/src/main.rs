@@ -118,12 +118,7 @@ impl Http {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(connections).build(connector);
-        Http {
-            client,
-            slots: Arc::new(Semaphore::new(connections)),
-            posts: Arc::default(),
-            gets: Arc::default(),
-        }
+        Http { client, slots: Arc::new(Semaphore::new(connections)), posts: Arc::default(), gets: Arc::default() }
     }
 
     async fn send(&self, req: &Request) -> Answer {
@@ -156,7 +151,15 @@ impl Http {
     /// A GET or POST outside the order client (login, read-back), retried on network errors and
     /// 5xx: the faults hit these too.
     async fn call(&self, method: Method, url: &str, headers: Vec<(String, String)>, body: Option<Vec<u8>>) -> Value {
-        let req = Request { id: 0, kind: liveshop::core::RequestKind::Api, method, url: url.into(), headers, body, range: None };
+        let req = Request {
+            id: 0,
+            kind: liveshop::core::RequestKind::Api,
+            method,
+            url: url.into(),
+            headers,
+            body,
+            range: None,
+        };
         for attempt in 0..50u64 {
             if let Ok((head, body)) = self.send(&req).await {
                 if head.status < 500 {
@@ -240,7 +243,12 @@ async fn run_viewer(v: Viewer, args: Arc<Args>, http: Http, clock_offset: f64) -
                 Output::Fetch(req) => {
                     let (http, tx) = (http.clone(), tx.clone());
                     let id = req.id;
-                    in_flight.insert(id, tokio::spawn(async move { tx.send((id, http.send(&req).await)).ok(); }));
+                    in_flight.insert(
+                        id,
+                        tokio::spawn(async move {
+                            tx.send((id, http.send(&req).await)).ok();
+                        }),
+                    );
                 }
                 Output::CancelFetch(id) => {
                     if let Some(task) = in_flight.remove(&id) {

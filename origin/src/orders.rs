@@ -11,9 +11,10 @@
 //!   makes two orders; the same key with another intent is refused (422), and a repeat while the
 //!   first is still being processed is told so (409). New intents are admitted at
 //!   `--order-rate` a second (token bucket; 429 with `Retry-After` above it).
-//! - Fairness: every attempt received within `--fair-window-ms` after the cue's shared display
-//!   instant (START-DATE + the shared target latency, or + [`DEFAULT_DISPLAY_DELAY_MS`]) is
-//!   equal: when the window closes the winners are drawn uniformly at random among them (the
+//! - Fairness: every attempt received from the cue's START-DATE (the link is up at the host;
+//!   nobody can have seen it before) until `--fair-window-ms` after its shared display instant
+//!   (START-DATE + the shared target latency, or + [`DEFAULT_DISPLAY_DELAY_MS`]) is equal, so
+//!   a viewer whose stream runs ahead of the shared target gains nothing by it: when the window closes the winners are drawn uniformly at random among them (the
 //!   arrival order plays no part; a user with several entrants has one ticket, their others
 //!   come after everyone's first); later attempts win first come, first served while the
 //!   cue's stock lasts, then are `sold_out`. One win per user and product. The times a client
@@ -402,7 +403,8 @@ impl Orders {
     ) -> Result<Result<SaleRow, &'static str>, LedgerError> {
         let sale = match self.cues.find(&intent.cue_id) {
             Some(c) => {
-                let open_ms = c.capture_ms + c.target_latency_ms.map_or(DEFAULT_DISPLAY_DELAY_MS, f64::from);
+                let open_ms = c.capture_ms;
+                let display_ms = c.capture_ms + c.target_latency_ms.map_or(DEFAULT_DISPLAY_DELAY_MS, f64::from);
                 match book.sale(&sale_key(&c.id, open_ms))? {
                     Some(s) => s,
                     None => {
@@ -419,7 +421,7 @@ impl Orders {
                             stock: c.stock,
                             left: c.stock,
                             open_ms,
-                            close_ms: open_ms + self.fair_window_ms,
+                            close_ms: display_ms + self.fair_window_ms,
                             drawn: false,
                         };
                         let stored = book.ledger()?.open_sale(&new)?;
@@ -633,7 +635,7 @@ impl Book {
     }
 }
 
-/// The key of the sale on a cue: its ID and display instant, since an origin started afresh
+/// The key of the sale on a cue: its ID and START-DATE, since an origin started afresh
 /// numbers its cues from `cue-1` again.
 fn sale_key(cue_id: &str, open_ms: f64) -> String {
     format!("{cue_id}@{}", open_ms.round() as i64)
@@ -1550,6 +1552,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_viewer_ahead_of_the_shared_target_enters_the_draw_like_everyone_else() {
+        let app = app(OrderSettings::default());
+        // Its START-DATE went by 0.5 s ago; its display instant is 1 s away.
+        app.cue("ahead", 10, -1000.0).await;
+        let user = app.login("quick").await;
+        let a = app.order(&user, "k", &order_body("ahead", 1)).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+        let v = a.json();
+        assert!(v["orderId"].is_string(), "{v}");
+        assert!(
+            v["retryAfterMs"].as_f64().unwrap() > DEFAULT_FAIR_WINDOW_MS as f64,
+            "decided when the window closes: {v}"
+        );
+    }
+
+    #[tokio::test]
     async fn an_order_for_an_unknown_cue_another_product_or_before_the_cue_was_shown_is_rejected() {
         let app = app(OrderSettings::default());
         app.cue("shown", 10, 0.0).await;
@@ -1859,7 +1877,9 @@ mod tests {
             (&json!("flash"), &json!("sku-1"), &json!(2), &json!(0), &json!(5), &json!(4))
         );
         assert_eq!((&s["won"], &s["lost"], &s["soldOut"], &s["pending"]), (&json!(2), &json!(1), &json!(1), &json!(0)));
-        assert_eq!(s["window"]["closeMs"].as_u64().unwrap() - s["window"]["openMs"].as_u64().unwrap(), 100);
+        // From START-DATE to the display instant (START-DATE + the default display delay) + W.
+        let window = s["window"]["closeMs"].as_f64().unwrap() - s["window"]["openMs"].as_f64().unwrap();
+        assert_eq!(window, DEFAULT_DISPLAY_DELAY_MS + 100.0);
         assert_eq!(s["draw"]["entrants"], json!(ids), "in arrival order");
         assert_eq!(s["draw"]["winners"].as_array().unwrap().len(), 2);
         assert!(s["draw"]["seed"].as_str().unwrap().parse::<u64>().is_ok());
