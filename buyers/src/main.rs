@@ -8,11 +8,13 @@
 //! intent down (an in-memory outbox here, IndexedDB in the browser), takes the product's lock
 //! (granted at once: one tab per viewer) and sends, retries and follows exactly as in a page.
 //!
-//! Afterwards every order a viewer was told of is read back from the server with the viewer's
-//! token, and the sale's ledger (`GET /admin/sales`) is compared with the clients' intents:
-//! - `lost`: a viewer whose final state is not what the server holds for it, or who got no
-//!   final answer at all;
-//! - `duplicated`: orders the server holds beyond one per intent.
+//! Afterwards every viewer's order is read back from the server by its Idempotency-Key with
+//! the viewer's token, and the sale's ledger (`GET /admin/sales`) is compared with the
+//! clients' intents (each viewer is one user with one intent):
+//! - `lost`: a viewer whose final state is not what the server holds under its key (an order
+//!   it does not know of, another status or order id, none at all), or who got no final
+//!   answer;
+//! - `duplicated`: orders the server holds for the sale beyond one per viewer.
 //!
 //! Printed as one JSON object on stdout (see `Summary`).
 
@@ -34,9 +36,9 @@ use liveshop::core::{Instant, PlayerError, ServerTime};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Semaphore};
 
-/// A tap no answer came for within this long is counted as lost (a client gives up far sooner
-/// and says so: see `ANSWER_TIMEOUT_MS` and the retry budget in the order client).
-const SALE_TIMEOUT: Duration = Duration::from_secs(120);
+/// A tap no answer came for within this long is counted as lost (a client gives up sooner
+/// and says so: see `GIVE_UP_AFTER_MS` in the order client).
+const SALE_TIMEOUT: Duration = Duration::from_secs(330);
 
 struct Args {
     origin: String,
@@ -181,6 +183,7 @@ fn wall_ms() -> f64 {
 struct Outcome {
     latency_ms: f64,
     token: String,
+    key: String,
     status: Option<OrderStatus>,
     order_id: Option<String>,
     /// Tap to final answer.
@@ -203,8 +206,14 @@ async fn run_viewer(v: Viewer, args: Arc<Args>, http: Http, clock_offset: f64) -
     let wait = (v.tap_at - server_now()).max(0.0);
     tokio::time::sleep(Duration::from_secs_f64(wait / 1000.0)).await;
 
-    let mut outcome =
-        Outcome { latency_ms: v.latency_ms, token: v.token.clone(), status: None, order_id: None, decision_ms: None };
+    let mut outcome = Outcome {
+        latency_ms: v.latency_ms,
+        token: v.token.clone(),
+        key: v.key.clone(),
+        status: None,
+        order_id: None,
+        decision_ms: None,
+    };
     let mut client = OrderClient::new(args.origin.clone(), args.seed.wrapping_mul(1_000_003) ^ v.index as u64);
     let mut out = Outbox::<()>::default();
     let tapped = now();
@@ -348,17 +357,20 @@ async fn main() {
     let posts = http.posts.load(Ordering::Relaxed) - posts0;
     let gets = http.gets.load(Ordering::Relaxed) - gets0;
 
-    // Read every order back with its owner's token.
+    // Read every viewer's order back by its key, with its owner's token.
     let mut reads = tokio::task::JoinSet::new();
     for (i, o) in outcomes.iter().enumerate() {
-        let Some(id) = o.order_id.clone() else { continue };
-        let (http, url) = (http.clone(), format!("{}/orders/{id}", args.origin));
+        let url = format!("{}/orders?key={}", args.origin, o.key);
+        let http = http.clone();
         let auth = vec![("Authorization".to_string(), format!("Bearer {}", o.token))];
         reads.spawn(async move { (i, http.call(Method::Get, &url, auth, None).await) });
     }
-    let mut server_status: HashMap<usize, String> = HashMap::new();
+    // Viewer → (status, order id) on the server.
+    let mut on_server: HashMap<usize, (String, String)> = HashMap::new();
     while let Some(Ok((i, v))) = reads.join_next().await {
-        server_status.insert(i, v["status"].as_str().unwrap_or("missing").to_string());
+        if let (Some(status), Some(id)) = (v["status"].as_str(), v["orderId"].as_str()) {
+            on_server.insert(i, (status.to_string(), id.to_string()));
+        }
     }
     let auth = vec![("Authorization".to_string(), format!("Bearer {}", args.admin_token))];
     let sales = http.call(Method::Get, &format!("{}/admin/sales", args.origin), auth, None).await;
@@ -368,15 +380,16 @@ async fn main() {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for (i, o) in outcomes.iter().enumerate() {
         *counts.entry(wire(o.status)).or_default() += 1;
-        let agreed = server_status.get(&i).is_some_and(|s| s == wire(o.status));
+        let agreed = on_server
+            .get(&i)
+            .is_some_and(|(status, id)| status == wire(o.status) && o.order_id.as_deref() == Some(id.as_str()));
         if !agreed {
             lost += 1;
         }
     }
-    let known_orders = outcomes.iter().filter(|o| o.order_id.is_some()).count();
     let sale = sales["sales"].as_array().and_then(|s| s.iter().find(|s| s["cueId"] == args.cue.as_str()));
     let server_intents = sale.and_then(|s| s["intents"].as_u64()).map(|n| n as usize);
-    let duplicated = server_intents.map(|n| n.saturating_sub(known_orders));
+    let duplicated = server_intents.map(|n| n.saturating_sub(on_server.len()));
 
     // Win rate by latency: the slowest fifth against the fastest.
     outcomes.sort_by(|a, b| a.latency_ms.total_cmp(&b.latency_ms));

@@ -258,6 +258,10 @@ pub trait Ledger: Send {
 
     fn order(&mut self, id: &str) -> Result<Option<OrderRow>, LedgerError>;
 
+    /// `user`'s order under the Idempotency-Key `key`, if the server took one (not counted as
+    /// an attempt: a client asks this when a POST's answer was lost).
+    fn order_by_key(&mut self, user: &str, key: &str) -> Result<Option<OrderRow>, LedgerError>;
+
     /// The pending entrants of the sale `sale_id`, in arrival order.
     fn entrants(&mut self, sale_id: &str) -> Result<Vec<Entrant>, LedgerError>;
 
@@ -641,6 +645,18 @@ impl Ledger for SqliteLedger {
 
     fn order(&mut self, id: &str) -> Result<Option<OrderRow>, LedgerError> {
         get_order(&self.conn, id)
+    }
+
+    fn order_by_key(&mut self, user: &str, key: &str) -> Result<Option<OrderRow>, LedgerError> {
+        let id = self
+            .conn
+            .prepare_cached("SELECT id FROM orders WHERE user_id = ?1 AND idem_key = ?2")?
+            .query_row(params![user, key], |r| r.get::<_, String>(0))
+            .optional()?;
+        match id {
+            Some(id) => get_order(&self.conn, &id),
+            None => Ok(None),
+        }
     }
 
     fn entrants(&mut self, sale_id: &str) -> Result<Vec<Entrant>, LedgerError> {

@@ -515,6 +515,19 @@ impl Orders {
         found.map_err(|e: LedgerError| unavailable(e))
     }
 
+    /// `user`'s order under the Idempotency-Key `key`, as [`view`](Self::view) shows it.
+    pub fn view_by_key(&self, user: &str, key: &str, now: f64) -> Result<Option<(Value, Option<f64>)>, String> {
+        let id = {
+            let mut book = self.book.lock().map_err(|_| "the order book is poisoned".to_string())?;
+            let found = book.ledger().and_then(|l| l.order_by_key(user, key));
+            found.map_err(unavailable)?.map(|o| o.id)
+        };
+        match id {
+            Some(id) => self.view(user, &id, now),
+            None => Ok(None),
+        }
+    }
+
     /// Cancels `user`'s pending or won order (a won order's units go back on sale).
     pub fn cancel(&self, user: &str, id: &str, now: f64) -> Result<Result<Value, CancelError>, String> {
         let mut book = self.book.lock().map_err(|_| "the order book is poisoned".to_string())?;
@@ -722,7 +735,7 @@ pub fn routes(orders: Arc<Orders>) -> Router {
         .expose_headers([HeaderName::from_static(SERVER_TIME), header::RETRY_AFTER])
         .max_age(std::time::Duration::from_secs(600));
     let orders_only = Router::new()
-        .route("/orders", post(post_order))
+        .route("/orders", post(post_order).get(find_order))
         .route("/orders/{id}", get(get_order).delete(delete_order))
         .route_layer(traffic);
     Router::new()
@@ -910,9 +923,37 @@ async fn get_order(State(orders): State<Arc<Orders>>, headers: HeaderMap, Path(i
         Ok(u) => u,
         Err(res) => return *res,
     };
-    let (view, retry_ms) = match orders.view(&user, &id, orders.now_ms()) {
+    show(orders.view(&user, &id, orders.now_ms()), "no such order")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ByKey {
+    key: String,
+}
+
+/// `GET /orders?key=<Idempotency-Key>`: the caller's order under that key, for a client whose
+/// POST went unanswered (404: the server never took it, POST again).
+async fn find_order(
+    State(orders): State<Arc<Orders>>,
+    headers: HeaderMap,
+    query: Result<Query<ByKey>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let user = match user_of(&orders, &headers) {
+        Ok(u) => u,
+        Err(res) => return *res,
+    };
+    let Some(Query(ByKey { key })) = query.ok().filter(|q| !q.key.is_empty() && q.key.len() <= MAX_KEY) else {
+        return error(StatusCode::BAD_REQUEST, "GET /orders needs ?key=<Idempotency-Key>");
+    };
+    show(orders.view_by_key(&user, &key, orders.now_ms()), "no order under this key")
+}
+
+/// An order as `GET` shows it, `Retry-After` while it is pending.
+fn show(found: Result<Option<(Value, Option<f64>)>, String>, missing: &str) -> Response {
+    let (view, retry_ms) = match found {
         Ok(Some(found)) => found,
-        Ok(None) => return error(StatusCode::NOT_FOUND, "no such order"),
+        Ok(None) => return error(StatusCode::NOT_FOUND, missing),
         Err(msg) => return error(StatusCode::SERVICE_UNAVAILABLE, &msg),
     };
     let mut res = answer(StatusCode::OK, view.to_string());
@@ -1549,6 +1590,31 @@ mod tests {
         assert_eq!(app.order(&user, "k1", &order_body("flash", 1)).await.status, StatusCode::ACCEPTED);
         tokio::time::sleep(std::time::Duration::from_millis(1050)).await;
         assert_eq!(app.order(&user, "k2", &order_body("flash", 1)).await.status, StatusCode::ACCEPTED);
+    }
+
+    #[tokio::test]
+    async fn an_order_is_found_by_its_key_by_its_owner_only() {
+        let app = app(OrderSettings::default());
+        app.cue("flash", 10, 0.0).await;
+        let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+        let placed = app.order(&alice, "k 1", &order_body("flash", 1)).await.json();
+        let found = app.call("GET", "/orders?key=k%201", &[("authorization", &alice)], "").await;
+        assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+        assert_eq!(found.json()["orderId"], placed["orderId"]);
+        // Nothing under another key; nothing for another user under the same key.
+        assert_eq!(
+            app.call("GET", "/orders?key=k2", &[("authorization", &alice)], "").await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            app.call("GET", "/orders?key=k%201", &[("authorization", &bob)], "").await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(app.call("GET", "/orders?key=k%201", &[], "").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(app.call("GET", "/orders", &[("authorization", &alice)], "").await.status, StatusCode::BAD_REQUEST);
+        // A lookup is not an attempt.
+        let again = app.call("GET", "/orders?key=k%201", &[("authorization", &alice)], "").await.json();
+        assert_eq!(again["attempts"], 1);
     }
 
     #[tokio::test]

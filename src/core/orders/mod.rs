@@ -25,10 +25,18 @@
 //! 4. **Retried** only where a retry cannot hurt and may help: network errors, 5xx, 409 (the
 //!    server is still working on this key), 429. The wait is the server's `Retry-After` when
 //!    it gives one (seconds; an HTTP date is not read and falls back to the jitter), else full
-//!    jitter (see [`retry`]); a retry budget shared by all orders stops retries when failures
-//!    dominate. An order the budget stops ends as `Error` with [`OrderError::GaveUp`] but its
-//!    record stays: buying the same product again, or a later `resume`, sends it again with
-//!    the same key. 400/401/403/404/422 are final.
+//!    jitter (see [`retry`]).
+//!    - **A lost answer is not a lost order.** When a POST gets no answer at all (the
+//!      connection dropped, or [`ANSWER_TIMEOUT_MS`] went by), the server may well have taken
+//!      it: the client asks `GET <ordersUrl>/orders?key=<Idempotency-Key>` before anything
+//!      else, and POSTs again only if the server says it has nothing under the key (404). So
+//!      a sale whose answers get lost costs GETs, not duplicate POSTs.
+//!    - A retry budget shared by all orders (gRPC's throttling) turns the retries of a page
+//!      whose requests keep failing into a slow lane, one try every 4–8 s per order, instead of
+//!      a stampede; an order no answer came for in [`GIVE_UP_AFTER_MS`] ends as `Error` with
+//!      [`OrderError::GaveUp`], but its record stays: buying the same product again, or a
+//!      later `resume`, sends it again with the same key.
+//!    - 400/401/403/404/422 are final.
 //!
 //! Results come out as [`OrderUpdate`]s from [`poll_event`](OrderClient::poll_event), after any
 //! call; requests, storage and tab operations go into the engine's [`Outbox`]. A `Pending`
@@ -50,7 +58,7 @@ use crate::core::io::{
 };
 use crate::core::time::{Deadline, Instant, ServerTime, TimerReason};
 
-use retry::{full_jitter, Budget, Rng};
+use retry::{full_jitter, slow_lane, Budget, Rng};
 use wire::{json_string, parse_json, read_record, write_record};
 
 /// Storage keys and lock names start with this.
@@ -63,7 +71,13 @@ const MAX_ELSEWHERE: usize = 64;
 /// that took the connection and went silent must not hold an order forever. Well above a
 /// loaded server's answer time (the origin answers a POST in milliseconds, a sale's follow-up
 /// at the pace it names).
-const ANSWER_TIMEOUT_MS: f64 = 10_000.0;
+pub const ANSWER_TIMEOUT_MS: f64 = 10_000.0;
+/// An order no answer came for this long since this page first sent it ends as an error the
+/// viewer is told of (the record stays, for a later page). Long enough to ride out an origin
+/// restart and minutes of a server shedding load or losing half its answers: the slow lane
+/// keeps trying every 4–8 s meanwhile, so even at one try in two failing, an order is all but
+/// certain to be answered within it (0.51^40 ≈ 2e-12).
+pub const GIVE_UP_AFTER_MS: f64 = 300_000.0;
 /// A response body longer than this is not an order answer; the rest is dropped.
 const MAX_BODY: usize = 64 * 1024;
 
@@ -183,7 +197,10 @@ pub struct OrderUpdate {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Step {
     Post,
+    /// Follow an accepted order at its attempt URL.
     Poll,
+    /// Ask whether the server has an order under the key (after a POST's answer was lost).
+    Lookup,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -211,6 +228,8 @@ struct Order {
     attempts: u32,
     /// Failures in a row, for the backoff.
     failures: u32,
+    /// When this page first sent it (for [`GIVE_UP_AFTER_MS`]).
+    first_sent: Option<Instant>,
     error: Option<OrderError>,
     head: Option<ResponseHead>,
     answer: Vec<u8>,
@@ -296,6 +315,7 @@ impl Order {
             attempt_url: None,
             attempts: 0,
             failures: 0,
+            first_sent: None,
             error: None,
             head: None,
             answer: Vec::new(),
@@ -361,8 +381,23 @@ enum Verdict {
     Final(OrderStatus, Option<OrderError>),
     /// Follow the attempt after this long.
     Follow(f64),
-    /// Try the same step again; the server's wait if it named one.
-    Retry(String, Option<f64>),
+    /// Try again (the step named), after the server's wait if it named one.
+    Retry(String, Option<f64>, Step),
+    /// POST now: the server has nothing under the key.
+    Resend,
+}
+
+/// A key or id as one URL component: what is not unreserved (RFC 3986) is percent-encoded.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[derive(Debug)]
@@ -429,6 +464,7 @@ impl OrderClient {
             o.status = OrderStatus::Pending;
             o.error = None;
             o.failures = 0;
+            o.first_sent = None;
             o.phase = Phase::Idle;
             out.push(Output::Tab(TabOp::Acquire { lock: o.lock() }));
             let update = o.update();
@@ -593,10 +629,12 @@ impl OrderClient {
         let Phase::InFlight(_, step, _) = self.orders[i].phase else { return };
         let head = self.orders[i].head.take();
         let answer = std::mem::take(&mut self.orders[i].answer);
+        // No answer to a POST: it may have been taken; ask before sending it again.
+        let after_silence = if step == Step::Post { Step::Lookup } else { step };
         let verdict = match (result, head) {
-            (Err(e), _) => Verdict::Retry(e.to_string(), None),
-            (Ok(()), None) => Verdict::Retry("no response head".into(), None),
-            (Ok(()), Some(head)) => self.judge(i, &head, &answer),
+            (Err(e), _) => Verdict::Retry(e.to_string(), None, after_silence),
+            (Ok(()), None) => Verdict::Retry("no response head".into(), None, after_silence),
+            (Ok(()), Some(head)) => self.judge(i, step, &head, &answer),
         };
         match verdict {
             Verdict::Final(status, error) => {
@@ -611,25 +649,35 @@ impl OrderClient {
                 let next = if o.attempt_url.is_some() { Step::Poll } else { Step::Post };
                 o.phase = Phase::Waiting(now + wait, next);
             }
-            Verdict::Retry(reason, server_wait) => {
+            Verdict::Resend => {
+                // The server has nothing under the key: the POST never reached it.
+                self.budget.on_success();
+                self.send(out, now, i, Step::Post);
+            }
+            Verdict::Retry(reason, server_wait, next) => {
                 let o = &mut self.orders[i];
                 o.failures += 1;
                 let n = o.failures - 1;
-                if !self.budget.on_failure() {
-                    let attempts = self.orders[i].attempts;
+                if o.first_sent.is_some_and(|t| now - t >= GIVE_UP_AFTER_MS) {
+                    let attempts = o.attempts;
                     self.give_up(out, i, OrderError::GaveUp { attempts, last: reason });
                     return;
                 }
-                let wait = server_wait.unwrap_or_else(|| full_jitter(&mut self.rng, n));
-                self.orders[i].phase = Phase::Waiting(now + wait, step);
+                let wait = match server_wait {
+                    Some(wait) => wait,
+                    None if self.budget.on_failure() => full_jitter(&mut self.rng, n),
+                    None => slow_lane(&mut self.rng),
+                };
+                self.orders[i].phase = Phase::Waiting(now + wait, next);
             }
         }
     }
 
     /// What a complete response says.
-    fn judge(&mut self, i: usize, head: &ResponseHead, answer: &[u8]) -> Verdict {
+    fn judge(&mut self, i: usize, step: Step, head: &ResponseHead, answer: &[u8]) -> Verdict {
         let server_wait = retry_after_ms(head);
         match head.status {
+            404 if step == Step::Lookup => Verdict::Resend,
             200..=202 => {
                 let Some(json) = parse_json(answer) else {
                     if head.status == 202 {
@@ -650,6 +698,10 @@ impl OrderClient {
                 if let Some(u) = json.str_field("attemptUrl") {
                     o.attempt_url = Some(url::resolve(&self.orders_url, u));
                 }
+                // A lookup answers with the order itself: it is followed where it lives.
+                if let (None, Some(id)) = (&o.attempt_url, &o.order_id) {
+                    o.attempt_url = Some(format!("{}/orders/{}", self.orders_url.trim_end_matches('/'), encode(id)));
+                }
                 let status = json.str_field("status").and_then(OrderStatus::from_wire);
                 match status {
                     Some(s) if s.is_final() && head.status != 202 => {
@@ -663,7 +715,7 @@ impl OrderClient {
                     _ => Verdict::Follow(server_wait.or(json.num_field("retryAfterMs")).unwrap_or(DEFAULT_POLL_MS)),
                 }
             }
-            409 | 429 | 500..=599 => Verdict::Retry(format!("HTTP {}", head.status), server_wait),
+            409 | 429 | 500..=599 => Verdict::Retry(format!("HTTP {}", head.status), server_wait, step),
             400 | 404 | 422 => Verdict::Final(OrderStatus::Rejected, Some(OrderError::Refused { status: head.status })),
             401 | 403 => Verdict::Final(OrderStatus::Error, Some(OrderError::Unauthorized { status: head.status })),
             status => Verdict::Final(OrderStatus::Error, Some(OrderError::Status { status })),
@@ -732,7 +784,18 @@ impl OrderClient {
         let id = out.next_id();
         let o = &mut self.orders[i];
         let auth = ("Authorization".to_string(), format!("Bearer {}", o.intent.user_token));
+        o.first_sent.get_or_insert(now);
+        let base = self.orders_url.trim_end_matches('/');
         let request = match (step, &o.attempt_url) {
+            (Step::Lookup, _) => Request {
+                id,
+                kind: RequestKind::Api,
+                method: Method::Get,
+                url: format!("{base}/orders?key={}", encode(&o.intent.key)),
+                headers: vec![auth],
+                body: None,
+                range: None,
+            },
             (Step::Poll, Some(url)) => Request {
                 id,
                 kind: RequestKind::Api,
@@ -748,7 +811,7 @@ impl OrderClient {
                     id,
                     kind: RequestKind::Api,
                     method: Method::Post,
-                    url: format!("{}/orders", self.orders_url.trim_end_matches('/')),
+                    url: format!("{base}/orders"),
                     headers: vec![
                         auth,
                         ("Idempotency-Key".to_string(), o.intent.key.clone()),

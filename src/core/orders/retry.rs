@@ -4,8 +4,10 @@
 //!   waits `random(0, min(cap, base·2^n))`. Thousands of viewers tapping the same product in
 //!   the same second spread their retries over the whole window instead of arriving together.
 //! - The budget is gRPC's retry throttling: a bucket of [`MAX_TOKENS`]; each failure takes one,
-//!   each success gives back [`SUCCESS_TOKENS`]; a retry is made only while more than half
-//!   remain. When the server is down for everyone, retries stop instead of multiplying its load.
+//!   each success gives back [`SUCCESS_TOKENS`]; a fast retry is made only while more than half
+//!   remain. Past that an order waits in the slow lane ([`slow_lane`]): when the server is down
+//!   for everyone, its load from retries falls to one try per order every 4–8 s instead of
+//!   multiplying, and no order is dropped for it.
 //! - The PRNG is SplitMix64, seeded by the driver (from `crypto.getRandomValues`), so every
 //!   viewer draws differently and every test draws the same.
 
@@ -41,6 +43,12 @@ impl Rng {
 pub fn full_jitter(rng: &mut Rng, n: u32) -> f64 {
     let window = CAP_MS.min(BASE_MS * 2f64.powi(n.min(30) as i32));
     rng.next_f64() * window
+}
+
+/// The wait before a retry the budget refuses to hurry: the cap, plus a jitter of up to the cap
+/// so that pages throttled together do not retry together.
+pub fn slow_lane(rng: &mut Rng) -> f64 {
+    CAP_MS + rng.next_f64() * CAP_MS
 }
 
 /// The retry budget, shared by every order of the page.

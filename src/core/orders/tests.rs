@@ -172,21 +172,17 @@ fn failures_are_retried_with_full_jitter_and_the_servers_retry_after_wins() {
     let body = r.body.clone();
     let mut now = 0.0;
     // (failure, the window its wait is drawn from, or the server's exact wait). Four in a row
-    // is what the budget allows.
+    // is what the budget allows. A server that answered did not take the order: POST again.
     type Case<'a> = (u16, &'a [(&'a str, &'a str)], f64, bool);
     let cases: [Case; 4] = [
-        (0, &[], 250.0, false),
+        (500, &[], 250.0, false),
         (503, &[], 500.0, false),
         (429, &[("retry-after", "3")], 3000.0, true),
         // An HTTP date is not read: the jitter decides.
         (409, &[("retry-after", "Wed, 21 Oct 2026 07:28:00 GMT")], 2000.0, false),
     ];
     for (status, headers, window, exact) in cases {
-        if status == 0 {
-            c.handle_end(&mut out, at(now), r.id, Err(network_error()));
-        } else {
-            answer(&mut c, &mut out, now, r.id, status, headers, "");
-        }
+        answer(&mut c, &mut out, now, r.id, status, headers, "");
         let deadline = c.poll_timeout().expect("a retry");
         assert_eq!(deadline.reason, TimerReason::Order);
         let wait = deadline.at - at(now);
@@ -234,13 +230,14 @@ fn client_errors_are_final_and_typed() {
 }
 
 #[test]
-fn the_retry_budget_stops_a_stampede() {
+fn the_retry_budget_turns_a_stampede_into_a_slow_lane_and_orders_end_said_never_dropped() {
     let (mut c, mut out) = (OrderClient::new(URL.into(), 3), Out::default());
     let mut in_flight: Vec<RequestId> =
         (0..30).map(|i| bought(&mut c, &mut out, &format!("p{i}"), &format!("k{i}")).id).collect();
-    let mut posts = in_flight.len();
+    // (instant, order) of every POST after the first round.
+    let mut retries: Vec<f64> = Vec::new();
     let mut now = 0.0;
-    while !in_flight.is_empty() {
+    while !in_flight.is_empty() || c.poll_timeout().is_some() {
         for id in in_flight.drain(..) {
             answer(&mut c, &mut out, now, id, 503, &[], "");
         }
@@ -249,10 +246,15 @@ fn the_retry_budget_stops_a_stampede() {
         now = d.at.get();
         c.handle_timeout(&mut out, d.at);
         in_flight = fetches(&drain(&mut out)).iter().map(|r| r.id).collect();
-        posts += in_flight.len();
+        retries.extend(in_flight.iter().map(|_| now));
     }
-    // One try each, and four retries in all before the budget runs dry.
-    assert_eq!(posts, 30 + 4);
+    // Four fast retries in all before the budget runs dry; then each order tries at most once
+    // every 4 s: a page's load from a failing server is bounded by its orders, not multiplied.
+    assert_eq!(retries.iter().filter(|t| **t < retry::CAP_MS).count(), 4, "{retries:?}");
+    let per_order_per_s = retries.len() as f64 / 30.0 / (now / 1000.0);
+    assert!(per_order_per_s <= 1.0 / 4.0, "{per_order_per_s} tries a second per order");
+    // Each was tried until GIVE_UP_AFTER_MS, then said to have failed.
+    assert!((GIVE_UP_AFTER_MS..GIVE_UP_AFTER_MS + 2.0 * retry::CAP_MS).contains(&now), "{now}");
     let results: Vec<OrderResult> = (1..=30).map(|i| c.result(i).unwrap()).collect();
     assert!(results
         .iter()
@@ -464,14 +466,56 @@ fn a_request_left_unanswered_is_abandoned_and_sent_again_with_the_same_key_and_b
     c.handle_timeout(&mut out, deadline.at);
     let outs = drain(&mut out);
     assert!(outs.contains(&Output::CancelFetch(first.id)), "{outs:?}");
-    // Retried after the backoff, byte for byte.
+    // After the backoff the client asks whether the server took it; nothing there: sent
+    // again, byte for byte.
     let retry_at = c.poll_timeout().expect("a retry").at;
     assert!(retry_at > deadline.at && retry_at <= deadline.at + 250.0, "{retry_at:?}");
     c.handle_timeout(&mut out, retry_at);
+    let lookup = one_fetch(&mut out);
+    assert_eq!((lookup.method, lookup.url.as_str()), (Method::Get, "http://o/api/orders?key=k1"));
+    answer(&mut c, &mut out, retry_at.get() + 1.0, lookup.id, 404, &[], r#"{"error":"no order under this key"}"#);
     let second = one_fetch(&mut out);
     assert_ne!(second.id, first.id);
     assert_eq!((header(&second, "Idempotency-Key"), &second.body), (Some("k1"), &first.body));
     // A late answer to the abandoned request is not taken for the new one's.
     answer(&mut c, &mut out, retry_at.get() + 5.0, first.id, 200, &[], r#"{"orderId":"o1","status":"won"}"#);
     assert_eq!(c.result(1).map(|r| r.status), Some(OrderStatus::Pending));
+}
+
+#[test]
+fn a_lost_answer_is_looked_up_by_key_and_followed_never_posted_twice() {
+    let (mut c, mut out) = (OrderClient::new(URL.into(), 5), Out::default());
+    let post = bought(&mut c, &mut out, "p1", "k/1 é");
+    // The server took it, and the answer was lost on the way.
+    c.handle_end(&mut out, at(10.0), post.id, Err(network_error()));
+    let d = c.poll_timeout().expect("a retry");
+    c.handle_timeout(&mut out, d.at);
+    let lookup = one_fetch(&mut out);
+    assert_eq!(lookup.method, Method::Get);
+    assert_eq!(lookup.url, "http://o/api/orders?key=k%2F1%20%C3%A9");
+    assert_eq!(header(&lookup, "Authorization"), Some("Bearer tok"));
+    assert_eq!(header(&lookup, "Idempotency-Key"), None);
+    // A lookup lost too is asked again, still no POST.
+    c.handle_end(&mut out, d.at, lookup.id, Err(network_error()));
+    let d = c.poll_timeout().expect("a retry");
+    c.handle_timeout(&mut out, d.at);
+    let lookup = one_fetch(&mut out);
+    assert_eq!(lookup.method, Method::Get);
+    // Found, pending: followed at the order's own URL at the server's pace.
+    answer(
+        &mut c,
+        &mut out,
+        d.at.get(),
+        lookup.id,
+        200,
+        &[("retry-after", "2")],
+        r#"{"orderId":"o 9","status":"pending"}"#,
+    );
+    assert_eq!(c.poll_timeout().unwrap().at, d.at + 2000.0);
+    c.handle_timeout(&mut out, d.at + 2000.0);
+    let poll = one_fetch(&mut out);
+    assert_eq!((poll.method, poll.url.as_str()), (Method::Get, "http://o/api/orders/o%209"));
+    answer(&mut c, &mut out, d.at.get() + 2001.0, poll.id, 200, &[], r#"{"orderId":"o 9","status":"won"}"#);
+    let r = last_status(&mut c);
+    assert_eq!((r.status, r.order_id.as_deref(), r.attempts), (OrderStatus::Won, Some("o 9"), 1), "one POST");
 }
