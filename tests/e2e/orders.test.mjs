@@ -69,7 +69,7 @@ test("a tap before the pop-up is refused; after it the order is decided and show
     }
   }, cue.id);
   assert.equal(early, "order_too_early");
-  await page.waitForSelector("#card:not([hidden])", { timeout: 15_000 });
+  await page.waitForSelector(`#card[data-cue-id="${cue.id}"]:not([hidden])`, { timeout: 15_000 });
   await page.click("#buy");
   await page.waitForFunction(() => document.getElementById("order").dataset.status === "pending", null, { timeout: 5000 });
   await page.waitForFunction(
@@ -84,4 +84,55 @@ test("a tap before the pop-up is refused; after it the order is decided and show
   assert.equal(server.cueId, cue.id);
   assert.ok(server.shownAtMs <= server.tappedAtMs, JSON.stringify(server));
   await context.close();
+});
+
+const final = (page) =>
+  page.waitForFunction(() => !["none", "pending"].includes(document.getElementById("order").dataset.status), null,
+    { timeout: 90_000 });
+const shownOrder = (page) => page.$eval("#order", (el) => ({ ...el.dataset, text: el.textContent }));
+
+test("three pages, two of them tabs of one buyer, through lost requests and answers, a restart and a reload: " +
+  "one order per buyer, and every page shows what the ledger holds", async () => {
+  const alice = await browser.newContext();
+  const bob = await browser.newContext();
+  const a1 = await viewer(alice, "alice");
+  const a2 = await viewer(alice, "alice");
+  const b = await viewer(bob, "bob");
+  const pages = [a1, a2, b];
+  await admin("/admin/faults", { dropRequests: 0.3, dropResponses: 0.3 });
+  // One unit for two buyers: one wins the draw, the other does not.
+  const cue = await admin("/admin/cues", { ...PRODUCT, productId: "sku-flash", countdownS: 2, stock: 1 });
+  await Promise.all(pages.map((p) => p.waitForSelector(`#card[data-cue-id="${cue.id}"]:not([hidden])`, { timeout: 20_000 })));
+  await Promise.all(pages.map((p) => p.click("#buy")));
+  // Mid-sale: the order service restarts (in-memory state gone, the ledger reopened) and one of
+  // Alice's tabs reloads; the faults go on.
+  await sleep(400);
+  await admin("/admin/orders/restart", {});
+  await a2.reload();
+  await a2.waitForFunction(() => window.player, null, { timeout: 10_000 });
+  await Promise.all(pages.map(final));
+  await admin("/admin/faults", { dropRequests: 0, dropResponses: 0 });
+
+  const [sa1, sa2, sb] = await Promise.all(pages.map(shownOrder));
+  // Alice's two tabs are one buyer with one order, shown the same in both.
+  assert.equal(sa1.orderId, sa2.orderId, `${JSON.stringify(sa1)} / ${JSON.stringify(sa2)}`);
+  assert.equal(sa1.status, sa2.status);
+  assert.notEqual(sa1.orderId, sb.orderId);
+  // The ledger: one order per buyer, one unit won, and each page shows its buyer's order as
+  // the server holds it.
+  const sales = await admin("/admin/sales");
+  const sale = sales.sales.find((s) => s.cueId === cue.id);
+  assert.equal(sale.intents, 2, JSON.stringify(sale));
+  assert.equal(sale.won, 1, JSON.stringify(sale));
+  assert.equal(sale.left, 0);
+  for (const [user, shown] of [["alice", sa1], ["bob", sb]]) {
+    const token = await login(user);
+    const res = await fetch(`${origin.url}/orders/${shown.orderId}`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200, `${user}'s order ${shown.orderId}`);
+    assert.equal((await res.json()).status, shown.status, `${user}: the page says ${shown.text}`);
+  }
+  assert.deepEqual([sa1.status, sb.status].sort(), ["lost", "won"]);
+  console.log(`sale: ${JSON.stringify({ attempts: sale.attempts, faults: sales.requests })}`);
+  await alice.close();
+  await bob.close();
 });
