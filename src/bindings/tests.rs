@@ -384,3 +384,29 @@ DURATION=30,X-PRODUCT-ID=\"p\",X-TITLE=\"{title}\",X-PRICE-CENTS=100,X-CURRENCY=
     assert!(doc.query_selector("img").unwrap().is_none(), "something was read as HTML");
     p.destroy();
 }
+
+/// Runs `buy` and returns the code it was rejected with.
+async fn buy_refusal(p: &LivePlayer, cue: &str, options: JsValue) -> String {
+    let err = JsFuture::from(p.buy(cue.into(), options)).await.expect_err("refused");
+    assert!(err.is_instance_of::<js_sys::Error>());
+    code_of(&err)
+}
+
+#[wasm_bindgen_test]
+async fn buy_is_refused_with_a_typed_error_before_anything_is_sent() {
+    let token = js_sys::Object::new();
+    Reflect::set(&token, &"userToken".into(), &"t".into()).unwrap();
+    let p = LivePlayer::new(video(), options("/live/show.m3u8")).unwrap();
+    assert_eq!(buy_refusal(&p, "c1", token.clone().into()).await, "order_no_service");
+    p.destroy();
+
+    let o = options("/live/show.m3u8");
+    Reflect::set(&o, &"ordersUrl".into(), &"/api".into()).unwrap();
+    let p = LivePlayer::new(video(), o).unwrap();
+    assert_eq!(buy_refusal(&p, "c1", token.clone().into()).await, "order_unknown_cue");
+    assert_eq!(buy_refusal(&p, "c1", js_sys::Object::new().into()).await, "order_invalid");
+    assert_eq!(buy_refusal(&p, "c1", JsValue::from_str("t")).await, "order_invalid");
+    Reflect::set(&token, &"quantity".into(), &0.5.into()).unwrap();
+    assert_eq!(buy_refusal(&p, "c1", token.into()).await, "order_invalid");
+    p.destroy();
+}

@@ -56,3 +56,31 @@ async fn outcome(op: &StorageOp) -> Result<StorageResult, JsValue> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly
+
+    use super::*;
+    use wasm_bindgen_test::*;
+
+    fn put(key: &str, value: &[u8]) -> StorageOp {
+        StorageOp::Put { key: key.into(), value: value.to_vec() }
+    }
+
+    #[wasm_bindgen_test]
+    async fn the_outbox_keeps_what_is_put_lists_it_by_prefix_and_forgets_what_is_deleted() {
+        assert_eq!(outcome(&put("t.a", b"1")).await.unwrap(), StorageResult::Stored { key: "t.a".into() });
+        outcome(&put("t.b", &[0, 255, 10])).await.unwrap();
+        outcome(&put("u.c", b"other prefix")).await.unwrap();
+        // A put replaces.
+        outcome(&put("t.a", b"2")).await.unwrap();
+        let list = StorageOp::List { prefix: "t.".into() };
+        let entries = vec![("t.a".to_string(), b"2".to_vec()), ("t.b".to_string(), vec![0, 255, 10])];
+        assert_eq!(outcome(&list).await.unwrap(), StorageResult::Listed { prefix: "t.".into(), entries });
+        let deleted = outcome(&StorageOp::Delete { key: "t.a".into() }).await.unwrap();
+        assert_eq!(deleted, StorageResult::Deleted { key: "t.a".into() });
+        let entries = vec![("t.b".to_string(), vec![0, 255, 10])];
+        assert_eq!(outcome(&list).await.unwrap(), StorageResult::Listed { prefix: "t.".into(), entries });
+    }
+}

@@ -127,3 +127,63 @@ fn acquire<E: Engine + 'static>(weak: &Weak<Player<E>>, held: &Rc<RefCell<Held>>
         run(weak, move |d, now| d.engine.handle_tab(now, TabEvent::Acquired { lock }));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly
+
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use wasm_bindgen_futures::JsFuture;
+    use wasm_bindgen_test::*;
+
+    use super::*;
+
+    async fn tick() {
+        let p = js_sys::Promise::new(&mut |resolve, _| {
+            web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 20).unwrap();
+        });
+        JsFuture::from(p).await.unwrap();
+    }
+
+    /// Asks for `name`; the release function lands in the cell once granted.
+    fn ask(name: &str) -> Rc<RefCell<Option<Function>>> {
+        let granted = Rc::new(RefCell::new(None));
+        let into = granted.clone();
+        let on_grant = Closure::once_into_js(move |release: Function| *into.borrow_mut() = Some(release));
+        let on_fail = Closure::once_into_js(|message: String| -> () { panic!("lock failed: {message}") });
+        assert!(acquire_lock(name, &on_grant, &on_fail), "Web Locks are available in Chromium");
+        granted
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_lock_has_one_holder_at_a_time_and_passes_on_when_released() {
+        let first = ask("liveshop.test.lock");
+        let second = ask("liveshop.test.lock");
+        tick().await;
+        assert!(first.borrow().is_some());
+        assert!(second.borrow().is_none(), "held by the first");
+        first.borrow_mut().take().unwrap().call0(&JsValue::NULL).unwrap();
+        tick().await;
+        let release = second.borrow_mut().take().expect("passed on");
+        release.call0(&JsValue::NULL).unwrap();
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_message_reaches_the_other_listeners_on_the_channel_not_the_sender() {
+        let heard: Rc<RefCell<Vec<(u8, Vec<u8>)>>> = Rc::default();
+        let listen = |n: u8| {
+            let heard = heard.clone();
+            let f = OnMessage::new(move |bytes: Uint8Array| heard.borrow_mut().push((n, bytes.to_vec())));
+            (open_channel("liveshop.test.channel", f.as_ref().unchecked_ref()), f)
+        };
+        let (a, _fa) = listen(1);
+        let (b, _fb) = listen(2);
+        post_message(&a, &[1, 2, 3]);
+        tick().await;
+        assert_eq!(*heard.borrow(), [(2, vec![1, 2, 3])]);
+        close_channel(&a);
+        close_channel(&b);
+    }
+}
