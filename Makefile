@@ -32,8 +32,10 @@ test-e2e: pkg origin
 
 # Each section's script runs (and fails) on its own; each skips itself unless BENCH_SECTIONS names it.
 bench: pkg origin
-	@export ORIGIN_BIN=target/release/origin BENCH_SECTIONS="$${BENCH_SECTIONS:-live,sync}"; \
-	  node bench/live.mjs; live=$$?; node bench/sync.mjs; sync=$$?; exit $$((live || sync))
+	cargo build -q --release -p buyers
+	@export ORIGIN_BIN=target/release/origin BENCH_SECTIONS="$${BENCH_SECTIONS:-live,sync,orders}"; \
+	  node bench/live.mjs; live=$$?; node bench/sync.mjs; sync=$$?; node bench/orders.mjs; orders=$$?; \
+	  exit $$((live || sync || orders))
 
 size: pkg
 	node bench/size.mjs
