@@ -394,10 +394,9 @@ async fn main() {
     // Win rate by latency: the slowest fifth against the fastest.
     outcomes.sort_by(|a, b| a.latency_ms.total_cmp(&b.latency_ms));
     let fifth = (outcomes.len() / 5).max(1);
-    let win_rate = |part: &[Outcome]| {
-        part.iter().filter(|o| o.status == Some(OrderStatus::Won)).count() as f64 / part.len().max(1) as f64
-    };
-    let (fast, slow) = (win_rate(&outcomes[..fifth]), win_rate(&outcomes[outcomes.len() - fifth..]));
+    let wins = |part: &[Outcome]| part.iter().filter(|o| o.status == Some(OrderStatus::Won)).count();
+    let (fast_wins, slow_wins) = (wins(&outcomes[..fifth]), wins(&outcomes[outcomes.len() - fifth..]));
+    let (fast, slow) = (fast_wins as f64 / fifth as f64, slow_wins as f64 / fifth as f64);
     let mut decisions: Vec<f64> = outcomes.iter().filter_map(|o| o.decision_ms).collect();
     decisions.sort_by(f64::total_cmp);
 
@@ -410,8 +409,10 @@ async fn main() {
         "duplicated": duplicated,
         "statuses": counts,
         "win_rate": { "fastest_fifth": fast, "slowest_fifth": slow },
+        "wins": { "fastest_fifth": fast_wins, "slowest_fifth": slow_wins, "fifth": fifth },
         "latency_neutrality": if fast > 0.0 { slow / fast } else { 0.0 },
         "decision_ms": { "p50": quantile(&decisions, 0.5), "p95": quantile(&decisions, 0.95) },
+        "decisions_ms": decisions.iter().map(|d| d.round()).collect::<Vec<f64>>(),
         "server": sale.cloned().unwrap_or(Value::Null),
         "server_requests": sales["requests"].clone(),
     });
