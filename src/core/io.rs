@@ -21,6 +21,9 @@ pub enum Method {
     Delete,
 }
 
+/// A range length meaning "to the end of the resource" (`Range: bytes=<offset>-`).
+pub const TO_END: u64 = u64::MAX;
+
 /// What a request is for; the driver sets caching and streaming from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestKind {
@@ -47,7 +50,8 @@ pub struct Request {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
-    /// `(offset, length)` for an HTTP `Range` request.
+    /// `(offset, length)` for an HTTP `Range` request; a length of [`TO_END`] asks for
+    /// everything from the offset on.
     pub range: Option<(u64, u64)>,
 }
 
@@ -139,6 +143,7 @@ pub enum Output<E> {
     Seek(MediaTime),
     SetRate(f64),
     Play,
+    Pause,
     Storage(StorageOp),
     Tab(TabOp),
     Event(E),

@@ -19,6 +19,7 @@ pub mod format;
 pub mod io;
 pub mod live;
 pub mod orders;
+pub mod replay;
 pub mod time;
 
 pub use error::PlayerError;

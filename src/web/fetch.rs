@@ -49,8 +49,11 @@ async fn stream<E: Engine + 'static>(
             headers.set(name, value).map_err(network)?;
         }
         if let Some((offset, length)) = req.range {
-            let last = offset.saturating_add(length).saturating_sub(1);
-            headers.set("Range", &format!("bytes={offset}-{last}")).map_err(network)?;
+            let range = match length {
+                crate::core::io::TO_END => format!("bytes={offset}-"),
+                _ => format!("bytes={offset}-{}", offset.saturating_add(length).saturating_sub(1)),
+            };
+            headers.set("Range", &range).map_err(network)?;
         }
         init.set_headers(&headers);
     }

@@ -359,6 +359,11 @@ impl<E: Engine + 'static> Driver<E> {
                 Output::Seek(t) => self.video.set_current_time(t.get()),
                 Output::SetRate(r) => self.video.set_playback_rate(r),
                 Output::Play => self.play(player),
+                Output::Pause => {
+                    if let Err(e) = self.video.pause() {
+                        self.engine.handle_driver_error(now(), unsupported(&e), false);
+                    }
+                }
                 Output::Storage(op) => storage::run_op(Rc::downgrade(player), op),
                 Output::Tab(op) => self.tabs.run_op(&Rc::downgrade(player), op),
                 Output::Event(e) => player.events.borrow_mut().push_back(e),

@@ -761,6 +761,7 @@ pub fn run_scripted(
                     report.rate_changes += 1;
                 }
                 Output::Play => el.play_requested = true,
+                Output::Pause => el.play_requested = false,
                 Output::Event(Event::Error { error, .. }) => report.errors.push(error.to_string()),
                 Output::Event(Event::Variant { index, .. }) => report.switches.push((t, index)),
                 Output::Event(Event::Cue(shown)) => {

@@ -11,3 +11,4 @@ pub mod part_uri;
 pub mod playlist;
 pub mod sse;
 pub mod url;
+pub mod vtt;
