@@ -243,6 +243,24 @@ struct Listeners {
 }
 
 impl Listeners {
+    /// Adds a listener; returns the function that removes it.
+    fn subscribe(self: &Rc<Self>, name: String, listener: Function) -> JsValue {
+        let id = self.next_id.get() + 1;
+        self.next_id.set(id);
+        self.list.borrow_mut().push((id, name, listener));
+        let weak = Rc::downgrade(self);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(l) = weak.upgrade() {
+                l.list.borrow_mut().retain(|(i, _, _)| *i != id);
+            }
+        })
+        .into_js_value()
+    }
+
+    fn clear(&self) {
+        self.list.borrow_mut().clear();
+    }
+
     fn emit(&self, name: &str, payload: &JsValue) {
         // Snapshot first: a listener may subscribe or unsubscribe while we iterate.
         let targets: Vec<(u32, Function)> =
@@ -308,6 +326,37 @@ fn random_uuid() -> Option<String> {
 /// `buy()` promises waiting for their order's final state.
 type Waiting = RefCell<Vec<(IntentId, Function)>>;
 
+/// Resolves the `buy()` promises waiting on `intent` with its final state.
+fn settle_orders(waiting: &Waiting, intent: IntentId, payload: &JsValue) {
+    let done: Vec<Function> = {
+        let mut w = waiting.borrow_mut();
+        let (done, rest) = w.drain(..).partition(|(id, _)| *id == intent);
+        *w = rest;
+        done.into_iter().map(|(_, f)| f).collect()
+    };
+    for resolve in done {
+        resolve.call1(&JsValue::NULL, payload).ok();
+    }
+}
+
+/// On destroy: every waiting `buy()` resolves with its order as it stands (`pending`: it goes on
+/// at the next page load).
+fn settle_all_orders(waiting: &Waiting, order: impl Fn(IntentId) -> Option<OrderUpdate>) {
+    let waiting: Vec<(IntentId, Function)> = waiting.borrow_mut().drain(..).collect();
+    for (intent, resolve) in waiting {
+        if let Some(update) = order(intent) {
+            resolve.call1(&JsValue::NULL, &order_object(&update)).ok();
+        }
+    }
+}
+
+/// A seed of this page's own: retries of pages that failed together do not retry together.
+fn seed() -> u64 {
+    random_uuid()
+        .and_then(|u| u64::from_str_radix(&u.replace('-', "")[..16], 16).ok())
+        .unwrap_or_else(|| (js_sys::Math::random() * u64::MAX as f64) as u64)
+}
+
 fn error_object(error: &PlayerError, fatal: bool) -> Object {
     let o = Object::new();
     set(&o, "code", error.code());
@@ -333,10 +382,7 @@ impl LivePlayer {
     ) -> Result<LivePlayer, JsValue> {
         let mut config = options::live_config(&options, &absolute_url).map_err(|e| js_error(&e))?;
         let has_orders = config.orders_url.is_some();
-        // A seed of this page's own: retries of pages that failed together do not retry together.
-        config.order_seed = random_uuid()
-            .and_then(|u| u64::from_str_radix(&u.replace('-', "")[..16], 16).ok())
-            .unwrap_or_else(|| (js_sys::Math::random() * u64::MAX as f64) as u64);
+        config.order_seed = seed();
         let engine = LiveEngine::new(config).map_err(|e| js_error(&e))?;
 
         let player = Player::new(engine, video);
@@ -351,15 +397,7 @@ impl LivePlayer {
             let (name, payload) = event_object(&e, &stats);
             if let (Event::Order(update), Some(waiting)) = (&e, weak_waiting.upgrade()) {
                 if update.result.status.is_final() {
-                    let done: Vec<Function> = {
-                        let mut w = waiting.borrow_mut();
-                        let (done, rest) = w.drain(..).partition(|(id, _)| *id == update.intent);
-                        *w = rest;
-                        done.into_iter().map(|(_, f)| f).collect()
-                    };
-                    for resolve in done {
-                        resolve.call1(&JsValue::NULL, &payload).ok();
-                    }
+                    settle_orders(&waiting, update.intent, &payload);
                 }
             }
             listeners.emit(name, &payload);
@@ -382,16 +420,7 @@ impl LivePlayer {
         #[wasm_bindgen(unchecked_param_type = "keyof LivePlayerEventMap | string")] name: String,
         #[wasm_bindgen(unchecked_param_type = "(event: any) => void")] listener: Function,
     ) -> JsValue {
-        let id = self.listeners.next_id.get() + 1;
-        self.listeners.next_id.set(id);
-        self.listeners.list.borrow_mut().push((id, name, listener));
-        let weak = Rc::downgrade(&self.listeners);
-        Closure::<dyn FnMut()>::new(move || {
-            if let Some(l) = weak.upgrade() {
-                l.list.borrow_mut().retain(|(i, _, _)| *i != id);
-            }
-        })
-        .into_js_value()
+        self.listeners.subscribe(name, listener)
     }
 
     /// Opens the media pipeline and joins the live edge. Resolves once loading has begun;
@@ -446,14 +475,9 @@ impl LivePlayer {
     /// Frees everything; the player cannot be used afterwards. A `buy()` still waiting
     /// resolves `pending`: its order is stored and goes on at the next page load.
     pub fn destroy(&self) {
-        let waiting: Vec<(IntentId, Function)> = self.waiting.borrow_mut().drain(..).collect();
-        for (intent, resolve) in waiting {
-            if let Some(update) = self.player.read(|e| e.order(intent)).flatten() {
-                resolve.call1(&JsValue::NULL, &order_object(&update)).ok();
-            }
-        }
+        settle_all_orders(&self.waiting, |intent| self.player.read(|e| e.order(intent)).flatten());
         self.player.destroy();
-        self.listeners.list.borrow_mut().clear();
+        self.listeners.clear();
     }
 
     /// The product cues seen so far, by start, with where each stands.
@@ -519,6 +543,7 @@ fn absolute_url(url: &str) -> Option<String> {
 }
 
 mod options;
+mod replay;
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@ use wasm_bindgen::JsValue;
 
 use crate::core::live::Purchase;
 use crate::core::orders::OrderError;
+use crate::core::replay::ReplayConfig;
 use crate::core::{LiveConfig, PlayerError};
 
 fn invalid(field: &'static str, reason: &str) -> PlayerError {
@@ -83,4 +84,23 @@ pub fn purchase(options: &JsValue, cue_id: String, new_key: fn() -> Option<Strin
         None => new_key().ok_or(OrderError::Invalid("no crypto.randomUUID here: pass `idempotencyKey`"))?,
     };
     Ok(Purchase { cue_id, quantity: quantity as u32, user_token, key })
+}
+
+/// Reads the replay player's options; URLs are resolved with `resolve` (against the page).
+pub fn replay_config(options: &JsValue, resolve: &dyn Fn(&str) -> Option<String>) -> Result<ReplayConfig, PlayerError> {
+    if !options.is_object() {
+        return Err(invalid("options", "must be an object with at least `src`"));
+    }
+    let src = url(options, "src", resolve)?.ok_or_else(|| invalid("src", "is required"))?;
+    let mut config = ReplayConfig::new(src);
+    config.thumbnails_url = url(options, "thumbnailsUrl", resolve)?;
+    config.orders_url = url(options, "ordersUrl", resolve)?;
+    config.link_allowlist = strings(options, "linkAllowlist")?.unwrap_or_default();
+    if let Some(budget) = number(options, "prefetchBudgetBytes")? {
+        if !(0.0..=256.0 * 1024.0 * 1024.0).contains(&budget) {
+            return Err(invalid("prefetchBudgetBytes", "must be 0 to 256 MiB"));
+        }
+        config.prefetch_budget_bytes = budget as usize;
+    }
+    Ok(config)
 }

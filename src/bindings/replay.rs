@@ -1,0 +1,360 @@
+//! `ReplayPlayer`: a recorded show as a catalogue of product nodes (see `core::replay`).
+//! Promises settle from the engine's events: `load()` on `Loaded`, a seek on its `Seeked`
+//! (superseded seeks resolve too, saying so), `buy()` on the order's final state.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Object};
+use wasm_bindgen::prelude::*;
+use web_sys::HtmlVideoElement;
+
+use super::{absolute_url, cue_object, error_object, js_error, order_error, order_object, random_uuid, seed, set};
+use super::{Listeners, Waiting};
+use crate::core::format::vtt::Tile;
+use crate::core::replay::{ReplayEngine, ReplayEvent, ReplayStats, SeekId, Show};
+use crate::core::{Engine, PlayerError};
+use crate::web::Player;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+export interface ReplayPlayerOptions {
+  /** The show's multivariant playlist (with its I-frame playlist) or media playlist. */
+  src: string;
+  /** WebVTT thumbnail track with `#xywh=` tiles; default `thumbs.vtt` beside the media playlist. */
+  thumbnailsUrl?: string;
+  /** Hosts allowed in product links; others are refused. */
+  linkAllowlist?: string[];
+  /** Flash-sale API base, for `buy()`. */
+  ordersUrl?: string;
+  /** Bytes of node openings kept in memory for instant node seeks; default 4 MiB. */
+  prefetchBudgetBytes?: number;
+}
+/** A thumbnail: a tile (x, y, w, h in pixels) of a sprite sheet, or the whole image. */
+export interface Thumbnail { url: string; x: number; y: number; w: number; h: number; whole: boolean; }
+/** A product the host presented; `startMs`/`endMs` on the show's timeline (0 = its first frame). */
+export interface ReplayNode {
+  id: string; productId: string; title: string; priceCents: number; currency: string;
+  url: string; imageUrl: string | null; startMs: number; endMs: number;
+  /** The capture instants, ms since the epoch. */
+  capturedStartMs: number; capturedEndMs: number;
+  thumbnail: Thumbnail | null;
+}
+export interface ReplayShow { durationMs: number; nodes: ReplayNode[]; }
+export interface SeekResult { positionMs: number; superseded: boolean; }
+export interface ReplayStats {
+  positionMs: number; durationMs: number; bufferMs: number; seeks: number;
+  lastSeekMs: number | null; lastSeekBytes: number; bytesLoaded: number; prefetchedNodes: number;
+  node: string | null;
+}
+export interface ReplayPlayerEventMap {
+  loaded: ReplayShow;
+  seeked: SeekResult & { seek: number };
+  nodechange: { id: string | null; node: ReplayNode | null };
+  playing: {};
+  stall: {};
+  stats: ReplayStats;
+  order: OrderResult;
+  error: PlayerErrorEvent;
+}
+export interface ReplayPlayer {
+  on<K extends keyof ReplayPlayerEventMap>(name: K, listener: (event: ReplayPlayerEventMap[K]) => void): () => void;
+}
+"#;
+
+/// Promises waiting on the engine.
+#[derive(Default)]
+struct Pending {
+    loads: Vec<(Function, Function)>,
+    seeks: Vec<(SeekId, Function)>,
+}
+
+/// Plays a recorded show and seeks by product node. See `ReplayPlayerOptions`.
+#[wasm_bindgen]
+pub struct ReplayPlayer {
+    player: Rc<Player<ReplayEngine>>,
+    listeners: Rc<Listeners>,
+    pending: Rc<RefCell<Pending>>,
+    orders: Rc<Waiting>,
+}
+
+fn tile_object(t: &Tile) -> Object {
+    let o = Object::new();
+    set(&o, "url", t.url.as_str());
+    let (x, y, w, h) = t.rect.unwrap_or_default();
+    set(&o, "x", x);
+    set(&o, "y", y);
+    set(&o, "w", w);
+    set(&o, "h", h);
+    set(&o, "whole", t.rect.is_none());
+    o
+}
+
+fn node_object(show: &Show, n: &crate::core::replay::Node) -> Object {
+    let o = cue_object(&n.cue);
+    set(&o, "capturedStartMs", n.cue.start.get());
+    set(&o, "capturedEndMs", n.cue.end.get());
+    set(&o, "startMs", n.start_s * 1000.0);
+    set(&o, "endMs", n.end_s * 1000.0);
+    set(&o, "thumbnail", show.tile_at(n.start_s).map_or(JsValue::NULL, |t| tile_object(t).into()));
+    o
+}
+
+fn nodes_array(show: &Show) -> js_sys::Array {
+    show.nodes.iter().map(|n| JsValue::from(node_object(show, n))).collect()
+}
+
+fn show_object(show: &Show) -> Object {
+    let o = Object::new();
+    set(&o, "durationMs", show.duration_s * 1000.0);
+    set(&o, "nodes", nodes_array(show));
+    o
+}
+
+fn stats_object(s: &ReplayStats) -> Object {
+    let o = Object::new();
+    set(&o, "positionMs", s.position_ms);
+    set(&o, "durationMs", s.duration_ms);
+    set(&o, "bufferMs", s.buffer_ms);
+    set(&o, "seeks", s.seeks);
+    set(&o, "lastSeekMs", s.last_seek_ms.map_or(JsValue::NULL, JsValue::from));
+    set(&o, "lastSeekBytes", s.last_seek_bytes as f64);
+    set(&o, "bytesLoaded", s.bytes_loaded as f64);
+    set(&o, "prefetchedNodes", s.prefetched_nodes);
+    set(&o, "node", s.node.as_deref().map_or(JsValue::NULL, JsValue::from));
+    o
+}
+
+fn seek_object(seek: SeekId, position_ms: f64, superseded: bool) -> Object {
+    let o = Object::new();
+    set(&o, "seek", seek as f64);
+    set(&o, "positionMs", position_ms);
+    set(&o, "superseded", superseded);
+    o
+}
+
+#[wasm_bindgen]
+impl ReplayPlayer {
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        video: HtmlVideoElement,
+        #[wasm_bindgen(unchecked_param_type = "ReplayPlayerOptions")] options: JsValue,
+    ) -> Result<ReplayPlayer, JsValue> {
+        let mut config = super::options::replay_config(&options, &absolute_url).map_err(|e| js_error(&e))?;
+        config.order_seed = seed();
+        let has_orders = config.orders_url.is_some();
+        let engine = ReplayEngine::new(config).map_err(|e| js_error(&e))?;
+        let player = Player::new(engine, video);
+        let listeners = Rc::new(Listeners::default());
+        let pending = Rc::new(RefCell::new(Pending::default()));
+        let orders = Rc::new(Waiting::default());
+        let (weak_player, weak_listeners) = (Rc::downgrade(&player), Rc::downgrade(&listeners));
+        let (weak_pending, weak_orders) = (Rc::downgrade(&pending), Rc::downgrade(&orders));
+        player.set_sink(Rc::new(move |e: ReplayEvent| {
+            let (Some(listeners), Some(player)) = (weak_listeners.upgrade(), weak_player.upgrade()) else { return };
+            let (Some(pending), Some(orders)) = (weak_pending.upgrade(), weak_orders.upgrade()) else { return };
+            let (name, payload): (&str, JsValue) = match &e {
+                ReplayEvent::Loaded { .. } => {
+                    let show = player.read(|engine| engine.show().map(show_object)).flatten();
+                    let show: JsValue = show.map_or(JsValue::NULL, Into::into);
+                    for (resolve, _) in pending.borrow_mut().loads.drain(..) {
+                        resolve.call1(&JsValue::NULL, &show).ok();
+                    }
+                    ("loaded", show)
+                }
+                ReplayEvent::Seeked { seek, position_ms, superseded } => {
+                    let payload: JsValue = seek_object(*seek, *position_ms, *superseded).into();
+                    let done: Vec<Function> = {
+                        let mut p = pending.borrow_mut();
+                        let (done, rest) = p.seeks.drain(..).partition(|(id, _)| id == seek);
+                        p.seeks = rest;
+                        done.into_iter().map(|(_, f)| f).collect()
+                    };
+                    for resolve in done {
+                        resolve.call1(&JsValue::NULL, &payload).ok();
+                    }
+                    ("seeked", payload)
+                }
+                ReplayEvent::NodeChange { id } => {
+                    let o = Object::new();
+                    set(&o, "id", id.as_deref().map_or(JsValue::NULL, JsValue::from));
+                    let node = player
+                        .read(|engine| {
+                            let show = engine.show()?;
+                            let n = show.node(id.as_deref()?)?;
+                            Some(node_object(show, n))
+                        })
+                        .flatten();
+                    set(&o, "node", node.map_or(JsValue::NULL, Into::into));
+                    ("nodechange", o.into())
+                }
+                ReplayEvent::Playing => ("playing", Object::new().into()),
+                ReplayEvent::Stall => ("stall", Object::new().into()),
+                ReplayEvent::Stats(s) => ("stats", stats_object(s).into()),
+                ReplayEvent::Order(update) => {
+                    let payload: JsValue = order_object(update).into();
+                    if update.result.status.is_final() {
+                        super::settle_orders(&orders, update.intent, &payload);
+                    }
+                    ("order", payload)
+                }
+                ReplayEvent::Error { error, fatal } => {
+                    if *fatal {
+                        let err = js_error(error);
+                        for (_, reject) in pending.borrow_mut().loads.drain(..) {
+                            reject.call1(&JsValue::NULL, &err).ok();
+                        }
+                    }
+                    ("error", error_object(error, *fatal).into())
+                }
+            };
+            listeners.emit(name, &payload);
+        }));
+        if has_orders {
+            let weak = Rc::downgrade(&player);
+            player.with(move |d, _| {
+                if let Some(p) = weak.upgrade() {
+                    d.listen_to_tabs(&p);
+                }
+            });
+        }
+        Ok(ReplayPlayer { player, listeners, pending, orders })
+    }
+
+    /// Subscribes to an event; returns the function that unsubscribes.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "keyof ReplayPlayerEventMap | string")] name: String,
+        #[wasm_bindgen(unchecked_param_type = "(event: any) => void")] listener: Function,
+    ) -> JsValue {
+        self.listeners.subscribe(name, listener)
+    }
+
+    /// Reads the show: resolves with its duration and nodes (prefetching of node openings
+    /// begins), rejects with a typed error if it cannot be played.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ReplayShow>")]
+    pub fn load(&self) -> js_sys::Promise {
+        let (player, pending) = (self.player.clone(), self.pending.clone());
+        js_sys::Promise::new(&mut |resolve, reject| {
+            if let Some(show) = player.read(|e| e.show().map(show_object)).flatten() {
+                resolve.call1(&JsValue::NULL, &show).ok();
+                return;
+            }
+            pending.borrow_mut().loads.push((resolve, reject));
+            let (player, pending) = (player.clone(), pending.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match player.open().await {
+                    Ok(()) => player.with(|d, now| d.engine().start(now)),
+                    Err(e) => {
+                        for (_, reject) in pending.borrow_mut().loads.drain(..) {
+                            reject.call1(&JsValue::NULL, &js_error(&e)).ok();
+                        }
+                    }
+                }
+            });
+        })
+    }
+
+    /// The show's product nodes, by start (empty before `load()` resolves).
+    #[wasm_bindgen(unchecked_return_type = "ReplayNode[]")]
+    pub fn nodes(&self) -> js_sys::Array {
+        self.player.read(|e| e.show().map(nodes_array)).flatten().unwrap_or_default()
+    }
+
+    /// Shows the node's first frame (the one captured when the host raised it); resolves when
+    /// it is on screen, or superseded by a later seek.
+    #[wasm_bindgen(js_name = seekToNode, unchecked_return_type = "Promise<SeekResult>")]
+    pub fn seek_to_node(&self, id: String) -> js_sys::Promise {
+        self.seek_with(move |engine, now| engine.seek_to_node(now, &id))
+    }
+
+    /// Seeks to `ms` on the show's timeline.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SeekResult>")]
+    pub fn seek(&self, ms: f64) -> js_sys::Promise {
+        self.seek_with(move |engine, now| engine.seek(now, ms))
+    }
+
+    fn seek_with(
+        &self,
+        f: impl FnOnce(&mut ReplayEngine, crate::core::Instant) -> Result<SeekId, PlayerError> + 'static,
+    ) -> js_sys::Promise {
+        let (player, pending) = (self.player.clone(), self.pending.clone());
+        let mut f = Some(f);
+        js_sys::Promise::new(&mut |resolve, reject| {
+            let (pending, f) = (pending.clone(), f.take());
+            player.with(move |d, now| {
+                let Some(f) = f else { return };
+                match f(d.engine(), now) {
+                    Ok(id) => pending.borrow_mut().seeks.push((id, resolve)),
+                    Err(e) => {
+                        reject.call1(&JsValue::NULL, &js_error(&e)).ok();
+                    }
+                }
+            });
+        })
+    }
+
+    pub fn play(&self) {
+        self.player.with(|d, now| d.engine().play(now));
+    }
+
+    pub fn pause(&self) {
+        self.player.with(|d, now| d.engine().pause(now));
+    }
+
+    /// The thumbnail for a scrub preview at `ms`, or null (no thumbnail track, or none there).
+    #[wasm_bindgen(js_name = thumbnailAt, unchecked_return_type = "Thumbnail | null")]
+    pub fn thumbnail_at(&self, ms: f64) -> JsValue {
+        self.player.read(|e| e.thumbnail_at(ms).map(tile_object)).flatten().map_or(JsValue::NULL, Into::into)
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "ReplayStats")]
+    pub fn stats(&self) -> JsValue {
+        self.player.stats().map_or(JsValue::NULL, |s| stats_object(&s).into())
+    }
+
+    /// Buys the product of a node (see `LivePlayer.buy`; any node of the show may be bought).
+    #[wasm_bindgen(unchecked_return_type = "Promise<OrderResult>")]
+    pub fn buy(
+        &self,
+        node_id: String,
+        #[wasm_bindgen(unchecked_param_type = "BuyOptions")] options: JsValue,
+    ) -> js_sys::Promise {
+        let purchase = super::options::purchase(&options, node_id.clone(), random_uuid);
+        let (player, orders) = (self.player.clone(), self.orders.clone());
+        js_sys::Promise::new(&mut |resolve, reject| {
+            let purchase = match purchase.clone() {
+                Ok(p) => p,
+                Err(e) => {
+                    reject.call1(&JsValue::NULL, &order_error(&e)).ok();
+                    return;
+                }
+            };
+            let (orders, node_id) = (orders.clone(), node_id.clone());
+            player.with(move |d, now| match d.engine().buy(now, &node_id, purchase) {
+                Ok(intent) => orders.borrow_mut().push((intent, resolve)),
+                Err(e) => {
+                    reject.call1(&JsValue::NULL, &order_error(&e)).ok();
+                }
+            });
+        })
+    }
+
+    /// Frees everything; waiting seeks resolve superseded, a waiting `load()` rejects.
+    pub fn destroy(&self) {
+        let (loads, seeks) = {
+            let mut p = self.pending.borrow_mut();
+            (std::mem::take(&mut p.loads), std::mem::take(&mut p.seeks))
+        };
+        for (_, reject) in loads {
+            reject.call1(&JsValue::NULL, &js_error(&PlayerError::Destroyed)).ok();
+        }
+        for (id, resolve) in seeks {
+            resolve.call1(&JsValue::NULL, &seek_object(id, f64::NAN, true)).ok();
+        }
+        super::settle_all_orders(&self.orders, |intent| self.player.read(|e| e.order(intent)).flatten());
+        self.player.destroy();
+        self.listeners.clear();
+    }
+}
