@@ -59,6 +59,11 @@ impl AppendQueue {
         self.pump(out);
     }
 
+    /// Nothing queued and nothing in progress: what was pushed is in the `SourceBuffer`.
+    pub fn is_idle(&self) -> bool {
+        !self.busy && self.queue.is_empty()
+    }
+
     /// The operation in progress finished.
     pub fn handle_done<E>(&mut self, out: &mut Outbox<E>) {
         self.busy = false;

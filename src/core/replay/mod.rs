@@ -162,7 +162,10 @@ struct Seek {
     /// Land on the first frame at or after the target (a node), not on the target itself.
     frame_at_or_after: bool,
     started: Instant,
-    /// Where the element was sent, once the target frame was appended.
+    /// Where the element goes once the target frame is in the `SourceBuffer`, and whether it
+    /// was sent there. (Sent earlier, the element would clamp the position to what is
+    /// buffered so far: with a live-style infinite duration, that is all it may seek to.)
+    to: Option<f64>,
     sent: Option<f64>,
     /// Its media is asked for (at the next `poll_output`: seeks made in one go cost one fetch).
     requested: bool,
@@ -447,10 +450,18 @@ impl ReplayEngine {
         self.loader.cancel_media_where(&mut self.out, |_| true);
         self.last_seek += 1;
         let id = self.last_seek;
-        self.seek =
-            Some(Seek { id, target_s, frame_at_or_after, started: self.now, sent: None, requested: true, bytes: 0 });
+        self.seek = Some(Seek {
+            id,
+            target_s,
+            frame_at_or_after,
+            started: self.now,
+            to: None,
+            sent: None,
+            requested: true,
+            bytes: 0,
+        });
         if let Some(to) = self.buffered_frame_for(target_s, frame_at_or_after) {
-            self.send_seek(to);
+            self.seek_to(to);
         } else if let Some((offset, bytes)) = node
             .filter(|n| self.prefetch_ready.get(*n) == Some(&true))
             .and_then(|n| self.prefetched.get(n).cloned().flatten())
@@ -488,10 +499,24 @@ impl ReplayEngine {
         self.frames.get(i).filter(|f| self.media.is_buffered(MediaTime::new(**f))).map(|f| f + INTO_FRAME_S)
     }
 
-    fn send_seek(&mut self, to: f64) {
+    /// The seek's frame is appended (or queued to be): the element goes there once the
+    /// `SourceBuffer` has it.
+    fn seek_to(&mut self, to: f64) {
         if let Some(seek) = &mut self.seek {
-            seek.sent = Some(to);
-            self.out.push(Output::Seek(MediaTime::new(to)));
+            seek.to = Some(to);
+        }
+        self.send_seek();
+    }
+
+    fn send_seek(&mut self) {
+        if !self.append.is_idle() {
+            return;
+        }
+        if let Some(seek) = self.seek.as_mut().filter(|s| s.sent.is_none()) {
+            if let Some(to) = seek.to {
+                seek.sent = Some(to);
+                self.out.push(Output::Seek(MediaTime::new(to)));
+            }
         }
     }
 
@@ -550,7 +575,7 @@ impl ReplayEngine {
     /// Sends the element to the seek's frame once it is appended.
     fn check_seek_reached(&mut self) {
         let Some(seek) = &self.seek else { return };
-        if seek.sent.is_some() {
+        if seek.to.is_some() {
             return;
         }
         let target = seek.target_s;
@@ -562,7 +587,7 @@ impl ReplayEngine {
             self.frames.iter().any(|f| *f >= target).then_some(target)
         };
         if let Some(to) = to {
-            self.send_seek(to);
+            self.seek_to(to);
             if !self.wants_play {
                 // Paused: nothing past the frame on screen is needed now.
                 self.loader.cancel_media_where(&mut self.out, |f| matches!(f.purpose, Purpose::Seek(_)));
@@ -666,7 +691,7 @@ impl ReplayEngine {
         if self.phase != Phase::Ready || !self.loader.is_empty() {
             return;
         }
-        if self.seek.as_ref().is_some_and(|s| s.sent.is_none()) {
+        if self.seek.as_ref().is_some_and(|s| s.to.is_none()) {
             return;
         }
         let t = self.media.current_time.get();
@@ -825,6 +850,7 @@ impl Engine for ReplayEngine {
     fn handle_buffer_done(&mut self, now: Instant) {
         self.advance(now);
         self.append.handle_done(&mut self.out);
+        self.send_seek();
     }
 
     fn handle_buffer_error(&mut self, now: Instant, op: BufferOp, quota: bool, message: String) {

@@ -372,3 +372,28 @@ fn a_show_without_program_date_time_is_refused_with_a_typed_error() {
     });
     assert_eq!(err, Some("playlist_invalid"));
 }
+
+/// A real recording copied to a directory (`REPLAY_DIR`: master.m3u8, show.m3u8, iframes.m3u8,
+/// thumbs.vtt, init-0.mp4, seg-*.m4s), when given: every node seek lands on its own frame.
+#[test]
+fn a_real_recording_when_given_seeks_to_every_node() {
+    let Some(dir) = std::env::var_os("REPLAY_DIR") else { return };
+    let mut p = Page::with_budget(&format!("{BASE}master.m3u8"), 0);
+    p.vod.files.clear();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        p.vod.files.insert(format!("{BASE}{name}"), std::fs::read(&path).unwrap());
+    }
+    p.loaded();
+    let nodes: Vec<(String, f64)> =
+        p.engine.show().unwrap().nodes.iter().map(|n| (n.cue.id.clone(), n.start_s)).collect();
+    for (id, start) in nodes {
+        let seek = p.engine.seek_to_node(Instant::new(p.now), &id).unwrap();
+        p.drain();
+        p.run_until(|p| p.seeked(seek).is_some());
+        let (at, superseded) = p.seeked(seek).unwrap();
+        println!("{id}: start {start:.4} landed {:.4} superseded {superseded}", at / 1000.0);
+        assert!(!superseded && at / 1000.0 >= start && at / 1000.0 < start + 0.04, "{id}: {start} vs {at}");
+    }
+}

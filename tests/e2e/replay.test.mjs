@@ -1,0 +1,95 @@
+// End to end: a show the origin recorded, replayed in headless Chromium by product node. The
+// frame on screen after a node seek is read from the frame code the origin draws (its capture
+// instant), so "the node's own frame" is checked on the picture, not on the player's word.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startOrigin, launchBrowser } from "./harness.mjs";
+
+const FRAMECODE = new URL("./framecode.js", import.meta.url).pathname;
+const TOKEN = "e2e-host-token";
+const FRAME_MS = 1000 / 30;
+let origin, browser, record, show;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+before(async () => {
+  record = mkdtempSync(join(tmpdir(), "liveshop-rec-"));
+  origin = await startOrigin({ args: ["--admin-token", TOKEN, "--record", record] });
+  browser = await launchBrowser();
+  // A short show: three products, four seconds apart.
+  for (let i = 1; i <= 3; i++) {
+    await sleep(i === 1 ? 2500 : 4000);
+    const res = await fetch(`${origin.url}/admin/cues`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ productId: `sku-${i}`, title: `Item ${i}`, priceCents: 1000 * i + 999, currency: "EUR",
+        url: `https://shop.example/p/${i}`, imageUrl: `https://shop.example/i/${i}.jpg` }),
+    });
+    assert.equal(res.status, 201);
+  }
+  await sleep(4000);
+  const index = await (await fetch(`${origin.url}/vod/index.json`)).json();
+  show = index.shows[0];
+});
+after(async () => {
+  await browser?.close();
+  await origin?.stop();
+  rmSync(record, { recursive: true, force: true });
+});
+
+async function replayPage() {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => console.error("page error:", e.message));
+  await page.addInitScript({ path: FRAMECODE });
+  await page.goto(`${origin.url}/replay.html?src=${encodeURIComponent(show.master)}`);
+  await page.waitForFunction(() => window.player?.nodes().length > 0, null, { timeout: 15_000 });
+  return page;
+}
+
+/** The capture instant of the frame on screen, once the picture settles. */
+async function onScreen(page) {
+  await page.waitForFunction(() => window.__liveshopFrameCode.read(window.video) != null, null, { timeout: 5000 });
+  return page.evaluate(() => window.__liveshopFrameCode.read(window.video));
+}
+
+test("a recorded show loads as nodes with thumbnails, and a node seek shows the node's own frame", async () => {
+  const page = await replayPage();
+  const nodes = await page.evaluate(() => window.player.nodes());
+  assert.equal(nodes.length, 3, JSON.stringify(nodes));
+  assert.deepEqual(nodes.map((n) => n.title), ["Item 1", "Item 2", "Item 3"]);
+  for (const n of nodes) {
+    const r = await page.evaluate((id) => window.player.seekToNode(id), n.id);
+    assert.equal(r.superseded, false);
+    const shown = await onScreen(page);
+    // The first frame captured at or after the node's start.
+    const off = shown - n.capturedStartMs;
+    assert.ok(off >= 0 && off < FRAME_MS + 1, `${n.id}: frame captured ${off} ms after the node's start`);
+    const stats = await page.evaluate(() => window.player.stats());
+    assert.ok(stats.lastSeekMs != null && stats.lastSeekMs < 2000, JSON.stringify(stats));
+  }
+  const thumb = await page.evaluate((ms) => window.player.thumbnailAt(ms), nodes[1].startMs);
+  assert.ok(thumb && thumb.url.includes("/vod/") && thumb.w > 0, JSON.stringify(thumb));
+  await page.close();
+});
+
+test("a burst of scrub seeks lands on the last one; the stale ones say they were superseded", async () => {
+  const page = await replayPage();
+  const results = await page.evaluate(async () => {
+    const d = (await window.player.load()).durationMs;
+    const targets = [0.2, 0.5, 0.35, 0.8, 0.6].map((f) => Math.round(f * d));
+    const all = [];
+    for (const ms of targets) {
+      all.push(window.player.seek(ms));
+      await new Promise((r) => setTimeout(r, 16));
+    }
+    return { targets, results: await Promise.all(all) };
+  });
+  const last = results.results.at(-1);
+  assert.equal(last.superseded, false);
+  assert.ok(Math.abs(last.positionMs - results.targets.at(-1)) < 60, JSON.stringify(results));
+  assert.ok(results.results.slice(0, -1).some((r) => r.superseded), JSON.stringify(results));
+  await page.close();
+});
