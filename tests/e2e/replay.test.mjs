@@ -61,7 +61,8 @@ test("a recorded show loads as nodes with thumbnails, and a node seek shows the 
   assert.equal(nodes.length, 3, JSON.stringify(nodes));
   assert.deepEqual(nodes.map((n) => n.title), ["Item 1", "Item 2", "Item 3"]);
   for (const n of nodes) {
-    const r = await page.evaluate((id) => window.player.seekToNode(id), n.id);
+    const r = await page.evaluate((id) => Promise.race([window.player.seekToNode(id),
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`seekToNode(${id}) hangs: ${JSON.stringify(window.player.stats())} at ${window.video.currentTime} seeking ${window.video.seeking}`)), 5000))]), n.id);
     assert.equal(r.superseded, false);
     const shown = await onScreen(page);
     // The first frame captured at or after the node's start.
@@ -81,11 +82,16 @@ test("a burst of scrub seeks lands on the last one; the stale ones say they were
     const d = (await window.player.load()).durationMs;
     const targets = [0.2, 0.5, 0.35, 0.8, 0.6].map((f) => Math.round(f * d));
     const all = [];
-    for (const ms of targets) {
-      all.push(window.player.seek(ms));
+    const settled = [];
+    for (const [i, ms] of targets.entries()) {
+      all.push(window.player.seek(ms).then((r) => { settled[i] = r; return r; }));
       await new Promise((r) => setTimeout(r, 16));
     }
-    return { targets, results: await Promise.all(all) };
+    const b = window.video.buffered;
+    const state = () => JSON.stringify({ targets, settled, stats: window.player.stats(), at: window.video.currentTime,
+      seeking: window.video.seeking, buffered: [...Array(b.length).keys()].map((i) => [b.start(i), b.end(i)]) });
+    const late = new Promise((_, reject) => setTimeout(() => reject(new Error(`seeks hang: ${state()}`)), 8000));
+    return { targets, results: await Promise.race([Promise.all(all), late]) };
   });
   const last = results.results.at(-1);
   assert.equal(last.superseded, false);

@@ -18,7 +18,8 @@
 //!   `Seeked` reports it superseded) and only the latest target is fetched and decoded. A seek's
 //!   fetch goes out at the next `poll_output`, so seeks made in one go cost one request. The
 //!   page shows thumbnails ([`ReplayEngine::thumbnail_at`]) meanwhile, with no request here.
-//! - **Prefetch while idle**: the opening of each node (from its keyframe to its first frame),
+//! - **Prefetch while idle**: the opening of each node (from its keyframe to a few frames past
+//!   its first),
 //!   in node order, within [`ReplayConfig::prefetch_budget_bytes`], is kept in memory; a seek
 //!   to that node appends it from there, with no round trip.
 //! - Playing ahead fetches whole segments in order, [`AHEAD_S`] ahead of the playhead.
@@ -59,6 +60,9 @@ const SEEK_DONE_WITHIN_S: f64 = 0.05;
 /// A frame is the node's own if it starts no earlier than this before the node's start (the
 /// capture instants and positions are whole milliseconds).
 const FRAME_SLACK_S: f64 = 0.0005;
+/// Paused, a seek's fetch stops this far past its frame: a decoder may hold a frame back
+/// until the next arrives, and without it the element never finishes seeking.
+const PAST_TARGET_S: f64 = 0.2;
 /// Positions sent to the element are this far into their frame, so float rounding cannot
 /// show the frame before.
 const INTO_FRAME_S: f64 = 0.001;
@@ -572,10 +576,15 @@ impl ReplayEngine {
         times
     }
 
-    /// Sends the element to the seek's frame once it is appended.
+    /// Sends the element to the seek's frame once it is appended; paused, stops the fetch a
+    /// few frames past it.
     fn check_seek_reached(&mut self) {
         let Some(seek) = &self.seek else { return };
-        if seek.to.is_some() {
+        if let Some(to) = seek.to {
+            let past = self.frames.last().is_some_and(|f| *f >= to + PAST_TARGET_S);
+            if !self.wants_play && past {
+                self.loader.cancel_media_where(&mut self.out, |f| matches!(f.purpose, Purpose::Seek(_)));
+            }
             return;
         }
         let target = seek.target_s;
@@ -588,10 +597,7 @@ impl ReplayEngine {
         };
         if let Some(to) = to {
             self.seek_to(to);
-            if !self.wants_play {
-                // Paused: nothing past the frame on screen is needed now.
-                self.loader.cancel_media_where(&mut self.out, |f| matches!(f.purpose, Purpose::Seek(_)));
-            }
+            self.check_seek_reached();
         }
     }
 
@@ -622,7 +628,7 @@ impl ReplayEngine {
                     }
                 }
                 Delivery::Media { media, first, bytes } => self.on_media(media, first, bytes),
-                Delivery::MediaDone { .. } => {}
+                Delivery::MediaDone { media, .. } => self.on_media_done(media),
                 Delivery::Failed { piece, error } => {
                     if let Piece::Media(Fetched { purpose: Purpose::Seek(id), .. }) = piece {
                         if self.seek.as_ref().is_some_and(|s| s.id == id) {
@@ -650,7 +656,8 @@ impl ReplayEngine {
         match fetched.purpose {
             Purpose::Prefetch(n) => {
                 let Some(node_start) = self.show.nodes.get(n).map(|node| node.start_s) else { return };
-                let reached = self.fragment_times(&bytes, offset).iter().any(|(s, _)| *s >= node_start - FRAME_SLACK_S);
+                // A few frames past the node's own, as a seek needs (see PAST_TARGET_S).
+                let reached = self.fragment_times(&bytes, offset).iter().any(|(s, _)| *s >= node_start + PAST_TARGET_S);
                 self.prefetched_bytes += bytes.len();
                 if let Some(slot) = self.prefetched.get_mut(n) {
                     let (o, held) = slot.get_or_insert((offset, Vec::new()));
@@ -681,6 +688,46 @@ impl ReplayEngine {
                     self.apply_offset(offset);
                 }
                 self.append_frames(&bytes, offset);
+            }
+        }
+    }
+
+    /// A seek's or a prefetch's range ended short of a few frames past its target (the target
+    /// sits at the end of a group of pictures): it goes on from the next keyframe.
+    fn on_media_done(&mut self, fetched: Fetched) {
+        let (short_of, purpose) = match fetched.purpose {
+            Purpose::Seek(id) => match self.seek.as_ref().filter(|s| s.id == id) {
+                Some(seek) => (seek.to.unwrap_or(seek.target_s) + PAST_TARGET_S, fetched.purpose),
+                None => return,
+            },
+            Purpose::Prefetch(n) if self.prefetch_ready.get(n) == Some(&false) => {
+                let Some(node) = self.show.nodes.get(n) else { return };
+                (node.start_s + PAST_TARGET_S, fetched.purpose)
+            }
+            _ => return,
+        };
+        let through = match purpose {
+            Purpose::Prefetch(n) => self
+                .prefetched
+                .get(n)
+                .cloned()
+                .flatten()
+                .and_then(|(offset, bytes)| self.fragment_times(&bytes, offset).last().map(|(s, _)| *s)),
+            _ => self.frames.last().copied(),
+        };
+        if through.is_some_and(|t| t >= short_of) {
+            return;
+        }
+        let next = self.show.keyframes.iter().find(|k| k.start_s > fetched.start_s + 1e-6).cloned();
+        match next {
+            Some(k) => self.request_from_keyframe(purpose, &k),
+            // The show ends here: what there is will do.
+            None => {
+                if let Purpose::Prefetch(n) = purpose {
+                    if let Some(ready) = self.prefetch_ready.get_mut(n) {
+                        *ready = true;
+                    }
+                }
             }
         }
     }
