@@ -63,6 +63,11 @@ const FRAME_SLACK_S: f64 = 0.0005;
 /// Paused, a seek's fetch stops this far past its frame: a decoder may hold a frame back
 /// until the next arrives, and without it the element never finishes seeking.
 const PAST_TARGET_S: f64 = 0.2;
+/// Offsets this close belong to one encoder run (a new run lands seconds away).
+const SAME_RUN_S: f64 = 0.25;
+/// Capture instants are whole milliseconds on one side (START-DATE) and NTP fractions on the
+/// other (`prft`).
+const CAPTURE_SLACK_MS: f64 = 0.5;
 /// Positions sent to the element are this far into their frame, so float rounding cannot
 /// show the frame before.
 const INTO_FRAME_S: f64 = 0.001;
@@ -163,8 +168,10 @@ enum Phase {
 struct Seek {
     id: SeekId,
     target_s: f64,
-    /// Land on the first frame at or after the target (a node), not on the target itself.
-    frame_at_or_after: bool,
+    /// For a node: its START-DATE (ms since the epoch). Its own frame is the first captured at
+    /// or after it, read from the frames' `prft` where they carry one: a frame's position on
+    /// the nominal frame grid can be a few ms off its real capture instant.
+    capture_target: Option<f64>,
     started: Instant,
     /// Where the element goes once the target frame is in the `SourceBuffer`, and whether it
     /// was sent there. (Sent earlier, the element would clamp the position to what is
@@ -207,8 +214,9 @@ pub struct ReplayEngine {
     append: AppendQueue,
     /// The `SourceBuffer` timestamp offset in force.
     offset: Option<f64>,
-    /// Presentation starts of the frames appended, ascending (one fragment a frame).
-    frames: Vec<f64>,
+    /// The frames appended, ascending: presentation start, and capture instant (ms since the
+    /// epoch) where a `prft` gives it (one fragment a frame).
+    frames: Vec<(f64, Option<f64>)>,
     seek: Option<Seek>,
     last_seek: SeekId,
     wants_play: bool,
@@ -270,7 +278,7 @@ impl ReplayEngine {
     /// Seeks to `ms` on the show's timeline; `Seeked` says when its frame is on screen.
     pub fn seek(&mut self, now: Instant, ms: f64) -> Result<SeekId, PlayerError> {
         self.advance(now);
-        self.begin_seek(ms / 1000.0, false, None)
+        self.begin_seek(ms / 1000.0, None, None)
     }
 
     /// Seeks to a node's first frame (from memory if its opening was prefetched).
@@ -279,7 +287,8 @@ impl ReplayEngine {
         let Some(n) = self.show.nodes.iter().position(|n| n.cue.id == id) else {
             return Err(PlayerError::InvalidOption { field: "nodeId", reason: format!("no node {id:?} in this show") });
         };
-        self.begin_seek(self.show.nodes[n].start_s, true, Some(n))
+        let node = &self.show.nodes[n];
+        self.begin_seek(node.start_s, Some(node.cue.start.get()), Some(n))
     }
 
     pub fn play(&mut self, now: Instant) {
@@ -288,7 +297,7 @@ impl ReplayEngine {
         self.out.push(Output::Play);
         if self.phase == Phase::Ready && self.seek.is_none() && !self.media.is_buffered(self.media.current_time) {
             // Nothing here to play: start where the element stands, as a seek would.
-            let _ = self.begin_seek(self.media.current_time.get(), false, None);
+            let _ = self.begin_seek(self.media.current_time.get(), None, None);
         }
         self.schedule();
     }
@@ -436,7 +445,7 @@ impl ReplayEngine {
     fn begin_seek(
         &mut self,
         target_s: f64,
-        frame_at_or_after: bool,
+        capture_target: Option<f64>,
         node: Option<usize>,
     ) -> Result<SeekId, PlayerError> {
         if self.phase != Phase::Ready {
@@ -457,14 +466,14 @@ impl ReplayEngine {
         self.seek = Some(Seek {
             id,
             target_s,
-            frame_at_or_after,
+            capture_target,
             started: self.now,
             to: None,
             sent: None,
             requested: true,
             bytes: 0,
         });
-        if let Some(to) = self.buffered_frame_for(target_s, frame_at_or_after) {
+        if let Some(to) = self.buffered_frame_for(target_s, capture_target) {
             self.seek_to(to);
         } else if let Some((offset, bytes)) = node
             .filter(|n| self.prefetch_ready.get(*n) == Some(&true))
@@ -492,15 +501,37 @@ impl ReplayEngine {
     }
 
     /// The position to show for a target already buffered, if it is.
-    fn buffered_frame_for(&self, target_s: f64, frame_at_or_after: bool) -> Option<f64> {
+    fn buffered_frame_for(&self, target_s: f64, capture_target: Option<f64>) -> Option<f64> {
         if !self.media.is_buffered(MediaTime::new(target_s)) {
             return None;
         }
-        if !frame_at_or_after {
-            return Some(target_s);
+        match capture_target {
+            None => Some(target_s),
+            Some(c) => self.own_frame(target_s, c).filter(|f| self.media.is_buffered(MediaTime::new(*f))),
         }
-        let i = self.frames.partition_point(|f| *f < target_s - FRAME_SLACK_S);
-        self.frames.get(i).filter(|f| self.media.is_buffered(MediaTime::new(**f))).map(|f| f + INTO_FRAME_S)
+    }
+
+    /// The position of the first appended frame captured at or after `capture` (ms), or, where
+    /// frames carry no capture instant, at or after `target_s`; inside its frame.
+    fn own_frame(&self, target_s: f64, capture: f64) -> Option<f64> {
+        // A frame without its own `prft` (a keyframe fetched by its byte range alone) is
+        // placed from the next frame that has one: media time and capture time run together.
+        let captured_at = |i: usize| -> Option<f64> {
+            let (pos, own) = *self.frames.get(i)?;
+            own.or_else(|| {
+                let (next_pos, next) = self.frames.iter().skip(i + 1).find_map(|f| Some((f.0, f.1?)))?;
+                Some(next - (next_pos - pos) * 1000.0)
+            })
+        };
+        let by_capture =
+            (0..self.frames.len()).find(|i| captured_at(*i).is_some_and(|c| c >= capture - CAPTURE_SLACK_MS));
+        let by_position = || {
+            let i = self.frames.partition_point(|f| f.0 < target_s - FRAME_SLACK_S);
+            (i < self.frames.len()).then_some(i)
+        };
+        let any_captured = self.frames.iter().any(|f| f.1.is_some());
+        let i = if any_captured { by_capture } else { by_position() };
+        i.and_then(|i| self.frames.get(i)).map(|f| f.0 + INTO_FRAME_S)
     }
 
     /// The seek's frame is appended (or queued to be): the element goes there once the
@@ -550,26 +581,38 @@ impl ReplayEngine {
     /// Appends whole fragments, notes their frames, and sends the element to the seek's frame
     /// once it is in.
     fn append_frames(&mut self, bytes: &[u8], offset: f64) {
-        for (start, _) in self.fragment_times(bytes, offset) {
-            let i = self.frames.partition_point(|f| *f < start);
-            if self.frames.get(i).is_none_or(|f| (*f - start).abs() > 1e-6) {
-                self.frames.insert(i, start);
+        for (start, _, captured) in self.fragment_times(bytes, offset) {
+            let i = self.frames.partition_point(|f| f.0 < start);
+            if self.frames.get(i).is_none_or(|f| (f.0 - start).abs() > 1e-6) {
+                self.frames.insert(i, (start, captured));
             }
         }
         self.append.push(&mut self.out, BufferOp::Append(bytes.to_vec()));
         self.check_seek_reached();
     }
 
-    /// (presentation start, duration) of every fragment in `bytes`, with `offset` applied.
-    fn fragment_times(&self, bytes: &[u8], offset: f64) -> Vec<(f64, f64)> {
+    /// (presentation start, duration, capture instant from the `prft` before it) of every
+    /// fragment in `bytes`, with `offset` applied.
+    fn fragment_times(&self, bytes: &[u8], offset: f64) -> Vec<(f64, f64, Option<f64>)> {
+        let track = self.append.init().and_then(|i| i.video().or(i.tracks.first()));
+        let scale = track.map(|t| f64::from(t.timescale.max(1)));
         let mut times = Vec::new();
+        let mut prft = None;
         let mut rest = bytes;
         while let Ok(Some(len)) = mp4::complete_box_len(rest) {
             let (head, tail) = rest.split_at(len.min(rest.len()));
-            if head.get(4..8) == Some(b"moof") {
-                if let Some((decode_s, duration_s)) = self.first_run(head) {
-                    times.push((decode_s + offset, duration_s));
+            match head.get(4..8) {
+                Some(b"prft") => prft = head.get(8..).and_then(|p| mp4::parse_prft(p).ok()),
+                Some(b"moof") => {
+                    if let Some((decode_s, duration_s)) = self.first_run(head) {
+                        let captured = prft
+                            .take()
+                            .zip(scale)
+                            .map(|(p, scale)| p.wall_clock_ms + (decode_s - p.media_time as f64 / scale) * 1000.0);
+                        times.push((decode_s + offset, duration_s, captured));
+                    }
                 }
+                _ => {}
             }
             rest = tail;
         }
@@ -581,19 +624,17 @@ impl ReplayEngine {
     fn check_seek_reached(&mut self) {
         let Some(seek) = &self.seek else { return };
         if let Some(to) = seek.to {
-            let past = self.frames.last().is_some_and(|f| *f >= to + PAST_TARGET_S);
+            let past = self.frames.last().is_some_and(|f| f.0 >= to + PAST_TARGET_S);
             if !self.wants_play && past {
                 self.loader.cancel_media_where(&mut self.out, |f| matches!(f.purpose, Purpose::Seek(_)));
             }
             return;
         }
         let target = seek.target_s;
-        let to = if seek.frame_at_or_after {
-            let i = self.frames.partition_point(|f| *f < target - FRAME_SLACK_S);
-            self.frames.get(i).map(|f| f + INTO_FRAME_S)
-        } else {
+        let to = match seek.capture_target {
+            Some(capture) => self.own_frame(target, capture),
             // The frame holding the target is appended once a later one is, or its own end.
-            self.frames.iter().any(|f| *f >= target).then_some(target)
+            None => self.frames.iter().any(|f| f.0 >= target).then_some(target),
         };
         if let Some(to) = to {
             self.seek_to(to);
@@ -647,7 +688,13 @@ impl ReplayEngine {
     fn on_media(&mut self, fetched: Fetched, first: bool, bytes: Vec<u8>) {
         self.stats.bytes_loaded += bytes.len() as u64;
         let offset = match (first, self.offset_for(&bytes, fetched.start_s)) {
-            (true, Some(o)) => o,
+            // One encoder run keeps one offset, whatever request brings its media: offsets
+            // worked out from each request's PROGRAM-DATE-TIME (whole ms) would put the same
+            // frame at slightly different positions. A new run (a discontinuity) is seconds off.
+            (true, Some(o)) => match self.offset {
+                Some(current) if (current - o).abs() < SAME_RUN_S => current,
+                _ => o,
+            },
             _ => match (fetched.purpose, &self.prefetched.get(node_of(fetched.purpose))) {
                 (Purpose::Prefetch(_), Some(Some((o, _)))) => *o,
                 _ => self.offset.unwrap_or(0.0),
@@ -657,7 +704,7 @@ impl ReplayEngine {
             Purpose::Prefetch(n) => {
                 let Some(node_start) = self.show.nodes.get(n).map(|node| node.start_s) else { return };
                 // A few frames past the node's own, as a seek needs (see PAST_TARGET_S).
-                let reached = self.fragment_times(&bytes, offset).iter().any(|(s, _)| *s >= node_start + PAST_TARGET_S);
+                let reached = self.fragment_times(&bytes, offset).iter().any(|f| f.0 >= node_start + PAST_TARGET_S);
                 self.prefetched_bytes += bytes.len();
                 if let Some(slot) = self.prefetched.get_mut(n) {
                     let (o, held) = slot.get_or_insert((offset, Vec::new()));
@@ -712,8 +759,8 @@ impl ReplayEngine {
                 .get(n)
                 .cloned()
                 .flatten()
-                .and_then(|(offset, bytes)| self.fragment_times(&bytes, offset).last().map(|(s, _)| *s)),
-            _ => self.frames.last().copied(),
+                .and_then(|(offset, bytes)| self.fragment_times(&bytes, offset).last().map(|f| f.0)),
+            _ => self.frames.last().map(|f| f.0),
         };
         if through.is_some_and(|t| t >= short_of) {
             return;
