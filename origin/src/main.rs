@@ -274,14 +274,13 @@ async fn main() {
     for show in library.list() {
         thumbnails.wake(&show);
     }
-    let recorder =
-        match record::Recorder::start(library, live.clock, args.format, live.cues.clone(), thumbnails) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("origin: cannot start recording in {}: {e}", args.record.display());
-                std::process::exit(1);
-            }
-        };
+    let recorder = match record::Recorder::start(library, live.clock, args.format, live.cues.clone(), thumbnails) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("origin: cannot start recording in {}: {e}", args.record.display());
+            std::process::exit(1);
+        }
+    };
     eprintln!("origin: recording this show to {}", recorder.show.dir.display());
     let _ = live.recorder.set(recorder.clone());
 

@@ -464,9 +464,10 @@ fn write_segment(
             std::io::Error::new(ErrorKind::InvalidData, format!("segment {} has no init segment", f.msn))
         })?;
         let parsed = InitSegment::parse(&bytes).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?;
-        let track = parsed.video().or(parsed.tracks.first()).ok_or_else(|| {
-            std::io::Error::new(ErrorKind::InvalidData, "an init segment without tracks".to_string())
-        })?;
+        let track = parsed
+            .video()
+            .or(parsed.tracks.first())
+            .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidData, "an init segment without tracks".to_string()))?;
         let (video_track, timescale) = (track.id, track.timescale.max(1));
         let same = last_init.as_ref() == Some(&bytes);
         let init = match (same, run.as_ref()) {
@@ -553,7 +554,8 @@ mod tests {
     fn show_ids_are_the_start_instant_and_nothing_else_is_read() {
         assert_eq!(id_for(1_796_191_200_123.0), "show-20261202T060000Z");
         assert!(valid_id("show-20261202T060000Z") && valid_id("show-20261202T060000Z-2"));
-        for bad in ["", "show-", "show-20261202T060000", "../etc", "show-20261202T060000Z/..", "show-2026120xT060000Z"] {
+        for bad in ["", "show-", "show-20261202T060000", "../etc", "show-20261202T060000Z/..", "show-2026120xT060000Z"]
+        {
             assert!(!valid_id(bad), "{bad}");
         }
         assert!(!valid_id("show-20261202T060000Z-") && !valid_id("show-20261202T060000Z-..") && !valid_id("x"));

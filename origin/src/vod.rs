@@ -369,3 +369,181 @@ fn sheet_bytes(show: &Show, m: &Manifest) -> u64 {
         .map(|md| md.len())
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cues::{CueRequest, Cues};
+    use crate::record::{Keyframe, SegmentEntry};
+    use crate::source::{Clock, Format};
+    use liveshop::core::cues::cue::CuePolicy;
+    use liveshop::core::format::playlist::{self, AttrValue, Playlist, PlaylistType};
+    use liveshop::core::ServerTime;
+
+    fn request(id: &str, capture_ms: f64, duration_s: f64) -> CueRequest {
+        CueRequest {
+            product_id: format!("sku-{id}"),
+            title: "Red kettle".into(),
+            price_cents: 1999,
+            currency: "EUR".into(),
+            url: "https://shop.example/p/1".into(),
+            image_url: "https://shop.example/i/1.jpg".into(),
+            countdown_s: None,
+            duration_s: Some(duration_s),
+            capture_ms: Some(capture_ms),
+            id: Some(id.into()),
+            stock: None,
+        }
+    }
+
+    /// Ten 1 s segments from `t0`, an encoder restart before segment 6 (with 1.5 s of capture
+    /// time lost, and a new init), and three cues: one raised before the first frame, `kettle`
+    /// 2.5 s in (30 s long, cut short by `mug`), `mug` 7 s in (2 s long).
+    fn show() -> (Manifest, f64) {
+        let now = crate::source::wall_clock_ms().round();
+        let t0 = now - 1000.0; // every cue span still open: publish refuses ended ones
+        let mut m = Manifest::new("show-20261202T060000Z", t0, Format { width: 640, height: 360, fps: 30 });
+        for seq in 0..10u64 {
+            let restarted = seq >= 6;
+            m.segments.push(SegmentEntry {
+                seq,
+                init: u64::from(restarted),
+                discontinuity: seq == 6,
+                duration_s: if seq == 5 { 0.5 } else { 1.0 },
+                pdt_ms: t0 + seq as f64 * 1000.0 + if restarted { 1000.0 } else { 0.0 },
+                bytes: 100_000,
+                keyframes: vec![Keyframe { offset: 40, size: 10_000, time_s: 0.0 }],
+            });
+        }
+        let cues = Cues::new(Clock::default(), None);
+        for (id, at, duration) in
+            [("early", t0 - 5000.0, 30.0), ("kettle", t0 + 2500.0, 30.0), ("mug", t0 + 7000.0, 2.0)]
+        {
+            m.cues.push((*cues.publish(request(id, at, duration)).unwrap()).clone());
+        }
+        m.thumbs.tiles = 9;
+        (m, t0)
+    }
+
+    #[test]
+    fn a_finished_show_is_a_vod_playlist_with_one_daterange_per_node_the_player_reads() {
+        let (m, t0) = show();
+        let text = render_show(&m, false);
+        let Ok(Playlist::Media(p)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert_eq!((p.playlist_type, p.endlist, p.version), (Some(PlaylistType::Vod), true, Some(7)));
+        assert_eq!(p.segments.len(), 10);
+        assert_eq!(p.segments[0].uri, Some("seg-0.m4s"));
+        assert_eq!(p.segments[0].map.map(|m| m.uri), Some("init-0.mp4"));
+        assert_eq!(p.segments[9].program_date_time_ms, Some(t0 + 10_000.0));
+        // The pre-show cue is no node; kettle ends where mug starts, mug at its own end.
+        let ids: Vec<_> = p.dateranges.iter().map(|d| d.id).collect();
+        assert_eq!(ids, ["kettle", "mug"]);
+        let (kettle, mug) = (&p.dateranges[0], &p.dateranges[1]);
+        assert_eq!((kettle.start_date_ms, kettle.end_date_ms), (Some(t0 + 2500.0), Some(t0 + 7000.0)));
+        assert_eq!((mug.start_date_ms, mug.end_date_ms), (Some(t0 + 7000.0), Some(t0 + 9000.0)));
+        assert_eq!(kettle.duration, Some(4.5));
+        // Mug: 7 s of capture time in, 1.5 s of it lost in the restart: 5.5 s into the replay.
+        fn thumb<'a>(d: &playlist::DateRange<'a>) -> Option<AttrValue<'a>> {
+            d.attributes.iter().find(|(n, _)| *n == "X-THUMBNAIL").map(|a| a.1)
+        }
+        assert_eq!(thumb(kettle), Some(AttrValue::Quoted("thumbs-0.jpg#xywh=320,0,160,90")));
+        assert_eq!(thumb(mug), Some(AttrValue::Quoted("thumbs-0.jpg#xywh=800,0,160,90")));
+        // The player's own cue reader takes them, spans cut short as listed.
+        let policy = CuePolicy { link_allowlist: vec!["shop.example".into()] };
+        let cue = policy.cue(kettle).unwrap();
+        assert_eq!((cue.start, cue.end), (ServerTime::new(t0 + 2500.0), ServerTime::new(t0 + 7000.0)));
+        // The live attribute list, verbatim up to START-DATE and from X-PRODUCT-ID on.
+        let live = &m.cues[1].attributes;
+        let line = text.lines().find(|l| l.contains("ID=\"kettle\"")).unwrap();
+        let head = &live[..live.find(",DURATION=").unwrap()];
+        let tail = &live[live.find(",X-PRODUCT-ID=").unwrap()..];
+        assert!(line.starts_with(&format!("#EXT-X-DATERANGE:{head},END-DATE=")) && line.contains(tail), "{line}");
+    }
+
+    #[test]
+    fn an_encoder_restart_is_a_discontinuity_with_its_own_init_in_both_playlists() {
+        let (m, _) = show();
+        for text in [render_show(&m, false), render_iframes(&m, false)] {
+            assert!(text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\"\n"), "{text}");
+            let Ok(Playlist::Media(p)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
+            let marked: Vec<_> = p.segments.iter().filter(|s| s.discontinuity).map(|s| s.uri).collect();
+            assert_eq!(marked, [Some("seg-6.m4s")]);
+            assert_eq!(p.segments[6].map.map(|m| m.uri), Some("init-1.mp4"));
+        }
+    }
+
+    #[test]
+    fn a_live_show_is_an_event_playlist_without_an_end() {
+        let (m, _) = show();
+        for text in [render_show(&m, true), render_iframes(&m, true), render_images(&m, true)] {
+            let Ok(Playlist::Media(p)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
+            assert_eq!((p.playlist_type, p.endlist), (Some(PlaylistType::Event), false), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_iframe_playlist_lists_each_keyframe_as_a_byte_range_until_the_next() {
+        let (mut m, t0) = show();
+        m.segments[0].keyframes.push(Keyframe { offset: 20_000, size: 9_000, time_s: 0.4 });
+        let text = render_iframes(&m, false);
+        assert!(text.contains("#EXT-X-I-FRAMES-ONLY\n"));
+        let Ok(Playlist::Media(p)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
+        assert!(p.i_frames_only && p.warnings.is_empty(), "{text}");
+        assert_eq!(p.segments.len(), 11);
+        let first: Vec<_> = p.segments[..3]
+            .iter()
+            .map(|s| (s.uri, s.byterange.map(|b| (b.length, b.offset)), s.duration, s.program_date_time_ms))
+            .collect();
+        assert_eq!(
+            first,
+            [
+                (Some("seg-0.m4s"), Some((10_000, Some(40))), 0.4, Some(t0)),
+                (Some("seg-0.m4s"), Some((9_000, Some(20_000))), 0.6, Some(t0 + 400.0)),
+                (Some("seg-1.m4s"), Some((10_000, Some(40))), 1.0, Some(t0 + 1000.0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_master_playlist_names_the_show_its_iframes_and_its_images() {
+        let (mut m, _) = show();
+        m.inits.push(crate::record::InitFile {
+            n: 0,
+            bytes: 800,
+            codecs: "avc1.42c01e,mp4a.40.2".into(),
+            video_codec: Some("avc1.42c01e".into()),
+        });
+        let text = render_master(&m, 36_000);
+        assert!(text.contains(
+            "\n#EXT-X-IMAGE-STREAM-INF:BANDWIDTH=32000,RESOLUTION=160x90,CODECS=\"jpeg\",URI=\"images.m3u8\"\n"
+        ));
+        let Ok(Playlist::Multivariant(p)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
+        // Peaks: 100 KB (a 10 KB keyframe) in the half second the restart left of segment 5.
+        let v = &p.variants[0];
+        assert_eq!(
+            (v.uri, v.bandwidth, v.codecs, v.resolution),
+            ("show.m3u8", 1_600_000, Some("avc1.42c01e,mp4a.40.2"), Some((640, 360)))
+        );
+        let i = &p.i_frame_variants[0];
+        assert_eq!((i.uri, i.bandwidth, i.codecs), ("iframes.m3u8", 160_000, Some("avc1.42c01e")));
+    }
+
+    #[test]
+    fn thumbnails_list_only_the_tiles_drawn_on_the_replay_timeline() {
+        let (mut m, _) = show();
+        // Nine and a half seconds of media: ten tiles due, nine drawn.
+        assert_eq!(thumbs::tile_sources(&m).len(), 10);
+        let vtt = thumbs::render_vtt(&m);
+        assert!(vtt.starts_with("WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nthumbs-0.jpg#xywh=0,0,160,90\n"), "{vtt}");
+        assert_eq!(vtt.matches(" --> ").count(), 9);
+        assert!(vtt.ends_with("00:00:08.000 --> 00:00:09.000\nthumbs-0.jpg#xywh=1280,0,160,90\n"), "{vtt}");
+        m.thumbs.tiles = 10;
+        assert!(thumbs::render_vtt(&m).ends_with("00:00:09.000 --> 00:00:09.500\nthumbs-0.jpg#xywh=1440,0,160,90\n"));
+        // Tile 123 is on the second sheet, third row, fourth column.
+        assert_eq!(thumbs::tile_ref(&m.thumbs, 123), "thumbs-1.jpg#xywh=480,180,160,90");
+        let images = render_images(&m, false);
+        let Ok(Playlist::Media(p)) = playlist::parse(images.as_bytes()) else { panic!("{images}") };
+        assert_eq!((p.segments.len(), p.segments[0].uri, p.segments[0].duration), (1, Some("thumbs-0.jpg"), 10.0));
+    }
+}
