@@ -224,6 +224,12 @@ impl Show {
     }
 }
 
+/// Seconds to the microsecond: what the manifest keeps (a sum of frame durations such as
+/// 0.9999999999999999 would not read back from JSON bit for bit, and a µs is far below a frame).
+pub fn micros(s: f64) -> f64 {
+    (s * 1e6).round() / 1e6
+}
+
 /// Writes `bytes` to `path` whole or not at all: a reader never sees half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
@@ -344,6 +350,7 @@ pub struct Recorder {
     pub library: Arc<Library>,
     pub show: Arc<Show>,
     clock: Clock,
+    cues: Arc<Cues>,
     tx: mpsc::Sender<Msg>,
     /// The next live MSN to hand to the writer.
     next_msn: Mutex<u64>,
@@ -359,14 +366,14 @@ impl Recorder {
         cues: Arc<Cues>,
         thumbs: crate::thumbs::Thumbs,
     ) -> std::io::Result<Arc<Recorder>> {
-        let show = library.create(clock.now_ms(), format)?;
+        let show = library.create(clock.now_ms().round(), format)?;
         let (tx, rx) = mpsc::channel();
         {
             let show = show.clone();
             std::thread::Builder::new().name("recorder".into()).spawn(move || write_loop(show, rx, thumbs))?;
         }
-        let rec = Arc::new(Recorder { library, show, clock, tx, next_msn: Mutex::new(0) });
-        tokio::spawn(forward_cues(cues, rec.tx.clone()));
+        tokio::spawn(forward_cues(cues.clone(), tx.clone()));
+        let rec = Arc::new(Recorder { library, show, clock, cues, tx, next_msn: Mutex::new(0) });
         Ok(rec)
     }
 
@@ -380,28 +387,32 @@ impl Recorder {
         }
     }
 
-    /// The show is over: what is queued is written, the manifest gets its end.
+    /// The show is over: what is queued is written (the cues posted too, even those the
+    /// forwarding task has not passed on yet), the manifest gets its end.
     pub fn end(&self) {
+        let _ = self.tx.send(Msg::Cues(self.cues.all()));
         let (done_tx, done_rx) = mpsc::channel();
-        if self.tx.send(Msg::End(self.clock.now_ms(), done_tx)).is_ok() {
+        if self.tx.send(Msg::End(self.clock.now_ms().round(), done_tx)).is_ok() {
             let _ = done_rx.recv_timeout(std::time::Duration::from_secs(5));
         }
         self.show.live.store(false, Ordering::Relaxed);
     }
 }
 
-/// Sends every cue posted to the writer, in order, catching up from the cues held if the
-/// broadcast ran ahead.
+/// Sends every cue posted to the writer, in order: those posted before it started first, then
+/// each as it comes (catching up from the cues held if the broadcast ran ahead).
 async fn forward_cues(cues: Arc<Cues>, tx: mpsc::Sender<Msg>) {
     let mut posted = cues.subscribe();
     let mut last = 0;
     loop {
-        let closed = matches!(posted.recv().await, Err(tokio::sync::broadcast::error::RecvError::Closed));
         let new = cues.after(last);
         if let Some(c) = new.last() {
             last = c.seq;
+            if tx.send(Msg::Cues(new)).is_err() {
+                return;
+            }
         }
-        if (!new.is_empty() && tx.send(Msg::Cues(new)).is_err()) || closed {
+        if let Err(tokio::sync::broadcast::error::RecvError::Closed) = posted.recv().await {
             return;
         }
     }
@@ -498,8 +509,8 @@ fn write_segment(
         seq: f.msn,
         init: r.init,
         discontinuity: false,
-        duration_s: f.duration,
-        pdt_ms: f.pdt_ms,
+        duration_s: micros(f.duration),
+        pdt_ms: (f.pdt_ms * 1000.0).round() / 1000.0, // to the µs, as `micros`
         bytes: bytes.len() as u64,
         keyframes,
     };
@@ -532,7 +543,9 @@ pub fn keyframes(segment: &[u8], track: u32, timescale: u32) -> Result<Vec<Keyfr
                         out.push(Keyframe {
                             offset: start as u64,
                             size: (end - start) as u64,
-                            time_s: run.base_decode_time.saturating_sub(first) as f64 / f64::from(timescale.max(1)),
+                            time_s: micros(
+                                run.base_decode_time.saturating_sub(first) as f64 / f64::from(timescale.max(1)),
+                            ),
                         });
                     }
                 }
@@ -548,7 +561,149 @@ pub fn keyframes(segment: &[u8], track: u32, timescale: u32) -> Result<Vec<Keyfr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoder::fixture;
+    use crate::encoder::{fixture, package, Live, Rendition, Settings};
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use liveshop::core::format::playlist::{self, Playlist, PlaylistType};
+    use tower::ServiceExt;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("liveshop-record-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    /// One encoder output (the fixture: 1 s, one keyframe) whose frame `i` was captured at
+    /// `t0 + i / 30 s`, packaged as rendition 0 of `live`.
+    async fn package_second(live: &Arc<Live>, t0: f64) {
+        let mut timeline = crate::source::Timeline::default();
+        for i in 0..30 {
+            timeline.push(t0 + f64::from(i) * 100.0 / 3.0);
+        }
+        let media = fixture::output(&fixture::fragments());
+        package(&media[..], live.clone(), 0, Arc::new(Mutex::new(timeline)), 30).await;
+    }
+
+    async fn get(app: &axum::Router, uri: &str, range: Option<&str>) -> (StatusCode, Vec<u8>) {
+        let mut req = Request::get(uri);
+        if let Some(r) = range {
+            req = req.header(header::RANGE, r);
+        }
+        let res = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let status = res.status();
+        (status, axum::body::to_bytes(res.into_body(), 1 << 24).await.unwrap().to_vec())
+    }
+
+    #[tokio::test]
+    async fn a_recorded_show_survives_a_restart_with_its_cues_keyframes_and_discontinuity() {
+        let root = temp_dir("restart");
+        let format = Format { width: 160, height: 90, fps: 30 };
+        let live = Live::new(vec![Rendition::new(Stream::new("show", 0.2, 5, 4))], format, Settings::default());
+        let library = Library::open(&root).unwrap();
+        let rec = Recorder::start(library, Clock::default(), format, live.cues.clone(), crate::thumbs::Thumbs::none())
+            .unwrap();
+        let _ = live.recorder.set(rec.clone());
+        let t0 = (crate::source::wall_clock_ms() / 1000.0).floor() * 1000.0;
+        let cue = live
+            .cues
+            .publish(crate::cues::CueRequest {
+                product_id: "sku-1".into(),
+                title: "Red kettle".into(),
+                price_cents: 1999,
+                currency: "EUR".into(),
+                url: "https://shop.example/p/1".into(),
+                image_url: "https://shop.example/i/1.jpg".into(),
+                countdown_s: None,
+                duration_s: Some(30.0),
+                capture_ms: Some(t0 + 1500.0),
+                id: None,
+                stock: None,
+            })
+            .unwrap();
+        // Three seconds, then the encoder restarts (its init unchanged) for two more.
+        for k in 0..3 {
+            package_second(&live, t0 + f64::from(k) * 1000.0).await;
+        }
+        live.renditions[0].stream.lock().unwrap().restart();
+        for k in 3..5 {
+            package_second(&live, t0 + 500.0 + f64::from(k) * 1000.0).await;
+        }
+        rec.end();
+
+        // What is on disk: four complete segments (the fifth never was), one init.
+        let m = rec.show.manifest();
+        let seqs: Vec<_> = m.segments.iter().map(|s| (s.seq, s.discontinuity, s.pdt_ms)).collect();
+        assert_eq!(seqs, [(0, false, t0), (1, false, t0 + 1000.0), (2, false, t0 + 2000.0), (3, true, t0 + 3500.0)]);
+        assert_eq!(m.inits.len(), 1);
+        assert_eq!(m.cues, [(*cue).clone()]);
+        assert!(m.ended_at_ms.is_some());
+        let init = InitSegment::parse(&std::fs::read(rec.show.path("init-0.mp4")).unwrap()).unwrap();
+        let video = init.video().unwrap().id;
+        for s in &m.segments {
+            let bytes = std::fs::read(rec.show.path(&format!("seg-{}.m4s", s.seq))).unwrap();
+            assert_eq!(bytes.len() as u64, s.bytes);
+            let [k] = &s.keyframes[..] else { panic!("{:?}", s.keyframes) };
+            let range = &bytes[k.offset as usize..(k.offset + k.size) as usize];
+            assert_eq!(&range[4..8], b"moof");
+            assert!(FragmentInfo::parse(range).unwrap().run(video).unwrap().starts_with_sync);
+        }
+
+        // A new start: the show is found, finished, and served as it was.
+        let library = Library::open(&root).unwrap();
+        let shows = library.list();
+        let [show] = &shows[..] else { panic!("{} shows", shows.len()) };
+        assert!(!show.is_live());
+        assert_eq!(show.manifest(), m);
+        let app = crate::vod::routes(library.clone());
+        let (status, index) = get(&app, "/vod/index.json", None).await;
+        assert_eq!(status, StatusCode::OK);
+        let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+        assert_eq!(index["shows"][0]["id"], show.id.as_str());
+        assert_eq!((index["shows"][0]["live"].as_bool(), index["shows"][0]["nodes"].as_u64()), (Some(false), Some(1)));
+        let base = format!("/vod/{}", show.id);
+        let (status, text) = get(&app, &format!("{base}/show.m3u8"), None).await;
+        assert_eq!(status, StatusCode::OK);
+        let Ok(Playlist::Media(p)) = playlist::parse(&text) else { panic!("{}", String::from_utf8_lossy(&text)) };
+        assert_eq!((p.playlist_type, p.endlist, p.segments.len()), (Some(PlaylistType::Vod), true, 4));
+        assert!(p.segments[3].discontinuity);
+        assert_eq!(p.dateranges[0].start_date_ms, Some(cue.capture_ms));
+
+        // Each keyframe of the I-frame playlist, fetched by its byte range, is a moof+mdat.
+        let (_, text) = get(&app, &format!("{base}/iframes.m3u8"), None).await;
+        let Ok(Playlist::Media(p)) = playlist::parse(&text) else { panic!() };
+        assert_eq!(p.segments.len(), 4);
+        for s in &p.segments {
+            let b = s.byterange.unwrap();
+            let (from, to) = (b.offset.unwrap(), b.offset.unwrap() + b.length - 1);
+            let uri = format!("{base}/{}", s.uri.unwrap());
+            let (status, body) = get(&app, &uri, Some(&format!("bytes={from}-{to}"))).await;
+            assert_eq!((status, body.len() as u64), (StatusCode::PARTIAL_CONTENT, b.length));
+            let kinds: Vec<_> = mp4::boxes(&body).map(|b| b.unwrap().kind).collect();
+            assert_eq!(kinds, [*b"moof", *b"mdat"]);
+        }
+
+        // Nothing else is served.
+        for uri in [
+            "/vod/show-20000101T000000Z/show.m3u8".to_string(),
+            format!("{base}/seg-9.m4s"),
+            format!("{base}/thumbs-0.jpg"),
+            format!("{base}/..%2F..%2Fetc%2Fpasswd"),
+            format!("{base}/manifest.json.tmp"),
+            "/vod/..%2F..%2Fetc/passwd".to_string(),
+        ] {
+            assert_eq!(get(&app, &uri, None).await.0, StatusCode::NOT_FOUND, "{uri}");
+        }
+
+        // The thumbnails are drawn by ffmpeg from the recording: one tile a second.
+        crate::thumbs::catch_up(show, "ffmpeg").unwrap();
+        let (status, jpeg) = get(&app, &format!("{base}/thumbs-0.jpg"), None).await;
+        assert_eq!((status, &jpeg[..2]), (StatusCode::OK, &[0xff, 0xd8][..]));
+        let (_, vtt) = get(&app, &format!("{base}/thumbs.vtt"), None).await;
+        let vtt = String::from_utf8(vtt).unwrap();
+        assert!(vtt.ends_with("00:00:03.000 --> 00:00:04.000\nthumbs-0.jpg#xywh=480,0,160,90\n"), "{vtt}");
+        assert!(show.manifest().thumbs.cpu_ms > 0.0);
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn show_ids_are_the_start_instant_and_nothing_else_is_read() {

@@ -207,7 +207,8 @@ pub fn catch_up(show: &Show, ffmpeg: &str) -> std::io::Result<()> {
     let cpu = children_cpu_ms() - before;
     show.update(|m| {
         m.thumbs.tiles = ready;
-        m.thumbs.cpu_ms += cpu;
+        // To a tenth of a ms, so that the manifest reads back exactly.
+        m.thumbs.cpu_ms = ((m.thumbs.cpu_ms + cpu) * 10.0).round() / 10.0;
     })
 }
 
@@ -225,10 +226,12 @@ fn draw_sheet(show: &Show, m: &Manifest, tiles: &[(usize, usize)], sheet: u64, f
         for (j, &(si, ki)) in tiles.iter().enumerate() {
             let s = &m.segments[si];
             let k = &s.keyframes[ki];
-            if !inits.contains_key(&s.init) {
-                inits.insert(s.init, std::fs::read(show.path(&format!("init-{}.mp4", s.init)))?);
-            }
-            let mut one = inits[&s.init].clone();
+            let mut one = match inits.entry(s.init) {
+                std::collections::btree_map::Entry::Occupied(e) => e.get().clone(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(std::fs::read(show.path(&format!("init-{}.mp4", s.init)))?).clone()
+                }
+            };
             let mut f = std::fs::File::open(show.path(&format!("seg-{}.m4s", s.seq)))?;
             f.seek(SeekFrom::Start(k.offset))?;
             let at = one.len();
