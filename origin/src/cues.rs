@@ -74,8 +74,8 @@ pub struct CueRequest {
     pub stock: Option<u32>,
 }
 
-/// A published cue, as `POST /admin/cues` answers it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A published cue, as `POST /admin/cues` answers it (and as a recording keeps it: `record`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cue {
     pub id: String,
@@ -122,6 +122,20 @@ impl Cue {
             message_data: self.attributes.as_bytes(),
         };
         e.to_bytes().unwrap_or_default()
+    }
+
+    /// The attribute list of a recorded cue, cut short at `end_ms` (the next node of the show,
+    /// if it comes before this cue's own end): the live list with END-DATE after START-DATE and
+    /// DURATION the span that remains (the two agree, as HLS requires), then `extra`
+    /// attributes (e.g. `X-THUMBNAIL="…"`, already formatted) at the end.
+    pub fn replay_attributes(&self, end_ms: f64, extra: &str) -> String {
+        let end_ms = end_ms.clamp(self.capture_ms, self.end_ms());
+        let mut a = attribute_list(self, Some(end_ms));
+        if !extra.is_empty() {
+            a.push(',');
+            a.push_str(extra);
+        }
+        a
     }
 }
 
@@ -302,10 +316,19 @@ impl Cues {
 
 /// The attribute list (the payload of every way a cue rides).
 fn attributes(c: &Cue) -> String {
+    attribute_list(c, None)
+}
+
+/// The attribute list, with an END-DATE at `end_ms` (and the DURATION up to it) if given.
+fn attribute_list(c: &Cue, end_ms: Option<f64>) -> String {
+    let (end_date, duration_s) = match end_ms {
+        Some(end) => (format!(",END-DATE=\"{}\"", iso8601(end)), ((end - c.capture_ms) / 1000.0).max(0.0)),
+        None => (String::new(), c.duration_s),
+    };
     let mut a = format!(
-        "ID=\"{}\",CLASS=\"{CLASS}\",START-DATE=\"{}\",DURATION={:.3},X-PRODUCT-ID=\"{}\",X-TITLE=\"{}\",\
-         X-PRICE-CENTS={},X-CURRENCY=\"{}\",X-URL=\"{}\",X-IMAGE-URL=\"{}\"",
-        c.id, c.start_date, c.duration_s, c.product_id, c.title, c.price_cents, c.currency, c.url, c.image_url
+        "ID=\"{}\",CLASS=\"{CLASS}\",START-DATE=\"{}\"{end_date},DURATION={:.3},X-PRODUCT-ID=\"{}\",\
+         X-TITLE=\"{}\",X-PRICE-CENTS={},X-CURRENCY=\"{}\",X-URL=\"{}\",X-IMAGE-URL=\"{}\"",
+        c.id, c.start_date, duration_s, c.product_id, c.title, c.price_cents, c.currency, c.url, c.image_url
     );
     if let Some(s) = c.countdown_s {
         let _ = write!(a, ",X-COUNTDOWN={s}");

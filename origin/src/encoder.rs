@@ -48,6 +48,8 @@ pub struct Live {
     pub cues: Arc<Cues>,
     /// Flash-sale orders on the cues.
     pub orders: Arc<crate::orders::Orders>,
+    /// Records the top rendition to disk (`record`), once set.
+    pub recorder: std::sync::OnceLock<Arc<crate::record::Recorder>>,
 }
 
 /// How the show is run, beyond its renditions and picture.
@@ -70,6 +72,7 @@ impl Live {
             target_latency_ms: settings.target_latency_ms,
             cues,
             orders,
+            recorder: std::sync::OnceLock::new(),
         })
     }
 
@@ -401,7 +404,14 @@ pub(crate) async fn package(
                             eprintln!("origin: cannot add cues to a fragment: {e}");
                         }
                     }
-                    r.update(|s| s.add_chunk(p.bytes, p.duration, p.keyframe, p.capture_ms));
+                    // A keyframe completes the segment before it: the recorder takes it from here.
+                    let recorder = live.recorder.get().filter(|_| rendition == 0 && p.keyframe);
+                    r.update(|s| {
+                        s.add_chunk(p.bytes, p.duration, p.keyframe, p.capture_ms);
+                        if let Some(rec) = recorder {
+                            rec.offer(s);
+                        }
+                    });
                 }
                 b"mfra" => {}
                 _ => fragment.extend_from_slice(bx),

@@ -1,6 +1,7 @@
 //! Every endpoint on one port: LL-HLS media playlists (with blocking reload) and media, one per
 //! rendition, the multivariant playlist, `/clock`, product cues (`POST /admin/cues`, `GET /cues`),
-//! flash-sale orders (`POST /demo/login`, `/orders`, see `orders`) and static files for the demo (`www/`, `pkg/`, `node_modules/` as `/vendor`).
+//! flash-sale orders (`POST /demo/login`, `/orders`, see `orders`), recorded shows (`/vod/`, see
+//! `vod`) and static files for the demo (`www/`, `pkg/`, `node_modules/` as `/vendor`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -44,6 +45,8 @@ fn routes(live: Arc<Live>, dirs: Dirs, admin_token: Arc<str>) -> Router {
     let admin = middleware::from_fn_with_state(admin_token, require_admin);
     let orders = crate::orders::routes(live.orders.clone());
     let order_admin = crate::orders::admin_routes(live.orders.clone()).route_layer(admin.clone());
+    // Recorded shows, when the origin records (see `vod`), with their own CORS layer.
+    let vod = live.recorder.get().map(|r| crate::vod::routes(r.library.clone())).unwrap_or_default();
     Router::new()
         .route("/live/{file}", get(playlist))
         .route("/live/{name}/{file}", get(media))
@@ -59,6 +62,7 @@ fn routes(live: Arc<Live>, dirs: Dirs, admin_token: Arc<str>) -> Router {
         // With their own CORS rules (see `orders::routes`).
         .merge(orders)
         .merge(order_admin)
+        .merge(vod)
 }
 
 fn text(status: StatusCode, msg: &str) -> Response {

@@ -7,7 +7,11 @@
 //! --clock-offset-ms 0 --admin-token TOKEN --target-latency-ms N --script-cues SECONDS
 //! --token-secret SECRET --order-rate 200 --fair-window-ms 3000 --order-seed N
 //! --ledger target/ledger/orders.sqlite --fault-drop-requests P --fault-drop-responses P
-//! --fault-delay-ms N --fault-5xx P]`
+//! --fault-delay-ms N --fault-5xx P --record DIR]`
+//!
+//! Every show is recorded under `--record` (default `target/recordings`; see `record`) and
+//! served for replay under `/vod/` (see `vod`), with thumbnails drawn by ffmpeg (see `thumbs`);
+//! the shows recorded by earlier starts stay served.
 //!
 //! Flash-sale orders (see `orders`): `POST /demo/login` signs a demo user token (with
 //! `--token-secret`, or a secret random per start); `POST /orders` takes it and an
@@ -46,7 +50,10 @@ mod ledger;
 mod netem;
 mod orders;
 mod packager;
+mod record;
 mod source;
+mod thumbs;
+mod vod;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -77,6 +84,7 @@ struct Args {
     target_latency_ms: Option<u32>,
     script_cues_s: Option<f64>,
     orders: orders::OrderSettings,
+    record: PathBuf,
 }
 
 /// Where the order ledger is kept without `--ledger`: with the build products, out of git.
@@ -108,6 +116,7 @@ fn parse_args() -> Result<Args, String> {
         target_latency_ms: None,
         script_cues_s: None,
         orders: orders::OrderSettings { ledger: ledger::LedgerPath::File(DEFAULT_LEDGER.into()), ..Default::default() },
+        record: record::DEFAULT_DIR.into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -187,6 +196,12 @@ fn parse_args() -> Result<Args, String> {
             "--fault-delay-ms" => {
                 a.orders.faults.delay_ms = faults::FaultSettings::delay(&flag, u64::from(num(&value)?))?
             }
+            "--record" => {
+                if value.is_empty() {
+                    return Err(format!("{flag}: a directory"));
+                }
+                a.record = value.into();
+            }
             "--order-seed" => {
                 a.orders.seed = Some(value.parse().map_err(|_| format!("{flag}: `{value}` is not a 64-bit number"))?)
             }
@@ -219,7 +234,7 @@ async fn main() {
             if !msg.is_empty() {
                 eprintln!("origin: {msg}");
             }
-            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio --clock-offset-ms MS --admin-token TOKEN --target-latency-ms MS --script-cues SECONDS --token-secret SECRET --order-rate N --fair-window-ms MS --order-seed N --ledger PATH|:memory: --fault-drop-requests P --fault-drop-responses P --fault-delay-ms MS --fault-5xx P]");
+            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio --clock-offset-ms MS --admin-token TOKEN --target-latency-ms MS --script-cues SECONDS --token-secret SECRET --order-rate N --fair-window-ms MS --order-seed N --ledger PATH|:memory: --fault-drop-requests P --fault-drop-responses P --fault-delay-ms MS --fault-5xx P --record DIR]");
             std::process::exit(if msg.is_empty() { 0 } else { 64 });
         }
     };
@@ -246,6 +261,28 @@ async fn main() {
     }
     eprintln!("origin: order ledger at {}", live.orders.ledger_path());
     tokio::spawn(orders::settle_loop(live.orders.clone()));
+
+    let library = match record::Library::open(&args.record) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("origin: cannot open the recordings directory {}: {e}", args.record.display());
+            std::process::exit(1);
+        }
+    };
+    let thumbnails = thumbs::Thumbs::start(args.ffmpeg.clone());
+    // Shows recorded by earlier starts get the thumbnails they lack.
+    for show in library.list() {
+        thumbnails.wake(&show);
+    }
+    let recorder = match record::Recorder::start(library, live.clock, args.format, live.cues.clone(), thumbnails) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("origin: cannot start recording in {}: {e}", args.record.display());
+            std::process::exit(1);
+        }
+    };
+    eprintln!("origin: recording this show to {}", recorder.show.dir.display());
+    let _ = live.recorder.set(recorder.clone());
 
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(l) => l,
@@ -290,6 +327,7 @@ async fn main() {
     // Stop ffmpeg cleanly before exiting.
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), encoder).await;
+    recorder.end();
 }
 
 /// 128 random bits, in hex.

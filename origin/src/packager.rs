@@ -280,6 +280,23 @@ impl Stream {
         }
     }
 
+    /// The complete segments from `msn` on, with media (shared, not copied), for the recorder
+    /// (`record`); gaps are left out: they hold no media.
+    pub fn finished_from(&self, msn: u64) -> Vec<Finished> {
+        self.segments
+            .iter()
+            .filter(|s| s.msn >= msn && s.complete && !s.gap)
+            .map(|s| Finished {
+                msn: s.msn,
+                pdt_ms: s.pdt_ms,
+                duration: s.duration(),
+                discontinuity_seq: s.discontinuity_seq,
+                init: self.init(s.discontinuity_seq),
+                chunks: s.parts.iter().flat_map(|p| p.chunks.iter().cloned()).collect(),
+            })
+            .collect()
+    }
+
     /// The newest media sequence number, for rejecting requests too far ahead.
     pub fn last_msn(&self) -> Option<u64> {
         self.segments.back().map(|s| s.msn)
@@ -349,6 +366,21 @@ impl Stream {
         let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}/{msn}.{part}.m4s\"", self.name);
         out
     }
+}
+
+/// A complete segment as the recorder gets it.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub msn: u64,
+    /// Capture wall clock of the first frame, ms since the Unix epoch.
+    pub pdt_ms: f64,
+    /// Seconds.
+    pub duration: f64,
+    /// The encoder run it belongs to; a change is a discontinuity.
+    pub discontinuity_seq: u64,
+    /// The init segment of that run, if still held.
+    pub init: Option<axum::body::Bytes>,
+    pub chunks: Vec<axum::body::Bytes>,
 }
 
 /// A variant stream, as the multivariant playlist lists it.
