@@ -197,7 +197,9 @@ fn a_tap_is_refused_before_the_pop_up_and_goes_out_once_written_down_and_locked_
     // locked, then announced to the other tabs and sent: one POST with the first tap's key.
     let ops: Vec<&str> = r.storage_and_tabs.iter().map(|(_, op)| op.split_whitespace().next().unwrap_or("")).collect();
     assert_eq!(ops, ["List", "Put", "Acquire", "Broadcast"], "{:?}", r.storage_and_tabs);
-    assert_eq!(r.api_requests.len(), 1, "one POST, retries aside: {:?}", r.api_requests);
+    // This origin never answers: after the answer timeout the client asks by key, never POSTs twice.
+    let posts = r.api_requests.iter().filter(|(_, q)| q.method == liveshop::core::io::Method::Post).count();
+    assert_eq!(posts, 1, "{:?}", r.api_requests);
     let (_, post) = &r.api_requests[0];
     assert!(post.headers.iter().any(|(k, v)| k == "Idempotency-Key" && v == "k-1"), "{:?}", post.headers);
     let body = String::from_utf8(post.body.clone().unwrap_or_default()).unwrap_or_default();

@@ -1,5 +1,8 @@
 // Shared by the end-to-end tests and the benchmarks: start the origin, launch Chromium.
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 export const CHROMIUM_ARGS = [
@@ -10,7 +13,12 @@ export const CHROMIUM_ARGS = [
 
 /** Starts the origin on a free port; resolves once it listens and has produced media. */
 export async function startOrigin({ args = [], bin = process.env.ORIGIN_BIN ?? "target/debug/origin" } = {}) {
-  const child = spawn(bin, ["--listen", "127.0.0.1:0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  // Every show is recorded; unless a test wants the recording, it goes to a directory of its own
+  // that is removed with the origin (not into target/recordings, run after run).
+  const scratch = args.includes("--record") ? null : mkdtempSync(join(tmpdir(), "liveshop-origin-"));
+  const extra = scratch ? ["--record", scratch] : [];
+  const child = spawn(bin, ["--listen", "127.0.0.1:0", ...extra, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  child.once("exit", () => scratch && rmSync(scratch, { recursive: true, force: true }));
   let stderr = "";
   child.stderr.on("data", (d) => {
     stderr += d;
