@@ -379,7 +379,7 @@ impl<E: Engine + 'static> Driver<E> {
             return;
         }
         let weak = Rc::downgrade(player);
-        let delay = (deadline.at - now()).clamp(0.0, 60_000.0) as u32;
+        let delay = crate::core::num::clamp(deadline.at - now(), 0.0, 60_000.0) as u32;
         let timeout = Timeout::new(delay, move || {
             run(&weak, move |d, now| {
                 d.timer = None;

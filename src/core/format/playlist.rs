@@ -79,6 +79,8 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::core::text;
+
 mod variables;
 
 use variables::Source;
@@ -1495,7 +1497,7 @@ fn parse_float(s: &str, signed: bool) -> Option<f64> {
     if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
         return None;
     }
-    s.parse::<f64>().ok().filter(|f| f.is_finite())
+    text::parse_f64(s).filter(|f| f.is_finite())
 }
 
 /// A duration in seconds. A minus sign parses (so the error can say what is wrong) but is
@@ -1562,7 +1564,9 @@ pub fn parse_date(s: &str) -> Option<f64> {
             i += 1;
         }
         let digits = s.get(start..i).filter(|d| !d.is_empty())?;
-        frac_ms = format!("0.{digits}").parse::<f64>().ok()? * 1000.0;
+        let mut fraction = String::from("0.");
+        fraction.push_str(digits);
+        frac_ms = text::parse_f64(&fraction)? * 1000.0;
     }
     let offset_min: i64 = match b.get(i) {
         None => 0,
