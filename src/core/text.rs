@@ -279,6 +279,7 @@ pub fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(not(target_arch = "wasm32"))]
     use proptest::prelude::*;
 
     fn std_parse(s: &str) -> Option<f64> {
@@ -374,6 +375,8 @@ mod tests {
         }
     }
 
+    // Against std on many inputs (natively: proptest is not built for wasm).
+    #[cfg(not(target_arch = "wasm32"))]
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(20_000))]
 
