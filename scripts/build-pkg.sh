@@ -8,6 +8,14 @@ rm -rf pkg/snippets
 cargo build -q --lib --release --target wasm32-unknown-unknown
 wasm-bindgen --target web --out-dir pkg --out-name liveshop \
   target/wasm32-unknown-unknown/release/liveshop.wasm
+# The JS minified (esbuild, pinned in package-lock.json): wasm-bindgen writes the glue readable
+# and with doc comments, which liveshop.d.ts carries for editors anyway; exported names stay.
+# The glue's first line tells Deno and JSR where its types are, so it is put back.
+for f in pkg/liveshop.js $(find pkg/snippets -name '*.js'); do
+  node_modules/.bin/esbuild "$f" --minify --format=esm --target=es2020 --log-level=warning \
+    --allow-overwrite --outfile="$f"
+done
+sed -i '1i /* @ts-self-types="./liveshop.d.ts" */' pkg/liveshop.js
 # The wasm as wasm-bindgen left it, names and all: `make size` (bench/size.mjs) optimises a copy
 # of it with the same flags but keeps the names, so its list of contributors is readable.
 mkdir -p target/bench
