@@ -54,7 +54,7 @@ function top() {
   const named = `${BENCH_DIR}/liveshop_bg.names.wasm`;
   const stripped = `${BENCH_DIR}/liveshop_bg.stripped.wasm`;
   if (!existsSync(unopt)) throw new Error(`${unopt} is missing: build with scripts/build-pkg.sh (make pkg)`);
-  const flags = readFileSync("scripts/wasm-opt.flags", "utf8").trim().split(/\s+/);
+  const flags = readFileSync("scripts/wasm-opt.flags", "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
   const wasmOpt = "node_modules/.bin/wasm-opt";
   execFileSync(wasmOpt, [...flags, "--debuginfo", unopt, "-o", named], { stdio: "inherit" });
   // Keeping names makes wasm-opt optimise a little differently (a few hundred bytes here); the

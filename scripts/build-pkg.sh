@@ -23,7 +23,7 @@ cp pkg/liveshop_bg.wasm target/bench/liveshop_bg.unopt.wasm
 # binaryen from npm (pinned in package-lock.json): Debian's binaryen 108 cannot parse the
 # `table.fill` that wasm-bindgen's externref glue uses. The flags live in one file that
 # bench/size.mjs reads too (the effect of each is in the README's `make size` note).
-read -r -a WASM_OPT_FLAGS < scripts/wasm-opt.flags
+mapfile -t WASM_OPT_FLAGS < <(grep -v '^#' scripts/wasm-opt.flags | grep .)
 node_modules/.bin/wasm-opt "${WASM_OPT_FLAGS[@]}" pkg/liveshop_bg.wasm -o pkg/liveshop_bg.wasm
 node -e '
 const fs = require("fs");
