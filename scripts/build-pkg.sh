@@ -8,6 +8,8 @@ rm -rf pkg/snippets
 cargo build -q --lib --release --target wasm32-unknown-unknown
 wasm-bindgen --target web --out-dir pkg --out-name liveshop \
   target/wasm32-unknown-unknown/release/liveshop.wasm
+# Short names for the imports the wasm takes from the glue, in both files (see the script).
+node scripts/short-imports.mjs pkg/liveshop_bg.wasm pkg/liveshop.js
 # The JS minified (esbuild, pinned in package-lock.json): wasm-bindgen writes the glue readable
 # and with doc comments, which liveshop.d.ts carries for editors anyway; exported names stay.
 # The glue's first line tells Deno and JSR where its types are, so it is put back.
