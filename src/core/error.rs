@@ -1,9 +1,5 @@
 //! Typed errors the player reports. Each has a stable `code` that reaches JavaScript.
 
-// Quoted text is written with `text::quote` rather than `{:?}`, whose escaping takes Unicode
-// tables into the wasm.
-use super::text::quote;
-
 /// Why something failed; `code()` is the stable string applications switch on.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlayerError {
@@ -33,7 +29,7 @@ pub enum PlayerError {
     CueRefused(String),
     #[error("product cue refused: {0}")]
     CueLinkRefused(String),
-    #[error("product cue {} went by while the page could not show it", quote(.id))]
+    #[error("product cue {id:?} went by while the page could not show it")]
     CueMissed { id: String },
     #[error("the stream ended")]
     Ended,

@@ -11,7 +11,6 @@
 //! - numbers are bounded, so a price or a countdown cannot overflow or stall the screen.
 
 use crate::core::format::playlist::{AttrValue, DateRange};
-use crate::core::text::quote;
 use crate::core::time::ServerTime;
 
 /// The CLASS of the date ranges that are product cues.
@@ -70,11 +69,11 @@ pub struct Cue {
 /// Why a cue was refused. The cue is dropped; playback goes on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CueError {
-    #[error("cue {}: {field} is missing", quote(.id))]
+    #[error("cue {id:?}: {field} is missing")]
     Missing { id: String, field: &'static str },
-    #[error("cue {}: {field} is not acceptable: {reason}", quote(.id))]
+    #[error("cue {id:?}: {field} is not acceptable: {reason}")]
     Invalid { id: String, field: &'static str, reason: &'static str },
-    #[error("cue {}: link {} is not allowed: {reason}", quote(.id), quote(.url))]
+    #[error("cue {id:?}: link {url:?} is not allowed: {reason}")]
     LinkRefused { id: String, url: String, reason: &'static str },
     #[error("cue payload is unreadable: {0}")]
     Unreadable(String),

@@ -452,9 +452,9 @@ pub enum PlaylistError {
     MisplacedTag { line: usize, tag: &'static str },
     #[error("line {line}: malformed EXT-X-DEFINE: {reason}")]
     InvalidDefine { line: usize, reason: &'static str },
-    #[error("line {line}: variable {} is defined a second time", text::quote(.name))]
+    #[error("line {line}: variable {name:?} is defined a second time")]
     DuplicateVariable { line: usize, name: String },
-    #[error("line {line}: EXT-X-DEFINE finds no {} in {place}", text::quote(.name))]
+    #[error("line {line}: EXT-X-DEFINE finds no {name:?} in {place}")]
     UnresolvedDefine { line: usize, name: String, place: &'static str },
     #[error("line {line}: {{${name}}} refers to no variable defined before it")]
     UndefinedVariable { line: usize, name: String },
