@@ -11,7 +11,7 @@
 //! | [`live`] | the live engine and its live-only parts (edge, reloads, variants, controller) |
 //! | [`num`] | float helpers that keep float formatting out of the wasm |
 //! | [`orders`] | the flash-sale order client: durable, one sender across tabs, retried with a budget |
-//! | [`text`] | numbers to and from text, and quoting, without the weight of `core::fmt`'s float code |
+//! | [`text`] | numbers to and from text without the weight of `core::fmt`'s float code |
 
 pub mod clock;
 pub mod cues;

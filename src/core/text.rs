@@ -11,10 +11,8 @@
 //!   everything a playlist, the clock or the order service sends; beyond that it is within a
 //!   few units in the last place.
 //! - [`push_f64`] writes a decimal that parses back (by either parser) to the very same value
-//!   when one of at most 15 significant digits exists, otherwise the value to 15 or 16
-//!   significant digits.
-//! - [`quote`] is `{:?}` for the strings in error messages, without the Unicode tables behind
-//!   `char::escape_debug`.
+//!   when one of at most 15 significant digits exists (for 1e-7 <= |v| < 2^53, where times and
+//!   counts are), otherwise the value to 15 or 16 significant digits.
 
 /// 2^53: integers up to here are exact in an `f64`.
 const EXACT_INT: u64 = 1 << 53;
@@ -241,41 +239,6 @@ pub fn f64_to_string(v: f64) -> String {
     s
 }
 
-/// `s` in double quotes, as `{:?}` writes it for the text the player quotes in its messages
-/// (ids, names, links): `"` and `\\` escaped, and control characters (`\\n`, `\\r`, `\\t`, `\\0`,
-/// `\\u{1b}`). Unlike `{:?}`, other characters are left as they are: that takes Unicode tables
-/// the wasm can do without, and a message is read by a person.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\0' => out.push_str("\\0"),
-            c if c.is_control() => {
-                out.push_str("\\u{");
-                let code = c as u32;
-                let mut started = false;
-                for shift in (0..8).rev() {
-                    let d = (code >> (shift * 4)) & 0xf;
-                    if d != 0 || started || shift == 0 {
-                        started = true;
-                        out.push(char::from_digit(d, 16).unwrap_or('0'));
-                    }
-                }
-                out.push('}');
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,11 +392,6 @@ mod tests {
             } else if v.abs() > 1e-290 {
                 prop_assert!((back - v).abs() <= v.abs() * 1e-14, "{} from {:?}", s, v);
             }
-        }
-
-        #[test]
-        fn quotes_as_debug_does_for_ascii(s in "[ -~\n\r\t\0\u{1}\u{1b}\u{7f}]{0,20}") {
-            prop_assert_eq!(quote(&s), format!("{s:?}"));
         }
 
         #[test]
