@@ -13,7 +13,7 @@ node scripts/short-imports.mjs pkg/liveshop_bg.wasm pkg/liveshop.js
 # The JS minified (esbuild, pinned in package-lock.json): wasm-bindgen writes the glue readable
 # and with doc comments, which liveshop.d.ts carries for editors anyway; exported names stay.
 # The glue's first line tells Deno and JSR where its types are, so it is put back.
-for f in pkg/liveshop.js $(find pkg/snippets -name '*.js'); do
+for f in pkg/liveshop.js $(find pkg -path 'pkg/snippets/*' -name '*.js'); do
   node_modules/.bin/esbuild "$f" --minify --format=esm --target=es2020 --log-level=warning \
     --allow-overwrite --outfile="$f"
 done
