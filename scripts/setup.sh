@@ -30,6 +30,14 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; th
     || cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
+# twiggy lists what the wasm's bytes are for `make size` (bench/size.mjs).
+TWIGGY_VERSION=0.8.0
+if ! twiggy --version 2>/dev/null | grep -q " $TWIGGY_VERSION\$"; then
+  echo "setup: installing twiggy $TWIGGY_VERSION"
+  cargo install -q twiggy --version "$TWIGGY_VERSION" --locked \
+    || cargo install -q twiggy --version "$TWIGGY_VERSION"
+fi
+
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages from package-lock.json"
   npm ci --no-audit --no-fund --loglevel=error

@@ -63,6 +63,7 @@ use std::collections::VecDeque;
 
 use super::error::PlayerError;
 use super::io::{Outbox, RequestId, RequestKind};
+use super::text;
 use super::time::{Deadline, Instant, ServerTime, TimerReason};
 
 /// One exchange: `t0`/`t3` are the client's send/receive times, `t1`/`t2` the server's
@@ -248,7 +249,7 @@ impl Fit {
         let near = (reach(best, feasible.0, level, w), reach(best, feasible.1, level, w));
         let (middle, spread) = ((near.0 + near.1) / 2.0, (near.1 - near.0) / 2.0);
         let prior = SKEW_PRIOR * SKEW_PRIOR;
-        let skew = (middle * prior / (prior + spread * spread)).clamp(feasible.0, feasible.1);
+        let skew = super::num::clamp(middle * prior / (prior + spread * spread), feasible.0, feasible.1);
         let (low, high) = strip(points, skew, newest.at);
         let (at, offset) = (newest.at, (low + high) / 2.0);
         let anchors = points
@@ -629,7 +630,7 @@ fn parse_clock_reply(body: &[u8]) -> Option<(f64, f64)> {
         let end = rest
             .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E')))
             .unwrap_or(rest.len());
-        rest[..end].parse().ok().filter(|v: &f64| v.is_finite())
+        text::parse_f64(&rest[..end]).filter(|v| v.is_finite())
     };
     Some((field("t1")?, field("t2")?))
 }

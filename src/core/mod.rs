@@ -9,7 +9,9 @@
 //! | [`cues`] | product cues: the model, the link policy, the timeline fired on the frame |
 //! | [`delivery`] | loader, append queue, media timeline: used by live and replay |
 //! | [`live`] | the live engine and its live-only parts (edge, reloads, variants, controller) |
+//! | [`num`] | float helpers that keep float formatting out of the wasm |
 //! | [`orders`] | the flash-sale order client: durable, one sender across tabs, retried with a budget |
+//! | [`text`] | numbers to and from text without the weight of `core::fmt`'s float code |
 
 pub mod clock;
 pub mod cues;
@@ -18,8 +20,10 @@ pub mod error;
 pub mod format;
 pub mod io;
 pub mod live;
+pub mod num;
 pub mod orders;
 pub mod replay;
+pub mod text;
 pub mod time;
 
 pub use error::PlayerError;

@@ -17,11 +17,12 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::let_underscore_must_use)]
 
 mod fetch;
+mod small_map;
 mod storage;
 mod tabs;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use gloo_events::EventListener;
@@ -33,6 +34,7 @@ use web_sys::{AbortController, HtmlVideoElement, MediaSource, SourceBuffer};
 
 use crate::core::io::{Frame, Output, PageEvent, RequestId};
 use crate::core::{BufferOp, Deadline, Engine, Instant, MediaEvent, MediaState, MediaTime, PlayerError};
+use small_map::SmallMap;
 
 /// How often the media element is sampled for the controller while nothing else happens.
 const TICK_MS: u32 = 100;
@@ -63,7 +65,7 @@ pub struct Driver<E: Engine> {
     source_buffer: Option<SourceBuffer>,
     /// The `SourceBuffer` operation in progress, to report back on `updateend`/`error`.
     buffer_op: Option<BufferOp>,
-    fetches: HashMap<RequestId, AbortController>,
+    fetches: SmallMap<RequestId, AbortController>,
     timer: Option<(Instant, Timeout)>,
     /// Settles the `start()` waiting for `sourceopen`: (reject, its listener).
     opening: Option<(Function, EventListener)>,
@@ -103,7 +105,7 @@ impl<E: Engine + 'static> Player<E> {
                 object_url: None,
                 source_buffer: None,
                 buffer_op: None,
-                fetches: HashMap::new(),
+                fetches: SmallMap::new(),
                 timer: None,
                 opening: None,
                 listeners: Vec::new(),
@@ -384,7 +386,7 @@ impl<E: Engine + 'static> Driver<E> {
             return;
         }
         let weak = Rc::downgrade(player);
-        let delay = (deadline.at - now()).clamp(0.0, 60_000.0) as u32;
+        let delay = crate::core::num::clamp(deadline.at - now(), 0.0, 60_000.0) as u32;
         let timeout = Timeout::new(delay, move || {
             run(&weak, move |d, now| {
                 d.timer = None;

@@ -3,12 +3,12 @@
 //! at once (this tab then acts alone; the server's idempotency still holds per key).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Uint8Array};
 use wasm_bindgen::prelude::*;
 
+use super::small_map::SmallMap;
 use super::{run, Player};
 use crate::core::io::{TabEvent, TabOp};
 use crate::core::{Engine, PlayerError};
@@ -42,7 +42,7 @@ type OnMessage = Closure<dyn FnMut(Uint8Array)>;
 #[derive(Default)]
 struct Held {
     /// Lock name → the function that releases it.
-    locks: HashMap<String, Function>,
+    locks: SmallMap<String, Function>,
     /// After `close`, a lock granted late is released at once.
     closed: bool,
 }

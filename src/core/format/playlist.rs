@@ -79,6 +79,8 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::core::text;
+
 mod variables;
 
 use variables::Source;
@@ -1109,8 +1111,8 @@ impl<'a> Builder<'a> {
         // A tag left dangling is only known for one at the end, after the lines that follow it.
         result.map(|mut p| {
             match &mut p {
-                Playlist::Media(m) => m.warnings.sort_by_key(|w| w.line),
-                Playlist::Multivariant(m) => m.warnings.sort_by_key(|w| w.line),
+                Playlist::Media(m) => sort_by_line(&mut m.warnings),
+                Playlist::Multivariant(m) => sort_by_line(&mut m.warnings),
             }
             p
         })
@@ -1477,6 +1479,19 @@ fn unquoted(raw: Raw<'_>, ctx: Ctx) -> Result<&str> {
     }
 }
 
+/// Sorts warnings by line, stably. They come in line order but for the few known only at the
+/// end, so an insertion sort takes about one pass, and leaves out the 5 KB of wasm that
+/// `slice::sort_by_key` costs.
+fn sort_by_line(warnings: &mut [PlaylistWarning]) {
+    for i in 1..warnings.len() {
+        let mut j = i;
+        while j > 0 && warnings[j - 1].line > warnings[j].line {
+            warnings.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// decimal-integer: 1 to 20 digits, no sign, within u64.
 fn parse_int(s: &str, ctx: Ctx) -> Result<u64> {
     let s = s.trim();
@@ -1495,7 +1510,7 @@ fn parse_float(s: &str, signed: bool) -> Option<f64> {
     if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
         return None;
     }
-    s.parse::<f64>().ok().filter(|f| f.is_finite())
+    text::parse_f64(s).filter(|f| f.is_finite())
 }
 
 /// A duration in seconds. A minus sign parses (so the error can say what is wrong) but is
@@ -1562,7 +1577,9 @@ pub fn parse_date(s: &str) -> Option<f64> {
             i += 1;
         }
         let digits = s.get(start..i).filter(|d| !d.is_empty())?;
-        frac_ms = format!("0.{digits}").parse::<f64>().ok()? * 1000.0;
+        let mut fraction = String::from("0.");
+        fraction.push_str(digits);
+        frac_ms = text::parse_f64(&fraction)? * 1000.0;
     }
     let offset_min: i64 = match b.get(i) {
         None => 0,

@@ -318,7 +318,11 @@ impl Controller {
         } else if self.correcting && error_ms.abs() < leave {
             self.correcting = false;
         }
-        let mut rate = if self.correcting { (1.0 + error_ms * GAIN_PER_MS).clamp(s.min_rate, s.max_rate) } else { 1.0 };
+        let mut rate = if self.correcting {
+            crate::core::num::clamp(1.0 + error_ms * GAIN_PER_MS, s.min_rate, s.max_rate)
+        } else {
+            1.0
+        };
         if buffer_s < MIN_BUFFER_TO_SPEED_S && rate > 1.0 {
             rate = 1.0;
         }

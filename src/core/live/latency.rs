@@ -6,6 +6,7 @@
 //! latency above a high quantile of these lags (plus a decode margin) rarely stalls. Old samples
 //! fade, so the target comes back down once the network calms.
 
+use crate::core::num::clamp;
 use crate::core::time::Instant;
 
 /// Histogram bucket width.
@@ -229,7 +230,7 @@ impl LatencyTarget {
 
     /// A stall means the target was too low for what the network just did.
     pub fn on_stall(&mut self, stall_ms: f64) {
-        self.stall_penalty_ms = (self.stall_penalty_ms + stall_ms.clamp(50.0, 500.0)).min(1500.0);
+        self.stall_penalty_ms = (self.stall_penalty_ms + clamp(stall_ms, 50.0, 500.0)).min(1500.0);
     }
 
     /// Called about once a second of smooth playback. Fading over tens of seconds keeps the
@@ -284,7 +285,7 @@ impl LatencyTarget {
             Some(q) if self.lags.samples() >= 5 => (q + self.config.margin_ms).max(self.initial_ms) + penalty,
             _ => self.initial_ms + penalty,
         };
-        target.clamp(self.config.floor_ms, self.config.ceiling_ms)
+        clamp(target, self.config.floor_ms, self.config.ceiling_ms)
     }
 }
 

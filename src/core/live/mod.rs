@@ -417,7 +417,7 @@ impl LiveEngine {
             Playlist::Multivariant(mv) => {
                 self.reload.set_variables(mv.variables());
                 let shared = mv.session_data.iter().find(|d| d.data_id == SHARED_TARGET_DATA_ID);
-                match shared.and_then(|d| d.value?.trim().parse::<f64>().ok()) {
+                match shared.and_then(|d| crate::core::text::parse_f64(d.value?.trim())) {
                     Some(ms) if (0.0..=60_000.0).contains(&ms) => self.share_target(ms),
                     Some(_) | None if shared.is_some() => {
                         let reason = format!("{SHARED_TARGET_DATA_ID} is not a latency in ms (0-60000)");

@@ -56,6 +56,7 @@ use crate::core::format::url;
 use crate::core::io::{
     Method, Outbox, Output, Request, RequestId, RequestKind, ResponseHead, StorageOp, StorageResult, TabEvent, TabOp,
 };
+use crate::core::text;
 use crate::core::time::{Deadline, Instant, ServerTime, TimerReason};
 
 use retry::{full_jitter, slow_lane, Budget, Rng};
@@ -265,9 +266,9 @@ impl Order {
             ("cue", i.cue_id.clone()),
             ("product", i.product_id.clone()),
             ("quantity", i.quantity.to_string()),
-            ("shown", i.shown_at.get().to_string()),
-            ("tapped", i.tapped_at.get().to_string()),
-            ("latency", i.latency_ms.to_string()),
+            ("shown", text::f64_to_string(i.shown_at.get())),
+            ("tapped", text::f64_to_string(i.tapped_at.get())),
+            ("latency", text::f64_to_string(i.latency_ms)),
             ("token", i.user_token.clone()),
             ("status", self.status.to_wire().to_string()),
             ("order", self.order_id.clone().unwrap_or_default()),
@@ -279,7 +280,7 @@ impl Order {
     fn from_record(id: IntentId, bytes: &[u8]) -> Option<Order> {
         let fields = read_record(bytes)?;
         let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-        let num = |n: &str| get(n).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite());
+        let num = |n: &str| get(n).and_then(|v| text::parse_f64(&v)).filter(|v| v.is_finite());
         let intent = Intent {
             cue_id: get("cue")?,
             product_id: get("product")?,
@@ -340,7 +341,7 @@ pub fn order_body(i: &Intent) -> Vec<u8> {
 
 /// `Retry-After` in ms, when it is a number of seconds.
 fn retry_after_ms(head: &ResponseHead) -> Option<f64> {
-    let s: f64 = head.header("retry-after")?.trim().parse().ok()?;
+    let s = text::parse_f64(head.header("retry-after")?.trim())?;
     (s.is_finite() && s >= 0.0).then_some(s * 1000.0)
 }
 

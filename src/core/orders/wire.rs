@@ -7,6 +7,8 @@
 //! CR and LF in values escaped as `%25`, `%0D`, `%0A`; unknown names are skipped, so a newer
 //! record read by an older page still resumes.
 
+use crate::core::text;
+
 /// A JSON string literal of `s`, quotes included, escaped per RFC 8259.
 pub fn json_string(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);
@@ -153,7 +155,7 @@ impl Parser<'_> {
                 {
                     self.i += 1;
                 }
-                self.src[start..self.i].parse::<f64>().ok().filter(|n| n.is_finite()).map(Json::Num)
+                text::parse_f64(&self.src[start..self.i]).filter(|n| n.is_finite()).map(Json::Num)
             }
         }
     }

@@ -1,0 +1,114 @@
+// Renames the wasm's imports from the JS glue to short names, in the wasm and in the glue alike.
+//
+// wasm-bindgen names each import after the function and a 16-digit hash
+// (`__wbg_read_e3bea75dace70752`); the names sit in the wasm's import section and again as keys
+// of the glue's import object, and the hashes hardly compress: about 7 KB of the wasm and
+// 2.5 KB gzipped over both files. Only the imports of the glue's own module are renamed (the
+// snippets' exports keep theirs); if any name is not found exactly once as a key in the glue,
+// nothing is changed and the build goes on with the long names.
+//
+// usage: node scripts/short-imports.mjs pkg/liveshop_bg.wasm pkg/liveshop.js
+import { readFileSync, writeFileSync } from "node:fs";
+
+const GLUE_MODULE = "./liveshop_bg.js";
+const [wasmPath, jsPath] = process.argv.slice(2);
+const wasm = readFileSync(wasmPath);
+let js = readFileSync(jsPath, "utf8");
+
+function leb(buf, at) {
+  let value = 0, shift = 0, byte;
+  do {
+    byte = buf[at++];
+    value += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+  } while (byte & 0x80);
+  return [value, at];
+}
+function encodeLeb(n) {
+  const out = [];
+  do {
+    let byte = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) byte |= 0x80;
+    out.push(byte);
+  } while (n > 0);
+  return Buffer.from(out);
+}
+const name = (s) => Buffer.concat([encodeLeb(Buffer.byteLength(s)), Buffer.from(s)]);
+function readName(buf, at) {
+  const [len, p] = leb(buf, at);
+  return [buf.subarray(p, p + len).toString("utf8"), p + len];
+}
+function skipLimits(buf, at) {
+  const flags = buf[at++];
+  [, at] = leb(buf, at);
+  if (flags & 1) [, at] = leb(buf, at);
+  return at;
+}
+// The import's description after its names: where it ends.
+function skipDesc(buf, at) {
+  const kind = buf[at++];
+  switch (kind) {
+    case 0: return leb(buf, at)[1]; // function: type index
+    case 1: return skipLimits(buf, at + 1); // table: reference type, limits
+    case 2: return skipLimits(buf, at); // memory
+    case 3: return at + 2; // global: value type, mutability
+    case 4: return leb(buf, at + 1)[1]; // tag: attribute, type index
+    default: throw new Error(`import kind ${kind} unknown`);
+  }
+}
+// a, b, ..., z, A, ..., Z, then two letters: never a glue function's name.
+function shortName(i) {
+  const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  let s = "";
+  do {
+    s = letters[i % letters.length] + s;
+    i = Math.floor(i / letters.length) - 1;
+  } while (i >= 0);
+  return s;
+}
+
+const sections = [];
+let at = 8;
+while (at < wasm.length) {
+  const id = wasm[at];
+  const [size, body] = leb(wasm, at + 1);
+  sections.push({ id, start: at, body, end: body + size });
+  at = body + size;
+}
+const imports = sections.find((s) => s.id === 2);
+if (!imports) process.exit(0);
+
+let [count, p] = leb(wasm, imports.body);
+const entries = [];
+const renames = new Map();
+for (let i = 0; i < count; i++) {
+  const [module, afterModule] = readName(wasm, p);
+  const [field, afterField] = readName(wasm, afterModule);
+  const descEnd = skipDesc(wasm, afterField);
+  let newField = field;
+  if (module === GLUE_MODULE) {
+    newField = renames.get(field) ?? shortName(renames.size);
+    renames.set(field, newField);
+  }
+  entries.push(Buffer.concat([name(module), name(newField), wasm.subarray(afterField, descEnd)]));
+  p = descEnd;
+}
+
+// Each name must be a key of the import object exactly once: `name: function(` (or `name(`).
+const problems = [];
+for (const [old, short] of renames) {
+  const key = new RegExp(`(?<![\\w$])${old}(?=\\s*[:(])`, "g");
+  const found = js.match(key)?.length ?? 0;
+  if (found !== 1) problems.push(`${old} (${found} times)`);
+  else js = js.replace(key, short);
+}
+if (problems.length) {
+  console.warn(`short-imports: left the names as they are; not found once in ${jsPath}: ${problems.slice(0, 5).join(", ")}`);
+  process.exit(0);
+}
+const body = Buffer.concat([encodeLeb(count), ...entries]);
+const section = Buffer.concat([Buffer.from([2]), encodeLeb(body.length), body]);
+writeFileSync(wasmPath, Buffer.concat([wasm.subarray(0, imports.start), section, wasm.subarray(imports.end)]));
+writeFileSync(jsPath, js);
+console.log(`short-imports: ${renames.size} imports renamed`);

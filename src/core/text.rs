@@ -1,0 +1,424 @@
+//! Numbers to and from text, small enough for the wasm.
+//!
+//! `str::parse::<f64>` and `f64`'s `Display` are exact (Eisel-Lemire with a big-decimal
+//! fallback; Grisu with a Dragon4 fallback), and cost about 25 KB of wasm between them, tables
+//! included. The player reads decimals of at most 16 or so significant digits (playlist
+//! durations, dates, JSON times in ms) and writes a few numbers into its own records, so these
+//! do with much less:
+//!
+//! - [`parse_f64`] accepts what `str::parse::<f64>` accepts and is exact (the same value) when
+//!   the significant digits fit in 2^53 and the decimal exponent is within ±22, which covers
+//!   everything a playlist, the clock or the order service sends; beyond that it is within a
+//!   few units in the last place.
+//! - [`push_f64`] writes a decimal that parses back (by either parser) to the very same value
+//!   when one of at most 15 significant digits exists (for 1e-7 <= |v| < 2^53, where times and
+//!   counts are), otherwise the value to 15 or 16 significant digits.
+
+/// 2^53: integers up to here are exact in an `f64`.
+const EXACT_INT: u64 = 1 << 53;
+
+/// 10^0 ..= 10^22: every one is exact in an `f64` (5^22 < 2^53), so one multiplication or
+/// division by one of them rounds once, correctly (Clinger's fast path).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// Parses a decimal number as `str::parse::<f64>` does: optional sign, digits with an optional
+/// point (at least one digit), optional exponent (`e`/`E`, optional sign, digits), or `inf`,
+/// `infinity`, `nan` in any case. `None` for anything else.
+pub fn parse_f64(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let (negative, b) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let v = parse_unsigned(b)?;
+    Some(if negative { -v } else { v })
+}
+
+fn parse_unsigned(b: &[u8]) -> Option<f64> {
+    if b.eq_ignore_ascii_case(b"inf") || b.eq_ignore_ascii_case(b"infinity") {
+        return Some(f64::INFINITY);
+    }
+    if b.eq_ignore_ascii_case(b"nan") {
+        return Some(f64::NAN);
+    }
+    // The first 19 significant digits (they fit in a u64); later ones only move the exponent
+    // (before the point) and, past 2^53, cannot change an exact result anyway.
+    let mut mantissa: u64 = 0;
+    let mut significant = 0u32;
+    let mut exp10: i64 = 0;
+    let mut digits = 0usize;
+    let mut seen_point = false;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'0'..=b'9' => {
+                digits += 1;
+                if mantissa == 0 && c == b'0' {
+                    // A leading zero: no significant digit yet.
+                    if seen_point {
+                        exp10 -= 1;
+                    }
+                } else if significant < 19 {
+                    mantissa = mantissa * 10 + u64::from(c - b'0');
+                    significant += 1;
+                    if seen_point {
+                        exp10 -= 1;
+                    }
+                } else if !seen_point {
+                    exp10 += 1;
+                }
+            }
+            b'.' if !seen_point => seen_point = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    if digits == 0 {
+        return None;
+    }
+    if let Some(&(b'e' | b'E')) = b.get(i) {
+        i += 1;
+        let negative = match b.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let start = i;
+        let mut e: i64 = 0;
+        while let Some(&c @ b'0'..=b'9') = b.get(i) {
+            // Saturates far beyond any finite or non-zero result.
+            e = (e * 10 + i64::from(c - b'0')).min(1_000_000);
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        exp10 += if negative { -e } else { e };
+    }
+    if i != b.len() {
+        return None;
+    }
+    Some(scale(mantissa, exp10))
+}
+
+/// `mantissa` × 10^`exp10`.
+fn scale(mantissa: u64, exp10: i64) -> f64 {
+    if mantissa == 0 {
+        return 0.0;
+    }
+    let m = mantissa as f64;
+    if mantissa <= EXACT_INT && exp10.unsigned_abs() < POW10.len() as u64 {
+        let p = POW10[exp10.unsigned_abs() as usize];
+        return if exp10 < 0 { m / p } else { m * p };
+    }
+    // Beyond the fast path: a few roundings, in steps of 10^22 (exact), never overflowing
+    // before the result does (the mantissa is below 10^19, so 10^-343 at most makes 0).
+    let mut v = m;
+    let mut e = exp10.clamp(-400, 400);
+    while e > 0 {
+        let step = e.min(22);
+        v *= POW10[step as usize];
+        e -= step;
+    }
+    while e < 0 {
+        let step = (-e).min(22);
+        v /= POW10[step as usize];
+        e += step;
+    }
+    v
+}
+
+/// Appends `v` in decimal (`1500`, `-0.25`, `1733123456789.123`): for 1e-7 <= |v| < 2^53, the
+/// fewest decimals (at most 15 significant digits) that read back as exactly `v`, else `v` to
+/// 15 or 16 significant digits; whole numbers above 2^53 exactly (up to 2^64), tinier and
+/// larger values to 15 or 16 digits with an exponent (`15e-301`). Non-finite values are
+/// written `NaN`, `inf`, `-inf` as `Display` writes them, which [`parse_f64`] reads back.
+pub fn push_f64(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if v.is_sign_negative() {
+        out.push('-');
+    }
+    let a = v.abs();
+    if a.is_infinite() {
+        out.push_str("inf");
+        return;
+    }
+    if a == 0.0 {
+        out.push('0');
+    } else if a >= EXACT_INT as f64 && a < 18_446_744_073_709_551_616.0 {
+        // Whole numbers (an f64 this large has no fraction).
+        push_u64(out, a as u64);
+    } else if a >= 1e-7 && a < EXACT_INT as f64 {
+        push_fixed(out, a);
+    } else {
+        // Out of any range the player writes: scaled into [1e15, 1e16), then the exponent.
+        let (mut m, mut e) = (a, 0i64);
+        while m >= 1e16 {
+            let step = if m >= 1e38 { 22 } else { 1 };
+            m /= POW10[step];
+            e += step as i64;
+        }
+        while m < 1e15 {
+            let step = if m < 1e-7 { 22 } else { 1 };
+            m *= POW10[step];
+            e -= step as i64;
+        }
+        push_u64(out, m.round() as u64);
+        out.push('e');
+        if e < 0 {
+            out.push('-');
+        }
+        push_u64(out, e.unsigned_abs());
+    }
+}
+
+/// `a` (1e-7 <= a < 2^53) with the fewest decimals that give it back exactly, else with as many
+/// as keep the scaled value below 2^53 (so that it is exact to write).
+fn push_fixed(out: &mut String, a: f64) {
+    let mut best = (a.round() as u64, 0usize);
+    for (decimals, p) in POW10.iter().enumerate() {
+        let scaled = a * p;
+        if scaled >= EXACT_INT as f64 {
+            break;
+        }
+        let n = scaled.round() as u64;
+        best = (n, decimals);
+        if n as f64 / p == a {
+            break;
+        }
+    }
+    let (n, decimals) = best;
+    let mut digits = String::new();
+    // Zeros to the left of the first digit (0.005 is 5 with 3 decimals), then the point.
+    push_u64(&mut digits, n);
+    while digits.len() <= decimals {
+        digits.insert(0, '0');
+    }
+    let (int, frac) = digits.split_at(digits.len() - decimals);
+    out.push_str(int);
+    let frac = frac.trim_end_matches('0');
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+}
+
+/// Appends `n` in decimal.
+pub fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.extend(buf[i..].iter().map(|&d| char::from(d)));
+}
+
+/// `v` in decimal, as [`push_f64`] writes it.
+pub fn f64_to_string(v: f64) -> String {
+    let mut s = String::new();
+    push_f64(&mut s, v);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(not(target_arch = "wasm32"))]
+    use proptest::prelude::*;
+
+    fn std_parse(s: &str) -> Option<f64> {
+        s.parse::<f64>().ok()
+    }
+
+    fn same(a: Option<f64>, b: Option<f64>) -> bool {
+        match (a, b) {
+            (Some(x), Some(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
+    /// Units in the last place between two finite values of the same sign.
+    fn ulps(a: f64, b: f64) -> u64 {
+        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
+    }
+
+    #[test]
+    fn parses_what_std_parses_and_refuses_the_rest() {
+        let cases = [
+            "0",
+            "-0",
+            "+0",
+            "1",
+            "1.",
+            ".5",
+            "0.200",
+            "6.000",
+            "1500",
+            "-1.5",
+            "+2.25",
+            "1e3",
+            "1E-3",
+            "2.5e+2",
+            "00012.50",
+            "0.000001",
+            "1733123456789.123",
+            "1733123456789123",
+            "4.000000000000000000001",
+            "inf",
+            "-Infinity",
+            "NaN",
+            "nan",
+            "INF",
+            "",
+            ".",
+            "-",
+            "+",
+            "e5",
+            "1e",
+            "1e+",
+            "1..2",
+            "1.2.3",
+            "1 ",
+            " 1",
+            "0x10",
+            "1_000",
+            "--1",
+            "+-1",
+            "1e5x",
+            "infinit",
+            "1,5",
+            "9007199254740993",
+            "1e22",
+            "1e23",
+            "1e-22",
+            "123456789012345678901234567890",
+            "0.1e400",
+            "1e-400",
+            "1e308",
+            "1.7976931348623157e308",
+            "2e308",
+        ];
+        for s in cases {
+            let (mine, std) = (parse_f64(s), std_parse(s));
+            assert_eq!(mine.is_some(), std.is_some(), "{s:?}: {mine:?} vs {std:?}");
+            if let (Some(m), Some(t)) = (mine, std) {
+                assert!(same(mine, std) || ulps(m, t) <= 8, "{s:?}: {m:?} vs {t:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn exact_on_the_fast_path() {
+        // Every decimal with up to 15 significant digits and a small exponent: the forms a
+        // playlist, the clock and the order service write.
+        for s in
+            ["0.2", "0.1", "0.3", "1.001", "30.000", "0.333333333333333", "1733123456789.123", "999999999999999e-22"]
+        {
+            assert!(same(parse_f64(s), std_parse(s)), "{s}");
+        }
+    }
+
+    // Against std on many inputs (natively: proptest is not built for wasm).
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn exact_for_up_to_15_digits(n in 0u64..1_000_000_000_000_000, decimals in 0usize..=22, neg: bool) {
+            let mut digits = n.to_string();
+            while digits.len() <= decimals {
+                digits.insert(0, '0');
+            }
+            let (int, frac) = digits.split_at(digits.len() - decimals);
+            let s = format!("{}{int}.{frac}", if neg { "-" } else { "" });
+            prop_assert!(same(parse_f64(&s), std_parse(&s)), "{}", s);
+        }
+
+        #[test]
+        fn close_to_std_on_any_double(bits: u64) {
+            let v = f64::from_bits(bits);
+            prop_assume!(v.is_finite());
+            for s in [format!("{v}"), format!("{v:e}"), format!("{v:?}")] {
+                let (mine, std) = (parse_f64(&s).unwrap(), std_parse(&s).unwrap());
+                // Subnormals lose bits in the divisions; nothing the player reads is near them.
+                if std.abs() > 1e-290 {
+                    prop_assert!(ulps(mine, std) <= 8, "{}: {:?} vs {:?}", s, mine, std);
+                }
+            }
+        }
+
+        #[test]
+        fn refuses_what_std_refuses(s in "[-+0-9.eE_ainfINF]{0,12}") {
+            prop_assert_eq!(parse_f64(&s).is_some(), std_parse(&s).is_some(), "{}", s);
+        }
+
+        #[test]
+        fn writes_what_reads_back(v in prop_oneof![
+            any::<f64>(),
+            (0u64..1 << 53, 0i32..12).prop_map(|(n, d)| n as f64 / 10f64.powi(d)),
+            (1.6e12..1.9e12f64),
+            (-100_000.0..100_000.0f64),
+        ]) {
+            let s = f64_to_string(v);
+            let (mine, std) = (parse_f64(&s), std_parse(&s));
+            prop_assert!(same(mine, std) || ulps(mine.unwrap(), std.unwrap()) <= 8, "{}", s);
+            let back = std.unwrap();
+            let significant = format!("{v}").trim_start_matches('-').replace('.', "").trim_matches('0').len();
+            if v.is_nan() {
+                prop_assert!(back.is_nan());
+            } else if v.is_infinite() || v == 0.0 || ((1e-7..1.8e19).contains(&v.abs()) && significant <= 15) {
+                // Exactly, as std wrote it with at most 15 significant digits.
+                prop_assert_eq!(back.to_bits(), v.to_bits(), "{} from {:?}", s, v);
+            } else if v.abs() > 1e-290 {
+                prop_assert!((back - v).abs() <= v.abs() * 1e-14, "{} from {:?}", s, v);
+            }
+        }
+
+        #[test]
+        fn u64_as_display(n: u64) {
+            let mut s = String::new();
+            push_u64(&mut s, n);
+            prop_assert_eq!(s, n.to_string());
+        }
+    }
+
+    #[test]
+    fn writes_plainly() {
+        for (v, want) in [
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1500.0, "1500"),
+            (-0.25, "-0.25"),
+            (0.005, "0.005"),
+            (1733123456789.125, "1733123456789.125"),
+            (0.1 + 0.2, "0.3000000000000001"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (1e19, "10000000000000000000"),
+            (1.5e-300, "1500000000000000e-315"),
+        ] {
+            assert_eq!(f64_to_string(v), want, "{v:?}");
+        }
+        assert_eq!(f64_to_string(f64::NAN), "NaN");
+    }
+}
