@@ -4,6 +4,7 @@
 //! Malformed cues are skipped; a file that is not WebVTT at all is an error.
 
 use super::url;
+use crate::core::text::parse_f64;
 
 /// One thumbnail: the image and the tile's rectangle in it (the whole image without `#xywh`).
 #[derive(Debug, Clone, PartialEq)]
@@ -49,9 +50,9 @@ pub fn parse_tiles(text: &str, base: &str) -> Result<Vec<Tile>, &'static str> {
 /// `hh:mm:ss.ttt` or `mm:ss.ttt`.
 fn timestamp(s: &str) -> Option<f64> {
     let mut fields = s.rsplitn(3, ':');
-    let secs: f64 = fields.next()?.parse().ok()?;
-    let mins: f64 = fields.next()?.parse().ok()?;
-    let hours: f64 = fields.next().map_or(Some(0.0), |h| h.parse().ok())?;
+    let secs = parse_f64(fields.next()?)?;
+    let mins = parse_f64(fields.next()?)?;
+    let hours = fields.next().map_or(Some(0.0), parse_f64)?;
     let t = hours * 3600.0 + mins * 60.0 + secs;
     (t.is_finite() && t >= 0.0 && (0.0..60.0).contains(&secs) && (0.0..60.0).contains(&mins)).then_some(t)
 }

@@ -454,7 +454,7 @@ impl ReplayEngine {
         if !target_s.is_finite() {
             return Err(PlayerError::InvalidOption { field: "ms", reason: "must be a finite number".into() });
         }
-        let target_s = target_s.clamp(0.0, (self.show.duration_s - 0.05).max(0.0));
+        let target_s = crate::core::num::clamp(target_s, 0.0, (self.show.duration_s - 0.05).max(0.0));
         if let Some(old) = self.seek.take() {
             self.out.event(ReplayEvent::Seeked { seek: old.id, position_ms: old.target_s * 1000.0, superseded: true });
         }
