@@ -35,6 +35,7 @@ mod cues;
 mod encoder;
 mod font;
 mod http;
+mod load;
 mod netem;
 mod orders;
 mod packager;
