@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: setup pkg origin demo test test-native test-wasm test-e2e bench size clean
+.PHONY: setup pkg origin demo edge test test-native test-wasm test-e2e bench size clean
 
 setup:
 	@scripts/setup.sh
@@ -18,6 +18,10 @@ origin: setup
 demo: pkg origin
 	@echo "liveshop demo: open http://$(LISTEN)/ (Ctrl-C stops the show)"
 	target/release/origin --listen $(LISTEN)
+
+# The show through a Varnish edge cache (edge/liveshop.vcl); SHIELD=1 adds a second tier.
+edge: pkg origin
+	LISTEN=$(LISTEN) scripts/edge.sh
 
 test: pkg origin test-native test-wasm test-e2e
 
