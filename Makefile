@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: setup pkg origin demo edge test test-native test-wasm test-e2e bench size clean
+.PHONY: setup pkg origin viewers demo edge test test-native test-wasm test-e2e bench size clean
 
 setup:
 	@scripts/setup.sh
@@ -35,9 +35,15 @@ test-e2e: pkg origin
 	ORIGIN_BIN=target/release/origin node --test --test-concurrency=1 tests/e2e/
 
 # Each section's script runs (and fails) on its own; each skips itself unless BENCH_SECTIONS names it.
-bench: pkg origin
+# Section scale (bench/scale.mjs, about 10 minutes) is not in the default: BENCH_SECTIONS=scale.
+bench: pkg origin viewers
 	@export ORIGIN_BIN=target/release/origin BENCH_SECTIONS="$${BENCH_SECTIONS:-live,sync}"; \
-	  node bench/live.mjs; live=$$?; node bench/sync.mjs; sync=$$?; exit $$((live || sync))
+	  node bench/live.mjs; live=$$?; node bench/sync.mjs; sync=$$?; node bench/scale.mjs; scale=$$?; \
+	  exit $$((live || sync || scale))
+
+# The native load harness (viewers/) the scale bench runs.
+viewers: setup
+	cargo build -q --release -p viewers
 
 size: pkg
 	node bench/size.mjs
