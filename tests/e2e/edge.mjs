@@ -91,8 +91,10 @@ export async function startEdge({ backend, port, name = "edge", threadsMin = THR
       await stop();
       rmSync(dir, { recursive: true, force: true });
     },
-    restart: async () => {
+    /** Stops the edge, leaves it down `downMs`, starts it again (empty cache, same port). */
+    restart: async ({ downMs = 0 } = {}) => {
       await stop();
+      await new Promise((r) => setTimeout(r, downMs));
       await launch();
     },
     /** CPU seconds (user + system) used so far by the edge's processes (manager and cache). */

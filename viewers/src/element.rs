@@ -177,7 +177,7 @@ mod tests {
         let mut b = playing_with(&[(0.0, 10.0)]);
         a.rate = 1.08;
         b.rate = 1.08;
-        for t in (0..=3000).step_by(7) {
+        for t in (0..=3000).step_by(6) {
             a.advance(f64::from(t));
         }
         b.advance(3000.0);

@@ -217,6 +217,9 @@ impl Viewer {
                 }
             }
             Net::End(id, result) => {
+                if trace() {
+                    eprintln!("{:.0} end {id} {result:?}", self.clock.wall_ms() % 100_000.0);
+                }
                 if self.requests.remove(&id).is_some() {
                     self.engine.handle_fetch_end(Instant::new(now), id, result);
                 }
@@ -266,6 +269,9 @@ impl Viewer {
     }
 
     fn fetch(&mut self, req: Request) {
+        if trace() {
+            eprintln!("{:.0} fetch {} {:?} {}", self.clock.wall_ms() % 100_000.0, req.id, req.kind, req.url);
+        }
         self.record.requests[kind_index(req.kind)] += 1;
         self.totals.requests.fetch_add(1, Ordering::Relaxed);
         let id = req.id;
@@ -277,6 +283,13 @@ impl Viewer {
         });
         self.requests.insert(id, handle.abort_handle());
     }
+}
+
+/// `VIEWERS_TRACE=1`: every request and its end on stderr (for one viewer, to see what an
+/// engine did).
+fn trace() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("VIEWERS_TRACE").is_some())
 }
 
 /// One GET, its body handed over chunk by chunk as it arrives.
