@@ -86,7 +86,7 @@ async function round(origin, edge) {
   return { results, originParts: after.kinds.part - before.kinds.part };
 }
 
-const origin = await startOrigin({ args: ["--width", "320", "--height", "180"] });
+const origin = await startOrigin({ bin: process.env.ORIGIN_BIN ?? "target/release/origin", args: ["--width", "320", "--height", "180"] });
 const out = {};
 try {
   for (const [name, start] of [["varnish", () => startEdge({ backend: origin.url, threadsMin: 200 })], ["nginx", () => startNginx(origin.url)]]) {
