@@ -62,7 +62,11 @@ export async function plotLatency(browser, path, title, series, { points = false
 export function scalePlot(path, rows) {
   mkdirSync(dirname(path), { recursive: true });
   const W = 960, H = 420, PW = 400, PH = 300, T = 60, gap = 120, L = 70;
-  const vias = [...new Set(rows.map((r) => r.via))];
+  // One line per way in and chunk length (rows without `chunk_ms`, or the smallest, are the
+  // show as configured).
+  const baseChunk = Math.min(...rows.map((r) => r.chunk_ms ?? Infinity));
+  const label = (r) => `${r.via}${r.chunk_ms != null && r.chunk_ms !== baseChunk ? `, ${r.chunk_ms} ms chunks` : ""}`;
+  const vias = [...new Set(rows.map(label))];
   const xs = rows.map((r) => r.viewers);
   const xmax = 10 ** Math.ceil(Math.log10(Math.max(10, ...xs)));
   const X = (x0, n) => x0 + (Math.log10(Math.max(1, n)) / Math.log10(xmax)) * PW;
@@ -91,10 +95,10 @@ export function scalePlot(path, rows) {
         svg += `<polyline fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5,4"' : ""} points="${pts.map(([n, y]) => `${X(x0, n)},${Y(y)}`).join(" ")}"/>`;
       }
       for (const [n, y] of pts) svg += `<circle cx="${X(x0, n)}" cy="${Y(y)}" r="4" fill="${s.color}"/>`;
-      svg += `<text x="${x0 + PW - 150}" y="${T + 14 + i * 16}" fill="${s.color}">${esc(s.name)}</text>`;
+      svg += `<text x="${x0 + 8}" y="${T + 14 + i * 16}" fill="${s.color}">${esc(s.name)}</text>`;
     });
   };
-  const by = (via) => rows.filter((r) => r.via === via).sort((a, b) => a.viewers - b.viewers);
+  const by = (via) => rows.filter((r) => label(r) === via).sort((a, b) => a.viewers - b.viewers);
   panel(L, "origin requests per second", "", vias.map((via, i) => ({
     name: `via ${via}`, color: COLORS[i % COLORS.length], points: by(via).map((r) => [r.viewers, r.origin_rps]),
   })));
