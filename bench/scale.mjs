@@ -8,7 +8,7 @@
 // over `BENCH_SCALE_RAMP_S` and played `BENCH_SCALE_SETTLE_S` more; each on a fresh edge with an
 // empty cache, against one origin that runs throughout):
 // - `via: "origin"`, 100 viewers straight on the origin, for contrast;
-// - `via: "edge"`, `BENCH_SCALE_VIEWERS` (default 1, 100, 300, 1000) viewers through one edge;
+// - `via: "edge"`, `BENCH_SCALE_VIEWERS` (default 1, 100, 300, 500, 1000) viewers through one edge;
 // - `via: "shield"`, the largest of them through an edge behind a shield (two tiers).
 // Before them, the browser players watch alone straight on the origin (their reference
 // figure); during the largest edge run they watch through that edge.
@@ -24,7 +24,7 @@ import { scalePlot } from "./plot.mjs";
 
 const SECTIONS = (process.env.BENCH_SECTIONS ?? "scale").split(",").map((s) => s.trim());
 const SECONDS = Number(process.env.BENCH_SCALE_SECONDS ?? process.env.BENCH_SECONDS ?? 60);
-const VIEWERS = (process.env.BENCH_SCALE_VIEWERS ?? "1,100,300,1000").split(",").map(Number).filter((n) => n > 0);
+const VIEWERS = (process.env.BENCH_SCALE_VIEWERS ?? "1,100,300,500,1000").split(",").map(Number).filter((n) => n > 0);
 const LARGEST = Math.max(...VIEWERS);
 // A crowd joins over seconds, not in one instant (and 1000 TCP handshakes at once measure the
 // kernel's accept queue, not the edge).

@@ -183,8 +183,13 @@ impl Viewer {
     fn on_wake(&mut self, now: f64) {
         self.step_element(now);
         if now >= self.next_sample {
-            // Every SAMPLE_MS on the viewer's own grid; a late wake-up does not shift it.
-            self.next_sample = (self.next_sample + SAMPLE_MS).max(now - now % SAMPLE_MS + SAMPLE_MS);
+            // Every SAMPLE_MS on the viewer's own grid, whose phase is its join instant: the
+            // viewers joined at different instants, so their samples are spread over the
+            // interval rather than all due at once (a burst the harness would take as lag). A
+            // late wake-up does not shift the grid; missed samples are skipped.
+            while self.next_sample <= now {
+                self.next_sample += SAMPLE_MS;
+            }
             let state = MediaState {
                 current_time: MediaTime::new(self.el.current_time),
                 buffered: self.el.buffered.iter().map(|&(s, e)| (MediaTime::new(s), MediaTime::new(e))).collect(),
@@ -196,7 +201,9 @@ impl Viewer {
             self.engine.handle_media_state(Instant::new(now), state);
         }
         if now >= self.next_latency {
-            self.next_latency += LATENCY_SAMPLE_MS;
+            while self.next_latency <= now {
+                self.next_latency += LATENCY_SAMPLE_MS;
+            }
             if let Some(capture) = self.engine.capture_time_at(MediaTime::new(self.el.current_time)) {
                 let wall = self.clock.wall_of(now);
                 self.record.latency.push((wall, wall - capture.get()));
