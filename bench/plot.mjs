@@ -61,7 +61,7 @@ export async function plotLatency(browser, path, title, series, { points = false
  */
 export function scalePlot(path, rows) {
   mkdirSync(dirname(path), { recursive: true });
-  const W = 960, H = 420, PW = 400, PH = 300, T = 60, gap = 120, L = 70;
+  const W = 960, H = 420, PW = 380, PH = 300, T = 60, gap = 110, L = 70;
   // One line per way in and chunk length (rows without `chunk_ms`, or the smallest, are the
   // show as configured).
   const baseChunk = Math.min(...rows.map((r) => r.chunk_ms ?? Infinity));
@@ -73,14 +73,18 @@ export function scalePlot(path, rows) {
   const esc = (s) => String(s).replace(/[<&>]/g, (c) => ({ "<": "&lt;", "&": "&amp;", ">": "&gt;" })[c]);
   let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">` +
     `<rect width="${W}" height="${H}" fill="#fff"/>`;
-  const panel = (x0, title, unit, series) => {
+  // `log`: a logarithmic y axis from 1 (origin load spans 6 to 600 requests a second).
+  const panel = (x0, title, unit, series, log = false) => {
     const ys = series.flatMap((s) => s.points.map((p) => p[1])).filter((y) => y != null);
-    const ymax = Math.max(1, ...ys) * 1.15;
-    const Y = (y) => T + PH - (y / ymax) * PH;
+    const ymax = log ? 10 ** Math.ceil(Math.log10(Math.max(10, ...ys) * 1.5)) : Math.max(1, ...ys) * 1.15;
+    const Y = (y) => T + PH - (log ? Math.log10(Math.max(1, y)) / Math.log10(ymax) : y / ymax) * PH;
     svg += `<text x="${x0}" y="${T - 20}" font-weight="bold" font-size="14">${esc(title)}</text>`;
     const step = 10 ** Math.floor(Math.log10(ymax / 2));
     const tick = ymax / step > 10 ? step * 2 : step;
-    for (let y = 0; y <= ymax; y += tick) {
+    const ticks = log
+      ? Array.from({ length: Math.log10(ymax) + 1 }, (_, k) => 10 ** k)
+      : Array.from({ length: Math.floor(ymax / tick) + 1 }, (_, k) => k * tick);
+    for (const y of ticks) {
       svg += `<line x1="${x0}" x2="${x0 + PW}" y1="${Y(y)}" y2="${Y(y)}" stroke="#ddd"/>` +
         `<text x="${x0 - 6}" y="${Y(y) + 4}" text-anchor="end">${Math.round(y * 10) / 10}${unit}</text>`;
     }
@@ -99,9 +103,9 @@ export function scalePlot(path, rows) {
     });
   };
   const by = (via) => rows.filter((r) => label(r) === via).sort((a, b) => a.viewers - b.viewers);
-  panel(L, "origin requests per second", "", vias.map((via, i) => ({
+  panel(L, "origin requests per second (log)", "", vias.map((via, i) => ({
     name: `via ${via}`, color: COLORS[i % COLORS.length], points: by(via).map((r) => [r.viewers, r.origin_rps]),
-  })));
+  })), true);
   panel(L + PW + gap, "viewer latency (per-viewer medians)", " ms", vias.flatMap((via, i) => [
     { name: `via ${via}: p50`, color: COLORS[i % COLORS.length], points: by(via).map((r) => [r.viewers, r.latency_ms.p50]) },
     { name: `via ${via}: p95`, color: COLORS[i % COLORS.length], dash: true, points: by(via).map((r) => [r.viewers, r.latency_ms.p95]) },
