@@ -35,7 +35,7 @@ test-e2e: pkg origin
 	ORIGIN_BIN=target/release/origin node --test --test-concurrency=1 tests/e2e/
 
 # Each section's script runs (and fails) on its own; each skips itself unless BENCH_SECTIONS names it.
-# Section scale (bench/scale.mjs, about 10 minutes) is not in the default: BENCH_SECTIONS=scale.
+# Section scale (bench/scale.mjs, about 15 minutes) is not in the default: BENCH_SECTIONS=scale.
 bench: pkg origin viewers
 	@export ORIGIN_BIN=target/release/origin BENCH_SECTIONS="$${BENCH_SECTIONS:-live,sync}"; \
 	  node bench/live.mjs; live=$$?; node bench/sync.mjs; sync=$$?; node bench/scale.mjs; scale=$$?; \
