@@ -260,10 +260,16 @@ async fn media(State(live): State<Arc<Live>>, Path((name, file)): Path<(String, 
         first: Some(view.chunks),
         changes: r.changed.subscribe(),
     };
-    let stream = futures_util::stream::unfold(state, |mut st| async move {
+    // A part that cannot be completed (the encoder stalled, the part left the window) ends with
+    // an error, not a clean end: the connection is cut without the last chunk, so a cache in
+    // front (edge/liveshop.vcl) drops it rather than keep a truncated part for its max-age and
+    // serve it to every viewer after.
+    let unfinished = |why: &str| Some((Err(std::io::Error::other(why.to_string())), None));
+    let stream = futures_util::stream::unfold(Some(state), move |st| async move {
+        let mut st = st?; // after an error, the body is over
         if let Some(chunks) = st.first.take() {
             st.sent = chunks.len();
-            return Some((Ok::<_, std::io::Error>(join(&chunks)), st));
+            return Some((Ok::<_, std::io::Error>(join(&chunks)), Some(st)));
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
@@ -276,15 +282,16 @@ async fn media(State(live): State<Arc<Live>>, Path((name, file)): Path<(String, 
                     }
                     Lookup::Ready(v) if v.complete => return None,
                     Lookup::Ready(_) | Lookup::Pending => None,
-                    Lookup::Gone => return None,
+                    Lookup::Gone => return unfinished("the part left the window before it was complete"),
                 },
-                Err(_) => return None,
+                Err(_) => return unfinished("the stream is unavailable"),
             };
             if let Some(new) = next {
-                return Some((Ok(join(&new)), st));
+                return Some((Ok(join(&new)), Some(st)));
             }
             if tokio::time::timeout_at(deadline, st.changes.changed()).await.is_err() {
-                return None; // the encoder stalled: end the body; the player will re-plan
+                // The encoder stalled: cut the body; the player will re-plan.
+                return unfinished("the encoder stalled mid-part");
             }
         }
     });
@@ -498,6 +505,30 @@ mod tests {
             let (got_status, got) = head_of(&app, uri, &names).await;
             assert_eq!((got_status, got), (status, expected.map(String::from).to_vec()), "{uri}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_part_the_encoder_stops_making_is_cut_off_not_ended_so_no_cache_keeps_it_short() {
+        use http_body_util::BodyExt;
+        let init = include_bytes!("../../tests/fixtures/media/init.mp4");
+        let mut s = Stream::new("show", 0.2, 5, 4);
+        s.new_init(init.to_vec());
+        for f in 0..11 {
+            s.add_chunk(vec![0; 100], 0.2, f % 5 == 0, 1_764_000_000_000.0 + f as f64 * 200.0);
+        }
+        // One frame of part 2.1, then the encoder stalls.
+        s.add_chunk(vec![7; 50], 0.033, false, 1_764_000_002_200.0);
+        let live = Live::new(vec![Rendition::new(s)], Format { width: 640, height: 360, fps: 30 }, Settings::default());
+        let nowhere = PathBuf::from("/nonexistent");
+        let dirs = Dirs { www: nowhere.clone(), pkg: nowhere.clone(), vendor: nowhere.clone(), traces: nowhere };
+        let app = router(live, dirs, TOKEN);
+        let response = app.oneshot(Request::get("/live/show/2.1.m4s").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut body = response.into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&first[..], &[7; 50][..], "what exists is sent at once");
+        // The paused clock runs on to the stall limit: the body fails rather than ends.
+        assert!(body.frame().await.unwrap().is_err(), "cut off with an error");
     }
 
     #[tokio::test]
