@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: setup pkg origin demo test test-native test-wasm test-e2e bench size clean
+.PHONY: setup pkg origin viewers demo edge test test-native test-wasm test-e2e bench size clean
 
 setup:
 	@scripts/setup.sh
@@ -19,6 +19,10 @@ demo: pkg origin
 	@echo "liveshop demo: open http://$(LISTEN)/ (Ctrl-C stops the show)"
 	target/release/origin --listen $(LISTEN)
 
+# The show through a Varnish edge cache (edge/liveshop.vcl); SHIELD=1 adds a second tier.
+edge: pkg origin
+	LISTEN=$(LISTEN) scripts/edge.sh
+
 test: pkg origin test-native test-wasm test-e2e
 
 test-native: setup
@@ -31,11 +35,16 @@ test-e2e: pkg origin
 	ORIGIN_BIN=target/release/origin node --test --test-concurrency=1 tests/e2e/
 
 # Each section's script runs (and fails) on its own; each skips itself unless BENCH_SECTIONS names it.
-bench: pkg origin
+# Section scale (bench/scale.mjs, about 15 minutes) is not in the default: BENCH_SECTIONS=scale.
+bench: pkg origin viewers
 	cargo build -q --release -p buyers
 	@export ORIGIN_BIN=target/release/origin BENCH_SECTIONS="$${BENCH_SECTIONS:-live,sync,orders}"; \
 	  node bench/live.mjs; live=$$?; node bench/sync.mjs; sync=$$?; node bench/orders.mjs; orders=$$?; \
-	  exit $$((live || sync || orders))
+	  node bench/scale.mjs; scale=$$?; exit $$((live || sync || orders || scale))
+
+# The native load harness (viewers/) the scale bench runs.
+viewers: setup
+	cargo build -q --release -p viewers
 
 size: pkg
 	node bench/size.mjs

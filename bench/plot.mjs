@@ -1,5 +1,5 @@
 // Line plots rendered by the headless browser itself (canvas → PNG): no plotting dependency.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
 const COLORS = ["#1e88e5", "#e53935", "#43a047", "#fb8c00", "#8e24aa"];
@@ -51,5 +51,65 @@ export async function plotLatency(browser, path, title, series, { points = false
   }, { title, series, colors: COLORS, points, yFloor, log });
   await page.locator("#c").screenshot({ path });
   await page.close();
+  return path;
+}
+
+/**
+ * The `scale` rows as an SVG (no browser needed): origin requests per second (left) and viewer
+ * latency p50/p95 (right) against the number of viewers (log axis), one line per way in
+ * (`edge`, `shield`, `origin`). Returns `path`.
+ */
+export function scalePlot(path, rows) {
+  mkdirSync(dirname(path), { recursive: true });
+  const W = 960, H = 420, PW = 380, PH = 300, T = 60, gap = 110, L = 70;
+  // One line per way in and chunk length (rows without `chunk_ms`, or the smallest, are the
+  // show as configured).
+  const baseChunk = Math.min(...rows.map((r) => r.chunk_ms ?? Infinity));
+  const label = (r) => `${r.via}${r.chunk_ms != null && r.chunk_ms !== baseChunk ? `, ${r.chunk_ms} ms chunks` : ""}`;
+  const vias = [...new Set(rows.map(label))];
+  const xs = rows.map((r) => r.viewers);
+  const xmax = 10 ** Math.ceil(Math.log10(Math.max(10, ...xs)));
+  const X = (x0, n) => x0 + (Math.log10(Math.max(1, n)) / Math.log10(xmax)) * PW;
+  const esc = (s) => String(s).replace(/[<&>]/g, (c) => ({ "<": "&lt;", "&": "&amp;", ">": "&gt;" })[c]);
+  let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">` +
+    `<rect width="${W}" height="${H}" fill="#fff"/>`;
+  // `log`: a logarithmic y axis from 1 (origin load spans 6 to 600 requests a second).
+  const panel = (x0, title, unit, series, log = false) => {
+    const ys = series.flatMap((s) => s.points.map((p) => p[1])).filter((y) => y != null);
+    const ymax = log ? 10 ** Math.ceil(Math.log10(Math.max(10, ...ys) * 1.5)) : Math.max(1, ...ys) * 1.15;
+    const Y = (y) => T + PH - (log ? Math.log10(Math.max(1, y)) / Math.log10(ymax) : y / ymax) * PH;
+    svg += `<text x="${x0}" y="${T - 20}" font-weight="bold" font-size="14">${esc(title)}</text>`;
+    const step = 10 ** Math.floor(Math.log10(ymax / 2));
+    const tick = ymax / step > 10 ? step * 2 : step;
+    const ticks = log
+      ? Array.from({ length: Math.log10(ymax) + 1 }, (_, k) => 10 ** k)
+      : Array.from({ length: Math.floor(ymax / tick) + 1 }, (_, k) => k * tick);
+    for (const y of ticks) {
+      svg += `<line x1="${x0}" x2="${x0 + PW}" y1="${Y(y)}" y2="${Y(y)}" stroke="#ddd"/>` +
+        `<text x="${x0 - 6}" y="${Y(y) + 4}" text-anchor="end">${Math.round(y * 10) / 10}${unit}</text>`;
+    }
+    for (let n = 1; n <= xmax; n *= 10) {
+      svg += `<line x1="${X(x0, n)}" x2="${X(x0, n)}" y1="${T}" y2="${T + PH}" stroke="#eee"/>` +
+        `<text x="${X(x0, n)}" y="${T + PH + 18}" text-anchor="middle">${n}</text>`;
+    }
+    svg += `<text x="${x0 + PW / 2}" y="${T + PH + 38}" text-anchor="middle">viewers</text>`;
+    series.forEach((s, i) => {
+      const pts = s.points.filter((p) => p[1] != null);
+      if (pts.length > 1) {
+        svg += `<polyline fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5,4"' : ""} points="${pts.map(([n, y]) => `${X(x0, n)},${Y(y)}`).join(" ")}"/>`;
+      }
+      for (const [n, y] of pts) svg += `<circle cx="${X(x0, n)}" cy="${Y(y)}" r="4" fill="${s.color}"/>`;
+      svg += `<text x="${x0 + 8}" y="${T + 14 + i * 16}" fill="${s.color}">${esc(s.name)}</text>`;
+    });
+  };
+  const by = (via) => rows.filter((r) => label(r) === via).sort((a, b) => a.viewers - b.viewers);
+  panel(L, "origin requests per second (log)", "", vias.map((via, i) => ({
+    name: `via ${via}`, color: COLORS[i % COLORS.length], points: by(via).map((r) => [r.viewers, r.origin_rps]),
+  })), true);
+  panel(L + PW + gap, "viewer latency (per-viewer medians)", " ms", vias.flatMap((via, i) => [
+    { name: `via ${via}: p50`, color: COLORS[i % COLORS.length], points: by(via).map((r) => [r.viewers, r.latency_ms.p50]) },
+    { name: `via ${via}: p95`, color: COLORS[i % COLORS.length], dash: true, points: by(via).map((r) => [r.viewers, r.latency_ms.p95]) },
+  ]));
+  writeFileSync(path, svg + "</svg>\n");
   return path;
 }

@@ -12,6 +12,8 @@ missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+# The edge cache in front of the origin (`make edge`, the edge tests and the scale bench).
+command -v varnishd >/dev/null || [ -x /usr/sbin/varnishd ] || missing+=(varnish)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]} (apt)"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq

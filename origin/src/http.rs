@@ -35,10 +35,14 @@ pub struct Dirs {
 pub fn router(live: Arc<Live>, dirs: Dirs, admin_token: &str) -> Router {
     let traces = dirs.traces.clone();
     let direct = routes(live, dirs, Arc::from(admin_token));
+    let load = crate::load::Load::new();
     Router::new()
         .route("/net/{profile}/{client}/{*rest}", axum::routing::any(crate::netem::shaped))
         .with_state(crate::netem::Emulator::new(direct.clone(), traces))
         .fallback_service(direct)
+        // Every request the origin answers is counted, `/stats` (the counter itself) aside.
+        .layer(middleware::from_fn_with_state(load.clone(), crate::load::count))
+        .route("/stats", get(crate::load::stats).with_state(load))
 }
 
 fn routes(live: Arc<Live>, dirs: Dirs, admin_token: Arc<str>) -> Router {
@@ -115,6 +119,7 @@ async fn playlist(
     if part.is_some() && msn.is_none() {
         return text(StatusCode::BAD_REQUEST, "_HLS_part needs _HLS_msn");
     }
+    let blocking = msn.is_some();
     let body = match msn {
         Some(msn) => {
             let too_far = r.stream.lock().map(|s| s.last_msn().is_some_and(|last| msn > last + 2)).unwrap_or(true);
@@ -126,7 +131,12 @@ async fn playlist(
         None => wait_for(r, |s| s.last_part().map(|_| s.render(&live.cues.all()))).await,
     };
     match body {
-        Some(b) => m3u8(b),
+        Some(b) => {
+            let part_target = r.stream.lock().map_or(0.2, |s| s.part_target);
+            let mut res = m3u8(b);
+            playlist_caching(&mut res, blocking, part_target);
+            res
+        }
         None => text(StatusCode::SERVICE_UNAVAILABLE, "the requested part did not appear in time"),
     }
 }
@@ -140,6 +150,30 @@ fn m3u8(body: String) -> Response {
         body,
     )
         .into_response()
+}
+
+/// How long a playlist may be served from a cache, for browsers (`Cache-Control`, whole
+/// seconds) and for edges (`Surrogate-Control`, fractional seconds, read by the edge's VCL in
+/// `edge/liveshop.vcl` and not passed on to viewers).
+///
+/// - A blocking request (`_HLS_msn`, `_HLS_part`) names the part it waits for in its URL: the
+///   answer holds that part whenever it is given, so every viewer asking for it gets the same
+///   bytes. An edge keeps it for about a part's length: the viewers waiting for that part all
+///   ask within that time (one origin request for all of them), and a viewer asking later
+///   than that is behind and better served by a fresh playlist. A browser may keep it for a
+///   second (the finest `max-age`): the URL is never asked again for anything newer.
+/// - A playlist without them is the newest state: no browser cache (`no-cache`); an edge may
+///   answer it for one part's length, so a crowd joining at once costs one origin request per
+///   part and a joiner is at most a part behind, which its first blocking reload makes up.
+fn playlist_caching(res: &mut Response, blocking: bool, part_target_s: f64) {
+    let edge = format!("max-age={:.3}", part_target_s.clamp(0.05, 2.0));
+    let headers = res.headers_mut();
+    if blocking {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=1"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&edge) {
+        headers.insert(header::HeaderName::from_static("surrogate-control"), v);
+    }
 }
 
 /// Every rendition, top first, once each has a complete segment to measure its bitrate (the
@@ -233,10 +267,16 @@ async fn media(State(live): State<Arc<Live>>, Path((name, file)): Path<(String, 
         first: Some(view.chunks),
         changes: r.changed.subscribe(),
     };
-    let stream = futures_util::stream::unfold(state, |mut st| async move {
+    // A part that cannot be completed (the encoder stalled, the part left the window) ends with
+    // an error, not a clean end: the connection is cut without the last chunk, so a cache in
+    // front (edge/liveshop.vcl) drops it rather than keep a truncated part for its max-age and
+    // serve it to every viewer after.
+    let unfinished = |why: &str| Some((Err(std::io::Error::other(why.to_string())), None));
+    let stream = futures_util::stream::unfold(Some(state), move |st| async move {
+        let mut st = st?; // after an error, the body is over
         if let Some(chunks) = st.first.take() {
             st.sent = chunks.len();
-            return Some((Ok::<_, std::io::Error>(join(&chunks)), st));
+            return Some((Ok::<_, std::io::Error>(join(&chunks)), Some(st)));
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
@@ -249,15 +289,16 @@ async fn media(State(live): State<Arc<Live>>, Path((name, file)): Path<(String, 
                     }
                     Lookup::Ready(v) if v.complete => return None,
                     Lookup::Ready(_) | Lookup::Pending => None,
-                    Lookup::Gone => return None,
+                    Lookup::Gone => return unfinished("the part left the window before it was complete"),
                 },
-                Err(_) => return None,
+                Err(_) => return unfinished("the stream is unavailable"),
             };
             if let Some(new) = next {
-                return Some((Ok(join(&new)), st));
+                return Some((Ok(join(&new)), Some(st)));
             }
             if tokio::time::timeout_at(deadline, st.changes.changed()).await.is_err() {
-                return None; // the encoder stalled: end the body; the player will re-plan
+                // The encoder stalled: cut the body; the player will re-plan.
+                return unfinished("the encoder stalled mid-part");
             }
         }
     });
@@ -435,6 +476,85 @@ mod tests {
         let status = response.status();
         let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
         (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// The status and the named response headers (absent ones as "").
+    async fn head_of(app: &Router, uri: &str, names: &[&str]) -> (StatusCode, Vec<String>) {
+        let response = app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+        let values = names
+            .iter()
+            .map(|n| response.headers().get(*n).map_or(String::new(), |v| v.to_str().unwrap().to_string()))
+            .collect();
+        let status = response.status();
+        axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, values)
+    }
+
+    #[tokio::test]
+    async fn responses_say_how_long_an_edge_and_a_browser_may_keep_them() {
+        let app = app();
+        let names = ["cache-control", "surrogate-control"];
+        let cases = [
+            // A blocking reload: the same bytes for everyone waiting on that part.
+            ("/live/show.m3u8?_HLS_msn=1&_HLS_part=4", StatusCode::OK, ["public, max-age=1", "max-age=0.200"]),
+            // The newest playlist: never from a browser cache, a part's length at an edge.
+            ("/live/show.m3u8", StatusCode::OK, ["no-cache", "max-age=0.200"]),
+            ("/live/show/1.2.m4s", StatusCode::OK, ["public, max-age=60, immutable", ""]),
+            ("/live/show/0.m4s", StatusCode::OK, ["public, max-age=60, immutable", ""]),
+            ("/live/show/init-0.mp4", StatusCode::OK, ["public, max-age=60, immutable", ""]),
+            // Errors are not kept by anyone (the edge caps them itself, see edge/liveshop.vcl).
+            ("/live/show/9.9.m4s", StatusCode::NOT_FOUND, ["no-store", ""]),
+            ("/live/show.m3u8?_HLS_msn=99", StatusCode::BAD_REQUEST, ["no-store", ""]),
+            ("/live/nothing.m3u8", StatusCode::NOT_FOUND, ["no-store", ""]),
+            ("/clock", StatusCode::OK, ["no-store", ""]),
+        ];
+        for (uri, status, expected) in cases {
+            let (got_status, got) = head_of(&app, uri, &names).await;
+            assert_eq!((got_status, got), (status, expected.map(String::from).to_vec()), "{uri}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_part_the_encoder_stops_making_is_cut_off_not_ended_so_no_cache_keeps_it_short() {
+        use http_body_util::BodyExt;
+        let init = include_bytes!("../../tests/fixtures/media/init.mp4");
+        let mut s = Stream::new("show", 0.2, 5, 4);
+        s.new_init(init.to_vec());
+        for f in 0..11 {
+            s.add_chunk(vec![0; 100], 0.2, f % 5 == 0, 1_764_000_000_000.0 + f as f64 * 200.0);
+        }
+        // One frame of part 2.1, then the encoder stalls.
+        s.add_chunk(vec![7; 50], 0.033, false, 1_764_000_002_200.0);
+        let live = Live::new(vec![Rendition::new(s)], Format { width: 640, height: 360, fps: 30 }, Settings::default());
+        let nowhere = PathBuf::from("/nonexistent");
+        let dirs = Dirs { www: nowhere.clone(), pkg: nowhere.clone(), vendor: nowhere.clone(), traces: nowhere };
+        let app = router(live, dirs, TOKEN);
+        let response = app.oneshot(Request::get("/live/show/2.1.m4s").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut body = response.into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&first[..], &[7; 50][..], "what exists is sent at once");
+        // The paused clock runs on to the stall limit: the body fails rather than ends.
+        assert!(body.frame().await.unwrap().is_err(), "cut off with an error");
+    }
+
+    #[tokio::test]
+    async fn the_origin_counts_the_requests_and_body_bytes_it_serves_but_not_stats_reads() {
+        let app = app();
+        let stats = |text: String| -> serde_json::Value { serde_json::from_str(&text).unwrap() };
+        let before = stats(get(&app, "/stats").await.1);
+        let (_, part) = get(&app, "/live/show/1.2.m4s").await;
+        let (_, playlist) = get(&app, "/live/show.m3u8?_HLS_msn=1&_HLS_part=4").await;
+        get(&app, "/clock").await;
+        let after = stats(get(&app, "/stats").await.1);
+        let diff = |k: &str| after[k].as_u64().unwrap() - before[k].as_u64().unwrap();
+        let kind = |k: &str| after["kinds"][k].as_u64().unwrap() - before["kinds"][k].as_u64().unwrap();
+        assert_eq!(diff("requests"), 3);
+        assert!(diff("bytes") >= (part.len() + playlist.len()) as u64, "{after}");
+        assert_eq!((kind("part"), kind("blocking"), kind("clock"), kind("playlist")), (1, 1, 1, 0));
+        // A whole response keeps its length: counting does not make it chunked.
+        let response = app.clone().oneshot(Request::get("/live/show/1.2.m4s").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.headers()[header::CONTENT_LENGTH], part.len().to_string().as_str());
     }
 
     #[tokio::test]

@@ -47,6 +47,7 @@ mod faults;
 mod font;
 mod http;
 mod ledger;
+mod load;
 mod netem;
 mod orders;
 mod packager;

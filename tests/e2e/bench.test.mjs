@@ -31,3 +31,22 @@ test("compare shows before → after, and flags rows not measured again or in on
   const mixed = compareLive({ live: [row("liveshop", "clean", "a"), row("hls.js", "clean", "b")] }, after);
   assert.ok(mixed.warnings.some((w) => /clean 200 ms mixes runs a, b/.test(w)), mixed.warnings.join("\n"));
 });
+
+test("the scale plot draws a line per way in and chunk length, and a point per row", async () => {
+  const { scalePlot } = await import("../../bench/plot.mjs");
+  const { readFileSync, mkdtempSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const scale = (viewers, via, rps, p50, chunk_ms = 33) =>
+    ({ viewers, via, chunk_ms, origin_rps: rps, latency_ms: { p50, p95: p50 + 20 } });
+  const rows = [scale(100, "origin", 620, 285), scale(1, "edge", 6, 274), scale(300, "edge", 6, 289), scale(1000, "edge", 6.3, 400),
+    scale(1000, "shield", 6.4, 420), scale(1, "edge", 6, 354, 100), scale(1000, "edge", 6, 380, 100)];
+  const path = scalePlot(join(mkdtempSync(join(tmpdir(), "scale-plot-")), "scale.svg"), rows);
+  const svg = readFileSync(path, "utf8");
+  assert.match(svg, /^<svg [^>]*>/);
+  for (const name of ["via origin", "via edge", "via shield", "via edge, 100 ms chunks", "via edge: p50", "via edge, 100 ms chunks: p95"]) {
+    assert.ok(svg.includes(`>${name}<`), `no legend ${name}`);
+  }
+  // Each row is a point in both panels (rps, and latency p50 and p95).
+  assert.equal(svg.match(/<circle /g).length, rows.length * 3);
+});

@@ -90,6 +90,11 @@ pub struct Edge {
     parts_per_segment: Option<u32>,
     /// The playlist has listed a predicted part, and not contradicted one since.
     predictions_confirmed: bool,
+    /// A request for unlisted media failed: no part is predicted until the next playlist says
+    /// what exists. Otherwise, while the server refuses connections (an edge restarting),
+    /// each instant failure would be followed by a prediction one part further on, and the
+    /// requests would run hundreds of parts ahead of the show in a second.
+    predictions_held: bool,
     /// Set from a rejoin until its first media arrives.
     pub rejoining: bool,
 }
@@ -128,6 +133,7 @@ impl Edge {
         let low_latency = *self.low_latency.get_or_insert(has_parts && m.part_target.is_some());
         target.set_initial(self.initial_target_ms(target.margin_ms()));
         let target_ms = target.target_ms();
+        self.predictions_held = false;
 
         let mut window = Vec::new();
         for s in &m.segments {
@@ -266,6 +272,9 @@ impl Edge {
 
     /// The part after the newest request, when this stream's part names can be predicted.
     fn predicted_next(&self) -> Option<MediaRef> {
+        if self.predictions_held {
+            return None;
+        }
         let pattern = self.part_pattern.as_ref()?;
         let (prev, _) = self.unlisted.back()?;
         let part = prev.key.part?;
@@ -380,7 +389,9 @@ impl Edge {
 
     /// A request for `uri` failed: it is no longer ahead of the playlist.
     pub fn forget_request(&mut self, uri: &str) {
+        let before = self.unlisted.len();
         self.unlisted.retain(|(m, _)| m.uri != uri);
+        self.predictions_held |= self.unlisted.len() < before;
     }
 
     /// Gives up the backlog for the newest suitable keyframe, if the playlist offers one past
@@ -489,6 +500,25 @@ s10.m4s
         let cancel = e.apply(&m, "http://o/live/show.m3u8", &mut fixed(300.0));
         assert_eq!(cancel.len(), 2, "{cancel:?}");
         assert_eq!(take(&mut e).0, "x.m4s");
+    }
+
+    #[test]
+    fn after_a_failed_prediction_no_part_is_predicted_until_the_next_playlist() {
+        let mut e = applied(LL, 300.0);
+        let taken: Vec<String> = (0..5).map(|_| take(&mut e).0).collect();
+        assert_eq!(taken[2..], ["p11.2.m4s", "p11.3.m4s", "p11.4.m4s"]);
+        // The hint fails at once (connection refused): the requests after it are still out,
+        // but nothing further is predicted from them.
+        e.forget_request("http://o/live/p11.2.m4s");
+        assert_eq!(e.next_media(), None, "no chain of predictions through failures");
+        // The next playlist lists p11.2 and hints p11.3 (already asked for).
+        let next = LL.replace(
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p11.2.m4s\"",
+            "#EXT-X-PART:DURATION=0.2,URI=\"p11.2.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p11.3.m4s\"",
+        );
+        let playlist::Playlist::Media(m) = playlist::parse(next.as_bytes()).unwrap() else { panic!() };
+        e.apply(&m, "http://o/live/show.m3u8", &mut fixed(300.0));
+        assert_eq!(take(&mut e).0, "p12.0.m4s", "the next playlist lets predictions go on");
     }
 
     #[test]
