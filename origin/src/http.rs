@@ -553,7 +553,8 @@ mod tests {
         assert!(diff("bytes") >= (part.len() + playlist.len()) as u64, "{after}");
         assert_eq!((kind("part"), kind("blocking"), kind("clock"), kind("playlist")), (1, 1, 1, 0));
         // A whole response keeps its length: counting does not make it chunked.
-        let response = app.clone().oneshot(Request::get("/live/show/1.2.m4s").body(Body::empty()).unwrap()).await.unwrap();
+        let response =
+            app.clone().oneshot(Request::get("/live/show/1.2.m4s").body(Body::empty()).unwrap()).await.unwrap();
         assert_eq!(response.headers()[header::CONTENT_LENGTH], part.len().to_string().as_str());
     }
 

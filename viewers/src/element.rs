@@ -181,7 +181,12 @@ mod tests {
             a.advance(f64::from(t));
         }
         b.advance(3000.0);
-        assert!((a.current_time - 3.24).abs() < 1e-9 && (b.current_time - 3.24).abs() < 1e-9, "{} {}", a.current_time, b.current_time);
+        assert!(
+            (a.current_time - 3.24).abs() < 1e-9 && (b.current_time - 3.24).abs() < 1e-9,
+            "{} {}",
+            a.current_time,
+            b.current_time
+        );
     }
 
     #[test]

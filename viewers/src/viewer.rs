@@ -130,10 +130,15 @@ impl Viewer {
             if self.clock.wall_ms() >= until_wall_ms {
                 break;
             }
-            let wake = [Some(self.next_sample), self.deadline, self.el.runs_out_at(), Some(self.clock.ms_at_wall(until_wall_ms))]
-                .into_iter()
-                .flatten()
-                .fold(f64::INFINITY, f64::min);
+            let wake = [
+                Some(self.next_sample),
+                self.deadline,
+                self.el.runs_out_at(),
+                Some(self.clock.ms_at_wall(until_wall_ms)),
+            ]
+            .into_iter()
+            .flatten()
+            .fold(f64::INFINITY, f64::min);
             let wake = ((wake / TIMER_GRAIN_MS).ceil() * TIMER_GRAIN_MS).max(now);
             tokio::select! {
                 msg = self.rx.recv() => {
@@ -158,7 +163,13 @@ impl Viewer {
             h.abort();
         }
         let end = self.clock.now_ms();
-        self.record.stalls = self.el.stalls.iter().chain(self.el.open_stall(end).iter()).map(|&(s, e)| (self.clock.wall_of(s), self.clock.wall_of(e))).collect();
+        self.record.stalls = self
+            .el
+            .stalls
+            .iter()
+            .chain(self.el.open_stall(end).iter())
+            .map(|&(s, e)| (self.clock.wall_of(s), self.clock.wall_of(e)))
+            .collect();
         self.record.ttff_ms = self.el.first_frame_at.map(|f| f - start);
         self.record
     }
@@ -260,6 +271,7 @@ impl Viewer {
                     self.el.rate = rate;
                 }
                 Output::Play => self.el.play_requested = true,
+                Output::Pause => self.el.play_requested = false,
                 Output::Event(Event::Error { error, fatal }) => {
                     if self.record.errors.len() < 20 {
                         self.record.errors.push(format!("{}{error}", if fatal { "fatal: " } else { "" }));
