@@ -210,6 +210,8 @@ enum Phase {
 }
 
 const STATS_INTERVAL_MS: f64 = 1000.0;
+/// Orders left by a previous page are resumed by then at the latest, frame or not.
+const RESUME_ORDERS_AFTER_MS: f64 = 5000.0;
 /// Listed media behind the live edge (joining, catching up) is fetched this many at a time,
 /// so the backlog costs one round trip rather than one per part.
 const BACKLOG_IN_FLIGHT: usize = 4;
@@ -263,7 +265,9 @@ pub struct LiveEngine {
     /// The shared target's state as last told to the page.
     shared_told: Option<SharedTarget>,
     orders: Option<OrderClient>,
-    /// Whether the orders a previous page left unanswered were asked for.
+    /// Whether the orders a previous page left unanswered were asked for: after the first
+    /// frame (a join is the page's busiest moment, and opening IndexedDB then costs frames),
+    /// or [`RESUME_ORDERS_AFTER_MS`] after the start if no frame comes.
     orders_resumed: bool,
 }
 
@@ -346,6 +350,14 @@ impl LiveEngine {
             key: purchase.key,
         };
         orders.buy(&mut self.out, now, intent)
+    }
+
+    /// Asks for the orders a previous page left unanswered, once.
+    fn resume_orders(&mut self, now: Instant) {
+        if let Some(orders) = self.orders.as_mut().filter(|_| !self.orders_resumed) {
+            self.orders_resumed = true;
+            orders.resume(&mut self.out, now);
+        }
     }
 
     /// Where an order stands.
@@ -723,10 +735,6 @@ impl Engine for LiveEngine {
             return;
         }
         self.phase = Phase::Running;
-        if let Some(orders) = self.orders.as_mut().filter(|_| !self.orders_resumed) {
-            self.orders_resumed = true;
-            orders.resume(&mut self.out, now);
-        }
         self.playback.start(now);
         self.reload.start(now);
         self.next_stats_at = Some(now + STATS_INTERVAL_MS);
@@ -770,6 +778,9 @@ impl Engine for LiveEngine {
         self.clock.handle_timeout(&mut self.out, now);
         if let Some(channel) = &mut self.cue_channel {
             channel.handle_timeout(&mut self.out, now);
+        }
+        if now - self.playback.started_at() >= RESUME_ORDERS_AFTER_MS {
+            self.resume_orders(now);
         }
         if self.next_stats_at.is_some_and(|at| now >= at) {
             self.next_stats_at = Some(now + STATS_INTERVAL_MS);
@@ -898,6 +909,7 @@ impl Engine for LiveEngine {
                 if resumed.first_frame {
                     self.out.event(Event::Playing);
                     self.controller.on_first_frame(now);
+                    self.resume_orders(now);
                 }
                 if let Some(stall_ms) = resumed.stall_ms {
                     self.controller.on_stall_end(now);

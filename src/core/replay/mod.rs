@@ -63,6 +63,10 @@ const FRAME_SLACK_S: f64 = 0.0005;
 /// Paused, a seek's fetch stops this far past its frame: a decoder may hold a frame back
 /// until the next arrives, and without it the element never finishes seeking.
 const PAST_TARGET_S: f64 = 0.2;
+/// A seek the element has not finished this long after it was sent gets more media.
+const SEEK_STUCK_MS: f64 = 400.0;
+/// ... at most this many times (a group of pictures each).
+const MAX_EXTENSIONS: u32 = 3;
 /// Offsets this close belong to one encoder run (a new run lands seconds away).
 const SAME_RUN_S: f64 = 0.25;
 /// Capture instants are whole milliseconds on one side (START-DATE) and NTP fractions on the
@@ -181,6 +185,12 @@ struct Seek {
     /// Its media is asked for (at the next `poll_output`: seeks made in one go cost one fetch).
     requested: bool,
     bytes: u64,
+    /// The latest frame this seek's own fetches brought (not other seeks', nor playback's).
+    reached_s: Option<f64>,
+    /// When the element was sent, to notice one that does not finish seeking.
+    sent_at: Option<Instant>,
+    /// How many times its fetch was extended because the element kept seeking.
+    extended: u32,
 }
 
 /// The playlists and thumbnail track being read, by request.
@@ -472,6 +482,9 @@ impl ReplayEngine {
             sent: None,
             requested: true,
             bytes: 0,
+            reached_s: None,
+            sent_at: None,
+            extended: 0,
         });
         if let Some(to) = self.buffered_frame_for(target_s, capture_target) {
             self.seek_to(to);
@@ -550,6 +563,7 @@ impl ReplayEngine {
         if let Some(seek) = self.seek.as_mut().filter(|s| s.sent.is_none()) {
             if let Some(to) = seek.to {
                 seek.sent = Some(to);
+                seek.sent_at = Some(self.now);
                 self.out.push(Output::Seek(MediaTime::new(to)));
             }
         }
@@ -624,7 +638,8 @@ impl ReplayEngine {
     fn check_seek_reached(&mut self) {
         let Some(seek) = &self.seek else { return };
         if let Some(to) = seek.to {
-            let past = self.frames.last().is_some_and(|f| f.0 >= to + PAST_TARGET_S);
+            let past =
+                seek.reached_s.is_some_and(|r| r >= to + PAST_TARGET_S + f64::from(seek.extended) * PAST_TARGET_S);
             if !self.wants_play && past {
                 self.loader.cancel_media_where(&mut self.out, |f| matches!(f.purpose, Purpose::Seek(_)));
             }
@@ -646,6 +661,20 @@ impl ReplayEngine {
         let Some(seek) = &self.seek else { return };
         let Some(to) = seek.sent else { return };
         if self.media.seeking || (self.media.current_time.get() - to).abs() > SEEK_DONE_WITHIN_S {
+            // Still seeking with nothing on its way: the element wants more than was fetched
+            // (a later frame, or the other track's samples there): fetch on from where this
+            // seek's media ended.
+            let stuck = seek.sent_at.is_some_and(|at| self.now - at >= SEEK_STUCK_MS);
+            if stuck && self.loader.is_empty() && seek.extended < MAX_EXTENSIONS {
+                let (id, from) = (seek.id, seek.reached_s.unwrap_or(to));
+                if let Some(seek) = self.seek.as_mut() {
+                    seek.extended += 1;
+                    seek.sent_at = Some(self.now);
+                }
+                if let Some(k) = self.show.keyframes.iter().find(|k| k.start_s > from).cloned() {
+                    self.request_from_keyframe(Purpose::Seek(id), &k);
+                }
+            }
             return;
         }
         let Some(seek) = self.seek.take() else { return };
@@ -722,8 +751,10 @@ impl ReplayEngine {
                 }
             }
             Purpose::Seek(id) => {
+                let last = self.fragment_times(&bytes, offset).last().map(|f| f.0);
                 if let Some(seek) = self.seek.as_mut().filter(|s| s.id == id) {
                     seek.bytes += bytes.len() as u64;
+                    seek.reached_s = last.or(seek.reached_s);
                 }
                 if first {
                     self.apply_offset(offset);
@@ -744,8 +775,8 @@ impl ReplayEngine {
     fn on_media_done(&mut self, fetched: Fetched) {
         let (short_of, purpose) = match fetched.purpose {
             Purpose::Seek(id) => match self.seek.as_ref().filter(|s| s.id == id) {
-                Some(seek) => (seek.to.unwrap_or(seek.target_s) + PAST_TARGET_S, fetched.purpose),
-                None => return,
+                Some(seek) if seek.extended == 0 => (seek.to.unwrap_or(seek.target_s) + PAST_TARGET_S, fetched.purpose),
+                _ => return,
             },
             Purpose::Prefetch(n) if self.prefetch_ready.get(n) == Some(&false) => {
                 let Some(node) = self.show.nodes.get(n) else { return };
@@ -760,7 +791,7 @@ impl ReplayEngine {
                 .cloned()
                 .flatten()
                 .and_then(|(offset, bytes)| self.fragment_times(&bytes, offset).last().map(|f| f.0)),
-            _ => self.frames.last().map(|f| f.0),
+            _ => self.seek.as_ref().and_then(|s| s.reached_s),
         };
         if through.is_some_and(|t| t >= short_of) {
             return;
@@ -785,7 +816,8 @@ impl ReplayEngine {
         if self.phase != Phase::Ready || !self.loader.is_empty() {
             return;
         }
-        if self.seek.as_ref().is_some_and(|s| s.to.is_none()) {
+        // A seek in progress has the network to itself.
+        if self.seek.is_some() {
             return;
         }
         let t = self.media.current_time.get();
