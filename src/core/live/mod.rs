@@ -210,7 +210,7 @@ enum Phase {
 }
 
 const STATS_INTERVAL_MS: f64 = 1000.0;
-/// Orders left by a previous page are resumed by then at the latest, frame or not.
+/// Orders left by a previous page are resumed this long after the start: a join takes 1-2 s.
 const RESUME_ORDERS_AFTER_MS: f64 = 5000.0;
 /// Listed media behind the live edge (joining, catching up) is fetched this many at a time,
 /// so the backlog costs one round trip rather than one per part.
@@ -265,9 +265,9 @@ pub struct LiveEngine {
     /// The shared target's state as last told to the page.
     shared_told: Option<SharedTarget>,
     orders: Option<OrderClient>,
-    /// Whether the orders a previous page left unanswered were asked for: after the first
-    /// frame (a join is the page's busiest moment, and opening IndexedDB then costs frames),
-    /// or [`RESUME_ORDERS_AFTER_MS`] after the start if no frame comes.
+    /// Whether the orders a previous page left unanswered were asked for: that waits
+    /// [`RESUME_ORDERS_AFTER_MS`] after the start, past the join (the page's busiest moment,
+    /// when opening IndexedDB costs frames).
     orders_resumed: bool,
 }
 
@@ -909,7 +909,6 @@ impl Engine for LiveEngine {
                 if resumed.first_frame {
                     self.out.event(Event::Playing);
                     self.controller.on_first_frame(now);
-                    self.resume_orders(now);
                 }
                 if let Some(stall_ms) = resumed.stall_ms {
                     self.controller.on_stall_end(now);
