@@ -290,6 +290,7 @@ impl crate::core::Engine for FrameProbe {
     fn handle_buffer_error(&mut self, _: crate::core::Instant, _: crate::core::BufferOp, _: bool, m: String) {
         panic!("append failed: {m}");
     }
+    fn handle_media_detached(&mut self, _now: crate::core::Instant) {}
     fn handle_driver_error(&mut self, _: crate::core::Instant, e: crate::core::PlayerError, _: bool) {
         panic!("driver error: {e}");
     }

@@ -238,6 +238,10 @@ pub trait Engine {
     fn handle_buffer_done(&mut self, now: Instant);
     /// The last `BufferOp` failed; `quota` is true for `QuotaExceededError`.
     fn handle_buffer_error(&mut self, now: Instant, op: BufferOp, quota: bool, message: String);
+    /// The driver let go of the media element (another player took it over, as a live player
+    /// does to rewind): the `SourceBuffer` and all that was appended are gone, and the next
+    /// `start` opens a new one. Called after `stop`.
+    fn handle_media_detached(&mut self, now: Instant);
     fn handle_storage(&mut self, _now: Instant, _result: StorageResult) {}
     fn handle_tab(&mut self, _now: Instant, _event: TabEvent) {}
     /// The driver could not do what was asked (a browser API missing or refusing, its own state

@@ -303,18 +303,21 @@ impl<E: Engine + 'static> Driver<E> {
         }
     }
 
-    fn destroy(&mut self) {
-        self.engine.stop(now());
-        for (_, c) in self.fetches.drain() {
-            c.abort();
-        }
+    /// Stops the engine and lets go of the media element, so that another player can take it
+    /// (a live player rewinding into its show's recording); fetches it still has going (orders)
+    /// and its timer carry on. `start()` attaches a new `MediaSource`.
+    pub fn detach(&mut self, now: Instant) {
+        self.engine.stop(now);
+        self.release_media();
+        self.engine.handle_media_detached(now);
+    }
+
+    fn release_media(&mut self) {
         if let Some((reject, _listener)) = self.opening.take() {
-            reject.call1(&JsValue::NULL, &JsValue::from_str("destroyed")).ok();
+            reject.call1(&JsValue::NULL, &JsValue::from_str("detached")).ok();
         }
         self.listeners.clear();
-        self.tabs.close();
         self.tick = None;
-        self.timer = None;
         if let Some(handle) = self.frame_handle.take() {
             cancel_frame_callback(&self.video, handle);
         }
@@ -325,7 +328,18 @@ impl<E: Engine + 'static> Driver<E> {
             web_sys::Url::revoke_object_url(&url).ok();
         }
         self.source_buffer = None;
+        self.buffer_op = None;
         self.media_source = None;
+    }
+
+    fn destroy(&mut self) {
+        self.engine.stop(now());
+        for (_, c) in self.fetches.drain() {
+            c.abort();
+        }
+        self.release_media();
+        self.tabs.close();
+        self.timer = None;
         self.destroyed = true;
     }
 

@@ -944,6 +944,16 @@ impl Engine for LiveEngine {
         }
     }
 
+    /// What was appended went with the `SourceBuffer`: the next `start` opens a new one with
+    /// the first init, on a timeline of its own.
+    fn handle_media_detached(&mut self, now: Instant) {
+        self.advance(now);
+        self.append = AppendQueue::default();
+        self.timeline = Timeline::default();
+        self.media = MediaState::default();
+        self.last_frame_at = None;
+    }
+
     fn handle_driver_error(&mut self, now: Instant, error: PlayerError, fatal: bool) {
         self.advance(now);
         if fatal {

@@ -28,6 +28,7 @@
 //! `pause`, `buy`), `handle_*` with the current [`Instant`], `poll_output` until `Timeout`,
 //! getters (`show`, `stats`, `thumbnail_at`).
 
+pub mod growing;
 pub mod show;
 
 use crate::core::cues::CuePolicy;
@@ -42,6 +43,7 @@ use crate::core::orders::{Intent, IntentId, OrderClient, OrderError, OrderUpdate
 use crate::core::time::{soonest, Deadline, Instant, MediaTime, ServerTime, TimerReason};
 
 pub use show::{Node, Show};
+use growing::Growing;
 
 /// What the replay engine asks of its driver.
 pub type Output = io::Output<ReplayEvent>;
@@ -236,6 +238,8 @@ pub struct ReplayEngine {
     prefetch_ready: Vec<bool>,
     prefetched_bytes: usize,
     node_now: Option<String>,
+    /// A show still being recorded is read again as it grows.
+    growing: Growing,
     stats: ReplayStats,
     next_stats_at: Option<Instant>,
     orders: Option<OrderClient>,
@@ -268,6 +272,7 @@ impl ReplayEngine {
             prefetch_ready: Vec::new(),
             prefetched_bytes: 0,
             node_now: None,
+            growing: Growing::default(),
             stats: ReplayStats::default(),
             next_stats_at: None,
             orders,
@@ -394,8 +399,18 @@ impl ReplayEngine {
             Text::Iframes => self.texts.iframes = Some((url, body)),
             Text::Thumbnails => self.texts.thumbnails = Some((url, body)),
         }
-        if self.texts.loading.is_empty() && self.phase == Phase::Loading {
-            self.build_show();
+        self.on_texts_read();
+    }
+
+    /// Every playlist asked for is in: the show is built, or grown.
+    fn on_texts_read(&mut self) {
+        if !self.texts.loading.is_empty() {
+            return;
+        }
+        match self.phase {
+            Phase::Loading => self.build_show(),
+            Phase::Ready if self.texts.media.is_some() => self.grow_show(),
+            _ => {}
         }
     }
 
@@ -404,15 +419,21 @@ impl ReplayEngine {
         self.fetch_text(Text::Thumbnails, url);
     }
 
-    fn build_show(&mut self) {
-        let Some((media_url, media_body)) = self.texts.media.take() else { return };
+    /// The show from the playlists read. What cannot be read is reported: fatal the first
+    /// time, and only then are refused nodes reported (a growing show is read every second).
+    fn read_show(&mut self, first: bool) -> Option<Show> {
+        let (media_url, media_body) = self.texts.media.take()?;
         let media = match playlist::parse(&media_body) {
             Ok(Playlist::Media(m)) => m,
             Ok(_) => {
                 let reason = "expected a media playlist".to_string();
-                return self.error(PlayerError::Playlist { url: media_url, reason }, true);
+                self.error(PlayerError::Playlist { url: media_url, reason }, first);
+                return None;
             }
-            Err(e) => return self.error(PlayerError::Playlist { url: media_url, reason: e.to_string() }, true),
+            Err(e) => {
+                self.error(PlayerError::Playlist { url: media_url, reason: e.to_string() }, first);
+                return None;
+            }
         };
         let iframes_text = self.texts.iframes.take();
         let iframes = match &iframes_text {
@@ -427,13 +448,26 @@ impl ReplayEngine {
             None => None,
         };
         let built = Show::new(&media_url, &media, iframes.as_ref().map(|(u, m)| (*u, m)), &self.policy);
-        let (mut show, refused) = match built {
+        let (show, refused) = match built {
             Ok(s) => s,
-            Err(e) => return self.error(e, true),
+            Err(e) => {
+                self.error(e, first);
+                return None;
+            }
         };
-        for e in refused {
-            self.error(e, false);
+        if first {
+            for e in refused {
+                self.error(e, false);
+            }
         }
+        let urls = (media_url, iframes.map(|(u, _)| u.to_string()));
+        let ahead_of = self.seek.as_ref().map_or(self.media.current_time.get(), |s| s.target_s);
+        self.growing.read(self.now, show.ended, urls, show.duration_s - ahead_of < AHEAD_S);
+        Some(show)
+    }
+
+    fn build_show(&mut self) {
+        let Some(mut show) = self.read_show(true) else { return };
         if let Some((url, body)) = self.texts.thumbnails.take() {
             match vtt::parse_tiles(&String::from_utf8_lossy(&body), &url) {
                 Ok(tiles) => show.tiles = tiles,
@@ -447,6 +481,23 @@ impl ReplayEngine {
         self.stats.duration_ms = self.show.duration_s * 1000.0;
         self.next_stats_at = Some(self.now + STATS_INTERVAL_MS);
         self.out.event(ReplayEvent::Loaded { duration_ms: self.show.duration_s * 1000.0 });
+        self.schedule();
+    }
+
+    /// A growing show read again: segments and keyframes come after those known, and nodes
+    /// after the nodes known, so what was fetched and prefetched keeps its place. New nodes
+    /// are told with `Loaded` again.
+    fn grow_show(&mut self) {
+        let Some(mut show) = self.read_show(false) else { return self.growing.failed(self.now) };
+        show.tiles = std::mem::take(&mut self.show.tiles);
+        let more_nodes = show.nodes.len() > self.show.nodes.len();
+        self.prefetched.resize(show.nodes.len(), None);
+        self.prefetch_ready.resize(show.nodes.len(), false);
+        self.show = show;
+        self.stats.duration_ms = self.show.duration_s * 1000.0;
+        if more_nodes {
+            self.out.event(ReplayEvent::Loaded { duration_ms: self.stats.duration_ms });
+        }
         self.schedule();
     }
 
@@ -896,6 +947,7 @@ impl Engine for ReplayEngine {
         }
         self.wants_play = false;
         self.next_stats_at = None;
+        self.growing.stop();
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -906,6 +958,12 @@ impl Engine for ReplayEngine {
         if self.next_stats_at.is_some_and(|at| now >= at) {
             self.next_stats_at = Some(now + STATS_INTERVAL_MS);
             self.out.event(ReplayEvent::Stats(self.stats()));
+        }
+        if let Some((media, iframes)) = self.growing.take_due(now) {
+            self.fetch_text(Text::Media, media);
+            if let Some(iframes) = iframes {
+                self.fetch_text(Text::Iframes, iframes);
+            }
         }
     }
 
@@ -938,9 +996,16 @@ impl Engine for ReplayEngine {
                 // Thumbnails are a nicety: the show plays without them.
                 Err(e) if what == Text::Thumbnails => {
                     self.error(e, false);
-                    if self.texts.loading.is_empty() && self.phase == Phase::Loading {
-                        self.build_show();
+                    self.on_texts_read();
+                }
+                // A growing show plays on with what it knows, and reads again later.
+                Err(e) if self.phase == Phase::Ready => {
+                    self.error(e, false);
+                    for (id, ..) in self.texts.loading.drain(..) {
+                        self.out.cancel(id);
                     }
+                    self.texts = Texts::default();
+                    self.growing.failed(now);
                 }
                 Err(e) => self.error(e, true),
             }
@@ -986,6 +1051,17 @@ impl Engine for ReplayEngine {
         }
     }
 
+    /// What was appended went with the `SourceBuffer`; the show and the prefetched node
+    /// openings stay (they are in memory, not in the element).
+    fn handle_media_detached(&mut self, now: Instant) {
+        self.advance(now);
+        self.append = AppendQueue::default();
+        self.media = MediaState::default();
+        self.offset = None;
+        self.frames.clear();
+        self.seek = None;
+    }
+
     fn handle_storage(&mut self, now: Instant, result: StorageResult) {
         self.advance(now);
         if let Some(orders) = &mut self.orders {
@@ -1023,7 +1099,7 @@ impl Engine for ReplayEngine {
         }
         let stats = self.next_stats_at.map(|at| Deadline::new(at, TimerReason::Stats));
         let orders = self.orders.as_ref().and_then(OrderClient::poll_timeout);
-        Output::Timeout(soonest([stats, orders]))
+        Output::Timeout(soonest([stats, orders, self.growing.deadline()]))
     }
 
     fn stats(&self) -> ReplayStats {

@@ -31,14 +31,21 @@ struct Vod {
 }
 
 fn vod() -> Vod {
+    vod_listing(SEGMENTS)
+}
+
+/// The show as its playlists stand with `listed` segments out: fewer than all is a show still
+/// being recorded (an EVENT playlist, no ENDLIST); its media files are all there already.
+fn vod_listing(listed: usize) -> Vod {
+    let growing = listed < SEGMENTS;
     let init = InitSegment::parse(INIT).unwrap();
     let track = init.video().unwrap().clone();
     let per_frame = track.timescale / FPS;
     let mut files = BTreeMap::new();
     files.insert(format!("{BASE}init-0.mp4"), INIT.to_vec());
-    let mut media = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n#EXT-X-PLAYLIST-TYPE:VOD\n\
-                     #EXT-X-MAP:URI=\"init-0.mp4\"\n"
+    let mut media = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:URI=\"init-0.mp4\"\n"
         .to_string();
+    media += if growing { "#EXT-X-PLAYLIST-TYPE:EVENT\n" } else { "#EXT-X-PLAYLIST-TYPE:VOD\n" };
     let mut iframes = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n#EXT-X-I-FRAMES-ONLY\n\
                        #EXT-X-MAP:URI=\"init-0.mp4\"\n"
         .to_string();
@@ -53,6 +60,10 @@ fn vod() -> Vod {
             let tfdt = DECODE_BASE_S * track.timescale as u64 + frame * per_frame as u64;
             body.extend(fragment(track.id, tfdt, &[per_frame], f % GOP == 0));
         }
+        files.insert(format!("{BASE}seg-{seg}.m4s"), body.clone());
+        if seg >= listed {
+            continue;
+        }
         let pdt = T0_MS + seg as f64 * 1000.0;
         media += &format!("#EXT-X-PROGRAM-DATE-TIME:{}\n#EXTINF:1.0,\nseg-{seg}.m4s\n", iso(pdt));
         for &(s, offset, pos) in keyframes.iter().filter(|k| k.0 == seg) {
@@ -63,7 +74,6 @@ fn vod() -> Vod {
                 next - offset
             );
         }
-        files.insert(format!("{BASE}seg-{seg}.m4s"), body);
     }
     // Nodes between frames and on one: 1.210 s, 2.5 s (a keyframe), 4.9 s.
     for (i, s) in [1.210, 2.5, 4.9].iter().enumerate() {
@@ -74,8 +84,10 @@ fn vod() -> Vod {
             iso(T0_MS + s * 1000.0)
         );
     }
-    media += "#EXT-X-ENDLIST\n";
-    iframes += "#EXT-X-ENDLIST\n";
+    if !growing {
+        media += "#EXT-X-ENDLIST\n";
+        iframes += "#EXT-X-ENDLIST\n";
+    }
     let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,CODECS=\"avc1.64001f\"\nshow.m3u8\n\
                   #EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=100000,CODECS=\"avc1.64001f\",URI=\"iframes.m3u8\"\n";
     files.insert(format!("{BASE}master.m3u8"), master.as_bytes().to_vec());
@@ -396,4 +408,29 @@ fn a_real_recording_when_given_seeks_to_every_node() {
         println!("{id}: start {start:.4} landed {:.4} superseded {superseded}", at / 1000.0);
         assert!(!superseded && at / 1000.0 >= start && at / 1000.0 < start + 0.04, "{id}: {start} vs {at}");
     }
+}
+
+#[test]
+fn a_show_still_being_recorded_is_read_again_as_it_grows_and_plays_into_what_came_since() {
+    let mut p = Page::new(&format!("{BASE}master.m3u8"));
+    p.vod = vod_listing(3);
+    p.loaded();
+    assert_eq!(p.engine.show().unwrap().nodes.len(), 2, "the third node is past what is listed");
+    p.engine.play(Instant::new(p.now));
+    p.drain();
+    // The recording goes on: everything is listed, and then the show ends.
+    p.run_until(|p| p.media.current_time.get() > 1.5);
+    p.vod = vod();
+    p.run_until(|p| p.media.current_time.get() > 5.5);
+    let show = p.engine.show().unwrap();
+    assert!(show.ended && show.nodes.len() == 3, "{show:?}");
+    let loads = p.events.iter().filter(|e| matches!(e, ReplayEvent::Loaded { .. })).count();
+    assert_eq!(loads, 2, "the new node is told with a second Loaded");
+    // An ended show is not read again.
+    let reads = |p: &Page| p.requests.iter().filter(|r| r.0.ends_with("show.m3u8")).count();
+    let before = reads(&p);
+    for _ in 0..600 {
+        p.step();
+    }
+    assert_eq!(reads(&p), before);
 }
