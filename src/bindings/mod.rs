@@ -37,6 +37,9 @@ export interface LivePlayerOptions {
   /** Playback-rate bounds for latency control; default 0.92 and 1.08. */
   minPlaybackRate?: number;
   maxPlaybackRate?: number;
+  /** The show's recording as it grows (its DVR window: an EVENT playlist, e.g.
+   * `/vod/<show>/master.m3u8`), for `seekToNode`; without it the player cannot rewind. */
+  rewindSrc?: string;
 }
 
 export interface LiveStats {
@@ -56,6 +59,8 @@ export interface LiveStats {
   /** With a shared target for a sale (from `targetLatencyMs` or the stream): whether this viewer
    * holds it, or its network needs more and it keeps its own best latency. */
   sharedTarget: "held" | "unreachable" | null;
+  /** `rewound` from `seekToNode` until `goLive()`; `latencyMs` then says how far behind. */
+  mode: "live" | "rewound";
 }
 
 export interface PlayerErrorEvent { code: string; message: string; fatal: boolean; }
@@ -124,6 +129,15 @@ export interface BuyOptions {
   idempotencyKey?: string;
 }
 
+/** A product shown so far, to rewind to; `startMs`/`endMs` are capture instants (ms since the
+ * epoch), as on `CueEvent`. The thumbnail is known once the recording was read (a first rewind). */
+export interface LiveNode {
+  id: string; productId: string; title: string; priceCents: number; currency: string;
+  url: string; imageUrl: string | null; startMs: number; endMs: number;
+  thumbnail: Thumbnail | null;
+}
+export interface ModeEvent { mode: "live" | "rewound"; }
+
 export interface LivePlayerEventMap {
   playing: PlayingEvent;
   stall: {};
@@ -136,6 +150,10 @@ export interface LivePlayerEventMap {
   order: OrderResult;
   stats: LiveStats;
   error: PlayerErrorEvent;
+  /** Rewound: the recording's node under the playhead (`node.startMs` on the show's timeline). */
+  nodechange: { id: string | null; node: ReplayNode | null };
+  seeked: SeekResult & { seek: number };
+  mode: ModeEvent;
 }
 
 /** Errors thrown or rejected by the player carry a stable `code`. */
@@ -371,6 +389,7 @@ pub struct LivePlayer {
     player: Rc<Player<LiveEngine>>,
     listeners: Rc<Listeners>,
     waiting: Rc<Waiting>,
+    rewind: Rc<Rewind>,
 }
 
 #[wasm_bindgen]
@@ -381,6 +400,8 @@ impl LivePlayer {
         #[wasm_bindgen(unchecked_param_type = "LivePlayerOptions")] options: JsValue,
     ) -> Result<LivePlayer, JsValue> {
         let mut config = options::live_config(&options, &absolute_url).map_err(|e| js_error(&e))?;
+        let rewind_config = options::rewind_config(&options, &absolute_url, &config).map_err(|e| js_error(&e))?;
+        let rewind = Rc::new(Rewind::new(rewind_config, video.clone()));
         let has_orders = config.orders_url.is_some();
         config.order_seed = seed();
         let engine = LiveEngine::new(config).map_err(|e| js_error(&e))?;
@@ -410,7 +431,7 @@ impl LivePlayer {
                 }
             });
         }
-        Ok(LivePlayer { player, listeners, waiting })
+        Ok(LivePlayer { player, listeners, waiting, rewind })
     }
 
     /// Subscribes to an event; returns the function that unsubscribes.
@@ -423,21 +444,78 @@ impl LivePlayer {
         self.listeners.subscribe(name, listener)
     }
 
-    /// Opens the media pipeline and joins the live edge. Resolves once loading has begun;
-    /// listen for `playing` to know when the first frame is up.
+    /// Opens the media pipeline and joins the live edge (from a rewind too). Resolves once
+    /// loading has begun; listen for `playing` to know when the first frame is up.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn start(&self) -> js_sys::Promise {
-        let player = self.player.clone();
+        if self.rewind.leave() {
+            self.listeners.emit("mode", &mode_object("live"));
+        }
+        join_live(self.player.clone())
+    }
+
+    /// Stops loading and pauses (rewound: pauses the recording); `start()` rejoins the live edge.
+    pub fn stop(&self) {
+        if self.rewind.is_rewound() {
+            return self.rewind.pause();
+        }
+        self.player.with(|d, now| d.stop(now));
+    }
+
+    /// The products shown so far (every cue whose link went up, or whose moment went by), by
+    /// start: what `seekToNode` can rewind to.
+    #[wasm_bindgen(unchecked_return_type = "LiveNode[]")]
+    pub fn nodes(&self) -> js_sys::Array {
+        let list = js_sys::Array::new();
+        self.player.read(|engine| {
+            for e in engine.cues().iter().filter(|e| e.state != CueState::Pending) {
+                let o = cue_object(&e.cue);
+                set(&o, "thumbnail", self.rewind.thumbnail(&e.cue.id).map_or(JsValue::NULL, Into::into));
+                list.push(&o);
+            }
+        });
+        list
+    }
+
+    /// Rewinds into the show's recording (`rewindSrc`) and plays from the node's first frame,
+    /// the one captured when the host raised it; resolves once it is on screen. `stats().mode`
+    /// is then `rewound` until `goLive()`. Rejected with a `LiveshopError` without `rewindSrc`,
+    /// for a node the recording does not have, or if the recording cannot be read (the
+    /// player is then live again).
+    #[wasm_bindgen(js_name = seekToNode, unchecked_return_type = "Promise<SeekResult>")]
+    pub fn seek_to_node(&self, id: String) -> js_sys::Promise {
+        let (rewind, live, listeners) = (self.rewind.clone(), self.player.clone(), self.listeners.clone());
         wasm_bindgen_futures::future_to_promise(async move {
-            player.open().await.map_err(|e| js_error(&e))?;
-            player.with(|d, now| d.engine().start(now));
-            Ok(JsValue::UNDEFINED)
+            let was_live = !rewind.is_rewound();
+            let replay = rewind.replay_for(&live, &listeners, &id).map_err(|e| js_error(&e))?;
+            if was_live {
+                listeners.emit("mode", &mode_object("rewound"));
+            }
+            let seeked = async {
+                wasm_bindgen_futures::JsFuture::from(replay.load()).await?;
+                wasm_bindgen_futures::JsFuture::from(replay.seek_to_node(id)).await
+            };
+            match seeked.await {
+                Ok(result) => {
+                    replay.play();
+                    Ok(result)
+                }
+                Err(e) => {
+                    // Live again, unless a later seek has the element by now.
+                    if rewind.leave_if(&replay) {
+                        listeners.emit("mode", &mode_object("live"));
+                        wasm_bindgen_futures::JsFuture::from(join_live(live)).await.ok();
+                    }
+                    Err(e)
+                }
+            }
         })
     }
 
-    /// Stops loading and pauses; `start()` rejoins the live edge.
-    pub fn stop(&self) {
-        self.player.with(|d, now| d.stop(now));
+    /// Back to the live show from a rewind, at the latency target (the same as `start()`).
+    #[wasm_bindgen(js_name = goLive, unchecked_return_type = "Promise<void>")]
+    pub fn go_live(&self) -> js_sys::Promise {
+        self.start()
     }
 
     /// Buys the product of a cue this screen has shown: resolves with the order's final state
@@ -475,6 +553,7 @@ impl LivePlayer {
     /// Frees everything; the player cannot be used afterwards. A `buy()` still waiting
     /// resolves `pending`: its order is stored and goes on at the next page load.
     pub fn destroy(&self) {
+        self.rewind.leave();
         settle_all_orders(&self.waiting, |intent| self.player.read(|e| e.order(intent)).flatten());
         self.player.destroy();
         self.listeners.clear();
@@ -513,11 +592,30 @@ impl LivePlayer {
 
     #[wasm_bindgen(unchecked_return_type = "LiveStats")]
     pub fn stats(&self) -> JsValue {
-        match self.player.stats() {
-            Some(s) => stats_object(&s).into(),
-            None => JsValue::NULL,
+        let Some(mut s) = self.player.stats() else { return JsValue::NULL };
+        let rewound = self.rewind.is_rewound();
+        if rewound {
+            s.latency_ms = self.rewind.behind_ms(crate::web::now().get() + s.clock_offset_ms);
         }
+        let o = stats_object(&s);
+        set(&o, "mode", if rewound { "rewound" } else { "live" });
+        o.into()
     }
+}
+
+/// Attaches the live engine to its element and joins the edge (`start()`).
+fn join_live(player: Rc<Player<LiveEngine>>) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(async move {
+        player.open().await.map_err(|e| js_error(&e))?;
+        player.with(|d, now| d.engine().start(now));
+        Ok(JsValue::UNDEFINED)
+    })
+}
+
+fn mode_object(mode: &str) -> JsValue {
+    let o = Object::new();
+    set(&o, "mode", mode);
+    o.into()
 }
 
 /// A cue's fields for JavaScript, as plain data.
@@ -544,6 +642,9 @@ fn absolute_url(url: &str) -> Option<String> {
 
 mod options;
 mod replay;
+mod rewind;
+
+use rewind::Rewind;
 
 #[cfg(test)]
 mod tests;

@@ -104,3 +104,16 @@ pub fn replay_config(options: &JsValue, resolve: &dyn Fn(&str) -> Option<String>
     }
     Ok(config)
 }
+
+/// The live player's rewind: its `rewindSrc` (the show's growing recording) read as a replay
+/// with the live player's link allowlist; `None` without one.
+pub fn rewind_config(
+    options: &JsValue,
+    resolve: &dyn Fn(&str) -> Option<String>,
+    live: &LiveConfig,
+) -> Result<Option<ReplayConfig>, PlayerError> {
+    let Some(src) = url(options, "rewindSrc", resolve)? else { return Ok(None) };
+    let mut config = ReplayConfig::new(src);
+    config.link_allowlist = live.link_allowlist.clone();
+    Ok(Some(config))
+}

@@ -140,12 +140,24 @@ impl ReplayPlayer {
         video: HtmlVideoElement,
         #[wasm_bindgen(unchecked_param_type = "ReplayPlayerOptions")] options: JsValue,
     ) -> Result<ReplayPlayer, JsValue> {
-        let mut config = super::options::replay_config(&options, &absolute_url).map_err(|e| js_error(&e))?;
+        let config = super::options::replay_config(&options, &absolute_url).map_err(|e| js_error(&e))?;
+        ReplayPlayer::with_config(video, config, Rc::new(Listeners::default()), &[]).map_err(|e| js_error(&e))
+    }
+}
+
+impl ReplayPlayer {
+    /// A replay player whose events go to `listeners`, but for those named in `withheld` (a
+    /// live player rewinding keeps `stats` and `loaded` its own).
+    pub(super) fn with_config(
+        video: HtmlVideoElement,
+        mut config: crate::core::replay::ReplayConfig,
+        listeners: Rc<Listeners>,
+        withheld: &'static [&'static str],
+    ) -> Result<ReplayPlayer, PlayerError> {
         config.order_seed = seed();
         let has_orders = config.orders_url.is_some();
-        let engine = ReplayEngine::new(config).map_err(|e| js_error(&e))?;
+        let engine = ReplayEngine::new(config)?;
         let player = Player::new(engine, video);
-        let listeners = Rc::new(Listeners::default());
         let pending = Rc::new(RefCell::new(Pending::default()));
         let orders = Rc::new(Waiting::default());
         let (weak_player, weak_listeners) = (Rc::downgrade(&player), Rc::downgrade(&listeners));
@@ -208,7 +220,9 @@ impl ReplayPlayer {
                     ("error", error_object(error, *fatal).into())
                 }
             };
-            listeners.emit(name, &payload);
+            if !withheld.contains(&name) {
+                listeners.emit(name, &payload);
+            }
         }));
         if has_orders {
             let weak = Rc::downgrade(&player);
@@ -220,6 +234,25 @@ impl ReplayPlayer {
         }
         Ok(ReplayPlayer { player, listeners, pending, orders })
     }
+
+    /// Whether the show may have node `id`: it lists it, or it is still being read.
+    pub(super) fn may_have_node(&self, id: &str) -> bool {
+        self.player.read(|e| e.show().is_none_or(|s| s.node(id).is_some())).unwrap_or(false)
+    }
+
+    /// The thumbnail at node `id`'s start, once the show is read.
+    pub(super) fn node_thumbnail(&self, id: &str) -> Option<Object> {
+        self.player.read(|e| e.show().and_then(|s| s.tile_at(s.node(id)?.start_s)).map(tile_object)).flatten()
+    }
+
+    /// The capture instant of the frame on screen, ms since the epoch.
+    pub(super) fn captured_now_ms(&self) -> Option<f64> {
+        self.player.read(|e| Some(e.show()?.t0_ms + e.stats().position_ms)).flatten()
+    }
+}
+
+#[wasm_bindgen]
+impl ReplayPlayer {
 
     /// Subscribes to an event; returns the function that unsubscribes.
     #[wasm_bindgen(unchecked_return_type = "() => void")]
@@ -343,6 +376,14 @@ impl ReplayPlayer {
 
     /// Frees everything; waiting seeks resolve superseded, a waiting `load()` rejects.
     pub fn destroy(&self) {
+        self.release();
+        self.listeners.clear();
+    }
+}
+
+impl ReplayPlayer {
+    /// Frees the player, but not its listeners (a rewinding live player's own).
+    pub(super) fn release(&self) {
         let (loads, seeks) = {
             let mut p = self.pending.borrow_mut();
             (std::mem::take(&mut p.loads), std::mem::take(&mut p.seeks))
@@ -355,6 +396,5 @@ impl ReplayPlayer {
         }
         super::settle_all_orders(&self.orders, |intent| self.player.read(|e| e.order(intent)).flatten());
         self.player.destroy();
-        self.listeners.clear();
     }
 }

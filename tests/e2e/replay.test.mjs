@@ -103,3 +103,50 @@ test("a burst of scrub seeks lands on the last one; the stale ones say they were
   assert.ok(results.results.slice(0, -1).some((r) => r.superseded), JSON.stringify(results));
   await page.close();
 });
+
+test("a live viewer rewinds to a product shown a few seconds ago, lands on its frame, and goes back live", async () => {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => console.error("page error:", e.message));
+  await page.addInitScript({ path: FRAMECODE });
+  await page.goto(`${origin.url}/index.html`);
+  await page.waitForFunction(() => window.video?.currentTime > 1 && !window.video.paused, null, { timeout: 15_000 });
+  await page.evaluate(() => { window.modes = []; window.player.on("mode", (e) => window.modes.push(e.mode)); });
+  const res = await fetch(`${origin.url}/admin/cues`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({ productId: "sku-live", title: "Live item", priceCents: 2999, currency: "EUR",
+      url: "https://shop.example/p/live", imageUrl: "https://shop.example/i/live.jpg" }),
+  });
+  const posted = await res.json();
+  assert.equal(res.status, 201, JSON.stringify(posted));
+  const { id } = posted;
+  await page.waitForFunction((id) => window.player.nodes().some((n) => n.id === id), id, { timeout: 10_000 });
+  await sleep(3000);
+  const node = (await page.evaluate(() => window.player.nodes())).find((n) => n.id === id);
+  // The rail offers it.
+  assert.ok(await page.$(`#rail button[data-node="${id}"]`), "the rewind rail lists the product");
+
+  // The frame on screen as the seek resolves (it plays on from there at once).
+  const { seeked, shown } = await page.evaluate((id) => Promise.race([
+    window.player.seekToNode(id).then((seeked) => ({ seeked, shown: window.__liveshopFrameCode.read(window.video) })),
+    new Promise((_, reject) => setTimeout(() => reject(new Error(`rewind hangs: ${JSON.stringify(window.player.stats())}`)), 8000))]), id);
+  assert.equal(seeked.superseded, false);
+  const off = shown - node.startMs;
+  assert.ok(off >= -CAPTURE_SLACK_MS && off < FRAME_MS + CAPTURE_SLACK_MS, `rewound to a frame captured ${off} ms after the node's start`);
+  const rewound = await page.evaluate(() => window.player.stats());
+  assert.equal(rewound.mode, "rewound");
+  assert.ok(rewound.latencyMs > 2500, `rewound ${rewound.latencyMs} ms behind`);
+  // It plays on from there, through the recording as it grows.
+  await sleep(2000);
+  const later = await onScreen(page);
+  assert.ok(later - shown > 1000, `rewound playback advanced ${later - shown} ms of capture time in 2 s`);
+
+  await page.evaluate(() => window.player.goLive());
+  await page.waitForFunction(() => window.player.stats()?.mode === "live" && !window.video.paused, null, { timeout: 10_000 });
+  await sleep(3000);
+  const live = await onScreen(page);
+  const behind = Date.now() - live;
+  assert.ok(behind < 2500, `back live ${behind} ms behind`);
+  assert.deepEqual(await page.evaluate(() => window.modes), ["rewound", "live"]);
+  await page.close();
+});

@@ -1,0 +1,97 @@
+//! Live rewind: `LivePlayer.seekToNode` hands the video element to a replay of the show's
+//! recording (`rewindSrc`: the EVENT playlist the origin grows by a segment a second, its DVR
+//! window, which the replay reads again as it grows), and `goLive()` hands it back to the live
+//! engine, which rejoins at its latency target.
+//!
+//! One player holds the element at a time: the live driver lets go of it (`detach`) before
+//! the replay attaches its own `MediaSource`, and the replay is destroyed before the live
+//! engine attaches again. The live engine keeps what outlives a rewind: the cues seen, the
+//! synced clock, orders in flight. The replay's events reach the live player's listeners
+//! (`nodechange`, `seeked`, `playing`, `stall`, `error`), but for its `stats` and `loaded`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::Object;
+use web_sys::HtmlVideoElement;
+
+use super::replay::ReplayPlayer;
+use super::Listeners;
+use crate::core::replay::ReplayConfig;
+use crate::core::{LiveEngine, PlayerError};
+use crate::web::Player;
+
+/// Replay events a rewinding live player keeps to itself: its stats stay `LiveStats`.
+const WITHHELD: &[&str] = &["stats", "loaded"];
+
+pub(super) struct Rewind {
+    /// The show's recording as it grows; `None` without `rewindSrc`.
+    config: Option<ReplayConfig>,
+    video: HtmlVideoElement,
+    replay: RefCell<Option<Rc<ReplayPlayer>>>,
+}
+
+impl Rewind {
+    pub fn new(config: Option<ReplayConfig>, video: HtmlVideoElement) -> Rewind {
+        Rewind { config, video, replay: RefCell::new(None) }
+    }
+
+    pub fn is_rewound(&self) -> bool {
+        self.replay.borrow().is_some()
+    }
+
+    /// The replay to seek to `node` in: the one playing, if its show lists the node, else a
+    /// new one (the show is read anew), the live engine letting go of the element first.
+    pub fn replay_for(
+        &self,
+        live: &Rc<Player<LiveEngine>>,
+        listeners: &Rc<Listeners>,
+        node: &str,
+    ) -> Result<Rc<ReplayPlayer>, PlayerError> {
+        let Some(config) = &self.config else {
+            let reason = "no `rewindSrc`: this player cannot rewind".into();
+            return Err(PlayerError::InvalidOption { field: "rewindSrc", reason });
+        };
+        if let Some(replay) = self.replay.borrow().as_ref().filter(|r| r.may_have_node(node)) {
+            return Ok(replay.clone());
+        }
+        if let Some(stale) = self.replay.borrow_mut().take() {
+            stale.release();
+        }
+        live.with(|d, now| d.detach(now));
+        let replay = ReplayPlayer::with_config(self.video.clone(), config.clone(), listeners.clone(), WITHHELD)?;
+        let replay = Rc::new(replay);
+        *self.replay.borrow_mut() = Some(replay.clone());
+        Ok(replay)
+    }
+
+    /// Ends the rewind, if there is one: the replay lets go of the element. Whether there was.
+    pub fn leave(&self) -> bool {
+        let replay = self.replay.borrow_mut().take();
+        replay.map(|r| r.release()).is_some()
+    }
+
+    /// Ends the rewind if `replay` is still the one playing (a later seek may have put another
+    /// in its place).
+    pub fn leave_if(&self, replay: &Rc<ReplayPlayer>) -> bool {
+        let current = self.replay.borrow().as_ref().is_some_and(|r| Rc::ptr_eq(r, replay));
+        current && self.leave()
+    }
+
+    pub fn pause(&self) {
+        if let Some(replay) = self.replay.borrow().as_ref() {
+            replay.pause();
+        }
+    }
+
+    /// The thumbnail at node `id`'s start, once the recording is read.
+    pub fn thumbnail(&self, id: &str) -> Option<Object> {
+        self.replay.borrow().as_ref()?.node_thumbnail(id)
+    }
+
+    /// How far behind the live show the frame on screen was captured, ms, on the synced clock
+    /// (`server_now_ms`): rewound, a player's latency.
+    pub fn behind_ms(&self, server_now_ms: f64) -> Option<f64> {
+        Some(server_now_ms - self.replay.borrow().as_ref()?.captured_now_ms()?)
+    }
+}
