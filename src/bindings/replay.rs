@@ -253,7 +253,6 @@ impl ReplayPlayer {
 
 #[wasm_bindgen]
 impl ReplayPlayer {
-
     /// Subscribes to an event; returns the function that unsubscribes.
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn on(

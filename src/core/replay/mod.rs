@@ -42,8 +42,8 @@ use crate::core::io::{StorageResult, TabEvent, TO_END};
 use crate::core::orders::{Intent, IntentId, OrderClient, OrderError, OrderUpdate};
 use crate::core::time::{soonest, Deadline, Instant, MediaTime, ServerTime, TimerReason};
 
-pub use show::{Node, Show};
 use growing::Growing;
+pub use show::{Node, Show};
 
 /// What the replay engine asks of its driver.
 pub type Output = io::Output<ReplayEvent>;

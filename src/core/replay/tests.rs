@@ -43,8 +43,7 @@ fn vod_listing(listed: usize) -> Vod {
     let per_frame = track.timescale / FPS;
     let mut files = BTreeMap::new();
     files.insert(format!("{BASE}init-0.mp4"), INIT.to_vec());
-    let mut media = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:URI=\"init-0.mp4\"\n"
-        .to_string();
+    let mut media = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:URI=\"init-0.mp4\"\n".to_string();
     media += if growing { "#EXT-X-PLAYLIST-TYPE:EVENT\n" } else { "#EXT-X-PLAYLIST-TYPE:VOD\n" };
     let mut iframes = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n#EXT-X-I-FRAMES-ONLY\n\
                        #EXT-X-MAP:URI=\"init-0.mp4\"\n"
