@@ -70,11 +70,12 @@ const PLAYER_ATTRIBUTES = ["src", "mode", "target-latency", "link-allowlist", "o
 
 const CSS = `
 :host { all: initial; display: block !important; position: relative !important; contain: content;
-  font: var(--liveshop-font, 15px/1.4 system-ui, sans-serif); color: var(--liveshop-fg, #111);
   --accent: var(--liveshop-accent, #c62828); --accent-fg: var(--liveshop-accent-fg, #fff);
   --radius: var(--liveshop-radius, 10px); --focus: var(--liveshop-focus, #1a73e8); }
 :host([hidden]) { display: none !important; }
 [hidden] { display: none !important; }
+/* Font and colour here, not on :host, where a page's \`* { all: unset !important }\` would win. */
+.root { font: var(--liveshop-font, 15px/1.4 system-ui, sans-serif); color: var(--liveshop-fg, #111); text-align: start; }
 * { box-sizing: border-box; }
 .stage { position: relative; container-type: inline-size; overflow: hidden; border-radius: var(--radius); background: var(--liveshop-stage-bg, #000);
   aspect-ratio: var(--liveshop-aspect-ratio, 16 / 9); }
@@ -205,7 +206,7 @@ export class LiveshopPlayerElement extends HTMLElement {
     const root = this.attachShadow({ mode: "open" });
     root.adoptedStyleSheets = [styles()];
     this.#ui = this.#build();
-    root.append(this.#ui.stage, this.#ui.controls, this.#ui.rail, this.#ui.announcer);
+    root.append(el("div", { className: "root", part: "root" }, this.#ui.stage, this.#ui.controls, this.#ui.rail, this.#ui.announcer));
   }
 
   // --- public surface ---
@@ -280,7 +281,8 @@ export class LiveshopPlayerElement extends HTMLElement {
     video.muted = this.hasAttribute("muted");
     const options = { src, linkAllowlist: list(this.getAttribute("link-allowlist")) };
     const ordersUrl = this.getAttribute("orders-url");
-    if (ordersUrl) options.ordersUrl = new URL(ordersUrl, document.baseURI).href;
+    // A base URL, without the trailing slash the player would double before `/orders`.
+    if (ordersUrl) options.ordersUrl = new URL(ordersUrl, document.baseURI).href.replace(/\/$/, "");
     let player;
     if (mode === "live") {
       const target = this.getAttribute("target-latency");
@@ -675,6 +677,10 @@ export class LiveshopPlayerElement extends HTMLElement {
       this.#redraw();
     });
     video.addEventListener("volumechange", () => this.#redraw());
+    // The media element's own failure (a codec, a policy refusing the MediaSource's blob: URL).
+    video.addEventListener("error", () => {
+      if (this.#player && video.error) this.#fail({ code: "media_error", message: video.error.message || `media error ${video.error.code}` }, true);
+    });
     range.addEventListener("input", () => {
       this.#scrubbing = true;
       const ms = Number(range.value);
