@@ -91,6 +91,7 @@ button { cursor: pointer; border: 0; border-radius: calc(var(--radius) * .6); pa
 .countdown { position: absolute; inset: 0; display: grid; place-items: center; pointer-events: none;
   font-size: var(--liveshop-countdown-size, clamp(32px, 14cqw, 112px)); font-weight: 800; color: #fff;
   text-shadow: 0 2px 14px #000; }
+.countdown.words { font-size: var(--liveshop-link-up-size, clamp(22px, 7cqw, 56px)); }
 .countdown.tick { animation: pop .5s ease-out; }
 @keyframes pop { from { transform: scale(1.6); opacity: .2; } to { transform: none; opacity: 1; } }
 .overlay { position: absolute; left: 12px; right: 12px; bottom: 12px; display: flex; pointer-events: none; }
@@ -402,6 +403,7 @@ export class LiveshopPlayerElement extends HTMLElement {
   #showCountdown({ id, seconds }) {
     const { countdown } = this.#ui;
     countdown.textContent = String(seconds);
+    countdown.classList.remove("words");
     countdown.hidden = false;
     this.#restartAnimation(countdown, "tick");
     // Said once, at the first number: a screen reader reading every second would talk over the show.
@@ -421,6 +423,7 @@ export class LiveshopPlayerElement extends HTMLElement {
     }
     if (fromCue) {
       countdown.textContent = this.labels.linkUp;
+      countdown.classList.add("words");
       countdown.hidden = false;
       this.#restartAnimation(countdown, "tick");
       const id = item.id;
@@ -467,8 +470,12 @@ export class LiveshopPlayerElement extends HTMLElement {
     if (!item) return;
     title.textContent = item.title;
     price.textContent = this.#price(item);
-    if (item.imageUrl) image.src = item.imageUrl;
-    else image.removeAttribute("src");
+    if (image.dataset.url !== (item.imageUrl ?? "")) {
+      image.dataset.url = item.imageUrl ?? "";
+      image.hidden = !item.imageUrl;
+      if (item.imageUrl) image.src = item.imageUrl;
+      else image.removeAttribute("src");
+    }
     link.href = item.url;
     link.textContent = labels.view;
     const status = this.#order?.status ?? null;
@@ -665,6 +672,7 @@ export class LiveshopPlayerElement extends HTMLElement {
     const announcer = el("div", { className: "sr", role: "status", "aria-live": "polite", "aria-atomic": "true" });
 
     buy.addEventListener("click", () => this.#buy());
+    image.addEventListener("error", () => (image.hidden = true)); // no broken-image box on the card
     start.addEventListener("click", () => {
       // The tap is the user's consent to sound too.
       if (!this.hasAttribute("muted")) video.muted = false;
