@@ -204,11 +204,18 @@ test("replay: the rail shows the show's nodes, Space on a node seeks to it, the 
   await page.close();
 });
 
-test("lifecycle: upgraded after it was created, kept on a move, restarted once on attribute changes, two independent, released when removed", async () => {
+test("lifecycle: upgraded after it was created, kept on a move, restarted once on attribute changes, two independent, released when removed; a failure is shown, not thrown", async () => {
   const page = await fixture(`<div id="a"></div><div id="b"></div>`);
   const inFlight = new Map();
   let requests = [];
-  page.on("request", (r) => { requests.push(r.url()); inFlight.set(r, r.url()); });
+  let wasm = 0;
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  page.on("request", (r) => {
+    requests.push(r.url());
+    inFlight.set(r, r.url());
+    if (r.url().endsWith(".wasm")) wasm++;
+  });
   page.on("requestfinished", (r) => inFlight.delete(r));
   page.on("requestfailed", (r) => inFlight.delete(r));
 
@@ -294,6 +301,24 @@ test("lifecycle: upgraded after it was created, kept on a move, restarted once o
   assert.deepEqual(requests, [], "requests after removal");
   const errors = await page.evaluate(() => window.events.filter((e) => e.type === "liveshop-error").map((e) => e.detail));
   assert.deepEqual(errors.filter((e) => e.fatal), []);
+  assert.equal(wasm, 1, "the wasm module is fetched once for every element on the page");
+
+  // A show that cannot be played: an error event and a message on screen, nothing thrown at the page.
+  await page.evaluate(() => {
+    const bad = document.createElement("liveshop-player");
+    bad.id = "bad";
+    bad.setAttribute("mode", "replay");
+    bad.setAttribute("src", "/vod/no-such-show/master.m3u8");
+    document.body.append(bad);
+  });
+  await page.waitForFunction(() => !document.querySelector("#bad").shadowRoot.querySelector("[role=alert]").hidden, null, { timeout: 10_000 });
+  const failure = await page.evaluate(() => ({
+    shown: document.querySelector("#bad").shadowRoot.querySelector("[role=alert]").textContent,
+    events: window.events.filter((e) => e.type === "liveshop-error" && e.id === "bad").map((e) => e.detail),
+  }));
+  assert.match(failure.shown, /cannot be played/);
+  assert.ok(failure.events.some((e) => e.fatal), JSON.stringify(failure.events));
+  assert.deepEqual(pageErrors, []);
   await page.close();
 });
 
@@ -313,6 +338,7 @@ test("partner page under a strict CSP with Trusted Types: plays and shows the ca
   assert.equal(await shadowText(page, "#show", ".card .price"),
     new Intl.NumberFormat("fr-FR", { style: "currency", currency: "EUR" }).format(32));
   assert.equal(await shadowText(page, "#show", "button.buy"), "Acheter");
+  assert.equal(await page.evaluate(() => getComputedStyle(document.querySelector("#show").shadowRoot.querySelector(".overlay")).animationName), "rise");
   const violations = await page.evaluate(() => window.violations);
   const cspConsole = console_.filter((t) => /Content Security Policy|Trusted Type|Refused/i.test(t));
   assert.deepEqual(violations, []);
@@ -326,7 +352,7 @@ test("partner page under a strict CSP with Trusted Types: plays and shows the ca
   await page.close();
 });
 
-test("hostile page CSS (all: unset, video and buttons hidden with !important) leaves the video and the card on screen", async () => {
+test("hostile page CSS (all: unset, video and buttons hidden with !important) leaves the video and the card on screen; reduced motion stills them", async () => {
   const page = await fixture(`
     <liveshop-player id="show" src="/live/show.m3u8" cues-url="/cues" link-allowlist="shop.example" autoplay muted></liveshop-player>
     <script type="module">import "/pkg/element.js";</script>`, {
@@ -338,6 +364,7 @@ test("hostile page CSS (all: unset, video and buttons hidden with !important) le
       body { font-size: 4px !important; }
     </style>`,
   });
+  await page.emulateMedia({ reducedMotion: "reduce" });
   await plays(page, "#show", 1);
   await postCue({ title: "Brass desk lamp", priceCents: 5900 });
   await cardUp(page, "#show", "Brass desk lamp");
@@ -347,7 +374,8 @@ test("hostile page CSS (all: unset, video and buttons hidden with !important) le
     const video = root.querySelector("video");
     const buy = root.querySelector("button.buy");
     return { video: box(video), videoDisplay: getComputedStyle(video).display, card: box(root.querySelector(".card")),
-      buy: box(buy), buyColor: getComputedStyle(buy).color, title: getComputedStyle(root.querySelector(".card .title")).fontSize };
+      buy: box(buy), buyColor: getComputedStyle(buy).color, title: getComputedStyle(root.querySelector(".card .title")).fontSize,
+      animations: [getComputedStyle(root.querySelector(".overlay")).animationName, getComputedStyle(root.querySelector(".countdown")).animationName] };
   });
   console.log("under hostile CSS", seen);
   assert.equal(seen.videoDisplay, "block");
@@ -356,5 +384,6 @@ test("hostile page CSS (all: unset, video and buttons hidden with !important) le
   assert.ok(seen.buy.w > 30 && seen.buy.h > 20, JSON.stringify(seen.buy));
   assert.notEqual(seen.buyColor, "rgb(255, 0, 0)");
   assert.equal(seen.title, "15px");
+  assert.deepEqual(seen.animations, ["none", "none"], "prefers-reduced-motion: the card and countdown do not move");
   await page.close();
 });
