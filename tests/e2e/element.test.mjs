@@ -5,7 +5,8 @@
 // finds no violation in it, live or in replay.
 //
 // Test pages other than www/partner.html are served by routing one URL of the origin to a
-// fixture below; everything they load (/pkg, /live, /vod) comes from the origin itself.
+// fixture below; everything they load (/pkg, /live, /vod) comes from the origin itself, except
+// /pkg/element.js, which is this tree's js/element.js (the package build copies it there).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,6 +15,7 @@ import { join } from "node:path";
 import { startOrigin, launchBrowser } from "./harness.mjs";
 
 const AXE = new URL("../../node_modules/axe-core/axe.min.js", import.meta.url).pathname;
+const ELEMENT = new URL("../../js/element.js", import.meta.url).pathname;
 const TOKEN = "e2e-host-token";
 const PRODUCT = {
   productId: "sku-kettle", title: "Red kettle", priceCents: 1999, currency: "EUR",
@@ -34,6 +36,12 @@ after(async () => {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+async function newPage() {
+  const page = await browser.newPage();
+  await page.route(`${origin.url}/pkg/element.js`, (route) => route.fulfill({ path: ELEMENT }));
+  return page;
+}
+
 async function postCue(body) {
   const res = await fetch(`${origin.url}/admin/cues`, {
     method: "POST",
@@ -46,7 +54,7 @@ async function postCue(body) {
 
 /** A page at `<origin>/fixture.html` with `body`; the element's events are kept in `window.events`. */
 async function fixture(body, { head = "" } = {}) {
-  const page = await browser.newPage();
+  const page = await newPage();
   page.on("pageerror", (e) => console.error("page error:", e.message));
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>element fixture</title>${head}
 <script>
@@ -323,7 +331,7 @@ test("lifecycle: upgraded after it was created, kept on a move, restarted once o
 });
 
 test("partner page under a strict CSP with Trusted Types: plays and shows the card with no violation", async () => {
-  const page = await browser.newPage();
+  const page = await newPage();
   const console_ = [];
   page.on("console", (m) => console_.push(m.text()));
   page.on("pageerror", (e) => console_.push(`page error: ${e.message}`));
