@@ -346,6 +346,8 @@ test("partner page under a strict CSP with Trusted Types: plays and shows the ca
   assert.equal(await shadowText(page, "#show", ".card .price"),
     new Intl.NumberFormat("fr-FR", { style: "currency", currency: "EUR" }).format(32));
   assert.equal(await shadowText(page, "#show", "button.buy"), "Acheter");
+  assert.equal(await page.evaluate(() => getComputedStyle(document.querySelector("#show").shadowRoot.querySelector(".card .title")).fontStyle),
+    "italic", "partner.css styles the card title through ::part(card-title)");
   assert.equal(await page.evaluate(() => getComputedStyle(document.querySelector("#show").shadowRoot.querySelector(".overlay")).animationName), "rise");
   const violations = await page.evaluate(() => window.violations);
   const cspConsole = console_.filter((t) => /Content Security Policy|Trusted Type|Refused/i.test(t));
@@ -393,5 +395,36 @@ test("hostile page CSS (all: unset, video and buttons hidden with !important) le
   assert.notEqual(seen.buyColor, "rgb(255, 0, 0)");
   assert.equal(seen.title, "15px");
   assert.deepEqual(seen.animations, ["none", "none"], "prefers-reduced-motion: the card and countdown do not move");
+  await page.close();
+});
+
+test("customising: without autoplay a Watch button starts it by keyboard; labels translate; the card slot replaces the card", async () => {
+  const index = await (await fetch(`${origin.url}/vod/index.json`)).json();
+  const show = index.shows.find((s) => s.nodes > 0);
+  const page = await fixture(`
+    <liveshop-player id="live" src="/live/show.m3u8" muted></liveshop-player>
+    <liveshop-player id="replay" mode="replay" src="${show.master}" link-allowlist="shop.example">
+      <div slot="card" id="mine">Our own card</div>
+    </liveshop-player>
+    <script type="module">
+      import "/pkg/element.js";
+      document.querySelector("#live").labels = { watch: "Regarder" };
+      document.querySelector("#replay").labels = { play: "Lecture" };
+    </script>`);
+  await page.waitForFunction(() => document.querySelector("#live").player && !document.querySelector("#live").shadowRoot.querySelector(".start").hidden,
+    null, { timeout: 10_000 });
+  assert.equal(await shadowText(page, "#live", ".start"), "Regarder");
+  assert.equal(await page.evaluate(() => document.querySelector("#live").shadowRoot.querySelector("video").currentTime), 0, "not started before the tap");
+  const focus = await tabTo(page, ".start");
+  assert.ok(focus.visible);
+  await page.keyboard.press("Enter");
+  await plays(page, "#live", 1);
+
+  assert.equal(await shadowText(page, "#replay", "[part=play-button]"), "Lecture");
+  await page.waitForFunction(() => document.querySelector("#replay").player?.nodes().length > 0, null, { timeout: 15_000 });
+  await page.evaluate(() => { const r = document.querySelector("#replay"); return r.player.seekToNode(r.player.nodes()[0].id); });
+  await page.waitForFunction(() => document.querySelector("#mine").getBoundingClientRect().height > 0, null, { timeout: 10_000 });
+  const builtIn = await page.evaluate(() => document.querySelector("#replay").shadowRoot.querySelector(".card").getBoundingClientRect().height);
+  assert.equal(builtIn, 0, "the built-in card gives way to the slotted one");
   await page.close();
 });
