@@ -121,7 +121,8 @@ button { cursor: pointer; border: 0; border-radius: calc(var(--radius) * .6); pa
 .preview { position: absolute; bottom: 34px; border: 2px solid #fff; box-shadow: 0 2px 8px rgba(0, 0, 0, .4);
   background-color: #333; background-repeat: no-repeat; transform: translateX(-50%); pointer-events: none; }
 .time { font-variant-numeric: tabular-nums; white-space: nowrap; }
-.rail { list-style: none; display: flex; gap: 10px; overflow-x: auto; margin: 10px 0 0; padding: 4px 4px 8px; }
+.rail { list-style: none; display: flex; gap: 10px; overflow-x: auto; scroll-snap-type: x proximity; margin: 10px 0 0; padding: 4px 4px 8px; }
+.rail > li { display: flex; scroll-snap-align: start; }
 .node { display: flex; flex-direction: column; align-items: flex-start; gap: 2px; width: 176px; padding: 8px; text-align: left;
   background: var(--liveshop-node-bg, #fff); color: var(--liveshop-node-fg, #111); border: 2px solid transparent;
   border-radius: var(--radius); box-shadow: 0 1px 3px rgba(0, 0, 0, .25); }
