@@ -266,12 +266,21 @@ export class LiveshopPlayerElement extends HTMLElement {
       this.#restartQueued = false;
       if (!this.isConnected) return;
       this.#stop();
-      this.#start().catch((e) => this.#fail(e, true));
+      this.#start();
     });
   }
 
   async #start() {
     const generation = ++this.#generation;
+    try {
+      await this.#open(generation);
+    } catch (e) {
+      // A player destroyed under a waiting call rejects it: only the current one's failure counts.
+      if (generation === this.#generation) this.#fail(e, true);
+    }
+  }
+
+  async #open(generation) {
     const mode = this.mode;
     const src = this.getAttribute("src");
     this.#mode = mode;
@@ -319,9 +328,12 @@ export class LiveshopPlayerElement extends HTMLElement {
   async #play(generation) {
     this.#ui.start.hidden = true;
     if (this.#mode === "replay") return this.#setPlaying(true);
-    await this.#player.start();
-    if (generation !== this.#generation) return;
-    this.#ui.badge.hidden = false;
+    try {
+      await this.#player.start();
+      if (generation === this.#generation) this.#ui.badge.hidden = false;
+    } catch (e) {
+      if (generation === this.#generation) this.#fail(e, true);
+    }
   }
 
   /** Releases the player, its listeners and timers, and empties the UI; the element can start again. */
@@ -435,7 +447,9 @@ export class LiveshopPlayerElement extends HTMLElement {
 
   #hideItem() {
     this.#item = null;
-    this.#ui.overlay.hidden = this.#ui.countdown.hidden = true;
+    this.#ui.overlay.hidden = true;
+    // The words are this card's; digits already counting belong to the next one.
+    if (this.#ui.countdown.classList.contains("words")) this.#ui.countdown.hidden = true;
   }
 
   #onNodeChange({ id, node }) {
@@ -678,7 +692,7 @@ export class LiveshopPlayerElement extends HTMLElement {
       // The tap is the user's consent to sound too.
       if (!this.hasAttribute("muted")) video.muted = false;
       this.#redraw();
-      if (this.#player) this.#play(this.#generation).catch((e) => this.#fail(e, true));
+      if (this.#player) this.#play(this.#generation);
     });
     play.addEventListener("click", () => this.#setPlaying(!this.#ui.playing));
     mute.addEventListener("click", () => {
