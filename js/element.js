@@ -120,6 +120,8 @@ button { cursor: pointer; border: 0; border-radius: calc(var(--radius) * .6); pa
 .marker { position: absolute; top: 0; width: 3px; height: 8px; margin-left: -1px; background: var(--accent); pointer-events: none; }
 .preview { position: absolute; bottom: 34px; border: 2px solid #fff; box-shadow: 0 2px 8px rgba(0, 0, 0, .4);
   background-color: #333; background-repeat: no-repeat; transform: translateX(-50%); pointer-events: none; }
+.preview .at { display: block; padding: 1px 0; text-align: center; font-size: 12px; font-variant-numeric: tabular-nums;
+  color: #fff; background: #333; }
 .time { font-variant-numeric: tabular-nums; white-space: nowrap; }
 .rail { list-style: none; display: flex; gap: 10px; overflow-x: auto; scroll-snap-type: x proximity; margin: 10px 0 0; padding: 4px 4px 8px; }
 .rail > li { display: flex; scroll-snap-align: start; }
@@ -594,8 +596,8 @@ export class LiveshopPlayerElement extends HTMLElement {
     preview.hidden = !thumbnail;
     if (!thumbnail) return;
     showThumbnail(preview, thumbnail);
+    preview.append(el("span", { className: "at", textContent: clock(ms) }));
     preview.style.width = `${thumbnail.w + 4}px`;
-    preview.style.height = `${thumbnail.h + 4}px`;
     preview.style.left = `${(100 * ms) / Math.max(1, this.#durationMs)}%`;
   }
 
