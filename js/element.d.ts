@@ -21,6 +21,8 @@ export interface LiveshopLabels {
   /** `{at}`, `{duration}`. */
   positionText: string;
   products: string;
+  /** Live, with `rewind-src`: the rail of products shown so far, the way back, the badge meanwhile. */
+  rewind: string; goLive: string; rewound: string;
   /** `{at}`. */
   at: string;
   /** `{code}`, `{message}`. */

@@ -31,7 +31,8 @@ let ready = null;
 const initOnce = () => (ready ??= init());
 
 const EVENTS = {
-  live: ["playing", "stall", "resume", "variant", "cue", "countdown", "cueend", "sharedtarget", "order", "stats", "error"],
+  live: ["playing", "stall", "resume", "variant", "cue", "countdown", "cueend", "sharedtarget", "order", "stats", "error",
+    "mode", "seeked", "nodechange"],
   replay: ["loaded", "seeked", "nodechange", "playing", "stall", "stats", "order", "error"],
 };
 
@@ -60,13 +61,17 @@ const LABELS = {
   position: "Position",
   positionText: "{at} of {duration}",
   products: "Products in this show",
+  rewind: "Missed it? Rewind",
+  goLive: "Back to live",
+  rewound: "REWOUND",
   at: "at {at}",
   failed: "The show cannot be played: {message}",
 };
 const labelAttribute = (key) => `data-label-${key.replace(/[A-Z_]/g, (c) => `-${c === "_" ? "" : c.toLowerCase()}`).replace(/--/g, "-")}`;
 const LABEL_ATTRIBUTES = new Map(Object.keys(LABELS).map((key) => [labelAttribute(key), key]));
 
-const PLAYER_ATTRIBUTES = ["src", "mode", "target-latency", "link-allowlist", "orders-url", "cues-url", "clock-url", "thumbnails-url"];
+const PLAYER_ATTRIBUTES = ["src", "mode", "target-latency", "link-allowlist", "orders-url", "cues-url", "clock-url",
+  "thumbnails-url", "rewind-src"];
 
 const CSS = `
 :host { all: initial; display: block !important; position: relative !important; contain: content;
@@ -300,7 +305,7 @@ export class LiveshopPlayerElement extends HTMLElement {
     if (mode === "live") {
       const target = this.getAttribute("target-latency");
       if (target) options.targetLatencyMs = Number(target);
-      for (const [attribute, option] of [["cues-url", "cuesUrl"], ["clock-url", "clockUrl"]]) {
+      for (const [attribute, option] of [["cues-url", "cuesUrl"], ["clock-url", "clockUrl"], ["rewind-src", "rewindSrc"]]) {
         if (this.hasAttribute(attribute)) options[option] = this.getAttribute(attribute);
       }
       player = new LivePlayer(video, options);
@@ -389,6 +394,8 @@ export class LiveshopPlayerElement extends HTMLElement {
       if (name === "countdown") this.#showCountdown(detail);
       else if (name === "cue") this.#showItem(detail, true);
       else if (name === "cueend" && this.#item?.id === detail.id) this.#hideItem();
+      else if (name === "mode") this.#onLiveMode(detail);
+      if (name === "cue" || name === "cueend") this.#showRewindRail();
       else if (name === "nodechange") this.#onNodeChange(detail);
       else if (name === "order" && this.#item?.productId === detail.productId) this.#showOrder(detail);
       else if (name === "error" && detail.fatal) this.#fail(detail, false);
@@ -542,6 +549,36 @@ export class LiveshopPlayerElement extends HTMLElement {
     }
   }
 
+  // --- live: the rewind rail ---
+
+  /** The products shown so far, to rewind to (into the recording the stream announces, or
+   * `rewind-src`): the rail, without its scrub bar. */
+  #showRewindRail() {
+    const nodes = this.#player?.nodes?.() ?? [];
+    this.#nodes = nodes;
+    const { rail } = this.#ui;
+    rail.replaceChildren();
+    for (const node of nodes) {
+      const button = el("button", { type: "button", className: "node", part: "node", "aria-current": "false" },
+        el("span", { className: "title", part: "node-title", textContent: node.title }),
+        el("span", { className: "price", part: "node-price" }),
+        el("span", { className: "at", part: "node-time" }));
+      button.dataset.id = node.id;
+      button.addEventListener("click", () => this.#seekTo(() => this.#player.seekToNode(node.id)));
+      rail.append(el("li", {}, button));
+    }
+    this.#syncMode();
+    this.#redraw();
+  }
+
+  #onLiveMode({ mode }) {
+    const rewound = mode === "rewound";
+    this.#ui.golive.hidden = !rewound;
+    this.#ui.badge.dataset.mode = mode;
+    if (rewound) this.#hideItem();
+    this.#redraw();
+  }
+
   // --- replay: the rail, the scrub bar ---
 
   #showRail({ durationMs, nodes }) {
@@ -624,7 +661,9 @@ export class LiveshopPlayerElement extends HTMLElement {
   #syncMode() {
     const replay = this.#mode === "replay";
     this.#ui.scrub.hidden = this.#ui.play.hidden = this.#ui.time.hidden = !replay;
-    this.#ui.rail.hidden = !replay || this.#nodes.length === 0;
+    const rewindable = this.#mode === "live" && this.#player?.canRewind?.();
+    this.#ui.rail.hidden = !(replay || rewindable) || this.#nodes.length === 0;
+    if (replay) this.#ui.golive.hidden = true;
   }
 
   /** Re-applies labels and locale to everything on screen. */
@@ -632,19 +671,21 @@ export class LiveshopPlayerElement extends HTMLElement {
     const ui = this.#ui;
     if (!ui) return;
     const labels = this.labels;
-    ui.badge.textContent = labels.live;
+    ui.badge.textContent = ui.badge.dataset.mode === "rewound" ? labels.rewound : labels.live;
+    ui.golive.textContent = labels.goLive;
     ui.start.textContent = labels.watch;
     ui.play.textContent = ui.playing ? labels.pause : labels.play;
     ui.mute.textContent = ui.video.muted ? labels.unmute : labels.mute;
     ui.mute.setAttribute("aria-pressed", String(ui.video.muted));
     ui.range.setAttribute("aria-label", labels.position);
-    ui.rail.setAttribute("aria-label", labels.products);
+    ui.rail.setAttribute("aria-label", this.#mode === "live" ? labels.rewind : labels.products);
     const byId = new Map(this.#nodes.map((n) => [n.id, n]));
     for (const button of ui.rail.querySelectorAll(".node")) {
       const node = byId.get(button.dataset.id);
       if (!node) continue;
       button.querySelector(".price").textContent = this.#price(node);
-      button.querySelector(".at").textContent = fill(labels.at, { at: clock(node.startMs) });
+      // Live nodes are placed by capture instant, not on a show's timeline.
+      button.querySelector(".at").textContent = this.#mode === "live" ? "" : fill(labels.at, { at: clock(node.startMs) });
     }
     this.#drawCard();
   }
@@ -684,7 +725,8 @@ export class LiveshopPlayerElement extends HTMLElement {
     const preview = el("div", { className: "preview", part: "preview", hidden: true });
     const scrub = el("div", { className: "scrub", part: "scrub", hidden: true }, range, preview);
     const time = el("span", { className: "time", part: "time", hidden: true });
-    const controls = el("div", { className: "controls", part: "controls" }, play, mute, scrub, time);
+    const golive = el("button", { type: "button", part: "golive-button", hidden: true });
+    const controls = el("div", { className: "controls", part: "controls" }, play, mute, golive, scrub, time);
     const rail = el("ol", { className: "rail", part: "rail", hidden: true });
     const announcer = el("div", { className: "sr", role: "status", "aria-live": "polite", "aria-atomic": "true" });
 
@@ -697,6 +739,7 @@ export class LiveshopPlayerElement extends HTMLElement {
       if (this.#player) this.#play(this.#generation);
     });
     play.addEventListener("click", () => this.#setPlaying(!this.#ui.playing));
+    golive.addEventListener("click", () => this.#seekTo(() => this.#player.goLive()));
     mute.addEventListener("click", () => {
       video.muted = !video.muted;
       this.#redraw();
@@ -723,7 +766,7 @@ export class LiveshopPlayerElement extends HTMLElement {
     });
     scrub.addEventListener("pointerleave", () => { if (!this.#scrubbing) preview.hidden = true; });
     return { video, image, title, price, link, order, buy, card, overlay, countdown, badge, start, failure, stage,
-      play, mute, range, preview, scrub, time, controls, rail, announcer, playing: false };
+      play, mute, golive, range, preview, scrub, time, controls, rail, announcer, playing: false };
   }
 }
 

@@ -186,7 +186,8 @@ async fn multivariant(live: &Live) -> Response {
             None => return text(StatusCode::SERVICE_UNAVAILABLE, "a rendition has no complete segment yet"),
         }
     }
-    m3u8(packager::render_multivariant(&variants, live.target_latency_ms))
+    let recording = live.recorder.get().map(|r| format!("/vod/{}/master.m3u8", r.show.id));
+    m3u8(packager::render_multivariant(&variants, live.target_latency_ms, recording.as_deref()))
 }
 
 fn variant(live: &Live, s: &Stream) -> Option<Variant> {

@@ -399,13 +399,18 @@ pub struct Variant {
 
 /// DATA-ID of the session data that carries `--target-latency-ms`.
 pub const TARGET_LATENCY_DATA_ID: &str = "com.liveshop.target-latency";
+/// Where the show's recording grows (its DVR window, `vod`): a player rewinds into it.
+pub const RECORDING_DATA_ID: &str = "com.liveshop.recording";
 
 /// The multivariant playlist: one EXT-X-STREAM-INF per variant, in the order given, after the
 /// latency every viewer is asked to hold (EXT-X-SESSION-DATA), if there is one.
-pub fn render_multivariant(variants: &[Variant], target_latency_ms: Option<u32>) -> String {
+pub fn render_multivariant(variants: &[Variant], target_latency_ms: Option<u32>, recording: Option<&str>) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     if let Some(ms) = target_latency_ms {
         let _ = writeln!(out, "#EXT-X-SESSION-DATA:DATA-ID=\"{TARGET_LATENCY_DATA_ID}\",VALUE=\"{ms}\"");
+    }
+    if let Some(url) = recording {
+        let _ = writeln!(out, "#EXT-X-SESSION-DATA:DATA-ID=\"{RECORDING_DATA_ID}\",VALUE=\"{url}\"");
     }
     for v in variants {
         let _ =
@@ -667,7 +672,8 @@ mod tests {
             height: 360,
             fps: 30,
         };
-        let text = render_multivariant(&[variant("show.m3u8", 920_000), variant("show-300k.m3u8", 420_000)], None);
+        let text =
+            render_multivariant(&[variant("show.m3u8", 920_000), variant("show-300k.m3u8", 420_000)], None, None);
         assert!(text.contains("RESOLUTION=640x360,FRAME-RATE=30.000\nshow.m3u8\n"), "{text}");
         let Ok(Playlist::Multivariant(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
         assert!(m.independent_segments);
@@ -682,7 +688,7 @@ mod tests {
     }
 
     #[test]
-    fn the_target_latency_rides_in_the_multivariant_playlist_as_session_data() {
+    fn the_target_latency_and_the_recording_ride_in_the_multivariant_playlist_as_session_data() {
         let variant = Variant {
             uri: "show.m3u8".into(),
             bandwidth: 920_000,
@@ -692,14 +698,15 @@ mod tests {
             height: 360,
             fps: 30,
         };
-        let text = render_multivariant(&[variant], Some(1500));
+        let text = render_multivariant(&[variant], Some(1500), Some("/vod/show-1/master.m3u8"));
         assert!(
             text.contains("\n#EXT-X-SESSION-DATA:DATA-ID=\"com.liveshop.target-latency\",VALUE=\"1500\"\n"),
             "{text}"
         );
         let Ok(Playlist::Multivariant(m)) = playlist::parse(text.as_bytes()) else { panic!("{text}") };
         let data: Vec<_> = m.session_data.iter().map(|d| (d.data_id, d.value)).collect();
-        assert_eq!(data, [("com.liveshop.target-latency", Some("1500"))]);
+        let recording = ("com.liveshop.recording", Some("/vod/show-1/master.m3u8"));
+        assert_eq!(data, [("com.liveshop.target-latency", Some("1500")), recording]);
         assert_eq!(m.variants.len(), 1);
     }
 

@@ -240,7 +240,7 @@ pub fn render_master(m: &Manifest, sheet_bytes: u64) -> String {
         height: m.height,
         fps: m.fps,
     };
-    let mut out = render_multivariant(&[variant], None).replacen("#EXT-X-VERSION:9", "#EXT-X-VERSION:7", 1);
+    let mut out = render_multivariant(&[variant], None, None).replacen("#EXT-X-VERSION:9", "#EXT-X-VERSION:7", 1);
     let (peak, average) = rates(keyframes(m).into_iter().map(|(_, k, d)| (k.size, d)));
     let video = init.and_then(|i| i.video_codec.clone()).unwrap_or_default();
     let _ = writeln!(

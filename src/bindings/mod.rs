@@ -38,7 +38,8 @@ export interface LivePlayerOptions {
   minPlaybackRate?: number;
   maxPlaybackRate?: number;
   /** The show's recording as it grows (its DVR window: an EVENT playlist, e.g.
-   * `/vod/<show>/master.m3u8`), for `seekToNode`; without it the player cannot rewind. */
+   * `/vod/<show>/master.m3u8`), for `seekToNode`; default: the one the stream announces in its
+   * multivariant playlist (`EXT-X-SESSION-DATA` `com.liveshop.recording`). */
   rewindSrc?: string;
 }
 
@@ -401,7 +402,7 @@ impl LivePlayer {
     ) -> Result<LivePlayer, JsValue> {
         let mut config = options::live_config(&options, &absolute_url).map_err(|e| js_error(&e))?;
         let rewind_config = options::rewind_config(&options, &absolute_url, &config).map_err(|e| js_error(&e))?;
-        let rewind = Rc::new(Rewind::new(rewind_config, video.clone()));
+        let rewind = Rc::new(Rewind::new(rewind_config, config.link_allowlist.clone(), video.clone()));
         let has_orders = config.orders_url.is_some();
         config.order_seed = seed();
         let engine = LiveEngine::new(config).map_err(|e| js_error(&e))?;
@@ -475,6 +476,13 @@ impl LivePlayer {
             }
         });
         list
+    }
+
+    /// Whether `seekToNode` has a recording to rewind into (`rewindSrc`, or one the stream
+    /// announced: known once the multivariant playlist is read).
+    #[wasm_bindgen(js_name = canRewind)]
+    pub fn can_rewind(&self) -> bool {
+        self.rewind.config(&self.player).is_some()
     }
 
     /// Rewinds into the show's recording (`rewindSrc`) and plays from the node's first frame,

@@ -1,7 +1,8 @@
 //! Live rewind: `LivePlayer.seekToNode` hands the video element to a replay of the show's
-//! recording (`rewindSrc`: the EVENT playlist the origin grows by a segment a second, its DVR
-//! window, which the replay reads again as it grows), and `goLive()` hands it back to the live
-//! engine, which rejoins at its latency target.
+//! recording (the EVENT playlist the origin grows by a segment a second, its DVR window, which
+//! the replay reads again as it grows), and `goLive()` hands it back to the live engine, which
+//! rejoins at its latency target. The recording is the one the stream announces
+//! (`com.liveshop.recording` session data), or the `rewindSrc` option.
 //!
 //! One player holds the element at a time: the live driver lets go of it (`detach`) before
 //! the replay attaches its own `MediaSource`, and the replay is destroyed before the live
@@ -25,15 +26,25 @@ use crate::web::Player;
 const WITHHELD: &[&str] = &["stats", "loaded"];
 
 pub(super) struct Rewind {
-    /// The show's recording as it grows; `None` without `rewindSrc`.
+    /// The show's recording as it grows, if given (`rewindSrc`), and the live player's link
+    /// allowlist, which the replay keeps.
     config: Option<ReplayConfig>,
+    link_allowlist: Vec<String>,
     video: HtmlVideoElement,
     replay: RefCell<Option<Rc<ReplayPlayer>>>,
 }
 
 impl Rewind {
-    pub fn new(config: Option<ReplayConfig>, video: HtmlVideoElement) -> Rewind {
-        Rewind { config, video, replay: RefCell::new(None) }
+    pub fn new(config: Option<ReplayConfig>, link_allowlist: Vec<String>, video: HtmlVideoElement) -> Rewind {
+        Rewind { config, link_allowlist, video, replay: RefCell::new(None) }
+    }
+
+    /// Where a rewind plays: `rewindSrc`, else the recording the stream announced.
+    pub fn config(&self, live: &Player<LiveEngine>) -> Option<ReplayConfig> {
+        self.config.clone().or_else(|| {
+            let src = live.read(|e| e.recording_url().map(str::to_string)).flatten()?;
+            Some(ReplayConfig { link_allowlist: self.link_allowlist.clone(), ..ReplayConfig::new(src) })
+        })
     }
 
     pub fn is_rewound(&self) -> bool {
@@ -48,8 +59,8 @@ impl Rewind {
         listeners: &Rc<Listeners>,
         node: &str,
     ) -> Result<Rc<ReplayPlayer>, PlayerError> {
-        let Some(config) = &self.config else {
-            let reason = "no `rewindSrc`: this player cannot rewind".into();
+        let Some(config) = self.config(live) else {
+            let reason = "the stream announces no recording and there is no `rewindSrc`: nothing to rewind into".into();
             return Err(PlayerError::InvalidOption { field: "rewindSrc", reason });
         };
         if let Some(replay) = self.replay.borrow().as_ref().filter(|r| r.may_have_node(node)) {
@@ -59,7 +70,7 @@ impl Rewind {
             stale.release();
         }
         live.with(|d, now| d.detach(now));
-        let replay = ReplayPlayer::with_config(self.video.clone(), config.clone(), listeners.clone(), WITHHELD)?;
+        let replay = ReplayPlayer::with_config(self.video.clone(), config, listeners.clone(), WITHHELD)?;
         let replay = Rc::new(replay);
         *self.replay.borrow_mut() = Some(replay.clone());
         Ok(replay)

@@ -178,6 +178,32 @@ test("live: plays, pops up the card on a posted cue after 3, 2, 1, buys by keybo
   await page.close();
 });
 
+test("live rewind: the rail lists the products shown, a tap rewinds into the recording the stream announces, Back to live returns", async () => {
+  const page = await fixture(`
+    <liveshop-player id="show" src="/live/show-abr.m3u8" cues-url="/cues" link-allowlist="shop.example" autoplay muted>
+    </liveshop-player>
+    <script type="module">import "/pkg/element.js";</script>`);
+  await plays(page, "#show", 1);
+  const cue = await postCue({ title: "Rewind lamp" });
+  await cardUp(page, "#show", "Rewind lamp");
+  await page.waitForFunction((id) => {
+    const rail = document.querySelector("#show").shadowRoot.querySelector(".rail");
+    return !rail.hidden && rail.querySelector(`button[data-id="${id}"]`);
+  }, cue.id, { timeout: 10_000 });
+  await page.evaluate(() => document.querySelector("#show").addEventListener("liveshop-mode", (e) => (window.mode = e.detail.mode)));
+  await page.evaluate((id) => document.querySelector("#show").shadowRoot.querySelector(`.rail button[data-id="${id}"]`).click(), cue.id);
+  await page.waitForFunction(() => window.mode === "rewound" && document.querySelector("#show").player.stats().mode === "rewound",
+    null, { timeout: 10_000 });
+  assert.equal(await shadowText(page, "#show", ".badge"), "REWOUND");
+  await plays(page, "#show", 1);
+  await page.evaluate(() => document.querySelector("#show").shadowRoot.querySelector("[part=golive-button]").click());
+  await page.waitForFunction(() => window.mode === "live", null, { timeout: 10_000 });
+  await plays(page, "#show", 1);
+  await page.waitForFunction(() => document.querySelector("#show").player.stats().latencyMs < 2500, null, { timeout: 10_000 });
+  assert.equal(await shadowText(page, "#show", ".badge"), "LIVE");
+  await page.close();
+});
+
 test("replay: the rail shows the show's nodes, Space on a node seeks to it, the scrub bar previews thumbnails; axe finds nothing", async () => {
   const show = await recordedShow();
   const page = await fixture(`

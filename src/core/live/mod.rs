@@ -166,6 +166,9 @@ pub struct Stats {
 
 /// The multivariant playlist's EXT-X-SESSION-DATA that announces a shared target (VALUE in ms).
 pub const SHARED_TARGET_DATA_ID: &str = "com.liveshop.target-latency";
+/// The multivariant playlist's EXT-X-SESSION-DATA that says where the show's recording grows
+/// (VALUE: a URL, relative to the playlist), for a rewind.
+pub const RECORDING_DATA_ID: &str = "com.liveshop.recording";
 
 /// A cue as it popped up.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,6 +272,8 @@ pub struct LiveEngine {
     /// [`RESUME_ORDERS_AFTER_MS`] after the start, past the join (the page's busiest moment,
     /// when opening IndexedDB costs frames).
     orders_resumed: bool,
+    /// Where the show's recording grows, if the stream says ([`RECORDING_DATA_ID`]).
+    recording_url: Option<String>,
 }
 
 impl LiveEngine {
@@ -293,6 +298,7 @@ impl LiveEngine {
         Ok(LiveEngine {
             orders,
             orders_resumed: false,
+            recording_url: None,
             reload: Reload::new(config.src.clone()),
             cues: CueSchedule::default(),
             cue_policy,
@@ -317,7 +323,13 @@ impl LiveEngine {
         })
     }
 
+    /// The show's recording as it grows, as the stream announced it: where a rewind plays.
+    pub fn recording_url(&self) -> Option<&str> {
+        self.recording_url.as_deref()
+    }
+
     /// The server's wall clock now, as well as it is known.
+
     pub fn server_now(&self) -> ServerTime {
         self.clock.server_time(self.now)
     }
@@ -437,6 +449,8 @@ impl LiveEngine {
                     }
                     _ => {}
                 }
+                let recording = mv.session_data.iter().find(|d| d.data_id == RECORDING_DATA_ID);
+                self.recording_url = recording.and_then(|d| d.value).map(|v| url::resolve(&base, v.trim()));
                 let list = mv.variants.iter().map(|v| (url::resolve(&base, v.uri), v.bandwidth as f64)).collect();
                 let Some(first) = self.variants.set(list) else {
                     return self.fail(PlayerError::Playlist { url: base, reason: "no variants".into() });
