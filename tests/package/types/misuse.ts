@@ -24,7 +24,7 @@ const replay = new ReplayPlayer(video, { src: "/vod/show/master.m3u8" });
 // @ts-expect-error TS2345: no such event (a typo of "cue")
 player.on("cues", () => {});
 // @ts-expect-error TS2345: a replay event, not a live one
-player.on("nodechange", () => {});
+player.on("loaded", () => {});
 // @ts-expect-error TS2345: a live event, not a replay one
 replay.on("countdown", () => {});
 // @ts-expect-error TS2345: `stats` carries LiveStats, not a cue
