@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: setup pkg origin viewers demo edge test test-native test-wasm test-e2e bench size clean
+.PHONY: setup pkg origin viewers demo edge test test-native test-wasm test-e2e test-package bench size clean
 
 setup:
 	@scripts/setup.sh
@@ -23,7 +23,7 @@ demo: pkg origin
 edge: pkg origin
 	LISTEN=$(LISTEN) scripts/edge.sh
 
-test: pkg origin test-native test-wasm test-e2e
+test: pkg origin test-native test-wasm test-e2e test-package
 
 test-native: setup
 	cargo test --workspace
@@ -33,6 +33,10 @@ test-wasm: setup
 
 test-e2e: pkg origin
 	ORIGIN_BIN=target/release/origin node --test --test-concurrency=1 tests/e2e/
+
+# The package as consumers get it: `npm pack`, then Vite, webpack, a plain page, Node, TypeScript.
+test-package: pkg origin
+	ORIGIN_BIN=target/release/origin node --test --test-concurrency=1 tests/package/
 
 # Each section's script runs (and fails) on its own; each skips itself unless BENCH_SECTIONS names it.
 # Section scale (bench/scale.mjs, about 15 minutes) is not in the default: BENCH_SECTIONS=scale.

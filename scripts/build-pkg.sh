@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds the npm package into pkg/: release wasm, JS glue and TypeScript types, wasm-opt -Oz.
+# Builds the npm package `liveshop` into pkg/: release wasm, JS glue and TypeScript types, wasm-opt
+# -Oz, the files of js/, package.json. `npm pack pkg` packs it (tests/package/ tests the tarball).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-rm -rf pkg/snippets
+rm -rf pkg
 cargo build -q --lib --release --target wasm32-unknown-unknown
 wasm-bindgen --target web --out-dir pkg --out-name liveshop \
   target/wasm32-unknown-unknown/release/liveshop.wasm
@@ -27,9 +28,8 @@ cp pkg/liveshop_bg.wasm target/bench/liveshop_bg.unopt.wasm
 # bench/size.mjs reads too (the effect of each is in the README's `make size` note).
 mapfile -t WASM_OPT_FLAGS < <(grep -v '^#' scripts/wasm-opt.flags | grep .)
 node_modules/.bin/wasm-opt "${WASM_OPT_FLAGS[@]}" pkg/liveshop_bg.wasm -o pkg/liveshop_bg.wasm
-node -e '
-const fs = require("fs");
-const meta = { name: "liveshop", version: "0.1.0", type: "module", main: "liveshop.js",
-  types: "liveshop.d.ts", files: ["liveshop.js", "liveshop.d.ts", "liveshop_bg.wasm", "liveshop_bg.wasm.d.ts", "snippets"],
-  sideEffects: ["./snippets/*"], license: "MIT" };
-fs.writeFileSync("pkg/package.json", JSON.stringify(meta, null, 2) + "\n");'
+# The package's hand-written files (js/: its README, the custom element), the changelog and the
+# license, then package.json for all of them (scripts/package-json.mjs).
+cp -R js/. pkg/
+cp CHANGELOG.md LICENSE pkg/
+node scripts/package-json.mjs pkg js

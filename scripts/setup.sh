@@ -44,3 +44,8 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: installing npm packages from package-lock.json"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# The package's consumers (tests/package/: Vite, webpack, TypeScript), from their own lockfile.
+if [ ! -f tests/package/node_modules/.package-lock.json ] || [ tests/package/package-lock.json -nt tests/package/node_modules/.package-lock.json ]; then
+  echo "setup: installing the package tests' npm packages from tests/package/package-lock.json"
+  npm ci --prefix tests/package --no-audit --no-fund --loglevel=error
+fi

@@ -160,8 +160,10 @@ export interface LivePlayerEventMap {
 /** Errors thrown or rejected by the player carry a stable `code`. */
 export interface LiveshopError extends Error { code: string; }
 
-/** Typed listeners (merges with the class declaration below). */
+/** Merges with the class declaration below. */
 export interface LivePlayer {
+  /** Subscribes to an event; returns the function that unsubscribes. The listener's payload is
+   * typed by the event's name (`LivePlayerEventMap`). */
   on<K extends keyof LivePlayerEventMap>(name: K, listener: (event: LivePlayerEventMap[K]) => void): () => void;
 }
 "#;
@@ -436,12 +438,10 @@ impl LivePlayer {
     }
 
     /// Subscribes to an event; returns the function that unsubscribes.
-    #[wasm_bindgen(unchecked_return_type = "() => void")]
-    pub fn on(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "keyof LivePlayerEventMap | string")] name: String,
-        #[wasm_bindgen(unchecked_param_type = "(event: any) => void")] listener: Function,
-    ) -> JsValue {
+    // Typed in the TypeScript section above (`LivePlayerEventMap`): a declaration here would add an
+    // untyped overload that accepts any name and any listener.
+    #[wasm_bindgen(skip_typescript)]
+    pub fn on(&self, name: String, listener: Function) -> JsValue {
         self.listeners.subscribe(name, listener)
     }
 

@@ -58,6 +58,8 @@ export interface ReplayPlayerEventMap {
   error: PlayerErrorEvent;
 }
 export interface ReplayPlayer {
+  /** Subscribes to an event; returns the function that unsubscribes. The listener's payload is
+   * typed by the event's name (`ReplayPlayerEventMap`). */
   on<K extends keyof ReplayPlayerEventMap>(name: K, listener: (event: ReplayPlayerEventMap[K]) => void): () => void;
 }
 "#;
@@ -254,12 +256,10 @@ impl ReplayPlayer {
 #[wasm_bindgen]
 impl ReplayPlayer {
     /// Subscribes to an event; returns the function that unsubscribes.
-    #[wasm_bindgen(unchecked_return_type = "() => void")]
-    pub fn on(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "keyof ReplayPlayerEventMap | string")] name: String,
-        #[wasm_bindgen(unchecked_param_type = "(event: any) => void")] listener: Function,
-    ) -> JsValue {
+    // Typed in the TypeScript section above (`ReplayPlayerEventMap`): a declaration here would add an
+    // untyped overload that accepts any name and any listener.
+    #[wasm_bindgen(skip_typescript)]
+    pub fn on(&self, name: String, listener: Function) -> JsValue {
         self.listeners.subscribe(name, listener)
     }
 
