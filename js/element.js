@@ -189,7 +189,10 @@ function showThumbnail(box, thumbnail) {
   box.append(image);
 }
 
-export class LiveshopPlayerElement extends HTMLElement {
+// Importing this module where there is no DOM (server-side rendering) defines nothing and throws nothing.
+const Element = globalThis.HTMLElement ?? class {};
+
+export class LiveshopPlayerElement extends Element {
   static observedAttributes = [...PLAYER_ATTRIBUTES, "locale", "muted", ...LABEL_ATTRIBUTES.keys()];
 
   #player = null;
@@ -770,4 +773,4 @@ export class LiveshopPlayerElement extends HTMLElement {
   }
 }
 
-if (!customElements.get(TAG)) customElements.define(TAG, LiveshopPlayerElement);
+if (globalThis.customElements && !customElements.get(TAG)) customElements.define(TAG, LiveshopPlayerElement);

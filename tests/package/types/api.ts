@@ -5,7 +5,8 @@
 import init, {
   initSync, LivePlayer, ReplayPlayer,
   type BuyOptions, type CountdownEvent, type CueEndEvent, type CueEvent, type CueInfo, type InitInput,
-  type InitOutput, type LivePlayerEventMap, type LivePlayerOptions, type LiveshopError, type LiveStats,
+  type InitOutput, type LiveNode, type LivePlayerEventMap, type LivePlayerOptions, type LiveshopError, type LiveStats,
+  type ModeEvent,
   type OrderResult, type OrderStatus, type PlayerErrorEvent, type PlayingEvent, type ReplayNode,
   type ReplayPlayerEventMap, type ReplayPlayerOptions, type ReplayShow, type ReplayStats, type ResumeEvent,
   type SeekResult, type SharedTargetEvent, type SyncInitInput, type Thumbnail, type VariantEvent,
@@ -59,6 +60,7 @@ async function live(): Promise<void> {
     linkAllowlist: ["shop.example", "*.shop.example"],
     minPlaybackRate: 0.95,
     maxPlaybackRate: 1.05,
+    rewindSrc: "/vod/show-1/master.m3u8",
   };
   const player = new LivePlayer(video, options);
   new LivePlayer(video, { src: "/live/show.m3u8" });
@@ -81,7 +83,12 @@ async function live(): Promise<void> {
     order: (o: OrderResult) => log.push(showOrder(o)),
     stats: (s: LiveStats) => log.push(`${s.latencyMs ?? "-"} ms`),
     error: (e: PlayerErrorEvent) => log.push(`${e.fatal ? "fatal " : ""}${e.code}: ${e.message}`),
+    mode: (e: ModeEvent) => log.push(e.mode === "rewound" ? "rewound" : "live"),
+    nodechange: (e: { id: string | null; node: ReplayNode | null }) => log.push(`${e.id}: ${e.node?.title ?? "-"}`),
+    seeked: (e: SeekResult & { seek: number }) => log.push(`seek ${e.seek} at ${e.positionMs} ${e.superseded}`),
   } satisfies { [K in keyof LivePlayerEventMap]: (e: LivePlayerEventMap[K]) => unknown };
+  unsubscribers.push(player.on("mode", listeners.mode), player.on("nodechange", listeners.nodechange),
+    player.on("seeked", listeners.seeked));
   unsubscribers.push(player.on("playing", listeners.playing), player.on("stall", listeners.stall),
     player.on("resume", listeners.resume), player.on("variant", listeners.variant), player.on("cue", listeners.cue),
     player.on("countdown", listeners.countdown), player.on("cueend", listeners.cueend),
@@ -101,6 +108,18 @@ async function live(): Promise<void> {
     const from: ("inband" | "playlist" | "channel")[] = c.sources;
     log.push(`${c.id} ${c.productId} ${c.title} ${money(c.priceCents, c.currency)} ${c.url} ${c.imageUrl} ${c.startMs}-${c.endMs} ${c.countdownS} ${state} ${from.join()}`);
   }
+  // Live rewind: the products shown so far, into the recording and back.
+  const shown: LiveNode[] = player.nodes();
+  for (const n of shown) {
+    const thumb: Thumbnail | null = n.thumbnail;
+    log.push(`${n.id} ${n.productId} ${n.title} ${money(n.priceCents, n.currency)} ${n.url} ${n.imageUrl} ${n.startMs}-${n.endMs} ${thumb?.url}`);
+  }
+  if (player.canRewind() && shown[0]) {
+    const landed: SeekResult = await player.seekToNode(shown[0].id);
+    const mode: "live" | "rewound" = player.stats().mode;
+    log.push(`${landed.positionMs} ${mode}`);
+    await player.goLive();
+  }
   const buy: BuyOptions = { userToken: "t", quantity: 2, idempotencyKey: crypto.randomUUID() };
   try {
     const result: OrderResult = await player.buy("cue-7", buy);
@@ -114,6 +133,7 @@ async function live(): Promise<void> {
   const methods = {
     on: player.on, start: player.start, stop: player.stop, buy: player.buy, cues: player.cues, stats: player.stats,
     destroy: player.destroy, free: player.free, [Symbol.dispose]: player[Symbol.dispose],
+    nodes: player.nodes, seekToNode: player.seekToNode, goLive: player.goLive, canRewind: player.canRewind,
   } satisfies Record<keyof LivePlayer, unknown>;
   player.destroy();
   console.log(log, figures, methods);
