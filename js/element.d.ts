@@ -49,9 +49,11 @@ export type LiveshopPlayerElementEventMap = Prefixed<LivePlayerEventMap> & Prefi
 /**
  * `<liveshop-player>`. Attributes: `src`, `mode` (`live` | `replay`), `target-latency` (ms),
  * `link-allowlist` (hosts, comma or space separated), `orders-url`, `cues-url`, `clock-url`,
- * `thumbnails-url` (replay), `locale`, `autoplay`, `muted`, `data-label-*`.
+ * `thumbnails-url` (replay), `rewind-src` (live: the recording to rewind into, when the stream
+ * does not announce one), `locale`, `autoplay`, `muted`, `data-label-*`.
  * Parts: root, stage, video, badge, countdown, card, card-image, card-title, card-price,
  * card-link, order-status, buy-button, start-button, error, controls, play-button, mute-button,
+ * golive-button,
  * scrub, scrub-input, marker, preview, time, rail, node, node-thumb, node-title, node-price,
  * node-time. Slot: `card` (replaces the product card).
  */

@@ -11,6 +11,7 @@ import init, {
   type ReplayPlayerEventMap, type ReplayPlayerOptions, type ReplayShow, type ReplayStats, type ResumeEvent,
   type SeekResult, type SharedTargetEvent, type SyncInitInput, type Thumbnail, type VariantEvent,
 } from "liveshop";
+import { LiveshopPlayerElement, type LiveshopLabels } from "liveshop/element";
 
 declare const video: HTMLVideoElement;
 declare const bytes: ArrayBuffer;
@@ -197,4 +198,19 @@ async function replay(): Promise<void> {
   console.log(log, preview, figures, showOrder(order), s.node, methods);
 }
 
-void initialise().then(live).then(replay);
+void initialise().then(live).then(replay).then(element);
+
+// The custom element: typed through the tag name, its player, labels and `liveshop-*` events.
+function element(): void {
+  const show = document.querySelector("liveshop-player");
+  if (!(show instanceof LiveshopPlayerElement)) return;
+  show.userToken = async (item) => `token-for-${item.productId}`;
+  const labels: Partial<LiveshopLabels> = { buy: "Acheter", goLive: "Retour au direct" };
+  show.labels = labels;
+  show.mode = "replay";
+  show.addEventListener("liveshop-cue", (e) => console.log(e.detail.title, e.detail.shownAtMs));
+  show.addEventListener("liveshop-mode", (e) => console.log(e.detail.mode));
+  show.addEventListener("liveshop-buy", (e) => e.preventDefault());
+  const player: LivePlayer | ReplayPlayer | null = show.player;
+  console.log(player);
+}
