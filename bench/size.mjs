@@ -15,7 +15,7 @@ const gz = (buf) => gzipSync(buf, { level: 9 }).length;
 const wasm = readFileSync("pkg/liveshop_bg.wasm");
 // The JS a page loads: the glue and the snippets it imports (IndexedDB, Web Locks), each file
 // fetched and compressed on its own.
-const jsFiles = ["pkg/liveshop.js", ...jsUnder("pkg/snippets")];
+const jsFiles = ["pkg/liveshop.js", ...jsUnder("pkg/snippets"), ...(existsSync("pkg/element.js") ? ["pkg/element.js"] : [])];
 const js = jsFiles.map((f) => ({ file: f.slice("pkg/".length), bytes: statSync(f).size, gz_bytes: gz(readFileSync(f)) }));
 const size = {
   wasm_bytes: wasm.length,

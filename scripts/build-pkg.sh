@@ -32,4 +32,10 @@ node_modules/.bin/wasm-opt "${WASM_OPT_FLAGS[@]}" pkg/liveshop_bg.wasm -o pkg/li
 # license, then package.json for all of them (scripts/package-json.mjs).
 cp -R js/. pkg/
 cp CHANGELOG.md LICENSE pkg/
+# The element minified like the glue (every viewer downloads it; its import of ./liveshop.js
+# stays as it is); js/element.js stays readable.
+if [ -f pkg/element.js ]; then
+  node_modules/.bin/esbuild js/element.js --minify --format=esm --target=es2022 --log-level=warning \
+    --allow-overwrite --outfile=pkg/element.js
+fi
 node scripts/package-json.mjs pkg js
