@@ -329,7 +329,6 @@ impl LiveEngine {
     }
 
     /// The server's wall clock now, as well as it is known.
-
     pub fn server_now(&self) -> ServerTime {
         self.clock.server_time(self.now)
     }
