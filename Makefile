@@ -16,7 +16,7 @@ origin: setup
 	cargo build -q --release -p origin
 
 demo: pkg origin
-	@echo "liveshop demo: open http://$(LISTEN)/ (Ctrl-C stops the show)"
+	@echo "liveshop demo: the shop http://$(LISTEN)/shop.html, the live page http://$(LISTEN)/, a partner page http://$(LISTEN)/partner.html, replays http://$(LISTEN)/replay.html (Ctrl-C stops the show)"
 	target/release/origin --listen $(LISTEN)
 
 # The show through a Varnish edge cache (edge/liveshop.vcl); SHIELD=1 adds a second tier.
