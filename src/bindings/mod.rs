@@ -498,6 +498,16 @@ impl LivePlayer {
             let replay = rewind.replay_for(&live, &listeners, &id).map_err(|e| js_error(&e))?;
             if was_live {
                 listeners.emit("mode", &mode_object("rewound"));
+                let (weak_live, weak_rewind, weak_listeners) =
+                    (Rc::downgrade(&live), Rc::downgrade(&rewind), Rc::downgrade(&listeners));
+                rewind.tick_every_second(move || {
+                    let (Some(live), Some(rewind), Some(listeners)) =
+                        (weak_live.upgrade(), weak_rewind.upgrade(), weak_listeners.upgrade())
+                    else {
+                        return;
+                    };
+                    listeners.emit("stats", &live_stats(&live, &rewind));
+                });
             }
             let seeked = async {
                 wasm_bindgen_futures::JsFuture::from(replay.load()).await?;
@@ -600,15 +610,21 @@ impl LivePlayer {
 
     #[wasm_bindgen(unchecked_return_type = "LiveStats")]
     pub fn stats(&self) -> JsValue {
-        let Some(mut s) = self.player.stats() else { return JsValue::NULL };
-        let rewound = self.rewind.is_rewound();
-        if rewound {
-            s.latency_ms = self.rewind.behind_ms(crate::web::now().get() + s.clock_offset_ms);
-        }
-        let o = stats_object(&s);
-        set(&o, "mode", if rewound { "rewound" } else { "live" });
-        o.into()
+        live_stats(&self.player, &self.rewind)
     }
+}
+
+/// `stats()`: the live engine's, with the mode; rewound, `latencyMs` is how far behind live the
+/// frame on screen was captured.
+fn live_stats(player: &Player<LiveEngine>, rewind: &Rewind) -> JsValue {
+    let Some(mut s) = player.stats() else { return JsValue::NULL };
+    let rewound = rewind.is_rewound();
+    if rewound {
+        s.latency_ms = rewind.behind_ms(crate::web::now().get() + s.clock_offset_ms);
+    }
+    let o = stats_object(&s);
+    set(&o, "mode", if rewound { "rewound" } else { "live" });
+    o.into()
 }
 
 /// Attaches the live engine to its element and joins the edge (`start()`).

@@ -13,6 +13,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use gloo_timers::callback::Interval;
 use js_sys::Object;
 use web_sys::HtmlVideoElement;
 
@@ -32,11 +33,13 @@ pub(super) struct Rewind {
     link_allowlist: Vec<String>,
     video: HtmlVideoElement,
     replay: RefCell<Option<Rc<ReplayPlayer>>>,
+    /// Rewound, the live engine is stopped: this keeps the `stats` event coming every second.
+    ticker: RefCell<Option<Interval>>,
 }
 
 impl Rewind {
     pub fn new(config: Option<ReplayConfig>, link_allowlist: Vec<String>, video: HtmlVideoElement) -> Rewind {
-        Rewind { config, link_allowlist, video, replay: RefCell::new(None) }
+        Rewind { config, link_allowlist, video, replay: RefCell::new(None), ticker: RefCell::new(None) }
     }
 
     /// Where a rewind plays: `rewindSrc`, else the recording the stream announced.
@@ -76,8 +79,14 @@ impl Rewind {
         Ok(replay)
     }
 
+    /// Calls `tick` every second while rewound.
+    pub fn tick_every_second(&self, tick: impl Fn() + 'static) {
+        self.ticker.borrow_mut().get_or_insert_with(|| Interval::new(1000, tick));
+    }
+
     /// Ends the rewind, if there is one: the replay lets go of the element. Whether there was.
     pub fn leave(&self) -> bool {
+        self.ticker.borrow_mut().take();
         let replay = self.replay.borrow_mut().take();
         replay.map(|r| r.release()).is_some()
     }

@@ -110,7 +110,12 @@ test("a live viewer rewinds to a product shown a few seconds ago, lands on its f
   await page.addInitScript({ path: FRAMECODE });
   await page.goto(`${origin.url}/index.html`);
   await page.waitForFunction(() => window.video?.currentTime > 1 && !window.video.paused, null, { timeout: 15_000 });
-  await page.evaluate(() => { window.modes = []; window.player.on("mode", (e) => window.modes.push(e.mode)); });
+  await page.evaluate(() => {
+    window.modes = [];
+    window.rewoundStats = [];
+    window.player.on("mode", (e) => window.modes.push(e.mode));
+    window.player.on("stats", (s) => s.mode === "rewound" && window.rewoundStats.push(s.latencyMs));
+  });
   const res = await fetch(`${origin.url}/admin/cues`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
@@ -140,6 +145,9 @@ test("a live viewer rewinds to a product shown a few seconds ago, lands on its f
   await sleep(2000);
   const later = await onScreen(page);
   assert.ok(later - shown > 1000, `rewound playback advanced ${later - shown} ms of capture time in 2 s`);
+  // The stats event goes on while rewound, saying how far behind live.
+  const ticks = await page.evaluate(() => window.rewoundStats);
+  assert.ok(ticks.length >= 1 && ticks.every((ms) => ms > 2500), `stats while rewound: ${ticks}`);
 
   await page.evaluate(() => window.player.goLive());
   await page.waitForFunction(() => window.player.stats()?.mode === "live" && !window.video.paused, null, { timeout: 10_000 });
