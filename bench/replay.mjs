@@ -247,15 +247,19 @@ async function openPlayer(browser, origin, showId, player, profile) {
 function seekInPage({ calls, gapMs, lo, hi, timeoutMs }) {
   return new Promise((resolveSeek) => {
     const from = window.__frames.length;
-    // Whether the last target's frame was in the SourceBuffer already (a seek within what the
-    // player buffered before).
-    const b = window.video.buffered, t = window.__mediaTimeOf(lo);
-    const buffered = [...Array(b.length).keys()].some((i) => b.start(i) <= t && t < b.end(i));
+    // Whether the last target's frame was in the SourceBuffer already at the last call (a seek
+    // within what the player buffered before).
+    const isBuffered = () => {
+      const b = window.video.buffered, t = window.__mediaTimeOf(lo);
+      return [...Array(b.length).keys()].some((i) => b.start(i) <= t && t < b.end(i));
+    };
+    let buffered = null;
     const at = [];
     const wall = [];
     let i = 0;
     const next = () => {
       const [kind, arg] = calls[i++];
+      if (i === calls.length) buffered = isBuffered();
       at.push(performance.now());
       wall.push(Date.now());
       if (kind === "node") window.__seekNode(arg);
