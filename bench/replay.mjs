@@ -16,7 +16,7 @@
 //   displayed frame captured at the target (`random_seek_ms`); media bytes each cost
 //   (`bytes_per_seek`), and that over the least a seek can cost (`bytes_ratio`: the target's
 //   segment from its keyframe to the target frame's end, plus one part);
-// - scrubs: REPLAY_SCRUBS (default 5) drags of 30 seeks in 3 s: last call → its frame
+// - scrubs: REPLAY_SCRUBS (default 8) drags of 30 seeks in 3 s: last call → its frame
 //   (`scrub_last_ms`), frames of an earlier target displayed after the last call
 //   (`stale_frames`).
 // Bytes are what the network delivered to the page (Chrome DevTools Protocol `dataReceived`),
@@ -37,7 +37,7 @@ const ORIGIN_BIN = process.env.ORIGIN_BIN ?? "target/release/origin";
 const SHOW_S = Number(process.env.REPLAY_SHOW_S ?? 600);
 const CUES_EVERY_S = Number(process.env.REPLAY_CUES_EVERY_S ?? 25);
 const RANDOM_SEEKS = Number(process.env.REPLAY_RANDOM_SEEKS ?? 20);
-const SCRUBS = Number(process.env.REPLAY_SCRUBS ?? 5);
+const SCRUBS = Number(process.env.REPLAY_SCRUBS ?? 8);
 const SEED = Number(process.env.REPLAY_SEED ?? 1);
 // The recording's picture and encoding: the origin's defaults (its top rendition).
 const FPS = 30, WIDTH = 640, HEIGHT = 360, GOP_MS = 1000, PART_MS = 200, VIDEO_KBPS = 800;
@@ -48,7 +48,8 @@ const SCRUB_SEEKS = 30, SCRUB_MS = 3000;
 const SETTLE_MS = 700;
 const SEEK_TIMEOUT_MS = 10_000;
 // Before the first seek, each page may load (its playlists, hls.js its buffer, liveshop its
-// node openings) until the network has been quiet this long, at most LOAD_QUIET_MAX_MS.
+// node openings, all of them) until the network has been quiet this long, at most
+// LOAD_QUIET_MAX_MS.
 const QUIET_MS = 1000, LOAD_QUIET_MAX_MS = 30_000;
 const FRAMECODE = new URL("../tests/e2e/framecode.js", import.meta.url).pathname;
 const PLAYERS = (process.env.BENCH_PLAYERS ?? "liveshop,hls.js").split(",").map((s) => s.trim()).filter((p) => p === "liveshop" || p === "hls.js");
@@ -212,11 +213,15 @@ async function openPlayer(browser, origin, showId, player, profile) {
     : () => window.nodes?.().length > 0 && window.video.readyState >= 2;
   await page.waitForFunction(ready, null, { timeout: 30_000, polling: 50 })
     .catch(() => { throw new BenchError(`${player} on ${profile}: the show did not load within 30 s`); });
-  // Let it load what it loads before anyone seeks.
+  // Let it load what it loads before anyone seeks: liveshop every node's opening (a quiet
+  // second on a cellular trace can fall in the middle of them), then a quiet network.
   const loadFrom = Date.now();
+  const loaded = player === "liveshop"
+    ? () => page.evaluate(() => window.player.stats().prefetchedNodes >= window.player.nodes().length)
+    : async () => true;
   while (Date.now() - loadFrom < LOAD_QUIET_MAX_MS) {
     const last = Math.max(0, ...[...requests.values()].map((r) => r.lastAt));
-    if (Date.now() - last > QUIET_MS) break;
+    if (Date.now() - last > QUIET_MS && (await loaded())) break;
     await sleep(100);
   }
   const loadBytes = [...requests.values()].reduce((s, r) => s + r.bytes, 0);
