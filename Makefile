@@ -42,9 +42,10 @@ test-package: pkg origin
 # Section scale (bench/scale.mjs, about 15 minutes) is not in the default: BENCH_SECTIONS=scale.
 bench: pkg origin viewers
 	cargo build -q --release -p buyers
-	@export ORIGIN_BIN=target/release/origin BENCH_SECTIONS="$${BENCH_SECTIONS:-live,sync,orders}"; \
+	@export ORIGIN_BIN=target/release/origin BENCH_SECTIONS="$${BENCH_SECTIONS:-live,sync,orders,replay}"; \
 	  node bench/live.mjs; live=$$?; node bench/sync.mjs; sync=$$?; node bench/orders.mjs; orders=$$?; \
-	  node bench/scale.mjs; scale=$$?; exit $$((live || sync || orders || scale))
+	  node bench/replay.mjs; replay=$$?; node bench/scale.mjs; scale=$$?; \
+	  exit $$((live || sync || orders || replay || scale))
 
 # The native load harness (viewers/) the scale bench runs.
 viewers: setup

@@ -113,3 +113,65 @@ export function scalePlot(path, rows) {
   writeFileSync(path, svg + "</svg>\n");
   return path;
 }
+
+/**
+ * Seek times of the `replay` section as an SVG (no browser needed): one panel per profile; in
+ * each, a column per kind of seek (node, random, last of a scrub) and player, a dot per seek
+ * (spread sideways so they do not hide one another) and a bar at the median, on a log axis.
+ * `series`: { "<player>/<profile>": { node: [ms], random: [ms], scrub: [ms] } } (null: the
+ * seek showed no frame). Returns `path`.
+ */
+export function replayPlot(path, title, series) {
+  mkdirSync(dirname(path), { recursive: true });
+  const keys = Object.keys(series);
+  const players = [...new Set(keys.map((k) => k.split("/")[0]))];
+  const profiles = [...new Set(keys.map((k) => k.slice(k.indexOf("/") + 1)))];
+  const kinds = [["node", "node seek"], ["random", "random seek"], ["scrub", "scrub: last seek"]];
+  const PW = 460, PH = 300, T = 70, L = 70, gap = 60, W = L + profiles.length * (PW + gap), H = T + PH + 80;
+  const all = Object.values(series).flatMap((s) => [...s.node, ...s.random, ...s.scrub]).filter((v) => v != null);
+  const ymax = 10 ** Math.ceil(Math.log10(Math.max(1000, ...all)));
+  const Y = (v) => T + PH - (Math.log10(Math.max(1, v)) / Math.log10(ymax)) * PH;
+  const esc = (s) => String(s).replace(/[<&>]/g, (c) => ({ "<": "&lt;", "&": "&amp;", ">": "&gt;" })[c]);
+  let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">` +
+    `<rect width="${W}" height="${H}" fill="#fff"/><text x="${L}" y="24" font-weight="bold" font-size="15">${esc(title)}</text>`;
+  players.forEach((p, i) => {
+    svg += `<circle cx="${L + 8 + i * 140}" cy="44" r="5" fill="${COLORS[i % COLORS.length]}"/>` +
+      `<text x="${L + 18 + i * 140}" y="48">${esc(p)}</text>`;
+  });
+  profiles.forEach((profile, pi) => {
+    const x0 = L + pi * (PW + gap);
+    svg += `<text x="${x0}" y="${T - 6}" font-weight="bold">${esc(profile)}</text>`;
+    for (let d = 1; d <= ymax; d *= 10) {
+      for (const m of [1, 2, 5]) {
+        const v = d * m;
+        if (v > ymax) continue;
+        svg += `<line x1="${x0}" x2="${x0 + PW}" y1="${Y(v)}" y2="${Y(v)}" stroke="${m === 1 ? "#ccc" : "#eee"}"/>`;
+        if (pi === 0 || m === 1) svg += `<text x="${x0 - 6}" y="${Y(v) + 4}" text-anchor="end">${v} ms</text>`;
+      }
+    }
+    const colW = PW / (kinds.length * players.length + kinds.length);
+    kinds.forEach(([kind, label], ki) => {
+      const kx = x0 + ki * (players.length + 1) * colW + colW / 2;
+      svg += `<text x="${kx + (players.length * colW) / 2}" y="${T + PH + 20}" text-anchor="middle">${label}</text>`;
+      players.forEach((player, i) => {
+        const values = series[`${player}/${profile}`]?.[kind] ?? [];
+        const cx = kx + (i + 0.5) * colW;
+        const color = COLORS[i % COLORS.length];
+        values.forEach((v, j) => {
+          const dx = ((j * 7) % 11 - 5) * (colW / 30);
+          svg += v == null
+            ? `<text x="${cx + dx}" y="${T + 10}" fill="${color}" text-anchor="middle">×</text>`
+            : `<circle cx="${cx + dx}" cy="${Y(v)}" r="3" fill="${color}" fill-opacity="0.6"/>`;
+        });
+        const shown = values.filter((v) => v != null).sort((a, b) => a - b);
+        if (shown.length) {
+          const median = shown[Math.floor(shown.length / 2)];
+          svg += `<line x1="${cx - colW / 2.5}" x2="${cx + colW / 2.5}" y1="${Y(median)}" y2="${Y(median)}" stroke="${color}" stroke-width="3"/>`;
+        }
+      });
+    });
+  });
+  svg += `<text x="${L}" y="${H - 16}" fill="#555">a dot per seek: call → its frame on screen (read from the frame code); bar: median; ×: no frame</text>`;
+  writeFileSync(path, svg + "</svg>\n");
+  return path;
+}

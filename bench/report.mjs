@@ -45,6 +45,23 @@ export function dropLive(report, profile, partMs) {
   return before - report.live.length;
 }
 
+/**
+ * Merges `replay` rows measured in one run: they replace every row of the same profile, for
+ * every player (players side by side were measured in one run, on one origin).
+ */
+export function mergeReplay(report, rows) {
+  const fresh = new Set(rows.map((r) => r.profile));
+  report.replay = [...(report.replay ?? []).filter((r) => !fresh.has(r.profile)), ...rows];
+  return report;
+}
+
+/** Removes the `replay` rows of one profile, for every player; returns how many. */
+export function dropReplay(report, profile) {
+  const before = (report.replay ?? []).length;
+  report.replay = (report.replay ?? []).filter((r) => r.profile !== profile);
+  return before - report.replay.length;
+}
+
 export function saveReport(report) {
   mkdirSync(BENCH_DIR, { recursive: true });
   writeFileSync(REPORT, JSON.stringify(report, null, 2) + "\n");

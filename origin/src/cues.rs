@@ -410,6 +410,42 @@ pub async fn script(cues: Arc<Cues>, every_s: f64) {
     }
 }
 
+/// `--script-cues` on a show recorded ahead of time (`--record-only`): the same products as
+/// [`script`], on the show's own clock rather than the wall clock. Product `n` is up at the
+/// frame captured `(n + 1) * every_s + 3` s into the show (the first frame at or after it, so a
+/// node starts exactly on a frame) and is raised 3 s before, as the host's countdown starts:
+/// [`AheadScript::before_frame`] is called with each frame's capture instant as it is drawn.
+pub struct AheadScript {
+    cues: Arc<Cues>,
+    every_s: f64,
+    start_ms: f64,
+    fps: u32,
+    next: usize,
+}
+
+impl AheadScript {
+    pub fn new(cues: Arc<Cues>, every_s: f64, start_ms: f64, fps: u32) -> Self {
+        AheadScript { cues, every_s, start_ms, fps, next: 0 }
+    }
+
+    /// Raises every product whose countdown starts by `capture_ms`, the show's now.
+    pub fn before_frame(&mut self, capture_ms: f64) {
+        loop {
+            let req = demo_request(self.next, self.every_s);
+            let countdown_ms = req.countdown_s.unwrap_or(0.0) * 1000.0;
+            let due = self.start_ms + (self.next + 1) as f64 * self.every_s * 1000.0 + countdown_ms;
+            let (_, up_at) = crate::source::ahead_frame_at(self.start_ms, due, self.fps);
+            if capture_ms < up_at - countdown_ms {
+                return;
+            }
+            if let Err(e) = self.cues.publish(CueRequest { capture_ms: Some(up_at), ..req }) {
+                eprintln!("origin: a scripted cue was refused: {e:?}");
+            }
+            self.next += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,6 +470,24 @@ mod tests {
 
     fn cues_at(now_ms: f64, target: Option<u32>) -> Cues {
         Cues::new(Clock { offset_ms: now_ms - crate::source::wall_clock_ms() }, target)
+    }
+
+    #[test]
+    fn a_show_recorded_ahead_raises_its_products_on_its_own_clock_on_whole_frames() {
+        let cues = Arc::new(Cues::new(Clock::default(), None));
+        let start = crate::source::wall_clock_ms().round() + 1000.0;
+        let mut script = AheadScript::new(cues.clone(), 2.5, start, 30);
+        script.before_frame(start + 2499.0);
+        assert!(cues.all().is_empty(), "raised before its countdown");
+        // Product 0 is up 5.5 s in: raised 3 s before, on the first frame at or after it.
+        script.before_frame(start + 2500.0);
+        let (_, first) = crate::source::ahead_frame_at(start, start + 5500.0, 30);
+        assert_eq!(cues.all().iter().map(|c| c.capture_ms).collect::<Vec<_>>(), [first]);
+        // Frames skipped at once raise every product due, in order.
+        script.before_frame(start + 10_000.0);
+        let ups: Vec<f64> = cues.all().iter().map(|c| c.capture_ms - start).collect();
+        assert_eq!(ups, [5500.0, 8000.0, 10_500.0, 13_000.0]);
+        assert_eq!(cues.all()[1].product_id, DEMO_PRODUCTS[1].0);
     }
 
     #[test]

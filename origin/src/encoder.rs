@@ -220,12 +220,19 @@ pub(crate) fn mkfifo(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Keeps ffmpeg running until `shutdown` turns true.
-pub async fn supervise(live: Arc<Live>, config: EncoderConfig, mut shutdown: watch::Receiver<bool>) {
-    for run in 0u64.. {
-        if run > 0 {
-            live.restart();
-        }
+/// One ffmpeg run on the source: its process, the tasks packaging its outputs, the source thread.
+struct EncoderRun {
+    child: Child,
+    readers: JoinSet<()>,
+    source: std::thread::JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+    dir: PathBuf,
+    stderr_tail: Arc<Mutex<Vec<String>>>,
+}
+
+impl EncoderRun {
+    /// Starts ffmpeg (run number `run`) and the source feeding it at `pace`.
+    fn start(live: &Arc<Live>, config: &EncoderConfig, run: u64, pace: source::Pace) -> EncoderRun {
         let dir = std::env::temp_dir().join(format!("liveshop-origin-{}-{run}", std::process::id()));
         let (video, audio) = (dir.join("video.yuv"), dir.join("audio.pcm"));
         // Rendition 0 comes on stdout, the others through FIFOs.
@@ -246,7 +253,7 @@ pub async fn supervise(live: Arc<Live>, config: EncoderConfig, mut shutdown: wat
         let outputs: Vec<String> =
             std::iter::once("pipe:1".to_string()).chain(fifos.iter().map(|p| p.to_string_lossy().into())).collect();
         let mut child = match Command::new(&config.ffmpeg)
-            .args(ffmpeg_args(&config, &video, &audio, &outputs))
+            .args(ffmpeg_args(config, &video, &audio, &outputs))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -276,7 +283,7 @@ pub async fn supervise(live: Arc<Live>, config: EncoderConfig, mut shutdown: wat
         let source = {
             let (timeline, stop, f, clock) = (timeline.clone(), stop.clone(), config.format, live.clock);
             let (video, audio) = (video.clone(), audio.clone());
-            std::thread::spawn(move || source::run(f, clock, (&video, &audio), timeline, stop))
+            std::thread::spawn(move || source::run(f, clock, (&video, &audio), timeline, stop, pace))
         };
         let stderr_tail = collect_stderr(&mut child);
         let mut readers = JoinSet::new();
@@ -287,24 +294,47 @@ pub async fn supervise(live: Arc<Live>, config: EncoderConfig, mut shutdown: wat
         for (i, rx) in receivers.into_iter().enumerate() {
             readers.spawn(package(rx, live.clone(), i + 1, timeline.clone(), fps));
         }
+        EncoderRun { child, readers, source, stop, dir, stderr_tail }
+    }
 
+    /// ffmpeg's last lines on stderr.
+    fn tail(&self) -> String {
+        self.stderr_tail.lock().map(|t| t.join("\n")).unwrap_or_default()
+    }
+
+    /// Stops the source, waits for the packaging of what ffmpeg wrote (up to `drain`), cleans up.
+    async fn finish(mut self, drain: Duration) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.child.kill().await;
+        let readers = &mut self.readers;
+        let _ = tokio::time::timeout(drain, async { while readers.join_next().await.is_some() {} }).await;
+        self.readers.shutdown().await;
+        let source = self.source;
+        let _ = tokio::task::spawn_blocking(move || source.join()).await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Keeps ffmpeg running until `shutdown` turns true.
+pub async fn supervise(live: Arc<Live>, config: EncoderConfig, mut shutdown: watch::Receiver<bool>) {
+    for run in 0u64.. {
+        if run > 0 {
+            live.restart();
+        }
+        let mut r = EncoderRun::start(&live, &config, run, source::Pace::RealTime);
         let restart = tokio::select! {
-            _ = child.wait() => true,
-            _ = readers.join_next() => true,
+            _ = r.child.wait() => true,
+            _ = r.readers.join_next() => true,
             _ = shutdown.wait_for(|stop| *stop) => false,
         };
-        stop.store(true, Ordering::Relaxed);
+        r.stop.store(true, Ordering::Relaxed);
         // An output that ended means ffmpeg is exiting (give it a moment to say how), or has to
         // be stopped (it wrote something unreadable).
         let status =
-            if restart { tokio::time::timeout(Duration::from_millis(500), child.wait()).await.ok() } else { None };
-        let _ = child.kill().await;
+            if restart { tokio::time::timeout(Duration::from_millis(500), r.child.wait()).await.ok() } else { None };
+        let tail = r.tail();
         // Package what ffmpeg wrote before it stopped, so the renditions end the run together.
-        let drain = async { while readers.join_next().await.is_some() {} };
-        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
-        readers.shutdown().await;
-        let _ = tokio::task::spawn_blocking(move || source.join()).await;
-        let _ = std::fs::remove_dir_all(&dir);
+        r.finish(Duration::from_secs(1)).await;
         if !restart {
             return;
         }
@@ -313,9 +343,25 @@ pub async fn supervise(live: Arc<Live>, config: EncoderConfig, mut shutdown: wat
             Some(Err(e)) => format!("ffmpeg: {e}"),
             None => "an output of ffmpeg ended".into(),
         };
-        let tail = stderr_tail.lock().map(|t| t.join("\n")).unwrap_or_default();
         eprintln!("origin: {why}; restarting. Its last output:\n{tail}");
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Encodes a show made ahead of time (`pace` is [`source::Pace::Ahead`]) in one ffmpeg run, as
+/// fast as ffmpeg goes: returns once every frame is encoded and packaged.
+pub async fn encode_ahead(live: Arc<Live>, config: EncoderConfig, pace: source::Pace) -> Result<(), String> {
+    let mut r = EncoderRun::start(&live, &config, 0, pace);
+    // ffmpeg ends at the end of its inputs; its outputs end with it.
+    let status = r.child.wait().await;
+    let readers = &mut r.readers;
+    while readers.join_next().await.is_some() {}
+    let tail = r.tail();
+    r.finish(Duration::ZERO).await;
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("ffmpeg exited ({s}); its last output:\n{tail}")),
+        Err(e) => Err(format!("ffmpeg: {e}")),
     }
 }
 
@@ -511,7 +557,9 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(false));
         let source = {
             let (timeline, stop, video, audio) = (timeline.clone(), stop.clone(), video.clone(), audio.clone());
-            std::thread::spawn(move || source::run(format, clock, (&video, &audio), timeline, stop))
+            std::thread::spawn(move || {
+                source::run(format, clock, (&video, &audio), timeline, stop, source::Pace::RealTime)
+            })
         };
         // The source writes its first frame as soon as the FIFO has a reader.
         let mut frame = vec![0u8; format.width * format.height * 3 / 2];

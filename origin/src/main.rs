@@ -7,11 +7,18 @@
 //! --clock-offset-ms 0 --admin-token TOKEN --target-latency-ms N --script-cues SECONDS
 //! --token-secret SECRET --order-rate 200 --fair-window-ms 3000 --order-seed N
 //! --ledger target/ledger/orders.sqlite --fault-drop-requests P --fault-drop-responses P
-//! --fault-delay-ms N --fault-5xx P --record DIR]`
+//! --fault-delay-ms N --fault-5xx P --record DIR --record-only SECONDS]`
 //!
 //! Every show is recorded under `--record` (default `target/recordings`; see `record`) and
 //! served for replay under `/vod/` (see `vod`), with thumbnails drawn by ffmpeg (see `thumbs`);
 //! the shows recorded by earlier starts stay served.
+//!
+//! `--record-only SECONDS` records a show of that length ahead of time and exits, serving
+//! nothing: the source stamps its frames with the instants they stand for (from now on, ahead
+//! of the wall clock) and writes them as fast as ffmpeg encodes them (`source::Pace::Ahead`),
+//! `--script-cues` raises its products on the show's own clock (`cues::AheadScript`), and the
+//! recording (top rendition only), thumbnails included, is what a live show of that length
+//! would have left under `--record`. It prints the show's id on stdout.
 //!
 //! Flash-sale orders (see `orders`): `POST /demo/login` signs a demo user token (with
 //! `--token-secret`, or a secret random per start); `POST /orders` takes it and an
@@ -86,6 +93,7 @@ struct Args {
     script_cues_s: Option<f64>,
     orders: orders::OrderSettings,
     record: PathBuf,
+    record_only_s: Option<f64>,
 }
 
 /// Where the order ledger is kept without `--ledger`: with the build products, out of git.
@@ -118,6 +126,7 @@ fn parse_args() -> Result<Args, String> {
         script_cues_s: None,
         orders: orders::OrderSettings { ledger: ledger::LedgerPath::File(DEFAULT_LEDGER.into()), ..Default::default() },
         record: record::DEFAULT_DIR.into(),
+        record_only_s: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -203,6 +212,10 @@ fn parse_args() -> Result<Args, String> {
                 }
                 a.record = value.into();
             }
+            "--record-only" => {
+                let s = value.parse::<f64>().ok().filter(|s| (1.0..=86_400.0).contains(s));
+                a.record_only_s = Some(s.ok_or_else(|| format!("{flag}: seconds, from 1 to 86400"))?);
+            }
             "--order-seed" => {
                 a.orders.seed = Some(value.parse().map_err(|_| format!("{flag}: `{value}` is not a 64-bit number"))?)
             }
@@ -235,10 +248,19 @@ async fn main() {
             if !msg.is_empty() {
                 eprintln!("origin: {msg}");
             }
-            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio --clock-offset-ms MS --admin-token TOKEN --target-latency-ms MS --script-cues SECONDS --token-secret SECRET --order-rate N --fair-window-ms MS --order-seed N --ledger PATH|:memory: --fault-drop-requests P --fault-drop-responses P --fault-delay-ms MS --fault-5xx P --record DIR]");
+            eprintln!("usage: origin --listen ADDR [--width W --height H --fps N --part-ms MS --chunk-ms MS --gop-ms MS --video-kbps K[,K...] --name NAME --window-segments N --www DIR --pkg DIR --vendor DIR --traces DIR --ffmpeg PATH --no-audio --clock-offset-ms MS --admin-token TOKEN --target-latency-ms MS --script-cues SECONDS --token-secret SECRET --order-rate N --fair-window-ms MS --order-seed N --ledger PATH|:memory: --fault-drop-requests P --fault-drop-responses P --fault-delay-ms MS --fault-5xx P --record DIR --record-only SECONDS]");
             std::process::exit(if msg.is_empty() { 0 } else { 64 });
         }
     };
+    if let Some(seconds) = args.record_only_s {
+        match record_ahead(args, seconds).await {
+            Ok(()) => return,
+            Err(e) => {
+                eprintln!("origin: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     let parts_per_segment = (args.gop_ms as f64 / args.part_ms as f64).round() as usize;
     let renditions = args
         .video_kbps
@@ -329,6 +351,73 @@ async fn main() {
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), encoder).await;
     recorder.end();
+}
+
+/// `--record-only`: records `seconds` of show ahead of time into `--record`, then draws its
+/// thumbnails; serves nothing.
+async fn record_ahead(args: Args, seconds: f64) -> Result<(), String> {
+    let began = std::time::Instant::now();
+    let f = args.format;
+    let parts_per_segment = (args.gop_ms as f64 / args.part_ms as f64).round() as usize;
+    let top = args.video_kbps[0];
+    let stream = Stream::new(&args.name, args.part_ms as f64 / 1000.0, parts_per_segment, args.window);
+    let settings = Settings {
+        clock: source::Clock { offset_ms: args.clock_offset_ms },
+        target_latency_ms: args.target_latency_ms,
+        // No one can order from a show nobody watches.
+        orders: orders::OrderSettings { ledger: ledger::LedgerPath::Memory, ..Default::default() },
+    };
+    let live = Live::new(vec![Rendition::new(stream)], f, settings);
+    let dir = args.record.display().to_string();
+    let library = record::Library::open(&args.record).map_err(|e| format!("cannot open {dir}: {e}"))?;
+    let recorder = record::Recorder::start(library, live.clock, f, live.cues.clone(), thumbs::Thumbs::none())
+        .map_err(|e| format!("cannot start recording in {dir}: {e}"))?;
+    let _ = live.recorder.set(recorder.clone());
+    let start_ms = recorder.show.with(|m| m.created_at_ms);
+    // Whole groups of pictures, and the keyframe after the last: it completes the last segment.
+    let gop = (u64::from(args.gop_ms) * u64::from(f.fps) / 1000).max(1);
+    let frames = (seconds * f64::from(f.fps) / gop as f64).ceil() as u64 * gop + 1;
+    let mut script = args.script_cues_s.map(|every| cues::AheadScript::new(live.cues.clone(), every, start_ms, f.fps));
+    let before_frame = Box::new(move |capture_ms: f64| {
+        if let Some(s) = &mut script {
+            s.before_frame(capture_ms);
+        }
+    });
+    let config = EncoderConfig {
+        ffmpeg: args.ffmpeg.clone(),
+        format: f,
+        part_ms: args.part_ms,
+        chunk_ms: args.chunk_ms,
+        gop_ms: args.gop_ms,
+        video_kbps: vec![top],
+        audio: args.audio,
+    };
+    let pace = source::Pace::Ahead { start_ms, frames, before_frame };
+    encoder::encode_ahead(live.clone(), config, pace).await?;
+    let show = recorder.show.clone();
+    let end_ms = show.with(|m| m.started_at_ms() + m.duration_s() * 1000.0).round();
+    recorder.end_at(end_ms, std::time::Duration::from_secs(120));
+    let encoded_s = began.elapsed().as_secs_f64();
+    let ffmpeg = args.ffmpeg.clone();
+    let thumbs = {
+        let show = show.clone();
+        tokio::task::spawn_blocking(move || thumbs::catch_up(&show, &ffmpeg)).await
+    };
+    match thumbs {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("thumbnails of {}: {e}", show.id)),
+        Err(e) => return Err(format!("thumbnails of {}: {e}", show.id)),
+    }
+    let (duration_s, segments, tiles) = show.with(|m| (m.duration_s(), m.segments.len(), m.thumbs.tiles));
+    let nodes = show.with(|m| vod::nodes(m).len());
+    eprintln!(
+        "origin: recorded {} ahead of time: {duration_s:.1} s in {segments} segments, {nodes} nodes, {tiles} \
+         thumbnails; encoded in {encoded_s:.1} s, {:.1} s in all",
+        show.dir.display(),
+        began.elapsed().as_secs_f64()
+    );
+    println!("{}", show.id);
+    Ok(())
 }
 
 /// 128 random bits, in hex.

@@ -390,10 +390,16 @@ impl Recorder {
     /// The show is over: what is queued is written (the cues posted too, even those the
     /// forwarding task has not passed on yet), the manifest gets its end.
     pub fn end(&self) {
+        self.end_at(self.clock.now_ms().round(), std::time::Duration::from_secs(5));
+    }
+
+    /// [`Recorder::end`] at the show's instant `at_ms` (a show recorded ahead of time ends
+    /// after its last frame, not when the wall clock says), waiting up to `wait` for the writer.
+    pub fn end_at(&self, at_ms: f64, wait: std::time::Duration) {
         let _ = self.tx.send(Msg::Cues(self.cues.all()));
         let (done_tx, done_rx) = mpsc::channel();
-        if self.tx.send(Msg::End(self.clock.now_ms().round(), done_tx)).is_ok() {
-            let _ = done_rx.recv_timeout(std::time::Duration::from_secs(5));
+        if self.tx.send(Msg::End(at_ms, done_tx)).is_ok() {
+            let _ = done_rx.recv_timeout(wait);
         }
         self.show.live.store(false, Ordering::Relaxed);
     }

@@ -1,5 +1,7 @@
 //! The synthetic live show: frames that carry their own capture time, and a clicking tone,
-//! written in real time to ffmpeg through two FIFOs.
+//! written to ffmpeg through two FIFOs: in real time for a live show, or as fast as ffmpeg
+//! takes them for a show recorded ahead of time ([`Pace::Ahead`]), whose frames are stamped
+//! with the instants they stand for (ahead of the wall clock), exactly 1/fps apart.
 //!
 //! Frame code (DESIGN §3.2): the top 24 rows are 48 equal cells across the full width. Cell 0
 //! is white and cell 1 black (guards); cells 2..=45 hold the capture time in ms since the Unix
@@ -77,6 +79,31 @@ impl Timeline {
         let t = *self.captures.back()?;
         Some(t + (index as f64 - last as f64) * frame_ms)
     }
+}
+
+/// How the source runs.
+pub enum Pace {
+    /// In step with the origin's clock, until stopped: a live show.
+    RealTime,
+    /// `frames` frames, the first captured at `start_ms` and each 1/fps after it (see
+    /// [`ahead_capture_ms`]), written unpaced, then the source ends (ffmpeg sees the end of its
+    /// inputs). `before_frame` is called with each frame's capture instant before it is drawn:
+    /// the show's own "now", which scripted cues are raised on.
+    Ahead { start_ms: f64, frames: u64, before_frame: Box<dyn FnMut(f64) + Send> },
+}
+
+/// The capture instant (whole ms) of frame `index` of a show recorded ahead from `start_ms`.
+pub fn ahead_capture_ms(start_ms: f64, index: u64, fps: u32) -> f64 {
+    (start_ms + index as f64 * 1000.0 / f64::from(fps.max(1))).floor()
+}
+
+/// The first frame of such a show captured at or after `ms`, and its capture instant.
+pub fn ahead_frame_at(start_ms: f64, ms: f64, fps: u32) -> (u64, f64) {
+    let mut index = ((ms - start_ms).max(0.0) * f64::from(fps.max(1)) / 1000.0).floor() as u64;
+    while ahead_capture_ms(start_ms, index, fps) < ms {
+        index += 1;
+    }
+    (index, ahead_capture_ms(start_ms, index, fps))
 }
 
 /// Draws one yuv420p frame showing `capture_ms`.
@@ -163,18 +190,26 @@ fn open_writer(path: &Path, stop: &AtomicBool) -> Option<std::fs::File> {
     }
 }
 
-/// Generates the show in real time into the two FIFOs until `stop` is set or ffmpeg goes away.
-/// Video and audio are paced independently by the same clock: ffmpeg reads its inputs from one
-/// thread, so a writer must never wait on the other.
+/// Generates the show into the two FIFOs: in real time until `stop` is set or ffmpeg goes away,
+/// or, ahead of time, its frames and their sound as fast as ffmpeg reads them (see [`Pace`]).
+/// Video and audio are written independently: ffmpeg reads its inputs from one thread, so a
+/// writer must never wait on the other.
 pub fn run(
     f: Format,
     clock: Clock,
     (video_fifo, audio_fifo): (&Path, &Path),
     timeline: Arc<Mutex<Timeline>>,
     stop: Arc<AtomicBool>,
+    pace: Pace,
 ) {
     let start = Instant::now();
-    let start_wall = clock.now_ms();
+    let (start_wall, frames, mut before_frame) = match pace {
+        Pace::RealTime => (clock.now_ms(), u64::MAX, None),
+        Pace::Ahead { start_ms, frames, before_frame } => (start_ms, frames, Some(before_frame)),
+    };
+    let paced = before_frame.is_none();
+    // Ahead of time, the sound lasts as long as the frames.
+    let audio_samples = if paced { u64::MAX } else { frames * u64::from(AUDIO_RATE) / u64::from(f.fps.max(1)) };
     let audio_path = audio_fifo.to_path_buf();
     let audio_stop = stop.clone();
     let audio = std::thread::spawn(move || {
@@ -183,11 +218,16 @@ pub fn run(
         let mut sent = 0u64;
         // 20 ms chunks.
         for chunk in 1u64.. {
-            let due = start + Duration::from_millis(chunk * 20);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
+            if paced {
+                let due = start + Duration::from_millis(chunk * 20);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
             }
-            let total = chunk * AUDIO_RATE as u64 / 50;
+            let total = (chunk * AUDIO_RATE as u64 / 50).min(audio_samples);
+            if total == sent {
+                return;
+            }
             let start_ms = start_wall + sent as f64 * 1000.0 / AUDIO_RATE as f64;
             audio_chunk(&mut buf, start_ms, (total - sent) as usize);
             sent = total;
@@ -199,15 +239,24 @@ pub fn run(
 
     if let Some(mut video) = open_writer(video_fifo, &stop) {
         let mut frame = vec![0u8; f.width * f.height * 3 / 2];
-        for index in 0u64.. {
+        for index in 0..frames {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let due = start + Duration::from_secs_f64(index as f64 / f.fps as f64);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            let capture = clock.now_ms();
+            let capture = match &mut before_frame {
+                None => {
+                    let due = start + Duration::from_secs_f64(index as f64 / f.fps as f64);
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    clock.now_ms()
+                }
+                Some(before) => {
+                    let capture = ahead_capture_ms(start_wall, index, f.fps);
+                    before(capture);
+                    capture
+                }
+            };
             draw_frame(&mut frame, f, index, capture as u64);
             if let Ok(mut t) = timeline.lock() {
                 t.push(capture.floor());
@@ -217,7 +266,10 @@ pub fn run(
             }
         }
     }
-    stop.store(true, Ordering::Relaxed);
+    // Live, the sound stops with the picture; ahead of time, it runs to its own end.
+    if paced {
+        stop.store(true, Ordering::Relaxed);
+    }
     let _ = audio.join();
 }
 
@@ -288,6 +340,16 @@ mod tests {
             .collect();
         assert!(!loud.is_empty());
         assert!(loud.iter().all(|&i| (48..48 + 240).contains(&i)), "click outside 1000..1005 ms");
+    }
+
+    #[test]
+    fn frames_recorded_ahead_are_whole_ms_1_over_fps_apart() {
+        let start = 1_796_191_200_000.0;
+        assert_eq!(ahead_capture_ms(start, 1, 30), start + 33.0);
+        assert_eq!(ahead_capture_ms(start, 750, 30), start + 25_000.0);
+        assert_eq!(ahead_frame_at(start, start + 25_000.0, 30), (750, start + 25_000.0));
+        assert_eq!(ahead_frame_at(start, start + 25_001.0, 30), (751, start + 25_033.0));
+        assert_eq!(ahead_frame_at(start, start - 5.0, 30), (0, start));
     }
 
     #[test]

@@ -145,8 +145,8 @@ impl Thumbs {
         Thumbs { tx: Some(tx) }
     }
 
-    /// Makes no thumbnails (for tests of the recording alone).
-    #[cfg(test)]
+    /// Makes no thumbnails as the show goes (tests of the recording alone; a show recorded ahead
+    /// of time gets them all at its end, from [`catch_up`]).
     pub fn none() -> Thumbs {
         Thumbs { tx: None }
     }

@@ -50,3 +50,32 @@ test("the scale plot draws a line per way in and chunk length, and a point per r
   // Each row is a point in both panels (rps, and latency p50 and p95).
   assert.equal(svg.match(/<circle /g).length, rows.length * 3);
 });
+
+test("replay rows: a rerun of a profile replaces both players' rows there, other sections stay", async () => {
+  const { mergeReplay, dropReplay } = await import("../../bench/report.mjs");
+  const r = (player, profile, run_id) => ({ player, profile, run_id, node_seek_ms: { p50: 1, p95: 2 } });
+  const report = { live: [row("liveshop", "clean", "a")], replay: [r("liveshop", "clean", "a"), r("hls.js", "clean", "a"), r("hls.js", "lte", "a")] };
+  mergeReplay(report, [r("liveshop", "clean", "b"), r("hls.js", "clean", "b")]);
+  assert.deepEqual(report.replay.map((x) => `${x.player} ${x.profile} ${x.run_id}`).sort(),
+    ["hls.js clean b", "hls.js lte a", "liveshop clean b"]);
+  assert.equal(report.live.length, 1);
+  assert.equal(dropReplay(report, "lte"), 1);
+  assert.equal(report.replay.length, 2);
+});
+
+test("the replay plot draws a panel per profile and a dot per seek that showed its frame", async () => {
+  const { replayPlot } = await import("../../bench/plot.mjs");
+  const { readFileSync, mkdtempSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const path = join(mkdtempSync(join(tmpdir(), "liveshop-plot-")), "replay.svg");
+  replayPlot(path, "seeks", {
+    "liveshop/clean": { node: [2, 3], random: [12], scrub: [15, null] },
+    "hls.js/clean": { node: [14], random: [15, 16], scrub: [4] },
+    "liveshop/lte": { node: [3], random: [190], scrub: [300] },
+  });
+  const svg = readFileSync(path, "utf8");
+  assert.equal(svg.match(/<circle [^>]*r="3"/g).length, 11);
+  assert.equal(svg.match(/>×</g).length, 1, "a seek without its frame");
+  assert.ok(svg.includes(">clean<") && svg.includes(">lte<"));
+});

@@ -520,7 +520,16 @@ impl ReplayEngine {
             self.out.event(ReplayEvent::Seeked { seek: old.id, position_ms: old.target_s * 1000.0, superseded: true });
         }
         // Whatever was on its way for an older target (or ahead of it, or a prefetch that would
-        // hold this seek's bytes behind it) is stale.
+        // hold this seek's bytes behind it) is stale. A node opening cut short here is asked for
+        // again when idle: its slot is emptied, not left half-filled and never asked again.
+        for n in 0..self.prefetched.len() {
+            let cut = !self.prefetch_ready.get(n).copied().unwrap_or(true)
+                && self.loader.in_flight(|f| f.purpose == Purpose::Prefetch(n)) > 0;
+            if let Some(slot) = self.prefetched.get_mut(n).filter(|_| cut) {
+                let held = slot.take().map_or(0, |(_, bytes)| bytes.len());
+                self.prefetched_bytes = self.prefetched_bytes.saturating_sub(held);
+            }
+        }
         self.loader.cancel_media_where(&mut self.out, |_| true);
         self.last_seek += 1;
         let id = self.last_seek;

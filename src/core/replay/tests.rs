@@ -331,6 +331,23 @@ fn a_burst_of_seeks_decodes_only_the_last_and_supersedes_the_others() {
 }
 
 #[test]
+fn a_node_opening_cut_short_by_a_seek_is_fetched_again_when_idle() {
+    let mut p = Page::new(&format!("{BASE}master.m3u8"));
+    p.loaded();
+    // The first node's opening is on its way (answered on the next step) when a seek comes.
+    assert_eq!(p.engine.stats().prefetched_nodes, 0);
+    let id = p.engine.seek(Instant::new(p.now), 0.0).unwrap();
+    p.drain();
+    p.run_until(|p| p.seeked(id).is_some());
+    p.run_until(|p| p.engine.stats().prefetched_nodes == 3);
+    p.requests.clear();
+    let id = p.engine.seek_to_node(Instant::new(p.now), "n0").unwrap();
+    p.drain();
+    p.run_until(|p| p.seeked(id).is_some());
+    assert!(p.requests.iter().all(|r| !r.0.contains("seg-")), "{:?}", p.requests);
+}
+
+#[test]
 fn node_openings_are_prefetched_while_idle_and_a_node_seek_then_needs_no_request() {
     let mut p = Page::new(&format!("{BASE}master.m3u8"));
     p.loaded();
