@@ -509,11 +509,8 @@ impl LivePlayer {
                     listeners.emit("stats", &live_stats(&live, &rewind));
                 });
             }
-            let seeked = async {
-                wasm_bindgen_futures::JsFuture::from(replay.load()).await?;
-                wasm_bindgen_futures::JsFuture::from(replay.seek_to_node(id)).await
-            };
-            match seeked.await {
+            let (replay, seeked) = rewind::seek_when_recorded(&rewind, &live, &listeners, replay, id).await;
+            match seeked {
                 Ok(result) => {
                     replay.play();
                     Ok(result)

@@ -15,6 +15,8 @@ use std::rc::Rc;
 
 use gloo_timers::callback::Interval;
 use js_sys::Object;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::HtmlVideoElement;
 
 use super::replay::ReplayPlayer;
@@ -22,6 +24,11 @@ use super::Listeners;
 use crate::core::replay::ReplayConfig;
 use crate::core::{LiveEngine, PlayerError};
 use crate::web::Player;
+
+/// A node raised a moment ago may not be in the recording yet (it trails the live edge by a
+/// segment or so, and is read a second apart as it grows): it is read again this many times, a
+/// second apart, before the rewind gives up.
+const RECORDING_CATCH_UP_TRIES: u32 = 5;
 
 /// Replay events a rewinding live player keeps to itself: its stats stay `LiveStats`.
 const WITHHELD: &[&str] = &["stats", "loaded"];
@@ -114,4 +121,40 @@ impl Rewind {
     pub fn behind_ms(&self, server_now_ms: f64) -> Option<f64> {
         Some(server_now_ms - self.replay.borrow().as_ref()?.captured_now_ms()?)
     }
+}
+
+/// Loads the recording and seeks to `node` once it is recorded; the replay it ended with (a
+/// fresh one for each read again) and the seek's result.
+pub(super) async fn seek_when_recorded(
+    rewind: &Rewind,
+    live: &Rc<Player<LiveEngine>>,
+    listeners: &Rc<Listeners>,
+    mut replay: Rc<ReplayPlayer>,
+    node: String,
+) -> (Rc<ReplayPlayer>, Result<JsValue, JsValue>) {
+    for _ in 0..RECORDING_CATCH_UP_TRIES {
+        if let Err(e) = JsFuture::from(replay.load()).await {
+            return (replay, Err(e));
+        }
+        if replay.may_have_node(&node) {
+            break;
+        }
+        sleep_ms(1000).await;
+        replay = match rewind.replay_for(live, listeners, &node) {
+            Ok(r) => r,
+            Err(e) => return (replay, Err(super::js_error(&e))),
+        };
+    }
+    let seeked = JsFuture::from(replay.seek_to_node(node)).await;
+    (replay, seeked)
+}
+
+async fn sleep_ms(ms: i32) {
+    let slept = js_sys::Promise::new(&mut |resolve, _| {
+        let timer = web_sys::window().map(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms));
+        if !matches!(timer, Some(Ok(_))) {
+            resolve.call0(&JsValue::NULL).ok();
+        }
+    });
+    JsFuture::from(slept).await.ok();
 }
