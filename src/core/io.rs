@@ -152,6 +152,26 @@ pub enum Output<E> {
     Timeout(Option<Deadline>),
 }
 
+impl<E> Output<E> {
+    /// The same output with its event, if it is one, turned into another type.
+    pub fn map_event<F>(self, f: impl FnOnce(E) -> F) -> Output<F> {
+        match self {
+            Output::Fetch(r) => Output::Fetch(r),
+            Output::CancelFetch(id) => Output::CancelFetch(id),
+            Output::OpenSourceBuffer { mime } => Output::OpenSourceBuffer { mime },
+            Output::Buffer(op) => Output::Buffer(op),
+            Output::Seek(t) => Output::Seek(t),
+            Output::SetRate(r) => Output::SetRate(r),
+            Output::Play => Output::Play,
+            Output::Pause => Output::Pause,
+            Output::Storage(op) => Output::Storage(op),
+            Output::Tab(op) => Output::Tab(op),
+            Output::Event(e) => Output::Event(f(e)),
+            Output::Timeout(d) => Output::Timeout(d),
+        }
+    }
+}
+
 /// The media element as the driver last saw it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MediaState {

@@ -6,11 +6,11 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestCache, RequestInit, Response};
 
-use super::{js_message, run, Player};
+use super::{js_message, run, Shared};
 use crate::core::io::{Method, Request, RequestKind, ResponseHead};
-use crate::core::{Engine, PlayerError};
+use crate::core::PlayerError;
 
-pub(super) async fn run_request<E: Engine + 'static>(weak: Weak<Player<E>>, req: Request, signal: AbortSignal) {
+pub(super) async fn run_request(weak: Weak<Shared>, req: Request, signal: AbortSignal) {
     let id = req.id;
     let result = stream(&weak, &req, &signal).await;
     if signal.aborted() {
@@ -23,8 +23,8 @@ pub(super) async fn run_request<E: Engine + 'static>(weak: Weak<Player<E>>, req:
     });
 }
 
-async fn stream<E: Engine + 'static>(
-    weak: &Weak<Player<E>>,
+async fn stream(
+    weak: &Weak<Shared>,
     req: &Request,
     signal: &AbortSignal,
 ) -> Result<(), PlayerError> {
@@ -86,11 +86,11 @@ async fn stream<E: Engine + 'static>(
         let bytes = js_sys::Uint8Array::new(&value).to_vec();
         let Some(player) = weak.upgrade() else { return Ok(()) };
         let id = req.id;
-        player.with(move |d, now| {
+        player.with(Box::new(move |d, now| {
             if d.fetch_live(id) {
                 d.engine.handle_fetch_chunk(now, id, &bytes);
             }
-        });
+        }));
         let live = player.driver.try_borrow().map_or(true, |d| d.fetch_live(id));
         if !live {
             // A cancel is not a failure: the read is over either way.

@@ -8,9 +8,9 @@ use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::{js_message, run, Player};
+use super::{js_message, run, Shared};
 use crate::core::io::{StorageOp, StorageResult};
-use crate::core::{Engine, PlayerError};
+use crate::core::PlayerError;
 
 #[wasm_bindgen(module = "/src/web/storage.js")]
 extern "C" {
@@ -23,7 +23,7 @@ extern "C" {
 }
 
 /// Runs `op` and hands its result to the engine behind `weak`.
-pub fn run_op<E: Engine + 'static>(weak: Weak<Player<E>>, op: StorageOp) {
+pub fn run_op(weak: Weak<Shared>, op: StorageOp) {
     wasm_bindgen_futures::spawn_local(async move {
         let result = outcome(&op).await.unwrap_or_else(|e| StorageResult::Failed {
             op,
