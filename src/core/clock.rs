@@ -62,7 +62,7 @@
 use std::collections::VecDeque;
 
 use super::error::PlayerError;
-use super::io::{Outbox, RequestId, RequestKind};
+use super::io::{Ops, RequestId, RequestKind};
 use super::text;
 use super::time::{Deadline, Instant, ServerTime, TimerReason};
 
@@ -463,7 +463,7 @@ impl ClockClient {
     }
 
     /// Begins exchanging now, with a burst.
-    pub fn start<E>(&mut self, out: &mut Outbox<E>, now: Instant) {
+    pub fn start(&mut self, out: &mut Ops, now: Instant) {
         self.seen = self.seen.max(now);
         self.burst_left = BURST.0;
         if self.in_flight.is_none() {
@@ -473,7 +473,7 @@ impl ClockClient {
     }
 
     /// Stops exchanging; what was learnt is kept.
-    pub fn stop<E>(&mut self, out: &mut Outbox<E>) {
+    pub fn stop(&mut self, out: &mut Ops) {
         if let Some(x) = self.in_flight.take() {
             out.cancel(x.id);
         }
@@ -512,7 +512,7 @@ impl ClockClient {
         at.map(|at| Deadline::new(at, TimerReason::ClockSync))
     }
 
-    pub fn handle_timeout<E>(&mut self, out: &mut Outbox<E>, now: Instant) {
+    pub fn handle_timeout(&mut self, out: &mut Ops, now: Instant) {
         self.seen = self.seen.max(now);
         self.notice_sleep(now);
         if let Some(x) = self.in_flight {
@@ -637,6 +637,7 @@ fn parse_clock_reply(body: &[u8]) -> Option<(f64, f64)> {
 
 #[cfg(test)]
 mod tests {
+    use crate::core::io::Outbox;
     use super::*;
     use crate::core::io::Output;
 

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 use crate::core::error::PlayerError;
 use crate::core::format::mp4;
-use crate::core::io::{Outbox, RequestId, RequestKind};
+use crate::core::io::{Ops, RequestId, RequestKind};
 
 /// An initialization segment: URL and optional byte range.
 pub type InitRef = (String, Option<(u64, u64)>);
@@ -67,9 +67,9 @@ impl<T> Default for Loader<T> {
 
 impl<T: Clone> Loader<T> {
     /// Requests media, preceded by its init segment if that is not the one requested last.
-    pub fn request<E>(
+    pub fn request(
         &mut self,
-        out: &mut Outbox<E>,
+        out: &mut Ops,
         media: T,
         url: String,
         range: Option<(u64, u64)>,
@@ -182,7 +182,7 @@ impl<T: Clone> Loader<T> {
     }
 
     /// Cancels the media requests that satisfy `drop` (and nothing else).
-    pub fn cancel_media_where<E>(&mut self, out: &mut Outbox<E>, drop: impl Fn(&T) -> bool) {
+    pub fn cancel_media_where(&mut self, out: &mut Ops, drop: impl Fn(&T) -> bool) {
         self.queue.retain(|l| {
             let cancel = matches!(&l.piece, Piece::Media(m) if drop(m));
             if cancel {
@@ -194,7 +194,7 @@ impl<T: Clone> Loader<T> {
 
     /// Cancels everything in flight. An init cancelled before it arrived is asked for again
     /// by the next media that needs it.
-    pub fn cancel_all<E>(&mut self, out: &mut Outbox<E>) {
+    pub fn cancel_all(&mut self, out: &mut Ops) {
         for l in self.queue.drain(..) {
             if matches!(l.piece, Piece::Init(_)) {
                 self.requested_init = None;
@@ -227,6 +227,7 @@ fn complete_prefix(buf: &[u8]) -> Result<usize, mp4::Mp4Error> {
 
 #[cfg(test)]
 mod tests {
+    use crate::core::io::Outbox;
     use super::*;
 
     fn bx(kind: &[u8; 4], len: usize) -> Vec<u8> {

@@ -7,7 +7,7 @@
 use crate::core::error::PlayerError;
 use crate::core::format::playlist::{PlaylistWarning, Variables};
 use crate::core::format::url;
-use crate::core::io::{Outbox, RequestId, RequestKind};
+use crate::core::io::{Ops, RequestId, RequestKind};
 use crate::core::time::{Deadline, Instant, TimerReason};
 
 /// Consecutive failures before the player may give up.
@@ -103,14 +103,14 @@ impl Reload {
 
     /// Another playlist takes over (a variant, or a multivariant playlist's first media
     /// playlist): the request in flight, if any, is cancelled.
-    pub fn set_url<E>(&mut self, out: &mut Outbox<E>, url: String) {
+    pub fn set_url(&mut self, out: &mut Ops, url: String) {
         self.url = url;
         self.warned.clear();
         self.cancel(out);
     }
 
     /// Cancels the request in flight and any scheduled one.
-    pub fn cancel<E>(&mut self, out: &mut Outbox<E>) {
+    pub fn cancel(&mut self, out: &mut Ops) {
         if let Some(id) = self.in_flight.take() {
             out.cancel(id);
         }
@@ -119,7 +119,7 @@ impl Reload {
 
     /// Requests the playlist, blocking until it holds `(msn, part)` where the server can.
     /// Nothing if a request is already in flight.
-    pub fn request<E>(&mut self, out: &mut Outbox<E>, block_at: Option<(u64, Option<u32>)>) {
+    pub fn request(&mut self, out: &mut Ops, block_at: Option<(u64, Option<u32>)>) {
         if self.in_flight.is_some() {
             return;
         }
@@ -195,6 +195,7 @@ impl Reload {
 
 #[cfg(test)]
 mod tests {
+    use crate::core::io::Outbox;
     use super::*;
     use crate::core::io::Output;
 
