@@ -625,7 +625,7 @@ fn parse_clock_reply(body: &[u8]) -> Option<(f64, f64)> {
     let text = std::str::from_utf8(body).ok()?;
     let field = |name: &str| -> Option<f64> {
         let key = format!("\"{name}\"");
-        let rest = &text[text.find(&key)? + key.len()..];
+        let (_, rest) = text::split_once(text, &key)?;
         let rest = rest.trim_start().strip_prefix(':')?.trim_start();
         let end = rest
             .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E')))

@@ -1,4 +1,4 @@
-//! Numbers to and from text, small enough for the wasm.
+//! Numbers to and from text, and searching text, small enough for the wasm.
 //!
 //! `str::parse::<f64>` and `f64`'s `Display` are exact (Eisel-Lemire with a big-decimal
 //! fallback; Grisu with a Dragon4 fallback), and cost about 25 KB of wasm between them, tables
@@ -239,11 +239,58 @@ pub fn f64_to_string(v: f64) -> String {
     s
 }
 
+/// Where `needle` first occurs in `s`, as `s.find(needle)`. A plain scan: the player's needles
+/// are a few bytes, and `str`'s two-way searcher (what `find`, `split_once` and `replace` use
+/// for a `&str`) costs 1.2 KB of the wasm gzipped. A match of a non-empty needle starts on a
+/// character boundary, as a UTF-8 needle cannot start inside a character.
+pub fn find(s: &str, needle: &str) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    s.as_bytes().windows(needle.len()).position(|w| w == needle.as_bytes())
+}
+
+/// `s.contains(needle)`, as [`find`] searches.
+pub fn contains(s: &str, needle: &str) -> bool {
+    find(s, needle).is_some()
+}
+
+/// `s.split_once(needle)`, as [`find`] searches.
+pub fn split_once<'a>(s: &'a str, needle: &str) -> Option<(&'a str, &'a str)> {
+    let at = find(s, needle)?;
+    Some((s.get(..at)?, s.get(at + needle.len()..)?))
+}
+
+/// `s.replace(from, to)` for a non-empty `from`, as [`find`] searches.
+pub fn replace(s: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some((before, after)) = split_once(rest, from).filter(|_| !from.is_empty()) {
+        out.push_str(before);
+        out.push_str(to);
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     #[cfg(not(target_arch = "wasm32"))]
     use proptest::prelude::*;
+
+    #[test]
+    fn searching_text_finds_what_str_finds() {
+        for (s, n) in [("", "{$"), ("a{$b", "{$"), ("{$", "{$"), ("{", "{$"), ("x-->y-->z", "-->"), ("é-->", "-->"), ("ab", "")] {
+            assert_eq!(find(s, n), s.find(n), "{s:?} {n:?}");
+            assert_eq!(split_once(s, n), s.split_once(n), "{s:?} {n:?}");
+            assert_eq!(contains(s, n), s.contains(n), "{s:?} {n:?}");
+        }
+        for s in ["", "%0A", "a%250Ab%0D%25", "%%0A0A", "é%0Aü"] {
+            assert_eq!(replace(s, "%0A", "\n"), s.replace("%0A", "\n"), "{s:?}");
+        }
+    }
 
     fn std_parse(s: &str) -> Option<f64> {
         s.parse::<f64>().ok()
@@ -342,6 +389,13 @@ mod tests {
     #[cfg(not(target_arch = "wasm32"))]
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn search_and_replace_as_str_does(s in "[a-c%0A{$é]{0,12}", n in "[a-c%0A{$é]{1,3}", to in "[xy]{0,2}") {
+            prop_assert_eq!(find(&s, &n), s.find(n.as_str()));
+            prop_assert_eq!(split_once(&s, &n), s.split_once(n.as_str()));
+            prop_assert_eq!(replace(&s, &n, &to), s.replace(n.as_str(), &to));
+        }
 
         #[test]
         fn exact_for_up_to_15_digits(n in 0u64..1_000_000_000_000_000, decimals in 0usize..=22, neg: bool) {

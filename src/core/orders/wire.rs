@@ -224,7 +224,7 @@ fn escape(v: &str) -> String {
 }
 
 fn unescape(v: &str) -> String {
-    v.replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%")
+    text::replace(&text::replace(&text::replace(v, "%0A", "\n"), "%0D", "\r"), "%25", "%")
 }
 
 /// A record of `name=value` lines.

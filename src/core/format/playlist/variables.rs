@@ -16,6 +16,7 @@
 
 use super::{classify, tokenize, Ctx, Line, PlaylistError, Raw, Result, ATTRIBUTE_LIST_TAGS, MAX_ITEMS};
 use crate::core::format::url;
+use crate::core::text;
 
 /// Upper bound on the text substitution may make for one playlist, in bytes. Real playlists
 /// substitute hosts and tokens: a few kilobytes.
@@ -201,7 +202,7 @@ impl<'v> VariableContext<'v> {
     pub(super) fn prepare<'a>(&mut self, text: &'a str, lines: impl Iterator<Item = (usize, &'a str)>) -> Result<()> {
         self.replaced.clear();
         self.first_replaced_line = None;
-        if !text.contains("{$") && !text.contains("EXT-X-DEFINE") {
+        if !text::contains(text, "{$") && !text::contains(text, "EXT-X-DEFINE") {
             return Ok(());
         }
         let mut pass = Pass { base: text.as_ptr() as usize, vars: StrMap::default(), budget: MAX_SUBSTITUTED_BYTES };
@@ -213,7 +214,7 @@ impl<'v> VariableContext<'v> {
                     }
                 }
                 Line::Tag("EXT-X-DEFINE", v) => self.define(&mut pass, Ctx { line, tag: "EXT-X-DEFINE" }, v)?,
-                Line::Tag(tag, v) if v.contains("{$") && ATTRIBUTE_LIST_TAGS.contains(&tag) => {
+                Line::Tag(tag, v) if text::contains(v, "{$") && ATTRIBUTE_LIST_TAGS.contains(&tag) => {
                     // A list that does not split is reported by the building pass, or left out
                     // there with a warning; either way it has nothing to substitute.
                     let Ok(list) = tokenize(v, Ctx { line, tag }) else { continue };
@@ -311,7 +312,7 @@ impl Pass {
     /// `s` with its variable references replaced, or `None` if it has none. `{$` not followed
     /// by a variable name and `}` is not a reference and stays as it is.
     fn substitute(&mut self, s: &str, line: usize) -> Result<Option<String>> {
-        let Some(first) = s.find("{$") else { return Ok(None) };
+        let Some(first) = text::find(s, "{$") else { return Ok(None) };
         let mut out = String::new();
         let mut rest = s;
         let mut at = Some(first);
@@ -336,7 +337,7 @@ impl Pass {
                     rest = after;
                 }
             }
-            at = rest.find("{$");
+            at = text::find(rest, "{$");
         }
         out.push_str(rest);
         Ok(replaced.then_some(out))
