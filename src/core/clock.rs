@@ -630,15 +630,15 @@ fn parse_clock_reply(body: &[u8]) -> Option<(f64, f64)> {
         let end = rest
             .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E')))
             .unwrap_or(rest.len());
-        text::parse_f64(&rest[..end]).filter(|v| v.is_finite())
+        text::parse_f64(rest.get(..end)?).filter(|v| v.is_finite())
     };
     Some((field("t1")?, field("t2")?))
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::core::io::Outbox;
     use super::*;
+    use crate::core::io::Outbox;
     use crate::core::io::Output;
 
     #[test]

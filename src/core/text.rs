@@ -207,7 +207,8 @@ fn push_fixed(out: &mut String, a: f64) {
     while digits.len() <= decimals {
         digits.insert(0, '0');
     }
-    let (int, frac) = digits.split_at(digits.len() - decimals);
+    // Only ASCII digits: every index is a character boundary.
+    let (int, frac) = digits.split_at_checked(digits.len() - decimals).unwrap_or_default();
     out.push_str(int);
     let frac = frac.trim_end_matches('0');
     if !frac.is_empty() {
@@ -274,6 +275,62 @@ pub fn replace(s: &str, from: &str, to: &str) -> String {
     out
 }
 
+/// A string in double quotes with the escapes of `{:?}`: `\"`, `\\`, `\n`, `\r`, `\t`, `\0`,
+/// and `\u{..}` for the characters [`escaped`] lists. It writes exactly what `{:?}` writes for
+/// every character up to U+07FF (Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic, ...), in
+/// General Punctuation (U+2000-U+206F), for U+3000, the variation selectors, the combining half
+/// marks, the byte order mark and the specials, and for private use characters; it writes as
+/// they are the letters, marks and symbols of other scripts, where `{:?}` also escapes
+/// unassigned code points and grapheme-extending marks. (`{:?}`'s Unicode tables cost 4 KB of
+/// the wasm gzipped, with the slicing panics that also used them.)
+pub struct Quoted<'a>(pub &'a str);
+
+impl std::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = String::with_capacity(self.0.len() + 2);
+        out.push('"');
+        for c in self.0.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\0' => out.push_str("\\0"),
+                c if escaped(c) => {
+                    out.push_str("\\u{");
+                    let n = c as u32;
+                    let digits = (32 - (n | 1).leading_zeros()).div_ceil(4);
+                    for k in (0..digits).rev() {
+                        out.push(char::from(b"0123456789abcdef"[((n >> (4 * k)) & 0xf) as usize]));
+                    }
+                    out.push('}');
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        f.write_str(&out)
+    }
+}
+
+/// The characters [`Quoted`] writes as `\u{..}`: those `{:?}` escapes (as of Unicode 16) up to
+/// U+07FF, in U+2000-U+206F and from U+FE00 to U+FFFF (controls, spaces other than U+0020,
+/// format characters, combining marks, unassigned code points), U+3000, and private use.
+#[rustfmt::skip]
+fn escaped(c: char) -> bool {
+    matches!(c as u32,
+        0..=0x1f | 0x7f..=0xa0 | 0xad | 0x300..=0x36f | 0x378..=0x379 | 0x380..=0x383 | 0x38b | 0x38d
+        | 0x3a2 | 0x483..=0x489 | 0x530 | 0x557..=0x558 | 0x58b..=0x58c | 0x590..=0x5bd | 0x5bf
+        | 0x5c1..=0x5c2 | 0x5c4..=0x5c5 | 0x5c7..=0x5cf | 0x5eb..=0x5ee | 0x5f5..=0x605 | 0x610..=0x61a
+        | 0x61c | 0x64b..=0x65f | 0x670 | 0x6d6..=0x6dd | 0x6df..=0x6e4 | 0x6e7..=0x6e8 | 0x6ea..=0x6ed
+        | 0x70e..=0x70f | 0x711 | 0x730..=0x74c | 0x7a6..=0x7b0 | 0x7b2..=0x7bf | 0x7eb..=0x7f3
+        | 0x7fb..=0x7fd | 0x1fff..=0x200f | 0x2028..=0x202f | 0x205f..=0x206f | 0x3000 | 0xe000..=0xf8ff
+        | 0xfe00..=0xfe0f | 0xfe1a..=0xfe2f | 0xfe53 | 0xfe67 | 0xfe6c..=0xfe6f | 0xfe75 | 0xfefd..=0xff00
+        | 0xff9e..=0xff9f | 0xffbf..=0xffc1 | 0xffc8..=0xffc9 | 0xffd0..=0xffd1 | 0xffd8..=0xffd9
+        | 0xffdd..=0xffdf | 0xffe7 | 0xffef..=0xfffb | 0xfffe..=0xffff | 0xe0000..=0xe0fff | 0xf0000..)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,8 +338,28 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn quoted_writes_what_debug_writes_where_it_says() {
+        let exact = (0..0x800)
+            .chain(0x2000..0x2070)
+            .chain(0xfe00..0x10000)
+            .chain(0xe000..0xf900)
+            .chain(0xe0000..0xe1000)
+            .chain([0x3000, 0xf0000, 0x10fffd]);
+        for c in exact.filter_map(char::from_u32) {
+            let s = format!("a{c}b");
+            assert_eq!(Quoted(&s).to_string(), format!("{s:?}"), "U+{:04X}", c as u32);
+        }
+        for s in ["", "cue-1", "Wasserkocher \"Öko\" \\ 50 %", "日本語のキュー", "😀 🏻", "x\u{202e}y\u{feff}\u{1}"]
+        {
+            assert_eq!(Quoted(s).to_string(), format!("{s:?}"));
+        }
+    }
+
+    #[test]
     fn searching_text_finds_what_str_finds() {
-        for (s, n) in [("", "{$"), ("a{$b", "{$"), ("{$", "{$"), ("{", "{$"), ("x-->y-->z", "-->"), ("é-->", "-->"), ("ab", "")] {
+        for (s, n) in
+            [("", "{$"), ("a{$b", "{$"), ("{$", "{$"), ("{", "{$"), ("x-->y-->z", "-->"), ("é-->", "-->"), ("ab", "")]
+        {
             assert_eq!(find(s, n), s.find(n), "{s:?} {n:?}");
             assert_eq!(split_once(s, n), s.split_once(n), "{s:?} {n:?}");
             assert_eq!(contains(s, n), s.contains(n), "{s:?} {n:?}");

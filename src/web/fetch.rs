@@ -23,11 +23,7 @@ pub(super) async fn run_request(weak: Weak<Shared>, req: Request, signal: AbortS
     });
 }
 
-async fn stream(
-    weak: &Weak<Shared>,
-    req: &Request,
-    signal: &AbortSignal,
-) -> Result<(), PlayerError> {
+async fn stream(weak: &Weak<Shared>, req: &Request, signal: &AbortSignal) -> Result<(), PlayerError> {
     let network = |e: wasm_bindgen::JsValue| PlayerError::Network { url: req.url.clone(), reason: js_message(&e) };
     let window =
         web_sys::window().ok_or_else(|| PlayerError::Network { url: req.url.clone(), reason: "no window".into() })?;

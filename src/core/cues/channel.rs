@@ -113,8 +113,8 @@ impl CueChannel {
 
 #[cfg(test)]
 mod tests {
-    use crate::core::io::Outbox;
     use super::*;
+    use crate::core::io::Outbox;
 
     fn fetch(out: &mut Outbox<()>) -> Request {
         match out.pop() {

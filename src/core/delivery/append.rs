@@ -117,8 +117,8 @@ impl AppendQueue {
 
 #[cfg(test)]
 mod tests {
-    use crate::core::io::Outbox;
     use super::*;
+    use crate::core::io::Outbox;
     use crate::core::time::MediaTime;
 
     fn opened() -> (Outbox<()>, AppendQueue) {

@@ -67,14 +67,7 @@ impl<T> Default for Loader<T> {
 
 impl<T: Clone> Loader<T> {
     /// Requests media, preceded by its init segment if that is not the one requested last.
-    pub fn request(
-        &mut self,
-        out: &mut Ops,
-        media: T,
-        url: String,
-        range: Option<(u64, u64)>,
-        init: Option<InitRef>,
-    ) {
+    pub fn request(&mut self, out: &mut Ops, media: T, url: String, range: Option<(u64, u64)>, init: Option<InitRef>) {
         if init.is_some() && init != self.requested_init {
             self.requested_init = init.clone();
             if let Some(init) = init {
@@ -227,8 +220,8 @@ fn complete_prefix(buf: &[u8]) -> Result<usize, mp4::Mp4Error> {
 
 #[cfg(test)]
 mod tests {
-    use crate::core::io::Outbox;
     use super::*;
+    use crate::core::io::Outbox;
 
     fn bx(kind: &[u8; 4], len: usize) -> Vec<u8> {
         let mut v = ((len + 8) as u32).to_be_bytes().to_vec();

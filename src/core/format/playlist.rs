@@ -452,9 +452,9 @@ pub enum PlaylistError {
     MisplacedTag { line: usize, tag: &'static str },
     #[error("line {line}: malformed EXT-X-DEFINE: {reason}")]
     InvalidDefine { line: usize, reason: &'static str },
-    #[error("line {line}: variable {name:?} is defined a second time")]
+    #[error("line {line}: variable {} is defined a second time", text::Quoted(.name))]
     DuplicateVariable { line: usize, name: String },
-    #[error("line {line}: EXT-X-DEFINE finds no {name:?} in {place}")]
+    #[error("line {line}: EXT-X-DEFINE finds no {} in {place}", text::Quoted(.name))]
     UnresolvedDefine { line: usize, name: String, place: &'static str },
     #[error("line {line}: {{${name}}} refers to no variable defined before it")]
     UndefinedVariable { line: usize, name: String },
@@ -1379,7 +1379,7 @@ fn tokenize(mut s: &str, ctx: Ctx) -> Result<Vec<(&str, Raw<'_>)>> {
             let (value, rest) = q.split_once('"').ok_or(ctx.attr("unterminated quoted string"))?;
             (Raw::Quoted(value), rest.trim_start())
         } else {
-            let (value, rest) = rest.split_at(rest.find(',').unwrap_or(rest.len()));
+            let (value, rest) = rest.find(',').and_then(|i| rest.split_at_checked(i)).unwrap_or((rest, ""));
             let value = value.trim_end();
             if value.is_empty() {
                 return Err(ctx.attr("empty attribute value"));

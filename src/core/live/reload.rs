@@ -8,8 +8,8 @@ use crate::core::error::PlayerError;
 use crate::core::format::playlist::{PlaylistWarning, Variables};
 use crate::core::format::url;
 use crate::core::io::{Ops, RequestId, RequestKind};
-use crate::core::time::{Deadline, Instant, TimerReason};
 use crate::core::text;
+use crate::core::time::{Deadline, Instant, TimerReason};
 
 /// Consecutive failures before the player may give up.
 const MAX_FAILURES: u32 = 8;
@@ -88,7 +88,8 @@ impl Reload {
         let mut fresh = Vec::new();
         for w in warnings {
             let text = w.to_string();
-            let key = text.strip_prefix("line ").and_then(|t| text::split_once(t, ": ")).map_or(text.as_str(), |(_, t)| t);
+            let key =
+                text.strip_prefix("line ").and_then(|t| text::split_once(t, ": ")).map_or(text.as_str(), |(_, t)| t);
             if !self.warned.iter().any(|k| k == key) && self.warned.len() < MAX_WARNINGS_REMEMBERED {
                 self.warned.push(key.to_string());
                 fresh.push(text);
@@ -196,8 +197,8 @@ impl Reload {
 
 #[cfg(test)]
 mod tests {
-    use crate::core::io::Outbox;
     use super::*;
+    use crate::core::io::Outbox;
     use crate::core::io::Output;
 
     fn err() -> PlayerError {

@@ -155,7 +155,7 @@ impl Parser<'_> {
                 {
                     self.i += 1;
                 }
-                text::parse_f64(&self.src[start..self.i]).filter(|n| n.is_finite()).map(Json::Num)
+                text::parse_f64(self.src.get(start..self.i)?).filter(|n| n.is_finite()).map(Json::Num)
             }
         }
     }
@@ -178,7 +178,7 @@ impl Parser<'_> {
                 }
                 self.i += 1;
             }
-            o.push_str(&self.src[start..self.i]);
+            o.push_str(self.src.get(start..self.i)?);
             match *self.s.get(self.i)? {
                 b'"' => {
                     self.i += 1;

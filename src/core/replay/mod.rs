@@ -295,7 +295,10 @@ impl ReplayEngine {
     pub fn seek_to_node(&mut self, now: Instant, id: &str) -> Result<SeekId, PlayerError> {
         self.advance(now);
         let Some(n) = self.show.nodes.iter().position(|n| n.cue.id == id) else {
-            return Err(PlayerError::InvalidOption { field: "nodeId", reason: format!("no node {id:?} in this show") });
+            return Err(PlayerError::InvalidOption {
+                field: "nodeId",
+                reason: format!("no node {} in this show", crate::core::text::Quoted(id)),
+            });
         };
         let node = &self.show.nodes[n];
         self.begin_seek(node.start_s, Some(node.cue.start.get()), Some(n))

@@ -13,7 +13,6 @@
 //! [`MAX_SUBSTITUTED_BYTES`]: a few references to a long value could otherwise make a small
 //! playlist expand without bound.
 
-
 use super::{classify, tokenize, Ctx, Line, PlaylistError, Raw, Result, ATTRIBUTE_LIST_TAGS, MAX_ITEMS};
 use crate::core::format::url;
 use crate::core::text;
@@ -318,8 +317,8 @@ impl Pass {
         let mut at = Some(first);
         let mut replaced = false;
         while let Some(i) = at {
-            let (before, after) = rest.split_at(i);
-            let after = &after[2..]; // past "{$"
+            // `i` is where a `{$` starts: a character boundary, with the two bytes after it.
+            let (Some(before), Some(after)) = (rest.get(..i), rest.get(i + 2..)) else { break };
             out.push_str(before);
             match after.split_once('}').filter(|(name, _)| is_variable_name(name)) {
                 Some((name, tail)) => {
