@@ -59,7 +59,7 @@
 //! [`ClockClient`] runs the exchanges: a burst to start, a slow refresh, backoff on failure, and
 //! a burst on demand ([`ClockClient::resync`]) when the page comes back or the network changes.
 
-use std::collections::VecDeque;
+use crate::core::queue::Queue;
 
 use super::error::PlayerError;
 use super::io::{Ops, RequestId, RequestKind};
@@ -298,7 +298,7 @@ pub enum Added {
 #[derive(Debug, Clone, Default)]
 pub struct ClockSync {
     /// Oldest first; all fit one line.
-    points: VecDeque<Point>,
+    points: Queue<Point>,
     fit: Option<Fit>,
     /// Samples in a row that disagree with `points` and agree among themselves.
     suspects: Vec<Point>,

@@ -6,7 +6,7 @@
 //! current [`Instant`] for everything that happened, then drains `poll_output` until it returns
 //! [`Output::Timeout`], and calls `handle_timeout` no later than that deadline.
 
-use std::collections::VecDeque;
+use crate::core::queue::Queue;
 
 use super::error::PlayerError;
 use super::time::{Deadline, Instant, MediaTime};
@@ -274,20 +274,20 @@ pub trait Engine {
 pub struct Outbox<E> {
     ops: Ops,
     /// The events, in order; each has its place in `ops` (an `Output::Event(())`).
-    events: VecDeque<E>,
+    events: Queue<E>,
 }
 
 /// Everything but the events of an [`Outbox`]: the outputs in order (an event's place marked
 /// by `Output::Event(())`) and the request numbering.
 #[derive(Debug, Default)]
 pub struct Ops {
-    queue: VecDeque<Output<()>>,
+    queue: Queue<Output<()>>,
     last_id: RequestId,
 }
 
 impl<E> Default for Outbox<E> {
     fn default() -> Self {
-        Outbox { ops: Ops::default(), events: VecDeque::new() }
+        Outbox { ops: Ops::default(), events: Queue::new() }
     }
 }
 

@@ -23,9 +23,9 @@ mod small_map;
 mod storage;
 mod tabs;
 
+use crate::core::queue::Queue;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::rc::{Rc, Weak};
 
@@ -138,8 +138,8 @@ fn typed<E: 'static>(engine: &mut dyn DynEngine) -> &mut E {
 /// One player: its driver, the inputs deferred while it was busy, and its event queue.
 pub struct Shared {
     driver: RefCell<Driver>,
-    deferred: RefCell<VecDeque<Input>>,
-    events: RefCell<VecDeque<AnyEvent>>,
+    deferred: RefCell<Queue<Input>>,
+    events: RefCell<Queue<AnyEvent>>,
     flushing: Cell<bool>,
     sink: RefCell<Option<EventSink<AnyEvent>>>,
 }

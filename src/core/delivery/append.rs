@@ -6,7 +6,7 @@
 //! one with other codecs changes its type. Played media older than [`BACK_BUFFER_S`] is removed,
 //! and a full buffer (`QuotaExceededError`) frees what was played and retries.
 
-use std::collections::VecDeque;
+use crate::core::queue::Queue;
 
 use crate::core::error::PlayerError;
 use crate::core::format::mp4::InitSegment;
@@ -24,7 +24,7 @@ pub struct AppendQueue {
     mime: Option<String>,
     init: Option<InitSegment>,
     busy: bool,
-    queue: VecDeque<BufferOp>,
+    queue: Queue<BufferOp>,
 }
 
 impl AppendQueue {

@@ -10,7 +10,7 @@
 //!
 //! It knows nothing of playlists or live edges: the live engine and replay both use it.
 
-use std::collections::VecDeque;
+use crate::core::queue::Queue;
 
 use crate::core::error::PlayerError;
 use crate::core::format::mp4;
@@ -52,16 +52,16 @@ pub enum Delivery<T> {
 
 #[derive(Debug)]
 pub struct Loader<T> {
-    queue: VecDeque<Loading<T>>,
+    queue: Queue<Loading<T>>,
     /// The init segment requested last; media that needs another asks for it first.
     requested_init: Option<InitRef>,
     /// Failures reported for requests not at the head, delivered in order.
-    failed: VecDeque<Delivery<T>>,
+    failed: Queue<Delivery<T>>,
 }
 
 impl<T> Default for Loader<T> {
     fn default() -> Self {
-        Loader { queue: VecDeque::new(), requested_init: None, failed: VecDeque::new() }
+        Loader { queue: Queue::new(), requested_init: None, failed: Queue::new() }
     }
 }
 

@@ -49,7 +49,7 @@
 pub mod retry;
 pub mod wire;
 
-use std::collections::VecDeque;
+use crate::core::queue::Queue;
 
 use crate::core::error::PlayerError;
 use crate::core::format::url;
@@ -408,7 +408,7 @@ pub struct OrderClient {
     last_intent: IntentId,
     rng: Rng,
     budget: Budget,
-    events: VecDeque<OrderUpdate>,
+    events: Queue<OrderUpdate>,
     /// Orders other tabs said they are sending and have not answered: `(product, key, body)`.
     elsewhere: Vec<(String, String, Vec<u8>)>,
 }
@@ -422,7 +422,7 @@ impl OrderClient {
             last_intent: 0,
             rng: Rng::new(seed),
             budget: Budget::default(),
-            events: VecDeque::new(),
+            events: Queue::new(),
             elsewhere: Vec::new(),
         }
     }
