@@ -353,7 +353,7 @@ fn settle_all_orders(waiting: &Waiting, order: impl Fn(IntentId) -> Option<Order
 /// A seed of this page's own: retries of pages that failed together do not retry together.
 fn seed() -> u64 {
     random_uuid()
-        .and_then(|u| u64::from_str_radix(u.replace('-', "").get(..16)?, 16).ok())
+        .and_then(|u| u64::from_str_radix(crate::core::text::replace(&u, "-", "").get(..16)?, 16).ok())
         .unwrap_or_else(|| (js_sys::Math::random() * u64::MAX as f64) as u64)
 }
 

@@ -262,6 +262,38 @@ pub fn split_once<'a>(s: &'a str, needle: &str) -> Option<(&'a str, &'a str)> {
     Some((s.get(..at)?, s.get(at + needle.len()..)?))
 }
 
+/// `String::from_utf8_lossy(bytes)`, owned: every ill-formed sequence (its maximal part, as
+/// `str::from_utf8` reports it) becomes U+FFFD. The same result without `Utf8Chunks`.
+pub fn lossy(mut bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                out.push_str(s);
+                return out;
+            }
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push('\u{FFFD}');
+                bytes = rest.get(e.error_len().unwrap_or(rest.len())..).unwrap_or_default();
+            }
+        }
+    }
+}
+
+/// The items joined by `sep`, as `items.join(sep)`.
+pub fn join(items: &[&str], sep: &str) -> String {
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(item);
+    }
+    out
+}
+
 /// `s.replace(from, to)` for a non-empty `from`, as [`find`] searches.
 pub fn replace(s: &str, from: &str, to: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -352,6 +384,25 @@ mod tests {
         for s in ["", "cue-1", "Wasserkocher \"Öko\" \\ 50 %", "日本語のキュー", "😀 🏻", "x\u{202e}y\u{feff}\u{1}"]
         {
             assert_eq!(Quoted(s).to_string(), format!("{s:?}"));
+        }
+    }
+
+    #[test]
+    fn lossy_and_join_do_what_std_does() {
+        let cases: [&[u8]; 7] = [
+            b"",
+            b"abc",
+            b"a\xffb",
+            b"\xe2\x82",
+            b"x\xe2\x82y\xf0\x9f\x98\x80\xc0\xaf",
+            "é€😀".as_bytes(),
+            b"\xed\xa0\x80z",
+        ];
+        for b in cases {
+            assert_eq!(lossy(b), String::from_utf8_lossy(b), "{b:?}");
+        }
+        for items in [&[][..], &["a"][..], &["a", "", "b"][..]] {
+            assert_eq!(join(items, "/"), items.join("/"));
         }
     }
 
@@ -466,6 +517,11 @@ mod tests {
     #[cfg(not(target_arch = "wasm32"))]
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn lossy_as_std_does(b in proptest::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(lossy(&b), String::from_utf8_lossy(&b));
+        }
 
         #[test]
         fn search_and_replace_as_str_does(s in "[a-c%0A{$é]{0,12}", n in "[a-c%0A{$é]{1,3}", to in "[xy]{0,2}") {

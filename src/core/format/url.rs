@@ -79,7 +79,7 @@ fn remove_dot_segments(path: &str) -> String {
     if absolute {
         result.push('/');
     }
-    result.push_str(&out.join("/"));
+    result.push_str(&crate::core::text::join(&out, "/"));
     if trailing_slash && !result.ends_with('/') {
         result.push('/');
     }

@@ -273,7 +273,7 @@ impl Order {
             ("status", self.status.to_wire().to_string()),
             ("order", self.order_id.clone().unwrap_or_default()),
             ("attempts", self.attempts.to_string()),
-            ("body", String::from_utf8_lossy(&self.body).into_owned()),
+            ("body", text::lossy(&self.body)),
         ])
     }
     /// An order from a stored record, with its stored key and body.
@@ -361,7 +361,7 @@ impl Message {
             ("key", self.key.clone()),
             ("status", self.status.to_wire().to_string()),
             ("order", self.order_id.clone().unwrap_or_default()),
-            ("body", String::from_utf8_lossy(&self.body).into_owned()),
+            ("body", text::lossy(&self.body)),
         ])
     }
     fn decode(bytes: &[u8]) -> Option<Message> {

@@ -220,7 +220,7 @@ impl Parser<'_> {
 pub const RECORD_HEADER: &str = "liveshop.order/1";
 
 fn escape(v: &str) -> String {
-    v.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text::replace(&text::replace(&text::replace(v, "%", "%25"), "\r", "%0D"), "\n", "%0A")
 }
 
 fn unescape(v: &str) -> String {

@@ -438,7 +438,7 @@ impl ReplayEngine {
             self.error(e, false);
         }
         if let Some((url, body)) = self.texts.thumbnails.take() {
-            match vtt::parse_tiles(&String::from_utf8_lossy(&body), &url) {
+            match vtt::parse_tiles(&crate::core::text::lossy(&body), &url) {
                 Ok(tiles) => show.tiles = tiles,
                 Err(reason) => self.error(PlayerError::Playlist { url, reason: reason.into() }, false),
             }

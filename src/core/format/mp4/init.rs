@@ -64,7 +64,7 @@ impl InitSegment {
     pub fn mime_type(&self) -> String {
         let codecs: Vec<&str> = self.tracks.iter().filter_map(|t| t.codec.as_deref()).collect();
         let container = if self.video().is_some() { "video/mp4" } else { "audio/mp4" };
-        format!("{container}; codecs=\"{}\"", codecs.join(","))
+        format!("{container}; codecs=\"{}\"", crate::core::text::join(&codecs, ","))
     }
 }
 
