@@ -428,10 +428,17 @@ impl LivePlayer {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn start(&self) -> js_sys::Promise {
         let player = self.player.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            player.open().await.map_err(|e| js_error(&e))?;
-            player.with(|d, now| d.engine().start(now));
-            Ok(JsValue::UNDEFINED)
+        js_sys::Promise::new(&mut |resolve, reject| {
+            let started = player.clone();
+            player.open_then(move |outcome| match outcome {
+                Ok(()) => {
+                    started.with(|d, now| d.engine().start(now));
+                    resolve.call0(&JsValue::NULL).ok();
+                }
+                Err(e) => {
+                    reject.call1(&JsValue::NULL, &js_error(&e)).ok();
+                }
+            });
         })
     }
 

@@ -19,6 +19,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::let_underscore_must_use)]
 
 mod fetch;
+mod settle;
 mod small_map;
 mod storage;
 mod tabs;
@@ -38,6 +39,7 @@ use web_sys::{AbortController, HtmlVideoElement, MediaSource, SourceBuffer};
 
 use crate::core::io::{Frame, Output, PageEvent, RequestId, ResponseHead, StorageResult, TabEvent};
 use crate::core::{BufferOp, Deadline, Engine, Instant, MediaEvent, MediaState, MediaTime, PlayerError};
+use settle::then;
 use small_map::SmallMap;
 
 /// How often the media element is sampled for the controller while nothing else happens.
@@ -236,10 +238,28 @@ impl<E: Engine + 'static> Player<E> {
         self.read(|e| e.stats())
     }
 
-    /// Attaches a `MediaSource` to the video element; resolves once it is open. Rejected if
-    /// the player is destroyed before that.
-    pub fn open(&self) -> impl std::future::Future<Output = Result<(), PlayerError>> {
-        Shared::open(self.shared.clone())
+    /// Attaches a `MediaSource` to the video element, once the current call is over (in a
+    /// microtask); `done` hears once it is open, or why not (the player destroyed before that).
+    pub fn open_then(&self, done: impl FnOnce(Result<(), PlayerError>) + 'static) {
+        let shared = self.shared.clone();
+        then(&js_sys::Promise::resolve(&JsValue::UNDEFINED), Box::new(move |_| shared.open(Box::new(done))));
+    }
+
+    /// [`open_then`](Self::open_then) as a future, for the tests.
+    #[cfg(test)]
+    pub async fn open(&self) -> Result<(), PlayerError> {
+        let outcome = Rc::new(RefCell::new(None));
+        let into = outcome.clone();
+        let promise = js_sys::Promise::new(&mut |resolve: Function, _| {
+            let into = into.clone();
+            self.open_then(move |r| {
+                *into.borrow_mut() = Some(r);
+                resolve.call0(&JsValue::NULL).ok();
+            });
+        });
+        wasm_bindgen_futures::JsFuture::from(promise).await.ok();
+        let r = outcome.borrow_mut().take();
+        r.unwrap_or(Err(PlayerError::Destroyed))
     }
 
     /// Releases everything: fetches, timers, listeners, the `MediaSource`; a `start()` waiting
@@ -330,32 +350,50 @@ impl Shared {
         self.flushing.set(false);
     }
 
-    async fn open(self: Rc<Self>) -> Result<(), PlayerError> {
-        let (ms, opened) = {
-            let mut d = self.driver.try_borrow_mut().map_err(|_| busy())?;
-            if d.destroyed {
-                return Err(PlayerError::Destroyed);
-            }
-            if d.media_source.is_some() {
-                return Ok(());
-            }
-            let ms = MediaSource::new().map_err(|e| unsupported(&e))?;
-            let url = web_sys::Url::create_object_url_with_source(&ms).map_err(|e| unsupported(&e))?;
-            d.video.set_src(&url);
-            d.object_url = Some(url);
-            d.media_source = Some(ms.clone());
-            let mut settle = None;
-            let opened = js_sys::Promise::new(&mut |resolve: Function, reject: Function| {
-                let listener = EventListener::once(&ms, "sourceopen", move |_| {
-                    // A promise's resolve function cannot throw.
-                    resolve.call0(&JsValue::NULL).ok();
-                });
-                settle = Some((reject, listener));
+    /// Attaches a `MediaSource` to the video element; `done` hears once it is open, or why not.
+    fn open(self: Rc<Self>, done: Box<dyn FnOnce(Result<(), PlayerError>)>) {
+        match self.attach() {
+            Err(e) => done(Err(e)),
+            Ok(None) => done(Ok(())),
+            Ok(Some((ms, opened))) => then(
+                &opened,
+                Box::new(move |outcome| match outcome {
+                    Ok(_) => done(self.opened(&ms)),
+                    Err(_) => done(Err(PlayerError::Destroyed)),
+                }),
+            ),
+        }
+    }
+
+    /// A new `MediaSource` on the element and the promise of its `sourceopen`; `None` if the
+    /// element has one already.
+    fn attach(&self) -> Result<Option<(MediaSource, js_sys::Promise)>, PlayerError> {
+        let mut d = self.driver.try_borrow_mut().map_err(|_| busy())?;
+        if d.destroyed {
+            return Err(PlayerError::Destroyed);
+        }
+        if d.media_source.is_some() {
+            return Ok(None);
+        }
+        let ms = MediaSource::new().map_err(|e| unsupported(&e))?;
+        let url = web_sys::Url::create_object_url_with_source(&ms).map_err(|e| unsupported(&e))?;
+        d.video.set_src(&url);
+        d.object_url = Some(url);
+        d.media_source = Some(ms.clone());
+        let mut settle = None;
+        let opened = js_sys::Promise::new(&mut |resolve: Function, reject: Function| {
+            let listener = EventListener::once(&ms, "sourceopen", move |_| {
+                // A promise's resolve function cannot throw.
+                resolve.call0(&JsValue::NULL).ok();
             });
-            d.opening = settle;
-            (ms, opened)
-        };
-        wasm_bindgen_futures::JsFuture::from(opened).await.map_err(|_| PlayerError::Destroyed)?;
+            settle = Some((reject, listener));
+        });
+        d.opening = settle;
+        Ok(Some((ms, opened)))
+    }
+
+    /// The `MediaSource` is open: live from now on, and listened to.
+    fn opened(self: &Rc<Self>, ms: &MediaSource) -> Result<(), PlayerError> {
         {
             let mut d = self.driver.try_borrow_mut().map_err(|_| busy())?;
             d.opening = None;
@@ -539,7 +577,7 @@ impl Driver {
         };
         let signal = controller.signal();
         self.fetches.insert(req.id, controller);
-        wasm_bindgen_futures::spawn_local(fetch::run_request(Rc::downgrade(player), req, signal));
+        fetch::run_request(Rc::downgrade(player), req, signal);
     }
 
     fn open_source_buffer(&mut self, player: &Rc<Shared>, mime: &str) {
@@ -615,12 +653,15 @@ impl Driver {
             Err(e) => return self.engine.handle_media_event(now(), MediaEvent::PlayRejected(js_message(&e))),
         };
         let weak = Rc::downgrade(player);
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Err(e) = wasm_bindgen_futures::JsFuture::from(promise).await {
-                let reason = js_message(&e);
-                run(&weak, move |d, now| d.engine.handle_media_event(now, MediaEvent::PlayRejected(reason)));
-            }
-        });
+        then(
+            &promise,
+            Box::new(move |outcome| {
+                if let Err(e) = outcome {
+                    let reason = js_message(&e);
+                    run(&weak, move |d, now| d.engine.handle_media_event(now, MediaEvent::PlayRejected(reason)));
+                }
+            }),
+        );
     }
 
     /// Reports the next frame handed to the compositor (`requestVideoFrameCallback`, where the
