@@ -244,10 +244,10 @@ impl<'v> VariableContext<'v> {
             return Err(ctx.define("a variable name is made of A-Z, a-z, 0-9, '-' and '_'"));
         }
         if pass.vars.get(name).is_some() {
-            return Err(PlaylistError::DuplicateVariable { line: ctx.line, name: name.into() });
+            return Err(Box::new(PlaylistError::DuplicateVariable { line: ctx.line, name: name.into() }));
         }
         if pass.vars.entries.len() >= MAX_ITEMS {
-            return Err(PlaylistError::TooLarge { what: "variables", limit: MAX_ITEMS });
+            return Err(Box::new(PlaylistError::TooLarge { what: "variables", limit: MAX_ITEMS }));
         }
         let unresolved = |from| PlaylistError::UnresolvedDefine { line: ctx.line, name: name.into(), place: from };
         let value = match source {
