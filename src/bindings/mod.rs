@@ -374,7 +374,7 @@ fn settle_all_orders(waiting: &Waiting, order: impl Fn(IntentId) -> Option<Order
 /// A seed of this page's own: retries of pages that failed together do not retry together.
 fn seed() -> u64 {
     random_uuid()
-        .and_then(|u| u64::from_str_radix(&u.replace('-', "")[..16], 16).ok())
+        .and_then(|u| u64::from_str_radix(crate::core::text::replace(&u, "-", "").get(..16)?, 16).ok())
         .unwrap_or_else(|| (js_sys::Math::random() * u64::MAX as f64) as u64)
 }
 
@@ -626,10 +626,17 @@ fn live_stats(player: &Player<LiveEngine>, rewind: &Rewind) -> JsValue {
 
 /// Attaches the live engine to its element and joins the edge (`start()`).
 fn join_live(player: Rc<Player<LiveEngine>>) -> js_sys::Promise {
-    wasm_bindgen_futures::future_to_promise(async move {
-        player.open().await.map_err(|e| js_error(&e))?;
-        player.with(|d, now| d.engine().start(now));
-        Ok(JsValue::UNDEFINED)
+    js_sys::Promise::new(&mut |resolve, reject| {
+        let started = player.clone();
+        player.open_then(move |outcome| match outcome {
+            Ok(()) => {
+                started.with(|d, now| d.engine().start(now));
+                resolve.call0(&JsValue::NULL).ok();
+            }
+            Err(e) => {
+                reject.call1(&JsValue::NULL, &js_error(&e)).ok();
+            }
+        });
     })
 }
 

@@ -274,14 +274,12 @@ impl ReplayPlayer {
                 return;
             }
             pending.borrow_mut().loads.push((resolve, reject));
-            let (player, pending) = (player.clone(), pending.clone());
-            wasm_bindgen_futures::spawn_local(async move {
-                match player.open().await {
-                    Ok(()) => player.with(|d, now| d.engine().start(now)),
-                    Err(e) => {
-                        for (_, reject) in pending.borrow_mut().loads.drain(..) {
-                            reject.call1(&JsValue::NULL, &js_error(&e)).ok();
-                        }
+            let (started, pending) = (player.clone(), pending.clone());
+            player.open_then(move |outcome| match outcome {
+                Ok(()) => started.with(|d, now| d.engine().start(now)),
+                Err(e) => {
+                    for (_, reject) in pending.borrow_mut().loads.drain(..) {
+                        reject.call1(&JsValue::NULL, &js_error(&e)).ok();
                     }
                 }
             });

@@ -59,10 +59,10 @@
 //! [`ClockClient`] runs the exchanges: a burst to start, a slow refresh, backoff on failure, and
 //! a burst on demand ([`ClockClient::resync`]) when the page comes back or the network changes.
 
-use std::collections::VecDeque;
+use crate::core::queue::Queue;
 
 use super::error::PlayerError;
-use super::io::{Outbox, RequestId, RequestKind};
+use super::io::{Ops, RequestId, RequestKind};
 use super::text;
 use super::time::{Deadline, Instant, ServerTime, TimerReason};
 
@@ -298,7 +298,7 @@ pub enum Added {
 #[derive(Debug, Clone, Default)]
 pub struct ClockSync {
     /// Oldest first; all fit one line.
-    points: VecDeque<Point>,
+    points: Queue<Point>,
     fit: Option<Fit>,
     /// Samples in a row that disagree with `points` and agree among themselves.
     suspects: Vec<Point>,
@@ -463,7 +463,7 @@ impl ClockClient {
     }
 
     /// Begins exchanging now, with a burst.
-    pub fn start<E>(&mut self, out: &mut Outbox<E>, now: Instant) {
+    pub fn start(&mut self, out: &mut Ops, now: Instant) {
         self.seen = self.seen.max(now);
         self.burst_left = BURST.0;
         if self.in_flight.is_none() {
@@ -473,7 +473,7 @@ impl ClockClient {
     }
 
     /// Stops exchanging; what was learnt is kept.
-    pub fn stop<E>(&mut self, out: &mut Outbox<E>) {
+    pub fn stop(&mut self, out: &mut Ops) {
         if let Some(x) = self.in_flight.take() {
             out.cancel(x.id);
         }
@@ -512,7 +512,7 @@ impl ClockClient {
         at.map(|at| Deadline::new(at, TimerReason::ClockSync))
     }
 
-    pub fn handle_timeout<E>(&mut self, out: &mut Outbox<E>, now: Instant) {
+    pub fn handle_timeout(&mut self, out: &mut Ops, now: Instant) {
         self.seen = self.seen.max(now);
         self.notice_sleep(now);
         if let Some(x) = self.in_flight {
@@ -625,12 +625,12 @@ fn parse_clock_reply(body: &[u8]) -> Option<(f64, f64)> {
     let text = std::str::from_utf8(body).ok()?;
     let field = |name: &str| -> Option<f64> {
         let key = format!("\"{name}\"");
-        let rest = &text[text.find(&key)? + key.len()..];
+        let (_, rest) = text::split_once(text, &key)?;
         let rest = rest.trim_start().strip_prefix(':')?.trim_start();
         let end = rest
             .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E')))
             .unwrap_or(rest.len());
-        text::parse_f64(&rest[..end]).filter(|v| v.is_finite())
+        text::parse_f64(rest.get(..end)?).filter(|v| v.is_finite())
     };
     Some((field("t1")?, field("t2")?))
 }
@@ -638,6 +638,7 @@ fn parse_clock_reply(body: &[u8]) -> Option<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::io::Outbox;
     use crate::core::io::Output;
 
     #[test]

@@ -29,7 +29,7 @@ pub enum PlayerError {
     CueRefused(String),
     #[error("product cue refused: {0}")]
     CueLinkRefused(String),
-    #[error("product cue {id:?} went by while the page could not show it")]
+    #[error("product cue {} went by while the page could not show it", crate::core::text::Quoted(.id))]
     CueMissed { id: String },
     #[error("the stream ended")]
     Ended,

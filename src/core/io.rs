@@ -6,7 +6,7 @@
 //! current [`Instant`] for everything that happened, then drains `poll_output` until it returns
 //! [`Output::Timeout`], and calls `handle_timeout` no later than that deadline.
 
-use std::collections::VecDeque;
+use crate::core::queue::Queue;
 
 use super::error::PlayerError;
 use super::time::{Deadline, Instant, MediaTime};
@@ -152,6 +152,26 @@ pub enum Output<E> {
     Timeout(Option<Deadline>),
 }
 
+impl<E> Output<E> {
+    /// The same output with its event, if it is one, turned into another type.
+    pub fn map_event<F>(self, f: impl FnOnce(E) -> F) -> Output<F> {
+        match self {
+            Output::Fetch(r) => Output::Fetch(r),
+            Output::CancelFetch(id) => Output::CancelFetch(id),
+            Output::OpenSourceBuffer { mime } => Output::OpenSourceBuffer { mime },
+            Output::Buffer(op) => Output::Buffer(op),
+            Output::Seek(t) => Output::Seek(t),
+            Output::SetRate(r) => Output::SetRate(r),
+            Output::Play => Output::Play,
+            Output::Pause => Output::Pause,
+            Output::Storage(op) => Output::Storage(op),
+            Output::Tab(op) => Output::Tab(op),
+            Output::Event(e) => Output::Event(f(e)),
+            Output::Timeout(d) => Output::Timeout(d),
+        }
+    }
+}
+
 /// The media element as the driver last saw it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MediaState {
@@ -252,20 +272,43 @@ pub trait Engine {
 }
 
 /// The engine's outgoing queue and request numbering, lent to its parts so each can ask for
-/// what it needs without knowing about the others.
+/// what it needs without knowing about the others. Parts get the [`Ops`] inside it, which
+/// knows nothing of the engine's event type: they are compiled once for every engine.
 #[derive(Debug)]
 pub struct Outbox<E> {
-    queue: VecDeque<Output<E>>,
+    ops: Ops,
+    /// The events, in order; each has its place in `ops` (an `Output::Event(())`).
+    events: Queue<E>,
+}
+
+/// Everything but the events of an [`Outbox`]: the outputs in order (an event's place marked
+/// by `Output::Event(())`) and the request numbering.
+#[derive(Debug, Default)]
+pub struct Ops {
+    queue: Queue<Output<()>>,
     last_id: RequestId,
 }
 
 impl<E> Default for Outbox<E> {
     fn default() -> Self {
-        Outbox { queue: VecDeque::new(), last_id: 0 }
+        Outbox { ops: Ops::default(), events: Queue::new() }
     }
 }
 
-impl<E> Outbox<E> {
+impl<E> std::ops::Deref for Outbox<E> {
+    type Target = Ops;
+    fn deref(&self) -> &Ops {
+        &self.ops
+    }
+}
+
+impl<E> std::ops::DerefMut for Outbox<E> {
+    fn deref_mut(&mut self) -> &mut Ops {
+        &mut self.ops
+    }
+}
+
+impl Ops {
     /// A fresh request id, for a request built by hand (see [`get`](Self::get)).
     pub fn next_id(&mut self) -> RequestId {
         self.last_id += 1;
@@ -280,14 +323,30 @@ impl<E> Outbox<E> {
     pub fn cancel(&mut self, id: RequestId) {
         self.queue.push_back(Output::CancelFetch(id));
     }
-    pub fn push(&mut self, output: Output<E>) {
+    /// Queues an output; an event goes through [`Outbox::event`].
+    pub fn push(&mut self, output: Output<()>) {
         self.queue.push_back(output);
     }
+}
+
+impl<E> Outbox<E> {
+    /// Queues an output of the engine's own, an event or not.
+    pub fn push(&mut self, output: Output<E>) {
+        match output {
+            Output::Event(e) => self.event(e),
+            o => self.ops.push(o.map_event(|_| ())),
+        }
+    }
     pub fn event(&mut self, event: E) {
-        self.queue.push_back(Output::Event(event));
+        self.ops.queue.push_back(Output::Event(()));
+        self.events.push_back(event);
     }
     pub fn pop(&mut self) -> Option<Output<E>> {
-        self.queue.pop_front()
+        let output = self.ops.queue.pop_front()?;
+        if let Output::Event(()) = output {
+            return self.events.pop_front().map(Output::Event);
+        }
+        Some(output.map_event(|()| unreachable!()))
     }
 }
 

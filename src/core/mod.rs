@@ -11,6 +11,7 @@
 //! | [`live`] | the live engine and its live-only parts (edge, reloads, variants, controller) |
 //! | [`num`] | float helpers that keep float formatting out of the wasm |
 //! | [`orders`] | the flash-sale order client: durable, one sender across tabs, retried with a budget |
+//! | [`queue`] | a first-in first-out queue on a `Vec`, smaller in the wasm than `VecDeque` |
 //! | [`text`] | numbers to and from text without the weight of `core::fmt`'s float code |
 
 pub mod clock;
@@ -22,6 +23,7 @@ pub mod io;
 pub mod live;
 pub mod num;
 pub mod orders;
+pub mod queue;
 pub mod replay;
 pub mod text;
 pub mod time;

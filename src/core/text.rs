@@ -1,4 +1,4 @@
-//! Numbers to and from text, small enough for the wasm.
+//! Numbers to and from text, and searching text, small enough for the wasm.
 //!
 //! `str::parse::<f64>` and `f64`'s `Display` are exact (Eisel-Lemire with a big-decimal
 //! fallback; Grisu with a Dragon4 fallback), and cost about 25 KB of wasm between them, tables
@@ -207,7 +207,8 @@ fn push_fixed(out: &mut String, a: f64) {
     while digits.len() <= decimals {
         digits.insert(0, '0');
     }
-    let (int, frac) = digits.split_at(digits.len() - decimals);
+    // Only ASCII digits: every index is a character boundary.
+    let (int, frac) = digits.split_at_checked(digits.len() - decimals).unwrap_or_default();
     out.push_str(int);
     let frac = frac.trim_end_matches('0');
     if !frac.is_empty() {
@@ -239,11 +240,185 @@ pub fn f64_to_string(v: f64) -> String {
     s
 }
 
+/// Where `needle` first occurs in `s`, as `s.find(needle)`. A plain scan: the player's needles
+/// are a few bytes, and `str`'s two-way searcher (what `find`, `split_once` and `replace` use
+/// for a `&str`) costs 1.2 KB of the wasm gzipped. A match of a non-empty needle starts on a
+/// character boundary, as a UTF-8 needle cannot start inside a character.
+pub fn find(s: &str, needle: &str) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    s.as_bytes().windows(needle.len()).position(|w| w == needle.as_bytes())
+}
+
+/// `s.contains(needle)`, as [`find`] searches.
+pub fn contains(s: &str, needle: &str) -> bool {
+    find(s, needle).is_some()
+}
+
+/// `s.split_once(needle)`, as [`find`] searches.
+pub fn split_once<'a>(s: &'a str, needle: &str) -> Option<(&'a str, &'a str)> {
+    let at = find(s, needle)?;
+    Some((s.get(..at)?, s.get(at + needle.len()..)?))
+}
+
+/// `String::from_utf8_lossy(bytes)`, owned: every ill-formed sequence (its maximal part, as
+/// `str::from_utf8` reports it) becomes U+FFFD. The same result without `Utf8Chunks`.
+pub fn lossy(mut bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                out.push_str(s);
+                return out;
+            }
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push('\u{FFFD}');
+                bytes = rest.get(e.error_len().unwrap_or(rest.len())..).unwrap_or_default();
+            }
+        }
+    }
+}
+
+/// The items joined by `sep`, as `items.join(sep)`.
+pub fn join(items: &[&str], sep: &str) -> String {
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(item);
+    }
+    out
+}
+
+/// `s.replace(from, to)` for a non-empty `from`, as [`find`] searches.
+pub fn replace(s: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some((before, after)) = split_once(rest, from).filter(|_| !from.is_empty()) {
+        out.push_str(before);
+        out.push_str(to);
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A string in double quotes with the escapes of `{:?}`: `\"`, `\\`, `\n`, `\r`, `\t`, `\0`,
+/// and `\u{..}` for the characters [`escaped`] lists. It writes exactly what `{:?}` writes for
+/// every character up to U+07FF (Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic, ...), in
+/// General Punctuation (U+2000-U+206F), for U+3000, the variation selectors, the combining half
+/// marks, the byte order mark and the specials, and for private use characters; it writes as
+/// they are the letters, marks and symbols of other scripts, where `{:?}` also escapes
+/// unassigned code points and grapheme-extending marks. (`{:?}`'s Unicode tables cost 4 KB of
+/// the wasm gzipped, with the slicing panics that also used them.)
+pub struct Quoted<'a>(pub &'a str);
+
+impl std::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = String::with_capacity(self.0.len() + 2);
+        out.push('"');
+        for c in self.0.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\0' => out.push_str("\\0"),
+                c if escaped(c) => {
+                    out.push_str("\\u{");
+                    let n = c as u32;
+                    let digits = (32 - (n | 1).leading_zeros()).div_ceil(4);
+                    for k in (0..digits).rev() {
+                        out.push(char::from(b"0123456789abcdef"[((n >> (4 * k)) & 0xf) as usize]));
+                    }
+                    out.push('}');
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        f.write_str(&out)
+    }
+}
+
+/// The characters [`Quoted`] writes as `\u{..}`: those `{:?}` escapes (as of Unicode 16) up to
+/// U+07FF, in U+2000-U+206F and from U+FE00 to U+FFFF (controls, spaces other than U+0020,
+/// format characters, combining marks, unassigned code points), U+3000, and private use.
+#[rustfmt::skip]
+fn escaped(c: char) -> bool {
+    matches!(c as u32,
+        0..=0x1f | 0x7f..=0xa0 | 0xad | 0x300..=0x36f | 0x378..=0x379 | 0x380..=0x383 | 0x38b | 0x38d
+        | 0x3a2 | 0x483..=0x489 | 0x530 | 0x557..=0x558 | 0x58b..=0x58c | 0x590..=0x5bd | 0x5bf
+        | 0x5c1..=0x5c2 | 0x5c4..=0x5c5 | 0x5c7..=0x5cf | 0x5eb..=0x5ee | 0x5f5..=0x605 | 0x610..=0x61a
+        | 0x61c | 0x64b..=0x65f | 0x670 | 0x6d6..=0x6dd | 0x6df..=0x6e4 | 0x6e7..=0x6e8 | 0x6ea..=0x6ed
+        | 0x70e..=0x70f | 0x711 | 0x730..=0x74c | 0x7a6..=0x7b0 | 0x7b2..=0x7bf | 0x7eb..=0x7f3
+        | 0x7fb..=0x7fd | 0x1fff..=0x200f | 0x2028..=0x202f | 0x205f..=0x206f | 0x3000 | 0xe000..=0xf8ff
+        | 0xfe00..=0xfe0f | 0xfe1a..=0xfe2f | 0xfe53 | 0xfe67 | 0xfe6c..=0xfe6f | 0xfe75 | 0xfefd..=0xff00
+        | 0xff9e..=0xff9f | 0xffbf..=0xffc1 | 0xffc8..=0xffc9 | 0xffd0..=0xffd1 | 0xffd8..=0xffd9
+        | 0xffdd..=0xffdf | 0xffe7 | 0xffef..=0xfffb | 0xfffe..=0xffff | 0xe0000..=0xe0fff | 0xf0000..)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     #[cfg(not(target_arch = "wasm32"))]
     use proptest::prelude::*;
+
+    #[test]
+    fn quoted_writes_what_debug_writes_where_it_says() {
+        let exact = (0..0x800)
+            .chain(0x2000..0x2070)
+            .chain(0xfe00..0x10000)
+            .chain(0xe000..0xf900)
+            .chain(0xe0000..0xe1000)
+            .chain([0x3000, 0xf0000, 0x10fffd]);
+        for c in exact.filter_map(char::from_u32) {
+            let s = format!("a{c}b");
+            assert_eq!(Quoted(&s).to_string(), format!("{s:?}"), "U+{:04X}", c as u32);
+        }
+        for s in ["", "cue-1", "Wasserkocher \"Öko\" \\ 50 %", "日本語のキュー", "😀 🏻", "x\u{202e}y\u{feff}\u{1}"]
+        {
+            assert_eq!(Quoted(s).to_string(), format!("{s:?}"));
+        }
+    }
+
+    #[test]
+    fn lossy_and_join_do_what_std_does() {
+        let cases: [&[u8]; 7] = [
+            b"",
+            b"abc",
+            b"a\xffb",
+            b"\xe2\x82",
+            b"x\xe2\x82y\xf0\x9f\x98\x80\xc0\xaf",
+            "é€😀".as_bytes(),
+            b"\xed\xa0\x80z",
+        ];
+        for b in cases {
+            assert_eq!(lossy(b), String::from_utf8_lossy(b), "{b:?}");
+        }
+        for items in [&[][..], &["a"][..], &["a", "", "b"][..]] {
+            assert_eq!(join(items, "/"), items.join("/"));
+        }
+    }
+
+    #[test]
+    fn searching_text_finds_what_str_finds() {
+        for (s, n) in
+            [("", "{$"), ("a{$b", "{$"), ("{$", "{$"), ("{", "{$"), ("x-->y-->z", "-->"), ("é-->", "-->"), ("ab", "")]
+        {
+            assert_eq!(find(s, n), s.find(n), "{s:?} {n:?}");
+            assert_eq!(split_once(s, n), s.split_once(n), "{s:?} {n:?}");
+            assert_eq!(contains(s, n), s.contains(n), "{s:?} {n:?}");
+        }
+        for s in ["", "%0A", "a%250Ab%0D%25", "%%0A0A", "é%0Aü"] {
+            assert_eq!(replace(s, "%0A", "\n"), s.replace("%0A", "\n"), "{s:?}");
+        }
+    }
 
     fn std_parse(s: &str) -> Option<f64> {
         s.parse::<f64>().ok()
@@ -342,6 +517,18 @@ mod tests {
     #[cfg(not(target_arch = "wasm32"))]
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn lossy_as_std_does(b in proptest::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(lossy(&b), String::from_utf8_lossy(&b));
+        }
+
+        #[test]
+        fn search_and_replace_as_str_does(s in "[a-c%0A{$é]{0,12}", n in "[a-c%0A{$é]{1,3}", to in "[xy]{0,2}") {
+            prop_assert_eq!(find(&s, &n), s.find(n.as_str()));
+            prop_assert_eq!(split_once(&s, &n), s.split_once(n.as_str()));
+            prop_assert_eq!(replace(&s, &n, &to), s.replace(n.as_str(), &to));
+        }
 
         #[test]
         fn exact_for_up_to_15_digits(n in 0u64..1_000_000_000_000_000, decimals in 0usize..=22, neg: bool) {

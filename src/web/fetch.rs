@@ -1,34 +1,44 @@
-//! One HTTP request, its body consumed as a stream so media can be appended as it arrives.
+//! One HTTP request, its body consumed as a stream so media can be appended as it arrives:
+//! each promise (the response, then each read) goes on in a callback (see [`super::settle`]).
 
-use std::rc::Weak;
+use std::rc::{Rc, Weak};
 
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestCache, RequestInit, Response};
 
-use super::{js_message, run, Player};
-use crate::core::io::{Method, Request, RequestKind, ResponseHead};
-use crate::core::{Engine, PlayerError};
+use super::settle::then;
+use super::{js_message, run, Shared};
+use crate::core::io::{Method, Request, RequestId, RequestKind, ResponseHead};
+use crate::core::PlayerError;
 
-pub(super) async fn run_request<E: Engine + 'static>(weak: Weak<Player<E>>, req: Request, signal: AbortSignal) {
-    let id = req.id;
-    let result = stream(&weak, &req, &signal).await;
-    if signal.aborted() {
-        return; // cancelled by the engine, which has already forgotten it
-    }
-    run(&weak, move |d, now| {
-        if d.fetch_finished(id) {
-            d.engine.handle_fetch_end(now, id, result);
-        }
-    });
+/// A request on its way: what its callbacks need.
+struct Fetch {
+    weak: Weak<Shared>,
+    id: RequestId,
+    url: String,
+    kind: RequestKind,
+    signal: AbortSignal,
 }
 
-async fn stream<E: Engine + 'static>(
-    weak: &Weak<Player<E>>,
-    req: &Request,
-    signal: &AbortSignal,
-) -> Result<(), PlayerError> {
-    let network = |e: wasm_bindgen::JsValue| PlayerError::Network { url: req.url.clone(), reason: js_message(&e) };
+/// Sends `req` once the driver's current call is over (in a microtask, as a spawned future
+/// would), and hands the engine its response as it comes.
+pub(super) fn run_request(weak: Weak<Shared>, req: Request, signal: AbortSignal) {
+    then(
+        &js_sys::Promise::resolve(&JsValue::UNDEFINED),
+        Box::new(move |_| {
+            let promise = start(&req, &signal);
+            let f = Rc::new(Fetch { weak, id: req.id, url: req.url, kind: req.kind, signal });
+            match promise {
+                Ok(promise) => then(&promise, Box::new(move |r| f.responded(r))),
+                Err(e) => f.end(Err(e)),
+            }
+        }),
+    );
+}
+
+/// Sends the request.
+fn start(req: &Request, signal: &AbortSignal) -> Result<js_sys::Promise, PlayerError> {
+    let network = |e: JsValue| PlayerError::Network { url: req.url.clone(), reason: js_message(&e) };
     let window =
         web_sys::window().ok_or_else(|| PlayerError::Network { url: req.url.clone(), reason: "no window".into() })?;
 
@@ -60,43 +70,78 @@ async fn stream<E: Engine + 'static>(
     if let Some(body) = &req.body {
         init.set_body(&js_sys::Uint8Array::from(body.as_slice()));
     }
-    let response: Response = JsFuture::from(window.fetch_with_str_and_init(&req.url, &init))
-        .await
-        .map_err(network)?
-        .dyn_into()
-        .map_err(network)?;
-    let status = response.status();
-    if req.kind == RequestKind::Api {
-        // An API's answer is in its status, headers and body, whatever the status.
-        let head = ResponseHead { status, headers: headers_of(&response) };
-        let id = req.id;
-        run(weak, move |d, now| d.engine.handle_fetch_head(now, id, head));
-    } else if !response.ok() {
-        return Err(PlayerError::HttpStatus { url: req.url.clone(), status });
+    Ok(window.fetch_with_str_and_init(&req.url, &init))
+}
+
+impl Fetch {
+    fn network(&self, e: &JsValue) -> PlayerError {
+        PlayerError::Network { url: self.url.clone(), reason: js_message(e) }
     }
-    let Some(body) = response.body() else { return Ok(()) };
-    let reader: ReadableStreamDefaultReader = body.get_reader().dyn_into().map_err(|e| network(e.into()))?;
-    loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(network)?;
-        let done = js_sys::Reflect::get(&chunk, &"done".into()).map_err(network)?;
-        if done.is_truthy() {
-            return Ok(());
+
+    /// The request is over: the engine hears how, unless it cancelled it (it has forgotten it).
+    fn end(&self, result: Result<(), PlayerError>) {
+        if self.signal.aborted() {
+            return;
         }
-        let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(network)?;
+        let id = self.id;
+        run(&self.weak, move |d, now| {
+            if d.fetch_finished(id) {
+                d.engine.handle_fetch_end(now, id, result);
+            }
+        });
+    }
+
+    fn responded(self: Rc<Self>, response: Result<JsValue, JsValue>) {
+        let response = match response.and_then(|r| r.dyn_into::<Response>()) {
+            Ok(r) => r,
+            Err(e) => return self.end(Err(self.network(&e))),
+        };
+        let status = response.status();
+        if self.kind == RequestKind::Api {
+            // An API's answer is in its status, headers and body, whatever the status.
+            let head = ResponseHead { status, headers: headers_of(&response) };
+            let id = self.id;
+            run(&self.weak, move |d, now| d.engine.handle_fetch_head(now, id, head));
+        } else if !response.ok() {
+            return self.end(Err(PlayerError::HttpStatus { url: self.url.clone(), status }));
+        }
+        let Some(body) = response.body() else { return self.end(Ok(())) };
+        match body.get_reader().dyn_into::<ReadableStreamDefaultReader>() {
+            Ok(reader) => self.read(reader),
+            Err(e) => self.end(Err(self.network(&e.into()))),
+        }
+    }
+
+    /// Reads the next chunk of the body, and so on to its end.
+    fn read(self: Rc<Self>, reader: ReadableStreamDefaultReader) {
+        let promise = reader.read();
+        then(&promise, Box::new(move |chunk| self.chunk(reader, chunk)));
+    }
+
+    fn chunk(self: Rc<Self>, reader: ReadableStreamDefaultReader, chunk: Result<JsValue, JsValue>) {
+        let field = |chunk: &JsValue, name: &str| js_sys::Reflect::get(chunk, &name.into());
+        let value =
+            chunk.and_then(|c| if field(&c, "done")?.is_truthy() { Ok(None) } else { field(&c, "value").map(Some) });
+        let value = match value {
+            Ok(Some(value)) => value,
+            Ok(None) => return self.end(Ok(())),
+            Err(e) => return self.end(Err(self.network(&e))),
+        };
         let bytes = js_sys::Uint8Array::new(&value).to_vec();
-        let Some(player) = weak.upgrade() else { return Ok(()) };
-        let id = req.id;
-        player.with(move |d, now| {
+        let Some(player) = self.weak.upgrade() else { return self.end(Ok(())) };
+        let id = self.id;
+        player.with(Box::new(move |d, now| {
             if d.fetch_live(id) {
                 d.engine.handle_fetch_chunk(now, id, &bytes);
             }
-        });
+        }));
         let live = player.driver.try_borrow().map_or(true, |d| d.fetch_live(id));
         if !live {
             // A cancel is not a failure: the read is over either way.
-            JsFuture::from(reader.cancel()).await.ok();
-            return Ok(());
+            then(&reader.cancel(), Box::new(move |_| self.end(Ok(()))));
+            return;
         }
+        self.read(reader);
     }
 }
 

@@ -1,6 +1,8 @@
 //! The browser driver: carries out what an engine asks (fetch, `SourceBuffer` operations,
-//! seeks, rate) and feeds back what the browser reports. It holds no playback logic and is
-//! generic over the engine it drives ([`Engine`]: live now, replay next).
+//! seeks, rate) and feeds back what the browser reports. It holds no playback logic. It drives
+//! any [`Engine`] (live, replay) through one object-safe trait ([`DynEngine`]), so the driver,
+//! its fetches, timers and listeners are compiled once, not once per engine; [`Player`] is the
+//! typed handle the bindings hold.
 //!
 //! Rules this module keeps, and how:
 //! - **No input is dropped.** Every entry point goes through [`Player::with`]. If the driver
@@ -17,12 +19,15 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::let_underscore_must_use)]
 
 mod fetch;
+mod settle;
 mod small_map;
 mod storage;
 mod tabs;
 
+use crate::core::queue::Queue;
+use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::marker::PhantomData;
 use std::rc::{Rc, Weak};
 
 use gloo_events::EventListener;
@@ -32,8 +37,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{AbortController, HtmlVideoElement, MediaSource, SourceBuffer};
 
-use crate::core::io::{Frame, Output, PageEvent, RequestId};
+use crate::core::io::{Frame, Output, PageEvent, RequestId, ResponseHead, StorageResult, TabEvent};
 use crate::core::{BufferOp, Deadline, Engine, Instant, MediaEvent, MediaState, MediaTime, PlayerError};
+use settle::then;
 use small_map::SmallMap;
 
 /// How often the media element is sampled for the controller while nothing else happens.
@@ -42,23 +48,123 @@ const TICK_MS: u32 = 100;
 /// Receives a batch of the engine's events once no borrow is held.
 pub type EventSink<V> = Rc<dyn Fn(V)>;
 
+/// An engine's event, its type erased while it waits in the player's queue.
+type AnyEvent = Box<dyn Any>;
+
 /// What `requestVideoFrameCallback` calls: (now, metadata).
 type FrameCallback = Closure<dyn FnMut(f64, JsValue)>;
 
-/// An input waiting for the driver to be free.
-type Deferred<E> = Box<dyn FnOnce(&mut Driver<E>, Instant)>;
+/// An input for the driver, run now or, if it is busy, as soon as it is free.
+type Input = Box<dyn FnOnce(&mut Driver, Instant)>;
 
-/// One player: its driver, the inputs deferred while it was busy, and its event queue.
-pub struct Player<E: Engine> {
-    driver: RefCell<Driver<E>>,
-    deferred: RefCell<VecDeque<Deferred<E>>>,
-    events: RefCell<VecDeque<E::Event>>,
-    flushing: Cell<bool>,
-    sink: RefCell<Option<EventSink<E::Event>>>,
+/// [`Engine`] as the driver calls it: object-safe, its events boxed. Every engine is one.
+pub trait DynEngine: Any {
+    fn stop(&mut self, now: Instant);
+    fn handle_timeout(&mut self, now: Instant);
+    fn handle_fetch_head(&mut self, now: Instant, id: RequestId, head: ResponseHead);
+    fn handle_fetch_chunk(&mut self, now: Instant, id: RequestId, chunk: &[u8]);
+    fn handle_fetch_end(&mut self, now: Instant, id: RequestId, result: Result<(), PlayerError>);
+    fn handle_media_state(&mut self, now: Instant, state: MediaState);
+    fn handle_media_event(&mut self, now: Instant, event: MediaEvent);
+    fn wants_frames(&self) -> bool;
+    fn handle_frame(&mut self, now: Instant, frame: Frame);
+    fn handle_page_event(&mut self, now: Instant, event: PageEvent);
+    fn handle_buffer_done(&mut self, now: Instant);
+    fn handle_buffer_error(&mut self, now: Instant, op: BufferOp, quota: bool, message: String);
+    fn handle_storage(&mut self, now: Instant, result: StorageResult);
+    fn handle_tab(&mut self, now: Instant, event: TabEvent);
+    fn handle_driver_error(&mut self, now: Instant, error: PlayerError, fatal: bool);
+    fn handle_media_detached(&mut self, now: Instant);
+    fn poll(&mut self) -> Output<AnyEvent>;
 }
 
-pub struct Driver<E: Engine> {
-    engine: E,
+impl<E: Engine + 'static> DynEngine for E {
+    fn stop(&mut self, now: Instant) {
+        Engine::stop(self, now)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Engine::handle_timeout(self, now)
+    }
+    fn handle_fetch_head(&mut self, now: Instant, id: RequestId, head: ResponseHead) {
+        Engine::handle_fetch_head(self, now, id, head)
+    }
+    fn handle_fetch_chunk(&mut self, now: Instant, id: RequestId, chunk: &[u8]) {
+        Engine::handle_fetch_chunk(self, now, id, chunk)
+    }
+    fn handle_fetch_end(&mut self, now: Instant, id: RequestId, result: Result<(), PlayerError>) {
+        Engine::handle_fetch_end(self, now, id, result)
+    }
+    fn handle_media_state(&mut self, now: Instant, state: MediaState) {
+        Engine::handle_media_state(self, now, state)
+    }
+    fn handle_media_event(&mut self, now: Instant, event: MediaEvent) {
+        Engine::handle_media_event(self, now, event)
+    }
+    fn wants_frames(&self) -> bool {
+        Engine::wants_frames(self)
+    }
+    fn handle_frame(&mut self, now: Instant, frame: Frame) {
+        Engine::handle_frame(self, now, frame)
+    }
+    fn handle_page_event(&mut self, now: Instant, event: PageEvent) {
+        Engine::handle_page_event(self, now, event)
+    }
+    fn handle_buffer_done(&mut self, now: Instant) {
+        Engine::handle_buffer_done(self, now)
+    }
+    fn handle_buffer_error(&mut self, now: Instant, op: BufferOp, quota: bool, message: String) {
+        Engine::handle_buffer_error(self, now, op, quota, message)
+    }
+    fn handle_storage(&mut self, now: Instant, result: StorageResult) {
+        Engine::handle_storage(self, now, result)
+    }
+    fn handle_tab(&mut self, now: Instant, event: TabEvent) {
+        Engine::handle_tab(self, now, event)
+    }
+    fn handle_driver_error(&mut self, now: Instant, error: PlayerError, fatal: bool) {
+        Engine::handle_driver_error(self, now, error, fatal)
+    }
+    fn handle_media_detached(&mut self, now: Instant) {
+        Engine::handle_media_detached(self, now)
+    }
+    fn poll(&mut self) -> Output<AnyEvent> {
+        self.poll_output().map_event(|e| Box::new(e) as AnyEvent)
+    }
+}
+
+/// The engine behind `engine`, as the type it was made with.
+fn typed<E: 'static>(engine: &mut dyn DynEngine) -> &mut E {
+    match (engine as &mut dyn Any).downcast_mut::<E>() {
+        Some(e) => e,
+        // A `Player<E>` is only ever made with an `E`.
+        None => unreachable!(),
+    }
+}
+
+/// One player: its driver, the inputs deferred while it was busy, and its event queue.
+pub struct Shared {
+    driver: RefCell<Driver>,
+    deferred: RefCell<Queue<Input>>,
+    events: RefCell<Queue<AnyEvent>>,
+    flushing: Cell<bool>,
+    sink: RefCell<Option<EventSink<AnyEvent>>>,
+}
+
+/// The bindings' handle on a player of engine `E`: typed access to the engine around the
+/// type-erased [`Shared`] player.
+pub struct Player<E> {
+    shared: Rc<Shared>,
+    engine: PhantomData<fn() -> E>,
+}
+
+/// The driver as an input sees it from the bindings: its engine, typed.
+pub struct Handle<'a, E> {
+    driver: &'a mut Driver,
+    engine: PhantomData<fn() -> E>,
+}
+
+pub struct Driver {
+    engine: Box<dyn DynEngine>,
     video: HtmlVideoElement,
     media_source: Option<MediaSource>,
     object_url: Option<String>,
@@ -97,7 +203,99 @@ fn instant_of(timestamp_ms: f64) -> Instant {
 
 impl<E: Engine + 'static> Player<E> {
     pub fn new(engine: E, video: HtmlVideoElement) -> Rc<Self> {
-        Rc::new(Player {
+        Rc::new(Player { shared: Shared::new(Box::new(engine), video), engine: PhantomData })
+    }
+
+    /// Where events go; set once by the bindings.
+    pub fn set_sink(&self, sink: EventSink<E::Event>) {
+        let sink: EventSink<AnyEvent> = Rc::new(move |e: AnyEvent| {
+            if let Ok(e) = e.downcast::<E::Event>() {
+                sink(*e);
+            }
+        });
+        *self.shared.sink.borrow_mut() = Some(sink);
+    }
+
+    /// Runs `f` on the driver, then the engine's outputs, then delivers events. If the driver
+    /// is busy, `f` runs when it is free instead.
+    pub fn with(&self, f: impl FnOnce(&mut Handle<'_, E>, Instant) + 'static) {
+        self.shared.with(Box::new(move |driver, now| f(&mut Handle { driver, engine: PhantomData }, now)));
+    }
+
+    /// Whether nothing is in flight and no timer of the engine's is armed (see [`Driver::idle`]).
+    #[cfg(test)]
+    pub fn idle(&self) -> bool {
+        self.shared.driver.try_borrow().is_ok_and(|d| d.idle())
+    }
+
+    /// Reads from the engine, if the driver is free (it is, whenever the page runs).
+    pub fn read<R>(&self, f: impl FnOnce(&E) -> R) -> Option<R> {
+        let d = self.shared.driver.try_borrow().ok()?;
+        match (&*d.engine as &dyn Any).downcast_ref::<E>() {
+            Some(e) => Some(f(e)),
+            None => unreachable!(),
+        }
+    }
+
+    /// The engine's snapshot, if the driver is free (it is, whenever the page runs).
+    pub fn stats(&self) -> Option<E::Stats> {
+        self.read(|e| e.stats())
+    }
+
+    /// Attaches a `MediaSource` to the video element, once the current call is over (in a
+    /// microtask); `done` hears once it is open, or why not (the player destroyed before that).
+    pub fn open_then(&self, done: impl FnOnce(Result<(), PlayerError>) + 'static) {
+        let shared = self.shared.clone();
+        then(&js_sys::Promise::resolve(&JsValue::UNDEFINED), Box::new(move |_| shared.open(Box::new(done))));
+    }
+
+    /// [`open_then`](Self::open_then) as a future, for the tests.
+    #[cfg(test)]
+    pub async fn open(&self) -> Result<(), PlayerError> {
+        let outcome = Rc::new(RefCell::new(None));
+        let into = outcome.clone();
+        let promise = js_sys::Promise::new(&mut |resolve: Function, _| {
+            let into = into.clone();
+            self.open_then(move |r| {
+                *into.borrow_mut() = Some(r);
+                resolve.call0(&JsValue::NULL).ok();
+            });
+        });
+        wasm_bindgen_futures::JsFuture::from(promise).await.ok();
+        let r = outcome.borrow_mut().take();
+        r.unwrap_or(Err(PlayerError::Destroyed))
+    }
+
+    /// Releases everything: fetches, timers, listeners, the `MediaSource`; a `start()` waiting
+    /// for the `MediaSource` is rejected.
+    pub fn destroy(&self) {
+        self.shared.destroy();
+    }
+}
+
+impl<E: Engine + 'static> Handle<'_, E> {
+    pub fn engine(&mut self) -> &mut E {
+        typed(&mut *self.driver.engine)
+    }
+
+    /// Listens to the other tabs of the site from now on (before this tab sends anything).
+    pub fn listen_to_tabs(&mut self, player: &Player<E>) {
+        self.driver.tabs.open(&Rc::downgrade(&player.shared));
+    }
+
+    pub fn stop(&mut self, now: Instant) {
+        self.driver.stop(now);
+    }
+
+    /// See [`Driver::detach`].
+    pub fn detach(&mut self, now: Instant) {
+        self.driver.detach(now);
+    }
+}
+
+impl Shared {
+    fn new(engine: Box<dyn DynEngine>, video: HtmlVideoElement) -> Rc<Self> {
+        Rc::new(Shared {
             driver: RefCell::new(Driver {
                 engine,
                 video,
@@ -122,17 +320,12 @@ impl<E: Engine + 'static> Player<E> {
         })
     }
 
-    /// Where events go; set once by the bindings.
-    pub fn set_sink(&self, sink: EventSink<E::Event>) {
-        *self.sink.borrow_mut() = Some(sink);
-    }
-
     /// Runs `f` on the driver, then the engine's outputs, then delivers events. If the driver
     /// is busy, `f` runs when it is free instead.
-    pub fn with(self: &Rc<Self>, f: impl FnOnce(&mut Driver<E>, Instant) + 'static) {
+    fn with(self: &Rc<Self>, f: Input) {
         {
             let Ok(mut d) = self.driver.try_borrow_mut() else {
-                self.deferred.borrow_mut().push_back(Box::new(f));
+                self.deferred.borrow_mut().push_back(f);
                 return;
             };
             if d.destroyed {
@@ -166,50 +359,50 @@ impl<E: Engine + 'static> Player<E> {
         self.flushing.set(false);
     }
 
-    /// Whether nothing is in flight and no timer of the engine's is armed (see [`Driver::idle`]).
-    #[cfg(test)]
-    pub fn idle(&self) -> bool {
-        self.driver.try_borrow().is_ok_and(|d| d.idle())
+    /// Attaches a `MediaSource` to the video element; `done` hears once it is open, or why not.
+    fn open(self: Rc<Self>, done: Box<dyn FnOnce(Result<(), PlayerError>)>) {
+        match self.attach() {
+            Err(e) => done(Err(e)),
+            Ok(None) => done(Ok(())),
+            Ok(Some((ms, opened))) => then(
+                &opened,
+                Box::new(move |outcome| match outcome {
+                    Ok(_) => done(self.opened(&ms)),
+                    Err(_) => done(Err(PlayerError::Destroyed)),
+                }),
+            ),
+        }
     }
 
-    /// Reads from the engine, if the driver is free (it is, whenever the page runs).
-    pub fn read<R>(&self, f: impl FnOnce(&E) -> R) -> Option<R> {
-        self.driver.try_borrow().ok().map(|d| f(&d.engine))
-    }
-
-    /// The engine's snapshot, if the driver is free (it is, whenever the page runs).
-    pub fn stats(&self) -> Option<E::Stats> {
-        self.driver.try_borrow().ok().map(|d| d.engine.stats())
-    }
-
-    /// Attaches a `MediaSource` to the video element; resolves once it is open. Rejected if
-    /// the player is destroyed before that.
-    pub async fn open(self: &Rc<Self>) -> Result<(), PlayerError> {
-        let (ms, opened) = {
-            let mut d = self.driver.try_borrow_mut().map_err(|_| busy())?;
-            if d.destroyed {
-                return Err(PlayerError::Destroyed);
-            }
-            if d.media_source.is_some() {
-                return Ok(());
-            }
-            let ms = MediaSource::new().map_err(|e| unsupported(&e))?;
-            let url = web_sys::Url::create_object_url_with_source(&ms).map_err(|e| unsupported(&e))?;
-            d.video.set_src(&url);
-            d.object_url = Some(url);
-            d.media_source = Some(ms.clone());
-            let mut settle = None;
-            let opened = js_sys::Promise::new(&mut |resolve: Function, reject: Function| {
-                let listener = EventListener::once(&ms, "sourceopen", move |_| {
-                    // A promise's resolve function cannot throw.
-                    resolve.call0(&JsValue::NULL).ok();
-                });
-                settle = Some((reject, listener));
+    /// A new `MediaSource` on the element and the promise of its `sourceopen`; `None` if the
+    /// element has one already.
+    fn attach(&self) -> Result<Option<(MediaSource, js_sys::Promise)>, PlayerError> {
+        let mut d = self.driver.try_borrow_mut().map_err(|_| busy())?;
+        if d.destroyed {
+            return Err(PlayerError::Destroyed);
+        }
+        if d.media_source.is_some() {
+            return Ok(None);
+        }
+        let ms = MediaSource::new().map_err(|e| unsupported(&e))?;
+        let url = web_sys::Url::create_object_url_with_source(&ms).map_err(|e| unsupported(&e))?;
+        d.video.set_src(&url);
+        d.object_url = Some(url);
+        d.media_source = Some(ms.clone());
+        let mut settle = None;
+        let opened = js_sys::Promise::new(&mut |resolve: Function, reject: Function| {
+            let listener = EventListener::once(&ms, "sourceopen", move |_| {
+                // A promise's resolve function cannot throw.
+                resolve.call0(&JsValue::NULL).ok();
             });
-            d.opening = settle;
-            (ms, opened)
-        };
-        wasm_bindgen_futures::JsFuture::from(opened).await.map_err(|_| PlayerError::Destroyed)?;
+            settle = Some((reject, listener));
+        });
+        d.opening = settle;
+        Ok(Some((ms, opened)))
+    }
+
+    /// The `MediaSource` is open: live from now on, and listened to.
+    fn opened(self: &Rc<Self>, ms: &MediaSource) -> Result<(), PlayerError> {
         {
             let mut d = self.driver.try_borrow_mut().map_err(|_| busy())?;
             d.opening = None;
@@ -264,9 +457,7 @@ impl<E: Engine + 'static> Player<E> {
         }));
     }
 
-    /// Releases everything: fetches, timers, listeners, the `MediaSource`; a `start()` waiting
-    /// for the `MediaSource` is rejected.
-    pub fn destroy(&self) {
+    fn destroy(&self) {
         // Inputs deferred until now have nowhere to go.
         self.deferred.borrow_mut().clear();
         match self.driver.try_borrow_mut() {
@@ -280,23 +471,14 @@ impl<E: Engine + 'static> Player<E> {
 }
 
 /// Runs `f` on the player behind `weak`, if it still exists.
-fn run<E: Engine + 'static>(weak: &Weak<Player<E>>, f: impl FnOnce(&mut Driver<E>, Instant) + 'static) {
+fn run(weak: &Weak<Shared>, f: impl FnOnce(&mut Driver, Instant) + 'static) {
     if let Some(p) = weak.upgrade() {
-        p.with(f);
+        p.with(Box::new(f));
     }
 }
 
-impl<E: Engine + 'static> Driver<E> {
-    pub fn engine(&mut self) -> &mut E {
-        &mut self.engine
-    }
-
-    /// Listens to the other tabs of the site from now on (before this tab sends anything).
-    pub fn listen_to_tabs(&mut self, player: &Rc<Player<E>>) {
-        self.tabs.open(&Rc::downgrade(player));
-    }
-
-    pub fn stop(&mut self, now: Instant) {
+impl Driver {
+    fn stop(&mut self, now: Instant) {
         self.engine.stop(now);
         if let Err(e) = self.video.pause() {
             self.engine.handle_driver_error(now, unsupported(&e), false);
@@ -361,9 +543,9 @@ impl<E: Engine + 'static> Driver<E> {
     }
 
     /// Drains the engine's outputs and carries them out; events go to the player's queue.
-    fn pump(&mut self, player: &Rc<Player<E>>) {
+    fn pump(&mut self, player: &Rc<Shared>) {
         loop {
-            match self.engine.poll_output() {
+            match self.engine.poll() {
                 Output::Fetch(req) => self.start_fetch(player, req),
                 Output::CancelFetch(id) => {
                     if let Some(c) = self.fetches.remove(&id) {
@@ -395,7 +577,7 @@ impl<E: Engine + 'static> Driver<E> {
         }
     }
 
-    fn arm_timer(&mut self, player: &Rc<Player<E>>, deadline: Deadline) {
+    fn arm_timer(&mut self, player: &Rc<Shared>, deadline: Deadline) {
         if self.timer.as_ref().is_some_and(|(t, _)| *t == deadline.at) {
             return;
         }
@@ -410,7 +592,7 @@ impl<E: Engine + 'static> Driver<E> {
         self.timer = Some((deadline.at, timeout));
     }
 
-    fn start_fetch(&mut self, player: &Rc<Player<E>>, req: crate::core::Request) {
+    fn start_fetch(&mut self, player: &Rc<Shared>, req: crate::core::Request) {
         let Ok(controller) = AbortController::new() else {
             let err = PlayerError::Network { url: req.url, reason: "AbortController unavailable".into() };
             self.engine.handle_fetch_end(now(), req.id, Err(err));
@@ -418,10 +600,10 @@ impl<E: Engine + 'static> Driver<E> {
         };
         let signal = controller.signal();
         self.fetches.insert(req.id, controller);
-        wasm_bindgen_futures::spawn_local(fetch::run_request(Rc::downgrade(player), req, signal));
+        fetch::run_request(Rc::downgrade(player), req, signal);
     }
 
-    fn open_source_buffer(&mut self, player: &Rc<Player<E>>, mime: &str) {
+    fn open_source_buffer(&mut self, player: &Rc<Shared>, mime: &str) {
         if self.source_buffer.is_some() {
             return; // a later type comes as `BufferOp::ChangeType`, in the append queue's turn
         }
@@ -488,23 +670,26 @@ impl<E: Engine + 'static> Driver<E> {
         }
     }
 
-    fn play(&mut self, player: &Rc<Player<E>>) {
+    fn play(&mut self, player: &Rc<Shared>) {
         let promise = match self.video.play() {
             Ok(p) => p,
             Err(e) => return self.engine.handle_media_event(now(), MediaEvent::PlayRejected(js_message(&e))),
         };
         let weak = Rc::downgrade(player);
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Err(e) = wasm_bindgen_futures::JsFuture::from(promise).await {
-                let reason = js_message(&e);
-                run(&weak, move |d, now| d.engine.handle_media_event(now, MediaEvent::PlayRejected(reason)));
-            }
-        });
+        then(
+            &promise,
+            Box::new(move |outcome| {
+                if let Err(e) = outcome {
+                    let reason = js_message(&e);
+                    run(&weak, move |d, now| d.engine.handle_media_event(now, MediaEvent::PlayRejected(reason)));
+                }
+            }),
+        );
     }
 
     /// Reports the next frame handed to the compositor (`requestVideoFrameCallback`, where the
     /// browser has it) while the engine wants frames; each report asks again through the pump.
-    fn watch_frames(&mut self, player: &Rc<Player<E>>) {
+    fn watch_frames(&mut self, player: &Rc<Shared>) {
         let wanted = self.engine.wants_frames() && self.media_source.is_some();
         match (self.frame_handle, wanted) {
             (None, true) => {
@@ -535,7 +720,7 @@ impl<E: Engine + 'static> Driver<E> {
 }
 
 /// Reports a frame to the engine behind `weak`.
-fn frame_callback<E: Engine + 'static>(weak: Weak<Player<E>>) -> FrameCallback {
+fn frame_callback(weak: Weak<Shared>) -> FrameCallback {
     FrameCallback::new(move |_now: f64, metadata: JsValue| {
         let number = |key: &str| Reflect::get(&metadata, &key.into()).ok().and_then(|v| v.as_f64());
         let frame = Frame {

@@ -6,11 +6,11 @@ use std::rc::Weak;
 
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
-use super::{js_message, run, Player};
+use super::settle::then;
+use super::{js_message, run, Shared};
 use crate::core::io::{StorageOp, StorageResult};
-use crate::core::{Engine, PlayerError};
+use crate::core::PlayerError;
 
 #[wasm_bindgen(module = "/src/web/storage.js")]
 extern "C" {
@@ -23,38 +23,54 @@ extern "C" {
 }
 
 /// Runs `op` and hands its result to the engine behind `weak`.
-pub fn run_op<E: Engine + 'static>(weak: Weak<Player<E>>, op: StorageOp) {
-    wasm_bindgen_futures::spawn_local(async move {
-        let result = outcome(&op).await.unwrap_or_else(|e| StorageResult::Failed {
-            op,
-            error: PlayerError::Driver(format!("IndexedDB: {}", js_message(&e))),
-        });
-        run(&weak, move |d, now| d.engine.handle_storage(now, result));
-    });
+pub fn run_op(weak: Weak<Shared>, op: StorageOp) {
+    let promise = match &op {
+        StorageOp::Put { key, value } => put(key, value),
+        StorageOp::Delete { key } => delete(key),
+        StorageOp::List { prefix } => list(prefix),
+    };
+    then(
+        &promise,
+        Box::new(move |outcome| {
+            let result = match outcome {
+                Ok(listed) => done(op, &listed),
+                Err(e) => {
+                    StorageResult::Failed { op, error: PlayerError::Driver(format!("IndexedDB: {}", js_message(&e))) }
+                }
+            };
+            run(&weak, move |d, now| d.engine.handle_storage(now, result));
+        }),
+    );
 }
 
-async fn outcome(op: &StorageOp) -> Result<StorageResult, JsValue> {
-    Ok(match op {
-        StorageOp::Put { key, value } => {
-            JsFuture::from(put(key, value)).await?;
-            StorageResult::Stored { key: key.clone() }
-        }
-        StorageOp::Delete { key } => {
-            JsFuture::from(delete(key)).await?;
-            StorageResult::Deleted { key: key.clone() }
-        }
+/// What a finished `op` did; `listed` is what a `List` found.
+fn done(op: StorageOp, listed: &JsValue) -> StorageResult {
+    match op {
+        StorageOp::Put { key, .. } => StorageResult::Stored { key },
+        StorageOp::Delete { key } => StorageResult::Deleted { key },
         StorageOp::List { prefix } => {
-            let listed = JsFuture::from(list(prefix)).await?;
-            let entries = Array::from(&listed)
+            let entries = Array::from(listed)
                 .iter()
                 .filter_map(|pair| {
                     let pair = Array::from(&pair);
                     Some((pair.get(0).as_string()?, Uint8Array::new(&pair.get(1)).to_vec()))
                 })
                 .collect();
-            StorageResult::Listed { prefix: prefix.clone(), entries }
+            StorageResult::Listed { prefix, entries }
         }
-    })
+    }
+}
+
+/// `op` run to its end, for the tests.
+#[cfg(test)]
+async fn outcome(op: &StorageOp) -> Result<StorageResult, JsValue> {
+    let promise = match op {
+        StorageOp::Put { key, value } => put(key, value),
+        StorageOp::Delete { key } => delete(key),
+        StorageOp::List { prefix } => list(prefix),
+    };
+    let listed = wasm_bindgen_futures::JsFuture::from(promise).await?;
+    Ok(done(op.clone(), &listed))
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@ use js_sys::{Function, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use super::small_map::SmallMap;
-use super::{run, Player};
+use super::{run, Shared};
 use crate::core::io::{TabEvent, TabOp};
-use crate::core::{Engine, PlayerError};
+use crate::core::PlayerError;
 
 /// The channel every liveshop player of a site listens on.
 const CHANNEL: &str = "liveshop.orders";
@@ -48,7 +48,7 @@ struct Held {
 }
 
 impl Tabs {
-    pub fn run_op<E: Engine + 'static>(&mut self, weak: &Weak<Player<E>>, op: TabOp) {
+    pub fn run_op(&mut self, weak: &Weak<Shared>, op: TabOp) {
         match op {
             TabOp::Acquire { lock } => acquire(weak, &self.held, lock),
             TabOp::Release { lock } => {
@@ -67,7 +67,7 @@ impl Tabs {
     }
 
     /// Starts listening to the other tabs, once.
-    pub fn open<E: Engine + 'static>(&mut self, weak: &Weak<Player<E>>) {
+    pub fn open(&mut self, weak: &Weak<Shared>) {
         if self.channel.is_some() {
             return;
         }
@@ -98,7 +98,7 @@ impl Tabs {
     }
 }
 
-fn acquire<E: Engine + 'static>(weak: &Weak<Player<E>>, held: &Rc<RefCell<Held>>, lock: String) {
+fn acquire(weak: &Weak<Shared>, held: &Rc<RefCell<Held>>, lock: String) {
     let on_grant = weak.clone();
     let held = held.clone();
     let name = lock.clone();

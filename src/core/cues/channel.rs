@@ -7,7 +7,7 @@
 
 use crate::core::error::PlayerError;
 use crate::core::format::sse::SseReader;
-use crate::core::io::{Method, Outbox, Output, Request, RequestId, RequestKind};
+use crate::core::io::{Method, Ops, Output, Request, RequestId, RequestKind};
 use crate::core::time::{Deadline, Instant, TimerReason};
 
 /// Reconnect backoff: this doubled per failure in a row, up to 32 times it.
@@ -34,20 +34,20 @@ impl CueChannel {
         CueChannel { url, in_flight: None, reader: SseReader::default(), last_id: None, retry_at: None, failures: 0 }
     }
 
-    pub fn start<E>(&mut self, out: &mut Outbox<E>, now: Instant) {
+    pub fn start(&mut self, out: &mut Ops, now: Instant) {
         if self.in_flight.is_none() {
             self.connect(out, now);
         }
     }
 
-    pub fn stop<E>(&mut self, out: &mut Outbox<E>) {
+    pub fn stop(&mut self, out: &mut Ops) {
         if let Some((id, _)) = self.in_flight.take() {
             out.cancel(id);
         }
         self.retry_at = None;
     }
 
-    fn connect<E>(&mut self, out: &mut Outbox<E>, now: Instant) {
+    fn connect(&mut self, out: &mut Ops, now: Instant) {
         let id = out.next_id();
         let mut headers = vec![("Accept".to_string(), "text/event-stream".to_string())];
         if let Some(last) = &self.last_id {
@@ -104,7 +104,7 @@ impl CueChannel {
         self.retry_at.map(|at| Deadline::new(at, TimerReason::CueChannel))
     }
 
-    pub fn handle_timeout<E>(&mut self, out: &mut Outbox<E>, now: Instant) {
+    pub fn handle_timeout(&mut self, out: &mut Ops, now: Instant) {
         if self.retry_at.is_some_and(|at| now >= at) {
             self.connect(out, now);
         }
@@ -114,6 +114,7 @@ impl CueChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::io::Outbox;
 
     fn fetch(out: &mut Outbox<()>) -> Request {
         match out.pop() {

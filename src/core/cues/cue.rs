@@ -11,6 +11,7 @@
 //! - numbers are bounded, so a price or a countdown cannot overflow or stall the screen.
 
 use crate::core::format::playlist::{AttrValue, DateRange};
+use crate::core::text::Quoted;
 use crate::core::time::ServerTime;
 
 /// The CLASS of the date ranges that are product cues.
@@ -69,11 +70,11 @@ pub struct Cue {
 /// Why a cue was refused. The cue is dropped; playback goes on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CueError {
-    #[error("cue {id:?}: {field} is missing")]
+    #[error("cue {}: {field} is missing", Quoted(.id))]
     Missing { id: String, field: &'static str },
-    #[error("cue {id:?}: {field} is not acceptable: {reason}")]
+    #[error("cue {}: {field} is not acceptable: {reason}", Quoted(.id))]
     Invalid { id: String, field: &'static str, reason: &'static str },
-    #[error("cue {id:?}: link {url:?} is not allowed: {reason}")]
+    #[error("cue {}: link {} is not allowed: {reason}", Quoted(.id), Quoted(.url))]
     LinkRefused { id: String, url: String, reason: &'static str },
     #[error("cue payload is unreadable: {0}")]
     Unreadable(String),
@@ -169,7 +170,7 @@ impl CuePolicy {
         if url.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
             return Err(refuse("control characters, spaces or backslashes"));
         }
-        let Some(rest) = url.get(..8).filter(|s| s.eq_ignore_ascii_case("https://")).map(|_| &url[8..]) else {
+        let Some(rest) = url.get(..8).filter(|s| s.eq_ignore_ascii_case("https://")).and_then(|_| url.get(8..)) else {
             return Err(refuse("not https"));
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");

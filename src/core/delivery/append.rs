@@ -6,11 +6,11 @@
 //! one with other codecs changes its type. Played media older than [`BACK_BUFFER_S`] is removed,
 //! and a full buffer (`QuotaExceededError`) frees what was played and retries.
 
-use std::collections::VecDeque;
+use crate::core::queue::Queue;
 
 use crate::core::error::PlayerError;
 use crate::core::format::mp4::InitSegment;
-use crate::core::io::{BufferOp, MediaState, Outbox, Output};
+use crate::core::io::{BufferOp, MediaState, Ops, Output};
 
 /// Keep this much already-played media; remove older.
 pub const BACK_BUFFER_S: f64 = 10.0;
@@ -24,7 +24,7 @@ pub struct AppendQueue {
     mime: Option<String>,
     init: Option<InitSegment>,
     busy: bool,
-    queue: VecDeque<BufferOp>,
+    queue: Queue<BufferOp>,
 }
 
 impl AppendQueue {
@@ -35,7 +35,7 @@ impl AppendQueue {
 
     /// An init segment arrived: opens (or retypes) the `SourceBuffer` for its codecs and
     /// queues it.
-    pub fn push_init<E>(&mut self, out: &mut Outbox<E>, url: String, bytes: Vec<u8>) -> Result<(), PlayerError> {
+    pub fn push_init(&mut self, out: &mut Ops, url: String, bytes: Vec<u8>) -> Result<(), PlayerError> {
         let init = InitSegment::parse(&bytes).map_err(|e| PlayerError::Media { url, reason: e.to_string() })?;
         let mime = init.mime_type();
         match &self.mime {
@@ -50,7 +50,7 @@ impl AppendQueue {
         Ok(())
     }
 
-    pub fn push<E>(&mut self, out: &mut Outbox<E>, op: BufferOp) {
+    pub fn push(&mut self, out: &mut Ops, op: BufferOp) {
         if let (BufferOp::Append(more), Some(BufferOp::Append(queued))) = (&op, self.queue.back_mut()) {
             queued.extend_from_slice(more);
         } else {
@@ -65,16 +65,16 @@ impl AppendQueue {
     }
 
     /// The operation in progress finished.
-    pub fn handle_done<E>(&mut self, out: &mut Outbox<E>) {
+    pub fn handle_done(&mut self, out: &mut Ops) {
         self.busy = false;
         self.pump(out);
     }
 
     /// The operation in progress failed. A full buffer frees played media and retries; any
     /// other failure is returned: the stream cannot go on.
-    pub fn handle_error<E>(
+    pub fn handle_error(
         &mut self,
-        out: &mut Outbox<E>,
+        out: &mut Ops,
         media: &MediaState,
         op: BufferOp,
         quota: bool,
@@ -95,7 +95,7 @@ impl AppendQueue {
     }
 
     /// Removes played media beyond the back buffer.
-    pub fn evict<E>(&mut self, out: &mut Outbox<E>, media: &MediaState) {
+    pub fn evict(&mut self, out: &mut Ops, media: &MediaState) {
         let Some(start) = media.buffered_start() else { return };
         let keep_from = media.current_time - BACK_BUFFER_S;
         let removing = self.queue.iter().any(|o| matches!(o, BufferOp::Remove { .. }));
@@ -104,7 +104,7 @@ impl AppendQueue {
         }
     }
 
-    fn pump<E>(&mut self, out: &mut Outbox<E>) {
+    fn pump(&mut self, out: &mut Ops) {
         if self.busy || self.mime.is_none() {
             return;
         }
@@ -118,6 +118,7 @@ impl AppendQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::io::Outbox;
     use crate::core::time::MediaTime;
 
     fn opened() -> (Outbox<()>, AppendQueue) {

@@ -10,11 +10,11 @@
 //!
 //! It knows nothing of playlists or live edges: the live engine and replay both use it.
 
-use std::collections::VecDeque;
+use crate::core::queue::Queue;
 
 use crate::core::error::PlayerError;
 use crate::core::format::mp4;
-use crate::core::io::{Outbox, RequestId, RequestKind};
+use crate::core::io::{Ops, RequestId, RequestKind};
 
 /// An initialization segment: URL and optional byte range.
 pub type InitRef = (String, Option<(u64, u64)>);
@@ -52,29 +52,22 @@ pub enum Delivery<T> {
 
 #[derive(Debug)]
 pub struct Loader<T> {
-    queue: VecDeque<Loading<T>>,
+    queue: Queue<Loading<T>>,
     /// The init segment requested last; media that needs another asks for it first.
     requested_init: Option<InitRef>,
     /// Failures reported for requests not at the head, delivered in order.
-    failed: VecDeque<Delivery<T>>,
+    failed: Queue<Delivery<T>>,
 }
 
 impl<T> Default for Loader<T> {
     fn default() -> Self {
-        Loader { queue: VecDeque::new(), requested_init: None, failed: VecDeque::new() }
+        Loader { queue: Queue::new(), requested_init: None, failed: Queue::new() }
     }
 }
 
 impl<T: Clone> Loader<T> {
     /// Requests media, preceded by its init segment if that is not the one requested last.
-    pub fn request<E>(
-        &mut self,
-        out: &mut Outbox<E>,
-        media: T,
-        url: String,
-        range: Option<(u64, u64)>,
-        init: Option<InitRef>,
-    ) {
+    pub fn request(&mut self, out: &mut Ops, media: T, url: String, range: Option<(u64, u64)>, init: Option<InitRef>) {
         if init.is_some() && init != self.requested_init {
             self.requested_init = init.clone();
             if let Some(init) = init {
@@ -182,7 +175,7 @@ impl<T: Clone> Loader<T> {
     }
 
     /// Cancels the media requests that satisfy `drop` (and nothing else).
-    pub fn cancel_media_where<E>(&mut self, out: &mut Outbox<E>, drop: impl Fn(&T) -> bool) {
+    pub fn cancel_media_where(&mut self, out: &mut Ops, drop: impl Fn(&T) -> bool) {
         self.queue.retain(|l| {
             let cancel = matches!(&l.piece, Piece::Media(m) if drop(m));
             if cancel {
@@ -194,7 +187,7 @@ impl<T: Clone> Loader<T> {
 
     /// Cancels everything in flight. An init cancelled before it arrived is asked for again
     /// by the next media that needs it.
-    pub fn cancel_all<E>(&mut self, out: &mut Outbox<E>) {
+    pub fn cancel_all(&mut self, out: &mut Ops) {
         for l in self.queue.drain(..) {
             if matches!(l.piece, Piece::Init(_)) {
                 self.requested_init = None;
@@ -228,6 +221,7 @@ fn complete_prefix(buf: &[u8]) -> Result<usize, mp4::Mp4Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::io::Outbox;
 
     fn bx(kind: &[u8; 4], len: usize) -> Vec<u8> {
         let mut v = ((len + 8) as u32).to_be_bytes().to_vec();

@@ -13,7 +13,7 @@
 //!
 //! It also keeps how much media arrived lately, the delivery rate against real time.
 
-use std::collections::VecDeque;
+use crate::core::queue::Queue;
 
 use crate::core::time::{Instant, MediaTime, ServerTime};
 
@@ -45,9 +45,9 @@ pub struct Timeline {
     offset: f64,
     appended_end: Option<MediaTime>,
     /// (presentation time, capture instant), ascending.
-    anchors: VecDeque<(MediaTime, ServerTime)>,
+    anchors: Queue<(MediaTime, ServerTime)>,
     /// (when, seconds of media appended then), over the last [`FILL_WINDOW_MS`].
-    fill: VecDeque<(Instant, f64)>,
+    fill: Queue<(Instant, f64)>,
 }
 
 impl Timeline {

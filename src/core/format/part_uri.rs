@@ -30,18 +30,17 @@ impl PartUriPattern {
         let runs = digit_runs(uri);
         // The rightmost fitting pair: path numbers to the left are more likely fixed.
         for (j, &(ps, pe)) in runs.iter().enumerate().rev() {
-            if uri[ps..pe] != part_text {
+            if uri.get(ps..pe) != Some(&part_text) {
                 continue;
             }
-            for &(ms, me) in runs[..j].iter().rev() {
-                if uri[ms..me] != msn_text {
+            for &(ms, me) in runs.get(..j).unwrap_or_default().iter().rev() {
+                if uri.get(ms..me) != Some(&msn_text) {
                     continue;
                 }
-                let candidate = PartUriPattern {
-                    prefix: uri[..ms].to_string(),
-                    between: uri[me..ps].to_string(),
-                    suffix: uri[pe..].to_string(),
-                };
+                // Digit runs start and end on character boundaries, so every `get` finds its text.
+                let text = |range: std::ops::Range<usize>| uri.get(range).unwrap_or_default().to_string();
+                let candidate =
+                    PartUriPattern { prefix: text(0..ms), between: text(me..ps), suffix: text(pe..uri.len()) };
                 if parts.iter().all(|&(m, p, u)| candidate.uri(m, p) == u) {
                     return Some(candidate);
                 }

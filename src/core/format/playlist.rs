@@ -452,9 +452,9 @@ pub enum PlaylistError {
     MisplacedTag { line: usize, tag: &'static str },
     #[error("line {line}: malformed EXT-X-DEFINE: {reason}")]
     InvalidDefine { line: usize, reason: &'static str },
-    #[error("line {line}: variable {name:?} is defined a second time")]
+    #[error("line {line}: variable {} is defined a second time", text::Quoted(.name))]
     DuplicateVariable { line: usize, name: String },
-    #[error("line {line}: EXT-X-DEFINE finds no {name:?} in {place}")]
+    #[error("line {line}: EXT-X-DEFINE finds no {} in {place}", text::Quoted(.name))]
     UnresolvedDefine { line: usize, name: String, place: &'static str },
     #[error("line {line}: {{${name}}} refers to no variable defined before it")]
     UndefinedVariable { line: usize, name: String },
@@ -462,7 +462,10 @@ pub enum PlaylistError {
     NeedsVariables { line: usize },
 }
 
-type Result<T> = std::result::Result<T, PlaylistError>;
+/// Errors go by box inside the parser: a `Result` of a word or two moves for every `?`, where
+/// one holding the error itself took eight.
+type Error = Box<PlaylistError>;
+type Result<T> = std::result::Result<T, Error>;
 
 /// A problem the parser read past: where, what a strict reading would have stopped at, and what
 /// was done instead.
@@ -507,12 +510,16 @@ impl fmt::Display for PlaylistWarning {
 ///
 /// A playlist that substitutes variables is refused ([`PlaylistError::NeedsVariables`]): it
 /// takes [`parse_with`].
-pub fn parse(input: &[u8]) -> Result<Playlist<'_>> {
+pub fn parse(input: &[u8]) -> std::result::Result<Playlist<'_>, PlaylistError> {
+    parse_boxed(input).map_err(|e| *e)
+}
+
+fn parse_boxed(input: &[u8]) -> Result<Playlist<'_>> {
     let (text, lines) = lines(input)?;
     let mut vars = VariableContext::new();
     vars.prepare(text, lines.clone())?;
     if let Some(line) = vars.first_replaced_line() {
-        return Err(PlaylistError::NeedsVariables { line });
+        return Err(Box::new(PlaylistError::NeedsVariables { line }));
     }
     build(lines, Source::default())
 }
@@ -520,7 +527,14 @@ pub fn parse(input: &[u8]) -> Result<Playlist<'_>> {
 /// Parses a playlist as [`parse`] does, substituting its variables: those it defines, those it
 /// imports from `vars`' parent and those it takes from `vars`' URL. The substituted text lives
 /// in `vars`, so the result borrows from it as well as from `input`.
-pub fn parse_with<'a>(input: &'a [u8], vars: &'a mut VariableContext<'_>) -> Result<Playlist<'a>> {
+pub fn parse_with<'a>(
+    input: &'a [u8],
+    vars: &'a mut VariableContext<'_>,
+) -> std::result::Result<Playlist<'a>, PlaylistError> {
+    parse_with_boxed(input, vars).map_err(|e| *e)
+}
+
+fn parse_with_boxed<'a>(input: &'a [u8], vars: &'a mut VariableContext<'_>) -> Result<Playlist<'a>> {
     let (text, lines) = lines(input)?;
     vars.prepare(text, lines.clone())?;
     let vars: &'a VariableContext<'_> = vars;
@@ -529,13 +543,13 @@ pub fn parse_with<'a>(input: &'a [u8], vars: &'a mut VariableContext<'_>) -> Res
 
 /// The lines after the `#EXTM3U` header, numbered from 1 and trimmed.
 fn lines(input: &[u8]) -> Result<(&str, impl Iterator<Item = (usize, &str)> + Clone)> {
-    let text = std::str::from_utf8(input).map_err(|_| PlaylistError::NotUtf8)?;
+    let text = std::str::from_utf8(input).map_err(|_| Box::new(PlaylistError::NotUtf8))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.split('\n').enumerate().map(|(i, l)| (i + 1, l.trim()));
     // Leading blank lines are tolerated; the first real line must be the header.
     let header = lines.by_ref().find(|(_, l)| !l.is_empty()).map(|(_, l)| l);
     if header.map(|h| h.split_once(char::is_whitespace).map_or(h, |(t, _)| t)) != Some("#EXTM3U") {
-        return Err(PlaylistError::MissingHeader);
+        return Err(Box::new(PlaylistError::MissingHeader));
     }
     Ok((text, lines))
 }
@@ -634,38 +648,47 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn attr(self, reason: &'static str) -> PlaylistError {
-        PlaylistError::InvalidAttribute { line: self.line, tag: self.tag, reason }
+    #[inline(never)]
+    fn attr(self, reason: &'static str) -> Error {
+        Box::new(PlaylistError::InvalidAttribute { line: self.line, tag: self.tag, reason })
     }
-    fn missing(self, attribute: &'static str) -> PlaylistError {
-        PlaylistError::MissingAttribute { line: self.line, tag: self.tag, attribute }
+    #[inline(never)]
+    fn missing(self, attribute: &'static str) -> Error {
+        Box::new(PlaylistError::MissingAttribute { line: self.line, tag: self.tag, attribute })
     }
-    fn number(self) -> PlaylistError {
-        PlaylistError::InvalidNumber { line: self.line, tag: self.tag }
+    #[inline(never)]
+    fn number(self) -> Error {
+        Box::new(PlaylistError::InvalidNumber { line: self.line, tag: self.tag })
     }
-    fn duration(self) -> PlaylistError {
-        PlaylistError::InvalidDuration { line: self.line, tag: self.tag }
+    #[inline(never)]
+    fn duration(self) -> Error {
+        Box::new(PlaylistError::InvalidDuration { line: self.line, tag: self.tag })
     }
-    fn date(self) -> PlaylistError {
-        PlaylistError::InvalidDate { line: self.line, tag: self.tag }
+    #[inline(never)]
+    fn date(self) -> Error {
+        Box::new(PlaylistError::InvalidDate { line: self.line, tag: self.tag })
     }
-    fn value(self) -> PlaylistError {
-        PlaylistError::InvalidValue { line: self.line, tag: self.tag }
+    #[inline(never)]
+    fn value(self) -> Error {
+        Box::new(PlaylistError::InvalidValue { line: self.line, tag: self.tag })
     }
-    fn duplicate(self) -> PlaylistError {
-        PlaylistError::DuplicateTag { line: self.line, tag: self.tag }
+    #[inline(never)]
+    fn duplicate(self) -> Error {
+        Box::new(PlaylistError::DuplicateTag { line: self.line, tag: self.tag })
     }
-    fn misplaced(self) -> PlaylistError {
-        PlaylistError::MisplacedTag { line: self.line, tag: self.tag }
+    #[inline(never)]
+    fn misplaced(self) -> Error {
+        Box::new(PlaylistError::MisplacedTag { line: self.line, tag: self.tag })
     }
-    fn define(self, reason: &'static str) -> PlaylistError {
-        PlaylistError::InvalidDefine { line: self.line, reason }
+    #[inline(never)]
+    fn define(self, reason: &'static str) -> Error {
+        Box::new(PlaylistError::InvalidDefine { line: self.line, reason })
     }
 }
 
 fn push_capped<T>(v: &mut Vec<T>, item: T, what: &'static str) -> Result<()> {
     if v.len() >= MAX_ITEMS {
-        return Err(PlaylistError::TooLarge { what, limit: MAX_ITEMS });
+        return Err(Box::new(PlaylistError::TooLarge { what, limit: MAX_ITEMS }));
     }
     v.push(item);
     Ok(())
@@ -722,9 +745,9 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn warn(&mut self, line: usize, problem: PlaylistError, recovery: Recovery) {
+    fn warn(&mut self, line: usize, problem: impl Into<Error>, recovery: Recovery) {
         if self.warnings.len() < MAX_WARNINGS {
-            self.warnings.push(PlaylistWarning { line, problem, recovery });
+            self.warnings.push(PlaylistWarning { line, problem: *problem.into(), recovery });
         }
     }
 
@@ -750,7 +773,7 @@ impl<'a> Builder<'a> {
         }
         let kind = if MULTIVARIANT_TAGS.contains(&ctx.tag) { Kind::Multivariant } else { Kind::Media };
         match self.kind {
-            Some(k) if k != kind => Err(PlaylistError::MixedPlaylist { line: ctx.line, tag: ctx.tag }),
+            Some(k) if k != kind => Err(Box::new(PlaylistError::MixedPlaylist { line: ctx.line, tag: ctx.tag })),
             _ => {
                 self.kind = Some(kind);
                 Ok(())
@@ -761,7 +784,7 @@ impl<'a> Builder<'a> {
     fn tag(&mut self, ctx: Ctx, v: &'a str) -> Result<()> {
         self.set_kind(ctx)?;
         match self.read_tag(ctx, v) {
-            Err(e) if OPTIONAL_TAGS.contains(&ctx.tag) && !matches!(e, PlaylistError::TooLarge { .. }) => {
+            Err(e) if OPTIONAL_TAGS.contains(&ctx.tag) && !matches!(*e, PlaylistError::TooLarge { .. }) => {
                 self.warn(ctx.line, e, Recovery::Ignored);
                 Ok(())
             }
@@ -775,7 +798,7 @@ impl<'a> Builder<'a> {
         match ctx.tag {
             "EXTINF" => {
                 if let Some((_, _, first)) = self.extinf {
-                    return Err(PlaylistError::MissingUri { line: first.line, tag: first.tag });
+                    return Err(Box::new(PlaylistError::MissingUri { line: first.line, tag: first.tag }));
                 }
                 let (d, title) = v.split_once(',').unwrap_or((v, ""));
                 let title = Some(title.trim()).filter(|t| !t.is_empty());
@@ -829,11 +852,11 @@ impl<'a> Builder<'a> {
                 }
             },
             "EXT-X-PROGRAM-DATE-TIME" => {
-                self.program_date_time_ms = Some(parse_date(v).ok_or(ctx.date())?);
+                self.program_date_time_ms = Some(parse_date(v).ok_or_else(|| ctx.date())?);
             }
             "EXT-X-START" => {
                 let a = self.attrs(v, ctx)?;
-                let time_offset = a.number("TIME-OFFSET", true)?.ok_or(ctx.missing("TIME-OFFSET"))?;
+                let time_offset = a.number("TIME-OFFSET", true)?.ok_or_else(|| ctx.missing("TIME-OFFSET"))?;
                 if self.start.is_some() {
                     return Err(ctx.duplicate());
                 }
@@ -842,7 +865,7 @@ impl<'a> Builder<'a> {
             }
             "EXT-X-PART-INF" => {
                 let a = self.attrs(v, ctx)?;
-                let target = a.duration("PART-TARGET")?.ok_or(ctx.missing("PART-TARGET"))?;
+                let target = a.duration("PART-TARGET")?.ok_or_else(|| ctx.missing("PART-TARGET"))?;
                 if self.part_target.is_some() {
                     self.warn(ctx.line, ctx.duplicate(), Recovery::Ignored);
                 } else {
@@ -867,7 +890,7 @@ impl<'a> Builder<'a> {
             }
             "EXT-X-SKIP" => {
                 let a = self.attrs(v, ctx)?;
-                let skipped = a.int("SKIPPED-SEGMENTS")?.ok_or(ctx.missing("SKIPPED-SEGMENTS"))?;
+                let skipped = a.int("SKIPPED-SEGMENTS")?.ok_or_else(|| ctx.missing("SKIPPED-SEGMENTS"))?;
                 if self.has_media() {
                     return Err(ctx.misplaced());
                 }
@@ -882,7 +905,7 @@ impl<'a> Builder<'a> {
             }
             "EXT-X-MAP" => {
                 let a = self.attrs(v, ctx)?;
-                let uri = a.string("URI").ok_or(ctx.missing("URI"))?;
+                let uri = a.string("URI").ok_or_else(|| ctx.missing("URI"))?;
                 // A map's range has no predecessor to continue from, so a missing offset is 0.
                 let byterange = match a.string("BYTERANGE") {
                     Some(r) => {
@@ -896,12 +919,12 @@ impl<'a> Builder<'a> {
             }
             "EXT-X-KEY" => {
                 let a = self.attrs(v, ctx)?;
-                let method = a.string("METHOD").ok_or(ctx.missing("METHOD"))?;
+                let method = a.string("METHOD").ok_or_else(|| ctx.missing("METHOD"))?;
                 self.key = if method == "NONE" {
                     None
                 } else {
                     let iv = match a.string("IV") {
-                        Some(text) => Some(parse_iv(text).ok_or(ctx.attr("invalid IV"))?),
+                        Some(text) => Some(parse_iv(text).ok_or_else(|| ctx.attr("invalid IV"))?),
                         None => None,
                     };
                     let uri = a.string("URI");
@@ -912,14 +935,14 @@ impl<'a> Builder<'a> {
             "EXT-X-PART" => self.part(ctx, v)?,
             "EXT-X-PRELOAD-HINT" => {
                 let a = self.attrs(v, ctx)?;
-                let kind = match a.string("TYPE").ok_or(ctx.missing("TYPE"))? {
+                let kind = match a.string("TYPE").ok_or_else(|| ctx.missing("TYPE"))? {
                     "PART" => PreloadHintType::Part,
                     "MAP" => PreloadHintType::Map,
                     _ => return Ok(()), // the spec says to ignore unknown hint types
                 };
                 let hint = PreloadHint {
                     kind,
-                    uri: a.string("URI").ok_or(ctx.missing("URI"))?,
+                    uri: a.string("URI").ok_or_else(|| ctx.missing("URI"))?,
                     byterange_start: a.int("BYTERANGE-START")?,
                     byterange_length: a.int("BYTERANGE-LENGTH")?,
                 };
@@ -929,7 +952,7 @@ impl<'a> Builder<'a> {
             "EXT-X-RENDITION-REPORT" => {
                 let a = self.attrs(v, ctx)?;
                 let report = RenditionReport {
-                    uri: a.string("URI").ok_or(ctx.missing("URI"))?,
+                    uri: a.string("URI").ok_or_else(|| ctx.missing("URI"))?,
                     last_msn: a.int("LAST-MSN")?,
                     last_part: a.int("LAST-PART")?,
                 };
@@ -953,7 +976,7 @@ impl<'a> Builder<'a> {
                         self.absorb(a);
                         Some(variant)
                     }
-                    Err(e @ PlaylistError::TooLarge { .. }) => return Err(e),
+                    Err(e) if matches!(*e, PlaylistError::TooLarge { .. }) => return Err(e),
                     Err(e) => {
                         self.warn(ctx.line, e, Recovery::Ignored);
                         None
@@ -963,7 +986,7 @@ impl<'a> Builder<'a> {
             }
             "EXT-X-I-FRAME-STREAM-INF" => {
                 let a = self.attrs(v, ctx)?;
-                let uri = a.string("URI").ok_or(ctx.missing("URI"))?;
+                let uri = a.string("URI").ok_or_else(|| ctx.missing("URI"))?;
                 let variant = parse_variant(&a, uri)?;
                 push_capped(&mut self.i_frame_variants, variant, "variants")?;
                 self.absorb(a);
@@ -977,7 +1000,7 @@ impl<'a> Builder<'a> {
             "EXT-X-SESSION-DATA" => {
                 let a = self.attrs(v, ctx)?;
                 let data = SessionData {
-                    data_id: a.string("DATA-ID").ok_or(ctx.missing("DATA-ID"))?,
+                    data_id: a.string("DATA-ID").ok_or_else(|| ctx.missing("DATA-ID"))?,
                     value: a.string("VALUE"),
                     uri: a.string("URI"),
                     language: a.string("LANGUAGE"),
@@ -990,7 +1013,7 @@ impl<'a> Builder<'a> {
                 // which left in place of each IMPORT and QUERYPARAM value the value it found.
                 let a = self.attrs(v, ctx)?;
                 let (name, value) = if let Some(name) = a.raw("NAME") {
-                    (name, a.string("VALUE").ok_or(ctx.define("NAME needs a VALUE"))?)
+                    (name, a.string("VALUE").ok_or_else(|| ctx.define("NAME needs a VALUE"))?)
                 } else if let Some(name) = a.raw("IMPORT") {
                     self.import_line.get_or_insert(ctx.line);
                     (name, a.string("IMPORT").unwrap_or_default())
@@ -1022,8 +1045,8 @@ impl<'a> Builder<'a> {
 
     fn part(&mut self, ctx: Ctx, v: &'a str) -> Result<()> {
         let a = self.attrs(v, ctx)?;
-        let uri = a.string("URI").ok_or(ctx.missing("URI"))?;
-        let duration = a.duration("DURATION")?.ok_or(ctx.missing("DURATION"))?;
+        let uri = a.string("URI").ok_or_else(|| ctx.missing("URI"))?;
+        let duration = a.duration("DURATION")?.ok_or_else(|| ctx.missing("DURATION"))?;
         let mut gap = a.flag("GAP");
         let byterange = match a.string("BYTERANGE") {
             Some(r) => {
@@ -1045,7 +1068,7 @@ impl<'a> Builder<'a> {
             }
         };
         if self.total_parts >= MAX_ITEMS {
-            return Err(PlaylistError::TooLarge { what: "parts", limit: MAX_ITEMS });
+            return Err(Box::new(PlaylistError::TooLarge { what: "parts", limit: MAX_ITEMS }));
         }
         self.total_parts += 1;
         let independent = a.flag("INDEPENDENT");
@@ -1070,7 +1093,8 @@ impl<'a> Builder<'a> {
                 }
             };
         }
-        let (duration, title, _) = self.extinf.take().ok_or(PlaylistError::UriWithoutExtinf { line })?;
+        let (duration, title, _) =
+            self.extinf.take().ok_or_else(|| Box::new(PlaylistError::UriWithoutExtinf { line }))?;
         let byterange = match self.byterange.take() {
             Some((length, offset, ctx)) => Some(resolve_range(length, offset, uri, &mut self.last_segment_range, ctx)?),
             None => {
@@ -1125,7 +1149,10 @@ impl<'a> Builder<'a> {
                 self.warn(ctx.line, problem, Recovery::Ignored);
             }
             if let Some(line) = self.import_line {
-                return Err(PlaylistError::InvalidDefine { line, reason: "IMPORT is for media playlists only" });
+                return Err(Box::new(PlaylistError::InvalidDefine {
+                    line,
+                    reason: "IMPORT is for media playlists only",
+                }));
             }
             return Ok(Playlist::Multivariant(MultivariantPlaylist {
                 version: self.version,
@@ -1139,7 +1166,7 @@ impl<'a> Builder<'a> {
                 warnings: self.warnings,
             }));
         }
-        let target_duration = self.target_duration.ok_or(PlaylistError::MissingTargetDuration)?;
+        let target_duration = self.target_duration.ok_or_else(|| Box::new(PlaylistError::MissingTargetDuration))?;
         // A dangling EXTINF: the response was cut short, or the packager announced a segment
         // before its URI. It is the last segment, so leaving it out renumbers nothing; the next
         // reload brings it whole.
@@ -1157,17 +1184,18 @@ impl<'a> Builder<'a> {
         let media_sequence = self.media_sequence.unwrap_or(0);
         let discontinuity_sequence = self.discontinuity_sequence.unwrap_or(0);
         let skipped_segments = self.skipped_segments.unwrap_or(0);
-        let mut msn = media_sequence.checked_add(skipped_segments).ok_or(PlaylistError::SequenceOverflow)?;
+        let mut msn =
+            media_sequence.checked_add(skipped_segments).ok_or_else(|| Box::new(PlaylistError::SequenceOverflow))?;
         let mut disc = discontinuity_sequence;
         let count = self.segments.len();
         for (i, s) in self.segments.iter_mut().enumerate() {
             if s.discontinuity {
-                disc = disc.checked_add(1).ok_or(PlaylistError::SequenceOverflow)?;
+                disc = disc.checked_add(1).ok_or_else(|| Box::new(PlaylistError::SequenceOverflow))?;
             }
             s.msn = msn;
             s.discontinuity_sequence = disc;
             if i + 1 < count {
-                msn = msn.checked_add(1).ok_or(PlaylistError::SequenceOverflow)?;
+                msn = msn.checked_add(1).ok_or_else(|| Box::new(PlaylistError::SequenceOverflow))?;
             }
         }
         fill_program_date_times(&mut self.segments, end_date_ms);
@@ -1228,7 +1256,7 @@ fn resolve_range<'a>(
 ) -> Result<ByteRange> {
     let offset = offset.or_else(|| last.filter(|(u, _)| *u == uri).map(|(_, end)| end));
     *last = match offset {
-        Some(o) => Some((uri, o.checked_add(length).ok_or(ctx.number())?)),
+        Some(o) => Some((uri, o.checked_add(length).ok_or_else(|| ctx.number())?)),
         None => None,
     };
     Ok(ByteRange { length, offset })
@@ -1238,7 +1266,7 @@ fn parse_variant<'a>(a: &Attrs<'a>, uri: &'a str) -> Result<Variant<'a>> {
     let ctx = a.ctx;
     let resolution = match a.string("RESOLUTION") {
         Some(text) => {
-            let (w, h) = text.split_once(['x', 'X']).ok_or(ctx.number())?;
+            let (w, h) = text.split_once(['x', 'X']).ok_or_else(|| ctx.number())?;
             let w = parse_int(w, ctx)?.try_into().map_err(|_| ctx.number())?;
             let h = parse_int(h, ctx)?.try_into().map_err(|_| ctx.number())?;
             Some((w, h))
@@ -1250,7 +1278,7 @@ fn parse_variant<'a>(a: &Attrs<'a>, uri: &'a str) -> Result<Variant<'a>> {
     let closed_captions = a.string("CLOSED-CAPTIONS").filter(|&s| !(s == "NONE" && a.is_unquoted("CLOSED-CAPTIONS")));
     Ok(Variant {
         uri,
-        bandwidth: a.int("BANDWIDTH")?.ok_or(ctx.missing("BANDWIDTH"))?,
+        bandwidth: a.int("BANDWIDTH")?.ok_or_else(|| ctx.missing("BANDWIDTH"))?,
         average_bandwidth: a.int("AVERAGE-BANDWIDTH")?,
         codecs: a.string("CODECS"),
         resolution,
@@ -1264,7 +1292,7 @@ fn parse_variant<'a>(a: &Attrs<'a>, uri: &'a str) -> Result<Variant<'a>> {
 
 fn parse_rendition<'a>(a: &Attrs<'a>) -> Result<Rendition<'a>> {
     let ctx = a.ctx;
-    let kind = match a.string("TYPE").ok_or(ctx.missing("TYPE"))? {
+    let kind = match a.string("TYPE").ok_or_else(|| ctx.missing("TYPE"))? {
         "AUDIO" => MediaType::Audio,
         "VIDEO" => MediaType::Video,
         "SUBTITLES" => MediaType::Subtitles,
@@ -1273,8 +1301,8 @@ fn parse_rendition<'a>(a: &Attrs<'a>) -> Result<Rendition<'a>> {
     };
     Ok(Rendition {
         kind,
-        group_id: a.string("GROUP-ID").ok_or(ctx.missing("GROUP-ID"))?,
-        name: a.string("NAME").ok_or(ctx.missing("NAME"))?,
+        group_id: a.string("GROUP-ID").ok_or_else(|| ctx.missing("GROUP-ID"))?,
+        name: a.string("NAME").ok_or_else(|| ctx.missing("NAME"))?,
         language: a.string("LANGUAGE"),
         uri: a.string("URI"),
         default: a.flag("DEFAULT"),
@@ -1287,15 +1315,15 @@ fn parse_rendition<'a>(a: &Attrs<'a>) -> Result<Rendition<'a>> {
 
 /// An EXT-X-DATERANGE attribute list on its own, as product cues carry it in-band (`emsg`) and
 /// on the cue channel (SSE): the same syntax and the same reading as in a playlist.
-pub fn parse_daterange_attributes(text: &str) -> Result<DateRange<'_>> {
+pub fn parse_daterange_attributes(text: &str) -> std::result::Result<DateRange<'_>, PlaylistError> {
     let ctx = Ctx { line: 1, tag: "EXT-X-DATERANGE" };
-    parse_daterange(&Attrs::parse(text, ctx, Source::default())?)
+    Attrs::parse(text, ctx, Source::default()).and_then(|a| parse_daterange(&a)).map_err(|e| *e)
 }
 
 fn parse_daterange<'a>(a: &Attrs<'a>) -> Result<DateRange<'a>> {
     let ctx = a.ctx;
     let date = |name| match a.string(name) {
-        Some(s) => parse_date(s).map(Some).ok_or(ctx.date()),
+        Some(s) => parse_date(s).map(Some).ok_or_else(|| ctx.date()),
         None => Ok(None),
     };
     let mut attributes = Vec::new();
@@ -1305,7 +1333,7 @@ fn parse_daterange<'a>(a: &Attrs<'a>) -> Result<DateRange<'a>> {
         }
     }
     Ok(DateRange {
-        id: a.string("ID").ok_or(ctx.missing("ID"))?,
+        id: a.string("ID").ok_or_else(|| ctx.missing("ID"))?,
         class: a.string("CLASS"),
         start_date_ms: date("START-DATE")?,
         end_date_ms: date("END-DATE")?,
@@ -1369,17 +1397,17 @@ fn tokenize(mut s: &str, ctx: Ctx) -> Result<Vec<(&str, Raw<'_>)>> {
         if s.is_empty() {
             break;
         }
-        let (name, rest) = s.split_once('=').ok_or(ctx.attr("expected NAME=value"))?;
+        let (name, rest) = s.split_once('=').ok_or_else(|| ctx.attr("expected NAME=value"))?;
         let name = name.trim();
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err(ctx.attr("invalid attribute name"));
         }
         let rest = rest.trim_start();
         let (value, rest) = if let Some(q) = rest.strip_prefix('"') {
-            let (value, rest) = q.split_once('"').ok_or(ctx.attr("unterminated quoted string"))?;
+            let (value, rest) = q.split_once('"').ok_or_else(|| ctx.attr("unterminated quoted string"))?;
             (Raw::Quoted(value), rest.trim_start())
         } else {
-            let (value, rest) = rest.split_at(rest.find(',').unwrap_or(rest.len()));
+            let (value, rest) = rest.find(',').and_then(|i| rest.split_at_checked(i)).unwrap_or((rest, ""));
             let value = value.trim_end();
             if value.is_empty() {
                 return Err(ctx.attr("empty attribute value"));
@@ -1387,7 +1415,7 @@ fn tokenize(mut s: &str, ctx: Ctx) -> Result<Vec<(&str, Raw<'_>)>> {
             (Raw::Unquoted(value), rest)
         };
         if list.len() >= MAX_ATTRIBUTES {
-            return Err(PlaylistError::TooLarge { what: "attributes in a tag", limit: MAX_ATTRIBUTES });
+            return Err(Box::new(PlaylistError::TooLarge { what: "attributes in a tag", limit: MAX_ATTRIBUTES }));
         }
         list.push((name, value));
         s = match rest.strip_prefix(',') {
@@ -1417,7 +1445,11 @@ impl<'a> Attrs<'a> {
         for (name, raw) in tokens {
             if list.iter().any(|(n, _, _)| *n == name) {
                 let problem = ctx.attr("attribute given twice");
-                warnings.push(PlaylistWarning { line: ctx.line, problem, recovery: Recovery::AttributeIgnored });
+                warnings.push(PlaylistWarning {
+                    line: ctx.line,
+                    problem: *problem,
+                    recovery: Recovery::AttributeIgnored,
+                });
                 continue;
             }
             list.push((name, raw.map(|t| src.text(t)), raw.text()));
@@ -1449,7 +1481,7 @@ impl<'a> Attrs<'a> {
     }
 
     fn number(&self, name: &str, signed: bool) -> Result<Option<f64>> {
-        self.get(name).map(|r| parse_float(unquoted(r, self.ctx)?, signed).ok_or(self.ctx.number())).transpose()
+        self.get(name).map(|r| parse_float(unquoted(r, self.ctx)?, signed).ok_or_else(|| self.ctx.number())).transpose()
     }
 
     fn duration(&self, name: &str) -> Result<Option<f64>> {
@@ -1464,7 +1496,8 @@ impl<'a> Attrs<'a> {
             Some("YES") => true,
             Some(_) => {
                 let problem = self.ctx.attr("expected YES or NO");
-                let w = PlaylistWarning { line: self.ctx.line, problem, recovery: Recovery::AttributeIgnored };
+                let w =
+                    PlaylistWarning { line: self.ctx.line, problem: *problem, recovery: Recovery::AttributeIgnored };
                 self.warnings.borrow_mut().push(w);
                 false
             }
@@ -1516,7 +1549,7 @@ fn parse_float(s: &str, signed: bool) -> Option<f64> {
 /// A duration in seconds. A minus sign parses (so the error can say what is wrong) but is
 /// rejected, as are absurdly large values.
 fn parse_duration(s: &str, ctx: Ctx) -> Result<f64> {
-    let d = parse_float(s.trim(), true).ok_or(ctx.number())?;
+    let d = parse_float(s.trim(), true).ok_or_else(|| ctx.number())?;
     if (d.is_sign_negative() && d != 0.0) || d > MAX_DURATION_S {
         return Err(ctx.duration());
     }
@@ -1696,8 +1729,8 @@ mod tests {
         assert_eq!(
             problems,
             [
-                (1, CTX.attr("attribute given twice"), Recovery::AttributeIgnored),
-                (1, CTX.attr("expected YES or NO"), Recovery::AttributeIgnored)
+                (1, *CTX.attr("attribute given twice"), Recovery::AttributeIgnored),
+                (1, *CTX.attr("expected YES or NO"), Recovery::AttributeIgnored)
             ]
         );
         assert_eq!(a.get("D").map(Raw::classify), Some(AttrValue::Number(-2.5)));

@@ -53,7 +53,7 @@ impl SseReader {
     }
 
     fn line_done(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
-        let line = String::from_utf8_lossy(line);
+        let line = crate::core::text::lossy(line);
         if line.is_empty() {
             if let Some(data) = self.data.take() {
                 out.push(SseEvent { event: std::mem::take(&mut self.event), data });

@@ -33,8 +33,8 @@ fn split(s: &str) -> Parts<'_> {
     };
     let (authority, path) = match rest.strip_prefix("//") {
         Some(r) => {
-            let end = r.find('/').unwrap_or(r.len());
-            (Some(&r[..end]), &r[end..])
+            let (authority, path) = r.find('/').and_then(|end| r.split_at_checked(end)).unwrap_or((r, ""));
+            (Some(authority), path)
         }
         None => (None, rest),
     };
@@ -79,7 +79,7 @@ fn remove_dot_segments(path: &str) -> String {
     if absolute {
         result.push('/');
     }
-    result.push_str(&out.join("/"));
+    result.push_str(&crate::core::text::join(&out, "/"));
     if trailing_slash && !result.ends_with('/') {
         result.push('/');
     }
@@ -92,7 +92,7 @@ fn merge(base: &Parts<'_>, reference_path: &str) -> String {
         return format!("/{reference_path}");
     }
     match base.path.rfind('/') {
-        Some(i) => format!("{}{}", &base.path[..=i], reference_path),
+        Some(i) => format!("{}{}", base.path.get(..=i).unwrap_or_default(), reference_path),
         None => reference_path.to_string(),
     }
 }

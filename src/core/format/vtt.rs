@@ -4,7 +4,7 @@
 //! Malformed cues are skipped; a file that is not WebVTT at all is an error.
 
 use super::url;
-use crate::core::text::parse_f64;
+use crate::core::text::{self, parse_f64};
 
 /// One thumbnail: the image and the tile's rectangle in it (the whole image without `#xywh`).
 #[derive(Debug, Clone, PartialEq)]
@@ -28,14 +28,14 @@ pub fn parse_tiles(text: &str, base: &str) -> Result<Vec<Tile>, &'static str> {
     let mut tiles = Vec::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
-        let Some((from, to)) = line.split_once("-->") else { continue };
+        let Some((from, to)) = text::split_once(line, "-->") else { continue };
         let (Some(start_s), Some(end_s)) =
             (timestamp(from.trim()), timestamp(to.split_whitespace().next().unwrap_or("")))
         else {
             continue;
         };
         let Some(payload) = lines.next().map(str::trim).filter(|p| !p.is_empty()) else { continue };
-        let (image, rect) = match payload.split_once("#xywh=") {
+        let (image, rect) = match text::split_once(payload, "#xywh=") {
             Some((image, xywh)) => (image, rectangle(xywh)),
             None => (payload, None),
         };

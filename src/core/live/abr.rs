@@ -6,7 +6,7 @@
 //! arriving slower than real time, to the best rendition the measured delivery rate carries;
 //! switch up one step at a time, as a probe, after a hold that doubles each time a probe fails.
 
-use std::collections::VecDeque;
+use crate::core::queue::Queue;
 
 use crate::core::time::Instant;
 
@@ -29,7 +29,7 @@ pub struct Abr {
     bandwidths: Vec<f64>,
     current: usize,
     /// (when, seconds of media, bytes) per piece of media appended.
-    arrivals: VecDeque<(Instant, f64, usize)>,
+    arrivals: Queue<(Instant, f64, usize)>,
     /// Arrivals are judged only once a whole window has been watched since this time.
     watching_since: Option<Instant>,
     hold_ms: f64,
@@ -42,7 +42,7 @@ impl Abr {
         Abr {
             current: current.min(bandwidths.len().saturating_sub(1)),
             bandwidths,
-            arrivals: VecDeque::new(),
+            arrivals: Queue::new(),
             watching_since: None,
             hold_ms: HOLD_MS.0,
             probe_at: Instant::default(),

@@ -11,7 +11,7 @@
 //! - **Rejoin**: fell out of the window (an outage, a hidden tab), or the backlog is too old to
 //!   be worth fetching: start again at the newest suitable keyframe.
 
-use std::collections::VecDeque;
+use crate::core::queue::Queue;
 
 use super::latency::LatencyTarget;
 use crate::core::format::part_uri::PartUriPattern;
@@ -83,7 +83,7 @@ pub struct Edge {
     last_requested: Option<Key>,
     /// Requests for media the playlist did not list yet (the hint, predicted parts), in
     /// order, each with the key requested before it; dropped once listed.
-    unlisted: VecDeque<(MediaRef, Option<Key>)>,
+    unlisted: Queue<(MediaRef, Option<Key>)>,
     /// How this stream names its parts, when the playlist shows it.
     part_pattern: Option<PartUriPattern>,
     /// Parts in the newest complete segment, to predict across a segment boundary.

@@ -38,7 +38,7 @@ pub struct DelayHistogram {
     last_at: Option<Instant>,
     samples: u64,
     /// (time, bucket) of the samples of the last few seconds, so they can be taken back.
-    recent: std::collections::VecDeque<(Instant, usize)>,
+    recent: crate::core::queue::Queue<(Instant, usize)>,
 }
 
 /// How far back samples can be taken back.
@@ -53,7 +53,7 @@ impl DelayHistogram {
             first_at: None,
             last_at: None,
             samples: 0,
-            recent: std::collections::VecDeque::new(),
+            recent: crate::core::queue::Queue::new(),
         }
     }
 
@@ -153,7 +153,7 @@ impl Default for TargetConfig {
 struct PeakDetector {
     /// (last time seen, height), oldest first.
     /// (when, how high in ms).
-    peaks: std::collections::VecDeque<(Instant, f64)>,
+    peaks: crate::core::queue::Queue<(Instant, f64)>,
 }
 
 impl PeakDetector {

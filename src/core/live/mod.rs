@@ -648,7 +648,8 @@ impl LiveEngine {
                 }
                 // A flood is said once, not once a cue.
                 if self.cues.add(cue, source) == Added::Refused && self.cues.note_refused("a flood of cues") {
-                    let reason = format!("cue {id:?} and those after it: too many cues at once");
+                    let reason =
+                        format!("cue {} and those after it: too many cues at once", crate::core::text::Quoted(&id));
                     self.error(PlayerError::CueRefused(reason), false);
                 }
             }

@@ -7,7 +7,8 @@
 use crate::core::error::PlayerError;
 use crate::core::format::playlist::{PlaylistWarning, Variables};
 use crate::core::format::url;
-use crate::core::io::{Outbox, RequestId, RequestKind};
+use crate::core::io::{Ops, RequestId, RequestKind};
+use crate::core::text;
 use crate::core::time::{Deadline, Instant, TimerReason};
 
 /// Consecutive failures before the player may give up.
@@ -87,7 +88,8 @@ impl Reload {
         let mut fresh = Vec::new();
         for w in warnings {
             let text = w.to_string();
-            let key = text.strip_prefix("line ").and_then(|t| t.split_once(": ")).map_or(text.as_str(), |(_, t)| t);
+            let key =
+                text.strip_prefix("line ").and_then(|t| text::split_once(t, ": ")).map_or(text.as_str(), |(_, t)| t);
             if !self.warned.iter().any(|k| k == key) && self.warned.len() < MAX_WARNINGS_REMEMBERED {
                 self.warned.push(key.to_string());
                 fresh.push(text);
@@ -103,14 +105,14 @@ impl Reload {
 
     /// Another playlist takes over (a variant, or a multivariant playlist's first media
     /// playlist): the request in flight, if any, is cancelled.
-    pub fn set_url<E>(&mut self, out: &mut Outbox<E>, url: String) {
+    pub fn set_url(&mut self, out: &mut Ops, url: String) {
         self.url = url;
         self.warned.clear();
         self.cancel(out);
     }
 
     /// Cancels the request in flight and any scheduled one.
-    pub fn cancel<E>(&mut self, out: &mut Outbox<E>) {
+    pub fn cancel(&mut self, out: &mut Ops) {
         if let Some(id) = self.in_flight.take() {
             out.cancel(id);
         }
@@ -119,7 +121,7 @@ impl Reload {
 
     /// Requests the playlist, blocking until it holds `(msn, part)` where the server can.
     /// Nothing if a request is already in flight.
-    pub fn request<E>(&mut self, out: &mut Outbox<E>, block_at: Option<(u64, Option<u32>)>) {
+    pub fn request(&mut self, out: &mut Ops, block_at: Option<(u64, Option<u32>)>) {
         if self.in_flight.is_some() {
             return;
         }
@@ -196,6 +198,7 @@ impl Reload {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::io::Outbox;
     use crate::core::io::Output;
 
     fn err() -> PlayerError {

@@ -49,12 +49,12 @@
 pub mod retry;
 pub mod wire;
 
-use std::collections::VecDeque;
+use crate::core::queue::Queue;
 
 use crate::core::error::PlayerError;
 use crate::core::format::url;
 use crate::core::io::{
-    Method, Outbox, Output, Request, RequestId, RequestKind, ResponseHead, StorageOp, StorageResult, TabEvent, TabOp,
+    Method, Ops, Output, Request, RequestId, RequestKind, ResponseHead, StorageOp, StorageResult, TabEvent, TabOp,
 };
 use crate::core::text;
 use crate::core::time::{Deadline, Instant, ServerTime, TimerReason};
@@ -273,7 +273,7 @@ impl Order {
             ("status", self.status.to_wire().to_string()),
             ("order", self.order_id.clone().unwrap_or_default()),
             ("attempts", self.attempts.to_string()),
-            ("body", String::from_utf8_lossy(&self.body).into_owned()),
+            ("body", text::lossy(&self.body)),
         ])
     }
     /// An order from a stored record, with its stored key and body.
@@ -361,7 +361,7 @@ impl Message {
             ("key", self.key.clone()),
             ("status", self.status.to_wire().to_string()),
             ("order", self.order_id.clone().unwrap_or_default()),
-            ("body", String::from_utf8_lossy(&self.body).into_owned()),
+            ("body", text::lossy(&self.body)),
         ])
     }
     fn decode(bytes: &[u8]) -> Option<Message> {
@@ -408,7 +408,7 @@ pub struct OrderClient {
     last_intent: IntentId,
     rng: Rng,
     budget: Budget,
-    events: VecDeque<OrderUpdate>,
+    events: Queue<OrderUpdate>,
     /// Orders other tabs said they are sending and have not answered: `(product, key, body)`.
     elsewhere: Vec<(String, String, Vec<u8>)>,
 }
@@ -422,7 +422,7 @@ impl OrderClient {
             last_intent: 0,
             rng: Rng::new(seed),
             budget: Budget::default(),
-            events: VecDeque::new(),
+            events: Queue::new(),
             elsewhere: Vec::new(),
         }
     }
@@ -432,7 +432,7 @@ impl OrderClient {
     /// key and body instead of its own, so that whichever tab sends, it is one order. A second
     /// buy of a product whose order is still open joins it (its id comes back, nothing new is
     /// sent); one the retry budget stopped is sent again, same key.
-    pub fn buy<E>(&mut self, out: &mut Outbox<E>, _now: Instant, intent: Intent) -> Result<IntentId, OrderError> {
+    pub fn buy(&mut self, out: &mut Ops, _now: Instant, intent: Intent) -> Result<IntentId, OrderError> {
         if intent.product_id.is_empty() {
             return Err(OrderError::Invalid("no product"));
         }
@@ -486,7 +486,7 @@ impl OrderClient {
 
     /// After a page load: asks for the stored intents; those not answered go out again when
     /// the list comes (`StorageResult::Listed`).
-    pub fn resume<E>(&mut self, out: &mut Outbox<E>, _now: Instant) {
+    pub fn resume(&mut self, out: &mut Ops, _now: Instant) {
         out.push(Output::Storage(StorageOp::List { prefix: PREFIX.to_string() }));
     }
 
@@ -510,7 +510,7 @@ impl OrderClient {
         self.budget.tokens()
     }
 
-    pub fn handle_storage<E>(&mut self, out: &mut Outbox<E>, now: Instant, result: StorageResult) {
+    pub fn handle_storage(&mut self, out: &mut Ops, now: Instant, result: StorageResult) {
         match result {
             StorageResult::Stored { key } => {
                 if let Some(i) = self.orders.iter().position(|o| o.storage_key() == key) {
@@ -551,7 +551,7 @@ impl OrderClient {
         }
     }
 
-    pub fn handle_tab<E>(&mut self, out: &mut Outbox<E>, now: Instant, event: TabEvent) {
+    pub fn handle_tab(&mut self, out: &mut Ops, now: Instant, event: TabEvent) {
         match event {
             TabEvent::Acquired { lock } => {
                 match self.orders.iter().position(|o| o.lock() == lock && !o.locked && !o.status.is_final()) {
@@ -625,7 +625,7 @@ impl OrderClient {
         }
     }
 
-    pub fn handle_end<E>(&mut self, out: &mut Outbox<E>, now: Instant, id: RequestId, result: Result<(), PlayerError>) {
+    pub fn handle_end(&mut self, out: &mut Ops, now: Instant, id: RequestId, result: Result<(), PlayerError>) {
         let Some(i) = self.find_request(id) else { return };
         let Phase::InFlight(_, step, _) = self.orders[i].phase else { return };
         let head = self.orders[i].head.take();
@@ -724,7 +724,7 @@ impl OrderClient {
     }
 
     /// The server answered: report, tell the other tabs, forget the record, free the lock.
-    fn finish<E>(&mut self, out: &mut Outbox<E>, i: usize, status: OrderStatus, error: Option<OrderError>, ours: bool) {
+    fn finish(&mut self, out: &mut Ops, i: usize, status: OrderStatus, error: Option<OrderError>, ours: bool) {
         let o = &mut self.orders[i];
         o.status = status;
         o.error = error;
@@ -753,7 +753,7 @@ impl OrderClient {
     }
 
     /// No answer and no more retries: reported, the record kept, the lock freed.
-    fn give_up<E>(&mut self, out: &mut Outbox<E>, i: usize, error: OrderError) {
+    fn give_up(&mut self, out: &mut Ops, i: usize, error: OrderError) {
         let o = &mut self.orders[i];
         o.status = OrderStatus::Error;
         o.error = Some(error);
@@ -765,7 +765,7 @@ impl OrderClient {
     }
 
     /// Sends the order if it is written down, holds the lock and nothing has gone out yet.
-    fn try_send<E>(&mut self, out: &mut Outbox<E>, now: Instant, i: usize) {
+    fn try_send(&mut self, out: &mut Ops, now: Instant, i: usize) {
         let o = &self.orders[i];
         if o.phase != Phase::Idle || !o.stored || !o.locked || o.status.is_final() {
             return;
@@ -781,7 +781,7 @@ impl OrderClient {
         self.send(out, now, i, Step::Post);
     }
 
-    fn send<E>(&mut self, out: &mut Outbox<E>, now: Instant, i: usize, step: Step) {
+    fn send(&mut self, out: &mut Ops, now: Instant, i: usize, step: Step) {
         let id = out.next_id();
         let o = &mut self.orders[i];
         let auth = ("Authorization".to_string(), format!("Bearer {}", o.intent.user_token));
@@ -840,7 +840,7 @@ impl OrderClient {
             .map(|at| Deadline::new(at, TimerReason::Order))
     }
 
-    pub fn handle_timeout<E>(&mut self, out: &mut Outbox<E>, now: Instant) {
+    pub fn handle_timeout(&mut self, out: &mut Ops, now: Instant) {
         for i in 0..self.orders.len() {
             match self.orders[i].phase {
                 Phase::Waiting(at, step) if now >= at => self.send(out, now, i, step),

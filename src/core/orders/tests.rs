@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::core::io::Outbox;
 
 type Out = Outbox<()>;
 const URL: &str = "http://o/api";

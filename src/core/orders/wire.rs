@@ -155,7 +155,7 @@ impl Parser<'_> {
                 {
                     self.i += 1;
                 }
-                text::parse_f64(&self.src[start..self.i]).filter(|n| n.is_finite()).map(Json::Num)
+                text::parse_f64(self.src.get(start..self.i)?).filter(|n| n.is_finite()).map(Json::Num)
             }
         }
     }
@@ -178,7 +178,7 @@ impl Parser<'_> {
                 }
                 self.i += 1;
             }
-            o.push_str(&self.src[start..self.i]);
+            o.push_str(self.src.get(start..self.i)?);
             match *self.s.get(self.i)? {
                 b'"' => {
                     self.i += 1;
@@ -220,11 +220,11 @@ impl Parser<'_> {
 pub const RECORD_HEADER: &str = "liveshop.order/1";
 
 fn escape(v: &str) -> String {
-    v.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text::replace(&text::replace(&text::replace(v, "%", "%25"), "\r", "%0D"), "\n", "%0A")
 }
 
 fn unescape(v: &str) -> String {
-    v.replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%")
+    text::replace(&text::replace(&text::replace(v, "%0A", "\n"), "%0D", "\r"), "%25", "%")
 }
 
 /// A record of `name=value` lines.

@@ -300,7 +300,10 @@ impl ReplayEngine {
     pub fn seek_to_node(&mut self, now: Instant, id: &str) -> Result<SeekId, PlayerError> {
         self.advance(now);
         let Some(n) = self.show.nodes.iter().position(|n| n.cue.id == id) else {
-            return Err(PlayerError::InvalidOption { field: "nodeId", reason: format!("no node {id:?} in this show") });
+            return Err(PlayerError::InvalidOption {
+                field: "nodeId",
+                reason: format!("no node {} in this show", crate::core::text::Quoted(id)),
+            });
         };
         let node = &self.show.nodes[n];
         self.begin_seek(node.start_s, Some(node.cue.start.get()), Some(n))
@@ -469,7 +472,7 @@ impl ReplayEngine {
     fn build_show(&mut self) {
         let Some(mut show) = self.read_show(true) else { return };
         if let Some((url, body)) = self.texts.thumbnails.take() {
-            match vtt::parse_tiles(&String::from_utf8_lossy(&body), &url) {
+            match vtt::parse_tiles(&crate::core::text::lossy(&body), &url) {
                 Ok(tiles) => show.tiles = tiles,
                 Err(reason) => self.error(PlayerError::Playlist { url, reason: reason.into() }, false),
             }

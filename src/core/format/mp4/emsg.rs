@@ -16,7 +16,7 @@
 //! never a panic. [`Emsg::to_bytes`] writes the box back, byte for byte what [`Emsg::parse`]
 //! reads. [`EventMessage`] is the owned form, for keeping an event past the buffer it came in.
 
-use super::{Mp4Error, Reader};
+use super::{Fourcc, Mp4Error, Reader};
 
 /// `event_duration` of an event whose end is not known yet.
 pub const UNKNOWN_DURATION: u32 = 0xFFFF_FFFF;
@@ -50,7 +50,7 @@ impl<'a> Emsg<'a> {
     /// Reads an `emsg` box's payload (the bytes after its 8- or 16-byte header, as
     /// [`super::Mp4Box::payload`] holds them).
     pub fn parse(payload: &'a [u8]) -> Result<Self, Mp4Error> {
-        let mut r = Reader::new(payload, "emsg");
+        let mut r = Reader::new(payload, b"emsg");
         let (version, _) = r.full_header()?;
         match version {
             0 => {
@@ -73,7 +73,7 @@ impl<'a> Emsg<'a> {
                 let message_data = r.rest();
                 Ok(Emsg { scheme_id_uri, value, timescale, time, event_duration, id, message_data })
             }
-            _ => Err(Mp4Error::BadField("emsg".into(), "unknown version")),
+            _ => Err(Mp4Error::BadField(Fourcc(*b"emsg"), "unknown version")),
         }
     }
 
@@ -106,7 +106,7 @@ impl<'a> Emsg<'a> {
     /// Appends the whole box to `out`; on error `out` is left as it was.
     pub fn write_to(&self, out: &mut Vec<u8>) -> Result<(), Mp4Error> {
         if self.scheme_id_uri.contains('\0') || self.value.contains('\0') {
-            return Err(Mp4Error::BadField("emsg".into(), "string contains NUL"));
+            return Err(Mp4Error::BadField(Fourcc(*b"emsg"), "string contains NUL"));
         }
         // Header, version and flags, four 32-bit fields, two NULs; version 1 has a 64-bit time.
         let fixed = 8 + 4 + 16 + 2 + if self.version() == 1 { 4 } else { 0 };
@@ -114,7 +114,7 @@ impl<'a> Emsg<'a> {
             .iter()
             .try_fold(fixed, |acc: usize, n| acc.checked_add(*n))
             .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| Mp4Error::BadSize("emsg".into()))?;
+            .ok_or(Mp4Error::BadSize(Fourcc(*b"emsg")))?;
         out.reserve(size as usize);
         out.extend_from_slice(&size.to_be_bytes());
         out.extend_from_slice(b"emsg");
@@ -267,10 +267,10 @@ mod tests {
             assert!(Emsg::parse(&payload[..cut]).is_err(), "cut at {cut}");
         }
         let unknown_version = [&[2u8, 0, 0, 0][..], &payload[4..]].concat();
-        assert_eq!(Emsg::parse(&unknown_version), Err(Mp4Error::BadField("emsg".into(), "unknown version")));
+        assert_eq!(Emsg::parse(&unknown_version), Err(Mp4Error::BadField(Fourcc(*b"emsg"), "unknown version")));
         let mut not_utf8 = payload.to_vec();
         not_utf8[4] = 0xff;
-        assert_eq!(Emsg::parse(&not_utf8), Err(Mp4Error::BadField("emsg".into(), "string is not UTF-8")));
+        assert_eq!(Emsg::parse(&not_utf8), Err(Mp4Error::BadField(Fourcc(*b"emsg"), "string is not UTF-8")));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use super::emsg::{Emsg, EventMessage};
 use super::prft::{parse_prft, ProducerTime};
-use super::{boxes, child, Mp4Error, Reader};
+use super::{boxes, child, Fourcc, Mp4Error, Reader};
 
 /// Timing of one track's run in a `moof`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,7 +68,7 @@ impl FragmentInfo {
     pub fn parse_checked(data: &[u8]) -> Result<Self, Mp4Error> {
         let info = Self::parse(data)?;
         match info.errors.first() {
-            Some(e) => Err(e.clone()),
+            Some(e) => Err(*e),
             None => Ok(info),
         }
     }
@@ -93,8 +93,8 @@ impl FragmentInfo {
 }
 
 fn parse_traf(traf: &[u8]) -> Result<TrackRun, Mp4Error> {
-    let tfhd = child(traf, b"tfhd")?.ok_or_else(|| Mp4Error::Truncated("traf".into()))?;
-    let mut r = Reader::new(tfhd.payload, "tfhd");
+    let tfhd = child(traf, b"tfhd")?.ok_or(Mp4Error::Truncated(Fourcc(*b"traf")))?;
+    let mut r = Reader::new(tfhd.payload, b"tfhd");
     let (_, flags) = r.full_header()?;
     let track_id = r.u32()?;
     if flags & 0x01 != 0 {
@@ -111,7 +111,7 @@ fn parse_traf(traf: &[u8]) -> Result<TrackRun, Mp4Error> {
 
     let base_decode_time = match child(traf, b"tfdt")? {
         Some(tfdt) => {
-            let mut r = Reader::new(tfdt.payload, "tfdt");
+            let mut r = Reader::new(tfdt.payload, b"tfdt");
             let (version, _) = r.full_header()?;
             if version == 1 {
                 r.u64()?
@@ -129,7 +129,7 @@ fn parse_traf(traf: &[u8]) -> Result<TrackRun, Mp4Error> {
         if !b.is(b"trun") {
             continue;
         }
-        let mut r = Reader::new(b.payload, "trun");
+        let mut r = Reader::new(b.payload, b"trun");
         let (_, flags) = r.full_header()?;
         let count = r.u32()?;
         if flags & 0x01 != 0 {
@@ -196,8 +196,8 @@ mod tests {
         let info = FragmentInfo::parse(&data).unwrap();
         assert_eq!(info.run(1).map(|r| r.base_decode_time), Some(90_000));
         assert_eq!(info.events.len(), 1);
-        assert_eq!(info.errors, [Mp4Error::Truncated("prft".into()), Mp4Error::Truncated("emsg".into())]);
-        assert_eq!(FragmentInfo::parse_checked(&data), Err(Mp4Error::Truncated("prft".into())));
+        assert_eq!(info.errors, [Mp4Error::Truncated(Fourcc(*b"prft")), Mp4Error::Truncated(Fourcc(*b"emsg"))]);
+        assert_eq!(FragmentInfo::parse_checked(&data), Err(Mp4Error::Truncated(Fourcc(*b"prft"))));
     }
 
     #[test]

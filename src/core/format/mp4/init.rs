@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{boxes, child, kind_name, Mp4Error, Reader};
+use super::{boxes, child, kind_name, Fourcc, Mp4Error, Reader};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrackKind {
@@ -64,20 +64,20 @@ impl InitSegment {
     pub fn mime_type(&self) -> String {
         let codecs: Vec<&str> = self.tracks.iter().filter_map(|t| t.codec.as_deref()).collect();
         let container = if self.video().is_some() { "video/mp4" } else { "audio/mp4" };
-        format!("{container}; codecs=\"{}\"", codecs.join(","))
+        format!("{container}; codecs=\"{}\"", crate::core::text::join(&codecs, ","))
     }
 }
 
 fn parse_trak(trak: &[u8]) -> Result<Option<Track>, Mp4Error> {
     let Some(tkhd) = child(trak, b"tkhd")? else { return Ok(None) };
-    let mut r = Reader::new(tkhd.payload, "tkhd");
+    let mut r = Reader::new(tkhd.payload, b"tkhd");
     let (version, _) = r.full_header()?;
     r.skip(if version == 1 { 16 } else { 8 })?; // creation + modification times
     let id = r.u32()?;
 
     let Some(mdia) = child(trak, b"mdia")? else { return Ok(None) };
     let Some(mdhd) = child(mdia.payload, b"mdhd")? else { return Ok(None) };
-    let mut r = Reader::new(mdhd.payload, "mdhd");
+    let mut r = Reader::new(mdhd.payload, b"mdhd");
     let (version, _) = r.full_header()?;
     r.skip(if version == 1 { 16 } else { 8 })?;
     let timescale = r.u32()?;
@@ -105,7 +105,7 @@ fn parse_trak(trak: &[u8]) -> Result<Option<Track>, Mp4Error> {
 
 /// Codec string of the first sample entry in an `stsd` payload.
 fn sample_entry_codec(stsd: &[u8]) -> Result<Option<String>, Mp4Error> {
-    let entries = stsd.get(8..).ok_or_else(|| Mp4Error::Truncated("stsd".into()))?;
+    let entries = stsd.get(8..).ok_or(Mp4Error::Truncated(Fourcc(*b"stsd")))?;
     let Some(entry) = boxes(entries).next().transpose()? else { return Ok(None) };
     let fourcc = kind_name(entry.kind);
     match &entry.kind {
@@ -139,7 +139,7 @@ fn sample_entry_codec(stsd: &[u8]) -> Result<Option<String>, Mp4Error> {
 
 /// The AAC audio object type from an `esds` payload (MPEG-4 descriptors), if it is there.
 fn esds_audio_object_type(esds: &[u8]) -> Option<u8> {
-    let mut r = Reader::new(esds, "esds");
+    let mut r = Reader::new(esds, b"esds");
     r.full_header().ok()?;
     // Walk descriptors: ES_Descriptor(3) > DecoderConfig(4) > DecoderSpecificInfo(5).
     loop {

@@ -16,12 +16,12 @@ pub use fragment::{FragmentInfo, TrackRun};
 pub use init::{InitSegment, Track, TrackKind};
 pub use prft::{parse_prft, ProducerTime};
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum Mp4Error {
     #[error("box `{0}` is truncated")]
-    Truncated(String),
+    Truncated(Fourcc),
     #[error("box `{0}` has an invalid size")]
-    BadSize(String),
+    BadSize(Fourcc),
     #[error("init segment has no `moov` box")]
     NoMoov,
     #[error("init segment has no playable track")]
@@ -29,7 +29,30 @@ pub enum Mp4Error {
     /// A field holds a value the box's definition does not allow (an unknown version, a string
     /// that is not UTF-8, ...); the second member says which.
     #[error("box `{0}` is invalid: {1}")]
-    BadField(String, &'static str),
+    BadField(Fourcc, &'static str),
+}
+
+/// A box type, its four bytes as they stand: an error names the box without a `String` (a
+/// small `Copy` error moves cheaply through every `?` of the box readers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fourcc(pub [u8; 4]);
+
+/// The type as text, a byte that is not printable ASCII as `?`.
+impl std::fmt::Display for Fourcc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&kind_name(self.0))
+    }
+}
+
+/// A four-letter name, such as the tests write (`"moov".into()`).
+impl From<&str> for Fourcc {
+    fn from(name: &str) -> Self {
+        let mut kind = *b"????";
+        for (k, b) in kind.iter_mut().zip(name.bytes()) {
+            *k = b;
+        }
+        Fourcc(kind)
+    }
 }
 
 /// One box: its four-character type and its payload (the bytes after the header).
@@ -63,13 +86,13 @@ pub fn complete_box_len(data: &[u8]) -> Result<Option<usize>, Mp4Error> {
             None => return Ok(None),
         },
         // "to end of file" has no meaning on a stream we are still receiving.
-        0 => return Err(Mp4Error::BadSize(kind_name(kind))),
+        0 => return Err(Mp4Error::BadSize(Fourcc(kind))),
         n => (n, 8),
     };
     if size < header_len {
-        return Err(Mp4Error::BadSize(kind_name(kind)));
+        return Err(Mp4Error::BadSize(Fourcc(kind)));
     }
-    let size = usize::try_from(size).map_err(|_| Mp4Error::BadSize(kind_name(kind)))?;
+    let size = usize::try_from(size).map_err(|_| Mp4Error::BadSize(Fourcc(kind)))?;
     Ok((data.len() >= size).then_some(size))
 }
 
@@ -100,7 +123,7 @@ impl<'a> Iterator for Boxes<'a> {
             Ok(None) => {
                 let kind = data.get(4..8).map(|k| [k[0], k[1], k[2], k[3]]).unwrap_or(*b"????");
                 self.rest = &[];
-                Err(Mp4Error::Truncated(kind_name(kind)))
+                Err(Mp4Error::Truncated(Fourcc(kind)))
             }
             Err(e) => {
                 self.rest = &[];
@@ -126,16 +149,16 @@ fn child<'a>(payload: &'a [u8], kind: &[u8; 4]) -> Result<Option<Mp4Box<'a>>, Mp
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
-    kind: &'static str,
+    kind: Fourcc,
 }
 
 impl<'a> Reader<'a> {
-    fn new(data: &'a [u8], kind: &'static str) -> Self {
-        Reader { data, pos: 0, kind }
+    fn new(data: &'a [u8], kind: &[u8; 4]) -> Self {
+        Reader { data, pos: 0, kind: Fourcc(*kind) }
     }
     fn bytes(&mut self, n: usize) -> Result<&'a [u8], Mp4Error> {
-        let end = self.pos.checked_add(n).ok_or_else(|| Mp4Error::Truncated(self.kind.into()))?;
-        let out = self.data.get(self.pos..end).ok_or_else(|| Mp4Error::Truncated(self.kind.into()))?;
+        let end = self.pos.checked_add(n).ok_or(Mp4Error::Truncated(self.kind))?;
+        let out = self.data.get(self.pos..end).ok_or(Mp4Error::Truncated(self.kind))?;
         self.pos = end;
         Ok(out)
     }
@@ -161,10 +184,10 @@ impl<'a> Reader<'a> {
     /// A NUL-terminated UTF-8 string; the NUL is consumed but not returned.
     fn c_str(&mut self) -> Result<&'a str, Mp4Error> {
         let rest = self.data.get(self.pos..).unwrap_or_default();
-        let len = rest.iter().position(|&b| b == 0).ok_or_else(|| Mp4Error::Truncated(self.kind.into()))?;
+        let len = rest.iter().position(|&b| b == 0).ok_or(Mp4Error::Truncated(self.kind))?;
         let text = self.bytes(len)?;
         self.skip(1)?;
-        std::str::from_utf8(text).map_err(|_| Mp4Error::BadField(self.kind.into(), "string is not UTF-8"))
+        std::str::from_utf8(text).map_err(|_| Mp4Error::BadField(self.kind, "string is not UTF-8"))
     }
     /// Everything not read yet.
     fn rest(&mut self) -> &'a [u8] {

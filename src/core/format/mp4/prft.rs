@@ -16,7 +16,7 @@ pub struct ProducerTime {
 const NTP_UNIX_OFFSET_S: u64 = 2_208_988_800;
 
 pub fn parse_prft(payload: &[u8]) -> Result<ProducerTime, Mp4Error> {
-    let mut r = Reader::new(payload, "prft");
+    let mut r = Reader::new(payload, b"prft");
     let (version, _) = r.full_header()?;
     let track_id = r.u32()?;
     let ntp = r.u64()?;

@@ -13,11 +13,9 @@
 //! [`MAX_SUBSTITUTED_BYTES`]: a few references to a long value could otherwise make a small
 //! playlist expand without bound.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
-
 use super::{classify, tokenize, Ctx, Line, PlaylistError, Raw, Result, ATTRIBUTE_LIST_TAGS, MAX_ITEMS};
 use crate::core::format::url;
+use crate::core::text;
 
 /// Upper bound on the text substitution may make for one playlist, in bytes. Real playlists
 /// substitute hosts and tokens: a few kilobytes.
@@ -25,9 +23,9 @@ pub const MAX_SUBSTITUTED_BYTES: usize = 16 << 20;
 
 /// Variables by name, owned: what a multivariant playlist passes on to its media playlists
 /// ([`super::MultivariantPlaylist::variables`], [`VariableContext::parent`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Variables {
-    map: BTreeMap<String, String>,
+    map: StrMap,
 }
 
 impl Variables {
@@ -36,7 +34,7 @@ impl Variables {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.map.get(name).map(String::as_str)
+        self.map.get(name)
     }
 
     /// Sets a variable, replacing any value it had.
@@ -44,17 +42,91 @@ impl Variables {
         self.map.insert(name.into(), value.into());
     }
 
-    /// `(name, value)` in name order.
+    /// `(name, value)` in the order the names were first set.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.map.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.map.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.map.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.entries.is_empty()
+    }
+}
+
+/// The same names with the same values, whatever the order they were set in.
+impl PartialEq for Variables {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(n, v)| other.get(n) == Some(v))
+    }
+}
+
+impl Eq for Variables {}
+
+/// A map from names to values for the variables of a playlist: the entries in the order they
+/// were first set, and an open-addressing hash index over them (FNV-1a, linear probing, at most
+/// half full), so that a hostile playlist's [`MAX_ITEMS`] variables still take linear time.
+/// (`BTreeMap` or `HashMap` did this at 4 KB of the wasm gzipped.)
+#[derive(Debug, Clone, Default)]
+struct StrMap {
+    entries: Vec<(String, String)>,
+    /// Each slot holds an index into `entries` plus one, or 0 when free; its length is 0 or a
+    /// power of two at least twice `entries.len()`.
+    slots: Vec<u32>,
+}
+
+impl StrMap {
+    fn hash(name: &str) -> usize {
+        name.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193)) as usize
+    }
+
+    /// The slot for `name`: the one holding it, or the free one where it would go.
+    fn slot(&self, name: &str) -> usize {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = Self::hash(name) & mask;
+        loop {
+            match self.slots.get(i) {
+                Some(&e) if e != 0 && self.entries.get(e as usize - 1).is_some_and(|(n, _)| n != name) => {
+                    i = (i + 1) & mask;
+                }
+                _ => return i,
+            }
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        let e = *self.slots.get(self.slot(name))?;
+        self.entries.get((e as usize).checked_sub(1)?).map(|(_, v)| v.as_str())
+    }
+
+    fn insert(&mut self, name: String, value: String) {
+        if self.slots.len() < 2 * (self.entries.len() + 1) {
+            let len = (4 * (self.entries.len() + 1)).next_power_of_two();
+            self.slots = vec![0; len];
+            for k in 0..self.entries.len() {
+                let i = self.entries.get(k).map_or(0, |(n, _)| self.slot(n));
+                if let Some(s) = self.slots.get_mut(i) {
+                    *s = k as u32 + 1;
+                }
+            }
+        }
+        let i = self.slot(&name);
+        match self.slots.get(i).map(|&e| e as usize) {
+            Some(0) => {
+                self.entries.push((name, value));
+                if let Some(s) = self.slots.get_mut(i) {
+                    *s = self.entries.len() as u32;
+                }
+            }
+            Some(e) => {
+                if let Some((_, v)) = self.entries.get_mut(e - 1) {
+                    *v = value;
+                }
+            }
+            None => {}
+        }
     }
 }
 
@@ -129,10 +201,10 @@ impl<'v> VariableContext<'v> {
     pub(super) fn prepare<'a>(&mut self, text: &'a str, lines: impl Iterator<Item = (usize, &'a str)>) -> Result<()> {
         self.replaced.clear();
         self.first_replaced_line = None;
-        if !text.contains("{$") && !text.contains("EXT-X-DEFINE") {
+        if !text::contains(text, "{$") && !text::contains(text, "EXT-X-DEFINE") {
             return Ok(());
         }
-        let mut pass = Pass { base: text.as_ptr() as usize, vars: BTreeMap::new(), budget: MAX_SUBSTITUTED_BYTES };
+        let mut pass = Pass { base: text.as_ptr() as usize, vars: StrMap::default(), budget: MAX_SUBSTITUTED_BYTES };
         for (line, l) in lines {
             match classify(l) {
                 Line::Uri(uri) => {
@@ -141,7 +213,7 @@ impl<'v> VariableContext<'v> {
                     }
                 }
                 Line::Tag("EXT-X-DEFINE", v) => self.define(&mut pass, Ctx { line, tag: "EXT-X-DEFINE" }, v)?,
-                Line::Tag(tag, v) if v.contains("{$") && ATTRIBUTE_LIST_TAGS.contains(&tag) => {
+                Line::Tag(tag, v) if text::contains(v, "{$") && ATTRIBUTE_LIST_TAGS.contains(&tag) => {
                     // A list that does not split is reported by the building pass, or left out
                     // there with a warning; either way it has nothing to substitute.
                     let Ok(list) = tokenize(v, Ctx { line, tag }) else { continue };
@@ -159,7 +231,7 @@ impl<'v> VariableContext<'v> {
         Ok(())
     }
 
-    fn define<'a>(&mut self, pass: &mut Pass<'a>, ctx: Ctx, v: &'a str) -> Result<()> {
+    fn define(&mut self, pass: &mut Pass, ctx: Ctx, v: &str) -> Result<()> {
         let list = tokenize(v, ctx)?;
         let get = |name: &str| list.iter().find(|(n, _)| *n == name).map(|&(_, r)| r);
         let (name, source) = match (get("NAME"), get("IMPORT"), get("QUERYPARAM")) {
@@ -171,11 +243,11 @@ impl<'v> VariableContext<'v> {
         if !is_variable_name(name) {
             return Err(ctx.define("a variable name is made of A-Z, a-z, 0-9, '-' and '_'"));
         }
-        if pass.vars.contains_key(name) {
-            return Err(PlaylistError::DuplicateVariable { line: ctx.line, name: name.into() });
+        if pass.vars.get(name).is_some() {
+            return Err(Box::new(PlaylistError::DuplicateVariable { line: ctx.line, name: name.into() }));
         }
-        if pass.vars.len() >= MAX_ITEMS {
-            return Err(PlaylistError::TooLarge { what: "variables", limit: MAX_ITEMS });
+        if pass.vars.entries.len() >= MAX_ITEMS {
+            return Err(Box::new(PlaylistError::TooLarge { what: "variables", limit: MAX_ITEMS }));
         }
         let unresolved = |from| PlaylistError::UnresolvedDefine { line: ctx.line, name: name.into(), place: from };
         let value = match source {
@@ -184,9 +256,9 @@ impl<'v> VariableContext<'v> {
                 match pass.substitute(value, ctx.line)? {
                     Some(s) => {
                         self.file(pass.offset(value), s.clone(), ctx.line);
-                        Cow::Owned(s)
+                        s
                     }
-                    None => Cow::Borrowed(value),
+                    None => value.to_owned(),
                 }
             }
             // The value found is filed in place of the name, where the building pass reads it.
@@ -200,10 +272,10 @@ impl<'v> VariableContext<'v> {
                 let found = found.ok_or_else(|| unresolved(from))?.to_owned();
                 Pass::spend(&mut pass.budget, found.len())?;
                 self.file(pass.offset(name), found.clone(), ctx.line);
-                Cow::Owned(found)
+                found
             }
         };
-        pass.vars.insert(name, value);
+        pass.vars.insert(name.to_owned(), value);
         Ok(())
     }
 
@@ -215,14 +287,14 @@ impl<'v> VariableContext<'v> {
 }
 
 /// The state of one substitution pass.
-struct Pass<'a> {
+struct Pass {
     base: usize,
-    vars: BTreeMap<&'a str, Cow<'a, str>>,
+    vars: StrMap,
     /// Bytes of substituted text still allowed.
     budget: usize,
 }
 
-impl<'a> Pass<'a> {
+impl Pass {
     fn offset(&self, s: &str) -> usize {
         (s.as_ptr() as usize).wrapping_sub(self.base)
     }
@@ -239,14 +311,14 @@ impl<'a> Pass<'a> {
     /// `s` with its variable references replaced, or `None` if it has none. `{$` not followed
     /// by a variable name and `}` is not a reference and stays as it is.
     fn substitute(&mut self, s: &str, line: usize) -> Result<Option<String>> {
-        let Some(first) = s.find("{$") else { return Ok(None) };
+        let Some(first) = text::find(s, "{$") else { return Ok(None) };
         let mut out = String::new();
         let mut rest = s;
         let mut at = Some(first);
         let mut replaced = false;
         while let Some(i) = at {
-            let (before, after) = rest.split_at(i);
-            let after = &after[2..]; // past "{$"
+            // `i` is where a `{$` starts: a character boundary, with the two bytes after it.
+            let (Some(before), Some(after)) = (rest.get(..i), rest.get(i + 2..)) else { break };
             out.push_str(before);
             match after.split_once('}').filter(|(name, _)| is_variable_name(name)) {
                 Some((name, tail)) => {
@@ -264,7 +336,7 @@ impl<'a> Pass<'a> {
                     rest = after;
                 }
             }
-            at = rest.find("{$");
+            at = text::find(rest, "{$");
         }
         out.push_str(rest);
         Ok(replaced.then_some(out))
@@ -293,5 +365,33 @@ impl<'a> Source<'a> {
             Ok(i) => self.replaced.get(i).map_or(s, |(_, t)| t.as_str()),
             Err(_) => s,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_map_finds_every_name_replaces_values_and_compares_whatever_the_order() {
+        let mut map = StrMap::default();
+        assert_eq!(map.get("a"), None);
+        for i in 0..5000 {
+            map.insert(format!("v{i}"), format!("{i}"));
+        }
+        map.insert("v17".into(), "again".into());
+        assert_eq!(map.entries.len(), 5000);
+        assert!(map.slots.len() >= 2 * map.entries.len() && map.slots.len().is_power_of_two());
+        assert_eq!(map.get("v17"), Some("again"));
+        assert!((0..5000).filter(|&i| i != 17).all(|i| map.get(&format!("v{i}")) == Some(i.to_string().as_str())));
+        assert_eq!(map.get("v5000"), None);
+        assert_eq!(map.get(""), None);
+
+        let a = Variables::from_iter([("x", "1"), ("y", "2")]);
+        let b = Variables::from_iter([("y", "2"), ("x", "1")]);
+        assert_eq!(a, b);
+        assert_ne!(a, Variables::from_iter([("x", "1"), ("y", "3")]));
+        assert_ne!(a, Variables::from_iter([("x", "1")]));
+        assert_eq!(a.iter().collect::<Vec<_>>(), [("x", "1"), ("y", "2")]);
     }
 }
