@@ -493,9 +493,15 @@ impl LivePlayer {
     #[wasm_bindgen(js_name = seekToNode, unchecked_return_type = "Promise<SeekResult>")]
     pub fn seek_to_node(&self, id: String) -> js_sys::Promise {
         let (rewind, live, listeners) = (self.rewind.clone(), self.player.clone(), self.listeners.clone());
-        wasm_bindgen_futures::future_to_promise(async move {
+        js_sys::Promise::new(&mut |resolve, reject| {
             let was_live = !rewind.is_rewound();
-            let replay = rewind.replay_for(&live, &listeners, &id).map_err(|e| js_error(&e))?;
+            let replay = match rewind.replay_for(&live, &listeners, &id) {
+                Ok(r) => r,
+                Err(e) => {
+                    reject.call1(&JsValue::NULL, &js_error(&e)).ok();
+                    return;
+                }
+            };
             if was_live {
                 listeners.emit("mode", &mode_object("rewound"));
                 let (weak_live, weak_rewind, weak_listeners) =
@@ -509,21 +515,27 @@ impl LivePlayer {
                     listeners.emit("stats", &live_stats(&live, &rewind));
                 });
             }
-            let (replay, seeked) = rewind::seek_when_recorded(&rewind, &live, &listeners, replay, id).await;
-            match seeked {
-                Ok(result) => {
-                    replay.play();
-                    Ok(result)
-                }
-                Err(e) => {
-                    // Live again, unless a later seek has the element by now.
-                    if rewind.leave_if(&replay) {
-                        listeners.emit("mode", &mode_object("live"));
-                        wasm_bindgen_futures::JsFuture::from(join_live(live)).await.ok();
+            let parts = rewind::Parts { rewind: rewind.clone(), live: live.clone(), listeners: listeners.clone() };
+            let (rewind, live, listeners) = (rewind.clone(), live.clone(), listeners.clone());
+            rewind::seek_when_recorded(
+                parts,
+                replay,
+                id.clone(),
+                Box::new(move |replay, seeked| match seeked {
+                    Ok(result) => {
+                        replay.play();
+                        resolve.call1(&JsValue::NULL, &result).ok();
                     }
-                    Err(e)
-                }
-            }
+                    Err(e) => {
+                        // Live again, unless a later seek has the element by now.
+                        if rewind.leave_if(&replay) {
+                            listeners.emit("mode", &mode_object("live"));
+                            crate::web::settle::then(&join_live(live), Box::new(|_| {}));
+                        }
+                        reject.call1(&JsValue::NULL, &e).ok();
+                    }
+                }),
+            );
         })
     }
 

@@ -13,16 +13,16 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use gloo_timers::callback::Interval;
+use gloo_timers::callback::{Interval, Timeout};
 use js_sys::Object;
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::HtmlVideoElement;
 
 use super::replay::ReplayPlayer;
 use super::Listeners;
 use crate::core::replay::ReplayConfig;
 use crate::core::{LiveEngine, PlayerError};
+use crate::web::settle::then;
 use crate::web::Player;
 
 /// A node raised a moment ago may not be in the recording yet (it trails the live edge by a
@@ -123,38 +123,38 @@ impl Rewind {
     }
 }
 
-/// Loads the recording and seeks to `node` once it is recorded; the replay it ended with (a
-/// fresh one for each read again) and the seek's result.
-pub(super) async fn seek_when_recorded(
-    rewind: &Rewind,
-    live: &Rc<Player<LiveEngine>>,
-    listeners: &Rc<Listeners>,
-    mut replay: Rc<ReplayPlayer>,
-    node: String,
-) -> (Rc<ReplayPlayer>, Result<JsValue, JsValue>) {
-    for _ in 0..RECORDING_CATCH_UP_TRIES {
-        if let Err(e) = JsFuture::from(replay.load()).await {
-            return (replay, Err(e));
-        }
-        if replay.may_have_node(&node) {
-            break;
-        }
-        sleep_ms(1000).await;
-        replay = match rewind.replay_for(live, listeners, &node) {
-            Ok(r) => r,
-            Err(e) => return (replay, Err(super::js_error(&e))),
-        };
-    }
-    let seeked = JsFuture::from(replay.seek_to_node(node)).await;
-    (replay, seeked)
+/// What a rewind's seek ends with: the replay it ended with (a fresh one for each read
+/// again) and the seek's result.
+pub(super) type Seeked = Box<dyn FnOnce(Rc<ReplayPlayer>, Result<JsValue, JsValue>)>;
+
+/// The live player's parts a rewind works with.
+pub(super) struct Parts {
+    pub rewind: Rc<Rewind>,
+    pub live: Rc<Player<LiveEngine>>,
+    pub listeners: Rc<Listeners>,
 }
 
-async fn sleep_ms(ms: i32) {
-    let slept = js_sys::Promise::new(&mut |resolve, _| {
-        let timer = web_sys::window().map(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms));
-        if !matches!(timer, Some(Ok(_))) {
-            resolve.call0(&JsValue::NULL).ok();
-        }
-    });
-    JsFuture::from(slept).await.ok();
+/// Loads the recording and seeks to `node` once it is recorded, then calls `done`.
+pub(super) fn seek_when_recorded(parts: Parts, replay: Rc<ReplayPlayer>, node: String, done: Seeked) {
+    seek_trying(parts, replay, node, RECORDING_CATCH_UP_TRIES, done);
+}
+
+fn seek_trying(parts: Parts, replay: Rc<ReplayPlayer>, node: String, tries: u32, done: Seeked) {
+    then(
+        &replay.load(),
+        Box::new(move |loaded| {
+            if let Err(e) = loaded {
+                return done(replay, Err(e));
+            }
+            if replay.may_have_node(&node) || tries <= 1 {
+                let seek = replay.seek_to_node(node.clone());
+                return then(&seek, Box::new(move |seeked| done(replay, seeked)));
+            }
+            Timeout::new(1000, move || match parts.rewind.replay_for(&parts.live, &parts.listeners, &node) {
+                Ok(next) => seek_trying(parts, next, node, tries - 1, done),
+                Err(e) => done(replay, Err(super::js_error(&e))),
+            })
+            .forget();
+        }),
+    );
 }

@@ -19,7 +19,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::let_underscore_must_use)]
 
 mod fetch;
-mod settle;
+pub(crate) mod settle;
 mod small_map;
 mod storage;
 mod tabs;
