@@ -22,8 +22,14 @@ extern "C" {
     fn list(prefix: &str) -> Promise;
 }
 
-/// Runs `op` and hands its result to the engine behind `weak`.
+/// Runs `op` once the driver's current call is over (in a microtask, as a spawned future
+/// would: the locks and messages asked for in the same call go first) and hands its result to
+/// the engine behind `weak`.
 pub fn run_op(weak: Weak<Shared>, op: StorageOp) {
+    then(&Promise::resolve(&JsValue::UNDEFINED), Box::new(move |_| start(weak, op)));
+}
+
+fn start(weak: Weak<Shared>, op: StorageOp) {
     let promise = match &op {
         StorageOp::Put { key, value } => put(key, value),
         StorageOp::Delete { key } => delete(key),
