@@ -549,7 +549,8 @@ impl LivePlayer {
     /// (`won`, `lost`, `sold_out`, `rejected` or `error`; `pending` if the player is destroyed
     /// first, and the order goes on at the next page load). `order` events report each step.
     /// Rejected at once (a `LiveshopError`) before the cue's pop-up went up (`order_too_early`),
-    /// for an unknown cue or without `ordersUrl`. Tapping again joins the open order.
+    /// for an unknown cue or without `ordersUrl`. Tapping again, in any tab, joins the open order
+    /// or resolves with its decision.
     #[wasm_bindgen(unchecked_return_type = "Promise<OrderResult>")]
     pub fn buy(
         &self,

@@ -16,7 +16,9 @@
 //!    record under that key; a tap that comes later takes them at once). Should the lock reach
 //!    that tab before the answer does, it sends the same key and body, which the server
 //!    deduplicates: one order whichever tab sends. When an answer comes, the holder broadcasts it, and every tab
-//!    waiting on the same product or key takes it as its own and never sends.
+//!    waiting on the same product or key takes it as its own and never sends. A tab that taps
+//!    the same cue later (a slow sign-in, a second look) is told that decision and sends
+//!    nothing: one buyer, one ticket in a sale's draw.
 //! 3. **Sent.** `POST <ordersUrl>/orders` with `Authorization: Bearer`, `Idempotency-Key` and a
 //!    JSON body. `202` names an attempt that is followed with GETs at the server's pace
 //!    (`Retry-After`, else `retryAfterMs`); `200`/`201` end the order (`won`, `lost`,
@@ -134,6 +136,10 @@ impl OrderStatus {
     }
     pub fn is_final(self) -> bool {
         self != OrderStatus::Pending
+    }
+    /// The server's word on the order (an `Error` is this page's, and may be tried again).
+    fn is_decision(self) -> bool {
+        self.is_final() && self != OrderStatus::Error
     }
 }
 
@@ -345,8 +351,10 @@ fn retry_after_ms(head: &ResponseHead) -> Option<f64> {
     (s.is_finite() && s >= 0.0).then_some(s * 1000.0)
 }
 
-/// A message between tabs.
+/// A message between tabs: an order one tab is sending (with its body), or its decision.
+#[derive(Debug, Clone)]
 struct Message {
+    cue: String,
     product: String,
     key: String,
     status: OrderStatus,
@@ -357,6 +365,7 @@ struct Message {
 impl Message {
     fn encode(&self) -> Vec<u8> {
         write_record(&[
+            ("cue", self.cue.clone()),
             ("product", self.product.clone()),
             ("key", self.key.clone()),
             ("status", self.status.to_wire().to_string()),
@@ -368,6 +377,8 @@ impl Message {
         let fields = read_record(bytes)?;
         let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         Some(Message {
+            // Pages from before the cue was sent say none: their decisions join no tap.
+            cue: get("cue").unwrap_or_default(),
             product: get("product")?,
             key: get("key")?,
             status: OrderStatus::from_wire(&get("status")?)?,
@@ -409,8 +420,8 @@ pub struct OrderClient {
     rng: Rng,
     budget: Budget,
     events: Queue<OrderUpdate>,
-    /// Orders other tabs said they are sending and have not answered: `(product, key, body)`.
-    elsewhere: Vec<(String, String, Vec<u8>)>,
+    /// What other tabs last said of each product: the order they are sending, or its decision.
+    elsewhere: Vec<Message>,
 }
 
 impl OrderClient {
@@ -431,7 +442,8 @@ impl OrderClient {
     /// are done. If another tab said it is sending this product, the intent takes that tab's
     /// key and body instead of its own, so that whichever tab sends, it is one order. A second
     /// buy of a product whose order is still open joins it (its id comes back, nothing new is
-    /// sent); one the retry budget stopped is sent again, same key.
+    /// sent); one the retry budget stopped is sent again, same key. A buy of a cue whose order
+    /// was decided, here or in another tab, is that order again: nothing is sent.
     pub fn buy(&mut self, out: &mut Ops, _now: Instant, intent: Intent) -> Result<IntentId, OrderError> {
         if intent.product_id.is_empty() {
             return Err(OrderError::Invalid("no product"));
@@ -450,12 +462,38 @@ impl OrderClient {
         if let Some(o) = self.orders.iter_mut().find(|o| same(o) && !o.status.is_final()) {
             return Ok(o.id);
         }
-        // Another tab is sending this product: this tap is the same order, under its key.
+        // This buyer's order for this cue was decided: a second one would be a second ticket in
+        // the same draw (or a second unit once won). The tap is told the decision again.
+        if let Some(o) =
+            self.orders.iter().find(|o| same(o) && o.intent.cue_id == intent.cue_id && o.status.is_decision())
+        {
+            let update = o.update();
+            let id = update.intent;
+            self.events.push_back(update);
+            return Ok(id);
+        }
         let mut intent = intent;
         let mut body = order_body(&intent);
-        if let Some((_, key, sent)) = self.elsewhere.iter().find(|(p, _, _)| *p == intent.product_id) {
-            intent.key = key.clone();
-            body = sent.clone();
+        match self.elsewhere.iter().find(|m| m.product == intent.product_id) {
+            // Another tab is sending this product: this tap is the same order, under its key.
+            Some(m) if !m.status.is_final() => {
+                intent.key = m.key.clone();
+                body = m.body.clone();
+            }
+            // Another tab of this buyer has its decision for this cue: the tap is that order.
+            Some(m) if m.cue == intent.cue_id => {
+                self.orders.retain(|o| !same(o));
+                self.last_intent += 1;
+                intent.key = m.key.clone();
+                let mut order = Order::new(self.last_intent, intent, Vec::new());
+                order.status = m.status;
+                order.order_id = m.order_id.clone();
+                order.phase = Phase::Done;
+                self.events.push_back(order.update());
+                self.orders.push(order);
+                return Ok(self.last_intent);
+            }
+            _ => {}
         }
         if self.orders.iter().any(|o| o.intent.key == intent.key && o.body != body) {
             return Err(OrderError::Invalid("idempotency key already used for another order"));
@@ -473,7 +511,8 @@ impl OrderClient {
             self.events.push_back(update);
             return Ok(id);
         }
-        // Finished orders of this product were reported; a new one replaces them.
+        // Orders of this product that ended without a decision (or on another cue) were
+        // reported; a new one replaces them.
         self.orders.retain(|o| !same(o));
         self.last_intent += 1;
         let order = Order::new(self.last_intent, intent, body);
@@ -564,12 +603,12 @@ impl OrderClient {
             }
             TabEvent::Message { message } => {
                 let Some(m) = Message::decode(&message) else { return };
-                self.elsewhere.retain(|(p, _, _)| *p != m.product);
-                if !m.status.is_final() && !m.body.is_empty() {
+                self.elsewhere.retain(|e| e.product != m.product);
+                if m.status.is_decision() || !m.body.is_empty() {
                     if self.elsewhere.len() == MAX_ELSEWHERE {
                         self.elsewhere.remove(0);
                     }
-                    self.elsewhere.push((m.product.clone(), m.key.clone(), m.body.clone()));
+                    self.elsewhere.push(m.clone());
                 }
                 let Some(i) = self
                     .orders
@@ -731,6 +770,7 @@ impl OrderClient {
         o.phase = Phase::Done;
         if ours && status != OrderStatus::Error {
             let m = Message {
+                cue: o.intent.cue_id.clone(),
                 product: o.intent.product_id.clone(),
                 key: o.intent.key.clone(),
                 status,
@@ -771,6 +811,7 @@ impl OrderClient {
             return;
         }
         let m = Message {
+            cue: o.intent.cue_id.clone(),
             product: o.intent.product_id.clone(),
             key: o.intent.key.clone(),
             status: OrderStatus::Pending,

@@ -407,6 +407,7 @@ fn a_tab_that_taps_after_another_started_sending_takes_its_key() {
     let sent = bought(&mut a, &mut out_a, "p1", "ka");
     // What A broadcast before its POST reaches B before B's tap.
     let message = Message {
+        cue: "c1".into(),
         product: "p1".into(),
         key: "ka".into(),
         status: OrderStatus::Pending,
@@ -519,4 +520,61 @@ fn a_lost_answer_is_looked_up_by_key_and_followed_never_posted_twice() {
     answer(&mut c, &mut out, d.at.get() + 2001.0, poll.id, 200, &[], r#"{"orderId":"o 9","status":"won"}"#);
     let r = last_status(&mut c);
     assert_eq!((r.status, r.order_id.as_deref(), r.attempts), (OrderStatus::Won, Some("o 9"), 1), "one POST");
+}
+
+/// Tab A's POST answered `status`, and what A broadcast on the way.
+fn decided_elsewhere(product: &str, key: &str, status: &str) -> Vec<Vec<u8>> {
+    let (mut a, mut out_a) = (OrderClient::new(URL.into(), 1), Out::default());
+    let post = bought(&mut a, &mut out_a, product, key);
+    answer(&mut a, &mut out_a, 50.0, post.id, 201, &[], &format!(r#"{{"status":"{status}","orderId":"o9"}}"#));
+    drain(&mut out_a)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Tab(TabOp::Broadcast { message }) => Some(message),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_tab_that_taps_after_another_tabs_order_was_decided_is_told_that_decision_and_sends_nothing() {
+    let (mut b, mut out_b) = (OrderClient::new(URL.into(), 2), Out::default());
+    for message in decided_elsewhere("p1", "ka", "won") {
+        b.handle_tab(&mut out_b, at(60.0), TabEvent::Message { message });
+    }
+    // B's tap comes late (a slow sign-in): it is A's order, won, not a second ticket.
+    let id = b.buy(&mut out_b, at(70.0), intent("p1", "kb")).unwrap();
+    let outs = drain(&mut out_b);
+    assert!(outs.is_empty(), "nothing written, locked or sent: {outs:?}");
+    let r = last_status(&mut b);
+    assert_eq!((r.status, r.order_id.as_deref(), r.attempts), (OrderStatus::Won, Some("o9"), 0));
+    assert_eq!(b.result(id).unwrap().status, OrderStatus::Won);
+    // A decision on an earlier sale of the product (another cue) does not hold a new one back.
+    let mut next_sale = intent("p1", "kc");
+    next_sale.cue_id = "c2".into();
+    b.buy(&mut out_b, at(80.0), next_sale).unwrap();
+    assert!(drain(&mut out_b)
+        .iter()
+        .any(|o| matches!(o, Output::Storage(StorageOp::Put { key, .. }) if key == "liveshop.order.kc")));
+}
+
+#[test]
+fn tapping_again_after_the_decision_repeats_it_and_sends_nothing() {
+    let (mut c, mut out) = (OrderClient::new(URL.into(), 3), Out::default());
+    let post = bought(&mut c, &mut out, "p1", "k1");
+    answer(&mut c, &mut out, 5.0, post.id, 200, &[], r#"{"status":"lost","orderId":"o1"}"#);
+    drain(&mut out);
+    events(&mut c);
+    assert_eq!(c.buy(&mut out, at(9.0), intent("p1", "k2")), Ok(1));
+    assert!(drain(&mut out).is_empty());
+    assert_eq!(last_status(&mut c).status, OrderStatus::Lost);
+    // An order this page could not place (no decision) is tried again on the next tap.
+    let (mut d, mut out_d) = (OrderClient::new(URL.into(), 4), Out::default());
+    let post = bought(&mut d, &mut out_d, "p1", "k1");
+    answer(&mut d, &mut out_d, 5.0, post.id, 401, &[], "");
+    drain(&mut out_d);
+    d.buy(&mut out_d, at(9.0), intent("p1", "k2")).unwrap();
+    assert!(drain(&mut out_d)
+        .iter()
+        .any(|o| matches!(o, Output::Storage(StorageOp::Put { key, .. }) if key == "liveshop.order.k2")));
 }
