@@ -170,9 +170,19 @@ export interface LivePlayer {
 
 /// A JavaScript `Error` whose `code` names the failure.
 fn js_error(e: &PlayerError) -> JsValue {
-    let err = js_sys::Error::new(&e.to_string());
+    coded_error(&e.to_string(), e.code())
+}
+
+/// A refused `buy()` as a JavaScript `Error` with its `code`.
+fn order_error(e: &OrderError) -> JsValue {
+    coded_error(&e.to_string(), e.code())
+}
+
+/// A `LiveshopError`: a JavaScript `Error` with a `code`.
+fn coded_error(message: &str, code: &str) -> JsValue {
+    let err = js_sys::Error::new(message);
     err.set_name("LiveshopError");
-    Reflect::set(&err, &"code".into(), &e.code().into()).ok();
+    Reflect::set(&err, &"code".into(), &code.into()).ok();
     err.into()
 }
 
@@ -283,9 +293,19 @@ impl Listeners {
     }
 
     fn emit(&self, name: &str, payload: &JsValue) {
+        self.emit_except(name, payload, 0);
+    }
+
+    /// Calls the listeners of `name` but the one numbered `skip` (numbers start at 1).
+    fn emit_except(&self, name: &str, payload: &JsValue, skip: u32) {
         // Snapshot first: a listener may subscribe or unsubscribe while we iterate.
-        let targets: Vec<(u32, Function)> =
-            self.list.borrow().iter().filter(|(_, n, _)| n == name).map(|(id, _, f)| (*id, f.clone())).collect();
+        let targets: Vec<(u32, Function)> = self
+            .list
+            .borrow()
+            .iter()
+            .filter(|(i, n, _)| n == name && *i != skip)
+            .map(|(id, _, f)| (*id, f.clone()))
+            .collect();
         for (id, f) in targets {
             if let Err(thrown) = f.call1(&JsValue::NULL, payload) {
                 web_sys::console::error_2(&format!("liveshop: a `{name}` listener threw").into(), &thrown);
@@ -295,16 +315,6 @@ impl Listeners {
                     let error = PlayerError::Listener { event: name.into(), message: js_message(&thrown) };
                     self.emit_except("error", &error_object(&error, false).into(), id);
                 }
-            }
-        }
-    }
-
-    fn emit_except(&self, name: &str, payload: &JsValue, skip: u32) {
-        let targets: Vec<Function> =
-            self.list.borrow().iter().filter(|(i, n, _)| n == name && *i != skip).map(|(_, _, f)| f.clone()).collect();
-        for f in targets {
-            if let Err(thrown) = f.call1(&JsValue::NULL, payload) {
-                web_sys::console::error_2(&format!("liveshop: a `{name}` listener threw").into(), &thrown);
             }
         }
     }
@@ -327,14 +337,6 @@ fn order_object(u: &OrderUpdate) -> Object {
     });
     set(&o, "error", error);
     o
-}
-
-/// A refused `buy()` as a JavaScript `Error` with its `code`.
-fn order_error(e: &OrderError) -> JsValue {
-    let err = js_sys::Error::new(&e.to_string());
-    err.set_name("LiveshopError");
-    Reflect::set(&err, &"code".into(), &e.code().into()).ok();
-    err.into()
 }
 
 /// `crypto.randomUUID()`, where the page has it (secure contexts).
