@@ -375,9 +375,8 @@ fn settle_all_orders(waiting: &Waiting, order: impl Fn(IntentId) -> Option<Order
 
 /// A seed of this page's own: retries of pages that failed together do not retry together.
 fn seed() -> u64 {
-    random_uuid()
-        .and_then(|u| u64::from_str_radix(crate::core::text::replace(&u, "-", "").get(..16)?, 16).ok())
-        .unwrap_or_else(|| (js_sys::Math::random() * u64::MAX as f64) as u64)
+    let half = || (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    half() << 32 | half()
 }
 
 fn error_object(error: &PlayerError, fatal: bool) -> Object {
