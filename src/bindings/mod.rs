@@ -364,7 +364,7 @@ fn settle_orders(waiting: &Waiting, intent: IntentId, payload: &JsValue) {
 
 /// On destroy: every waiting `buy()` resolves with its order as it stands (`pending`: it goes on
 /// at the next page load).
-fn settle_all_orders(waiting: &Waiting, order: impl Fn(IntentId) -> Option<OrderUpdate>) {
+fn settle_all_orders(waiting: &Waiting, order: &dyn Fn(IntentId) -> Option<OrderUpdate>) {
     let waiting: Vec<(IntentId, Function)> = waiting.borrow_mut().drain(..).collect();
     for (intent, resolve) in waiting {
         if let Some(update) = order(intent) {
@@ -582,7 +582,7 @@ impl LivePlayer {
     /// resolves `pending`: its order is stored and goes on at the next page load.
     pub fn destroy(&self) {
         self.rewind.leave();
-        settle_all_orders(&self.waiting, |intent| self.player.read(|e| e.order(intent)).flatten());
+        settle_all_orders(&self.waiting, &|intent| self.player.read(|e| e.order(intent)).flatten());
         self.player.destroy();
         self.listeners.clear();
     }
