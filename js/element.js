@@ -89,10 +89,10 @@ button, input { font: inherit; color: inherit; margin: 0; }
 button { cursor: pointer; border: 0; border-radius: calc(var(--radius) * .6); padding: 8px 14px; background: transparent; }
 :focus { outline: none; }
 :focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; box-shadow: 0 0 0 5px #fff; }
-.badge { position: absolute; top: 12px; left: 12px; background: var(--accent); color: var(--accent-fg);
-  font-weight: 700; font-size: 13px; letter-spacing: .05em; border-radius: 4px; padding: 1px 7px; }
-.start { position: absolute; inset: 0; margin: auto; width: max-content; height: max-content; font-size: 18px;
-  font-weight: 700; background: var(--accent); color: var(--accent-fg); padding: 12px 22px; }
+/* The accent's three: the LIVE badge, the Watch button, Buy. */
+.badge, .start, .buy { background: var(--accent); color: var(--accent-fg); font-weight: 700; }
+.badge { position: absolute; top: 12px; left: 12px; font-size: 13px; letter-spacing: .05em; border-radius: 4px; padding: 1px 7px; }
+.start { position: absolute; inset: 0; margin: auto; width: max-content; height: max-content; font-size: 18px; padding: 12px 22px; }
 .countdown { position: absolute; inset: 0; display: grid; place-items: center; pointer-events: none;
   font-size: var(--liveshop-countdown-size, clamp(32px, 14cqw, 112px)); font-weight: 800; color: #fff;
   text-shadow: 0 2px 14px #000; }
@@ -108,10 +108,13 @@ button { cursor: pointer; border: 0; border-radius: calc(var(--radius) * .6); pa
   box-shadow: 0 6px 22px rgba(0, 0, 0, .45); }
 .card img { width: 56px; height: 56px; flex: none; object-fit: cover; border-radius: 6px; background: #e8e8e8; }
 .card .text { min-width: 0; }
-.card .title { font-weight: 600; margin: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.card .price { color: var(--liveshop-price-fg, var(--accent)); font-weight: 700; margin: 0; }
+/* Titles and prices, on the card and on the rail's nodes. */
+.title { font-weight: 600; }
+.price { color: var(--liveshop-price-fg, var(--accent)); font-weight: 700; }
+.card .title, .card .price { margin: 0; }
+.card .title { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .card a { color: inherit; font-size: 13px; }
-.buy { margin-left: auto; flex: none; font-weight: 700; background: var(--accent); color: var(--accent-fg); }
+.buy { margin-left: auto; flex: none; }
 .buy[aria-disabled="true"] { cursor: default; background: var(--liveshop-disabled-bg, #595959); }
 .buy[data-status="won"] { background: var(--liveshop-won-bg, #1b5e20); }
 .order { margin: 2px 0 0; font-size: 13px; }
@@ -136,8 +139,6 @@ button { cursor: pointer; border: 0; border-radius: calc(var(--radius) * .6); pa
 .node[aria-current="true"] { border-color: var(--accent); }
 .thumb { width: 160px; height: 90px; overflow: hidden; border-radius: 4px; background: #d0d0d0; }
 .thumb > div { background-repeat: no-repeat; }
-.node .title { font-weight: 600; }
-.node .price { color: var(--liveshop-price-fg, var(--accent)); font-weight: 700; }
 .node .at { color: var(--liveshop-node-muted, #595959); font-size: 13px; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 @media (prefers-reduced-motion: reduce) {
@@ -552,26 +553,12 @@ export class LiveshopPlayerElement extends Element {
     }
   }
 
-  // --- live: the rewind rail ---
+  // --- the rail: replay's nodes, or live's products shown so far ---
 
-  /** The products shown so far, to rewind to (into the recording the stream announces, or
-   * `rewind-src`): the rail, without its scrub bar. */
+  /** Live: the products shown so far, to rewind to (into the recording the stream announces, or
+   * `rewind-src`); the rail, without thumbnails or scrub bar. */
   #showRewindRail() {
-    const nodes = this.#player?.nodes?.() ?? [];
-    this.#nodes = nodes;
-    const { rail } = this.#ui;
-    rail.replaceChildren();
-    for (const node of nodes) {
-      const button = el("button", { type: "button", className: "node", part: "node", "aria-current": "false" },
-        el("span", { className: "title", part: "node-title", textContent: node.title }),
-        el("span", { className: "price", part: "node-price" }),
-        el("span", { className: "at", part: "node-time" }));
-      button.dataset.id = node.id;
-      button.addEventListener("click", () => this.#seekTo(() => this.#player.seekToNode(node.id)));
-      rail.append(el("li", {}, button));
-    }
-    this.#syncMode();
-    this.#redraw();
+    this.#drawRail(this.#player?.nodes?.() ?? []);
   }
 
   #onLiveMode({ mode }) {
@@ -582,33 +569,41 @@ export class LiveshopPlayerElement extends Element {
     this.#redraw();
   }
 
-  // --- replay: the rail, the scrub bar ---
-
+  /** Replay: the show's nodes on the rail, with thumbnails, and as markers on the scrub bar. */
   #showRail({ durationMs, nodes }) {
     this.#durationMs = durationMs;
+    this.#ui.range.max = String(Math.floor(durationMs));
+    this.#drawRail(nodes);
+    this.#showPosition();
+  }
+
+  #drawRail(nodes) {
+    const replay = this.#mode === "replay";
+    const { rail, scrub } = this.#ui;
     this.#nodes = nodes;
-    const { rail, scrub, range } = this.#ui;
-    range.max = String(Math.floor(durationMs));
     rail.replaceChildren();
     for (const node of nodes) {
-      const marker = el("div", { className: "marker", part: "marker" });
-      marker.style.left = `${(100 * node.startMs) / Math.max(1, durationMs)}%`;
-      scrub.append(marker);
-      const thumb = el("div", { className: "thumb", part: "node-thumb" });
-      showThumbnail(thumb, node.thumbnail);
       const button = el("button", { type: "button", className: "node", part: "node", "aria-current": "false" },
-        thumb,
         el("span", { className: "title", part: "node-title", textContent: node.title }),
         el("span", { className: "price", part: "node-price" }),
         el("span", { className: "at", part: "node-time" }));
+      if (replay) {
+        const marker = el("div", { className: "marker", part: "marker" });
+        marker.style.left = `${(100 * node.startMs) / Math.max(1, this.#durationMs)}%`;
+        scrub.append(marker);
+        const thumb = el("div", { className: "thumb", part: "node-thumb" });
+        showThumbnail(thumb, node.thumbnail);
+        button.prepend(thumb);
+      }
       button.dataset.id = node.id;
       button.addEventListener("click", () => this.#seekTo(() => this.#player.seekToNode(node.id)));
       rail.append(el("li", {}, button));
     }
-    rail.hidden = nodes.length === 0;
+    this.#syncMode();
     this.#redraw();
-    this.#showPosition();
   }
+
+  // --- seeking, the scrub bar ---
 
   async #seekTo(seek) {
     if (!this.#player) return;

@@ -9,8 +9,9 @@ rm -rf pkg
 cargo build -q --lib --release --target wasm32-unknown-unknown
 wasm-bindgen --target web --out-dir pkg --out-name liveshop \
   target/wasm32-unknown-unknown/release/liveshop.wasm
-# Short names for the imports the wasm takes from the glue, in both files (see the script).
-node scripts/short-imports.mjs pkg/liveshop_bg.wasm pkg/liveshop.js
+# Short names for the imports the wasm takes from the glue and for the closure shims it exports,
+# in the wasm, the glue and its types (see the script).
+node scripts/short-imports.mjs pkg/liveshop_bg.wasm pkg/liveshop.js pkg/liveshop.d.ts pkg/liveshop_bg.wasm.d.ts
 # The JS minified (esbuild, pinned in package-lock.json): wasm-bindgen writes the glue readable
 # and with doc comments, which liveshop.d.ts carries for editors anyway; exported names stay.
 # The glue's first line tells Deno and JSR where its types are, so it is put back.
@@ -34,10 +35,9 @@ node scripts/order-functions.mjs node_modules/.bin/wasm-opt pkg/liveshop_bg.wasm
 # license, then package.json for all of them (scripts/package-json.mjs).
 cp -R js/. pkg/
 cp CHANGELOG.md LICENSE pkg/
-# The element minified like the glue (every viewer downloads it; its import of ./liveshop.js
-# stays as it is); js/element.js stays readable.
+# The element minified like the glue, its stylesheet too (every viewer downloads it; see the
+# script); js/element.js stays readable.
 if [ -f pkg/element.js ]; then
-  node_modules/.bin/esbuild js/element.js --minify --format=esm --target=es2022 --log-level=warning \
-    --allow-overwrite --outfile=pkg/element.js
+  node scripts/minify-element.mjs js/element.js pkg/element.js
 fi
 node scripts/package-json.mjs pkg js

@@ -1,4 +1,5 @@
-// Renames the wasm's imports from the JS glue to short names, in the wasm and in the glue alike.
+// Renames the wasm's imports from the JS glue to short names, in the wasm and in the glue alike,
+// and the exports of wasm-bindgen's closure shims too.
 //
 // wasm-bindgen names each import after the function and a 16-digit hash
 // (`__wbg_read_e3bea75dace70752`); the names sit in the wasm's import section and again as keys
@@ -7,12 +8,19 @@
 // snippets' exports keep theirs); if any name is not found exactly once as a key in the glue,
 // nothing is changed and the build goes on with the long names.
 //
-// usage: node scripts/short-imports.mjs pkg/liveshop_bg.wasm pkg/liveshop.js
+//
+// The closure shims are exported as `wasm_bindgen__convert__closures_____invoke__` and a hash
+// (8 of them, about 300 B gzipped over both files): they become `closure0`, `closure1`, ... in
+// the wasm, the glue and the glue's types (`InitOutput`, where their hashed names changed with
+// every build anyway). The player's own exports (`liveplayer_buy`, ...) keep their names.
+//
+// usage: node scripts/short-imports.mjs pkg/liveshop_bg.wasm pkg/liveshop.js [types.d.ts ...]
 import { readFileSync, writeFileSync } from "node:fs";
 
 const GLUE_MODULE = "./liveshop_bg.js";
-const [wasmPath, jsPath] = process.argv.slice(2);
-const wasm = readFileSync(wasmPath);
+const CLOSURE_SHIM = /^wasm_bindgen__convert__closures_+invoke__h[0-9a-f]{16}$/;
+const [wasmPath, jsPath, ...typesPaths] = process.argv.slice(2);
+let wasm = readFileSync(wasmPath);
 let js = readFileSync(jsPath, "utf8");
 
 function leb(buf, at) {
@@ -68,15 +76,27 @@ function shortName(i) {
   return s;
 }
 
-const sections = [];
-let at = 8;
-while (at < wasm.length) {
-  const id = wasm[at];
-  const [size, body] = leb(wasm, at + 1);
-  sections.push({ id, start: at, body, end: body + size });
-  at = body + size;
+function sections() {
+  const list = [];
+  let at = 8;
+  while (at < wasm.length) {
+    const id = wasm[at];
+    const [size, body] = leb(wasm, at + 1);
+    list.push({ id, start: at, body, end: body + size });
+    at = body + size;
+  }
+  return list;
 }
-const imports = sections.find((s) => s.id === 2);
+/** `wasm` with section `old` (from `sections()`) replaced by a section of `entries`. */
+function withSection(old, count, entries) {
+  const body = Buffer.concat([encodeLeb(count), ...entries]);
+  const section = Buffer.concat([Buffer.from([old.id]), encodeLeb(body.length), body]);
+  return Buffer.concat([wasm.subarray(0, old.start), section, wasm.subarray(old.end)]);
+}
+
+renameClosureShims();
+
+const imports = sections().find((s) => s.id === 2);
 if (!imports) process.exit(0);
 
 let [count, p] = leb(wasm, imports.body);
@@ -107,8 +127,38 @@ if (problems.length) {
   console.warn(`short-imports: left the names as they are; not found once in ${jsPath}: ${problems.slice(0, 5).join(", ")}`);
   process.exit(0);
 }
-const body = Buffer.concat([encodeLeb(count), ...entries]);
-const section = Buffer.concat([Buffer.from([2]), encodeLeb(body.length), body]);
-writeFileSync(wasmPath, Buffer.concat([wasm.subarray(0, imports.start), section, wasm.subarray(imports.end)]));
+writeFileSync(wasmPath, withSection(imports, count, entries));
 writeFileSync(jsPath, js);
 console.log(`short-imports: ${renames.size} imports renamed`);
+
+/** Renames the closure shims' exports in `wasm`, `js` and the types files (written at once), or,
+ * if a new name is taken already, leaves them all as they are. */
+function renameClosureShims() {
+  const exports = sections().find((s) => s.id === 7);
+  if (!exports) return;
+  let [count, p] = leb(wasm, exports.body);
+  const entries = [];
+  const renames = new Map();
+  for (let i = 0; i < count; i++) {
+    const [field, afterField] = readName(wasm, p);
+    const descEnd = leb(wasm, afterField + 1)[1]; // kind, index
+    const newField = CLOSURE_SHIM.test(field) ? `closure${renames.size}` : field;
+    if (newField !== field) renames.set(field, newField);
+    entries.push(Buffer.concat([name(newField), wasm.subarray(afterField, descEnd)]));
+    p = descEnd;
+  }
+  if (renames.size === 0) return;
+  const types = typesPaths.map((path) => ({ path, text: readFileSync(path, "utf8") }));
+  const taken = [...renames.values()].filter((n) => [js, ...types.map((t) => t.text)].some((text) => new RegExp(`\\b${n}\\b`).test(text)));
+  if (taken.length) {
+    console.warn(`short-imports: left the closure shims' names as they are; taken: ${taken.join(", ")}`);
+    return;
+  }
+  const rename = (text) => text.replace(/wasm_bindgen__convert__closures_+invoke__h[0-9a-f]{16}/g, (n) => renames.get(n) ?? n);
+  wasm = withSection(exports, count, entries);
+  writeFileSync(wasmPath, wasm);
+  js = rename(js);
+  writeFileSync(jsPath, js);
+  for (const { path, text } of types) writeFileSync(path, rename(text));
+  console.log(`short-imports: ${renames.size} closure shims renamed`);
+}

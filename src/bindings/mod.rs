@@ -170,9 +170,19 @@ export interface LivePlayer {
 
 /// A JavaScript `Error` whose `code` names the failure.
 fn js_error(e: &PlayerError) -> JsValue {
-    let err = js_sys::Error::new(&e.to_string());
+    coded_error(&e.to_string(), e.code())
+}
+
+/// A refused `buy()` as a JavaScript `Error` with its `code`.
+fn order_error(e: &OrderError) -> JsValue {
+    coded_error(&e.to_string(), e.code())
+}
+
+/// A `LiveshopError`: a JavaScript `Error` with a `code`.
+fn coded_error(message: &str, code: &str) -> JsValue {
+    let err = js_sys::Error::new(message);
     err.set_name("LiveshopError");
-    Reflect::set(&err, &"code".into(), &e.code().into()).ok();
+    Reflect::set(&err, &"code".into(), &code.into()).ok();
     err.into()
 }
 
@@ -283,9 +293,19 @@ impl Listeners {
     }
 
     fn emit(&self, name: &str, payload: &JsValue) {
+        self.emit_except(name, payload, 0);
+    }
+
+    /// Calls the listeners of `name` but the one numbered `skip` (numbers start at 1).
+    fn emit_except(&self, name: &str, payload: &JsValue, skip: u32) {
         // Snapshot first: a listener may subscribe or unsubscribe while we iterate.
-        let targets: Vec<(u32, Function)> =
-            self.list.borrow().iter().filter(|(_, n, _)| n == name).map(|(id, _, f)| (*id, f.clone())).collect();
+        let targets: Vec<(u32, Function)> = self
+            .list
+            .borrow()
+            .iter()
+            .filter(|(i, n, _)| n == name && *i != skip)
+            .map(|(id, _, f)| (*id, f.clone()))
+            .collect();
         for (id, f) in targets {
             if let Err(thrown) = f.call1(&JsValue::NULL, payload) {
                 web_sys::console::error_2(&format!("liveshop: a `{name}` listener threw").into(), &thrown);
@@ -295,16 +315,6 @@ impl Listeners {
                     let error = PlayerError::Listener { event: name.into(), message: js_message(&thrown) };
                     self.emit_except("error", &error_object(&error, false).into(), id);
                 }
-            }
-        }
-    }
-
-    fn emit_except(&self, name: &str, payload: &JsValue, skip: u32) {
-        let targets: Vec<Function> =
-            self.list.borrow().iter().filter(|(i, n, _)| n == name && *i != skip).map(|(_, _, f)| f.clone()).collect();
-        for f in targets {
-            if let Err(thrown) = f.call1(&JsValue::NULL, payload) {
-                web_sys::console::error_2(&format!("liveshop: a `{name}` listener threw").into(), &thrown);
             }
         }
     }
@@ -327,14 +337,6 @@ fn order_object(u: &OrderUpdate) -> Object {
     });
     set(&o, "error", error);
     o
-}
-
-/// A refused `buy()` as a JavaScript `Error` with its `code`.
-fn order_error(e: &OrderError) -> JsValue {
-    let err = js_sys::Error::new(&e.to_string());
-    err.set_name("LiveshopError");
-    Reflect::set(&err, &"code".into(), &e.code().into()).ok();
-    err.into()
 }
 
 /// `crypto.randomUUID()`, where the page has it (secure contexts).
@@ -362,7 +364,7 @@ fn settle_orders(waiting: &Waiting, intent: IntentId, payload: &JsValue) {
 
 /// On destroy: every waiting `buy()` resolves with its order as it stands (`pending`: it goes on
 /// at the next page load).
-fn settle_all_orders(waiting: &Waiting, order: impl Fn(IntentId) -> Option<OrderUpdate>) {
+fn settle_all_orders(waiting: &Waiting, order: &dyn Fn(IntentId) -> Option<OrderUpdate>) {
     let waiting: Vec<(IntentId, Function)> = waiting.borrow_mut().drain(..).collect();
     for (intent, resolve) in waiting {
         if let Some(update) = order(intent) {
@@ -373,9 +375,8 @@ fn settle_all_orders(waiting: &Waiting, order: impl Fn(IntentId) -> Option<Order
 
 /// A seed of this page's own: retries of pages that failed together do not retry together.
 fn seed() -> u64 {
-    random_uuid()
-        .and_then(|u| u64::from_str_radix(crate::core::text::replace(&u, "-", "").get(..16)?, 16).ok())
-        .unwrap_or_else(|| (js_sys::Math::random() * u64::MAX as f64) as u64)
+    let half = || (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    half() << 32 | half()
 }
 
 fn error_object(error: &PlayerError, fatal: bool) -> Object {
@@ -582,7 +583,7 @@ impl LivePlayer {
     /// resolves `pending`: its order is stored and goes on at the next page load.
     pub fn destroy(&self) {
         self.rewind.leave();
-        settle_all_orders(&self.waiting, |intent| self.player.read(|e| e.order(intent)).flatten());
+        settle_all_orders(&self.waiting, &|intent| self.player.read(|e| e.order(intent)).flatten());
         self.player.destroy();
         self.listeners.clear();
     }

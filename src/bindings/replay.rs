@@ -391,7 +391,7 @@ impl ReplayPlayer {
         for (id, resolve) in seeks {
             resolve.call1(&JsValue::NULL, &seek_object(id, f64::NAN, true)).ok();
         }
-        super::settle_all_orders(&self.orders, |intent| self.player.read(|e| e.order(intent)).flatten());
+        super::settle_all_orders(&self.orders, &|intent| self.player.read(|e| e.order(intent)).flatten());
         self.player.destroy();
     }
 }

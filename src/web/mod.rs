@@ -772,5 +772,9 @@ pub fn js_message(e: &JsValue) -> String {
     if let Some(err) = e.dyn_ref::<js_sys::Error>() {
         return String::from(err.message());
     }
-    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+    // Anything else as JSON (`null`, `{"reason":1}`), or its type (`undefined`, `function`): not
+    // `{:?}`, whose JavaScript side (wasm-bindgen's `debugString`) is 0.25 KB gzipped of glue.
+    e.as_string()
+        .or_else(|| js_sys::JSON::stringify(e).ok()?.as_string())
+        .unwrap_or_else(|| e.js_typeof().as_string().unwrap_or_default())
 }
