@@ -746,9 +746,14 @@ impl Ctx {
     }
 }
 
+#[inline(never)]
+fn too_large(what: &'static str, limit: usize) -> Error {
+    Box::new(PlaylistError::TooLarge { what, limit })
+}
+
 fn push_capped<T>(v: &mut Vec<T>, item: T, what: &'static str) -> Result<()> {
     if v.len() >= MAX_ITEMS {
-        return Err(Box::new(PlaylistError::TooLarge { what, limit: MAX_ITEMS }));
+        return Err(too_large(what, MAX_ITEMS));
     }
     v.push(item);
     Ok(())
@@ -805,16 +810,20 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn warn(&mut self, line: usize, problem: impl Into<Error>, recovery: Recovery) {
+    fn warn(&mut self, line: usize, problem: Error, recovery: Recovery) {
+        self.keep(PlaylistWarning { line, problem: *problem, recovery });
+    }
+
+    fn keep(&mut self, w: PlaylistWarning) {
         if self.warnings.len() < MAX_WARNINGS {
-            self.warnings.push(PlaylistWarning { line, problem: *problem.into(), recovery });
+            self.warnings.push(w);
         }
     }
 
     /// Keeps the warnings an attribute list gathered while it was read.
     fn absorb(&mut self, a: Attrs<'a>) {
         for w in a.warnings.into_inner() {
-            self.warn(w.line, w.problem, w.recovery);
+            self.keep(w);
         }
     }
 
@@ -1093,7 +1102,7 @@ impl<'a> Builder<'a> {
             }
         };
         if self.total_parts >= MAX_ITEMS {
-            return Err(Box::new(PlaylistError::TooLarge { what: "parts", limit: MAX_ITEMS }));
+            return Err(too_large("parts", MAX_ITEMS));
         }
         self.total_parts += 1;
         let independent = a.flag("INDEPENDENT");
@@ -1112,7 +1121,7 @@ impl<'a> Builder<'a> {
                 // Its EXT-X-STREAM-INF was left out, and the URI line goes with it.
                 Some((None, _)) => Ok(()),
                 None => {
-                    self.warn(line, PlaylistError::UriWithoutStreamInf { line }, Recovery::Ignored);
+                    self.warn(line, Box::new(PlaylistError::UriWithoutStreamInf { line }), Recovery::Ignored);
                     Ok(())
                 }
             };
@@ -1437,7 +1446,7 @@ fn tokenize(mut s: &str, ctx: Ctx) -> Result<Vec<(&str, Raw<'_>)>> {
             (Raw::Unquoted(value), rest)
         };
         if list.len() >= MAX_ATTRIBUTES {
-            return Err(Box::new(PlaylistError::TooLarge { what: "attributes in a tag", limit: MAX_ATTRIBUTES }));
+            return Err(too_large("attributes in a tag", MAX_ATTRIBUTES));
         }
         list.push((name, value));
         s = match rest.strip_prefix(',') {
