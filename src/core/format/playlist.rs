@@ -810,6 +810,8 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
+    // Takes the box every problem comes in inside the parser, so no caller unboxes it.
+    #[allow(clippy::boxed_local)]
     fn warn(&mut self, line: usize, problem: Error, recovery: Recovery) {
         self.keep(PlaylistWarning { line, problem: *problem, recovery });
     }
