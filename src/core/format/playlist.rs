@@ -559,7 +559,7 @@ enum Line<'a> {
     /// A URI line.
     Uri(&'a str),
     /// A tag the parser knows, with its value (after the `:`).
-    Tag(&'static str, &'a str),
+    Tag(Tag, &'a str),
     /// Blank, a comment, or a tag the parser does not know.
     Skip,
 }
@@ -579,7 +579,7 @@ fn classify(l: &str) -> Line<'_> {
         None => (tag, ""),
     };
     // Unknown tags are skipped, as the spec requires for forward compatibility.
-    KNOWN_TAGS.iter().find(|t| **t == name).map_or(Line::Skip, |&t| Line::Tag(t, value))
+    TAGS.iter().find(|t| t.0 == name).map_or(Line::Skip, |t| Line::Tag(t.1, value))
 }
 
 fn build<'a>(lines: impl Iterator<Item = (usize, &'a str)>, src: Source<'a>) -> Result<Playlist<'a>> {
@@ -594,45 +594,101 @@ fn build<'a>(lines: impl Iterator<Item = (usize, &'a str)>, src: Source<'a>) -> 
     b.finish()
 }
 
-/// Tag names the parser understands, spelled as in `PlaylistError::*::tag`.
-#[rustfmt::skip]
-const KNOWN_TAGS: &[&str] = &[
-    "EXTINF", "EXT-X-VERSION", "EXT-X-TARGETDURATION", "EXT-X-MEDIA-SEQUENCE",
-    "EXT-X-DISCONTINUITY-SEQUENCE", "EXT-X-ENDLIST", "EXT-X-PLAYLIST-TYPE", "EXT-X-I-FRAMES-ONLY",
-    "EXT-X-PART-INF", "EXT-X-SERVER-CONTROL", "EXT-X-BYTERANGE", "EXT-X-DISCONTINUITY",
-    "EXT-X-KEY", "EXT-X-MAP", "EXT-X-PROGRAM-DATE-TIME", "EXT-X-GAP", "EXT-X-BITRATE",
-    "EXT-X-PART", "EXT-X-DATERANGE", "EXT-X-SKIP", "EXT-X-PRELOAD-HINT", "EXT-X-RENDITION-REPORT",
-    "EXT-X-MEDIA", "EXT-X-STREAM-INF", "EXT-X-I-FRAME-STREAM-INF", "EXT-X-SESSION-DATA",
-    "EXT-X-SESSION-KEY", "EXT-X-CONTENT-STEERING", "EXT-X-INDEPENDENT-SEGMENTS", "EXT-X-START",
-    "EXT-X-DEFINE",
-];
+/// A tag the parser knows. Matching on this instead of on the name keeps the dispatch a jump
+/// table; the name and what kind of tag it is are in [`TAGS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Extinf,
+    Version,
+    TargetDuration,
+    MediaSequence,
+    DiscontinuitySequence,
+    Endlist,
+    PlaylistType,
+    IFramesOnly,
+    PartInf,
+    ServerControl,
+    Byterange,
+    Discontinuity,
+    Key,
+    Map,
+    ProgramDateTime,
+    Gap,
+    Bitrate,
+    Part,
+    Daterange,
+    Skip,
+    PreloadHint,
+    RenditionReport,
+    Media,
+    StreamInf,
+    IFrameStreamInf,
+    SessionData,
+    SessionKey,
+    ContentSteering,
+    IndependentSegments,
+    Start,
+    Define,
+}
 
-/// Tags whose value is an attribute list, where variable references may stand.
-#[rustfmt::skip]
-const ATTRIBUTE_LIST_TAGS: &[&str] = &[
-    "EXT-X-START", "EXT-X-PART-INF", "EXT-X-SERVER-CONTROL", "EXT-X-SKIP", "EXT-X-MAP", "EXT-X-KEY",
-    "EXT-X-PART", "EXT-X-PRELOAD-HINT", "EXT-X-RENDITION-REPORT", "EXT-X-DATERANGE",
-    "EXT-X-STREAM-INF", "EXT-X-I-FRAME-STREAM-INF", "EXT-X-MEDIA", "EXT-X-SESSION-DATA",
-    "EXT-X-SESSION-KEY", "EXT-X-CONTENT-STEERING", "EXT-X-DEFINE",
-];
-
-#[rustfmt::skip]
-const MULTIVARIANT_TAGS: &[&str] = &[
-    "EXT-X-MEDIA", "EXT-X-STREAM-INF", "EXT-X-I-FRAME-STREAM-INF", "EXT-X-SESSION-DATA",
-    "EXT-X-SESSION-KEY", "EXT-X-CONTENT-STEERING",
-];
-
-/// Tags allowed in both kinds of playlist; every other known tag is a media playlist tag.
-const SHARED_TAGS: &[&str] = &["EXT-X-VERSION", "EXT-X-INDEPENDENT-SEGMENTS", "EXT-X-START", "EXT-X-DEFINE"];
-
-/// Tags that stand alone: when one cannot be read, it is left out and the rest of the playlist
+/// The value is an attribute list, where variable references may stand.
+const LIST: u8 = 1;
+/// Allowed only in a multivariant playlist.
+const MULTIVARIANT: u8 = 2;
+/// Allowed in both kinds of playlist; a tag with neither bit is a media playlist tag.
+const SHARED: u8 = 4;
+/// The tag stands alone: when it cannot be read, it is left out and the rest of the playlist
 /// means what it meant (see the module doc).
+const OPTIONAL: u8 = 8;
+/// Known only to tell the kind of playlist; its value is not read.
+const CLASSIFY_ONLY: u8 = 16;
+
+/// Every [`Tag`] in declaration order, with its name (as in `PlaylistError::*::tag`) and bits.
 #[rustfmt::skip]
-const OPTIONAL_TAGS: &[&str] = &[
-    "EXT-X-VERSION", "EXT-X-PLAYLIST-TYPE", "EXT-X-PROGRAM-DATE-TIME", "EXT-X-START",
-    "EXT-X-SERVER-CONTROL", "EXT-X-MAP", "EXT-X-PRELOAD-HINT", "EXT-X-RENDITION-REPORT",
-    "EXT-X-DATERANGE", "EXT-X-I-FRAME-STREAM-INF", "EXT-X-MEDIA", "EXT-X-SESSION-DATA",
+const TAGS: [(&str, Tag, u8); 31] = [
+    ("EXTINF", Tag::Extinf, 0),
+    ("EXT-X-VERSION", Tag::Version, SHARED | OPTIONAL),
+    ("EXT-X-TARGETDURATION", Tag::TargetDuration, 0),
+    ("EXT-X-MEDIA-SEQUENCE", Tag::MediaSequence, 0),
+    ("EXT-X-DISCONTINUITY-SEQUENCE", Tag::DiscontinuitySequence, 0),
+    ("EXT-X-ENDLIST", Tag::Endlist, 0),
+    ("EXT-X-PLAYLIST-TYPE", Tag::PlaylistType, OPTIONAL),
+    ("EXT-X-I-FRAMES-ONLY", Tag::IFramesOnly, 0),
+    ("EXT-X-PART-INF", Tag::PartInf, LIST),
+    ("EXT-X-SERVER-CONTROL", Tag::ServerControl, LIST | OPTIONAL),
+    ("EXT-X-BYTERANGE", Tag::Byterange, 0),
+    ("EXT-X-DISCONTINUITY", Tag::Discontinuity, 0),
+    ("EXT-X-KEY", Tag::Key, LIST),
+    ("EXT-X-MAP", Tag::Map, LIST | OPTIONAL),
+    ("EXT-X-PROGRAM-DATE-TIME", Tag::ProgramDateTime, OPTIONAL),
+    ("EXT-X-GAP", Tag::Gap, 0),
+    ("EXT-X-BITRATE", Tag::Bitrate, CLASSIFY_ONLY),
+    ("EXT-X-PART", Tag::Part, LIST),
+    ("EXT-X-DATERANGE", Tag::Daterange, LIST | OPTIONAL),
+    ("EXT-X-SKIP", Tag::Skip, LIST),
+    ("EXT-X-PRELOAD-HINT", Tag::PreloadHint, LIST | OPTIONAL),
+    ("EXT-X-RENDITION-REPORT", Tag::RenditionReport, LIST | OPTIONAL),
+    ("EXT-X-MEDIA", Tag::Media, LIST | MULTIVARIANT | OPTIONAL),
+    // Left out on error with its URI line (see Builder::tag and uri_line).
+    ("EXT-X-STREAM-INF", Tag::StreamInf, LIST | MULTIVARIANT | OPTIONAL),
+    ("EXT-X-I-FRAME-STREAM-INF", Tag::IFrameStreamInf, LIST | MULTIVARIANT | OPTIONAL),
+    ("EXT-X-SESSION-DATA", Tag::SessionData, LIST | MULTIVARIANT | OPTIONAL),
+    ("EXT-X-SESSION-KEY", Tag::SessionKey, LIST | MULTIVARIANT | CLASSIFY_ONLY),
+    ("EXT-X-CONTENT-STEERING", Tag::ContentSteering, LIST | MULTIVARIANT | CLASSIFY_ONLY),
+    ("EXT-X-INDEPENDENT-SEGMENTS", Tag::IndependentSegments, SHARED),
+    ("EXT-X-START", Tag::Start, LIST | SHARED | OPTIONAL),
+    ("EXT-X-DEFINE", Tag::Define, LIST | SHARED),
 ];
+
+impl Tag {
+    fn name(self) -> &'static str {
+        TAGS[self as usize].0
+    }
+
+    fn is(self, bits: u8) -> bool {
+        TAGS[self as usize].2 & bits != 0
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -644,41 +700,45 @@ enum Kind {
 #[derive(Debug, Clone, Copy)]
 struct Ctx {
     line: usize,
-    tag: &'static str,
+    tag: Tag,
 }
 
 impl Ctx {
     #[inline(never)]
     fn attr(self, reason: &'static str) -> Error {
-        Box::new(PlaylistError::InvalidAttribute { line: self.line, tag: self.tag, reason })
+        Box::new(PlaylistError::InvalidAttribute { line: self.line, tag: self.tag.name(), reason })
     }
     #[inline(never)]
     fn missing(self, attribute: &'static str) -> Error {
-        Box::new(PlaylistError::MissingAttribute { line: self.line, tag: self.tag, attribute })
+        Box::new(PlaylistError::MissingAttribute { line: self.line, tag: self.tag.name(), attribute })
     }
     #[inline(never)]
     fn number(self) -> Error {
-        Box::new(PlaylistError::InvalidNumber { line: self.line, tag: self.tag })
+        Box::new(PlaylistError::InvalidNumber { line: self.line, tag: self.tag.name() })
     }
     #[inline(never)]
     fn duration(self) -> Error {
-        Box::new(PlaylistError::InvalidDuration { line: self.line, tag: self.tag })
+        Box::new(PlaylistError::InvalidDuration { line: self.line, tag: self.tag.name() })
     }
     #[inline(never)]
     fn date(self) -> Error {
-        Box::new(PlaylistError::InvalidDate { line: self.line, tag: self.tag })
+        Box::new(PlaylistError::InvalidDate { line: self.line, tag: self.tag.name() })
     }
     #[inline(never)]
     fn value(self) -> Error {
-        Box::new(PlaylistError::InvalidValue { line: self.line, tag: self.tag })
+        Box::new(PlaylistError::InvalidValue { line: self.line, tag: self.tag.name() })
     }
     #[inline(never)]
     fn duplicate(self) -> Error {
-        Box::new(PlaylistError::DuplicateTag { line: self.line, tag: self.tag })
+        Box::new(PlaylistError::DuplicateTag { line: self.line, tag: self.tag.name() })
     }
     #[inline(never)]
     fn misplaced(self) -> Error {
-        Box::new(PlaylistError::MisplacedTag { line: self.line, tag: self.tag })
+        Box::new(PlaylistError::MisplacedTag { line: self.line, tag: self.tag.name() })
+    }
+    #[inline(never)]
+    fn missing_uri(self) -> Error {
+        Box::new(PlaylistError::MissingUri { line: self.line, tag: self.tag.name() })
     }
     #[inline(never)]
     fn define(self, reason: &'static str) -> Error {
@@ -686,9 +746,14 @@ impl Ctx {
     }
 }
 
+#[inline(never)]
+fn too_large(what: &'static str, limit: usize) -> Error {
+    Box::new(PlaylistError::TooLarge { what, limit })
+}
+
 fn push_capped<T>(v: &mut Vec<T>, item: T, what: &'static str) -> Result<()> {
     if v.len() >= MAX_ITEMS {
-        return Err(Box::new(PlaylistError::TooLarge { what, limit: MAX_ITEMS }));
+        return Err(too_large(what, MAX_ITEMS));
     }
     v.push(item);
     Ok(())
@@ -745,20 +810,22 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn warn(&mut self, line: usize, problem: impl Into<Error>, recovery: Recovery) {
-        if self.warnings.len() < MAX_WARNINGS {
-            self.warnings.push(PlaylistWarning { line, problem: *problem.into(), recovery });
-        }
+    // Takes the box every problem comes in inside the parser, so no caller unboxes it.
+    #[allow(clippy::boxed_local)]
+    fn warn(&mut self, line: usize, problem: Error, recovery: Recovery) {
+        self.keep(PlaylistWarning { line, problem: *problem, recovery });
     }
 
-    fn attrs(&self, v: &'a str, ctx: Ctx) -> Result<Attrs<'a>> {
-        Attrs::parse(v, ctx, self.src)
+    fn keep(&mut self, w: PlaylistWarning) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(w);
+        }
     }
 
     /// Keeps the warnings an attribute list gathered while it was read.
     fn absorb(&mut self, a: Attrs<'a>) {
         for w in a.warnings.into_inner() {
-            self.warn(w.line, w.problem, w.recovery);
+            self.keep(w);
         }
     }
 
@@ -768,12 +835,12 @@ impl<'a> Builder<'a> {
     }
 
     fn set_kind(&mut self, ctx: Ctx) -> Result<()> {
-        if SHARED_TAGS.contains(&ctx.tag) {
+        if ctx.tag.is(SHARED) {
             return Ok(());
         }
-        let kind = if MULTIVARIANT_TAGS.contains(&ctx.tag) { Kind::Multivariant } else { Kind::Media };
+        let kind = if ctx.tag.is(MULTIVARIANT) { Kind::Multivariant } else { Kind::Media };
         match self.kind {
-            Some(k) if k != kind => Err(Box::new(PlaylistError::MixedPlaylist { line: ctx.line, tag: ctx.tag })),
+            Some(k) if k != kind => Err(Box::new(PlaylistError::MixedPlaylist { line: ctx.line, tag: ctx.tag.name() })),
             _ => {
                 self.kind = Some(kind);
                 Ok(())
@@ -783,35 +850,51 @@ impl<'a> Builder<'a> {
 
     fn tag(&mut self, ctx: Ctx, v: &'a str) -> Result<()> {
         self.set_kind(ctx)?;
-        match self.read_tag(ctx, v) {
-            Err(e) if OPTIONAL_TAGS.contains(&ctx.tag) && !matches!(*e, PlaylistError::TooLarge { .. }) => {
+        if ctx.tag.is(CLASSIFY_ONLY) {
+            return Ok(());
+        }
+        if ctx.tag == Tag::StreamInf {
+            if let Some((_, first)) = self.stream_inf.take() {
+                self.warn(first.line, first.missing_uri(), Recovery::Ignored);
+            }
+            // Stays so if the tag is left out, and its URI line goes with it: see uri_line.
+            self.stream_inf = Some((None, ctx));
+        }
+        // Every attribute list is split here, once; its warnings are kept if the tag is read.
+        let read = if ctx.tag.is(LIST) { Attrs::parse(v, ctx, self.src) } else { Ok(Attrs::empty(ctx)) };
+        match read.and_then(|a| self.read_tag(ctx, v, &a).map(|()| a)) {
+            Ok(a) => {
+                self.absorb(a);
+                Ok(())
+            }
+            Err(e) if ctx.tag.is(OPTIONAL) && !matches!(*e, PlaylistError::TooLarge { .. }) => {
                 self.warn(ctx.line, e, Recovery::Ignored);
                 Ok(())
             }
-            r => r,
+            Err(e) => Err(e),
         }
     }
 
-    /// Reads one tag. Optional tags change nothing until they have been read whole, so that
-    /// one left out on an error leaves no trace.
-    fn read_tag(&mut self, ctx: Ctx, v: &'a str) -> Result<()> {
+    /// Reads one tag, given its attributes if it has a list. Optional tags change nothing until
+    /// they have been read whole, so that one left out on an error leaves no trace.
+    fn read_tag(&mut self, ctx: Ctx, v: &'a str, a: &Attrs<'a>) -> Result<()> {
         match ctx.tag {
-            "EXTINF" => {
+            Tag::Extinf => {
                 if let Some((_, _, first)) = self.extinf {
-                    return Err(Box::new(PlaylistError::MissingUri { line: first.line, tag: first.tag }));
+                    return Err(first.missing_uri());
                 }
                 let (d, title) = v.split_once(',').unwrap_or((v, ""));
                 let title = Some(title.trim()).filter(|t| !t.is_empty());
                 self.extinf = Some((parse_duration(d.trim(), ctx)?, title, ctx));
             }
-            "EXT-X-VERSION" => {
+            Tag::Version => {
                 let version = parse_int(v, ctx)?.try_into().map_err(|_| ctx.number())?;
                 if self.version.is_some() {
                     return Err(ctx.duplicate());
                 }
                 self.version = Some(version);
             }
-            "EXT-X-TARGETDURATION" => {
+            Tag::TargetDuration => {
                 let d = parse_duration(v, ctx)?;
                 if self.target_duration.is_some() {
                     self.warn(ctx.line, ctx.duplicate(), Recovery::Ignored);
@@ -819,20 +902,20 @@ impl<'a> Builder<'a> {
                     self.target_duration = Some(d);
                 }
             }
-            "EXT-X-MEDIA-SEQUENCE" => {
+            Tag::MediaSequence => {
                 let n = parse_int(v, ctx)?;
                 self.media_sequence = self.sequence_tag(ctx, self.media_sequence, n)?;
             }
-            "EXT-X-DISCONTINUITY-SEQUENCE" => {
+            Tag::DiscontinuitySequence => {
                 let n = parse_int(v, ctx)?;
                 self.discontinuity_sequence = self.sequence_tag(ctx, self.discontinuity_sequence, n)?;
             }
-            "EXT-X-ENDLIST" => self.endlist = true,
-            "EXT-X-INDEPENDENT-SEGMENTS" => self.independent_segments = true,
-            "EXT-X-I-FRAMES-ONLY" => self.i_frames_only = true,
-            "EXT-X-DISCONTINUITY" => self.discontinuity = true,
-            "EXT-X-GAP" => self.gap = true,
-            "EXT-X-PLAYLIST-TYPE" => {
+            Tag::Endlist => self.endlist = true,
+            Tag::IndependentSegments => self.independent_segments = true,
+            Tag::IFramesOnly => self.i_frames_only = true,
+            Tag::Discontinuity => self.discontinuity = true,
+            Tag::Gap => self.gap = true,
+            Tag::PlaylistType => {
                 let kind = match v {
                     "EVENT" => PlaylistType::Event,
                     "VOD" => PlaylistType::Vod,
@@ -843,7 +926,7 @@ impl<'a> Builder<'a> {
                 }
                 self.playlist_type = Some(kind);
             }
-            "EXT-X-BYTERANGE" => match parse_byterange(v, ctx) {
+            Tag::Byterange => match parse_byterange(v, ctx) {
                 Ok((length, offset)) => self.byterange = Some((length, offset, ctx)),
                 Err(e) => {
                     self.warn(ctx.line, e, Recovery::MarkedGap);
@@ -851,30 +934,25 @@ impl<'a> Builder<'a> {
                     self.gap = true;
                 }
             },
-            "EXT-X-PROGRAM-DATE-TIME" => {
+            Tag::ProgramDateTime => {
                 self.program_date_time_ms = Some(parse_date(v).ok_or_else(|| ctx.date())?);
             }
-            "EXT-X-START" => {
-                let a = self.attrs(v, ctx)?;
+            Tag::Start => {
                 let time_offset = a.number("TIME-OFFSET", true)?.ok_or_else(|| ctx.missing("TIME-OFFSET"))?;
                 if self.start.is_some() {
                     return Err(ctx.duplicate());
                 }
                 self.start = Some(StartPoint { time_offset, precise: a.flag("PRECISE") });
-                self.absorb(a);
             }
-            "EXT-X-PART-INF" => {
-                let a = self.attrs(v, ctx)?;
+            Tag::PartInf => {
                 let target = a.duration("PART-TARGET")?.ok_or_else(|| ctx.missing("PART-TARGET"))?;
                 if self.part_target.is_some() {
                     self.warn(ctx.line, ctx.duplicate(), Recovery::Ignored);
                 } else {
                     self.part_target = Some(target);
                 }
-                self.absorb(a);
             }
-            "EXT-X-SERVER-CONTROL" => {
-                let a = self.attrs(v, ctx)?;
+            Tag::ServerControl => {
                 let control = ServerControl {
                     can_block_reload: a.flag("CAN-BLOCK-RELOAD"),
                     can_skip_until: a.duration("CAN-SKIP-UNTIL")?,
@@ -886,10 +964,8 @@ impl<'a> Builder<'a> {
                     return Err(ctx.duplicate());
                 }
                 self.server_control = Some(control);
-                self.absorb(a);
             }
-            "EXT-X-SKIP" => {
-                let a = self.attrs(v, ctx)?;
+            Tag::Skip => {
                 let skipped = a.int("SKIPPED-SEGMENTS")?.ok_or_else(|| ctx.missing("SKIPPED-SEGMENTS"))?;
                 if self.has_media() {
                     return Err(ctx.misplaced());
@@ -901,11 +977,9 @@ impl<'a> Builder<'a> {
                         push_capped(&mut self.removed_dateranges, id, "removed date ranges")?;
                     }
                 }
-                self.absorb(a);
             }
-            "EXT-X-MAP" => {
-                let a = self.attrs(v, ctx)?;
-                let uri = a.string("URI").ok_or_else(|| ctx.missing("URI"))?;
+            Tag::Map => {
+                let uri = a.required("URI")?;
                 // A map's range has no predecessor to continue from, so a missing offset is 0.
                 let byterange = match a.string("BYTERANGE") {
                     Some(r) => {
@@ -915,11 +989,9 @@ impl<'a> Builder<'a> {
                     None => None,
                 };
                 self.map = Some(Map { uri, byterange });
-                self.absorb(a);
             }
-            "EXT-X-KEY" => {
-                let a = self.attrs(v, ctx)?;
-                let method = a.string("METHOD").ok_or_else(|| ctx.missing("METHOD"))?;
+            Tag::Key => {
+                let method = a.required("METHOD")?;
                 self.key = if method == "NONE" {
                     None
                 } else {
@@ -930,88 +1002,53 @@ impl<'a> Builder<'a> {
                     let uri = a.string("URI");
                     Some(Key { method, uri, iv, key_format: a.string("KEYFORMAT") })
                 };
-                self.absorb(a);
             }
-            "EXT-X-PART" => self.part(ctx, v)?,
-            "EXT-X-PRELOAD-HINT" => {
-                let a = self.attrs(v, ctx)?;
-                let kind = match a.string("TYPE").ok_or_else(|| ctx.missing("TYPE"))? {
+            Tag::Part => self.part(a)?,
+            Tag::PreloadHint => {
+                let kind = match a.required("TYPE")? {
                     "PART" => PreloadHintType::Part,
                     "MAP" => PreloadHintType::Map,
-                    _ => return Ok(()), // the spec says to ignore unknown hint types
+                    _ => {
+                        // The spec says to ignore unknown hint types: left out, warnings and all.
+                        a.warnings.borrow_mut().clear();
+                        return Ok(());
+                    }
                 };
                 let hint = PreloadHint {
                     kind,
-                    uri: a.string("URI").ok_or_else(|| ctx.missing("URI"))?,
+                    uri: a.required("URI")?,
                     byterange_start: a.int("BYTERANGE-START")?,
                     byterange_length: a.int("BYTERANGE-LENGTH")?,
                 };
                 push_capped(&mut self.preload_hints, hint, "preload hints")?;
-                self.absorb(a);
             }
-            "EXT-X-RENDITION-REPORT" => {
-                let a = self.attrs(v, ctx)?;
+            Tag::RenditionReport => {
                 let report = RenditionReport {
-                    uri: a.string("URI").ok_or_else(|| ctx.missing("URI"))?,
+                    uri: a.required("URI")?,
                     last_msn: a.int("LAST-MSN")?,
                     last_part: a.int("LAST-PART")?,
                 };
                 push_capped(&mut self.rendition_reports, report, "rendition reports")?;
-                self.absorb(a);
             }
-            "EXT-X-DATERANGE" => {
-                let a = self.attrs(v, ctx)?;
-                let d = parse_daterange(&a)?;
-                push_capped(&mut self.dateranges, d, "date ranges")?;
-                self.absorb(a);
-            }
-            "EXT-X-STREAM-INF" => {
-                if let Some((_, first)) = self.stream_inf.take() {
-                    let problem = PlaylistError::MissingUri { line: first.line, tag: first.tag };
-                    self.warn(first.line, problem, Recovery::Ignored);
-                }
-                // Left out on error, and its URI line with it: see uri_line.
-                let variant = match self.attrs(v, ctx).and_then(|a| parse_variant(&a, "").map(|v| (v, a))) {
-                    Ok((variant, a)) => {
-                        self.absorb(a);
-                        Some(variant)
-                    }
-                    Err(e) if matches!(*e, PlaylistError::TooLarge { .. }) => return Err(e),
-                    Err(e) => {
-                        self.warn(ctx.line, e, Recovery::Ignored);
-                        None
-                    }
-                };
-                self.stream_inf = Some((variant, ctx));
-            }
-            "EXT-X-I-FRAME-STREAM-INF" => {
-                let a = self.attrs(v, ctx)?;
-                let uri = a.string("URI").ok_or_else(|| ctx.missing("URI"))?;
-                let variant = parse_variant(&a, uri)?;
+            Tag::Daterange => push_capped(&mut self.dateranges, parse_daterange(a)?, "date ranges")?,
+            Tag::StreamInf => self.stream_inf = Some((Some(parse_variant(a, "")?), ctx)),
+            Tag::IFrameStreamInf => {
+                let variant = parse_variant(a, a.required("URI")?)?;
                 push_capped(&mut self.i_frame_variants, variant, "variants")?;
-                self.absorb(a);
             }
-            "EXT-X-MEDIA" => {
-                let a = self.attrs(v, ctx)?;
-                let r = parse_rendition(&a)?;
-                push_capped(&mut self.media, r, "renditions")?;
-                self.absorb(a);
-            }
-            "EXT-X-SESSION-DATA" => {
-                let a = self.attrs(v, ctx)?;
+            Tag::Media => push_capped(&mut self.media, parse_rendition(a)?, "renditions")?,
+            Tag::SessionData => {
                 let data = SessionData {
-                    data_id: a.string("DATA-ID").ok_or_else(|| ctx.missing("DATA-ID"))?,
+                    data_id: a.required("DATA-ID")?,
                     value: a.string("VALUE"),
                     uri: a.string("URI"),
                     language: a.string("LANGUAGE"),
                 };
                 push_capped(&mut self.session_data, data, "session data")?;
-                self.absorb(a);
             }
-            "EXT-X-DEFINE" => {
+            Tag::Define => {
                 // Checked and resolved before this pass (variables::VariableContext::prepare),
                 // which left in place of each IMPORT and QUERYPARAM value the value it found.
-                let a = self.attrs(v, ctx)?;
                 let (name, value) = if let Some(name) = a.raw("NAME") {
                     (name, a.string("VALUE").ok_or_else(|| ctx.define("NAME needs a VALUE"))?)
                 } else if let Some(name) = a.raw("IMPORT") {
@@ -1023,10 +1060,9 @@ impl<'a> Builder<'a> {
                     return Err(ctx.define("needs one of NAME, IMPORT and QUERYPARAM"));
                 };
                 push_capped(&mut self.defines, (name, value), "variables")?;
-                self.absorb(a);
             }
-            // Known only to classify the playlist (EXT-X-BITRATE, EXT-X-SESSION-KEY, ...).
-            _ => {}
+            // Not read (see Builder::tag).
+            Tag::Bitrate | Tag::SessionKey | Tag::ContentSteering => {}
         }
         Ok(())
     }
@@ -1043,9 +1079,9 @@ impl<'a> Builder<'a> {
         Ok(Some(n))
     }
 
-    fn part(&mut self, ctx: Ctx, v: &'a str) -> Result<()> {
-        let a = self.attrs(v, ctx)?;
-        let uri = a.string("URI").ok_or_else(|| ctx.missing("URI"))?;
+    fn part(&mut self, a: &Attrs<'a>) -> Result<()> {
+        let ctx = a.ctx;
+        let uri = a.required("URI")?;
         let duration = a.duration("DURATION")?.ok_or_else(|| ctx.missing("DURATION"))?;
         let mut gap = a.flag("GAP");
         let byterange = match a.string("BYTERANGE") {
@@ -1068,12 +1104,11 @@ impl<'a> Builder<'a> {
             }
         };
         if self.total_parts >= MAX_ITEMS {
-            return Err(Box::new(PlaylistError::TooLarge { what: "parts", limit: MAX_ITEMS }));
+            return Err(too_large("parts", MAX_ITEMS));
         }
         self.total_parts += 1;
         let independent = a.flag("INDEPENDENT");
         self.parts.push(Part { uri, duration, independent, byterange, gap });
-        self.absorb(a);
         Ok(())
     }
 
@@ -1088,7 +1123,7 @@ impl<'a> Builder<'a> {
                 // Its EXT-X-STREAM-INF was left out, and the URI line goes with it.
                 Some((None, _)) => Ok(()),
                 None => {
-                    self.warn(line, PlaylistError::UriWithoutStreamInf { line }, Recovery::Ignored);
+                    self.warn(line, Box::new(PlaylistError::UriWithoutStreamInf { line }), Recovery::Ignored);
                     Ok(())
                 }
             };
@@ -1145,8 +1180,7 @@ impl<'a> Builder<'a> {
     fn build(mut self) -> Result<Playlist<'a>> {
         if self.kind == Some(Kind::Multivariant) {
             if let Some((_, ctx)) = self.stream_inf.take() {
-                let problem = PlaylistError::MissingUri { line: ctx.line, tag: ctx.tag };
-                self.warn(ctx.line, problem, Recovery::Ignored);
+                self.warn(ctx.line, ctx.missing_uri(), Recovery::Ignored);
             }
             if let Some(line) = self.import_line {
                 return Err(Box::new(PlaylistError::InvalidDefine {
@@ -1171,8 +1205,7 @@ impl<'a> Builder<'a> {
         // before its URI. It is the last segment, so leaving it out renumbers nothing; the next
         // reload brings it whole.
         if let Some((_, _, ctx)) = self.extinf.take() {
-            let problem = PlaylistError::MissingUri { line: ctx.line, tag: ctx.tag };
-            self.warn(ctx.line, problem, Recovery::SegmentDropped);
+            self.warn(ctx.line, ctx.missing_uri(), Recovery::SegmentDropped);
         }
         if !self.parts.is_empty() {
             let duration = self.parts.iter().map(|p| p.duration).sum();
@@ -1292,7 +1325,7 @@ fn parse_variant<'a>(a: &Attrs<'a>, uri: &'a str) -> Result<Variant<'a>> {
 
 fn parse_rendition<'a>(a: &Attrs<'a>) -> Result<Rendition<'a>> {
     let ctx = a.ctx;
-    let kind = match a.string("TYPE").ok_or_else(|| ctx.missing("TYPE"))? {
+    let kind = match a.required("TYPE")? {
         "AUDIO" => MediaType::Audio,
         "VIDEO" => MediaType::Video,
         "SUBTITLES" => MediaType::Subtitles,
@@ -1301,8 +1334,8 @@ fn parse_rendition<'a>(a: &Attrs<'a>) -> Result<Rendition<'a>> {
     };
     Ok(Rendition {
         kind,
-        group_id: a.string("GROUP-ID").ok_or_else(|| ctx.missing("GROUP-ID"))?,
-        name: a.string("NAME").ok_or_else(|| ctx.missing("NAME"))?,
+        group_id: a.required("GROUP-ID")?,
+        name: a.required("NAME")?,
         language: a.string("LANGUAGE"),
         uri: a.string("URI"),
         default: a.flag("DEFAULT"),
@@ -1316,7 +1349,7 @@ fn parse_rendition<'a>(a: &Attrs<'a>) -> Result<Rendition<'a>> {
 /// An EXT-X-DATERANGE attribute list on its own, as product cues carry it in-band (`emsg`) and
 /// on the cue channel (SSE): the same syntax and the same reading as in a playlist.
 pub fn parse_daterange_attributes(text: &str) -> std::result::Result<DateRange<'_>, PlaylistError> {
-    let ctx = Ctx { line: 1, tag: "EXT-X-DATERANGE" };
+    let ctx = Ctx { line: 1, tag: Tag::Daterange };
     Attrs::parse(text, ctx, Source::default()).and_then(|a| parse_daterange(&a)).map_err(|e| *e)
 }
 
@@ -1333,7 +1366,7 @@ fn parse_daterange<'a>(a: &Attrs<'a>) -> Result<DateRange<'a>> {
         }
     }
     Ok(DateRange {
-        id: a.string("ID").ok_or_else(|| ctx.missing("ID"))?,
+        id: a.required("ID")?,
         class: a.string("CLASS"),
         start_date_ms: date("START-DATE")?,
         end_date_ms: date("END-DATE")?,
@@ -1415,7 +1448,7 @@ fn tokenize(mut s: &str, ctx: Ctx) -> Result<Vec<(&str, Raw<'_>)>> {
             (Raw::Unquoted(value), rest)
         };
         if list.len() >= MAX_ATTRIBUTES {
-            return Err(Box::new(PlaylistError::TooLarge { what: "attributes in a tag", limit: MAX_ATTRIBUTES }));
+            return Err(too_large("attributes in a tag", MAX_ATTRIBUTES));
         }
         list.push((name, value));
         s = match rest.strip_prefix(',') {
@@ -1457,6 +1490,11 @@ impl<'a> Attrs<'a> {
         Ok(Attrs { list, ctx, warnings: RefCell::new(warnings) })
     }
 
+    /// No attributes, for a tag whose value is not an attribute list.
+    fn empty(ctx: Ctx) -> Self {
+        Attrs { list: Vec::new(), ctx, warnings: RefCell::new(Vec::new()) }
+    }
+
     fn get(&self, name: &str) -> Option<Raw<'a>> {
         self.list.iter().find(|(n, _, _)| *n == name).map(|&(_, v, _)| v)
     }
@@ -1474,6 +1512,11 @@ impl<'a> Attrs<'a> {
     /// and the distinction carries no meaning here.
     fn string(&self, name: &str) -> Option<&'a str> {
         self.get(name).map(Raw::text)
+    }
+
+    /// A string attribute the tag cannot do without.
+    fn required(&self, name: &'static str) -> Result<&'a str> {
+        self.string(name).ok_or_else(|| self.ctx.missing(name))
     }
 
     fn int(&self, name: &str) -> Result<Option<u64>> {
@@ -1668,7 +1711,7 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 mod tests {
     use super::*;
 
-    const CTX: Ctx = Ctx { line: 1, tag: "EXT-X-PART" };
+    const CTX: Ctx = Ctx { line: 1, tag: Tag::Part };
 
     #[test]
     fn dates() {
@@ -1738,6 +1781,13 @@ mod tests {
         assert_eq!(AttrValue::Hex("abc").hex_bytes(), Some(vec![0x0a, 0xbc]));
         for bad in [r#"A="x"#, "A", "A=", "=1", r#"A="x"B=1"#, "A B=1", "A=1,,B=2"] {
             assert!(Attrs::parse(bad, CTX, Source::default()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_tag_table_is_in_tag_order() {
+        for (i, &(name, tag, _)) in TAGS.iter().enumerate() {
+            assert_eq!((tag as usize, tag.name()), (i, name));
         }
     }
 

@@ -55,19 +55,20 @@ fn remove_dot_segments(path: &str) -> String {
     }
     let absolute = path.starts_with('/');
     let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path.split('/').collect();
-    let last = segments.len() - 1;
+    let mut segments = path.split('/');
+    if absolute {
+        segments.next(); // the empty segment before the leading '/'
+    }
+    let mut segments = segments.peekable();
     // A trailing "." or ".." names a directory, so the result keeps a trailing slash.
     let mut trailing_slash = false;
-    for (i, seg) in segments.iter().enumerate() {
-        if absolute && i == 0 {
-            continue; // the empty segment before the leading '/'
-        }
-        match *seg {
-            "." => trailing_slash = i == last,
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        match seg {
+            "." => trailing_slash = last,
             ".." => {
                 out.pop();
-                trailing_slash = i == last;
+                trailing_slash = last;
             }
             s => {
                 out.push(s);
@@ -88,13 +89,15 @@ fn remove_dot_segments(path: &str) -> String {
 
 /// RFC 3986 §5.2.3.
 fn merge(base: &Parts<'_>, reference_path: &str) -> String {
-    if base.authority.is_some() && base.path.is_empty() {
-        return format!("/{reference_path}");
-    }
-    match base.path.rfind('/') {
-        Some(i) => format!("{}{}", base.path.get(..=i).unwrap_or_default(), reference_path),
-        None => reference_path.to_string(),
-    }
+    let dir = if base.authority.is_some() && base.path.is_empty() {
+        "/"
+    } else {
+        base.path.rfind('/').and_then(|i| base.path.get(..=i)).unwrap_or_default()
+    };
+    let mut out = String::with_capacity(dir.len() + reference_path.len());
+    out.push_str(dir);
+    out.push_str(reference_path);
+    out
 }
 
 /// RFC 3986 §5.3.

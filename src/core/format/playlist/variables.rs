@@ -13,7 +13,7 @@
 //! [`MAX_SUBSTITUTED_BYTES`]: a few references to a long value could otherwise make a small
 //! playlist expand without bound.
 
-use super::{classify, tokenize, Ctx, Line, PlaylistError, Raw, Result, ATTRIBUTE_LIST_TAGS, MAX_ITEMS};
+use super::{classify, tokenize, Ctx, Line, PlaylistError, Raw, Result, Tag, LIST, MAX_ITEMS};
 use crate::core::format::url;
 use crate::core::text;
 
@@ -212,8 +212,8 @@ impl<'v> VariableContext<'v> {
                         self.file(pass.offset(uri), s, line);
                     }
                 }
-                Line::Tag("EXT-X-DEFINE", v) => self.define(&mut pass, Ctx { line, tag: "EXT-X-DEFINE" }, v)?,
-                Line::Tag(tag, v) if text::contains(v, "{$") && ATTRIBUTE_LIST_TAGS.contains(&tag) => {
+                Line::Tag(Tag::Define, v) => self.define(&mut pass, Ctx { line, tag: Tag::Define }, v)?,
+                Line::Tag(tag, v) if text::contains(v, "{$") && tag.is(LIST) => {
                     // A list that does not split is reported by the building pass, or left out
                     // there with a warning; either way it has nothing to substitute.
                     let Ok(list) = tokenize(v, Ctx { line, tag }) else { continue };
