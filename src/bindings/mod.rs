@@ -6,8 +6,9 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::let_underscore_must_use)]
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use crate::prelude::*;
+use alloc::rc::Rc;
+use core::cell::{Cell, RefCell};
 
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;

@@ -1,5 +1,7 @@
 //! Typed errors the player reports. Each has a stable `code` that reaches JavaScript.
 
+use crate::prelude::*;
+
 /// Why something failed; `code()` is the stable string applications switch on.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlayerError {

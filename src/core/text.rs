@@ -14,6 +14,8 @@
 //!   when one of at most 15 significant digits exists (for 1e-7 <= |v| < 2^53, where times and
 //!   counts are), otherwise the value to 15 or 16 significant digits.
 
+use crate::prelude::*;
+
 /// 2^53: integers up to here are exact in an `f64`.
 const EXACT_INT: u64 = 1 << 53;
 
@@ -267,14 +269,14 @@ pub fn split_once<'a>(s: &'a str, needle: &str) -> Option<(&'a str, &'a str)> {
 pub fn lossy(mut bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     loop {
-        match std::str::from_utf8(bytes) {
+        match core::str::from_utf8(bytes) {
             Ok(s) => {
                 out.push_str(s);
                 return out;
             }
             Err(e) => {
                 let (valid, rest) = bytes.split_at(e.valid_up_to());
-                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push_str(core::str::from_utf8(valid).unwrap_or_default());
                 out.push('\u{FFFD}');
                 bytes = rest.get(e.error_len().unwrap_or(rest.len())..).unwrap_or_default();
             }
@@ -317,8 +319,8 @@ pub fn replace(s: &str, from: &str, to: &str) -> String {
 /// the wasm gzipped, with the slicing panics that also used them.)
 pub struct Quoted<'a>(pub &'a str);
 
-impl std::fmt::Display for Quoted<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let mut out = String::with_capacity(self.0.len() + 2);
         out.push('"');
         for c in self.0.chars() {

@@ -1,7 +1,8 @@
 //! One HTTP request, its body consumed as a stream so media can be appended as it arrives:
 //! each promise (the response, then each read) goes on in a callback (see [`super::settle`]).
 
-use std::rc::{Rc, Weak};
+use crate::prelude::*;
+use alloc::rc::{Rc, Weak};
 
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestCache, RequestInit, Response};

@@ -2,7 +2,8 @@
 //! runs on its own and its result goes back to the engine; a failure is a typed result the
 //! engine decides on, never lost.
 
-use std::rc::Weak;
+use crate::prelude::*;
+use alloc::rc::Weak;
 
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;

@@ -13,6 +13,7 @@
 use crate::core::format::playlist::{AttrValue, DateRange};
 use crate::core::text::Quoted;
 use crate::core::time::ServerTime;
+use crate::prelude::*;
 
 /// The CLASS of the date ranges that are product cues.
 pub const PRODUCT_CLASS: &str = "com.liveshop.product";

@@ -7,6 +7,8 @@
 //! playlist shows that, consistently for every listed part, the next part's URI can be asked
 //! for in advance; where it does not, nothing is predicted. URIs stay opaque otherwise.
 
+use crate::prelude::*;
+
 /// A URI of the form `{prefix}{msn}{between}{part}{suffix}`, with both numbers in plain decimal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartUriPattern {
@@ -38,7 +40,7 @@ impl PartUriPattern {
                     continue;
                 }
                 // Digit runs start and end on character boundaries, so every `get` finds its text.
-                let text = |range: std::ops::Range<usize>| uri.get(range).unwrap_or_default().to_string();
+                let text = |range: core::ops::Range<usize>| uri.get(range).unwrap_or_default().to_string();
                 let candidate =
                     PartUriPattern { prefix: text(0..ms), between: text(me..ps), suffix: text(pe..uri.len()) };
                 if parts.iter().all(|&(m, p, u)| candidate.uri(m, p) == u) {

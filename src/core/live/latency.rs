@@ -8,6 +8,7 @@
 
 use crate::core::num::clamp;
 use crate::core::time::Instant;
+use crate::prelude::*;
 
 /// Histogram bucket width.
 const BUCKET_MS: f64 = 10.0;
@@ -62,7 +63,7 @@ impl DelayHistogram {
             return;
         }
         let elapsed = self.last_at.map_or(0.0, |t| (now - t).max(0.0));
-        let decay = 0.5f64.powf(elapsed / self.half_life_ms);
+        let decay = (-elapsed / self.half_life_ms).exp2(); // halved every half-life
         if decay < 1.0 {
             for w in &mut self.weights {
                 *w *= decay;
@@ -85,7 +86,7 @@ impl DelayHistogram {
         while let Some(&(at, bucket)) = self.recent.back().filter(|r| r.0 >= since) {
             self.recent.pop_back();
             // Its weight has decayed since it was added, as all weights have.
-            let weight = 0.5f64.powf((last - at).max(0.0) / self.half_life_ms);
+            let weight = (-(last - at).max(0.0) / self.half_life_ms).exp2();
             self.weights[bucket] = (self.weights[bucket] - weight).max(0.0);
             self.samples -= 1;
         }

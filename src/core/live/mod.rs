@@ -37,6 +37,8 @@
 //! not on deadlines. Orders outlive playback: `stop` leaves them running, and their requests,
 //! storage and tab messages are routed whether the stream plays or not.
 
+use crate::prelude::*;
+
 pub mod abr;
 pub mod controller;
 pub mod edge;
@@ -632,10 +634,11 @@ impl LiveEngine {
 
     /// A cue's attribute list, from `emsg` or the cue channel.
     fn take_cue_payload(&mut self, payload: &[u8], source: CueSource) {
-        let cue = std::str::from_utf8(payload).map_err(|_| CueError::Unreadable("not UTF-8".into())).and_then(|text| {
-            let d = playlist::parse_daterange_attributes(text).map_err(|e| CueError::Unreadable(e.to_string()))?;
-            self.cue_policy.cue(&d)
-        });
+        let cue =
+            core::str::from_utf8(payload).map_err(|_| CueError::Unreadable("not UTF-8".into())).and_then(|text| {
+                let d = playlist::parse_daterange_attributes(text).map_err(|e| CueError::Unreadable(e.to_string()))?;
+                self.cue_policy.cue(&d)
+            });
         self.take_cue(cue, source);
     }
 

@@ -50,6 +50,7 @@ pub mod retry;
 pub mod wire;
 
 use crate::core::queue::Queue;
+use crate::prelude::*;
 
 use crate::core::error::PlayerError;
 use crate::core::format::url;
@@ -629,7 +630,7 @@ impl OrderClient {
         let Some(i) = self.find_request(id) else { return };
         let Phase::InFlight(_, step, _) = self.orders[i].phase else { return };
         let head = self.orders[i].head.take();
-        let answer = std::mem::take(&mut self.orders[i].answer);
+        let answer = core::mem::take(&mut self.orders[i].answer);
         // No answer to a POST: it may have been taken; ask before sending it again.
         let after_silence = if step == Step::Post { Step::Lookup } else { step };
         let verdict = match (result, head) {
@@ -746,7 +747,7 @@ impl OrderClient {
         } else {
             out.push(Output::Storage(StorageOp::Put { key: o.storage_key(), value: o.record() }));
         }
-        if std::mem::take(&mut o.locked) {
+        if core::mem::take(&mut o.locked) {
             out.push(Output::Tab(TabOp::Release { lock: o.lock() }));
         }
         self.events.push_back(o.update());
@@ -758,7 +759,7 @@ impl OrderClient {
         o.status = OrderStatus::Error;
         o.error = Some(error);
         o.phase = Phase::Done;
-        if std::mem::take(&mut o.locked) {
+        if core::mem::take(&mut o.locked) {
             out.push(Output::Tab(TabOp::Release { lock: o.lock() }));
         }
         self.events.push_back(o.update());

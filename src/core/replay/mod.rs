@@ -28,6 +28,8 @@
 //! `pause`, `buy`), `handle_*` with the current [`Instant`], `poll_output` until `Timeout`,
 //! getters (`show`, `stats`, `thumbnail_at`).
 
+use crate::prelude::*;
+
 pub mod growing;
 pub mod show;
 
@@ -492,7 +494,7 @@ impl ReplayEngine {
     /// are told with `Loaded` again.
     fn grow_show(&mut self) {
         let Some(mut show) = self.read_show(false) else { return self.growing.failed(self.now) };
-        show.tiles = std::mem::take(&mut self.show.tiles);
+        show.tiles = core::mem::take(&mut self.show.tiles);
         let more_nodes = show.nodes.len() > self.show.nodes.len();
         self.prefetched.resize(show.nodes.len(), None);
         self.prefetch_ready.resize(show.nodes.len(), false);

@@ -2,7 +2,8 @@
 //! and codec (`stsd`), read into an [`InitSegment`] that also names the MIME type to open a
 //! `SourceBuffer` with.
 
-use std::fmt::Write as _;
+use crate::prelude::*;
+use core::fmt::Write as _;
 
 use super::{boxes, child, kind_name, Fourcc, Mp4Error, Reader};
 
