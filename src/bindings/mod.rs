@@ -6,6 +6,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::let_underscore_must_use)]
 
+use crate::core::text;
 use crate::prelude::*;
 use alloc::rc::Rc;
 use core::cell::{Cell, RefCell};
@@ -289,7 +290,7 @@ impl Listeners {
             self.list.borrow().iter().filter(|(_, n, _)| n == name).map(|(id, _, f)| (*id, f.clone())).collect();
         for (id, f) in targets {
             if let Err(thrown) = f.call1(&JsValue::NULL, payload) {
-                web_sys::console::error_2(&format!("liveshop: a `{name}` listener threw").into(), &thrown);
+                web_sys::console::error_2(&text::concat(&["liveshop: a `", name, "` listener threw"]).into(), &thrown);
                 // The other error listeners hear of it; an error listener that throws is only
                 // logged, or one bad listener would feed itself.
                 if name != "error" {
@@ -305,7 +306,7 @@ impl Listeners {
             self.list.borrow().iter().filter(|(i, n, _)| n == name && *i != skip).map(|(_, _, f)| f.clone()).collect();
         for f in targets {
             if let Err(thrown) = f.call1(&JsValue::NULL, payload) {
-                web_sys::console::error_2(&format!("liveshop: a `{name}` listener threw").into(), &thrown);
+                web_sys::console::error_2(&text::concat(&["liveshop: a `", name, "` listener threw"]).into(), &thrown);
             }
         }
     }

@@ -625,7 +625,7 @@ impl ClockClient {
 fn parse_clock_reply(body: &[u8]) -> Option<(f64, f64)> {
     let text = core::str::from_utf8(body).ok()?;
     let field = |name: &str| -> Option<f64> {
-        let key = format!("\"{name}\"");
+        let key = text::concat(&["\"", name, "\""]);
         let (_, rest) = text::split_once(text, &key)?;
         let rest = rest.trim_start().strip_prefix(':')?.trim_start();
         let end = rest

@@ -10,6 +10,7 @@ use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestCache, RequestIni
 use super::settle::then;
 use super::{js_message, run, Shared};
 use crate::core::io::{Method, Request, RequestId, RequestKind, ResponseHead};
+use crate::core::text;
 use crate::core::PlayerError;
 
 /// A request on its way: what its callbacks need.
@@ -60,10 +61,12 @@ fn start(req: &Request, signal: &AbortSignal) -> Result<js_sys::Promise, PlayerE
             headers.set(name, value).map_err(network)?;
         }
         if let Some((offset, length)) = req.range {
-            let range = match length {
-                crate::core::io::TO_END => format!("bytes={offset}-"),
-                _ => format!("bytes={offset}-{}", offset.saturating_add(length).saturating_sub(1)),
-            };
+            let mut range = String::from("bytes=");
+            text::push_u64(&mut range, offset);
+            range.push('-');
+            if length != crate::core::io::TO_END {
+                text::push_u64(&mut range, offset.saturating_add(length).saturating_sub(1));
+            }
             headers.set("Range", &range).map_err(network)?;
         }
         init.set_headers(&headers);

@@ -37,6 +37,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{AbortController, HtmlVideoElement, MediaSource, SourceBuffer};
 
 use crate::core::io::{Frame, Output, PageEvent, RequestId, ResponseHead, StorageResult, TabEvent};
+use crate::core::text;
 use crate::core::{BufferOp, Deadline, Engine, Instant, MediaEvent, MediaState, MediaTime, PlayerError};
 use crate::prelude::*;
 use callbacks::{EventListener, Interval, Timeout};
@@ -775,17 +776,25 @@ fn busy() -> PlayerError {
 }
 
 fn unsupported(e: &JsValue) -> PlayerError {
-    PlayerError::Unsupported { mime: format!("MediaSource ({})", js_message(e)) }
+    PlayerError::Unsupported { mime: text::concat(&["MediaSource (", &js_message(e), ")"]) }
 }
 
 fn unsupported_mime(mime: &str, e: &JsValue) -> PlayerError {
-    PlayerError::Unsupported { mime: format!("{mime} ({})", js_message(e)) }
+    PlayerError::Unsupported { mime: text::concat(&[mime, " (", &js_message(e), ")"]) }
 }
 
-/// A readable message from whatever JavaScript threw.
+#[wasm_bindgen]
+extern "C" {
+    /// `String(value)`; throws for an object whose `toString` throws or that has none.
+    #[wasm_bindgen(js_name = String, catch)]
+    fn js_string(value: &JsValue) -> Result<String, JsValue>;
+}
+
+/// A readable message from whatever JavaScript threw: an `Error`'s message, else the value as
+/// `String()` shows it (`JsValue`'s `Debug` would bring a page of glue along), else its type.
 pub fn js_message(e: &JsValue) -> String {
     if let Some(err) = e.dyn_ref::<js_sys::Error>() {
         return String::from(err.message());
     }
-    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+    js_string(e).ok().or_else(|| e.js_typeof().as_string()).unwrap_or_default()
 }

@@ -2,6 +2,7 @@
 //! runs on its own and its result goes back to the engine; a failure is a typed result the
 //! engine decides on, never lost.
 
+use crate::core::text;
 use crate::prelude::*;
 use alloc::rc::Weak;
 
@@ -41,9 +42,10 @@ fn start(weak: Weak<Shared>, op: StorageOp) {
         Box::new(move |outcome| {
             let result = match outcome {
                 Ok(listed) => done(op, &listed),
-                Err(e) => {
-                    StorageResult::Failed { op, error: PlayerError::Driver(format!("IndexedDB: {}", js_message(&e))) }
-                }
+                Err(e) => StorageResult::Failed {
+                    op,
+                    error: PlayerError::Driver(text::concat(&["IndexedDB: ", &js_message(&e)])),
+                },
             };
             run(&weak, move |d, now| d.engine.handle_storage(now, result));
         }),

@@ -190,7 +190,9 @@ impl CuePolicy {
         let allowed = self.link_allowlist.iter().any(|entry| {
             let entry = entry.trim().to_ascii_lowercase();
             match entry.strip_prefix("*.") {
-                Some(parent) => host.len() > parent.len() + 1 && host.ends_with(&format!(".{parent}")),
+                Some(parent) => {
+                    host.len() > parent.len() + 1 && host.strip_suffix(parent).is_some_and(|sub| sub.ends_with('.'))
+                }
                 None => host == entry,
             }
         });

@@ -5,6 +5,7 @@
 //! the core must run natively (tests, simulation) and stay free of `web-sys`, so this is a small
 //! string-level implementation of exactly what those two jobs need.
 
+use crate::core::text;
 use crate::prelude::*;
 
 /// The five components of a URI reference (RFC 3986 §3), borrowed from the input.
@@ -91,10 +92,10 @@ fn remove_dot_segments(path: &str) -> String {
 /// RFC 3986 §5.2.3.
 fn merge(base: &Parts<'_>, reference_path: &str) -> String {
     if base.authority.is_some() && base.path.is_empty() {
-        return format!("/{reference_path}");
+        return text::concat(&["/", reference_path]);
     }
     match base.path.rfind('/') {
-        Some(i) => format!("{}{}", base.path.get(..=i).unwrap_or_default(), reference_path),
+        Some(i) => text::concat(&[base.path.get(..=i).unwrap_or_default(), reference_path]),
         None => reference_path.to_string(),
     }
 }

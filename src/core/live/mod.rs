@@ -37,6 +37,7 @@
 //! not on deadlines. Orders outlive playback: `stop` leaves them running, and their requests,
 //! storage and tab messages are routed whether the stream plays or not.
 
+use crate::core::text;
 use crate::prelude::*;
 
 pub mod abr;
@@ -445,7 +446,7 @@ impl LiveEngine {
                 match shared.and_then(|d| crate::core::text::parse_f64(d.value?.trim())) {
                     Some(ms) if (0.0..=60_000.0).contains(&ms) => self.share_target(ms),
                     Some(_) | None if shared.is_some() => {
-                        let reason = format!("{SHARED_TARGET_DATA_ID} is not a latency in ms (0-60000)");
+                        let reason = text::concat(&[SHARED_TARGET_DATA_ID, " is not a latency in ms (0-60000)"]);
                         self.error(PlayerError::Playlist { url: base.clone(), reason }, false);
                     }
                     _ => {}
@@ -651,8 +652,11 @@ impl LiveEngine {
                 }
                 // A flood is said once, not once a cue.
                 if self.cues.add(cue, source) == Added::Refused && self.cues.note_refused("a flood of cues") {
-                    let reason =
-                        format!("cue {} and those after it: too many cues at once", crate::core::text::Quoted(&id));
+                    let reason = text::concat(&[
+                        "cue ",
+                        &text::Quoted(&id).to_string(),
+                        " and those after it: too many cues at once",
+                    ]);
                     self.error(PlayerError::CueRefused(reason), false);
                 }
             }

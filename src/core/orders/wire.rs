@@ -22,7 +22,8 @@ pub fn json_string(s: &str) -> String {
             '\r' => o.push_str("\\r"),
             '\t' => o.push_str("\\t"),
             c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
-                o.push_str(&format!("\\u{:04x}", c as u32));
+                o.push_str("\\u");
+                text::push_hex(&mut o, c as u32, 4, false);
             }
             c => o.push(c),
         }

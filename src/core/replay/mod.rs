@@ -28,6 +28,7 @@
 //! `pause`, `buy`), `handle_*` with the current [`Instant`], `poll_output` until `Timeout`,
 //! getters (`show`, `stats`, `thumbnail_at`).
 
+use crate::core::text;
 use crate::prelude::*;
 
 pub mod growing;
@@ -304,7 +305,7 @@ impl ReplayEngine {
         let Some(n) = self.show.nodes.iter().position(|n| n.cue.id == id) else {
             return Err(PlayerError::InvalidOption {
                 field: "nodeId",
-                reason: format!("no node {} in this show", crate::core::text::Quoted(id)),
+                reason: text::concat(&["no node ", &text::Quoted(id).to_string(), " in this show"]),
             });
         };
         let node = &self.show.nodes[n];
