@@ -37,9 +37,6 @@
 //! not on deadlines. Orders outlive playback: `stop` leaves them running, and their requests,
 //! storage and tab messages are routed whether the stream plays or not.
 
-use crate::core::text;
-use crate::prelude::*;
-
 pub mod abr;
 pub mod controller;
 pub mod edge;
@@ -66,7 +63,9 @@ use super::format::url;
 use super::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId};
 use super::io::{Frame, PageEvent, ResponseHead, StorageResult, TabEvent};
 use super::orders::{Intent, IntentId, OrderClient, OrderError, OrderUpdate};
+use super::text;
 use super::time::{soonest, Deadline, Instant, MediaTime, ServerTime, TimerReason};
+use crate::prelude::*;
 
 /// What the live engine asks of its driver.
 pub type Output = io::Output<Event>;

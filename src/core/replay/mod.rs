@@ -28,9 +28,6 @@
 //! `pause`, `buy`), `handle_*` with the current [`Instant`], `poll_output` until `Timeout`,
 //! getters (`show`, `stats`, `thumbnail_at`).
 
-use crate::core::text;
-use crate::prelude::*;
-
 pub mod growing;
 pub mod show;
 
@@ -43,7 +40,9 @@ use crate::core::format::{url, vtt};
 use crate::core::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId, RequestKind, ResponseHead};
 use crate::core::io::{StorageResult, TabEvent, TO_END};
 use crate::core::orders::{Intent, IntentId, OrderClient, OrderError, OrderUpdate};
+use crate::core::text;
 use crate::core::time::{soonest, Deadline, Instant, MediaTime, ServerTime, TimerReason};
+use crate::prelude::*;
 
 use growing::Growing;
 pub use show::{Node, Show};

@@ -11,11 +11,12 @@ pub mod fragment;
 pub mod init;
 pub mod prft;
 
-use crate::prelude::*;
 pub use emsg::{Emsg, EmsgTime, EventMessage};
 pub use fragment::{FragmentInfo, TrackRun};
 pub use init::{InitSegment, Track, TrackKind};
 pub use prft::{parse_prft, ProducerTime};
+
+use crate::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum Mp4Error {
