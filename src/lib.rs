@@ -4,8 +4,17 @@
 //!   the browser, never reads a clock and does no I/O, so it runs natively in tests.
 //! * `web` is the thin browser driver (MSE, fetch, timers) that feeds the engine.
 //! * `bindings` is the JavaScript surface (`LivePlayer`, events, typed errors).
+//!
+//! The shipped wasm is built without std: the player needs only `core` and `alloc`, and std
+//! brings its panic machinery (hooks, payloads, message formatting) along. Native builds and
+//! the wasm tests (whose harness needs std) keep std.
+
+#![cfg_attr(all(target_arch = "wasm32", not(test)), no_std)]
+
+extern crate alloc;
 
 pub mod core;
+mod prelude;
 
 #[cfg(target_arch = "wasm32")]
 mod bindings;
@@ -17,3 +26,11 @@ mod web;
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 #[global_allocator]
 static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+/// A panic is a bug (the player never panics on input), and the release build aborts on one:
+/// trap, as std would, without formatting a message nobody reads.
+#[cfg(all(target_arch = "wasm32", not(test)))]
+#[panic_handler]
+fn panic(_: &::core::panic::PanicInfo) -> ! {
+    ::core::arch::wasm32::unreachable()
+}

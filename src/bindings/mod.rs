@@ -6,8 +6,10 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::let_underscore_must_use)]
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use crate::core::text;
+use crate::prelude::*;
+use alloc::rc::Rc;
+use core::cell::{Cell, RefCell};
 
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -308,7 +310,7 @@ impl Listeners {
             .collect();
         for (id, f) in targets {
             if let Err(thrown) = f.call1(&JsValue::NULL, payload) {
-                web_sys::console::error_2(&format!("liveshop: a `{name}` listener threw").into(), &thrown);
+                web_sys::console::error_2(&text::concat(&["liveshop: a `", name, "` listener threw"]).into(), &thrown);
                 // The other error listeners hear of it; an error listener that throws is only
                 // logged, or one bad listener would feed itself.
                 if name != "error" {

@@ -2,6 +2,7 @@
 //! checked for its type and named in the error when it is wrong. (A serde deserializer did
 //! this before at the cost of serde in every viewer's download.)
 
+use crate::prelude::*;
 use js_sys::{Array, Reflect};
 use wasm_bindgen::JsValue;
 

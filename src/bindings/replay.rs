@@ -2,8 +2,9 @@
 //! Promises settle from the engine's events: `load()` on `Loaded`, a seek on its `Seeked`
 //! (superseded seeks resolve too, saying so), `buy()` on the order's final state.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use crate::prelude::*;
+use alloc::rc::Rc;
+use core::cell::RefCell;
 
 use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
@@ -383,7 +384,7 @@ impl ReplayPlayer {
     pub(super) fn release(&self) {
         let (loads, seeks) = {
             let mut p = self.pending.borrow_mut();
-            (std::mem::take(&mut p.loads), std::mem::take(&mut p.seeks))
+            (core::mem::take(&mut p.loads), core::mem::take(&mut p.seeks))
         };
         for (_, reject) in loads {
             reject.call1(&JsValue::NULL, &js_error(&PlayerError::Destroyed)).ok();

@@ -10,10 +10,11 @@
 //! synced clock, orders in flight. The replay's events reach the live player's listeners
 //! (`nodechange`, `seeked`, `playing`, `stall`, `error`), but for its `stats` and `loaded`.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use crate::prelude::*;
+use alloc::rc::Rc;
+use core::cell::RefCell;
 
-use gloo_timers::callback::{Interval, Timeout};
+use crate::web::callbacks::{after, Interval};
 use js_sys::Object;
 use wasm_bindgen::JsValue;
 use web_sys::HtmlVideoElement;
@@ -150,11 +151,10 @@ fn seek_trying(parts: Parts, replay: Rc<ReplayPlayer>, node: String, tries: u32,
                 let seek = replay.seek_to_node(node.clone());
                 return then(&seek, Box::new(move |seeked| done(replay, seeked)));
             }
-            Timeout::new(1000, move || match parts.rewind.replay_for(&parts.live, &parts.listeners, &node) {
+            after(1000, move || match parts.rewind.replay_for(&parts.live, &parts.listeners, &node) {
                 Ok(next) => seek_trying(parts, next, node, tries - 1, done),
                 Err(e) => done(replay, Err(super::js_error(&e))),
-            })
-            .forget();
+            });
         }),
     );
 }

@@ -60,6 +60,7 @@
 //! a burst on demand ([`ClockClient::resync`]) when the page comes back or the network changes.
 
 use crate::core::queue::Queue;
+use crate::prelude::*;
 
 use super::error::PlayerError;
 use super::io::{Ops, RequestId, RequestKind};
@@ -174,7 +175,7 @@ fn width(points: &[Point], s: f64) -> f64 {
 
 /// The maximum of a concave function on `[a, b]`: golden-section search.
 fn argmax(mut a: f64, mut b: f64, f: impl Fn(f64) -> f64) -> f64 {
-    let g = (5f64.sqrt() - 1.0) / 2.0;
+    let g = 0.618_033_988_749_894_9; // (sqrt(5) - 1) / 2
     let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
     let (mut fc, mut fd) = (f(c), f(d));
     // 0.618^90 of 1000 ppm is far below anything that matters.
@@ -334,7 +335,7 @@ impl ClockSync {
             self.suspects = vec![p];
         }
         if self.suspects.len() >= STEP_CONFIRM {
-            let step = std::mem::take(&mut self.suspects);
+            let step = core::mem::take(&mut self.suspects);
             self.restart(step);
             return Added::Restarted;
         }
@@ -555,7 +556,7 @@ impl ClockClient {
         // have moved.
         let slept = self.notice_sleep(now);
         self.in_flight = None;
-        let body = std::mem::take(&mut self.body);
+        let body = core::mem::take(&mut self.body);
         if slept {
             self.next_at = Some(now);
             return None;
@@ -622,9 +623,9 @@ impl ClockClient {
 
 /// `{"t1": 1.5, "t2": 2.5}` → (t1, t2). Tolerant of whitespace and key order.
 fn parse_clock_reply(body: &[u8]) -> Option<(f64, f64)> {
-    let text = std::str::from_utf8(body).ok()?;
+    let text = core::str::from_utf8(body).ok()?;
     let field = |name: &str| -> Option<f64> {
-        let key = format!("\"{name}\"");
+        let key = text::concat(&["\"", name, "\""]);
         let (_, rest) = text::split_once(text, &key)?;
         let rest = rest.trim_start().strip_prefix(':')?.trim_start();
         let end = rest

@@ -7,6 +7,7 @@
 //! [`Output::Timeout`], and calls `handle_timeout` no later than that deadline.
 
 use crate::core::queue::Queue;
+use crate::prelude::*;
 
 use super::error::PlayerError;
 use super::time::{Deadline, Instant, MediaTime};
@@ -295,14 +296,14 @@ impl<E> Default for Outbox<E> {
     }
 }
 
-impl<E> std::ops::Deref for Outbox<E> {
+impl<E> core::ops::Deref for Outbox<E> {
     type Target = Ops;
     fn deref(&self) -> &Ops {
         &self.ops
     }
 }
 
-impl<E> std::ops::DerefMut for Outbox<E> {
+impl<E> core::ops::DerefMut for Outbox<E> {
     fn deref_mut(&mut self) -> &mut Ops {
         &mut self.ops
     }

@@ -1,4 +1,4 @@
-//! The sans-IO engine. `std` only; time is always passed in.
+//! The sans-IO engine. `core` and `alloc` only (no std in the wasm); time is always passed in.
 //!
 //! | room | what |
 //! | --- | --- |

@@ -13,6 +13,36 @@ pub fn clamp(v: f64, lo: f64, hi: f64) -> f64 {
     }
 }
 
+/// The `f64` methods that live in std, for the wasm, which is built without std (lib.rs):
+/// libm's, the code std itself calls for `round` and `exp` (natively std's methods are used).
+#[cfg(all(target_arch = "wasm32", not(test)))]
+pub trait FloatMath {
+    fn floor(self) -> f64;
+    fn ceil(self) -> f64;
+    fn round(self) -> f64;
+    fn fract(self) -> f64;
+    fn exp(self) -> f64;
+}
+
+#[cfg(all(target_arch = "wasm32", not(test)))]
+impl FloatMath for f64 {
+    fn floor(self) -> f64 {
+        libm::floor(self)
+    }
+    fn ceil(self) -> f64 {
+        libm::ceil(self)
+    }
+    fn round(self) -> f64 {
+        libm::round(self)
+    }
+    fn fract(self) -> f64 {
+        self - libm::trunc(self)
+    }
+    fn exp(self) -> f64 {
+        libm::exp(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

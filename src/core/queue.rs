@@ -5,7 +5,8 @@
 //! as a ring buffer here, and `VecDeque`'s code, compiled once per element type, cost 2.5 KB of
 //! the wasm gzipped.
 
-use std::ops::{Deref, DerefMut};
+use crate::prelude::*;
+use core::ops::{Deref, DerefMut};
 
 /// A first-in first-out queue on a `Vec`, front first; a slice of its items, oldest first.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,6 +14,8 @@
 //!   when one of at most 15 significant digits exists (for 1e-7 <= |v| < 2^53, where times and
 //!   counts are), otherwise the value to 15 or 16 significant digits.
 
+use crate::prelude::*;
+
 /// 2^53: integers up to here are exact in an `f64`.
 const EXACT_INT: u64 = 1 << 53;
 
@@ -233,6 +235,34 @@ pub fn push_u64(out: &mut String, mut n: u64) {
     out.extend(buf[i..].iter().map(|&d| char::from(d)));
 }
 
+/// Appends `n` in decimal, with a `-` when negative.
+pub fn push_i64(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_u64(out, n.unsigned_abs());
+}
+
+/// `n` in decimal, as `n.to_string()` writes it.
+pub fn u64_to_string(n: u64) -> String {
+    let mut s = String::new();
+    push_u64(&mut s, n);
+    s
+}
+
+/// Appends `v` in hexadecimal with at least `width` digits (leading zeros), as `{:0width$x}`
+/// writes it, or `{:0width$X}` when `upper`.
+pub fn push_hex(out: &mut String, v: u32, width: u32, upper: bool) {
+    let digits = if upper { b"0123456789ABCDEF" } else { b"0123456789abcdef" };
+    let len = (32 - (v | 1).leading_zeros()).div_ceil(4).max(width);
+    out.extend((0..len).rev().map(|i| char::from(digits[(v.checked_shr(4 * i).unwrap_or(0) & 15) as usize])));
+}
+
+/// The parts one after another, as `parts.concat()`.
+pub fn concat(parts: &[&str]) -> String {
+    join(parts, "")
+}
+
 /// `v` in decimal, as [`push_f64`] writes it.
 pub fn f64_to_string(v: f64) -> String {
     let mut s = String::new();
@@ -267,14 +297,14 @@ pub fn split_once<'a>(s: &'a str, needle: &str) -> Option<(&'a str, &'a str)> {
 pub fn lossy(mut bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     loop {
-        match std::str::from_utf8(bytes) {
+        match core::str::from_utf8(bytes) {
             Ok(s) => {
                 out.push_str(s);
                 return out;
             }
             Err(e) => {
                 let (valid, rest) = bytes.split_at(e.valid_up_to());
-                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push_str(core::str::from_utf8(valid).unwrap_or_default());
                 out.push('\u{FFFD}');
                 bytes = rest.get(e.error_len().unwrap_or(rest.len())..).unwrap_or_default();
             }
@@ -317,8 +347,8 @@ pub fn replace(s: &str, from: &str, to: &str) -> String {
 /// the wasm gzipped, with the slicing panics that also used them.)
 pub struct Quoted<'a>(pub &'a str);
 
-impl std::fmt::Display for Quoted<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let mut out = String::with_capacity(self.0.len() + 2);
         out.push('"');
         for c in self.0.chars() {
@@ -331,11 +361,7 @@ impl std::fmt::Display for Quoted<'_> {
                 '\0' => out.push_str("\\0"),
                 c if escaped(c) => {
                     out.push_str("\\u{");
-                    let n = c as u32;
-                    let digits = (32 - (n | 1).leading_zeros()).div_ceil(4);
-                    for k in (0..digits).rev() {
-                        out.push(char::from(b"0123456789abcdef"[((n >> (4 * k)) & 0xf) as usize]));
-                    }
+                    push_hex(&mut out, c as u32, 0, false);
                     out.push('}');
                 }
                 c => out.push(c),
@@ -404,6 +430,26 @@ mod tests {
         for items in [&[][..], &["a"][..], &["a", "", "b"][..]] {
             assert_eq!(join(items, "/"), items.join("/"));
         }
+    }
+
+    #[test]
+    fn integers_and_concat_as_fmt_writes_them() {
+        for n in [0i64, 7, -7, 42, 1_733_123_456_789, i64::MIN, i64::MAX] {
+            let mut s = String::new();
+            push_i64(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
+        assert_eq!(u64_to_string(u64::MAX), u64::MAX.to_string());
+        for v in [0u32, 1, 0xa, 0x1f, 0xff, 0x100, 0x2028, 0xffff_ffff] {
+            for width in [0, 1, 2, 4, 10] {
+                let (mut lower, mut upper) = (String::new(), String::new());
+                push_hex(&mut lower, v, width, false);
+                push_hex(&mut upper, v, width, true);
+                assert_eq!(lower, format!("{v:0width$x}", width = width as usize));
+                assert_eq!(upper, format!("{v:0width$X}", width = width as usize));
+            }
+        }
+        assert_eq!(concat(&["a", "", "bc"]), "abc");
     }
 
     #[test]

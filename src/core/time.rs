@@ -16,7 +16,7 @@
 //! next needs to run; the engine takes the [`soonest`] of them and hands it to the driver, so a
 //! timer fires when something is due rather than on a fixed tick.
 
-use std::ops::{Add, Sub};
+use core::ops::{Add, Sub};
 
 macro_rules! time_type {
     ($(#[$doc:meta])* $name:ident, $unit:literal) => {

@@ -1,7 +1,8 @@
 //! One HTTP request, its body consumed as a stream so media can be appended as it arrives:
 //! each promise (the response, then each read) goes on in a callback (see [`super::settle`]).
 
-use std::rc::{Rc, Weak};
+use crate::prelude::*;
+use alloc::rc::{Rc, Weak};
 
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestCache, RequestInit, Response};
@@ -9,6 +10,7 @@ use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestCache, RequestIni
 use super::settle::then;
 use super::{js_message, run, Shared};
 use crate::core::io::{Method, Request, RequestId, RequestKind, ResponseHead};
+use crate::core::text;
 use crate::core::PlayerError;
 
 /// A request on its way: what its callbacks need.
@@ -59,10 +61,12 @@ fn start(req: &Request, signal: &AbortSignal) -> Result<js_sys::Promise, PlayerE
             headers.set(name, value).map_err(network)?;
         }
         if let Some((offset, length)) = req.range {
-            let range = match length {
-                crate::core::io::TO_END => format!("bytes={offset}-"),
-                _ => format!("bytes={offset}-{}", offset.saturating_add(length).saturating_sub(1)),
-            };
+            let mut range = String::from("bytes=");
+            text::push_u64(&mut range, offset);
+            range.push('-');
+            if length != crate::core::io::TO_END {
+                text::push_u64(&mut range, offset.saturating_add(length).saturating_sub(1));
+            }
             headers.set("Range", &range).map_err(network)?;
         }
         init.set_headers(&headers);

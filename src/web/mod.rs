@@ -18,6 +18,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::let_underscore_must_use)]
 
+pub(crate) mod callbacks;
 mod fetch;
 pub(crate) mod settle;
 mod small_map;
@@ -25,20 +26,21 @@ mod storage;
 mod tabs;
 
 use crate::core::queue::Queue;
-use std::any::Any;
-use std::cell::{Cell, RefCell};
-use std::marker::PhantomData;
-use std::rc::{Rc, Weak};
+use alloc::rc::{Rc, Weak};
+use core::any::Any;
+use core::cell::{Cell, OnceCell, RefCell};
+use core::marker::PhantomData;
 
-use gloo_events::EventListener;
-use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{AbortController, HtmlVideoElement, MediaSource, SourceBuffer};
 
 use crate::core::io::{Frame, Output, PageEvent, RequestId, ResponseHead, StorageResult, TabEvent};
+use crate::core::text;
 use crate::core::{BufferOp, Deadline, Engine, Instant, MediaEvent, MediaState, MediaTime, PlayerError};
+use crate::prelude::*;
+use callbacks::{EventListener, Interval, Timeout};
 use settle::then;
 use small_map::SmallMap;
 
@@ -185,20 +187,34 @@ pub struct Driver {
     destroyed: bool,
 }
 
-thread_local! {
-    // Looked up once: `now` runs on every fetch chunk, append and tick.
-    static PERFORMANCE: Option<(web_sys::Performance, f64)> =
-        web_sys::window().and_then(|w| w.performance()).map(|p| { let origin = p.time_origin(); (p, origin) });
+/// A value made on first use and kept for the page's life.
+struct PageOnce<T>(OnceCell<T>);
+
+// SAFETY: the wasm is built without atomics, so it runs on one thread and a static is never
+// shared between threads.
+#[cfg(not(target_feature = "atomics"))]
+unsafe impl<T> Sync for PageOnce<T> {}
+
+// Looked up once: `now` runs on every fetch chunk, append and tick.
+static PERFORMANCE: PageOnce<Option<(web_sys::Performance, f64)>> = PageOnce(OnceCell::new());
+
+fn performance() -> Option<&'static (web_sys::Performance, f64)> {
+    let lookup = || {
+        let p = web_sys::window()?.performance()?;
+        let origin = p.time_origin();
+        Some((p, origin))
+    };
+    PERFORMANCE.0.get_or_init(lookup).as_ref()
 }
 
 /// Monotonic time in ms on the page's time origin (`performance.now()`), like the engine's.
 pub fn now() -> Instant {
-    Instant::new(PERFORMANCE.with(|p| p.as_ref().map_or_else(js_sys::Date::now, |(p, origin)| origin + p.now())))
+    Instant::new(performance().map_or_else(js_sys::Date::now, |(p, origin)| origin + p.now()))
 }
 
 /// A `DOMHighResTimeStamp` (ms since the page's time origin) as an [`Instant`].
 fn instant_of(timestamp_ms: f64) -> Instant {
-    Instant::new(PERFORMANCE.with(|p| p.as_ref().map_or(0.0, |(_, origin)| *origin)) + timestamp_ms)
+    Instant::new(performance().map_or(0.0, |(_, origin)| *origin) + timestamp_ms)
 }
 
 impl<E: Engine + 'static> Player<E> {
@@ -760,21 +776,25 @@ fn busy() -> PlayerError {
 }
 
 fn unsupported(e: &JsValue) -> PlayerError {
-    PlayerError::Unsupported { mime: format!("MediaSource ({})", js_message(e)) }
+    PlayerError::Unsupported { mime: text::concat(&["MediaSource (", &js_message(e), ")"]) }
 }
 
 fn unsupported_mime(mime: &str, e: &JsValue) -> PlayerError {
-    PlayerError::Unsupported { mime: format!("{mime} ({})", js_message(e)) }
+    PlayerError::Unsupported { mime: text::concat(&[mime, " (", &js_message(e), ")"]) }
 }
 
-/// A readable message from whatever JavaScript threw.
+#[wasm_bindgen]
+extern "C" {
+    /// `String(value)`; throws for an object whose `toString` throws or that has none.
+    #[wasm_bindgen(js_name = String, catch)]
+    fn js_string(value: &JsValue) -> Result<String, JsValue>;
+}
+
+/// A readable message from whatever JavaScript threw: an `Error`'s message, else the value as
+/// `String()` shows it (`JsValue`'s `Debug` would bring a page of glue along), else its type.
 pub fn js_message(e: &JsValue) -> String {
     if let Some(err) = e.dyn_ref::<js_sys::Error>() {
         return String::from(err.message());
     }
-    // Anything else as JSON (`null`, `{"reason":1}`), or its type (`undefined`, `function`): not
-    // `{:?}`, whose JavaScript side (wasm-bindgen's `debugString`) is 0.25 KB gzipped of glue.
-    e.as_string()
-        .or_else(|| js_sys::JSON::stringify(e).ok()?.as_string())
-        .unwrap_or_else(|| e.js_typeof().as_string().unwrap_or_default())
+    js_string(e).ok().or_else(|| e.js_typeof().as_string()).unwrap_or_default()
 }

@@ -2,8 +2,9 @@
 //! `spawn_local` and `future_to_promise` brought one into the wasm (its task queue, wakers and
 //! the state machines of the async functions they ran), 2 KB gzipped and more.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use crate::prelude::*;
+use alloc::rc::Rc;
+use core::cell::RefCell;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;

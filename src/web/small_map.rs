@@ -3,6 +3,8 @@
 //! `HashMap` brings hashbrown and SipHash into the wasm for each key type (about 4 KB); with a
 //! few entries a vector searched front to back is as quick and far smaller.
 
+use crate::prelude::*;
+
 pub struct SmallMap<K, V>(Vec<(K, V)>);
 
 impl<K, V> Default for SmallMap<K, V> {
@@ -19,7 +21,7 @@ impl<K: PartialEq, V> SmallMap<K, V> {
     /// Inserts or replaces; returns the value replaced, as `HashMap::insert` does.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         match self.0.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => Some(std::mem::replace(v, value)),
+            Some((_, v)) => Some(core::mem::replace(v, value)),
             None => {
                 self.0.push((key, value));
                 None
@@ -42,7 +44,7 @@ impl<K: PartialEq, V> SmallMap<K, V> {
     }
 
     /// Takes every entry out, in no particular order.
-    pub fn drain(&mut self) -> std::vec::Drain<'_, (K, V)> {
+    pub fn drain(&mut self) -> alloc::vec::Drain<'_, (K, V)> {
         self.0.drain(..)
     }
 }

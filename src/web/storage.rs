@@ -2,7 +2,9 @@
 //! runs on its own and its result goes back to the engine; a failure is a typed result the
 //! engine decides on, never lost.
 
-use std::rc::Weak;
+use crate::core::text;
+use crate::prelude::*;
+use alloc::rc::Weak;
 
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -40,9 +42,10 @@ fn start(weak: Weak<Shared>, op: StorageOp) {
         Box::new(move |outcome| {
             let result = match outcome {
                 Ok(listed) => done(op, &listed),
-                Err(e) => {
-                    StorageResult::Failed { op, error: PlayerError::Driver(format!("IndexedDB: {}", js_message(&e))) }
-                }
+                Err(e) => StorageResult::Failed {
+                    op,
+                    error: PlayerError::Driver(text::concat(&["IndexedDB: ", &js_message(&e)])),
+                },
             };
             run(&weak, move |d, now| d.engine.handle_storage(now, result));
         }),

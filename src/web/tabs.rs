@@ -2,8 +2,10 @@
 //! `BroadcastChannel` for the others to hear (`tabs.js`). Without Web Locks a lock is granted
 //! at once (this tab then acts alone; the server's idempotency still holds per key).
 
-use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+use crate::core::text;
+use crate::prelude::*;
+use alloc::rc::{Rc, Weak};
+use core::cell::RefCell;
 
 use js_sys::{Function, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -119,7 +121,7 @@ fn acquire(weak: &Weak<Shared>, held: &Rc<RefCell<Held>>, lock: String) {
     });
     let on_fail = weak.clone();
     let failed = Closure::once_into_js(move |message: String| {
-        let error = PlayerError::Driver(format!("Web Locks: {message}"));
+        let error = PlayerError::Driver(text::concat(&["Web Locks: ", &message]));
         run(&on_fail, move |d, now| d.engine.handle_driver_error(now, error, false));
     });
     if !acquire_lock(&lock, &granted, &failed) {
@@ -132,8 +134,8 @@ fn acquire(weak: &Weak<Shared>, held: &Rc<RefCell<Held>>, lock: String) {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly
 
-    use std::cell::RefCell;
-    use std::rc::Rc;
+    use alloc::rc::Rc;
+    use core::cell::RefCell;
 
     use wasm_bindgen_futures::JsFuture;
     use wasm_bindgen_test::*;

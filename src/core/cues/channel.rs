@@ -9,6 +9,7 @@ use crate::core::error::PlayerError;
 use crate::core::format::sse::SseReader;
 use crate::core::io::{Method, Ops, Output, Request, RequestId, RequestKind};
 use crate::core::time::{Deadline, Instant, TimerReason};
+use crate::prelude::*;
 
 /// Reconnect backoff: this doubled per failure in a row, up to 32 times it.
 const RETRY_MS: f64 = 500.0;
@@ -92,7 +93,7 @@ impl CueChannel {
             self.failures = 0;
         }
         self.failures += 1;
-        let backoff = RETRY_MS * 2f64.powi((self.failures - 1).min(RETRY_DOUBLINGS) as i32);
+        let backoff = RETRY_MS * (1u32 << (self.failures - 1).min(RETRY_DOUBLINGS)) as f64;
         self.retry_at = Some(now + backoff);
         match result {
             Err(e) if self.failures == FAILURES_REPORTED => Some(e),

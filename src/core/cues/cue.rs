@@ -13,6 +13,7 @@
 use crate::core::format::playlist::{AttrValue, DateRange};
 use crate::core::text::Quoted;
 use crate::core::time::ServerTime;
+use crate::prelude::*;
 
 /// The CLASS of the date ranges that are product cues.
 pub const PRODUCT_CLASS: &str = "com.liveshop.product";
@@ -189,7 +190,9 @@ impl CuePolicy {
         let allowed = self.link_allowlist.iter().any(|entry| {
             let entry = entry.trim().to_ascii_lowercase();
             match entry.strip_prefix("*.") {
-                Some(parent) => host.len() > parent.len() + 1 && host.ends_with(&format!(".{parent}")),
+                Some(parent) => {
+                    host.len() > parent.len() + 1 && host.strip_suffix(parent).is_some_and(|sub| sub.ends_with('.'))
+                }
                 None => host == entry,
             }
         });

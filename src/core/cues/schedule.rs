@@ -16,6 +16,7 @@
 
 use super::cue::{Cue, CueSource};
 use crate::core::time::ServerTime;
+use crate::prelude::*;
 
 /// A cue shown more than this after its frame was on screen is late (three frames at 30 fps;
 /// a cue fired on its frame is less than one frame past its start).

@@ -7,6 +7,7 @@
 //! and a full buffer (`QuotaExceededError`) frees what was played and retries.
 
 use crate::core::queue::Queue;
+use crate::prelude::*;
 
 use crate::core::error::PlayerError;
 use crate::core::format::mp4::InitSegment;
@@ -128,7 +129,7 @@ mod tests {
     }
 
     fn drain(out: &mut Outbox<()>) -> Vec<Output<()>> {
-        std::iter::from_fn(|| out.pop()).collect()
+        core::iter::from_fn(|| out.pop()).collect()
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! It knows nothing of playlists or live edges: the live engine and replay both use it.
 
 use crate::core::queue::Queue;
+use crate::prelude::*;
 
 use crate::core::error::PlayerError;
 use crate::core::format::mp4;
@@ -156,7 +157,7 @@ impl<T: Clone> Loader<T> {
                     }
                 };
                 if take > 0 {
-                    let first = !std::mem::replace(&mut head.first_box_seen, true);
+                    let first = !core::mem::replace(&mut head.first_box_seen, true);
                     let bytes: Vec<u8> = head.buf.drain(..take).collect();
                     return Some(Delivery::Media { media, first, bytes });
                 }
@@ -226,7 +227,7 @@ mod tests {
     fn bx(kind: &[u8; 4], len: usize) -> Vec<u8> {
         let mut v = ((len + 8) as u32).to_be_bytes().to_vec();
         v.extend_from_slice(kind);
-        v.extend(std::iter::repeat_n(0u8, len));
+        v.extend(core::iter::repeat_n(0u8, len));
         v
     }
 
@@ -249,7 +250,7 @@ mod tests {
         let (mut out, mut loader) = (Outbox::<()>::default(), Loader::<u32>::default());
         loader.request(&mut out, 1, "p1".into(), None, Some(init()));
         loader.request(&mut out, 2, "p2".into(), None, Some(init()));
-        let urls: Vec<String> = std::iter::from_fn(|| out.pop())
+        let urls: Vec<String> = core::iter::from_fn(|| out.pop())
             .filter_map(|o| match o {
                 crate::core::io::Output::Fetch(r) => Some(r.url),
                 _ => None,

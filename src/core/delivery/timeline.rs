@@ -63,7 +63,7 @@ impl Timeline {
         }
         self.decode_end = Some(start_s + duration_s);
         let mut new_offset = None;
-        if std::mem::take(&mut self.pending_discontinuity) {
+        if core::mem::take(&mut self.pending_discontinuity) {
             self.offset = self.appended_end.map_or(0.0, |end| end.get() - start_s);
             new_offset = Some(self.offset);
         }

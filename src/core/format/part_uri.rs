@@ -7,6 +7,9 @@
 //! playlist shows that, consistently for every listed part, the next part's URI can be asked
 //! for in advance; where it does not, nothing is predicted. URIs stay opaque otherwise.
 
+use crate::core::text;
+use crate::prelude::*;
+
 /// A URI of the form `{prefix}{msn}{between}{part}{suffix}`, with both numbers in plain decimal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartUriPattern {
@@ -26,7 +29,7 @@ impl PartUriPattern {
         if !spans_segments || !spans_indexes {
             return None;
         }
-        let (msn_text, part_text) = (msn.to_string(), part.to_string());
+        let (msn_text, part_text) = (text::u64_to_string(msn), text::u64_to_string(part.into()));
         let runs = digit_runs(uri);
         // The rightmost fitting pair: path numbers to the left are more likely fixed.
         for (j, &(ps, pe)) in runs.iter().enumerate().rev() {
@@ -38,7 +41,7 @@ impl PartUriPattern {
                     continue;
                 }
                 // Digit runs start and end on character boundaries, so every `get` finds its text.
-                let text = |range: std::ops::Range<usize>| uri.get(range).unwrap_or_default().to_string();
+                let text = |range: core::ops::Range<usize>| uri.get(range).unwrap_or_default().to_string();
                 let candidate =
                     PartUriPattern { prefix: text(0..ms), between: text(me..ps), suffix: text(pe..uri.len()) };
                 if parts.iter().all(|&(m, p, u)| candidate.uri(m, p) == u) {
@@ -50,7 +53,12 @@ impl PartUriPattern {
     }
 
     pub fn uri(&self, msn: u64, part: u32) -> String {
-        format!("{}{msn}{}{part}{}", self.prefix, self.between, self.suffix)
+        let mut uri = self.prefix.clone();
+        text::push_u64(&mut uri, msn);
+        uri.push_str(&self.between);
+        text::push_u64(&mut uri, part.into());
+        uri.push_str(&self.suffix);
+        uri
     }
 }
 

@@ -74,8 +74,9 @@
 //! refuses ([`PlaylistError::NeedsVariables`]) one that needs a substitution. Either way, a
 //! playlist without `{$` and EXT-X-DEFINE costs no more than before.
 
-use std::cell::RefCell;
-use std::fmt;
+use crate::prelude::*;
+use core::cell::RefCell;
+use core::fmt;
 
 use thiserror::Error;
 
@@ -465,7 +466,7 @@ pub enum PlaylistError {
 /// Errors go by box inside the parser: a `Result` of a word or two moves for every `?`, where
 /// one holding the error itself took eight.
 type Error = Box<PlaylistError>;
-type Result<T> = std::result::Result<T, Error>;
+type Result<T> = core::result::Result<T, Error>;
 
 /// A problem the parser read past: where, what a strict reading would have stopped at, and what
 /// was done instead.
@@ -510,7 +511,7 @@ impl fmt::Display for PlaylistWarning {
 ///
 /// A playlist that substitutes variables is refused ([`PlaylistError::NeedsVariables`]): it
 /// takes [`parse_with`].
-pub fn parse(input: &[u8]) -> std::result::Result<Playlist<'_>, PlaylistError> {
+pub fn parse(input: &[u8]) -> core::result::Result<Playlist<'_>, PlaylistError> {
     parse_boxed(input).map_err(|e| *e)
 }
 
@@ -530,7 +531,7 @@ fn parse_boxed(input: &[u8]) -> Result<Playlist<'_>> {
 pub fn parse_with<'a>(
     input: &'a [u8],
     vars: &'a mut VariableContext<'_>,
-) -> std::result::Result<Playlist<'a>, PlaylistError> {
+) -> core::result::Result<Playlist<'a>, PlaylistError> {
     parse_with_boxed(input, vars).map_err(|e| *e)
 }
 
@@ -543,7 +544,7 @@ fn parse_with_boxed<'a>(input: &'a [u8], vars: &'a mut VariableContext<'_>) -> R
 
 /// The lines after the `#EXTM3U` header, numbered from 1 and trimmed.
 fn lines(input: &[u8]) -> Result<(&str, impl Iterator<Item = (usize, &str)> + Clone)> {
-    let text = std::str::from_utf8(input).map_err(|_| Box::new(PlaylistError::NotUtf8))?;
+    let text = core::str::from_utf8(input).map_err(|_| Box::new(PlaylistError::NotUtf8))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.split('\n').enumerate().map(|(i, l)| (i + 1, l.trim()));
     // Leading blank lines are tolerated; the first real line must be the header.
@@ -1155,13 +1156,13 @@ impl<'a> Builder<'a> {
             duration,
             title,
             byterange,
-            discontinuity: std::mem::take(&mut self.discontinuity),
+            discontinuity: core::mem::take(&mut self.discontinuity),
             discontinuity_sequence: 0,
             program_date_time_ms: self.program_date_time_ms.take(),
             map: self.map,
             key: self.key,
-            parts: std::mem::take(&mut self.parts),
-            gap: std::mem::take(&mut self.gap),
+            parts: core::mem::take(&mut self.parts),
+            gap: core::mem::take(&mut self.gap),
         }
     }
 
@@ -1348,7 +1349,7 @@ fn parse_rendition<'a>(a: &Attrs<'a>) -> Result<Rendition<'a>> {
 
 /// An EXT-X-DATERANGE attribute list on its own, as product cues carry it in-band (`emsg`) and
 /// on the cue channel (SSE): the same syntax and the same reading as in a playlist.
-pub fn parse_daterange_attributes(text: &str) -> std::result::Result<DateRange<'_>, PlaylistError> {
+pub fn parse_daterange_attributes(text: &str) -> core::result::Result<DateRange<'_>, PlaylistError> {
     let ctx = Ctx { line: 1, tag: Tag::Daterange };
     Attrs::parse(text, ctx, Source::default()).and_then(|a| parse_daterange(&a)).map_err(|e| *e)
 }
@@ -1625,7 +1626,7 @@ fn parse_iv(s: &str) -> Option<[u8; 16]> {
 /// is taken as UTC: a player has no better guess, and the origin always writes `Z`.
 pub fn parse_date(s: &str) -> Option<f64> {
     let b = s.as_bytes();
-    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+    let num = |range: core::ops::Range<usize>| -> Option<u32> {
         let part = b.get(range)?;
         if !part.iter().all(u8::is_ascii_digit) {
             return None;

@@ -1,6 +1,8 @@
 //! Server-sent events (the `text/event-stream` format of the HTML standard), read as the bytes
 //! arrive: a body chunk may end anywhere, even inside a line or a UTF-8 character.
 
+use crate::prelude::*;
+
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SseEvent {
@@ -30,14 +32,14 @@ impl SseReader {
     pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         let mut out = Vec::new();
         for &b in chunk {
-            if std::mem::take(&mut self.after_cr) && b == b'\n' {
+            if core::mem::take(&mut self.after_cr) && b == b'\n' {
                 continue;
             }
             match b {
                 b'\r' | b'\n' => {
                     self.after_cr = b == b'\r';
-                    let line = std::mem::take(&mut self.line);
-                    if !std::mem::take(&mut self.skipping_long_line) {
+                    let line = core::mem::take(&mut self.line);
+                    if !core::mem::take(&mut self.skipping_long_line) {
                         self.line_done(&line, &mut out);
                     }
                 }
@@ -56,7 +58,7 @@ impl SseReader {
         let line = crate::core::text::lossy(line);
         if line.is_empty() {
             if let Some(data) = self.data.take() {
-                out.push(SseEvent { event: std::mem::take(&mut self.event), data });
+                out.push(SseEvent { event: core::mem::take(&mut self.event), data });
             }
             self.event.clear();
             return;
@@ -121,7 +123,7 @@ mod tests {
     fn a_line_beyond_the_limit_is_dropped_not_buffered() {
         let mut r = SseReader::default();
         let mut body = b"data: ".to_vec();
-        body.extend(std::iter::repeat_n(b'x', MAX_LINE * 2));
+        body.extend(core::iter::repeat_n(b'x', MAX_LINE * 2));
         body.extend_from_slice(b"\n\ndata: ok\n\n");
         assert_eq!(r.push(&body), [SseEvent { event: String::new(), data: "ok".into() }]);
     }

@@ -5,6 +5,8 @@
 //! the core must run natively (tests, simulation) and stay free of `web-sys`, so this is a small
 //! string-level implementation of exactly what those two jobs need.
 
+use crate::prelude::*;
+
 /// The five components of a URI reference (RFC 3986 §3), borrowed from the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Parts<'a> {

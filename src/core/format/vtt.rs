@@ -5,6 +5,7 @@
 
 use super::url;
 use crate::core::text::{self, parse_f64};
+use crate::prelude::*;
 
 /// One thumbnail: the image and the tile's rectangle in it (the whole image without `#xywh`).
 #[derive(Debug, Clone, PartialEq)]

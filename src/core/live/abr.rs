@@ -7,6 +7,7 @@
 //! switch up one step at a time, as a probe, after a hold that doubles each time a probe fails.
 
 use crate::core::queue::Queue;
+use crate::prelude::*;
 
 use crate::core::time::Instant;
 

@@ -20,6 +20,7 @@
 use crate::core::delivery::Timeline;
 use crate::core::io::MediaState;
 use crate::core::time::{Instant, MediaTime, ServerTime};
+use crate::prelude::*;
 
 /// After the first frame, for how long and from how far off the controller jumps to the
 /// target (a join that landed far behind); smaller errors, such as the target's fall once

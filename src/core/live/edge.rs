@@ -12,6 +12,7 @@
 //!   be worth fetching: start again at the newest suitable keyframe.
 
 use crate::core::queue::Queue;
+use crate::prelude::*;
 
 use super::latency::LatencyTarget;
 use crate::core::format::part_uri::PartUriPattern;

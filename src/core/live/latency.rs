@@ -8,6 +8,8 @@
 
 use crate::core::num::clamp;
 use crate::core::time::Instant;
+use crate::prelude::*;
+use core::f64::consts::LN_2;
 
 /// Histogram bucket width.
 const BUCKET_MS: f64 = 10.0;
@@ -62,7 +64,9 @@ impl DelayHistogram {
             return;
         }
         let elapsed = self.last_at.map_or(0.0, |t| (now - t).max(0.0));
-        let decay = 0.5f64.powf(elapsed / self.half_life_ms);
+        // Halved every half-life: 2^-x as e^(-x ln 2), since `exp2` (or `0.5f64.powf`, which
+        // LLVM turns into it) brings libm's 4 KB table into the wasm and `exp` has none.
+        let decay = (-LN_2 * elapsed / self.half_life_ms).exp();
         if decay < 1.0 {
             for w in &mut self.weights {
                 *w *= decay;
@@ -85,7 +89,7 @@ impl DelayHistogram {
         while let Some(&(at, bucket)) = self.recent.back().filter(|r| r.0 >= since) {
             self.recent.pop_back();
             // Its weight has decayed since it was added, as all weights have.
-            let weight = 0.5f64.powf((last - at).max(0.0) / self.half_life_ms);
+            let weight = (-LN_2 * (last - at).max(0.0) / self.half_life_ms).exp();
             self.weights[bucket] = (self.weights[bucket] - weight).max(0.0);
             self.samples -= 1;
         }

@@ -63,7 +63,9 @@ use super::format::url;
 use super::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId};
 use super::io::{Frame, PageEvent, ResponseHead, StorageResult, TabEvent};
 use super::orders::{Intent, IntentId, OrderClient, OrderError, OrderUpdate};
+use super::text;
 use super::time::{soonest, Deadline, Instant, MediaTime, ServerTime, TimerReason};
+use crate::prelude::*;
 
 /// What the live engine asks of its driver.
 pub type Output = io::Output<Event>;
@@ -443,7 +445,7 @@ impl LiveEngine {
                 match shared.and_then(|d| crate::core::text::parse_f64(d.value?.trim())) {
                     Some(ms) if (0.0..=60_000.0).contains(&ms) => self.share_target(ms),
                     Some(_) | None if shared.is_some() => {
-                        let reason = format!("{SHARED_TARGET_DATA_ID} is not a latency in ms (0-60000)");
+                        let reason = text::concat(&[SHARED_TARGET_DATA_ID, " is not a latency in ms (0-60000)"]);
                         self.error(PlayerError::Playlist { url: base.clone(), reason }, false);
                     }
                     _ => {}
@@ -632,10 +634,11 @@ impl LiveEngine {
 
     /// A cue's attribute list, from `emsg` or the cue channel.
     fn take_cue_payload(&mut self, payload: &[u8], source: CueSource) {
-        let cue = std::str::from_utf8(payload).map_err(|_| CueError::Unreadable("not UTF-8".into())).and_then(|text| {
-            let d = playlist::parse_daterange_attributes(text).map_err(|e| CueError::Unreadable(e.to_string()))?;
-            self.cue_policy.cue(&d)
-        });
+        let cue =
+            core::str::from_utf8(payload).map_err(|_| CueError::Unreadable("not UTF-8".into())).and_then(|text| {
+                let d = playlist::parse_daterange_attributes(text).map_err(|e| CueError::Unreadable(e.to_string()))?;
+                self.cue_policy.cue(&d)
+            });
         self.take_cue(cue, source);
     }
 
@@ -648,8 +651,11 @@ impl LiveEngine {
                 }
                 // A flood is said once, not once a cue.
                 if self.cues.add(cue, source) == Added::Refused && self.cues.note_refused("a flood of cues") {
-                    let reason =
-                        format!("cue {} and those after it: too many cues at once", crate::core::text::Quoted(&id));
+                    let reason = text::concat(&[
+                        "cue ",
+                        &text::Quoted(&id).to_string(),
+                        " and those after it: too many cues at once",
+                    ]);
                     self.error(PlayerError::CueRefused(reason), false);
                 }
             }

@@ -10,6 +10,7 @@ use crate::core::format::url;
 use crate::core::io::{Ops, RequestId, RequestKind};
 use crate::core::text;
 use crate::core::time::{Deadline, Instant, TimerReason};
+use crate::prelude::*;
 
 /// Consecutive failures before the player may give up.
 const MAX_FAILURES: u32 = 8;
@@ -172,7 +173,7 @@ impl Reload {
         if self.owns(id) {
             self.in_flight = None;
         }
-        result.map(|()| std::mem::take(&mut self.body))
+        result.map(|()| core::mem::take(&mut self.body))
     }
 
     /// A media playlist was taken in.
@@ -189,7 +190,7 @@ impl Reload {
         if self.failures >= MAX_FAILURES && (self.last_ok_at.is_none() || silent_ms > GIVE_UP_SILENT_MS) {
             return Failure::GiveUp(error);
         }
-        let backoff = BACKOFF_MS * 2f64.powi(self.failures.min(BACKOFF_DOUBLINGS) as i32);
+        let backoff = BACKOFF_MS * (1u32 << self.failures.min(BACKOFF_DOUBLINGS)) as f64;
         self.due_at = Some(now + backoff);
         Failure::Retry(error)
     }

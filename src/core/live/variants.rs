@@ -8,6 +8,7 @@
 
 use super::abr::{self, Abr};
 use crate::core::time::Instant;
+use crate::prelude::*;
 
 /// After a switch down, how long arrivals still carry the queue from before: the rest of the
 /// old variant's segment, then the new variant's first parts behind it.

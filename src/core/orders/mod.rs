@@ -52,6 +52,7 @@ pub mod retry;
 pub mod wire;
 
 use crate::core::queue::Queue;
+use crate::prelude::*;
 
 use crate::core::error::PlayerError;
 use crate::core::format::url;
@@ -244,10 +245,10 @@ struct Order {
 
 impl Order {
     fn lock(&self) -> String {
-        format!("{PREFIX}{}", self.intent.product_id)
+        text::concat(&[PREFIX, &self.intent.product_id])
     }
     fn storage_key(&self) -> String {
-        format!("{PREFIX}{}", self.intent.key)
+        text::concat(&[PREFIX, &self.intent.key])
     }
     fn result(&self) -> OrderResult {
         OrderResult {
@@ -332,17 +333,21 @@ impl Order {
 
 /// The JSON body of an intent's POST.
 pub fn order_body(i: &Intent) -> Vec<u8> {
-    let ms = |v: f64| if v.is_finite() { format!("{}", v.round() as i64) } else { "0".to_string() };
-    format!(
-        "{{\"cueId\":{},\"productId\":{},\"quantity\":{},\"shownAtMs\":{},\"tappedAtMs\":{},\"latencyMs\":{}}}",
-        json_string(&i.cue_id),
-        json_string(&i.product_id),
-        i.quantity,
-        ms(i.shown_at.get()),
-        ms(i.tapped_at.get()),
-        ms(i.latency_ms),
-    )
-    .into_bytes()
+    let mut o = String::from("{\"cueId\":");
+    o.push_str(&json_string(&i.cue_id));
+    o.push_str(",\"productId\":");
+    o.push_str(&json_string(&i.product_id));
+    o.push_str(",\"quantity\":");
+    text::push_u64(&mut o, i.quantity.into());
+    for (name, v) in [("shownAtMs", i.shown_at.get()), ("tappedAtMs", i.tapped_at.get()), ("latencyMs", i.latency_ms)] {
+        o.push_str(",\"");
+        o.push_str(name);
+        o.push_str("\":");
+        // Whole ms; a non-finite time (never expected) as 0, as JSON has no NaN.
+        text::push_i64(&mut o, if v.is_finite() { v.round() as i64 } else { 0 });
+    }
+    o.push('}');
+    o.into_bytes()
 }
 
 /// `Retry-After` in ms, when it is a number of seconds.
@@ -406,7 +411,8 @@ fn encode(text: &str) -> String {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            text::push_hex(&mut out, b.into(), 2, true);
         }
     }
     out
@@ -668,7 +674,7 @@ impl OrderClient {
         let Some(i) = self.find_request(id) else { return };
         let Phase::InFlight(_, step, _) = self.orders[i].phase else { return };
         let head = self.orders[i].head.take();
-        let answer = std::mem::take(&mut self.orders[i].answer);
+        let answer = core::mem::take(&mut self.orders[i].answer);
         // No answer to a POST: it may have been taken; ask before sending it again.
         let after_silence = if step == Step::Post { Step::Lookup } else { step };
         let verdict = match (result, head) {
@@ -740,7 +746,8 @@ impl OrderClient {
                 }
                 // A lookup answers with the order itself: it is followed where it lives.
                 if let (None, Some(id)) = (&o.attempt_url, &o.order_id) {
-                    o.attempt_url = Some(format!("{}/orders/{}", self.orders_url.trim_end_matches('/'), encode(id)));
+                    o.attempt_url =
+                        Some(text::concat(&[self.orders_url.trim_end_matches('/'), "/orders/", &encode(id)]));
                 }
                 let status = json.str_field("status").and_then(OrderStatus::from_wire);
                 match status {
@@ -750,12 +757,17 @@ impl OrderClient {
                     }
                     None if head.status != 202 => Verdict::Final(
                         OrderStatus::Error,
-                        Some(OrderError::BadAnswer(format!("no known status in HTTP {}", head.status))),
+                        Some(OrderError::BadAnswer(text::concat(&[
+                            "no known status in HTTP ",
+                            &text::u64_to_string(head.status.into()),
+                        ]))),
                     ),
                     _ => Verdict::Follow(server_wait.or(json.num_field("retryAfterMs")).unwrap_or(DEFAULT_POLL_MS)),
                 }
             }
-            409 | 429 | 500..=599 => Verdict::Retry(format!("HTTP {}", head.status), server_wait, step),
+            409 | 429 | 500..=599 => {
+                Verdict::Retry(text::concat(&["HTTP ", &text::u64_to_string(head.status.into())]), server_wait, step)
+            }
             400 | 404 | 422 => Verdict::Final(OrderStatus::Rejected, Some(OrderError::Refused { status: head.status })),
             401 | 403 => Verdict::Final(OrderStatus::Error, Some(OrderError::Unauthorized { status: head.status })),
             status => Verdict::Final(OrderStatus::Error, Some(OrderError::Status { status })),
@@ -786,7 +798,7 @@ impl OrderClient {
         } else {
             out.push(Output::Storage(StorageOp::Put { key: o.storage_key(), value: o.record() }));
         }
-        if std::mem::take(&mut o.locked) {
+        if core::mem::take(&mut o.locked) {
             out.push(Output::Tab(TabOp::Release { lock: o.lock() }));
         }
         self.events.push_back(o.update());
@@ -798,7 +810,7 @@ impl OrderClient {
         o.status = OrderStatus::Error;
         o.error = Some(error);
         o.phase = Phase::Done;
-        if std::mem::take(&mut o.locked) {
+        if core::mem::take(&mut o.locked) {
             out.push(Output::Tab(TabOp::Release { lock: o.lock() }));
         }
         self.events.push_back(o.update());
@@ -825,7 +837,7 @@ impl OrderClient {
     fn send(&mut self, out: &mut Ops, now: Instant, i: usize, step: Step) {
         let id = out.next_id();
         let o = &mut self.orders[i];
-        let auth = ("Authorization".to_string(), format!("Bearer {}", o.intent.user_token));
+        let auth = ("Authorization".to_string(), text::concat(&["Bearer ", &o.intent.user_token]));
         o.first_sent.get_or_insert(now);
         let base = self.orders_url.trim_end_matches('/');
         let request = match (step, &o.attempt_url) {
@@ -833,7 +845,7 @@ impl OrderClient {
                 id,
                 kind: RequestKind::Api,
                 method: Method::Get,
-                url: format!("{base}/orders?key={}", encode(&o.intent.key)),
+                url: text::concat(&[base, "/orders?key=", &encode(&o.intent.key)]),
                 headers: vec![auth],
                 body: None,
                 range: None,
@@ -853,7 +865,7 @@ impl OrderClient {
                     id,
                     kind: RequestKind::Api,
                     method: Method::Post,
-                    url: format!("{base}/orders"),
+                    url: text::concat(&[base, "/orders"]),
                     headers: vec![
                         auth,
                         ("Idempotency-Key".to_string(), o.intent.key.clone()),

@@ -41,7 +41,7 @@ impl Rng {
 
 /// The wait before retry number `n` (0 for the first), drawn with full jitter.
 pub fn full_jitter(rng: &mut Rng, n: u32) -> f64 {
-    let window = CAP_MS.min(BASE_MS * 2f64.powi(n.min(30) as i32));
+    let window = CAP_MS.min(BASE_MS * (1u32 << n.min(30)) as f64);
     rng.next_f64() * window
 }
 

@@ -20,7 +20,7 @@ fn intent(product: &str, key: &str) -> Intent {
 }
 
 fn drain(out: &mut Out) -> Vec<Output<()>> {
-    std::iter::from_fn(|| out.pop()).collect()
+    core::iter::from_fn(|| out.pop()).collect()
 }
 
 fn fetches(outs: &[Output<()>]) -> Vec<Request> {
@@ -71,7 +71,7 @@ fn answer(
 }
 
 fn events(c: &mut OrderClient) -> Vec<OrderUpdate> {
-    std::iter::from_fn(|| c.poll_event()).collect()
+    core::iter::from_fn(|| c.poll_event()).collect()
 }
 
 fn last_status(c: &mut OrderClient) -> OrderResult {

@@ -8,6 +8,7 @@
 //! record read by an older page still resumes.
 
 use crate::core::text;
+use crate::prelude::*;
 
 /// A JSON string literal of `s`, quotes included, escaped per RFC 8259.
 pub fn json_string(s: &str) -> String {
@@ -21,7 +22,8 @@ pub fn json_string(s: &str) -> String {
             '\r' => o.push_str("\\r"),
             '\t' => o.push_str("\\t"),
             c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
-                o.push_str(&format!("\\u{:04x}", c as u32));
+                o.push_str("\\u");
+                text::push_hex(&mut o, c as u32, 4, false);
             }
             c => o.push(c),
         }
@@ -68,7 +70,7 @@ const MAX_DEPTH: u32 = 32;
 
 /// Parses a complete JSON text.
 pub fn parse_json(text: &[u8]) -> Option<Json> {
-    let text = std::str::from_utf8(text).ok()?;
+    let text = core::str::from_utf8(text).ok()?;
     let mut p = Parser { s: text.as_bytes(), i: 0, src: text };
     let v = p.value(0)?;
     p.ws();
@@ -241,7 +243,7 @@ pub fn write_record(fields: &[(&str, String)]) -> Vec<u8> {
 
 /// The fields of a record, or `None` if it is not one.
 pub fn read_record(bytes: &[u8]) -> Option<Vec<(String, String)>> {
-    let text = std::str::from_utf8(bytes).ok()?;
+    let text = core::str::from_utf8(bytes).ok()?;
     let mut lines = text.split('\n');
     if lines.next()? != RECORD_HEADER {
         return None;

@@ -5,6 +5,7 @@
 //! the next turn: the show already known plays on.
 
 use crate::core::time::{Deadline, Instant, TimerReason};
+use crate::prelude::*;
 
 /// Near the end a new segment comes about every second.
 pub const NEAR_END_RELOAD_MS: f64 = 1000.0;

@@ -40,7 +40,9 @@ use crate::core::format::{url, vtt};
 use crate::core::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId, RequestKind, ResponseHead};
 use crate::core::io::{StorageResult, TabEvent, TO_END};
 use crate::core::orders::{Intent, IntentId, OrderClient, OrderError, OrderUpdate};
+use crate::core::text;
 use crate::core::time::{soonest, Deadline, Instant, MediaTime, ServerTime, TimerReason};
+use crate::prelude::*;
 
 use growing::Growing;
 pub use show::{Node, Show};
@@ -302,7 +304,7 @@ impl ReplayEngine {
         let Some(n) = self.show.nodes.iter().position(|n| n.cue.id == id) else {
             return Err(PlayerError::InvalidOption {
                 field: "nodeId",
-                reason: format!("no node {} in this show", crate::core::text::Quoted(id)),
+                reason: text::concat(&["no node ", &text::Quoted(id).to_string(), " in this show"]),
             });
         };
         let node = &self.show.nodes[n];
@@ -492,7 +494,7 @@ impl ReplayEngine {
     /// are told with `Loaded` again.
     fn grow_show(&mut self) {
         let Some(mut show) = self.read_show(false) else { return self.growing.failed(self.now) };
-        show.tiles = std::mem::take(&mut self.show.tiles);
+        show.tiles = core::mem::take(&mut self.show.tiles);
         let more_nodes = show.nodes.len() > self.show.nodes.len();
         self.prefetched.resize(show.nodes.len(), None);
         self.prefetch_ready.resize(show.nodes.len(), false);

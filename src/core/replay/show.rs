@@ -16,6 +16,7 @@ use crate::core::error::PlayerError;
 use crate::core::format::playlist::{MediaPlaylist, Segment};
 use crate::core::format::url;
 use crate::core::format::vtt::Tile;
+use crate::prelude::*;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShowSegment {

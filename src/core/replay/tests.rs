@@ -207,7 +207,7 @@ impl Page {
     fn step(&mut self) {
         self.now += 10.0;
         let now = Instant::new(self.now);
-        for r in std::mem::take(&mut self.in_flight) {
+        for r in core::mem::take(&mut self.in_flight) {
             let Some(file) = self.vod.files.get(&r.url).cloned() else {
                 self.engine.handle_fetch_end(now, r.id, Err(PlayerError::HttpStatus { url: r.url, status: 404 }));
                 continue;

@@ -17,6 +17,7 @@
 //! reads. [`EventMessage`] is the owned form, for keeping an event past the buffer it came in.
 
 use super::{Fourcc, Mp4Error, Reader};
+use crate::prelude::*;
 
 /// `event_duration` of an event whose end is not known yet.
 pub const UNKNOWN_DURATION: u32 = 0xFFFF_FFFF;

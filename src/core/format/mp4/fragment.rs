@@ -12,6 +12,7 @@
 use super::emsg::{Emsg, EventMessage};
 use super::prft::{parse_prft, ProducerTime};
 use super::{boxes, child, Fourcc, Mp4Error, Reader};
+use crate::prelude::*;
 
 /// Timing of one track's run in a `moof`.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -2,7 +2,8 @@
 //! and codec (`stsd`), read into an [`InitSegment`] that also names the MIME type to open a
 //! `SourceBuffer` with.
 
-use std::fmt::Write as _;
+use crate::core::text;
+use crate::prelude::*;
 
 use super::{boxes, child, kind_name, Fourcc, Mp4Error, Reader};
 
@@ -64,7 +65,7 @@ impl InitSegment {
     pub fn mime_type(&self) -> String {
         let codecs: Vec<&str> = self.tracks.iter().filter_map(|t| t.codec.as_deref()).collect();
         let container = if self.video().is_some() { "video/mp4" } else { "audio/mp4" };
-        format!("{container}; codecs=\"{}\"", crate::core::text::join(&codecs, ","))
+        text::concat(&[container, "; codecs=\"", &text::join(&codecs, ","), "\""])
     }
 }
 
@@ -116,8 +117,8 @@ fn sample_entry_codec(stsd: &[u8]) -> Result<Option<String>, Mp4Error> {
             match avcc.payload.get(1..4) {
                 Some(p) => {
                     let mut s = fourcc + ".";
-                    for b in p {
-                        let _ = write!(s, "{b:02x}");
+                    for &b in p {
+                        text::push_hex(&mut s, b.into(), 2, false);
                     }
                     Ok(Some(s))
                 }
@@ -131,7 +132,9 @@ fn sample_entry_codec(stsd: &[u8]) -> Result<Option<String>, Mp4Error> {
                 Some(esds) => esds_audio_object_type(esds.payload),
                 None => None,
             };
-            Ok(Some(format!("mp4a.40.{}", object_type.unwrap_or(2))))
+            let mut codec = String::from("mp4a.40.");
+            text::push_u64(&mut codec, object_type.unwrap_or(2).into());
+            Ok(Some(codec))
         }
         _ => Ok(Some(fourcc)),
     }

@@ -16,6 +16,8 @@ pub use fragment::{FragmentInfo, TrackRun};
 pub use init::{InitSegment, Track, TrackKind};
 pub use prft::{parse_prft, ProducerTime};
 
+use crate::prelude::*;
+
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum Mp4Error {
     #[error("box `{0}` is truncated")]
@@ -38,8 +40,8 @@ pub enum Mp4Error {
 pub struct Fourcc(pub [u8; 4]);
 
 /// The type as text, a byte that is not printable ASCII as `?`.
-impl std::fmt::Display for Fourcc {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for Fourcc {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(&kind_name(self.0))
     }
 }
@@ -187,7 +189,7 @@ impl<'a> Reader<'a> {
         let len = rest.iter().position(|&b| b == 0).ok_or(Mp4Error::Truncated(self.kind))?;
         let text = self.bytes(len)?;
         self.skip(1)?;
-        std::str::from_utf8(text).map_err(|_| Mp4Error::BadField(self.kind, "string is not UTF-8"))
+        core::str::from_utf8(text).map_err(|_| Mp4Error::BadField(self.kind, "string is not UTF-8"))
     }
     /// Everything not read yet.
     fn rest(&mut self) -> &'a [u8] {

@@ -16,6 +16,7 @@
 use super::{classify, tokenize, Ctx, Line, PlaylistError, Raw, Result, Tag, LIST, MAX_ITEMS};
 use crate::core::format::url;
 use crate::core::text;
+use crate::prelude::*;
 
 /// Upper bound on the text substitution may make for one playlist, in bytes. Real playlists
 /// substitute hosts and tokens: a few kilobytes.
