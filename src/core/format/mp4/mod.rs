@@ -152,58 +152,90 @@ fn child<'a>(payload: &'a [u8], kind: &[u8; 4]) -> Result<Option<Mp4Box<'a>>, Mp
     Ok(None)
 }
 
-/// Big-endian reader over a box payload; every read is checked.
+/// Big-endian reader over a box payload; every read is checked. A read that does not fit
+/// gives zeros (or an empty string) and keeps the first error, which [`Reader::done`] returns:
+/// a box's fields are read straight through and checked once, where their values are used,
+/// rather than one `?` per field.
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
     kind: Fourcc,
+    error: Option<Mp4Error>,
 }
 
 impl<'a> Reader<'a> {
     fn new(data: &'a [u8], kind: &[u8; 4]) -> Self {
-        Reader { data, pos: 0, kind: Fourcc(*kind) }
+        Reader { data, pos: 0, kind: Fourcc(*kind), error: None }
     }
-    fn bytes(&mut self, n: usize) -> Result<&'a [u8], Mp4Error> {
-        let end = self.pos.checked_add(n).ok_or(Mp4Error::Truncated(self.kind))?;
-        let out = self.data.get(self.pos..end).ok_or(Mp4Error::Truncated(self.kind))?;
-        self.pos = end;
-        Ok(out)
+    /// Ok if every read so far fitted, else the first error.
+    fn done(&self) -> Result<(), Mp4Error> {
+        self.error.map_or(Ok(()), Err)
+    }
+    fn fail(&mut self, e: Mp4Error) {
+        self.error.get_or_insert(e);
+    }
+    fn unread(&self) -> &'a [u8] {
+        self.data.get(self.pos..).unwrap_or_default()
+    }
+    fn bytes(&mut self, n: usize) -> &'a [u8] {
+        match self.unread().get(..n) {
+            Some(out) => {
+                self.pos += n;
+                out
+            }
+            None => {
+                self.fail(Mp4Error::Truncated(self.kind));
+                &[]
+            }
+        }
     }
     /// The next `N` bytes, as an array: the numbers' reads, with no index to check.
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], Mp4Error> {
-        let rest = self.data.get(self.pos..).unwrap_or_default();
-        let out = *rest.first_chunk::<N>().ok_or(Mp4Error::Truncated(self.kind))?;
-        self.pos += N;
-        Ok(out)
+    fn array<const N: usize>(&mut self) -> [u8; N] {
+        match self.unread().first_chunk::<N>() {
+            Some(&out) => {
+                self.pos += N;
+                out
+            }
+            None => {
+                self.fail(Mp4Error::Truncated(self.kind));
+                [0; N]
+            }
+        }
     }
-    fn u8(&mut self) -> Result<u8, Mp4Error> {
-        self.array().map(|[b]| b)
+    fn u8(&mut self) -> u8 {
+        let [b] = self.array();
+        b
     }
-    fn u32(&mut self) -> Result<u32, Mp4Error> {
-        self.array().map(u32::from_be_bytes)
+    fn u32(&mut self) -> u32 {
+        u32::from_be_bytes(self.array())
     }
-    fn u64(&mut self) -> Result<u64, Mp4Error> {
-        self.array().map(u64::from_be_bytes)
+    fn u64(&mut self) -> u64 {
+        u64::from_be_bytes(self.array())
     }
     /// Version byte and 24-bit flags of a full box.
-    fn full_header(&mut self) -> Result<(u8, u32), Mp4Error> {
-        let v = self.u32()?;
-        Ok(((v >> 24) as u8, v & 0x00ff_ffff))
+    fn full_header(&mut self) -> (u8, u32) {
+        let v = self.u32();
+        ((v >> 24) as u8, v & 0x00ff_ffff)
     }
-    fn skip(&mut self, n: usize) -> Result<(), Mp4Error> {
-        self.bytes(n).map(|_| ())
+    fn skip(&mut self, n: usize) {
+        self.bytes(n);
     }
     /// A NUL-terminated UTF-8 string; the NUL is consumed but not returned.
-    fn c_str(&mut self) -> Result<&'a str, Mp4Error> {
-        let rest = self.data.get(self.pos..).unwrap_or_default();
-        let len = rest.iter().position(|&b| b == 0).ok_or(Mp4Error::Truncated(self.kind))?;
-        let text = self.bytes(len)?;
-        self.skip(1)?;
-        core::str::from_utf8(text).map_err(|_| Mp4Error::BadField(self.kind, "string is not UTF-8"))
+    fn c_str(&mut self) -> &'a str {
+        let Some(len) = self.unread().iter().position(|&b| b == 0) else {
+            self.fail(Mp4Error::Truncated(self.kind));
+            return "";
+        };
+        let text = self.bytes(len);
+        self.skip(1);
+        core::str::from_utf8(text).unwrap_or_else(|_| {
+            self.fail(Mp4Error::BadField(self.kind, "string is not UTF-8"));
+            ""
+        })
     }
     /// Everything not read yet.
     fn rest(&mut self) -> &'a [u8] {
-        let rest = self.data.get(self.pos..).unwrap_or_default();
+        let rest = self.unread();
         self.pos = self.data.len();
         rest
     }
