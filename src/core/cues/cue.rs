@@ -204,15 +204,19 @@ impl CuePolicy {
         if host.is_empty() || !host.is_ascii() {
             return refuse("the host is empty or not ASCII (an IDN host is allowed by its xn-- form)");
         }
-        let host = host.to_ascii_lowercase();
-        let host = host.strip_suffix('.').unwrap_or(&host);
+        // Compared as ASCII without case, in place (the host is ASCII: any index splits it).
+        let host = host.strip_suffix('.').unwrap_or(host);
         let allowed = self.link_allowlist.iter().any(|entry| {
-            let entry = entry.trim().to_ascii_lowercase();
+            let entry = entry.trim();
             match entry.strip_prefix("*.") {
+                // A subdomain: at least one character and a dot before the parent.
                 Some(parent) => {
-                    host.len() > parent.len() + 1 && host.strip_suffix(parent).is_some_and(|sub| sub.ends_with('.'))
+                    host.len() > parent.len() + 1
+                        && host
+                            .split_at_checked(host.len() - parent.len())
+                            .is_some_and(|(sub, tail)| sub.ends_with('.') && tail.eq_ignore_ascii_case(parent))
                 }
-                None => host == entry,
+                None => host.eq_ignore_ascii_case(entry),
             }
         });
         if !allowed {
