@@ -19,21 +19,28 @@ use crate::prelude::*;
 /// 2^53: integers up to here are exact in an `f64`.
 const EXACT_INT: u64 = 1 << 53;
 
-/// 10^0 ..= 10^22: every one is exact in an `f64` (5^22 < 2^53), so one multiplication or
-/// division by one of them rounds once, correctly (Clinger's fast path).
-const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
-    1e21, 1e22,
-];
+/// The largest power of ten that is exact in an `f64` (5^22 < 2^53): one multiplication or
+/// division by 10^0 ..= 10^22 rounds once, correctly (Clinger's fast path).
+const MAX_EXACT_POW10: u32 = 22;
+
+/// 10^`n` for `n` <= 22, exactly: each product on the way is a power of ten that an `f64` holds
+/// exactly. A loop rather than a table of 23 `f64`s, which cost more in the wasm's data.
+fn pow10(n: u32) -> f64 {
+    let mut p = 1.0;
+    for _ in 0..n.min(MAX_EXACT_POW10) {
+        p *= 10.0;
+    }
+    p
+}
 
 /// Parses a decimal number as `str::parse::<f64>` does: optional sign, digits with an optional
 /// point (at least one digit), optional exponent (`e`/`E`, optional sign, digits), or `inf`,
 /// `infinity`, `nan` in any case. `None` for anything else.
 pub fn parse_f64(s: &str) -> Option<f64> {
     let b = s.as_bytes();
-    let (negative, b) = match b.first() {
-        Some(b'-') => (true, &b[1..]),
-        Some(b'+') => (false, &b[1..]),
+    let (negative, b) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
         _ => (false, b),
     };
     let v = parse_unsigned(b)?;
@@ -119,8 +126,8 @@ fn scale(mantissa: u64, exp10: i64) -> f64 {
         return 0.0;
     }
     let m = mantissa as f64;
-    if mantissa <= EXACT_INT && exp10.unsigned_abs() < POW10.len() as u64 {
-        let p = POW10[exp10.unsigned_abs() as usize];
+    if mantissa <= EXACT_INT && exp10.unsigned_abs() <= u64::from(MAX_EXACT_POW10) {
+        let p = pow10(exp10.unsigned_abs() as u32);
         return if exp10 < 0 { m / p } else { m * p };
     }
     // Beyond the fast path: a few roundings, in steps of 10^22 (exact), never overflowing
@@ -129,12 +136,12 @@ fn scale(mantissa: u64, exp10: i64) -> f64 {
     let mut e = exp10.clamp(-400, 400);
     while e > 0 {
         let step = e.min(22);
-        v *= POW10[step as usize];
+        v *= pow10(step as u32);
         e -= step;
     }
     while e < 0 {
         let step = (-e).min(22);
-        v /= POW10[step as usize];
+        v /= pow10(step as u32);
         e += step;
     }
     v
@@ -170,12 +177,12 @@ pub fn push_f64(out: &mut String, v: f64) {
         let (mut m, mut e) = (a, 0i64);
         while m >= 1e16 {
             let step = if m >= 1e38 { 22 } else { 1 };
-            m /= POW10[step];
+            m /= pow10(step);
             e += step as i64;
         }
         while m < 1e15 {
             let step = if m < 1e-7 { 22 } else { 1 };
-            m *= POW10[step];
+            m *= pow10(step);
             e -= step as i64;
         }
         push_u64(out, m.round() as u64);
@@ -191,7 +198,8 @@ pub fn push_f64(out: &mut String, v: f64) {
 /// as keep the scaled value below 2^53 (so that it is exact to write).
 fn push_fixed(out: &mut String, a: f64) {
     let mut best = (a.round() as u64, 0usize);
-    for (decimals, p) in POW10.iter().enumerate() {
+    let mut p = 1.0;
+    for decimals in 0..=MAX_EXACT_POW10 as usize {
         let scaled = a * p;
         if scaled >= EXACT_INT as f64 {
             break;
@@ -201,6 +209,7 @@ fn push_fixed(out: &mut String, a: f64) {
         if n as f64 / p == a {
             break;
         }
+        p *= 10.0;
     }
     let (n, decimals) = best;
     let mut digits = String::new();
@@ -221,18 +230,19 @@ fn push_fixed(out: &mut String, a: f64) {
 
 /// Appends `n` in decimal.
 pub fn push_u64(out: &mut String, mut n: u64) {
+    // From the last digit back; u64::MAX has 20.
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
+    let mut len = 0;
+    for d in buf.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        len += 1;
         n /= 10;
         if n == 0 {
             break;
         }
     }
     // Only ASCII digits were written.
-    out.extend(buf[i..].iter().map(|&d| char::from(d)));
+    out.extend(buf.iter().skip(buf.len() - len).map(|&d| char::from(d)));
 }
 
 /// Appends `n` in decimal, with a `-` when negative.
@@ -303,7 +313,8 @@ pub fn lossy(mut bytes: &[u8]) -> String {
                 return out;
             }
             Err(e) => {
-                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                // `valid_up_to` is within `bytes`: the split cannot fail.
+                let (valid, rest) = bytes.split_at_checked(e.valid_up_to()).unwrap_or_default();
                 out.push_str(core::str::from_utf8(valid).unwrap_or_default());
                 out.push('\u{FFFD}');
                 bytes = rest.get(e.error_len().unwrap_or(rest.len())..).unwrap_or_default();

@@ -89,59 +89,79 @@ pub struct CuePolicy {
     pub link_allowlist: Vec<String>,
 }
 
+/// Why a cue was refused, before the cue's id is put to it: the checks return this small value
+/// and [`CuePolicy::cue`] builds the [`CueError`] once.
+enum Refusal<'a> {
+    Missing(&'static str),
+    Invalid(&'static str, &'static str),
+    Link(&'a str, &'static str),
+}
+
 impl CuePolicy {
     /// Reads a product cue from a date range, refusing anything the policy does not allow.
     pub fn cue(&self, d: &DateRange<'_>) -> Result<Cue, CueError> {
-        let id = d.id.to_string();
-        check_text(&id, "ID", d.id, MAX_ID)?;
-        let quoted = |name: &str| {
-            d.attributes.iter().find(|(n, _)| *n == name).and_then(|(_, v)| match v {
-                AttrValue::Quoted(s) => Some(*s),
-                _ => None,
-            })
+        self.read(d).map_err(|refusal| {
+            // The id in an error is at most MAX_ID characters, even when it is the id that is
+            // refused for its length.
+            let id = d.id.chars().take(MAX_ID).collect();
+            match refusal {
+                Refusal::Missing(field) => CueError::Missing { id, field },
+                Refusal::Invalid(field, reason) => CueError::Invalid { id, field, reason },
+                Refusal::Link(url, reason) => {
+                    CueError::LinkRefused { id, url: url.chars().take(200).collect(), reason }
+                }
+            }
+        })
+    }
+
+    fn read<'a>(&self, d: &DateRange<'a>) -> Result<Cue, Refusal<'a>> {
+        check_text("ID", d.id, MAX_ID)?;
+        let attribute = |name: &str| d.attributes.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
+        let quoted = |name: &'static str| match attribute(name) {
+            Some(AttrValue::Quoted(s)) => Ok(*s),
+            _ => Err(Refusal::Missing(name)),
         };
-        let missing = |field| CueError::Missing { id: id.clone(), field };
-        let invalid = |field, reason| CueError::Invalid { id: id.clone(), field, reason };
-        let number = |name: &'static str| match d.attributes.iter().find(|(n, _)| *n == name) {
+        let number = |name: &'static str| match attribute(name) {
             None => Ok(None),
-            Some((_, AttrValue::Number(x))) => Ok(Some(*x)),
-            Some(_) => Err(invalid(name, "not a decimal number")),
+            Some(AttrValue::Number(x)) => Ok(Some(*x)),
+            Some(_) => Err(Refusal::Invalid(name, "not a decimal number")),
         };
 
-        let start_ms = d.start_date_ms.ok_or_else(|| missing("START-DATE"))?;
+        let start_ms = d.start_date_ms.ok_or(Refusal::Missing("START-DATE"))?;
         let duration_s = match (d.duration, d.end_date_ms) {
             (Some(s), _) => s,
             (None, Some(end)) => (end - start_ms) / 1000.0,
             (None, None) => DEFAULT_DURATION_S,
         };
         if !(0.0..=MAX_DURATION_S).contains(&duration_s) {
-            return Err(invalid("DURATION", "negative or longer than a day"));
+            return Err(Refusal::Invalid("DURATION", "negative or longer than a day"));
         }
         let countdown = number("X-COUNTDOWN")?.unwrap_or(0.0);
         if !(0.0..=MAX_COUNTDOWN_S).contains(&countdown) || countdown.fract() != 0.0 {
-            return Err(invalid("X-COUNTDOWN", "not a whole number of seconds up to 60"));
+            return Err(Refusal::Invalid("X-COUNTDOWN", "not a whole number of seconds up to 60"));
         }
-        let price = number("X-PRICE-CENTS")?.ok_or_else(|| missing("X-PRICE-CENTS"))?;
+        let price = number("X-PRICE-CENTS")?.ok_or(Refusal::Missing("X-PRICE-CENTS"))?;
         if !(0.0..=MAX_PRICE_CENTS as f64).contains(&price) || price.fract() != 0.0 {
-            return Err(invalid("X-PRICE-CENTS", "not a whole number of cents"));
+            return Err(Refusal::Invalid("X-PRICE-CENTS", "not a whole number of cents"));
         }
-        let currency = quoted("X-CURRENCY").ok_or_else(|| missing("X-CURRENCY"))?;
+        let currency = quoted("X-CURRENCY")?;
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(invalid("X-CURRENCY", "not an ISO 4217 code"));
+            return Err(Refusal::Invalid("X-CURRENCY", "not an ISO 4217 code"));
         }
-        let product_id = quoted("X-PRODUCT-ID").ok_or_else(|| missing("X-PRODUCT-ID"))?;
-        check_text(&id, "X-PRODUCT-ID", product_id, MAX_ID)?;
-        let title = quoted("X-TITLE").ok_or_else(|| missing("X-TITLE"))?;
-        check_text(&id, "X-TITLE", title, MAX_TITLE)?;
-        let url = quoted("X-URL").ok_or_else(|| missing("X-URL"))?;
-        self.check_link(&id, url)?;
-        let image_url = quoted("X-IMAGE-URL");
+        let product_id = quoted("X-PRODUCT-ID")?;
+        check_text("X-PRODUCT-ID", product_id, MAX_ID)?;
+        let title = quoted("X-TITLE")?;
+        check_text("X-TITLE", title, MAX_TITLE)?;
+        let url = quoted("X-URL")?;
+        self.check_link(url)?;
+        // An image is optional, but one given must pass as a link does.
+        let image_url = quoted("X-IMAGE-URL").ok();
         if let Some(image) = image_url {
-            self.check_link(&id, image)?;
+            self.check_link(image)?;
         }
         let target_latency_ms = number("X-TARGET-LATENCY-MS")?;
         if target_latency_ms.is_some_and(|t| !(0.0..=60_000.0).contains(&t)) {
-            return Err(invalid("X-TARGET-LATENCY-MS", "not within 0-60000"));
+            return Err(Refusal::Invalid("X-TARGET-LATENCY-MS", "not within 0-60000"));
         }
         let start = ServerTime::new(start_ms);
         Ok(Cue {
@@ -153,7 +173,7 @@ impl CuePolicy {
                 url: url.to_string(),
                 image_url: image_url.map(str::to_string),
             },
-            id,
+            id: d.id.to_string(),
             start,
             end: start + duration_s * 1000.0,
             countdown_s: countdown as u32,
@@ -162,57 +182,60 @@ impl CuePolicy {
     }
 
     /// `https`, no user info, an ASCII host on the allowlist.
-    fn check_link(&self, id: &str, url: &str) -> Result<(), CueError> {
-        let refuse =
-            |reason| CueError::LinkRefused { id: id.to_string(), url: url.chars().take(200).collect(), reason };
+    fn check_link<'a>(&self, url: &'a str) -> Result<(), Refusal<'a>> {
+        let refuse = |reason| Err(Refusal::Link(url, reason));
         if url.len() > MAX_URL {
-            return Err(refuse("too long"));
+            return refuse("too long");
         }
         if url.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
-            return Err(refuse("control characters, spaces or backslashes"));
+            return refuse("control characters, spaces or backslashes");
         }
         let Some(rest) = url.get(..8).filter(|s| s.eq_ignore_ascii_case("https://")).and_then(|_| url.get(8..)) else {
-            return Err(refuse("not https"));
+            return refuse("not https");
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
         if authority.contains('@') {
-            return Err(refuse("user info in the link"));
+            return refuse("user info in the link");
         }
         let host = match authority.rsplit_once(':') {
             Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
             _ => authority,
         };
         if host.is_empty() || !host.is_ascii() {
-            return Err(refuse("the host is empty or not ASCII (an IDN host is allowed by its xn-- form)"));
+            return refuse("the host is empty or not ASCII (an IDN host is allowed by its xn-- form)");
         }
-        let host = host.to_ascii_lowercase();
-        let host = host.strip_suffix('.').unwrap_or(&host);
+        // Compared as ASCII without case, in place (the host is ASCII: any index splits it).
+        let host = host.strip_suffix('.').unwrap_or(host);
         let allowed = self.link_allowlist.iter().any(|entry| {
-            let entry = entry.trim().to_ascii_lowercase();
+            let entry = entry.trim();
             match entry.strip_prefix("*.") {
+                // A subdomain: at least one character and a dot before the parent.
                 Some(parent) => {
-                    host.len() > parent.len() + 1 && host.strip_suffix(parent).is_some_and(|sub| sub.ends_with('.'))
+                    host.len() > parent.len() + 1
+                        && host
+                            .split_at_checked(host.len() - parent.len())
+                            .is_some_and(|(sub, tail)| sub.ends_with('.') && tail.eq_ignore_ascii_case(parent))
                 }
-                None => host == entry,
+                None => host.eq_ignore_ascii_case(entry),
             }
         });
         if !allowed {
-            return Err(refuse("the host is not in linkAllowlist"));
+            return refuse("the host is not in linkAllowlist");
         }
         Ok(())
     }
 }
 
-fn check_text(id: &str, field: &'static str, text: &str, max_chars: usize) -> Result<(), CueError> {
-    let invalid = |reason| CueError::Invalid { id: id.chars().take(MAX_ID).collect(), field, reason };
+fn check_text(field: &'static str, text: &str, max_chars: usize) -> Result<(), Refusal<'static>> {
+    let invalid = |reason| Err(Refusal::Invalid(field, reason));
     if text.is_empty() {
-        return Err(invalid("empty"));
+        return invalid("empty");
     }
     if text.chars().count() > max_chars {
-        return Err(invalid("too long"));
+        return invalid("too long");
     }
     if text.chars().any(char::is_control) {
-        return Err(invalid("control characters"));
+        return invalid("control characters");
     }
     Ok(())
 }

@@ -52,30 +52,33 @@ impl<'a> Emsg<'a> {
     /// [`super::Mp4Box::payload`] holds them).
     pub fn parse(payload: &'a [u8]) -> Result<Self, Mp4Error> {
         let mut r = Reader::new(payload, b"emsg");
-        let (version, _) = r.full_header()?;
-        match version {
+        let (version, _) = r.full_header();
+        r.done()?;
+        let e = match version {
             0 => {
-                let scheme_id_uri = r.c_str()?;
-                let value = r.c_str()?;
-                let timescale = r.u32()?;
-                let time = EmsgTime::Delta(r.u32()?);
-                let event_duration = r.u32()?;
-                let id = r.u32()?;
+                let scheme_id_uri = r.c_str();
+                let value = r.c_str();
+                let timescale = r.u32();
+                let time = EmsgTime::Delta(r.u32());
+                let event_duration = r.u32();
+                let id = r.u32();
                 let message_data = r.rest();
-                Ok(Emsg { scheme_id_uri, value, timescale, time, event_duration, id, message_data })
+                Emsg { scheme_id_uri, value, timescale, time, event_duration, id, message_data }
             }
             1 => {
-                let timescale = r.u32()?;
-                let time = EmsgTime::Absolute(r.u64()?);
-                let event_duration = r.u32()?;
-                let id = r.u32()?;
-                let scheme_id_uri = r.c_str()?;
-                let value = r.c_str()?;
+                let timescale = r.u32();
+                let time = EmsgTime::Absolute(r.u64());
+                let event_duration = r.u32();
+                let id = r.u32();
+                let scheme_id_uri = r.c_str();
+                let value = r.c_str();
                 let message_data = r.rest();
-                Ok(Emsg { scheme_id_uri, value, timescale, time, event_duration, id, message_data })
+                Emsg { scheme_id_uri, value, timescale, time, event_duration, id, message_data }
             }
-            _ => Err(Mp4Error::BadField(Fourcc(*b"emsg"), "unknown version")),
-        }
+            _ => return Err(Mp4Error::BadField(Fourcc(*b"emsg"), "unknown version")),
+        };
+        r.done()?;
+        Ok(e)
     }
 
     /// The box version its [`EmsgTime`] calls for.

@@ -96,29 +96,28 @@ impl FragmentInfo {
 fn parse_traf(traf: &[u8]) -> Result<TrackRun, Mp4Error> {
     let tfhd = child(traf, b"tfhd")?.ok_or(Mp4Error::Truncated(Fourcc(*b"traf")))?;
     let mut r = Reader::new(tfhd.payload, b"tfhd");
-    let (_, flags) = r.full_header()?;
-    let track_id = r.u32()?;
+    let (_, flags) = r.full_header();
+    let track_id = r.u32();
     if flags & 0x01 != 0 {
-        r.skip(8)?; // base data offset
+        r.skip(8); // base data offset
     }
     if flags & 0x02 != 0 {
-        r.skip(4)?; // sample description index
+        r.skip(4); // sample description index
     }
-    let default_duration = if flags & 0x08 != 0 { Some(r.u32()?) } else { None };
+    let default_duration = if flags & 0x08 != 0 { Some(r.u32()) } else { None };
     if flags & 0x10 != 0 {
-        r.skip(4)?; // default size
+        r.skip(4); // default size
     }
-    let default_flags = if flags & 0x20 != 0 { Some(r.u32()?) } else { None };
+    let default_flags = if flags & 0x20 != 0 { Some(r.u32()) } else { None };
+    r.done()?;
 
     let base_decode_time = match child(traf, b"tfdt")? {
         Some(tfdt) => {
             let mut r = Reader::new(tfdt.payload, b"tfdt");
-            let (version, _) = r.full_header()?;
-            if version == 1 {
-                r.u64()?
-            } else {
-                r.u32()? as u64
-            }
+            let (version, _) = r.full_header();
+            let time = if version == 1 { r.u64() } else { r.u32() as u64 };
+            r.done()?;
+            time
         }
         None => 0,
     };
@@ -131,21 +130,24 @@ fn parse_traf(traf: &[u8]) -> Result<TrackRun, Mp4Error> {
             continue;
         }
         let mut r = Reader::new(b.payload, b"trun");
-        let (_, flags) = r.full_header()?;
-        let count = r.u32()?;
+        let (_, flags) = r.full_header();
+        let count = r.u32();
         if flags & 0x01 != 0 {
-            r.skip(4)?; // data offset
+            r.skip(4); // data offset
         }
-        let first_sample_flags = if flags & 0x04 != 0 { Some(r.u32()?) } else { None };
+        let first_sample_flags = if flags & 0x04 != 0 { Some(r.u32()) } else { None };
+        r.done()?;
         for i in 0..count {
-            let duration = if flags & 0x100 != 0 { Some(r.u32()?) } else { None };
+            let duration = if flags & 0x100 != 0 { Some(r.u32()) } else { None };
             if flags & 0x200 != 0 {
-                r.skip(4)?;
+                r.skip(4);
             }
-            let sample_flags = if flags & 0x400 != 0 { Some(r.u32()?) } else { None };
+            let sample_flags = if flags & 0x400 != 0 { Some(r.u32()) } else { None };
             if flags & 0x800 != 0 {
-                r.skip(4)?;
+                r.skip(4);
             }
+            // Checked for every sample: a count the box cannot hold stops at the first one missing.
+            r.done()?;
             run.duration += duration.or(default_duration).unwrap_or(0) as u64;
             if first && i == 0 {
                 let f = first_sample_flags.or(sample_flags).or(default_flags).unwrap_or(0);

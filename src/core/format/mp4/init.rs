@@ -72,16 +72,18 @@ impl InitSegment {
 fn parse_trak(trak: &[u8]) -> Result<Option<Track>, Mp4Error> {
     let Some(tkhd) = child(trak, b"tkhd")? else { return Ok(None) };
     let mut r = Reader::new(tkhd.payload, b"tkhd");
-    let (version, _) = r.full_header()?;
-    r.skip(if version == 1 { 16 } else { 8 })?; // creation + modification times
-    let id = r.u32()?;
+    let (version, _) = r.full_header();
+    r.skip(if version == 1 { 16 } else { 8 }); // creation + modification times
+    let id = r.u32();
+    r.done()?;
 
     let Some(mdia) = child(trak, b"mdia")? else { return Ok(None) };
     let Some(mdhd) = child(mdia.payload, b"mdhd")? else { return Ok(None) };
     let mut r = Reader::new(mdhd.payload, b"mdhd");
-    let (version, _) = r.full_header()?;
-    r.skip(if version == 1 { 16 } else { 8 })?;
-    let timescale = r.u32()?;
+    let (version, _) = r.full_header();
+    r.skip(if version == 1 { 16 } else { 8 });
+    let timescale = r.u32();
+    r.done()?;
 
     let kind = match child(mdia.payload, b"hdlr")? {
         Some(h) => match h.payload.get(8..12) {
@@ -143,13 +145,14 @@ fn sample_entry_codec(stsd: &[u8]) -> Result<Option<String>, Mp4Error> {
 /// The AAC audio object type from an `esds` payload (MPEG-4 descriptors), if it is there.
 fn esds_audio_object_type(esds: &[u8]) -> Option<u8> {
     let mut r = Reader::new(esds, b"esds");
-    r.full_header().ok()?;
-    // Walk descriptors: ES_Descriptor(3) > DecoderConfig(4) > DecoderSpecificInfo(5).
+    r.full_header();
+    // Walk descriptors: ES_Descriptor(3) > DecoderConfig(4) > DecoderSpecificInfo(5). A read
+    // that does not fit ends the walk with nothing found.
     loop {
-        let tag = r.u8().ok()?;
+        let tag = r.u8();
         let mut len = 0usize;
         for _ in 0..4 {
-            let b = r.u8().ok()?;
+            let b = r.u8();
             len = (len << 7) | (b & 0x7f) as usize;
             if b & 0x80 == 0 {
                 break;
@@ -157,27 +160,31 @@ fn esds_audio_object_type(esds: &[u8]) -> Option<u8> {
         }
         match tag {
             3 => {
-                r.skip(2).ok()?; // ES_ID
-                let flags = r.u8().ok()?;
+                r.skip(2); // ES_ID
+                let flags = r.u8();
                 if flags & 0x80 != 0 {
-                    r.skip(2).ok()?;
+                    r.skip(2);
                 }
                 if flags & 0x40 != 0 {
-                    let n = r.u8().ok()? as usize;
-                    r.skip(n).ok()?;
+                    let n = r.u8() as usize;
+                    r.skip(n);
                 }
                 if flags & 0x20 != 0 {
-                    r.skip(2).ok()?;
+                    r.skip(2);
                 }
             }
             4 => {
-                if r.u8().ok()? != 0x40 {
-                    return None; // not MPEG-4 audio
+                if r.u8() != 0x40 {
+                    return None; // not MPEG-4 audio (or cut short)
                 }
-                r.skip(12).ok()?;
+                r.skip(12);
             }
-            5 => return Some(r.u8().ok()? >> 3).filter(|&t| t != 0),
-            _ => r.skip(len).ok()?,
+            5 => {
+                let object_type = r.u8() >> 3;
+                return r.done().ok().and(Some(object_type)).filter(|&t| t != 0);
+            }
+            _ => r.skip(len),
         }
+        r.done().ok()?;
     }
 }

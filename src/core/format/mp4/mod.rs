@@ -76,26 +76,33 @@ fn kind_name(kind: [u8; 4]) -> String {
     kind.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect()
 }
 
-/// The size of the complete box at the start of `data`, or `Ok(None)` if more bytes are needed
-/// to know or to hold it. Lets a streaming reader cut whole boxes off a growing buffer.
-pub fn complete_box_len(data: &[u8]) -> Result<Option<usize>, Mp4Error> {
-    let Some(header) = data.get(..8) else { return Ok(None) };
-    let kind = [header[4], header[5], header[6], header[7]];
-    let size32 = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as u64;
-    let (size, header_len) = match size32 {
-        1 => match data.get(8..16) {
-            Some(b) => (u64::from_be_bytes(b.try_into().unwrap_or([0; 8])), 16),
+/// The header of the box at the start of `data`: its type, the header's length and the box's
+/// size (header included), or `Ok(None)` if more bytes are needed to know them. The one place
+/// that reads box framing, for [`complete_box_len`] and [`Boxes`] alike.
+fn header(data: &[u8]) -> Result<Option<([u8; 4], usize, usize)>, Mp4Error> {
+    let Some((size32, rest)) = data.split_first_chunk::<4>() else { return Ok(None) };
+    let Some((&kind, rest)) = rest.split_first_chunk::<4>() else { return Ok(None) };
+    let bad = Mp4Error::BadSize(Fourcc(kind));
+    let (size, header_len) = match u32::from_be_bytes(*size32) {
+        1 => match rest.first_chunk::<8>() {
+            Some(large) => (u64::from_be_bytes(*large), 16),
             None => return Ok(None),
         },
         // "to end of file" has no meaning on a stream we are still receiving.
-        0 => return Err(Mp4Error::BadSize(Fourcc(kind))),
-        n => (n, 8),
+        0 => return Err(bad),
+        n => (u64::from(n), 8),
     };
-    if size < header_len {
-        return Err(Mp4Error::BadSize(Fourcc(kind)));
+    if size < header_len as u64 {
+        return Err(bad);
     }
-    let size = usize::try_from(size).map_err(|_| Mp4Error::BadSize(Fourcc(kind)))?;
-    Ok((data.len() >= size).then_some(size))
+    let size = usize::try_from(size).map_err(|_| bad)?;
+    Ok(Some((kind, header_len, size)))
+}
+
+/// The size of the complete box at the start of `data`, or `Ok(None)` if more bytes are needed
+/// to know or to hold it. Lets a streaming reader cut whole boxes off a growing buffer.
+pub fn complete_box_len(data: &[u8]) -> Result<Option<usize>, Mp4Error> {
+    Ok(header(data)?.map(|(_, _, size)| size).filter(|&size| data.len() >= size))
 }
 
 /// Iterates over the boxes laid end to end in `data`.
@@ -115,24 +122,22 @@ impl<'a> Iterator for Boxes<'a> {
             return None;
         }
         let data = self.rest;
-        let result = match complete_box_len(data) {
-            Ok(Some(len)) => {
-                let header_len = if data.get(..4) == Some(&[0, 0, 0, 1]) { 16 } else { 8 };
-                let kind = [data[4], data[5], data[6], data[7]];
-                self.rest = &data[len..];
-                Ok(Mp4Box { kind, payload: &data[header_len..len], whole: &data[..len] })
-            }
+        // On an error the rest is not read: its framing is lost.
+        self.rest = &[];
+        let (kind, header_len, size) = match header(data) {
+            Ok(Some(h)) => h,
             Ok(None) => {
-                let kind = data.get(4..8).map(|k| [k[0], k[1], k[2], k[3]]).unwrap_or(*b"????");
-                self.rest = &[];
-                Err(Mp4Error::Truncated(Fourcc(kind)))
+                let kind = data.get(4..).and_then(|k| k.first_chunk()).copied().unwrap_or(*b"????");
+                return Some(Err(Mp4Error::Truncated(Fourcc(kind))));
             }
-            Err(e) => {
-                self.rest = &[];
-                Err(e)
-            }
+            Err(e) => return Some(Err(e)),
         };
-        Some(result)
+        let Some((whole, rest)) = data.split_at_checked(size) else {
+            return Some(Err(Mp4Error::Truncated(Fourcc(kind))));
+        };
+        self.rest = rest;
+        // The header is within the box: `header` checked that size >= header_len.
+        Some(Ok(Mp4Box { kind, payload: whole.get(header_len..).unwrap_or_default(), whole }))
     }
 }
 
@@ -147,53 +152,90 @@ fn child<'a>(payload: &'a [u8], kind: &[u8; 4]) -> Result<Option<Mp4Box<'a>>, Mp
     Ok(None)
 }
 
-/// Big-endian reader over a box payload; every read is checked.
+/// Big-endian reader over a box payload; every read is checked. A read that does not fit
+/// gives zeros (or an empty string) and keeps the first error, which [`Reader::done`] returns:
+/// a box's fields are read straight through and checked once, where their values are used,
+/// rather than one `?` per field.
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
     kind: Fourcc,
+    error: Option<Mp4Error>,
 }
 
 impl<'a> Reader<'a> {
     fn new(data: &'a [u8], kind: &[u8; 4]) -> Self {
-        Reader { data, pos: 0, kind: Fourcc(*kind) }
+        Reader { data, pos: 0, kind: Fourcc(*kind), error: None }
     }
-    fn bytes(&mut self, n: usize) -> Result<&'a [u8], Mp4Error> {
-        let end = self.pos.checked_add(n).ok_or(Mp4Error::Truncated(self.kind))?;
-        let out = self.data.get(self.pos..end).ok_or(Mp4Error::Truncated(self.kind))?;
-        self.pos = end;
-        Ok(out)
+    /// Ok if every read so far fitted, else the first error.
+    fn done(&self) -> Result<(), Mp4Error> {
+        self.error.map_or(Ok(()), Err)
     }
-    fn u8(&mut self) -> Result<u8, Mp4Error> {
-        Ok(self.bytes(1)?[0])
+    fn fail(&mut self, e: Mp4Error) {
+        self.error.get_or_insert(e);
     }
-    fn u32(&mut self) -> Result<u32, Mp4Error> {
-        let b = self.bytes(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    fn unread(&self) -> &'a [u8] {
+        self.data.get(self.pos..).unwrap_or_default()
     }
-    fn u64(&mut self) -> Result<u64, Mp4Error> {
-        let hi = self.u32()? as u64;
-        Ok((hi << 32) | self.u32()? as u64)
+    fn bytes(&mut self, n: usize) -> &'a [u8] {
+        match self.unread().get(..n) {
+            Some(out) => {
+                self.pos += n;
+                out
+            }
+            None => {
+                self.fail(Mp4Error::Truncated(self.kind));
+                &[]
+            }
+        }
+    }
+    /// The next `N` bytes, as an array: the numbers' reads, with no index to check.
+    fn array<const N: usize>(&mut self) -> [u8; N] {
+        match self.unread().first_chunk::<N>() {
+            Some(&out) => {
+                self.pos += N;
+                out
+            }
+            None => {
+                self.fail(Mp4Error::Truncated(self.kind));
+                [0; N]
+            }
+        }
+    }
+    fn u8(&mut self) -> u8 {
+        let [b] = self.array();
+        b
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_be_bytes(self.array())
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from_be_bytes(self.array())
     }
     /// Version byte and 24-bit flags of a full box.
-    fn full_header(&mut self) -> Result<(u8, u32), Mp4Error> {
-        let v = self.u32()?;
-        Ok(((v >> 24) as u8, v & 0x00ff_ffff))
+    fn full_header(&mut self) -> (u8, u32) {
+        let v = self.u32();
+        ((v >> 24) as u8, v & 0x00ff_ffff)
     }
-    fn skip(&mut self, n: usize) -> Result<(), Mp4Error> {
-        self.bytes(n).map(|_| ())
+    fn skip(&mut self, n: usize) {
+        self.bytes(n);
     }
     /// A NUL-terminated UTF-8 string; the NUL is consumed but not returned.
-    fn c_str(&mut self) -> Result<&'a str, Mp4Error> {
-        let rest = self.data.get(self.pos..).unwrap_or_default();
-        let len = rest.iter().position(|&b| b == 0).ok_or(Mp4Error::Truncated(self.kind))?;
-        let text = self.bytes(len)?;
-        self.skip(1)?;
-        core::str::from_utf8(text).map_err(|_| Mp4Error::BadField(self.kind, "string is not UTF-8"))
+    fn c_str(&mut self) -> &'a str {
+        let Some(len) = self.unread().iter().position(|&b| b == 0) else {
+            self.fail(Mp4Error::Truncated(self.kind));
+            return "";
+        };
+        let text = self.bytes(len);
+        self.skip(1);
+        core::str::from_utf8(text).unwrap_or_else(|_| {
+            self.fail(Mp4Error::BadField(self.kind, "string is not UTF-8"));
+            ""
+        })
     }
     /// Everything not read yet.
     fn rest(&mut self) -> &'a [u8] {
-        let rest = self.data.get(self.pos..).unwrap_or_default();
+        let rest = self.unread();
         self.pos = self.data.len();
         rest
     }

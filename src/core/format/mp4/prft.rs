@@ -17,10 +17,11 @@ const NTP_UNIX_OFFSET_S: u64 = 2_208_988_800;
 
 pub fn parse_prft(payload: &[u8]) -> Result<ProducerTime, Mp4Error> {
     let mut r = Reader::new(payload, b"prft");
-    let (version, _) = r.full_header()?;
-    let track_id = r.u32()?;
-    let ntp = r.u64()?;
-    let media_time = if version == 0 { r.u32()? as u64 } else { r.u64()? };
+    let (version, _) = r.full_header();
+    let track_id = r.u32();
+    let ntp = r.u64();
+    let media_time = if version == 0 { r.u32() as u64 } else { r.u64() };
+    r.done()?;
     let secs = (ntp >> 32) as f64 - NTP_UNIX_OFFSET_S as f64;
     let frac = (ntp & 0xffff_ffff) as f64 / 4_294_967_296.0;
     Ok(ProducerTime { track_id, wall_clock_ms: (secs + frac) * 1000.0, media_time })
