@@ -18,7 +18,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 
 const GLUE_MODULE = "./liveshop_bg.js";
-const CLOSURE_SHIM = /^wasm_bindgen__convert__closures_+invoke__h[0-9a-f]{16}$/;
+// A shim's name may end in `_<n>` where two shims' hashes are the same.
+const CLOSURE_SHIM = "wasm_bindgen__convert__closures_+invoke__h[0-9a-f]{16}(?:_[0-9]+)?";
 const [wasmPath, jsPath, ...typesPaths] = process.argv.slice(2);
 let wasm = readFileSync(wasmPath);
 let js = readFileSync(jsPath, "utf8");
@@ -142,7 +143,7 @@ function renameClosureShims() {
   for (let i = 0; i < count; i++) {
     const [field, afterField] = readName(wasm, p);
     const descEnd = leb(wasm, afterField + 1)[1]; // kind, index
-    const newField = CLOSURE_SHIM.test(field) ? `closure${renames.size}` : field;
+    const newField = new RegExp(`^${CLOSURE_SHIM}$`).test(field) ? `closure${renames.size}` : field;
     if (newField !== field) renames.set(field, newField);
     entries.push(Buffer.concat([name(newField), wasm.subarray(afterField, descEnd)]));
     p = descEnd;
@@ -154,7 +155,12 @@ function renameClosureShims() {
     console.warn(`short-imports: left the closure shims' names as they are; taken: ${taken.join(", ")}`);
     return;
   }
-  const rename = (text) => text.replace(/wasm_bindgen__convert__closures_+invoke__h[0-9a-f]{16}/g, (n) => renames.get(n) ?? n);
+  // Every shim the glue names must be one the wasm exports: a name left half-renamed would
+  // only show as "not a function" when that closure first runs.
+  const rename = (text) => text.replace(new RegExp(`\\b${CLOSURE_SHIM}\\b`, "g"), (n) => {
+    if (!renames.has(n)) throw new Error(`short-imports: the glue names a closure shim the wasm does not export: ${n}`);
+    return renames.get(n);
+  });
   wasm = withSection(exports, count, entries);
   writeFileSync(wasmPath, wasm);
   js = rename(js);
