@@ -188,9 +188,16 @@ fn coded_error(message: &str, code: &str) -> JsValue {
     err.into()
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `Reflect.set` with the key passed as text (no string made on this side) and without
+    /// `js_sys`'s exception handling: a property of a plain object we made sets without one.
+    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
+    fn set_field(target: &Object, key: &str, value: &JsValue);
+}
+
 fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
-    // Setting a property on a plain object we made cannot fail.
-    Reflect::set(obj, &key.into(), &value.into()).ok();
+    set_field(obj, key, &value.into());
 }
 
 fn opt(v: Option<f64>) -> JsValue {
