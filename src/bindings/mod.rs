@@ -175,6 +175,11 @@ fn js_error(e: &PlayerError) -> JsValue {
     coded_error(&e.to_string(), e.code())
 }
 
+/// A wrong option as a JavaScript `Error` with its `code`.
+fn invalid_option(e: options::Invalid) -> JsValue {
+    js_error(&e.into())
+}
+
 /// A refused `buy()` as a JavaScript `Error` with its `code`.
 fn order_error(e: &OrderError) -> JsValue {
     coded_error(&e.to_string(), e.code())
@@ -412,8 +417,8 @@ impl LivePlayer {
         video: HtmlVideoElement,
         #[wasm_bindgen(unchecked_param_type = "LivePlayerOptions")] options: JsValue,
     ) -> Result<LivePlayer, JsValue> {
-        let mut config = options::live_config(&options, &absolute_url).map_err(|e| js_error(&e))?;
-        let rewind_config = options::rewind_config(&options, &absolute_url, &config).map_err(|e| js_error(&e))?;
+        let mut config = options::live_config(&options, &absolute_url).map_err(invalid_option)?;
+        let rewind_config = options::rewind_config(&options, &absolute_url, &config).map_err(invalid_option)?;
         let rewind = Rc::new(Rewind::new(rewind_config, config.link_allowlist.clone(), video.clone()));
         let has_orders = config.orders_url.is_some();
         config.order_seed = seed();

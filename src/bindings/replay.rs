@@ -143,7 +143,7 @@ impl ReplayPlayer {
         video: HtmlVideoElement,
         #[wasm_bindgen(unchecked_param_type = "ReplayPlayerOptions")] options: JsValue,
     ) -> Result<ReplayPlayer, JsValue> {
-        let config = super::options::replay_config(&options, &absolute_url).map_err(|e| js_error(&e))?;
+        let config = super::options::replay_config(&options, &absolute_url).map_err(super::invalid_option)?;
         ReplayPlayer::with_config(video, config, Rc::new(Listeners::default()), &[]).map_err(|e| js_error(&e))
     }
 }
