@@ -353,11 +353,16 @@ fn order_object(u: &OrderUpdate) -> Object {
     o
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `crypto.randomUUID()`; it throws where the page lacks it (outside secure contexts).
+    #[wasm_bindgen(js_namespace = crypto, js_name = randomUUID, catch)]
+    fn crypto_random_uuid() -> Result<String, JsValue>;
+}
+
 /// `crypto.randomUUID()`, where the page has it (secure contexts).
 fn random_uuid() -> Option<String> {
-    let crypto = Reflect::get(&js_sys::global(), &"crypto".into()).ok()?;
-    let f: Function = Reflect::get(&crypto, &"randomUUID".into()).ok()?.dyn_into().ok()?;
-    f.call0(&crypto).ok()?.as_string()
+    crypto_random_uuid().ok()
 }
 
 /// `buy()` promises waiting for their order's final state.
