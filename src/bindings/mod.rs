@@ -368,15 +368,18 @@ fn random_uuid() -> Option<String> {
 /// `buy()` promises waiting for their order's final state.
 type Waiting = RefCell<Vec<(IntentId, Function)>>;
 
+/// Takes out of `waiting` the promises waiting on `id` (an intent, a seek): they are
+/// resolved once the list is no longer borrowed.
+fn take_waiting(waiting: &mut Vec<(u64, Function)>, id: u64) -> Vec<(u64, Function)> {
+    let (done, rest) = waiting.drain(..).partition(|(i, _)| *i == id);
+    *waiting = rest;
+    done
+}
+
 /// Resolves the `buy()` promises waiting on `intent` with its final state.
 fn settle_orders(waiting: &Waiting, intent: IntentId, payload: &JsValue) {
-    let done: Vec<Function> = {
-        let mut w = waiting.borrow_mut();
-        let (done, rest) = w.drain(..).partition(|(id, _)| *id == intent);
-        *w = rest;
-        done.into_iter().map(|(_, f)| f).collect()
-    };
-    for resolve in done {
+    let done = take_waiting(&mut waiting.borrow_mut(), intent);
+    for (_, resolve) in done {
         resolve.call1(&JsValue::NULL, payload).ok();
     }
 }
