@@ -175,6 +175,11 @@ fn js_error(e: &PlayerError) -> JsValue {
     coded_error(&e.to_string(), e.code())
 }
 
+/// A wrong option as a JavaScript `Error` with its `code`.
+fn invalid_option(e: options::Invalid) -> JsValue {
+    js_error(&e.into())
+}
+
 /// A refused `buy()` as a JavaScript `Error` with its `code`.
 fn order_error(e: &OrderError) -> JsValue {
     coded_error(&e.to_string(), e.code())
@@ -188,9 +193,16 @@ fn coded_error(message: &str, code: &str) -> JsValue {
     err.into()
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `Reflect.set` with the key passed as text (no string made on this side) and without
+    /// `js_sys`'s exception handling: a property of a plain object we made sets without one.
+    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
+    fn set_field(target: &Object, key: &str, value: &JsValue);
+}
+
 fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
-    // Setting a property on a plain object we made cannot fail.
-    Reflect::set(obj, &key.into(), &value.into()).ok();
+    set_field(obj, key, &value.into());
 }
 
 fn opt(v: Option<f64>) -> JsValue {
@@ -341,25 +353,33 @@ fn order_object(u: &OrderUpdate) -> Object {
     o
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `crypto.randomUUID()`; it throws where the page lacks it (outside secure contexts).
+    #[wasm_bindgen(js_namespace = crypto, js_name = randomUUID, catch)]
+    fn crypto_random_uuid() -> Result<String, JsValue>;
+}
+
 /// `crypto.randomUUID()`, where the page has it (secure contexts).
 fn random_uuid() -> Option<String> {
-    let crypto = Reflect::get(&js_sys::global(), &"crypto".into()).ok()?;
-    let f: Function = Reflect::get(&crypto, &"randomUUID".into()).ok()?.dyn_into().ok()?;
-    f.call0(&crypto).ok()?.as_string()
+    crypto_random_uuid().ok()
 }
 
 /// `buy()` promises waiting for their order's final state.
 type Waiting = RefCell<Vec<(IntentId, Function)>>;
 
+/// Takes out of `waiting` the promises waiting on `id` (an intent, a seek): they are
+/// resolved once the list is no longer borrowed.
+fn take_waiting(waiting: &mut Vec<(u64, Function)>, id: u64) -> Vec<(u64, Function)> {
+    let (done, rest) = waiting.drain(..).partition(|(i, _)| *i == id);
+    *waiting = rest;
+    done
+}
+
 /// Resolves the `buy()` promises waiting on `intent` with its final state.
 fn settle_orders(waiting: &Waiting, intent: IntentId, payload: &JsValue) {
-    let done: Vec<Function> = {
-        let mut w = waiting.borrow_mut();
-        let (done, rest) = w.drain(..).partition(|(id, _)| *id == intent);
-        *w = rest;
-        done.into_iter().map(|(_, f)| f).collect()
-    };
-    for resolve in done {
+    let done = take_waiting(&mut waiting.borrow_mut(), intent);
+    for (_, resolve) in done {
         resolve.call1(&JsValue::NULL, payload).ok();
     }
 }
@@ -405,8 +425,8 @@ impl LivePlayer {
         video: HtmlVideoElement,
         #[wasm_bindgen(unchecked_param_type = "LivePlayerOptions")] options: JsValue,
     ) -> Result<LivePlayer, JsValue> {
-        let mut config = options::live_config(&options, &absolute_url).map_err(|e| js_error(&e))?;
-        let rewind_config = options::rewind_config(&options, &absolute_url, &config).map_err(|e| js_error(&e))?;
+        let mut config = options::live_config(&options, &absolute_url).map_err(invalid_option)?;
+        let rewind_config = options::rewind_config(&options, &absolute_url, &config).map_err(invalid_option)?;
         let rewind = Rc::new(Rewind::new(rewind_config, config.link_allowlist.clone(), video.clone()));
         let has_orders = config.orders_url.is_some();
         config.order_seed = seed();

@@ -11,26 +11,39 @@ use crate::core::orders::OrderError;
 use crate::core::replay::ReplayConfig;
 use crate::core::{LiveConfig, PlayerError};
 
-fn invalid(field: &'static str, reason: &str) -> PlayerError {
-    PlayerError::InvalidOption { field, reason: reason.into() }
+/// A field that is wrong, and why: two words while the options are read (each read's `?`
+/// stays small), a `PlayerError` once they have been.
+pub struct Invalid {
+    field: &'static str,
+    reason: &'static str,
+}
+
+impl From<Invalid> for PlayerError {
+    fn from(e: Invalid) -> Self {
+        PlayerError::InvalidOption { field: e.field, reason: e.reason.into() }
+    }
+}
+
+fn invalid(field: &'static str, reason: &'static str) -> Invalid {
+    Invalid { field, reason }
 }
 
 /// The field, unless it is missing, `undefined` or `null`.
-fn field(options: &JsValue, name: &'static str) -> Result<Option<JsValue>, PlayerError> {
+fn field(options: &JsValue, name: &'static str) -> Result<Option<JsValue>, Invalid> {
     let value = Reflect::get(options, &name.into()).map_err(|_| invalid(name, "cannot be read"))?;
     Ok((!value.is_undefined() && !value.is_null()).then_some(value))
 }
 
-fn string(options: &JsValue, name: &'static str) -> Result<Option<String>, PlayerError> {
+fn string(options: &JsValue, name: &'static str) -> Result<Option<String>, Invalid> {
     field(options, name)?.map(|v| v.as_string().ok_or_else(|| invalid(name, "must be a string"))).transpose()
 }
 
-fn number(options: &JsValue, name: &'static str) -> Result<Option<f64>, PlayerError> {
+fn number(options: &JsValue, name: &'static str) -> Result<Option<f64>, Invalid> {
     let n = field(options, name)?.map(|v| v.as_f64().ok_or_else(|| invalid(name, "must be a number")));
     n.transpose()?.map(|n| if n.is_finite() { Ok(n) } else { Err(invalid(name, "must be finite")) }).transpose()
 }
 
-fn strings(options: &JsValue, name: &'static str) -> Result<Option<Vec<String>>, PlayerError> {
+fn strings(options: &JsValue, name: &'static str) -> Result<Option<Vec<String>>, Invalid> {
     let Some(value) = field(options, name)? else { return Ok(None) };
     if !Array::is_array(&value) {
         return Err(invalid(name, "must be an array of strings"));
@@ -47,12 +60,12 @@ fn url(
     options: &JsValue,
     name: &'static str,
     resolve: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<String>, PlayerError> {
+) -> Result<Option<String>, Invalid> {
     string(options, name)?.map(|u| resolve(&u).ok_or_else(|| invalid(name, "not a URL"))).transpose()
 }
 
 /// Reads the live player's options; URLs are resolved with `resolve` (against the page).
-pub fn live_config(options: &JsValue, resolve: &dyn Fn(&str) -> Option<String>) -> Result<LiveConfig, PlayerError> {
+pub fn live_config(options: &JsValue, resolve: &dyn Fn(&str) -> Option<String>) -> Result<LiveConfig, Invalid> {
     if !options.is_object() {
         return Err(invalid("options", "must be an object with at least `src`"));
     }
@@ -88,7 +101,7 @@ pub fn purchase(options: &JsValue, cue_id: String, new_key: fn() -> Option<Strin
 }
 
 /// Reads the replay player's options; URLs are resolved with `resolve` (against the page).
-pub fn replay_config(options: &JsValue, resolve: &dyn Fn(&str) -> Option<String>) -> Result<ReplayConfig, PlayerError> {
+pub fn replay_config(options: &JsValue, resolve: &dyn Fn(&str) -> Option<String>) -> Result<ReplayConfig, Invalid> {
     if !options.is_object() {
         return Err(invalid("options", "must be an object with at least `src`"));
     }
@@ -112,7 +125,7 @@ pub fn rewind_config(
     options: &JsValue,
     resolve: &dyn Fn(&str) -> Option<String>,
     live: &LiveConfig,
-) -> Result<Option<ReplayConfig>, PlayerError> {
+) -> Result<Option<ReplayConfig>, Invalid> {
     let Some(src) = url(options, "rewindSrc", resolve)? else { return Ok(None) };
     let mut config = ReplayConfig::new(src);
     config.link_allowlist = live.link_allowlist.clone();

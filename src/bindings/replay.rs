@@ -143,7 +143,7 @@ impl ReplayPlayer {
         video: HtmlVideoElement,
         #[wasm_bindgen(unchecked_param_type = "ReplayPlayerOptions")] options: JsValue,
     ) -> Result<ReplayPlayer, JsValue> {
-        let config = super::options::replay_config(&options, &absolute_url).map_err(|e| js_error(&e))?;
+        let config = super::options::replay_config(&options, &absolute_url).map_err(super::invalid_option)?;
         ReplayPlayer::with_config(video, config, Rc::new(Listeners::default()), &[]).map_err(|e| js_error(&e))
     }
 }
@@ -179,13 +179,8 @@ impl ReplayPlayer {
                 }
                 ReplayEvent::Seeked { seek, position_ms, superseded } => {
                     let payload: JsValue = seek_object(*seek, *position_ms, *superseded).into();
-                    let done: Vec<Function> = {
-                        let mut p = pending.borrow_mut();
-                        let (done, rest) = p.seeks.drain(..).partition(|(id, _)| id == seek);
-                        p.seeks = rest;
-                        done.into_iter().map(|(_, f)| f).collect()
-                    };
-                    for resolve in done {
+                    let done = super::take_waiting(&mut pending.borrow_mut().seeks, *seek);
+                    for (_, resolve) in done {
                         resolve.call1(&JsValue::NULL, &payload).ok();
                     }
                     ("seeked", payload)

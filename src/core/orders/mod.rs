@@ -250,6 +250,14 @@ impl Order {
     fn storage_key(&self) -> String {
         text::concat(&[PREFIX, &self.intent.key])
     }
+    /// `lock() == lock`, without making the name.
+    fn locked_by(&self, lock: &str) -> bool {
+        lock.strip_prefix(PREFIX) == Some(&self.intent.product_id)
+    }
+    /// `storage_key() == key`, without making the key.
+    fn stored_as(&self, key: &str) -> bool {
+        key.strip_prefix(PREFIX) == Some(&self.intent.key)
+    }
     fn result(&self) -> OrderResult {
         OrderResult {
             status: self.status,
@@ -266,45 +274,54 @@ impl Order {
             result: self.result(),
         }
     }
+    /// The stored record: the intent, its body and where it stands.
     fn record(&self) -> Vec<u8> {
         let i = &self.intent;
+        let body = text::lossy(&self.body);
+        let quantity = text::u64_to_string(i.quantity.into());
+        let (shown, tapped) = (text::f64_to_string(i.shown_at.get()), text::f64_to_string(i.tapped_at.get()));
+        let latency = text::f64_to_string(i.latency_ms);
+        let attempts = text::u64_to_string(self.attempts.into());
         write_record(&[
-            ("key", i.key.clone()),
-            ("cue", i.cue_id.clone()),
-            ("product", i.product_id.clone()),
-            ("quantity", i.quantity.to_string()),
-            ("shown", text::f64_to_string(i.shown_at.get())),
-            ("tapped", text::f64_to_string(i.tapped_at.get())),
-            ("latency", text::f64_to_string(i.latency_ms)),
-            ("token", i.user_token.clone()),
-            ("status", self.status.to_wire().to_string()),
-            ("order", self.order_id.clone().unwrap_or_default()),
-            ("attempts", self.attempts.to_string()),
-            ("body", text::lossy(&self.body)),
+            ("key", &i.key),
+            ("cue", &i.cue_id),
+            ("product", &i.product_id),
+            ("quantity", &quantity),
+            ("shown", &shown),
+            ("tapped", &tapped),
+            ("latency", &latency),
+            ("token", &i.user_token),
+            ("status", self.status.to_wire()),
+            ("order", self.order_id.as_deref().unwrap_or_default()),
+            ("attempts", &attempts),
+            ("body", &body),
         ])
+    }
+    /// The message telling other tabs this order goes out (with its body) or was decided.
+    fn message(&self, order_id: Option<&str>, body: &[u8]) -> Vec<u8> {
+        let i = &self.intent;
+        message(&i.cue_id, &i.product_id, &i.key, self.status, order_id, body)
     }
     /// An order from a stored record, with its stored key and body.
     fn from_record(id: IntentId, bytes: &[u8]) -> Option<Order> {
-        let fields = read_record(bytes)?;
-        let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-        let num = |n: &str| get(n).and_then(|v| text::parse_f64(&v)).filter(|v| v.is_finite());
+        let mut r = read_record(bytes)?;
         let intent = Intent {
-            cue_id: get("cue")?,
-            product_id: get("product")?,
-            quantity: get("quantity")?.parse().ok()?,
-            shown_at: ServerTime::new(num("shown")?),
-            tapped_at: ServerTime::new(num("tapped")?),
-            latency_ms: num("latency")?,
-            user_token: get("token")?,
-            key: get("key").filter(|k| !k.is_empty())?,
+            cue_id: r.take("cue")?,
+            product_id: r.take("product")?,
+            quantity: r.take("quantity")?.parse().ok()?,
+            shown_at: ServerTime::new(r.num("shown")?),
+            tapped_at: ServerTime::new(r.num("tapped")?),
+            latency_ms: r.num("latency")?,
+            user_token: r.take("token")?,
+            key: r.non_empty("key")?,
         };
-        let mut order = Order::new(id, intent, get("body")?.into_bytes());
+        let mut order = Order::new(id, intent, r.take("body")?.into_bytes());
         order.stored = true;
-        order.attempts = get("attempts").and_then(|a| a.parse().ok()).unwrap_or(0);
-        order.order_id = get("order").filter(|o| !o.is_empty());
+        order.attempts = r.take("attempts").and_then(|a| a.parse().ok()).unwrap_or(0);
+        order.order_id = r.non_empty("order");
         // A decided order's record stays until a page reports it (see `finish`). An `error`
         // is no decision: it goes out again.
-        if let Some(status) = get("status").and_then(|s| OrderStatus::from_wire(&s)).filter(|s| s.is_final()) {
+        if let Some(status) = r.take("status").and_then(|s| OrderStatus::from_wire(&s)).filter(|s| s.is_final()) {
             order.status = status;
             order.phase = Phase::Done;
         }
@@ -367,28 +384,34 @@ struct Message {
     body: Vec<u8>,
 }
 
+/// A message's bytes: a record of the order's names, where it stands and the body it goes out
+/// with (empty with a decision).
+fn message(cue: &str, product: &str, key: &str, status: OrderStatus, order_id: Option<&str>, body: &[u8]) -> Vec<u8> {
+    write_record(&[
+        ("cue", cue),
+        ("product", product),
+        ("key", key),
+        ("status", status.to_wire()),
+        ("order", order_id.unwrap_or_default()),
+        ("body", &text::lossy(body)),
+    ])
+}
+
 impl Message {
+    #[cfg(test)]
     fn encode(&self) -> Vec<u8> {
-        write_record(&[
-            ("cue", self.cue.clone()),
-            ("product", self.product.clone()),
-            ("key", self.key.clone()),
-            ("status", self.status.to_wire().to_string()),
-            ("order", self.order_id.clone().unwrap_or_default()),
-            ("body", text::lossy(&self.body)),
-        ])
+        message(&self.cue, &self.product, &self.key, self.status, self.order_id.as_deref(), &self.body)
     }
     fn decode(bytes: &[u8]) -> Option<Message> {
-        let fields = read_record(bytes)?;
-        let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        let mut r = read_record(bytes)?;
         Some(Message {
             // Pages from before the cue was sent say none: their decisions join no tap.
-            cue: get("cue").unwrap_or_default(),
-            product: get("product")?,
-            key: get("key")?,
-            status: OrderStatus::from_wire(&get("status")?)?,
-            order_id: get("order").filter(|o| !o.is_empty()),
-            body: get("body").unwrap_or_default().into_bytes(),
+            cue: r.take("cue").unwrap_or_default(),
+            product: r.take("product")?,
+            key: r.take("key")?,
+            status: OrderStatus::from_wire(&r.take("status")?)?,
+            order_id: r.non_empty("order"),
+            body: r.take("body").unwrap_or_default().into_bytes(),
         })
     }
 }
@@ -557,26 +580,20 @@ impl OrderClient {
 
     pub fn handle_storage(&mut self, out: &mut Ops, now: Instant, result: StorageResult) {
         match result {
-            StorageResult::Stored { key } => {
-                if let Some(i) = self.orders.iter().position(|o| o.storage_key() == key) {
-                    self.orders[i].stored = true;
-                    self.try_send(out, now, i);
-                }
-            }
-            StorageResult::Failed { op: StorageOp::Put { key, .. }, .. } => {
-                // Not durable, but sent: see the module doc.
-                if let Some(i) = self.orders.iter().position(|o| o.storage_key() == key) {
+            // A failed write is not durable, but sent all the same: see the module doc.
+            StorageResult::Stored { key } | StorageResult::Failed { op: StorageOp::Put { key, .. }, .. } => {
+                if let Some(i) = self.orders.iter().position(|o| o.stored_as(&key)) {
                     self.orders[i].stored = true;
                     self.try_send(out, now, i);
                 }
             }
             StorageResult::Listed { prefix, entries } if prefix == PREFIX => {
                 for (key, value) in entries {
-                    if self.orders.iter().any(|o| o.storage_key() == key) {
+                    if self.orders.iter().any(|o| o.stored_as(&key)) {
                         continue;
                     }
                     let Some(order) = Order::from_record(self.last_intent + 1, &value) else { continue };
-                    if order.storage_key() != key
+                    if !order.stored_as(&key)
                         || self.orders.iter().any(|o| o.intent.product_id == order.intent.product_id)
                     {
                         continue;
@@ -599,7 +616,7 @@ impl OrderClient {
     pub fn handle_tab(&mut self, out: &mut Ops, now: Instant, event: TabEvent) {
         match event {
             TabEvent::Acquired { lock } => {
-                match self.orders.iter().position(|o| o.lock() == lock && !o.locked && !o.status.is_final()) {
+                match self.orders.iter().position(|o| o.locked_by(&lock) && !o.locked && !o.status.is_final()) {
                     Some(i) => {
                         self.orders[i].locked = true;
                         self.try_send(out, now, i);
@@ -781,15 +798,7 @@ impl OrderClient {
         o.error = error;
         o.phase = Phase::Done;
         if ours && status != OrderStatus::Error {
-            let m = Message {
-                cue: o.intent.cue_id.clone(),
-                product: o.intent.product_id.clone(),
-                key: o.intent.key.clone(),
-                status,
-                order_id: o.order_id.clone(),
-                body: Vec::new(),
-            };
-            out.push(Output::Tab(TabOp::Broadcast { message: m.encode() }));
+            out.push(Output::Tab(TabOp::Broadcast { message: o.message(o.order_id.as_deref(), &[]) }));
         }
         // The decision replaces the intent in storage, so a tab reloaded before it heard the
         // answer shows it when it comes back (and deletes it then: see `handle_storage`).
@@ -822,15 +831,8 @@ impl OrderClient {
         if o.phase != Phase::Idle || !o.stored || !o.locked || o.status.is_final() {
             return;
         }
-        let m = Message {
-            cue: o.intent.cue_id.clone(),
-            product: o.intent.product_id.clone(),
-            key: o.intent.key.clone(),
-            status: OrderStatus::Pending,
-            order_id: None,
-            body: o.body.clone(),
-        };
-        out.push(Output::Tab(TabOp::Broadcast { message: m.encode() }));
+        // `Pending` (checked above), with the body other tabs are to take.
+        out.push(Output::Tab(TabOp::Broadcast { message: o.message(None, &o.body) }));
         self.send(out, now, i, Step::Post);
     }
 
@@ -840,42 +842,18 @@ impl OrderClient {
         let auth = ("Authorization".to_string(), text::concat(&["Bearer ", &o.intent.user_token]));
         o.first_sent.get_or_insert(now);
         let base = self.orders_url.trim_end_matches('/');
-        let request = match (step, &o.attempt_url) {
-            (Step::Lookup, _) => Request {
-                id,
-                kind: RequestKind::Api,
-                method: Method::Get,
-                url: text::concat(&[base, "/orders?key=", &encode(&o.intent.key)]),
-                headers: vec![auth],
-                body: None,
-                range: None,
-            },
-            (Step::Poll, Some(url)) => Request {
-                id,
-                kind: RequestKind::Api,
-                method: Method::Get,
-                url: url.clone(),
-                headers: vec![auth],
-                body: None,
-                range: None,
-            },
+        let mut headers = vec![auth];
+        let (method, url, body) = match (step, &o.attempt_url) {
+            (Step::Lookup, _) => (Method::Get, text::concat(&[base, "/orders?key=", &encode(&o.intent.key)]), None),
+            (Step::Poll, Some(url)) => (Method::Get, url.clone(), None),
             _ => {
                 o.attempts += 1;
-                Request {
-                    id,
-                    kind: RequestKind::Api,
-                    method: Method::Post,
-                    url: text::concat(&[base, "/orders"]),
-                    headers: vec![
-                        auth,
-                        ("Idempotency-Key".to_string(), o.intent.key.clone()),
-                        ("Content-Type".to_string(), "application/json".to_string()),
-                    ],
-                    body: Some(o.body.clone()),
-                    range: None,
-                }
+                headers.push(("Idempotency-Key".to_string(), o.intent.key.clone()));
+                headers.push(("Content-Type".to_string(), "application/json".to_string()));
+                (Method::Post, text::concat(&[base, "/orders"]), Some(o.body.clone()))
             }
         };
+        let request = Request { id, kind: RequestKind::Api, method, url, headers, body, range: None };
         o.head = None;
         o.answer.clear();
         o.phase = Phase::InFlight(id, step, now + ANSWER_TIMEOUT_MS);

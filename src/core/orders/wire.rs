@@ -221,34 +221,76 @@ impl Parser<'_> {
 /// The first line of a record: its format and version.
 pub const RECORD_HEADER: &str = "liveshop.order/1";
 
-fn escape(v: &str) -> String {
-    text::replace(&text::replace(&text::replace(v, "%", "%25"), "\r", "%0D"), "\n", "%0A")
-}
-
-fn unescape(v: &str) -> String {
-    text::replace(&text::replace(&text::replace(v, "%0A", "\n"), "%0D", "\r"), "%25", "%")
-}
-
 /// A record of `name=value` lines.
-pub fn write_record(fields: &[(&str, String)]) -> Vec<u8> {
+pub fn write_record(fields: &[(&str, &str)]) -> Vec<u8> {
     let mut o = String::from(RECORD_HEADER);
     for (n, v) in fields {
         o.push('\n');
         o.push_str(n);
         o.push('=');
-        o.push_str(&escape(v));
+        for c in v.chars() {
+            match c {
+                '%' => o.push_str("%25"),
+                '\r' => o.push_str("%0D"),
+                '\n' => o.push_str("%0A"),
+                c => o.push(c),
+            }
+        }
     }
     o.into_bytes()
 }
 
+/// A value with `%25`, `%0D` and `%0A` turned back into what they stand for; any other `%`
+/// stays as it is.
+fn unescape(v: &str) -> String {
+    let mut o = String::with_capacity(v.len());
+    let mut rest = v;
+    while let Some((before, after)) = rest.split_once('%') {
+        o.push_str(before);
+        let c = match after.get(..2) {
+            Some("25") => '%',
+            Some("0D") => '\r',
+            Some("0A") => '\n',
+            _ => {
+                o.push('%');
+                rest = after;
+                continue;
+            }
+        };
+        o.push(c);
+        rest = after.get(2..).unwrap_or_default();
+    }
+    o.push_str(rest);
+    o
+}
+
+/// The fields of a record, each taken out once by name.
+pub struct Record(Vec<(String, String)>);
+
+impl Record {
+    /// The value of the first field named `name`, taken out of the record.
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        let i = self.0.iter().position(|(n, _)| n == name)?;
+        Some(self.0.swap_remove(i).1)
+    }
+    /// A finite number.
+    pub fn num(&mut self, name: &str) -> Option<f64> {
+        self.take(name).and_then(|v| text::parse_f64(&v)).filter(|v| v.is_finite())
+    }
+    /// A non-empty string.
+    pub fn non_empty(&mut self, name: &str) -> Option<String> {
+        self.take(name).filter(|v| !v.is_empty())
+    }
+}
+
 /// The fields of a record, or `None` if it is not one.
-pub fn read_record(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+pub fn read_record(bytes: &[u8]) -> Option<Record> {
     let text = core::str::from_utf8(bytes).ok()?;
     let mut lines = text.split('\n');
     if lines.next()? != RECORD_HEADER {
         return None;
     }
-    Some(lines.filter_map(|l| l.split_once('=')).map(|(n, v)| (n.to_string(), unescape(v))).collect())
+    Some(Record(lines.filter_map(|l| l.split_once('=')).map(|(n, v)| (n.to_string(), unescape(v))).collect()))
 }
 
 #[cfg(test)]
@@ -279,9 +321,19 @@ mod tests {
 
     #[test]
     fn a_record_keeps_values_with_line_breaks_and_percent_signs() {
-        let bytes = write_record(&[("a", "x\ny%0A=z".into()), ("b", String::new())]);
-        let r = read_record(&bytes).unwrap();
-        assert_eq!(r, [("a".to_string(), "x\ny%0A=z".to_string()), ("b".to_string(), String::new())]);
-        assert_eq!(read_record(b"other\na=b"), None);
+        let bytes = write_record(&[("a", "x\ny%0A=z\r"), ("b", "")]);
+        let mut r = read_record(&bytes).unwrap();
+        assert_eq!((r.take("a").as_deref(), r.take("b").as_deref()), (Some("x\ny%0A=z\r"), Some("")));
+        assert_eq!(r.take("a"), None);
+        assert!(read_record(b"other\na=b").is_none());
+    }
+
+    #[test]
+    fn unescaping_undoes_the_three_escapes_and_keeps_any_other_percent_sign() {
+        // What the chain of replacements this replaced did, on the cases where order matters.
+        let chain = |v: &str| v.replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%");
+        for v in ["", "%", "%2", "%25", "%250A", "%%0A", "%0%0D", "a%0Ab%0Dc%25d%", "%2%25", "é%0Aé", "%é0A"] {
+            assert_eq!(unescape(v), chain(v), "{v:?}");
+        }
     }
 }
