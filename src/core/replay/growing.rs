@@ -32,6 +32,16 @@ impl Growing {
         self.next_at = Some(now + if near_end { NEAR_END_RELOAD_MS } else { FAR_RELOAD_MS });
     }
 
+    /// Playback moved to within its look-ahead of the known end (a seek there, a rewind to a
+    /// product raised a moment ago): read again within a second, not at the far cadence the
+    /// last read set.
+    pub fn near_end(&mut self, now: Instant) {
+        let soon = now + NEAR_END_RELOAD_MS;
+        if self.urls.is_some() && self.next_at.is_some_and(|at| at > soon) {
+            self.next_at = Some(soon);
+        }
+    }
+
     /// The playlists to read again, once due; nothing more is due until the next `read`.
     pub fn take_due(&mut self, now: Instant) -> Option<(String, Option<String>)> {
         if self.next_at.is_some_and(|at| now >= at) {
@@ -63,6 +73,23 @@ mod tests {
 
     fn urls() -> (String, Option<String>) {
         ("https://o/vod/s/show.m3u8".into(), Some("https://o/vod/s/iframes.m3u8".into()))
+    }
+
+    #[test]
+    fn a_seek_near_the_end_brings_the_next_read_forward_to_within_a_second() {
+        let mut g = Growing::default();
+        g.read(Instant::new(0.0), false, urls(), false);
+        g.near_end(Instant::new(200.0));
+        assert_eq!(g.take_due(Instant::new(1_199.0)), None);
+        assert_eq!(g.take_due(Instant::new(1_200.0)), Some(urls()));
+        // A read in flight (nothing due) is left alone: its answer sets the next one.
+        g.near_end(Instant::new(1_300.0));
+        assert_eq!(g.deadline(), None);
+        // A finished show stays unread.
+        let mut ended = Growing::default();
+        ended.read(Instant::new(0.0), true, urls(), false);
+        ended.near_end(Instant::new(10.0));
+        assert_eq!(ended.deadline(), None);
     }
 
     #[test]

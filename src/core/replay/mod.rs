@@ -521,6 +521,9 @@ impl ReplayEngine {
             return Err(PlayerError::InvalidOption { field: "ms", reason: "must be a finite number".into() });
         }
         let target_s = crate::core::num::clamp(target_s, 0.0, (self.show.duration_s - 0.05).max(0.0));
+        if self.show.duration_s - target_s < AHEAD_S {
+            self.growing.near_end(self.now);
+        }
         if let Some(old) = self.seek.take() {
             self.out.event(ReplayEvent::Seeked { seek: old.id, position_ms: old.target_s * 1000.0, superseded: true });
         }
