@@ -176,7 +176,8 @@ impl<T: Clone> Loader<T> {
     }
 
     /// Cancels the media requests that satisfy `drop` (and nothing else).
-    pub fn cancel_media_where(&mut self, out: &mut Ops, drop: impl Fn(&T) -> bool) {
+    /// `drop` is a `dyn`: this compiles once per engine, not once per caller's closure.
+    pub fn cancel_media_where(&mut self, out: &mut Ops, drop: &dyn Fn(&T) -> bool) {
         self.queue.retain(|l| {
             let cancel = matches!(&l.piece, Piece::Media(m) if drop(m));
             if cancel {

@@ -467,7 +467,7 @@ impl LiveEngine {
                 }
                 let cancel = self.edge.apply(&m, &base, &mut self.target);
                 if !cancel.is_empty() {
-                    self.loader.cancel_media_where(&mut self.out, |f| cancel.contains(&f.media.uri));
+                    self.loader.cancel_media_where(&mut self.out, &|f| cancel.contains(&f.media.uri));
                 }
                 self.schedule_media();
                 self.schedule_reload();

@@ -326,7 +326,7 @@ impl ReplayEngine {
         self.advance(now);
         self.wants_play = false;
         self.out.push(Output::Pause);
-        self.loader.cancel_media_where(&mut self.out, |f| f.purpose == Purpose::Ahead);
+        self.loader.cancel_media_where(&mut self.out, &|f| f.purpose == Purpose::Ahead);
         self.schedule();
     }
 
@@ -538,7 +538,7 @@ impl ReplayEngine {
                 self.prefetched_bytes = self.prefetched_bytes.saturating_sub(held);
             }
         }
-        self.loader.cancel_media_where(&mut self.out, |_| true);
+        self.loader.cancel_media_where(&mut self.out, &|_| true);
         self.last_seek += 1;
         let id = self.last_seek;
         self.seek = Some(Seek {
@@ -709,7 +709,7 @@ impl ReplayEngine {
             let past =
                 seek.reached_s.is_some_and(|r| r >= to + PAST_TARGET_S + f64::from(seek.extended) * PAST_TARGET_S);
             if !self.wants_play && past {
-                self.loader.cancel_media_where(&mut self.out, |f| matches!(f.purpose, Purpose::Seek(_)));
+                self.loader.cancel_media_where(&mut self.out, &|f| matches!(f.purpose, Purpose::Seek(_)));
             }
             return;
         }
@@ -815,7 +815,7 @@ impl ReplayEngine {
                         *ready = true;
                     }
                     self.stats.prefetched_nodes += 1;
-                    self.loader.cancel_media_where(&mut self.out, |f| f.purpose == Purpose::Prefetch(n));
+                    self.loader.cancel_media_where(&mut self.out, &|f| f.purpose == Purpose::Prefetch(n));
                 }
             }
             Purpose::Seek(id) => {
