@@ -387,7 +387,7 @@ fn settle_orders(waiting: &Waiting, intent: IntentId, payload: &JsValue) {
 /// On destroy: every waiting `buy()` resolves with its order as it stands (`pending`: it goes on
 /// at the next page load).
 fn settle_all_orders(waiting: &Waiting, order: &dyn Fn(IntentId) -> Option<OrderUpdate>) {
-    let waiting: Vec<(IntentId, Function)> = waiting.borrow_mut().drain(..).collect();
+    let waiting = core::mem::take(&mut *waiting.borrow_mut());
     for (intent, resolve) in waiting {
         if let Some(update) = order(intent) {
             resolve.call1(&JsValue::NULL, &order_object(&update)).ok();

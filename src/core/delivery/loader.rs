@@ -158,7 +158,9 @@ impl<T: Clone> Loader<T> {
                 };
                 if take > 0 {
                     let first = !core::mem::replace(&mut head.first_box_seen, true);
-                    let bytes: Vec<u8> = head.buf.drain(..take).collect();
+                    // The boxes leave as the buffer itself; what follows them stays, in a new one.
+                    let rest = head.buf.split_off(take);
+                    let bytes = core::mem::replace(&mut head.buf, rest);
                     return Some(Delivery::Media { media, first, bytes });
                 }
                 if !head.done {
