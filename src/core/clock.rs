@@ -253,13 +253,11 @@ impl Fit {
         let skew = super::num::clamp(middle * prior / (prior + spread * spread), feasible.0, feasible.1);
         let (low, high) = strip(points, skew, newest.at);
         let (at, offset) = (newest.at, (low + high) / 2.0);
-        let anchors = points
-            .iter()
-            .map(|p| {
-                let residual = p.offset - (offset + skew * (p.at - at));
-                (p.at, residual - p.half, residual + p.half)
-            })
-            .collect();
+        let mut anchors = Vec::with_capacity(points.len());
+        for p in points {
+            let residual = p.offset - (offset + skew * (p.at - at));
+            anchors.push((p.at, residual - p.half, residual + p.half));
+        }
         Some(Fit { at, offset, skew, skew_bound: (skew - feasible.0).max(feasible.1 - skew) + SKEW_WANDER, anchors })
     }
 

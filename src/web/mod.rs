@@ -544,9 +544,12 @@ impl Driver {
     fn media_state(&self) -> MediaState {
         let v = &self.video;
         let ranges = v.buffered();
-        let buffered = (0..ranges.length())
-            .filter_map(|i| Some((MediaTime::new(ranges.start(i).ok()?), MediaTime::new(ranges.end(i).ok()?))))
-            .collect();
+        let mut buffered = Vec::with_capacity(ranges.length() as usize);
+        for i in 0..ranges.length() {
+            if let (Ok(start), Ok(end)) = (ranges.start(i), ranges.end(i)) {
+                buffered.push((MediaTime::new(start), MediaTime::new(end)));
+            }
+        }
         let hidden = is_hidden();
         MediaState {
             current_time: MediaTime::new(v.current_time()),

@@ -262,8 +262,11 @@ impl Edge {
     /// fetching resumes after the last one it confirmed.
     fn drop_unlisted(&mut self, target_ms: f64) -> Vec<String> {
         self.predictions_confirmed = false;
-        let Some((_, before)) = self.unlisted.front().cloned() else { return Vec::new() };
-        let uris = self.unlisted.drain(..).map(|(m, _)| m.uri).collect();
+        let Some(before) = self.unlisted.front().map(|(_, key)| *key) else { return Vec::new() };
+        let mut uris = Vec::with_capacity(self.unlisted.len());
+        for (m, _) in core::mem::take(&mut *self.unlisted) {
+            uris.push(m.uri);
+        }
         self.last_requested = before;
         if before.is_none() {
             self.choose_start(target_ms);

@@ -452,7 +452,10 @@ impl LiveEngine {
                 }
                 let recording = mv.session_data.iter().find(|d| d.data_id == RECORDING_DATA_ID);
                 self.recording_url = recording.and_then(|d| d.value).map(|v| url::resolve(&base, v.trim()));
-                let list = mv.variants.iter().map(|v| (url::resolve(&base, v.uri), v.bandwidth as f64)).collect();
+                let mut list = Vec::with_capacity(mv.variants.len());
+                for v in &mv.variants {
+                    list.push((url::resolve(&base, v.uri), v.bandwidth as f64));
+                }
                 let Some(first) = self.variants.set(list) else {
                     return self.fail(PlayerError::Playlist { url: base, reason: "no variants".into() });
                 };

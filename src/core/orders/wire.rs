@@ -290,7 +290,11 @@ pub fn read_record(bytes: &[u8]) -> Option<Record> {
     if lines.next()? != RECORD_HEADER {
         return None;
     }
-    Some(Record(lines.filter_map(|l| l.split_once('=')).map(|(n, v)| (n.to_string(), unescape(v))).collect()))
+    let mut fields = Vec::new();
+    for (name, value) in lines.filter_map(|l| l.split_once('=')) {
+        fields.push((name.to_string(), unescape(value)));
+    }
+    Some(Record(fields))
 }
 
 #[cfg(test)]

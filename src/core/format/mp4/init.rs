@@ -63,7 +63,12 @@ impl InitSegment {
 
     /// The MIME type to open a `SourceBuffer` with, e.g. `video/mp4; codecs="avc1.64001f,mp4a.40.2"`.
     pub fn mime_type(&self) -> String {
-        let codecs: Vec<&str> = self.tracks.iter().filter_map(|t| t.codec.as_deref()).collect();
+        let mut codecs = Vec::with_capacity(self.tracks.len());
+        for t in &self.tracks {
+            if let Some(codec) = t.codec.as_deref() {
+                codecs.push(codec);
+            }
+        }
         let container = if self.video().is_some() { "video/mp4" } else { "audio/mp4" };
         text::concat(&[container, "; codecs=\"", &text::join(&codecs, ","), "\""])
     }
