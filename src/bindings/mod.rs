@@ -313,13 +313,12 @@ impl Listeners {
     /// Calls the listeners of `name` but the one numbered `skip` (numbers start at 1).
     fn emit_except(&self, name: &str, payload: &JsValue, skip: u32) {
         // Snapshot first: a listener may subscribe or unsubscribe while we iterate.
-        let targets: Vec<(u32, Function)> = self
-            .list
-            .borrow()
-            .iter()
-            .filter(|(i, n, _)| n == name && *i != skip)
-            .map(|(id, _, f)| (*id, f.clone()))
-            .collect();
+        let mut targets: Vec<(u32, Function)> = Vec::new();
+        for (id, n, f) in self.list.borrow().iter() {
+            if n == name && *id != skip {
+                targets.push((*id, f.clone()));
+            }
+        }
         for (id, f) in targets {
             if let Err(thrown) = f.call1(&JsValue::NULL, payload) {
                 web_sys::console::error_2(&text::concat(&["liveshop: a `", name, "` listener threw"]).into(), &thrown);
@@ -371,7 +370,14 @@ type Waiting = RefCell<Vec<(IntentId, Function)>>;
 /// Takes out of `waiting` the promises waiting on `id` (an intent, a seek): they are
 /// resolved once the list is no longer borrowed.
 fn take_waiting(waiting: &mut Vec<(u64, Function)>, id: u64) -> Vec<(u64, Function)> {
-    let (done, rest) = waiting.drain(..).partition(|(i, _)| *i == id);
+    let (mut done, mut rest) = (Vec::new(), Vec::new());
+    for w in core::mem::take(waiting) {
+        if w.0 == id {
+            done.push(w);
+        } else {
+            rest.push(w);
+        }
+    }
     *waiting = rest;
     done
 }

@@ -48,11 +48,12 @@ fn strings(options: &JsValue, name: &'static str) -> Result<Option<Vec<String>>,
     if !Array::is_array(&value) {
         return Err(invalid(name, "must be an array of strings"));
     }
-    Array::from(&value)
-        .iter()
-        .map(|v| v.as_string().ok_or_else(|| invalid(name, "must be an array of strings")))
-        .collect::<Result<_, _>>()
-        .map(Some)
+    let array = Array::from(&value);
+    let mut strings = Vec::with_capacity(array.length() as usize);
+    for v in array.iter() {
+        strings.push(v.as_string().ok_or_else(|| invalid(name, "must be an array of strings"))?);
+    }
+    Ok(Some(strings))
 }
 
 /// A URL, resolved against the page.

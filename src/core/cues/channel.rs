@@ -81,7 +81,13 @@ impl CueChannel {
         if let Some(last) = self.reader.last_id() {
             self.last_id = Some(last.to_string());
         }
-        events.into_iter().filter(|e| e.event == "cue").map(|e| e.data).collect()
+        let mut cues = Vec::new();
+        for e in events {
+            if e.event == "cue" {
+                cues.push(e.data);
+            }
+        }
+        cues
     }
 
     /// The stream ended or failed: reconnect after a backoff. An error is returned once

@@ -38,7 +38,14 @@ impl Variants {
         let first = list.first()?.0.clone();
         self.current = 0;
         self.switch_to = None;
-        self.abr = (list.len() > 1).then(|| Abr::new(list.iter().map(|v| v.1).collect(), 0));
+        self.abr = None;
+        if list.len() > 1 {
+            let mut bandwidths = Vec::with_capacity(list.len());
+            for v in &list {
+                bandwidths.push(v.1);
+            }
+            self.abr = Some(Abr::new(bandwidths, 0));
+        }
         self.list = list;
         Some(first)
     }

@@ -68,7 +68,12 @@ impl Show {
         policy: &CuePolicy,
     ) -> Result<(Show, Vec<PlayerError>), PlayerError> {
         let bad = |reason: &str| PlayerError::Playlist { url: media_url.to_string(), reason: reason.to_string() };
-        let listed: Vec<&Segment<'_>> = media.segments.iter().filter(|s| s.uri.is_some() && !s.gap).collect();
+        let mut listed: Vec<&Segment<'_>> = Vec::with_capacity(media.segments.len());
+        for s in &media.segments {
+            if s.uri.is_some() && !s.gap {
+                listed.push(s);
+            }
+        }
         let t0_ms = listed.first().and_then(|s| s.program_date_time_ms).ok_or_else(|| {
             bad("a replay needs EXT-X-PROGRAM-DATE-TIME on its first segment (the nodes are placed by it)")
         })?;
@@ -97,8 +102,9 @@ impl Show {
             }
         }
         if keyframes.is_empty() {
-            keyframes =
-                (0..segments.len()).map(|i| Keyframe { segment: i, offset: 0, start_s: segments[i].start_s }).collect();
+            for (i, s) in segments.iter().enumerate() {
+                keyframes.push(Keyframe { segment: i, offset: 0, start_s: s.start_s });
+            }
         }
         sort_by_start(&mut keyframes, |k| k.start_s);
 
