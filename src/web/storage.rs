@@ -58,13 +58,13 @@ fn done(op: StorageOp, listed: &JsValue) -> StorageResult {
         StorageOp::Put { key, .. } => StorageResult::Stored { key },
         StorageOp::Delete { key } => StorageResult::Deleted { key },
         StorageOp::List { prefix } => {
-            let entries = Array::from(listed)
-                .iter()
-                .filter_map(|pair| {
-                    let pair = Array::from(&pair);
-                    Some((pair.get(0).as_string()?, Uint8Array::new(&pair.get(1)).to_vec()))
-                })
-                .collect();
+            let mut entries = Vec::new();
+            for pair in Array::from(listed).iter() {
+                let pair = Array::from(&pair);
+                if let Some(key) = pair.get(0).as_string() {
+                    entries.push((key, Uint8Array::new(&pair.get(1)).to_vec()));
+                }
+            }
             StorageResult::Listed { prefix, entries }
         }
     }

@@ -86,12 +86,12 @@ impl Tabs {
 
     /// Releases every lock and closes the channel.
     pub fn close(&mut self) {
-        let released: Vec<Function> = {
+        let mut released = {
             let mut held = self.held.borrow_mut();
             held.closed = true;
-            held.locks.drain().map(|(_, f)| f).collect()
+            core::mem::take(&mut held.locks)
         };
-        for release in released {
+        for (_, release) in released.drain() {
             release.call0(&JsValue::NULL).ok();
         }
         if let Some((channel, _)) = self.channel.take() {

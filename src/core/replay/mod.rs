@@ -479,7 +479,10 @@ impl ReplayEngine {
                 Err(reason) => self.error(PlayerError::Playlist { url, reason: reason.into() }, false),
             }
         }
-        self.prefetched = vec![None; show.nodes.len()];
+        self.prefetched = Vec::with_capacity(show.nodes.len());
+        for _ in &show.nodes {
+            self.prefetched.push(None);
+        }
         self.prefetch_ready = vec![false; show.nodes.len()];
         self.show = show;
         self.phase = Phase::Ready;
