@@ -13,9 +13,9 @@ const TOP_N = 25;
 
 const gz = (buf) => gzipSync(buf, { level: 9 }).length;
 const wasm = readFileSync("pkg/liveshop_bg.wasm");
-// The JS a page loads: the glue and the snippets it imports (IndexedDB, Web Locks), each file
-// fetched and compressed on its own.
-const jsFiles = ["pkg/liveshop.js", ...jsUnder("pkg/snippets"), ...(existsSync("pkg/element.js") ? ["pkg/element.js"] : [])];
+// The JS a page loads: the glue (with the order outbox's and the tabs' JS bundled in) and the
+// custom element, each file fetched and compressed on its own.
+const jsFiles = ["pkg/liveshop.js", ...(existsSync("pkg/element.js") ? ["pkg/element.js"] : [])];
 const js = jsFiles.map((f) => ({ file: f.slice("pkg/".length), bytes: statSync(f).size, gz_bytes: gz(readFileSync(f)) }));
 const size = {
   wasm_bytes: wasm.length,
@@ -82,11 +82,3 @@ function top() {
     }));
 }
 
-function jsUnder(dir) {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const path = `${dir}/${e.name}`;
-    if (e.isDirectory()) return jsUnder(path);
-    return e.name.endsWith(".js") ? [path] : [];
-  });
-}

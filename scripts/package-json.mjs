@@ -40,11 +40,11 @@ const meta = {
   main: "./liveshop.js",
   types: "./liveshop.d.ts",
   exports,
-  files: ["liveshop.js", "liveshop.d.ts", "liveshop_bg.wasm", "liveshop_bg.wasm.d.ts", "snippets/", ...extras, "CHANGELOG.md", "LICENSE"]
+  files: ["liveshop.js", "liveshop.d.ts", "liveshop_bg.wasm", "liveshop_bg.wasm.d.ts", ...extras, "CHANGELOG.md", "LICENSE"]
     .filter((f, i, all) => all.indexOf(f) === i),
-  // The main glue only declares; the snippets keep module state (the IndexedDB handle) and the
-  // custom element registers itself on import: a bundler must not drop those imports.
-  sideEffects: ["./snippets/**/*.js", ...(element ? ["./element.js"] : [])],
+  // The glue only declares; the custom element registers itself on import: a bundler must not
+  // drop that import.
+  sideEffects: element ? ["./element.js"] : false,
   // Node only imports it (server-side rendering) and can instantiate the wasm; playing takes a
   // browser with Media Source Extensions.
   engines: { node: ">=18" },

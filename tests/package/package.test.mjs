@@ -112,7 +112,7 @@ async function playsLive(path) {
   }
 }
 
-test("the tarball holds the package: glue, wasm, types, snippets, js/ files, changelog, license; package.json from Cargo.toml", () => {
+test("the tarball holds the package: glue, wasm, types, js/ files, changelog, license; package.json from Cargo.toml", () => {
   const files = packed.files.map((f) => f.path).sort();
   console.log(`${packed.filename}: ${packed.size} B packed, ${packed.unpackedSize} B unpacked\n` +
     packed.files.map((f) => `  ${String(f.size).padStart(7)}  ${f.path}`).join("\n"));
@@ -135,13 +135,17 @@ test("the tarball holds the package: glue, wasm, types, snippets, js/ files, cha
   for (const f of ["liveshop.js", "liveshop.d.ts", "liveshop_bg.wasm", "README.md", "CHANGELOG.md", "LICENSE"]) {
     assert.ok(files.includes(f), `${f} is not packed`);
   }
-  assert.ok(files.some((f) => /^snippets\/.*\/storage\.js$/.test(f)) && files.some((f) => /^snippets\/.*\/tabs\.js$/.test(f)));
+  // The glue is one module: the order outbox's and the tabs' JS (src/web/*.js) are bundled in.
+  const glue = readFileSync(join(unpacked, "package/liveshop.js"), "utf8");
+  assert.doesNotMatch(glue, /\bimport\s*[{*\w]|\bfrom\s*["']|\bimport\s*\(/, "the glue imports another module");
+  assert.match(glue, /indexedDB/);
+  assert.match(glue, /BroadcastChannel/);
   const js = readdirRecursive(join(ROOT, "js"));
   for (const f of js) assert.ok(files.includes(f), `js/${f} is not packed`);
   assert.equal("./element" in manifest.exports, js.includes("element.js"));
   // Nothing else: no sources, maps or build leftovers.
   const expected = new Set(["package.json", "liveshop.js", "liveshop.d.ts", "liveshop_bg.wasm", "liveshop_bg.wasm.d.ts", "CHANGELOG.md", "LICENSE", ...js]);
-  assert.deepEqual(files.filter((f) => !expected.has(f) && !f.startsWith("snippets/")), []);
+  assert.deepEqual(files.filter((f) => !expected.has(f)), []);
 
   const license = readFileSync(join(unpacked, "package/LICENSE"), "utf8");
   assert.match(license, /^MIT License\n\nCopyright \(c\) 2026 liveshop contributors\n/);
