@@ -12,6 +12,8 @@ wasm-bindgen --target web --out-dir pkg --out-name liveshop \
 # Short names for the imports the wasm takes from the glue and for the closure shims it exports,
 # in the wasm, the glue and its types (see the script).
 node scripts/short-imports.mjs pkg/liveshop_bg.wasm pkg/liveshop.js pkg/liveshop.d.ts pkg/liveshop_bg.wasm.d.ts
+# core's and alloc's panic entry points reduced to the trap they end in (see the script).
+node scripts/snip-panics.mjs pkg/liveshop_bg.wasm pkg/liveshop_bg.wasm
 # The JS minified (esbuild, pinned in package-lock.json): wasm-bindgen writes the glue readable
 # and with doc comments, which liveshop.d.ts carries for editors anyway; exported names stay.
 # The snippets it imports (src/web/*.js) are bundled into it: a page fetches one module instead
