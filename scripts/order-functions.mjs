@@ -199,7 +199,9 @@ const dir = mkdtempSync(join(tmpdir(), "order-functions-"));
 try {
   const named = join(dir, "named.wasm");
   writeFileSync(named, Buffer.concat([wasm.subarray(0, 8), ...kept, section]));
-  execFileSync(wasmOpt, ["--reorder-functions-by-name", "--strip-debug", named, "-o", outPath], { stdio: "inherit" });
+  // The last pass also drops the target features section (which proposals the code uses, for
+  // tools; browsers ignore it): the pass itself needs it to read the module.
+  execFileSync(wasmOpt, ["--reorder-functions-by-name", "--strip-debug", "--strip-target-features", named, "-o", outPath], { stdio: "inherit" });
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
