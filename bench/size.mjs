@@ -13,7 +13,7 @@ const TOP_N = 25;
 
 const gz = (buf) => gzipSync(buf, { level: 9 }).length;
 const wasm = readFileSync("pkg/liveshop_bg.wasm");
-// The JS a page loads: the glue (with the order outbox's and the tabs' JS bundled in) and the
+// The JS a page loads: the glue (with the driver's JS, src/web/*.js, bundled in) and the
 // custom element, each file fetched and compressed on its own.
 const jsFiles = ["pkg/liveshop.js", ...(existsSync("pkg/element.js") ? ["pkg/element.js"] : [])];
 const js = jsFiles.map((f) => ({ file: f.slice("pkg/".length), bytes: statSync(f).size, gz_bytes: gz(readFileSync(f)) }));

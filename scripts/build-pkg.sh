@@ -17,7 +17,7 @@ node scripts/snip-panics.mjs pkg/liveshop_bg.wasm pkg/liveshop_bg.wasm
 # The JS minified (esbuild, pinned in package-lock.json): wasm-bindgen writes the glue readable
 # and with doc comments, which liveshop.d.ts carries for editors anyway; exported names stay.
 # The snippets it imports (src/web/*.js) are bundled into it: a page fetches one module instead
-# of three (two round trips fewer before the wasm is requested), and one file gzips smaller.
+# of four (round trips fewer before the wasm is requested), and one file gzips smaller.
 # The glue's first line tells Deno and JSR where its types are, so it is put back.
 node_modules/.bin/esbuild pkg/liveshop.js --bundle --minify --format=esm --target=es2020 --log-level=warning \
   --allow-overwrite --outfile=pkg/liveshop.js

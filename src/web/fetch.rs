@@ -1,92 +1,108 @@
-//! One HTTP request, its body consumed as a stream so media can be appended as it arrives:
-//! each promise (the response, then each read) goes on in a callback (see [`super::settle`]).
+//! One HTTP request, its body consumed as a stream so media can be appended as it arrives. The
+//! request and its read loop run in `fetch.js`; each step comes back here through one callback.
 
 use crate::prelude::*;
-use alloc::rc::{Rc, Weak};
+use alloc::rc::Weak;
 
-use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestCache, RequestInit, Response};
+use wasm_bindgen::prelude::*;
+use web_sys::AbortSignal;
 
-use super::settle::then;
 use super::{js_message, run, Shared};
 use crate::core::io::{Method, Request, RequestId, RequestKind, ResponseHead};
 use crate::core::text;
 use crate::core::PlayerError;
 
-/// A request on its way: what its callbacks need.
+#[wasm_bindgen(module = "/src/web/fetch.js")]
+extern "C" {
+    /// Sends the request once the driver's current call is over; `on` hears each step (see the
+    /// module's JS).
+    fn send(
+        url: &str,
+        method: &str,
+        headers: Vec<String>,
+        body: Option<Vec<u8>>,
+        no_store: bool,
+        signal: &AbortSignal,
+        api: bool,
+        on: &JsValue,
+    );
+}
+
+// What `on` hears, as fetch.js numbers it.
+const HEAD: u32 = 0;
+const CHUNK: u32 = 1;
+const END: u32 = 2;
+const STATUS: u32 = 3;
+
+/// A request on its way: what its callback needs.
 struct Fetch {
     weak: Weak<Shared>,
     id: RequestId,
     url: String,
-    kind: RequestKind,
-    signal: AbortSignal,
 }
 
 /// Sends `req` once the driver's current call is over (in a microtask, as a spawned future
 /// would), and hands the engine its response as it comes.
 pub(super) fn run_request(weak: Weak<Shared>, req: Request, signal: AbortSignal) {
-    then(
-        &js_sys::Promise::resolve(&JsValue::UNDEFINED),
-        Box::new(move |_| {
-            let promise = start(&req, &signal);
-            let f = Rc::new(Fetch { weak, id: req.id, url: req.url, kind: req.kind, signal });
-            match promise {
-                Ok(promise) => then(&promise, Box::new(move |r| f.responded(r))),
-                Err(e) => f.end(Err(e)),
-            }
-        }),
-    );
-}
-
-/// Sends the request.
-fn start(req: &Request, signal: &AbortSignal) -> Result<js_sys::Promise, PlayerError> {
-    let network = |e: JsValue| PlayerError::Network { url: req.url.clone(), reason: js_message(&e) };
-    let window =
-        web_sys::window().ok_or_else(|| PlayerError::Network { url: req.url.clone(), reason: "no window".into() })?;
-
-    let init = RequestInit::new();
-    init.set_signal(Some(signal));
-    init.set_method(match req.method {
+    let mut headers = Vec::with_capacity(2 * req.headers.len() + 2);
+    for (name, value) in req.headers {
+        headers.push(name);
+        headers.push(value);
+    }
+    if let Some((offset, length)) = req.range {
+        let mut range = String::from("bytes=");
+        text::push_u64(&mut range, offset);
+        range.push('-');
+        if length != crate::core::io::TO_END {
+            text::push_u64(&mut range, offset.saturating_add(length).saturating_sub(1));
+        }
+        headers.push("Range".into());
+        headers.push(range);
+    }
+    let method = match req.method {
         Method::Get => "GET",
         Method::Post => "POST",
         Method::Delete => "DELETE",
-    });
-    // Playlists, clock replies, event streams and API answers change from one request to the next.
-    if !matches!(req.kind, RequestKind::Init | RequestKind::Media) {
-        init.set_cache(RequestCache::NoStore);
-    }
-    if !req.headers.is_empty() || req.range.is_some() {
-        let headers = web_sys::Headers::new().map_err(network)?;
-        for (name, value) in &req.headers {
-            headers.set(name, value).map_err(network)?;
-        }
-        if let Some((offset, length)) = req.range {
-            let mut range = String::from("bytes=");
-            text::push_u64(&mut range, offset);
-            range.push('-');
-            if length != crate::core::io::TO_END {
-                text::push_u64(&mut range, offset.saturating_add(length).saturating_sub(1));
-            }
-            headers.set("Range", &range).map_err(network)?;
-        }
-        init.set_headers(&headers);
-    }
-    if let Some(body) = &req.body {
-        init.set_body(&js_sys::Uint8Array::from(body.as_slice()));
-    }
-    Ok(window.fetch_with_str_and_init(&req.url, &init))
+    };
+    let no_store = !matches!(req.kind, RequestKind::Init | RequestKind::Media);
+    let api = req.kind == RequestKind::Api;
+    let f = Fetch { weak, id: req.id, url: req.url.clone() };
+    // JS owns the callback from here: it is freed once fetch.js lets go of it, after the last step.
+    let on = Closure::<dyn FnMut(u32, JsValue, u16) -> bool>::new(move |what, value, status| f.on(what, value, status))
+        .into_js_value();
+    send(&req.url, method, headers, req.body, no_store, &signal, api, &on);
 }
 
 impl Fetch {
-    fn network(&self, e: &JsValue) -> PlayerError {
-        PlayerError::Network { url: self.url.clone(), reason: js_message(e) }
+    /// One step of the request; for a chunk, whether the driver still wants the rest.
+    fn on(&self, what: u32, value: JsValue, status: u16) -> bool {
+        match what {
+            HEAD => {
+                let head = ResponseHead { status, headers: headers_of(&value) };
+                let id = self.id;
+                run(&self.weak, move |d, now| d.engine.handle_fetch_head(now, id, head));
+            }
+            CHUNK => {
+                let bytes = js_sys::Uint8Array::new(&value).to_vec();
+                let Some(player) = self.weak.upgrade() else { return false };
+                let id = self.id;
+                player.with(Box::new(move |d, now| {
+                    if d.fetch_live(id) {
+                        d.engine.handle_fetch_chunk(now, id, &bytes);
+                    }
+                }));
+                return player.driver.try_borrow().map_or(true, |d| d.fetch_live(id));
+            }
+            END => self.end(Ok(())),
+            STATUS => self.end(Err(PlayerError::HttpStatus { url: self.url.clone(), status })),
+            _ => self.end(Err(PlayerError::Network { url: self.url.clone(), reason: js_message(&value) })),
+        }
+        true
     }
 
-    /// The request is over: the engine hears how, unless it cancelled it (it has forgotten it).
+    /// The request is over: the engine hears how, unless it let the request go (fetch.js says
+    /// nothing after an abort, and a request the driver dropped is no longer its).
     fn end(&self, result: Result<(), PlayerError>) {
-        if self.signal.aborted() {
-            return;
-        }
         let id = self.id;
         run(&self.weak, move |d, now| {
             if d.fetch_finished(id) {
@@ -94,70 +110,18 @@ impl Fetch {
             }
         });
     }
-
-    fn responded(self: Rc<Self>, response: Result<JsValue, JsValue>) {
-        let response = match response.and_then(|r| r.dyn_into::<Response>()) {
-            Ok(r) => r,
-            Err(e) => return self.end(Err(self.network(&e))),
-        };
-        let status = response.status();
-        if self.kind == RequestKind::Api {
-            // An API's answer is in its status, headers and body, whatever the status.
-            let head = ResponseHead { status, headers: headers_of(&response) };
-            let id = self.id;
-            run(&self.weak, move |d, now| d.engine.handle_fetch_head(now, id, head));
-        } else if !response.ok() {
-            return self.end(Err(PlayerError::HttpStatus { url: self.url.clone(), status }));
-        }
-        let Some(body) = response.body() else { return self.end(Ok(())) };
-        match body.get_reader().dyn_into::<ReadableStreamDefaultReader>() {
-            Ok(reader) => self.read(reader),
-            Err(e) => self.end(Err(self.network(&e.into()))),
-        }
-    }
-
-    /// Reads the next chunk of the body, and so on to its end.
-    fn read(self: Rc<Self>, reader: ReadableStreamDefaultReader) {
-        let promise = reader.read();
-        then(&promise, Box::new(move |chunk| self.chunk(reader, chunk)));
-    }
-
-    fn chunk(self: Rc<Self>, reader: ReadableStreamDefaultReader, chunk: Result<JsValue, JsValue>) {
-        let field = |chunk: &JsValue, name: &str| js_sys::Reflect::get(chunk, &name.into());
-        let value =
-            chunk.and_then(|c| if field(&c, "done")?.is_truthy() { Ok(None) } else { field(&c, "value").map(Some) });
-        let value = match value {
-            Ok(Some(value)) => value,
-            Ok(None) => return self.end(Ok(())),
-            Err(e) => return self.end(Err(self.network(&e))),
-        };
-        let bytes = js_sys::Uint8Array::new(&value).to_vec();
-        let Some(player) = self.weak.upgrade() else { return self.end(Ok(())) };
-        let id = self.id;
-        player.with(Box::new(move |d, now| {
-            if d.fetch_live(id) {
-                d.engine.handle_fetch_chunk(now, id, &bytes);
-            }
-        }));
-        let live = player.driver.try_borrow().map_or(true, |d| d.fetch_live(id));
-        if !live {
-            // A cancel is not a failure: the read is over either way.
-            then(&reader.cancel(), Box::new(move |_| self.end(Ok(()))));
-            return;
-        }
-        self.read(reader);
-    }
 }
 
-/// The response's headers, names in lower case.
-fn headers_of(response: &Response) -> Vec<(String, String)> {
+/// An API answer's headers, from fetch.js's flat [name, value, ...] list; names in lower case.
+fn headers_of(list: &JsValue) -> Vec<(String, String)> {
+    let list = js_sys::Array::from(list);
     let mut out = Vec::new();
-    let Ok(Some(iter)) = js_sys::try_iter(&response.headers()) else { return out };
-    for entry in iter.flatten() {
-        let pair = js_sys::Array::from(&entry);
-        if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+    let mut i = 0;
+    while i + 1 < list.length() {
+        if let (Some(name), Some(value)) = (list.get(i).as_string(), list.get(i + 1).as_string()) {
             out.push((name.to_ascii_lowercase(), value));
         }
+        i += 2;
     }
     out
 }

@@ -1,0 +1,36 @@
+// One HTTP request for the driver (fetch.rs), its body read as a stream so media can be
+// appended as it arrives. The read loop lives here: a chunk costs one call into the wasm
+// instead of a promise, two callbacks and their glue on the Rust side.
+//
+// `on(what, value, status)` hears, in order: HEAD (an API's status and its headers as a flat
+// [name, value, ...] list), each CHUNK (a Uint8Array; it answers false once the driver has let
+// the request go, and the body is cancelled), then END, STATUS (a failing HTTP status, for any
+// request but an API's) or FAILED (what fetch or the body was rejected with). After an abort
+// through `signal` it hears nothing more: the driver has forgotten the request.
+const HEAD = 0, CHUNK = 1, END = 2, STATUS = 3, FAILED = 4;
+
+export async function send(url, method, headers, body, noStore, signal, api, on) {
+  // After the driver's current call, as a spawned task would start.
+  await null;
+  try {
+    const init = { method, signal, body, headers: new Headers() };
+    for (let i = 0; i + 1 < headers.length; i += 2) init.headers.set(headers[i], headers[i + 1]);
+    // Playlists, clock replies, event streams and API answers change from one request to the next.
+    if (noStore) init.cache = "no-store";
+    const response = await fetch(url, init);
+    if (api) on(HEAD, [...response.headers].flat(), response.status);
+    else if (!response.ok) return signal.aborted || on(STATUS, null, response.status);
+    const reader = response.body && response.body.getReader();
+    for (;;) {
+      const chunk = reader && (await reader.read());
+      if (!chunk || chunk.done) break;
+      if (!on(CHUNK, chunk.value, 0)) {
+        await reader.cancel(); // a cancel is not a failure: the read is over either way
+        break;
+      }
+    }
+    signal.aborted || on(END, null, 0);
+  } catch (e) {
+    signal.aborted || on(FAILED, e, 0);
+  }
+}
