@@ -28,7 +28,8 @@ extern "C" {
     );
 }
 
-// What `on` hears, as fetch.js numbers it.
+// What `on` hears, as fetch.js numbers it; anything else (4) is a failure, with what fetch or
+// the body was rejected with.
 const HEAD: u32 = 0;
 const CHUNK: u32 = 1;
 const END: u32 = 2;
