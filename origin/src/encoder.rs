@@ -209,6 +209,23 @@ fn ffmpeg_args(c: &EncoderConfig, video: &Path, audio: &Path, outputs: &[String]
     args
 }
 
+/// A new directory of its own under the temp dir, named `prefix` and a random suffix (`mkdtemp`).
+/// Never a fixed name: an origin killed before it cleaned up leaves its directory behind, and a
+/// later process can be given the same pid.
+pub(crate) fn private_dir(prefix: &str) -> std::io::Result<PathBuf> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let template = std::env::temp_dir().join(format!("{prefix}XXXXXX"));
+    let mut bytes = std::ffi::CString::new(template.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, e))?
+        .into_bytes_with_nul();
+    // SAFETY: `bytes` is a writable NUL-terminated template that outlives the call.
+    if unsafe { libc::mkdtemp(bytes.as_mut_ptr().cast()) }.is_null() {
+        return Err(std::io::Error::last_os_error());
+    }
+    bytes.pop();
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+}
+
 pub(crate) fn mkfifo(path: &Path) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())
@@ -233,12 +250,20 @@ struct EncoderRun {
 impl EncoderRun {
     /// Starts ffmpeg (run number `run`) and the source feeding it at `pace`.
     fn start(live: &Arc<Live>, config: &EncoderConfig, run: u64, pace: source::Pace) -> EncoderRun {
-        let dir = std::env::temp_dir().join(format!("liveshop-origin-{}-{run}", std::process::id()));
+        let dir = match private_dir(&format!("liveshop-origin-{run}-")) {
+            Ok(dir) => dir,
+            Err(e) => {
+                eprintln!(
+                    "origin: cannot create a directory for ffmpeg's FIFOs in {}: {e}",
+                    std::env::temp_dir().display()
+                );
+                std::process::exit(1);
+            }
+        };
         let (video, audio) = (dir.join("video.yuv"), dir.join("audio.pcm"));
         // Rendition 0 comes on stdout, the others through FIFOs.
         let fifos: Vec<PathBuf> = (1..live.renditions.len()).map(|i| dir.join(format!("out{i}.mp4"))).collect();
-        let made = std::fs::create_dir_all(&dir)
-            .and_then(|_| [&video, &audio].into_iter().chain(&fifos).try_for_each(|p| mkfifo(p)));
+        let made = [&video, &audio].into_iter().chain(&fifos).try_for_each(|p| mkfifo(p));
         // Opened before ffmpeg starts, so that it never waits for a reader.
         let receivers = made.and_then(|_| {
             fifos.iter().map(|p| pipe::OpenOptions::new().open_receiver(p)).collect::<std::io::Result<Vec<_>>>()
@@ -543,12 +568,27 @@ mod tests {
         assert!(live.renditions[1].stream.lock().unwrap().render(&[]).contains("#EXT-X-GAP"));
     }
 
+    #[test]
+    fn each_run_gets_its_own_fifo_directory_even_beside_a_leftover_one() {
+        let prefix = format!("liveshop-origin-test-dir-{}-", std::process::id());
+        // What an origin killed mid-run leaves behind, under the name a fixed scheme would pick.
+        let leftover = std::env::temp_dir().join(format!("{prefix}XXXXXX"));
+        std::fs::create_dir_all(&leftover).unwrap();
+        let (a, b) = (private_dir(&prefix).unwrap(), private_dir(&prefix).unwrap());
+        assert!(a != b && a != leftover && b != leftover, "{a:?} {b:?}");
+        assert!(a.is_dir() && b.is_dir());
+        assert!(a.file_name().unwrap().to_string_lossy().starts_with(&prefix));
+        mkfifo(&a.join("video.yuv")).unwrap();
+        for d in [a, b, leftover] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+
     #[tokio::test]
     async fn the_clock_offset_shifts_the_frame_code_the_prft_and_the_program_date_time() {
         let offset_ms = -3_600_000.0;
         let clock = Clock { offset_ms };
-        let dir = std::env::temp_dir().join(format!("liveshop-origin-test-clock-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = private_dir("liveshop-origin-test-clock-").unwrap();
         let (video, audio) = (dir.join("video.yuv"), dir.join("audio.pcm"));
         mkfifo(&video).unwrap();
         mkfifo(&audio).unwrap();
