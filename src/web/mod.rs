@@ -1,5 +1,7 @@
 //! The browser driver: carries out what an engine asks (fetch, `SourceBuffer` operations,
-//! seeks, rate) and feeds back what the browser reports. It holds no playback logic. It drives
+//! seeks, rate) and feeds back what the browser reports. It holds no playback logic. The media
+//! element, its `MediaSource`, timers and page listeners sit behind `media.js`, which reports
+//! everything through one callback ([`media_event`]); requests go through `fetch.js` alike. It drives
 //! any [`Engine`] (live, replay) through one object-safe trait ([`DynEngine`]), so the driver,
 //! its fetches, timers and listeners are compiled once, not once per engine; [`Player`] is the
 //! typed handle the bindings hold.
@@ -20,6 +22,7 @@
 
 pub(crate) mod callbacks;
 mod fetch;
+mod media;
 pub(crate) mod settle;
 mod small_map;
 mod storage;
@@ -31,30 +34,25 @@ use core::any::Any;
 use core::cell::{Cell, OnceCell, RefCell};
 use core::marker::PhantomData;
 
-use js_sys::{Function, Reflect};
+#[cfg(test)]
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{AbortController, HtmlVideoElement, MediaSource, SourceBuffer};
+use web_sys::{AbortController, HtmlVideoElement};
 
 use crate::core::io::{Frame, Output, PageEvent, RequestId, ResponseHead, StorageResult, TabEvent};
 use crate::core::text;
 use crate::core::{BufferOp, Deadline, Engine, Instant, MediaEvent, MediaState, MediaTime, PlayerError};
 use crate::prelude::*;
-use callbacks::{EventListener, Interval, Timeout};
+use media::Media;
 use settle::then;
 use small_map::SmallMap;
-
-/// How often the media element is sampled for the controller while nothing else happens.
-const TICK_MS: u32 = 100;
 
 /// Receives a batch of the engine's events once no borrow is held.
 pub type EventSink<V> = Rc<dyn Fn(V)>;
 
 /// An engine's event, its type erased while it waits in the player's queue.
 type AnyEvent = Box<dyn Any>;
-
-/// What `requestVideoFrameCallback` calls: (now, metadata).
-type FrameCallback = Closure<dyn FnMut(f64, JsValue)>;
 
 /// An input for the driver, run now or, if it is busy, as soon as it is free.
 type Input = Box<dyn FnOnce(&mut Driver, Instant)>;
@@ -167,21 +165,19 @@ pub struct Handle<'a, E> {
 
 pub struct Driver {
     engine: Box<dyn DynEngine>,
-    video: HtmlVideoElement,
-    media_source: Option<MediaSource>,
-    object_url: Option<String>,
-    source_buffer: Option<SourceBuffer>,
+    /// The media element, its `MediaSource` and `SourceBuffer`, the timer and the listeners.
+    media: Media,
+    /// Whether a `MediaSource` is on the element (it may not be open yet), and a `SourceBuffer`
+    /// in it.
+    attached: bool,
+    buffering: bool,
     /// The `SourceBuffer` operation in progress, to report back on `updateend`/`error`.
     buffer_op: Option<BufferOp>,
     fetches: SmallMap<RequestId, AbortController>,
-    timer: Option<(Instant, Timeout)>,
-    /// Settles the `start()` waiting for `sourceopen`: (reject, its listener).
-    opening: Option<(Function, EventListener)>,
-    listeners: Vec<EventListener>,
-    tick: Option<Interval>,
-    /// What `requestVideoFrameCallback` calls, made on first use, and the pending request.
-    frame_callback: Option<FrameCallback>,
-    frame_handle: Option<u32>,
+    /// The deadline the timer is set for.
+    timer: Option<Instant>,
+    /// Whether the next frame handed to the compositor is to be reported.
+    frame_asked: bool,
     /// Locks held and the channel to the other tabs, for orders.
     tabs: tabs::Tabs,
     destroyed: bool,
@@ -311,28 +307,31 @@ impl<E: Engine + 'static> Handle<'_, E> {
 
 impl Shared {
     fn new(engine: Box<dyn DynEngine>, video: HtmlVideoElement) -> Rc<Self> {
-        Rc::new(Shared {
-            driver: RefCell::new(Driver {
-                engine,
-                video,
-                media_source: None,
-                object_url: None,
-                source_buffer: None,
-                buffer_op: None,
-                fetches: SmallMap::new(),
-                timer: None,
-                opening: None,
-                listeners: Vec::new(),
-                tick: None,
-                frame_callback: None,
-                frame_handle: None,
-                tabs: tabs::Tabs::default(),
-                destroyed: false,
-            }),
-            deferred: RefCell::default(),
-            events: RefCell::default(),
-            flushing: Cell::new(false),
-            sink: RefCell::new(None),
+        Rc::new_cyclic(|weak: &Weak<Shared>| {
+            let weak = weak.clone();
+            // JS owns the callback: media.js may report after the player is gone, and finds it gone.
+            let on = Closure::<dyn FnMut(u32, f64, f64, f64, Option<String>)>::new(move |what, x, y, z, message| {
+                media_event(&weak, what, [x, y, z], message)
+            })
+            .into_js_value();
+            Shared {
+                driver: RefCell::new(Driver {
+                    engine,
+                    media: Media::new(&video, &on),
+                    attached: false,
+                    buffering: false,
+                    buffer_op: None,
+                    fetches: SmallMap::new(),
+                    timer: None,
+                    frame_asked: false,
+                    tabs: tabs::Tabs::default(),
+                    destroyed: false,
+                }),
+                deferred: RefCell::default(),
+                events: RefCell::default(),
+                flushing: Cell::new(false),
+                sink: RefCell::new(None),
+            }
         })
     }
 
@@ -380,10 +379,10 @@ impl Shared {
         match self.attach() {
             Err(e) => done(Err(e)),
             Ok(None) => done(Ok(())),
-            Ok(Some((ms, opened))) => then(
+            Ok(Some(opened)) => then(
                 &opened,
                 Box::new(move |outcome| match outcome {
-                    Ok(_) => done(self.opened(&ms)),
+                    Ok(_) => done(self.opened()),
                     Err(_) => done(Err(PlayerError::Destroyed)),
                 }),
             ),
@@ -392,85 +391,26 @@ impl Shared {
 
     /// A new `MediaSource` on the element and the promise of its `sourceopen`; `None` if the
     /// element has one already.
-    fn attach(&self) -> Result<Option<(MediaSource, js_sys::Promise)>, PlayerError> {
+    fn attach(&self) -> Result<Option<js_sys::Promise>, PlayerError> {
         let mut d = self.driver.try_borrow_mut().map_err(|_| busy())?;
         if d.destroyed {
             return Err(PlayerError::Destroyed);
         }
-        if d.media_source.is_some() {
+        if d.attached {
             return Ok(None);
         }
-        let ms = MediaSource::new().map_err(|e| unsupported(&e))?;
-        let url = web_sys::Url::create_object_url_with_source(&ms).map_err(|e| unsupported(&e))?;
-        d.video.set_src(&url);
-        d.object_url = Some(url);
-        d.media_source = Some(ms.clone());
-        let mut settle = None;
-        let opened = js_sys::Promise::new(&mut |resolve: Function, reject: Function| {
-            let listener = EventListener::once(&ms, "sourceopen", move |_| {
-                // A promise's resolve function cannot throw.
-                resolve.call0(&JsValue::NULL).ok();
-            });
-            settle = Some((reject, listener));
-        });
-        d.opening = settle;
-        Ok(Some((ms, opened)))
+        let opened = d.media.attach().map_err(|e| unsupported(&e))?;
+        d.attached = true;
+        Ok(Some(opened))
     }
 
-    /// The `MediaSource` is open: live from now on, and listened to.
-    fn opened(self: &Rc<Self>, ms: &MediaSource) -> Result<(), PlayerError> {
-        {
-            let mut d = self.driver.try_borrow_mut().map_err(|_| busy())?;
-            d.opening = None;
-            if d.destroyed {
-                return Err(PlayerError::Destroyed);
-            }
+    /// The `MediaSource` is open (media.js listens to the element from now on).
+    fn opened(&self) -> Result<(), PlayerError> {
+        match self.driver.try_borrow() {
+            Ok(d) if d.destroyed => Err(PlayerError::Destroyed),
+            Ok(_) => Ok(()),
+            Err(_) => Err(busy()),
         }
-        // An infinite duration marks the stream as live, so the duration never tracks the
-        // buffered end and seeking anywhere ahead stays legal.
-        ms.set_duration(f64::INFINITY);
-        self.listen();
-        Ok(())
-    }
-
-    fn listen(self: &Rc<Self>) {
-        let Ok(mut d) = self.driver.try_borrow_mut() else { return };
-        for (name, event) in [("playing", MediaEvent::Playing), ("waiting", MediaEvent::Waiting)] {
-            let weak = Rc::downgrade(self);
-            let listener = EventListener::new(&d.video, name, move |_| {
-                let event = event.clone();
-                run(&weak, move |d, now| {
-                    let state = d.media_state();
-                    d.engine.handle_media_state(now, state);
-                    d.engine.handle_media_event(now, event);
-                });
-            });
-            d.listeners.push(listener);
-        }
-        let page_events = [
-            (web_sys::window().and_then(|w| w.document()).map(JsValue::from), "visibilitychange"),
-            (web_sys::window().map(JsValue::from), "online"),
-        ];
-        for (target, name) in page_events {
-            let Some(target) = target.and_then(|t| t.dyn_into::<web_sys::EventTarget>().ok()) else { continue };
-            let weak = Rc::downgrade(self);
-            d.listeners.push(EventListener::new(&target, name, move |_| {
-                let event = match name {
-                    "online" => PageEvent::Online,
-                    _ if is_hidden() => PageEvent::Hidden,
-                    _ => PageEvent::Visible,
-                };
-                run(&weak, move |d, now| d.engine.handle_page_event(now, event));
-            }));
-        }
-        let weak = Rc::downgrade(self);
-        d.tick = Some(Interval::new(TICK_MS, move || {
-            run(&weak, |d, now| {
-                let state = d.media_state();
-                d.engine.handle_media_state(now, state);
-                d.engine.handle_timeout(now);
-            });
-        }));
     }
 
     fn destroy(&self) {
@@ -493,11 +433,55 @@ fn run(weak: &Weak<Shared>, f: impl FnOnce(&mut Driver, Instant) + 'static) {
     }
 }
 
+/// What media.js reports (numbered as it numbers them), handed to the engine behind `weak`.
+fn media_event(weak: &Weak<Shared>, what: u32, [x, y, z]: [f64; 3], message: Option<String>) {
+    run(weak, move |d, now| match what {
+        media::PLAYING | media::WAITING => {
+            let state = d.media_state();
+            d.engine.handle_media_state(now, state);
+            let event = if what == media::PLAYING { MediaEvent::Playing } else { MediaEvent::Waiting };
+            d.engine.handle_media_event(now, event);
+        }
+        media::VISIBLE => d.engine.handle_page_event(now, PageEvent::Visible),
+        media::HIDDEN => d.engine.handle_page_event(now, PageEvent::Hidden),
+        media::ONLINE => d.engine.handle_page_event(now, PageEvent::Online),
+        media::TICK => {
+            let state = d.media_state();
+            d.engine.handle_media_state(now, state);
+            d.engine.handle_timeout(now);
+        }
+        media::TIMEOUT => {
+            d.timer = None;
+            d.engine.handle_timeout(now);
+        }
+        media::UPDATED if d.buffer_op.take().is_some() => d.engine.handle_buffer_done(now),
+        media::UPDATE_FAILED => {
+            if let Some(op) = d.buffer_op.take() {
+                d.engine.handle_buffer_error(now, op, false, "the media could not be decoded".into());
+            }
+        }
+        media::PLAY_REJECTED => {
+            d.engine.handle_media_event(now, MediaEvent::PlayRejected(message.unwrap_or_default()));
+        }
+        media::FRAME => {
+            d.frame_asked = false;
+            let frame =
+                Frame { media_time: MediaTime::new(x), expected_display: instant_of(y), presented_frames: z as u32 };
+            d.engine.handle_frame(now, frame);
+        }
+        _ => {}
+    });
+}
+
 impl Driver {
     fn stop(&mut self, now: Instant) {
         self.engine.stop(now);
-        if let Err(e) = self.video.pause() {
-            self.engine.handle_driver_error(now, unsupported(&e), false);
+        self.pause();
+    }
+
+    fn pause(&mut self) {
+        if let Err(e) = self.media.pause() {
+            self.engine.handle_driver_error(now(), unsupported(&e), false);
         }
     }
 
@@ -511,23 +495,11 @@ impl Driver {
     }
 
     fn release_media(&mut self) {
-        if let Some((reject, _listener)) = self.opening.take() {
-            reject.call1(&JsValue::NULL, &JsValue::from_str("detached")).ok();
-        }
-        self.listeners.clear();
-        self.tick = None;
-        if let Some(handle) = self.frame_handle.take() {
-            cancel_frame_callback(&self.video, handle);
-        }
-        self.video.pause().ok();
-        self.video.remove_attribute("src").ok();
-        self.video.load();
-        if let Some(url) = self.object_url.take() {
-            web_sys::Url::revoke_object_url(&url).ok();
-        }
-        self.source_buffer = None;
+        self.media.release();
+        self.attached = false;
+        self.buffering = false;
         self.buffer_op = None;
-        self.media_source = None;
+        self.frame_asked = false;
     }
 
     fn destroy(&mut self) {
@@ -537,27 +509,23 @@ impl Driver {
         }
         self.release_media();
         self.tabs.close();
+        self.media.timer(-1);
         self.timer = None;
         self.destroyed = true;
     }
 
     fn media_state(&self) -> MediaState {
-        let v = &self.video;
-        let ranges = v.buffered();
-        let mut buffered = Vec::with_capacity(ranges.length() as usize);
-        for i in 0..ranges.length() {
-            if let (Ok(start), Ok(end)) = (ranges.start(i), ranges.end(i)) {
-                buffered.push((MediaTime::new(start), MediaTime::new(end)));
-            }
-        }
-        let hidden = is_hidden();
+        let sample = self.media.state();
+        let [current_time, paused, seeking, hidden, dropped, ranges @ ..] = sample.as_slice() else {
+            return MediaState::default();
+        };
         MediaState {
-            current_time: MediaTime::new(v.current_time()),
-            buffered,
-            paused: v.paused(),
-            seeking: v.seeking(),
-            hidden,
-            dropped_frames: v.get_video_playback_quality().dropped_video_frames(),
+            current_time: MediaTime::new(*current_time),
+            buffered: ranges.chunks_exact(2).map(|r| (MediaTime::new(r[0]), MediaTime::new(r[1]))).collect(),
+            paused: *paused != 0.0,
+            seeking: *seeking != 0.0,
+            hidden: *hidden != 0.0,
+            dropped_frames: *dropped as u32,
         }
     }
 
@@ -571,44 +539,32 @@ impl Driver {
                         c.abort();
                     }
                 }
-                Output::OpenSourceBuffer { mime } => self.open_source_buffer(player, &mime),
+                Output::OpenSourceBuffer { mime } => self.open_source_buffer(&mime),
                 Output::Buffer(op) => self.run_buffer_op(op),
-                Output::Seek(t) => self.video.set_current_time(t.get()),
-                Output::SetRate(r) => self.video.set_playback_rate(r),
-                Output::Play => self.play(player),
-                Output::Pause => {
-                    if let Err(e) = self.video.pause() {
-                        self.engine.handle_driver_error(now(), unsupported(&e), false);
-                    }
-                }
+                Output::Seek(t) => self.media.seek(t.get()),
+                Output::SetRate(r) => self.media.rate(r),
+                Output::Play => self.media.play(),
+                Output::Pause => self.pause(),
                 Output::Storage(op) => storage::run_op(Rc::downgrade(player), op),
                 Output::Tab(op) => self.tabs.run_op(&Rc::downgrade(player), op),
                 Output::Event(e) => player.events.borrow_mut().push_back(e),
                 Output::Timeout(deadline) => {
-                    match deadline {
-                        Some(d) => self.arm_timer(player, d),
-                        None => self.timer = None,
-                    }
-                    self.watch_frames(player);
+                    self.set_timer(deadline);
+                    self.watch_frames();
                     return;
                 }
             }
         }
     }
 
-    fn arm_timer(&mut self, player: &Rc<Shared>, deadline: Deadline) {
-        if self.timer.as_ref().is_some_and(|(t, _)| *t == deadline.at) {
+    fn set_timer(&mut self, deadline: Option<Deadline>) {
+        let at = deadline.map(|d| d.at);
+        if self.timer == at {
             return;
         }
-        let weak = Rc::downgrade(player);
-        let delay = crate::core::num::clamp(deadline.at - now(), 0.0, 60_000.0) as u32;
-        let timeout = Timeout::new(delay, move || {
-            run(&weak, move |d, now| {
-                d.timer = None;
-                d.engine.handle_timeout(now);
-            });
-        });
-        self.timer = Some((deadline.at, timeout));
+        self.timer = at;
+        let delay = at.map_or(-1.0, |at| crate::core::num::clamp(at - now(), 0.0, 60_000.0));
+        self.media.timer(delay as i32);
     }
 
     fn start_fetch(&mut self, player: &Rc<Shared>, req: crate::core::Request) {
@@ -622,62 +578,39 @@ impl Driver {
         fetch::run_request(Rc::downgrade(player), req, signal);
     }
 
-    fn open_source_buffer(&mut self, player: &Rc<Shared>, mime: &str) {
-        if self.source_buffer.is_some() {
+    fn open_source_buffer(&mut self, mime: &str) {
+        if self.buffering {
             return; // a later type comes as `BufferOp::ChangeType`, in the append queue's turn
         }
-        let Some(ms) = &self.media_source else {
+        if !self.attached {
             self.engine.handle_driver_error(now(), PlayerError::Unsupported { mime: "MediaSource".into() }, true);
             return;
-        };
-        if !MediaSource::is_type_supported(mime) {
-            self.engine.handle_driver_error(now(), PlayerError::Unsupported { mime: mime.into() }, true);
-            return;
         }
-        match ms.add_source_buffer(mime) {
-            Ok(sb) => {
-                let weak = Rc::downgrade(player);
-                self.listeners.push(EventListener::new(&sb, "updateend", move |_| {
-                    run(&weak, |d, now| {
-                        if d.buffer_op.take().is_some() {
-                            d.engine.handle_buffer_done(now);
-                        }
-                    });
-                }));
-                let weak = Rc::downgrade(player);
-                self.listeners.push(EventListener::new(&sb, "error", move |_| {
-                    run(&weak, |d, now| {
-                        if let Some(op) = d.buffer_op.take() {
-                            d.engine.handle_buffer_error(now, op, false, "the media could not be decoded".into());
-                        }
-                    });
-                }));
-                self.source_buffer = Some(sb);
-            }
+        match self.media.add_buffer(mime) {
+            Ok(true) => self.buffering = true,
+            Ok(false) => self.engine.handle_driver_error(now(), PlayerError::Unsupported { mime: mime.into() }, true),
             Err(e) => self.engine.handle_driver_error(now(), unsupported_mime(mime, &e), true),
         }
     }
 
-    fn run_buffer_op(&mut self, mut op: BufferOp) {
-        let Some(sb) = self.source_buffer.clone() else {
+    fn run_buffer_op(&mut self, op: BufferOp) {
+        if !self.buffering {
             self.engine.handle_buffer_error(now(), op, false, "no SourceBuffer is open".into());
             return;
-        };
-        let result = match &mut op {
-            BufferOp::Append(data) => sb.append_buffer_with_u8_array(data),
-            BufferOp::Remove { start, end } => sb.remove(start.get(), end.get()),
-            BufferOp::TimestampOffset(t) => {
-                sb.set_timestamp_offset(*t);
-                self.engine.handle_buffer_done(now());
-                return;
-            }
+        }
+        let result = match &op {
+            BufferOp::Append(data) => self.media.append(data),
+            BufferOp::Remove { start, end } => self.media.remove(start.get(), end.get()),
+            BufferOp::TimestampOffset(t) => match self.media.offset(*t) {
+                Ok(()) => return self.engine.handle_buffer_done(now()),
+                Err(e) => Err(e),
+            },
             BufferOp::ChangeType(mime) => {
                 // Media of the same family often plays on without it: say so and go on.
-                if let Err(e) = sb.change_type(mime) {
+                if let Err(e) = self.media.change_type(mime) {
                     self.engine.handle_driver_error(now(), unsupported_mime(mime, &e), false);
                 }
-                self.engine.handle_buffer_done(now());
-                return;
+                return self.engine.handle_buffer_done(now());
             }
         };
         match result {
@@ -689,44 +622,20 @@ impl Driver {
         }
     }
 
-    fn play(&mut self, player: &Rc<Shared>) {
-        let promise = match self.video.play() {
-            Ok(p) => p,
-            Err(e) => return self.engine.handle_media_event(now(), MediaEvent::PlayRejected(js_message(&e))),
-        };
-        let weak = Rc::downgrade(player);
-        then(
-            &promise,
-            Box::new(move |outcome| {
-                if let Err(e) = outcome {
-                    let reason = js_message(&e);
-                    run(&weak, move |d, now| d.engine.handle_media_event(now, MediaEvent::PlayRejected(reason)));
-                }
-            }),
-        );
-    }
-
-    /// Reports the next frame handed to the compositor (`requestVideoFrameCallback`, where the
-    /// browser has it) while the engine wants frames; each report asks again through the pump.
-    fn watch_frames(&mut self, player: &Rc<Shared>) {
-        let wanted = self.engine.wants_frames() && self.media_source.is_some();
-        match (self.frame_handle, wanted) {
-            (None, true) => {
-                let closure = self.frame_callback.get_or_insert_with(|| frame_callback(Rc::downgrade(player)));
-                self.frame_handle = request_frame_callback(&self.video, closure);
-            }
-            (Some(handle), false) => {
-                cancel_frame_callback(&self.video, handle);
-                self.frame_handle = None;
-            }
-            _ => {}
+    /// Asks media.js for the next frame handed to the compositor while the engine wants frames;
+    /// each report asks again through the pump.
+    fn watch_frames(&mut self) {
+        let wanted = self.engine.wants_frames() && self.attached;
+        if wanted != self.frame_asked {
+            self.frame_asked = wanted;
+            self.media.frames(wanted);
         }
     }
 
     /// Nothing in flight and no timer of the engine's armed.
     #[cfg(test)]
     pub fn idle(&self) -> bool {
-        self.fetches.is_empty() && self.timer.is_none() && self.opening.is_none()
+        self.fetches.is_empty() && self.timer.is_none()
     }
 
     pub(crate) fn fetch_finished(&mut self, id: RequestId) -> bool {
@@ -735,42 +644,6 @@ impl Driver {
 
     pub(crate) fn fetch_live(&self, id: RequestId) -> bool {
         self.fetches.contains_key(&id)
-    }
-}
-
-/// Reports a frame to the engine behind `weak`.
-fn frame_callback(weak: Weak<Shared>) -> FrameCallback {
-    FrameCallback::new(move |_now: f64, metadata: JsValue| {
-        let number = |key: &str| Reflect::get(&metadata, &key.into()).ok().and_then(|v| v.as_f64());
-        let frame = Frame {
-            media_time: MediaTime::new(number("mediaTime").unwrap_or_default()),
-            expected_display: instant_of(number("expectedDisplayTime").unwrap_or_default()),
-            presented_frames: number("presentedFrames").unwrap_or_default() as u32,
-        };
-        run(&weak, move |d, now| {
-            d.frame_handle = None;
-            d.engine.handle_frame(now, frame);
-        });
-    })
-}
-
-fn is_hidden() -> bool {
-    web_sys::window()
-        .and_then(|w| w.document())
-        .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden)
-}
-
-/// `video.requestVideoFrameCallback(cb)`, looked up at run time: not every browser has it.
-fn request_frame_callback(video: &HtmlVideoElement, closure: &FrameCallback) -> Option<u32> {
-    let f: Function = Reflect::get(video, &"requestVideoFrameCallback".into()).ok()?.dyn_into().ok()?;
-    f.call1(video, closure.as_ref()).ok()?.as_f64().map(|h| h as u32)
-}
-
-fn cancel_frame_callback(video: &HtmlVideoElement, handle: u32) {
-    let cancel =
-        Reflect::get(video, &"cancelVideoFrameCallback".into()).ok().and_then(|f| f.dyn_into::<Function>().ok());
-    if let Some(cancel) = cancel {
-        cancel.call1(video, &JsValue::from(handle)).ok();
     }
 }
 

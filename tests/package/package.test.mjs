@@ -135,12 +135,14 @@ test("the tarball holds the package: glue, wasm, types, js/ files, changelog, li
   for (const f of ["liveshop.js", "liveshop.d.ts", "liveshop_bg.wasm", "README.md", "CHANGELOG.md", "LICENSE"]) {
     assert.ok(files.includes(f), `${f} is not packed`);
   }
-  // The glue is one module: the driver's JS (src/web/*.js: fetch, the order outbox, the tabs) is bundled in.
+  // The glue is one module: the driver's JS (src/web/*.js: the media element, fetch, the order
+  // outbox, the tabs) is bundled in.
   const glue = readFileSync(join(unpacked, "package/liveshop.js"), "utf8");
   assert.doesNotMatch(glue, /\bimport\s*[{*\w]|\bfrom\s*["']|\bimport\s*\(/, "the glue imports another module");
   assert.match(glue, /getReader/);
   assert.match(glue, /indexedDB/);
   assert.match(glue, /BroadcastChannel/);
+  assert.match(glue, /addSourceBuffer/);
   const js = readdirRecursive(join(ROOT, "js"));
   for (const f of js) assert.ok(files.includes(f), `js/${f} is not packed`);
   assert.equal("./element" in manifest.exports, js.includes("element.js"));
