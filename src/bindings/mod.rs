@@ -1,15 +1,15 @@
 //! The JavaScript surface: `LivePlayer`, its events and typed errors.
 //!
-//! Events are queued by the driver and delivered here after every Rust borrow is released;
-//! a listener that throws is reported to the console and as an `error` event (code
-//! `listener_threw`, not fatal) to the other listeners, and the player carries on.
+//! Events are queued by the driver and delivered here after every Rust borrow is released, to
+//! the listeners in `listeners.js`: a listener that throws is reported to the console and as an
+//! `error` event (code `listener_threw`, not fatal) to the `error` listeners, and the player
+//! carries on.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::let_underscore_must_use)]
 
-use crate::core::text;
 use crate::prelude::*;
 use alloc::rc::Rc;
-use core::cell::{Cell, RefCell};
+use core::cell::RefCell;
 
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -19,7 +19,7 @@ use crate::core::cues::{Cue, CueSource, CueState};
 use crate::core::live::latency::SharedTarget;
 use crate::core::orders::{IntentId, OrderError, OrderUpdate};
 use crate::core::{Engine, Event, LiveEngine, PlayerError, Stats};
-use crate::web::{js_message, Player};
+use crate::web::Player;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
@@ -281,56 +281,20 @@ fn event_object(e: &Event, stats: &Stats) -> (&'static str, Object) {
     (name, o)
 }
 
-#[derive(Default)]
-struct Listeners {
-    next_id: Cell<u32>,
-    list: RefCell<Vec<(u32, String, Function)>>,
-}
-
-impl Listeners {
+#[wasm_bindgen(module = "/src/bindings/listeners.js")]
+extern "C" {
+    /// A player's event listeners, by event name (see the module's JS).
+    type Listeners;
+    #[wasm_bindgen(constructor)]
+    fn new() -> Listeners;
     /// Adds a listener; returns the function that removes it.
-    fn subscribe(self: &Rc<Self>, name: String, listener: Function) -> JsValue {
-        let id = self.next_id.get() + 1;
-        self.next_id.set(id);
-        self.list.borrow_mut().push((id, name, listener));
-        let weak = Rc::downgrade(self);
-        Closure::<dyn FnMut()>::new(move || {
-            if let Some(l) = weak.upgrade() {
-                l.list.borrow_mut().retain(|(i, _, _)| *i != id);
-            }
-        })
-        .into_js_value()
-    }
-
-    fn clear(&self) {
-        self.list.borrow_mut().clear();
-    }
-
-    fn emit(&self, name: &str, payload: &JsValue) {
-        self.emit_except(name, payload, 0);
-    }
-
-    /// Calls the listeners of `name` but the one numbered `skip` (numbers start at 1).
-    fn emit_except(&self, name: &str, payload: &JsValue, skip: u32) {
-        // Snapshot first: a listener may subscribe or unsubscribe while we iterate.
-        let mut targets: Vec<(u32, Function)> = Vec::new();
-        for (id, n, f) in self.list.borrow().iter() {
-            if n == name && *id != skip {
-                targets.push((*id, f.clone()));
-            }
-        }
-        for (id, f) in targets {
-            if let Err(thrown) = f.call1(&JsValue::NULL, payload) {
-                web_sys::console::error_2(&text::concat(&["liveshop: a `", name, "` listener threw"]).into(), &thrown);
-                // The other error listeners hear of it; an error listener that throws is only
-                // logged, or one bad listener would feed itself.
-                if name != "error" {
-                    let error = PlayerError::Listener { event: name.into(), message: js_message(&thrown) };
-                    self.emit_except("error", &error_object(&error, false).into(), id);
-                }
-            }
-        }
-    }
+    #[wasm_bindgen(method)]
+    fn on(this: &Listeners, name: &str, listener: &Function) -> JsValue;
+    /// Calls the listeners of `name` with `payload`; none of them throws into the caller.
+    #[wasm_bindgen(method)]
+    fn emit(this: &Listeners, name: &str, payload: &JsValue);
+    #[wasm_bindgen(method)]
+    fn clear(this: &Listeners);
 }
 
 fn order_object(u: &OrderUpdate) -> Object {
@@ -439,7 +403,7 @@ impl LivePlayer {
         let engine = LiveEngine::new(config).map_err(|e| js_error(&e))?;
 
         let player = Player::new(engine, video);
-        let listeners = Rc::new(Listeners::default());
+        let listeners = Rc::new(Listeners::new());
         let waiting = Rc::new(Waiting::default());
         let weak_player = Rc::downgrade(&player);
         let weak_listeners = Rc::downgrade(&listeners);
@@ -471,7 +435,7 @@ impl LivePlayer {
     // untyped overload that accepts any name and any listener.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, name: String, listener: Function) -> JsValue {
-        self.listeners.subscribe(name, listener)
+        self.listeners.on(&name, &listener)
     }
 
     /// Opens the media pipeline and joins the live edge (from a rewind too). Resolves once

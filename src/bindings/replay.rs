@@ -144,7 +144,7 @@ impl ReplayPlayer {
         #[wasm_bindgen(unchecked_param_type = "ReplayPlayerOptions")] options: JsValue,
     ) -> Result<ReplayPlayer, JsValue> {
         let config = super::options::replay_config(&options, &absolute_url).map_err(super::invalid_option)?;
-        ReplayPlayer::with_config(video, config, Rc::new(Listeners::default()), &[]).map_err(|e| js_error(&e))
+        ReplayPlayer::with_config(video, config, Rc::new(Listeners::new()), &[]).map_err(|e| js_error(&e))
     }
 }
 
@@ -256,7 +256,7 @@ impl ReplayPlayer {
     // untyped overload that accepts any name and any listener.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, name: String, listener: Function) -> JsValue {
-        self.listeners.subscribe(name, listener)
+        self.listeners.on(&name, &listener)
     }
 
     /// Reads the show: resolves with its duration and nodes (prefetching of node openings

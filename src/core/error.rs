@@ -25,8 +25,6 @@ pub enum PlayerError {
     AutoplayBlocked(String),
     #[error("the browser refused: {0}")]
     Driver(String),
-    #[error("a `{event}` listener threw: {message}")]
-    Listener { event: String, message: String },
     #[error("product cue refused: {0}")]
     CueRefused(String),
     #[error("product cue refused: {0}")]
@@ -52,7 +50,6 @@ impl PlayerError {
             PlayerError::Clock { .. } => "clock_sync",
             PlayerError::AutoplayBlocked(_) => "autoplay_blocked",
             PlayerError::Driver(_) => "driver",
-            PlayerError::Listener { .. } => "listener_threw",
             PlayerError::CueRefused(_) => "cue_refused",
             PlayerError::CueLinkRefused(_) => "cue_link_refused",
             PlayerError::CueMissed { .. } => "cue_missed",
@@ -84,7 +81,6 @@ mod tests {
             (PlayerError::Clock { url: "u".into(), reason: s() }, "clock sync with u failed: x \"y\""),
             (PlayerError::AutoplayBlocked(s()), "the browser blocked autoplay: x \"y\""),
             (PlayerError::Driver(s()), "the browser refused: x \"y\""),
-            (PlayerError::Listener { event: "e".into(), message: s() }, "a `e` listener threw: x \"y\""),
             (PlayerError::CueRefused(s()), "product cue refused: x \"y\""),
             (PlayerError::CueLinkRefused(s()), "product cue refused: x \"y\""),
             (
