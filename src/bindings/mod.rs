@@ -420,12 +420,7 @@ impl LivePlayer {
             listeners.emit(name, &payload);
         }));
         if has_orders {
-            let weak = Rc::downgrade(&player);
-            player.with(move |d, _| {
-                if let Some(p) = weak.upgrade() {
-                    d.listen_to_tabs(&p);
-                }
-            });
+            player.with(|d, _| d.listen_to_tabs());
         }
         Ok(LivePlayer { player, listeners, waiting, rewind })
     }

@@ -223,12 +223,7 @@ impl ReplayPlayer {
             }
         }));
         if has_orders {
-            let weak = Rc::downgrade(&player);
-            player.with(move |d, _| {
-                if let Some(p) = weak.upgrade() {
-                    d.listen_to_tabs(&p);
-                }
-            });
+            player.with(|d, _| d.listen_to_tabs());
         }
         Ok(ReplayPlayer { player, listeners, pending, orders })
     }

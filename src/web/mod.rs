@@ -291,8 +291,8 @@ impl<E: Engine + 'static> Handle<'_, E> {
     }
 
     /// Listens to the other tabs of the site from now on (before this tab sends anything).
-    pub fn listen_to_tabs(&mut self, player: &Player<E>) {
-        self.driver.tabs.open(&Rc::downgrade(&player.shared));
+    pub fn listen_to_tabs(&mut self) {
+        self.driver.tabs.open();
     }
 
     pub fn stop(&mut self, now: Instant) {
@@ -308,12 +308,14 @@ impl<E: Engine + 'static> Handle<'_, E> {
 impl Shared {
     fn new(engine: Box<dyn DynEngine>, video: HtmlVideoElement) -> Rc<Self> {
         Rc::new_cyclic(|weak: &Weak<Shared>| {
-            let weak = weak.clone();
             // JS owns the callback: media.js may report after the player is gone, and finds it gone.
-            let on = Closure::<dyn FnMut(u32, f64, f64, f64, Option<String>)>::new(move |what, x, y, z, message| {
-                media_event(&weak, what, [x, y, z], message)
-            })
-            .into_js_value();
+            let on = {
+                let weak = weak.clone();
+                Closure::<dyn FnMut(u32, f64, f64, f64, Option<String>)>::new(move |what, x, y, z, message| {
+                    media_event(&weak, what, [x, y, z], message)
+                })
+                .into_js_value()
+            };
             Shared {
                 driver: RefCell::new(Driver {
                     engine,
@@ -324,7 +326,7 @@ impl Shared {
                     fetches: SmallMap::new(),
                     timer: None,
                     frame_asked: false,
-                    tabs: tabs::Tabs::default(),
+                    tabs: tabs::tabs_for(weak.clone()),
                     destroyed: false,
                 }),
                 deferred: RefCell::default(),
