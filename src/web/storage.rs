@@ -1,4 +1,4 @@
-//! The engine's durable storage ([`StorageOp`]) in IndexedDB (`storage.js`): each operation
+//! The engine's durable storage ([`StorageOp`]) in IndexedDB (`orders.js`): each operation
 //! runs on its own and its result goes back to the engine; a failure is a typed result the
 //! engine decides on, never lost.
 
@@ -14,7 +14,7 @@ use super::{js_message, run, Shared};
 use crate::core::io::{StorageOp, StorageResult};
 use crate::core::PlayerError;
 
-#[wasm_bindgen(module = "/src/web/storage.js")]
+#[wasm_bindgen(module = "/src/web/orders.js")]
 extern "C" {
     #[wasm_bindgen(js_name = storagePut)]
     fn put(key: &str, bytes: &[u8]) -> Promise;

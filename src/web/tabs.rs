@@ -1,5 +1,5 @@
 //! The engine's cross-tab coordination ([`TabOp`]): Web Locks for "one tab sends", a
-//! `BroadcastChannel` for the others to hear, both in `tabs.js`, which holds the locks and
+//! `BroadcastChannel` for the others to hear, both in `orders.js`, which holds the locks and
 //! reports back through one callback. Without Web Locks a lock is granted at once (this tab then
 //! acts alone; the server's idempotency still holds per key).
 
@@ -17,11 +17,11 @@ use crate::core::PlayerError;
 /// The channel every liveshop player of a site listens on.
 const CHANNEL: &str = "liveshop.orders";
 
-// What tabs.js reports, as it numbers them.
+// What orders.js reports, as it numbers them.
 const GRANTED: u32 = 0;
 const FAILED: u32 = 1;
 
-#[wasm_bindgen(module = "/src/web/tabs.js")]
+#[wasm_bindgen(module = "/src/web/orders.js")]
 extern "C" {
     /// The locks a player holds and its channel to the other tabs (opened on first use).
     pub type Tabs;
@@ -52,7 +52,7 @@ pub fn tabs_for(weak: Weak<Shared>) -> Tabs {
     Tabs::new(CHANNEL, &on)
 }
 
-/// Hands what tabs.js reports to the engine; false once the player is gone.
+/// Hands what orders.js reports to the engine; false once the player is gone.
 fn report(weak: &Weak<Shared>, what: u32, lock: String, value: JsValue) -> bool {
     if weak.strong_count() == 0 {
         return false;
