@@ -132,23 +132,34 @@ test("a live viewer rewinds to a product shown a few seconds ago, lands on its f
   assert.ok(await page.$(`#rail button[data-node="${id}"]`), "the rewind rail lists the product");
 
   // The first frame shown from the recording: it plays on at once, so by the time the promise's
-  // callback runs on a busy machine the frame on screen may be the next one or two.
-  const { seeked, shown, watched } = await page.evaluate(({ id, before }) => {
-    let landed = null;
-    const stop = window.__liveshopFrameCode.watch(window.video, (captureMs) => {
-      if (landed == null && captureMs < before) landed = captureMs;
+  // callback runs on a busy machine the frame on screen may be the next one or two. The frame
+  // callback can be late too: it reads the picture on screen when it runs, and a callback run a
+  // frame after its frame's display time (or one that follows a frame presented without a
+  // callback) may read the next frame.
+  const { seeked, shown, watched, late } = await page.evaluate(({ id, before, frameMs }) => {
+    let landed = null, late = false, presented = null;
+    const stop = window.__liveshopFrameCode.watch(window.video, (captureMs, metadata) => {
+      if (landed == null && captureMs < before) {
+        landed = captureMs;
+        late = performance.now() - metadata.expectedDisplayTime > frameMs ||
+          (presented != null && metadata.presentedFrames > presented + 1);
+      }
+      presented = metadata.presentedFrames;
     });
     return Promise.race([
       window.player.seekToNode(id).then((seeked) => {
         stop();
-        return { seeked, shown: landed ?? window.__liveshopFrameCode.read(window.video), watched: landed != null };
+        return { seeked, shown: landed ?? window.__liveshopFrameCode.read(window.video), watched: landed != null, late };
       }),
       new Promise((_, reject) => setTimeout(() => reject(new Error(`rewind hangs: ${JSON.stringify(window.player.stats())}`)), 8000))]);
-  }, { id, before: node.startMs + 1000 });
+  }, { id, before: node.startMs + 1000, frameMs: FRAME_MS });
   assert.equal(seeked.superseded, false);
   const off = shown - node.startMs;
-  console.log(`rewound to a frame captured ${off} ms after the node's start (${watched ? "first frame shown" : "frame on screen"})`);
-  assert.ok(off >= -CAPTURE_SLACK_MS && off < FRAME_MS + CAPTURE_SLACK_MS, `rewound to a frame captured ${off} ms after the node's start`);
+  const how = watched ? `first frame shown${late ? ", read late" : ""}` : "frame on screen";
+  console.log(`rewound to a frame captured ${off} ms after the node's start (${how})`);
+  // The node's own frame; the next one only when the page read it late.
+  const frames = watched && late ? 2 : 1;
+  assert.ok(off >= -CAPTURE_SLACK_MS && off < frames * FRAME_MS + CAPTURE_SLACK_MS, `rewound to a frame captured ${off} ms after the node's start (${how})`);
   const rewound = await page.evaluate(() => window.player.stats());
   assert.equal(rewound.mode, "rewound");
   assert.ok(rewound.latencyMs > 2500, `rewound ${rewound.latencyMs} ms behind`);
