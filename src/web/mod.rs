@@ -1,10 +1,10 @@
 //! The browser driver: carries out what an engine asks (fetch, `SourceBuffer` operations,
 //! seeks, rate) and feeds back what the browser reports. It holds no playback logic. The media
-//! element, its `MediaSource`, timers and page listeners sit behind `media.js`, which reports
-//! everything through one callback ([`media_event`]); requests go through `fetch.js` alike. It drives
-//! any [`Engine`] (live, replay) through one object-safe trait ([`DynEngine`]), so the driver,
-//! its fetches, timers and listeners are compiled once, not once per engine; [`Player`] is the
-//! typed handle the bindings hold.
+//! element, its `MediaSource`, the timer and the page's listeners sit behind `media.js`, which
+//! reports everything through one callback ([`media_event`]); requests go through `fetch.js`
+//! alike. It drives any [`Engine`] (live, replay) through one object-safe trait
+//! ([`DynEngine`]), so the driver, its fetches, timers and listeners are compiled once, not once
+//! per engine; [`Player`] is the typed handle the bindings hold.
 //!
 //! Rules this module keeps, and how:
 //! - **No input is dropped.** Every entry point goes through [`Player::with`]. If the driver
