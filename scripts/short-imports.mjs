@@ -18,6 +18,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 
 const GLUE_MODULE = "./liveshop_bg.js";
+// The module's own name, repeated before every import's name (92 times), shortened as well.
+const SHORT_MODULE = "_";
 // A shim's name may end in `_<n>` where two shims' hashes are the same.
 const CLOSURE_SHIM = "wasm_bindgen__convert__closures_+invoke__h[0-9a-f]{16}(?:_[0-9]+)?";
 const [wasmPath, jsPath, ...typesPaths] = process.argv.slice(2);
@@ -112,7 +114,8 @@ for (let i = 0; i < count; i++) {
     newField = renames.get(field) ?? shortName(renames.size);
     renames.set(field, newField);
   }
-  entries.push(Buffer.concat([name(module), name(newField), wasm.subarray(afterField, descEnd)]));
+  const newModule = module === GLUE_MODULE ? SHORT_MODULE : module;
+  entries.push(Buffer.concat([name(newModule), name(newField), wasm.subarray(afterField, descEnd)]));
   p = descEnd;
 }
 
@@ -124,6 +127,11 @@ for (const [old, short] of renames) {
   if (found !== 1) problems.push(`${old} (${found} times)`);
   else js = js.replace(key, short);
 }
+// The import object's key for the module: `"./liveshop_bg.js": {`.
+const moduleKey = new RegExp(`(["'])${GLUE_MODULE.replace(/[.\/]/g, "\\$&")}\\1(?=\\s*:)`, "g");
+const moduleKeys = js.match(moduleKey)?.length ?? 0;
+if (moduleKeys !== 1) problems.push(`the module key ${GLUE_MODULE} (${moduleKeys} times)`);
+else js = js.replace(moduleKey, `"${SHORT_MODULE}"`);
 if (problems.length) {
   console.warn(`short-imports: left the names as they are; not found once in ${jsPath}: ${problems.slice(0, 5).join(", ")}`);
   process.exit(0);
