@@ -19,7 +19,7 @@ use crate::core::cues::{Cue, CueSource, CueState};
 use crate::core::live::latency::SharedTarget;
 use crate::core::orders::{IntentId, OrderError, OrderUpdate};
 use crate::core::{Engine, Event, LiveEngine, PlayerError, Stats};
-use crate::web::Player;
+use crate::web::{absolute_url, Player};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
@@ -661,12 +661,6 @@ fn cue_object(cue: &Cue) -> Object {
     set(&o, "startMs", cue.start.get());
     set(&o, "endMs", cue.end.get());
     o
-}
-
-/// Resolves `url` against the page, so relative `src` values work as in `<video src>`.
-fn absolute_url(url: &str) -> Option<String> {
-    let base = web_sys::window()?.location().href().ok()?;
-    web_sys::Url::new_with_base(url, &base).ok().map(|u| u.href())
 }
 
 mod options;

@@ -6,10 +6,17 @@
 // [name, value, ...] list), each CHUNK (a Uint8Array; it answers false once the driver has let
 // the request go, and the body is cancelled), then END, STATUS (a failing HTTP status, for any
 // request but an API's) or FAILED (what fetch or the body was rejected with). After an abort
-// through `signal` it hears nothing more: the driver has forgotten the request.
+// through the controller `send` returns it hears nothing more: the driver has forgotten the
+// request.
 const HEAD = 0, CHUNK = 1, END = 2, STATUS = 3, FAILED = 4;
 
-export async function send(url, method, headers, body, noStore, signal, api, on) {
+export function send(url, method, headers, body, noStore, api, on) {
+  const controller = new AbortController();
+  run(url, method, headers, body, noStore, controller.signal, api, on);
+  return controller;
+}
+
+async function run(url, method, headers, body, noStore, signal, api, on) {
   // After the driver's current call, as a spawned task would start.
   await null;
   try {
@@ -32,5 +39,14 @@ export async function send(url, method, headers, body, noStore, signal, api, on)
     signal.aborted || on(END, null, 0);
   } catch (e) {
     signal.aborted || on(FAILED, e, 0);
+  }
+}
+
+// `url` resolved against the page, as `<video src>` resolves it; undefined if it is no URL.
+export function absoluteUrl(url) {
+  try {
+    return new URL(url, location.href).href;
+  } catch {
+    return undefined;
   }
 }

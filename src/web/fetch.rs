@@ -5,7 +5,6 @@ use crate::prelude::*;
 use alloc::rc::Weak;
 
 use wasm_bindgen::prelude::*;
-use web_sys::AbortSignal;
 
 use super::{js_message, run, Shared};
 use crate::core::io::{Method, Request, RequestId, RequestKind, ResponseHead};
@@ -14,18 +13,26 @@ use crate::core::PlayerError;
 
 #[wasm_bindgen(module = "/src/web/fetch.js")]
 extern "C" {
+    /// A request on its way: its `AbortController`.
+    pub(super) type InFlight;
+    /// Lets the request go: `on` hears nothing more of it.
+    #[wasm_bindgen(method)]
+    pub(super) fn abort(this: &InFlight);
     /// Sends the request once the driver's current call is over; `on` hears each step (see the
     /// module's JS).
+    #[wasm_bindgen(catch)]
     fn send(
         url: &str,
         method: &str,
         headers: Vec<String>,
         body: Option<Vec<u8>>,
         no_store: bool,
-        signal: &AbortSignal,
         api: bool,
         on: &JsValue,
-    );
+    ) -> Result<InFlight, JsValue>;
+    /// `url` resolved against the page, as `<video src>` resolves it; `None` if it is no URL.
+    #[wasm_bindgen(js_name = absoluteUrl)]
+    pub fn absolute_url(url: &str) -> Option<String>;
 }
 
 // What `on` hears, as fetch.js numbers it; anything else (4) is a failure, with what fetch or
@@ -43,8 +50,9 @@ struct Fetch {
 }
 
 /// Sends `req` once the driver's current call is over (in a microtask, as a spawned future
-/// would), and hands the engine its response as it comes.
-pub(super) fn run_request(weak: Weak<Shared>, req: Request, signal: AbortSignal) {
+/// would), and hands the engine its response as it comes. An error if the browser refused to
+/// make the request.
+pub(super) fn run_request(weak: Weak<Shared>, req: Request) -> Result<InFlight, PlayerError> {
     let mut headers = Vec::with_capacity(2 * req.headers.len() + 2);
     for (name, value) in req.headers {
         headers.push(name);
@@ -71,7 +79,8 @@ pub(super) fn run_request(weak: Weak<Shared>, req: Request, signal: AbortSignal)
     // JS owns the callback from here: it is freed once fetch.js lets go of it, after the last step.
     let on = Closure::<dyn FnMut(u32, JsValue, u16) -> bool>::new(move |what, value, status| f.on(what, value, status))
         .into_js_value();
-    send(&req.url, method, headers, req.body, no_store, &signal, api, &on);
+    send(&req.url, method, headers, req.body, no_store, api, &on)
+        .map_err(|e| PlayerError::Network { url: req.url, reason: js_message(&e) })
 }
 
 impl Fetch {

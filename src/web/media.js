@@ -6,7 +6,8 @@
 //   ONLINE: the network is back; TICK: time to sample the element (every TICK_MS while open);
 //   TIMEOUT: the timer set by `timer(ms)` fired; UPDATED, UPDATE_FAILED: the SourceBuffer's
 //   `updateend` and `error`; PLAY_REJECTED: `play()` refused (message); FRAME: a frame was
-//   handed to the compositor (x media time, y expected display time, z presented frames).
+//   handed to the compositor (x media time, y expected display time on the page's clock, see
+//   `now`, z presented frames).
 const PLAYING = 0, WAITING = 1, VISIBLE = 2, HIDDEN = 3, ONLINE = 4, TICK = 5, TIMEOUT = 6,
   UPDATED = 7, UPDATE_FAILED = 8, PLAY_REJECTED = 9, FRAME = 10;
 
@@ -14,6 +15,10 @@ const PLAYING = 0, WAITING = 1, VISIBLE = 2, HIDDEN = 3, ONLINE = 4, TICK = 5, T
 const TICK_MS = 100;
 
 const message = (e) => (e instanceof Error ? e.message : String(e));
+
+// The page's clock for the engine: ms since the epoch, monotonic (performance.now() on the
+// page's time origin), as `Instant`s are.
+export const now = () => performance.timeOrigin + performance.now();
 
 export class Media {
   constructor(video, on) {
@@ -125,7 +130,7 @@ export class Media {
     if (wanted && this.frame == null && v.requestVideoFrameCallback) {
       this.frame = v.requestVideoFrameCallback((_, m) => {
         this.frame = null;
-        this.on(FRAME, m.mediaTime, m.expectedDisplayTime, m.presentedFrames);
+        this.on(FRAME, m.mediaTime, performance.timeOrigin + m.expectedDisplayTime, m.presentedFrames);
       });
     } else if (!wanted && this.frame != null) {
       v.cancelVideoFrameCallback(this.frame);

@@ -22,11 +22,15 @@ pub const UPDATED: u32 = 7;
 pub const UPDATE_FAILED: u32 = 8;
 /// `play()` was refused; the message says why.
 pub const PLAY_REJECTED: u32 = 9;
-/// A frame handed to the compositor: media time, expected display time, presented frames.
+/// A frame handed to the compositor: media time, expected display time (on [`now`]'s clock),
+/// presented frames.
 pub const FRAME: u32 = 10;
 
 #[wasm_bindgen(module = "/src/web/media.js")]
 extern "C" {
+    /// Monotonic ms on the page's time origin (`performance.timeOrigin + performance.now()`).
+    pub fn now() -> f64;
+
     pub type Media;
 
     #[wasm_bindgen(constructor)]

@@ -31,19 +31,20 @@ mod tabs;
 use crate::core::queue::Queue;
 use alloc::rc::{Rc, Weak};
 use core::any::Any;
-use core::cell::{Cell, OnceCell, RefCell};
+use core::cell::{Cell, RefCell};
 use core::marker::PhantomData;
 
 #[cfg(test)]
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{AbortController, HtmlVideoElement};
+use web_sys::HtmlVideoElement;
 
 use crate::core::io::{Frame, Output, PageEvent, RequestId, ResponseHead, StorageResult, TabEvent};
 use crate::core::text;
 use crate::core::{BufferOp, Deadline, Engine, Instant, MediaEvent, MediaState, MediaTime, PlayerError};
 use crate::prelude::*;
+pub use fetch::absolute_url;
 use media::Media;
 use settle::then;
 use small_map::SmallMap;
@@ -173,7 +174,7 @@ pub struct Driver {
     buffering: bool,
     /// The `SourceBuffer` operation in progress, to report back on `updateend`/`error`.
     buffer_op: Option<BufferOp>,
-    fetches: SmallMap<RequestId, AbortController>,
+    fetches: SmallMap<RequestId, fetch::InFlight>,
     /// The deadline the timer is set for.
     timer: Option<Instant>,
     /// Whether the next frame handed to the compositor is to be reported.
@@ -183,35 +184,11 @@ pub struct Driver {
     destroyed: bool,
 }
 
-/// A value made on first use and kept for the page's life.
-struct PageOnce<T>(OnceCell<T>);
-
-// SAFETY: the wasm is built without atomics, so it runs on one thread and a static is never
-// shared between threads.
-#[cfg(not(target_feature = "atomics"))]
-unsafe impl<T> Sync for PageOnce<T> {}
-
-// Looked up once: `now` runs on every fetch chunk, append and tick.
-static PERFORMANCE: PageOnce<Option<(web_sys::Performance, f64)>> = PageOnce(OnceCell::new());
-
-fn performance() -> Option<&'static (web_sys::Performance, f64)> {
-    let lookup = || {
-        let p = web_sys::window()?.performance()?;
-        let origin = p.time_origin();
-        Some((p, origin))
-    };
-    PERFORMANCE.0.get_or_init(lookup).as_ref()
-}
-
 /// Monotonic time in ms on the page's time origin (`performance.now()`), like the engine's.
 pub fn now() -> Instant {
-    Instant::new(performance().map_or_else(js_sys::Date::now, |(p, origin)| origin + p.now()))
+    Instant::new(media::now())
 }
 
-/// A `DOMHighResTimeStamp` (ms since the page's time origin) as an [`Instant`].
-fn instant_of(timestamp_ms: f64) -> Instant {
-    Instant::new(performance().map_or(0.0, |(_, origin)| *origin) + timestamp_ms)
-}
 
 impl<E: Engine + 'static> Player<E> {
     pub fn new(engine: E, video: HtmlVideoElement) -> Rc<Self> {
@@ -468,7 +445,7 @@ fn media_event(weak: &Weak<Shared>, what: u32, [x, y, z]: [f64; 3], message: Opt
         media::FRAME => {
             d.frame_asked = false;
             let frame =
-                Frame { media_time: MediaTime::new(x), expected_display: instant_of(y), presented_frames: z as u32 };
+                Frame { media_time: MediaTime::new(x), expected_display: Instant::new(y), presented_frames: z as u32 };
             d.engine.handle_frame(now, frame);
         }
         _ => {}
@@ -570,14 +547,14 @@ impl Driver {
     }
 
     fn start_fetch(&mut self, player: &Rc<Shared>, req: crate::core::Request) {
-        let Ok(controller) = AbortController::new() else {
-            let err = PlayerError::Network { url: req.url, reason: "AbortController unavailable".into() };
-            self.engine.handle_fetch_end(now(), req.id, Err(err));
-            return;
-        };
-        let signal = controller.signal();
-        self.fetches.insert(req.id, controller);
-        fetch::run_request(Rc::downgrade(player), req, signal);
+        let id = req.id;
+        match fetch::run_request(Rc::downgrade(player), req) {
+            // Nothing of it is heard before this call is over (fetch.js waits a microtask).
+            Ok(request) => {
+                self.fetches.insert(id, request);
+            }
+            Err(e) => self.engine.handle_fetch_end(now(), id, Err(e)),
+        }
     }
 
     fn open_source_buffer(&mut self, mime: &str) {
