@@ -18,6 +18,7 @@ use web_sys::HtmlVideoElement;
 use crate::core::cues::{Cue, CueSource, CueState};
 use crate::core::live::latency::SharedTarget;
 use crate::core::orders::{IntentId, OrderError, OrderUpdate};
+use crate::core::text::Message;
 use crate::core::{Engine, Event, LiveEngine, PlayerError, Stats};
 use crate::web::{absolute_url, Player};
 
@@ -172,7 +173,7 @@ export interface LivePlayer {
 
 /// A JavaScript `Error` whose `code` names the failure.
 fn js_error(e: &PlayerError) -> JsValue {
-    coded_error(&e.to_string(), e.code())
+    coded_error(&e.message(), e.code())
 }
 
 /// A wrong option as a JavaScript `Error` with its `code`.
@@ -182,7 +183,7 @@ fn invalid_option(e: options::Invalid) -> JsValue {
 
 /// A refused `buy()` as a JavaScript `Error` with its `code`.
 fn order_error(e: &OrderError) -> JsValue {
-    coded_error(&e.to_string(), e.code())
+    coded_error(&e.message(), e.code())
 }
 
 /// A `LiveshopError`: a JavaScript `Error` with a `code`.
@@ -309,7 +310,7 @@ fn order_object(u: &OrderUpdate) -> Object {
     let error = r.error.as_ref().map_or(JsValue::NULL, |e| {
         let eo = Object::new();
         set(&eo, "code", e.code());
-        set(&eo, "message", e.to_string());
+        set(&eo, "message", e.message());
         eo.into()
     });
     set(&o, "error", error);
@@ -374,7 +375,7 @@ fn seed() -> u64 {
 fn error_object(error: &PlayerError, fatal: bool) -> Object {
     let o = Object::new();
     set(&o, "code", error.code());
-    set(&o, "message", error.to_string());
+    set(&o, "message", error.message());
     set(&o, "fatal", fatal);
     o
 }

@@ -1,41 +1,61 @@
 //! Typed errors the player reports. Each has a stable `code` that reaches JavaScript.
 
+use crate::core::text::{push_all, push_u64, Message, Quoted};
 use crate::prelude::*;
 
-/// Why something failed; `code()` is the stable string applications switch on.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why something failed; `code()` is the stable string applications switch on, `message()` (and
+/// `Display`) the text for people.
+#[derive(Debug, Clone, PartialEq)]
 pub enum PlayerError {
-    #[error("invalid option `{field}`: {reason}")]
     InvalidOption { field: &'static str, reason: String },
-    #[error("network error fetching {url}: {reason}")]
     Network { url: String, reason: String },
-    #[error("HTTP {status} fetching {url}")]
     HttpStatus { url: String, status: u16 },
-    #[error("playlist {url} is invalid: {reason}")]
     Playlist { url: String, reason: String },
-    #[error("media {url} is invalid: {reason}")]
     Media { url: String, reason: String },
-    #[error("the browser cannot play {mime}")]
     Unsupported { mime: String },
-    #[error("appending media failed: {0}")]
     Append(String),
-    #[error("clock sync with {url} failed: {reason}")]
     Clock { url: String, reason: String },
-    #[error("the browser blocked autoplay: {0}")]
     AutoplayBlocked(String),
-    #[error("the browser refused: {0}")]
     Driver(String),
-    #[error("product cue refused: {0}")]
     CueRefused(String),
-    #[error("product cue refused: {0}")]
     CueLinkRefused(String),
-    #[error("product cue {} went by while the page could not show it", crate::core::text::Quoted(.id))]
     CueMissed { id: String },
-    #[error("the stream ended")]
     Ended,
-    #[error("the player was destroyed")]
     Destroyed,
 }
+
+impl Message for PlayerError {
+    fn write_message(&self, out: &mut String) {
+        use PlayerError::*;
+        match self {
+            InvalidOption { field, reason } => push_all(out, &["invalid option `", field, "`: ", reason]),
+            Network { url, reason } => push_all(out, &["network error fetching ", url, ": ", reason]),
+            HttpStatus { url, status } => {
+                out.push_str("HTTP ");
+                push_u64(out, u64::from(*status));
+                push_all(out, &[" fetching ", url]);
+            }
+            Playlist { url, reason } => push_all(out, &["playlist ", url, " is invalid: ", reason]),
+            Media { url, reason } => push_all(out, &["media ", url, " is invalid: ", reason]),
+            Unsupported { mime } => push_all(out, &["the browser cannot play ", mime]),
+            Append(reason) => push_all(out, &["appending media failed: ", reason]),
+            Clock { url, reason } => push_all(out, &["clock sync with ", url, " failed: ", reason]),
+            AutoplayBlocked(reason) => push_all(out, &["the browser blocked autoplay: ", reason]),
+            Driver(reason) => push_all(out, &["the browser refused: ", reason]),
+            CueRefused(reason) | CueLinkRefused(reason) => push_all(out, &["product cue refused: ", reason]),
+            CueMissed { id } => {
+                out.push_str("product cue ");
+                Quoted(id).write_message(out);
+                out.push_str(" went by while the page could not show it");
+            }
+            Ended => out.push_str("the stream ended"),
+            Destroyed => out.push_str("the player was destroyed"),
+        }
+    }
+}
+
+crate::display_from_message!(PlayerError);
+impl core::error::Error for PlayerError {}
 
 impl PlayerError {
     pub fn code(&self) -> &'static str {
@@ -66,7 +86,8 @@ mod tests {
     use crate::core::format::mp4::{Fourcc, Mp4Error};
     use crate::core::orders::OrderError;
 
-    /// The messages applications read (the `message` of the error object and event).
+    /// The messages applications read (the `message` of the error object and event), the same
+    /// through `Display`.
     #[test]
     fn messages_read_as_their_templates() {
         let s = || "x \"y\"".to_string();
@@ -91,6 +112,7 @@ mod tests {
             (PlayerError::Destroyed, "the player was destroyed"),
         ];
         for (e, message) in player {
+            assert_eq!(e.message(), message);
             assert_eq!(e.to_string(), message);
         }
         let orders = [
@@ -108,6 +130,7 @@ mod tests {
             ),
         ];
         for (e, message) in orders {
+            assert_eq!(e.message(), message);
             assert_eq!(e.to_string(), message);
         }
         let cues = [
@@ -123,6 +146,7 @@ mod tests {
             (CueError::Unreadable(s()), "cue payload is unreadable: x \"y\""),
         ];
         for (e, message) in cues {
+            assert_eq!(e.message(), message);
             assert_eq!(e.to_string(), message);
         }
         let kind = Fourcc(*b"mo\0v");
@@ -134,6 +158,7 @@ mod tests {
             (Mp4Error::BadField(kind, "unknown version"), "box `mo?v` is invalid: unknown version"),
         ];
         for (e, message) in mp4 {
+            assert_eq!(e.message(), message);
             assert_eq!(e.to_string(), message);
         }
     }

@@ -1,4 +1,4 @@
-//! Numbers to and from text, and searching text, small enough for the wasm.
+//! Numbers to and from text, searching text and writing messages, small enough for the wasm.
 //!
 //! `str::parse::<f64>` and `f64`'s `Display` are exact (Eisel-Lemire with a big-decimal
 //! fallback; Grisu with a Dragon4 fallback), and cost about 25 KB of wasm between them, tables
@@ -268,6 +268,42 @@ pub fn push_hex(out: &mut String, v: u32, width: u32, upper: bool) {
     out.extend((0..len).rev().map(|i| char::from(digits[(v.checked_shr(4 * i).unwrap_or(0) & 15) as usize])));
 }
 
+/// A message that writes itself into a `String` without `core::fmt`.
+///
+/// The errors' messages are written this way, so nothing in the wasm formats at run time and
+/// the build empties `core::fmt` out of it (its padding, integer writers and `Display` impls,
+/// which the function table kept; scripts/snip-panics.mjs, which fails the build if something
+/// still formats). `Display` comes from the message
+/// ([`display_from_message!`](crate::display_from_message)) for native callers and the tests.
+pub trait Message {
+    fn write_message(&self, out: &mut String);
+
+    fn message(&self) -> String {
+        let mut out = String::new();
+        self.write_message(&mut out);
+        out
+    }
+}
+
+/// `Display` for types that are [`Message`]s: the message, as it is.
+#[macro_export]
+macro_rules! display_from_message {
+    ($($t:ty),+ $(,)?) => {$(
+        impl core::fmt::Display for $t {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(&$crate::core::text::Message::message(self))
+            }
+        }
+    )+};
+}
+
+/// Appends the parts one after another.
+pub fn push_all(out: &mut String, parts: &[&str]) {
+    for part in parts {
+        out.push_str(part);
+    }
+}
+
 /// The parts one after another, as `parts.concat()`.
 pub fn concat(parts: &[&str]) -> String {
     join(parts, "")
@@ -358,9 +394,9 @@ pub fn replace(s: &str, from: &str, to: &str) -> String {
 /// the wasm gzipped, with the slicing panics that also used them.)
 pub struct Quoted<'a>(pub &'a str);
 
-impl core::fmt::Display for Quoted<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let mut out = String::with_capacity(self.0.len() + 2);
+impl Message for Quoted<'_> {
+    fn write_message(&self, out: &mut String) {
+        out.reserve(self.0.len() + 2);
         out.push('"');
         for c in self.0.chars() {
             match c {
@@ -372,16 +408,17 @@ impl core::fmt::Display for Quoted<'_> {
                 '\0' => out.push_str("\\0"),
                 c if escaped(c) => {
                     out.push_str("\\u{");
-                    push_hex(&mut out, c as u32, 0, false);
+                    push_hex(out, c as u32, 0, false);
                     out.push('}');
                 }
                 c => out.push(c),
             }
         }
         out.push('"');
-        f.write_str(&out)
     }
 }
+
+crate::display_from_message!(Quoted<'_>);
 
 /// The characters [`Quoted`] writes as `\u{..}`: those `{:?}` escapes (as of Unicode 16) up to
 /// U+07FF, in U+2000-U+206F and from U+FE00 to U+FFFF (controls, spaces other than U+0020,

@@ -189,7 +189,6 @@ pub fn now() -> Instant {
     Instant::new(media::now())
 }
 
-
 impl<E: Engine + 'static> Player<E> {
     pub fn new(engine: E, video: HtmlVideoElement) -> Rc<Self> {
         Rc::new(Player { shared: Shared::new(Box::new(engine), video), engine: PhantomData })

@@ -11,7 +11,7 @@
 //! - numbers are bounded, so a price or a countdown cannot overflow or stall the screen.
 
 use crate::core::format::playlist::{AttrValue, DateRange};
-use crate::core::text::Quoted;
+use crate::core::text::{push_all, Message, Quoted};
 use crate::core::time::ServerTime;
 use crate::prelude::*;
 
@@ -69,17 +69,42 @@ pub struct Cue {
 }
 
 /// Why a cue was refused. The cue is dropped; playback goes on.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CueError {
-    #[error("cue {}: {field} is missing", Quoted(.id))]
     Missing { id: String, field: &'static str },
-    #[error("cue {}: {field} is not acceptable: {reason}", Quoted(.id))]
     Invalid { id: String, field: &'static str, reason: &'static str },
-    #[error("cue {}: link {} is not allowed: {reason}", Quoted(.id), Quoted(.url))]
     LinkRefused { id: String, url: String, reason: &'static str },
-    #[error("cue payload is unreadable: {0}")]
     Unreadable(String),
 }
+
+impl Message for CueError {
+    fn write_message(&self, out: &mut String) {
+        let cue = |out: &mut String, id: &str| {
+            out.push_str("cue ");
+            Quoted(id).write_message(out);
+        };
+        match self {
+            CueError::Missing { id, field } => {
+                cue(out, id);
+                push_all(out, &[": ", field, " is missing"]);
+            }
+            CueError::Invalid { id, field, reason } => {
+                cue(out, id);
+                push_all(out, &[": ", field, " is not acceptable: ", reason]);
+            }
+            CueError::LinkRefused { id, url, reason } => {
+                cue(out, id);
+                out.push_str(": link ");
+                Quoted(url).write_message(out);
+                push_all(out, &[" is not allowed: ", reason]);
+            }
+            CueError::Unreadable(reason) => push_all(out, &["cue payload is unreadable: ", reason]),
+        }
+    }
+}
+
+crate::display_from_message!(CueError);
+impl core::error::Error for CueError {}
 
 /// What the page allows in cues.
 #[derive(Debug, Clone, PartialEq, Default)]

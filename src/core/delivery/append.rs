@@ -12,6 +12,7 @@ use crate::prelude::*;
 use crate::core::error::PlayerError;
 use crate::core::format::mp4::InitSegment;
 use crate::core::io::{BufferOp, MediaState, Ops, Output};
+use crate::core::text::Message;
 
 /// Keep this much already-played media; remove older.
 pub const BACK_BUFFER_S: f64 = 10.0;
@@ -37,7 +38,7 @@ impl AppendQueue {
     /// An init segment arrived: opens (or retypes) the `SourceBuffer` for its codecs and
     /// queues it.
     pub fn push_init(&mut self, out: &mut Ops, url: String, bytes: Vec<u8>) -> Result<(), PlayerError> {
-        let init = InitSegment::parse(&bytes).map_err(|e| PlayerError::Media { url, reason: e.to_string() })?;
+        let init = InitSegment::parse(&bytes).map_err(|e| PlayerError::Media { url, reason: e.message() })?;
         let mime = init.mime_type();
         match &self.mime {
             None => out.push(Output::OpenSourceBuffer { mime: mime.clone() }),

@@ -16,6 +16,7 @@ use crate::prelude::*;
 use crate::core::error::PlayerError;
 use crate::core::format::mp4;
 use crate::core::io::{Ops, RequestId, RequestKind};
+use crate::core::text::Message;
 
 /// An initialization segment: URL and optional byte range.
 pub type InitRef = (String, Option<(u64, u64)>);
@@ -152,7 +153,7 @@ impl<T: Clone> Loader<T> {
                     Ok(n) => n,
                     Err(e) => {
                         let l = self.queue.pop_front()?;
-                        let error = PlayerError::Media { url: l.url, reason: e.to_string() };
+                        let error = PlayerError::Media { url: l.url, reason: e.message() };
                         return Some(Delivery::Failed { piece: l.piece, error });
                     }
                 };

@@ -76,11 +76,8 @@
 
 use crate::prelude::*;
 use core::cell::RefCell;
-use core::fmt;
 
-use thiserror::Error;
-
-use crate::core::text;
+use crate::core::text::{self, push_all, push_u64, Message, Quoted};
 
 mod variables;
 
@@ -415,53 +412,128 @@ pub struct SessionData<'a> {
 }
 
 /// Why a playlist was rejected. `line` is 1-based; `tag` is the tag name without `#`.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlaylistError {
-    #[error("playlist is not valid UTF-8")]
     NotUtf8,
-    #[error("playlist does not start with #EXTM3U")]
     MissingHeader,
-    #[error("media playlist has no EXT-X-TARGETDURATION")]
     MissingTargetDuration,
-    #[error("line {line}: {tag} mixes media and multivariant playlist tags")]
     MixedPlaylist { line: usize, tag: &'static str },
-    #[error("line {line}: malformed attribute list in {tag}: {reason}")]
     InvalidAttribute { line: usize, tag: &'static str, reason: &'static str },
-    #[error("line {line}: {tag} lacks required attribute {attribute}")]
     MissingAttribute { line: usize, tag: &'static str, attribute: &'static str },
-    #[error("line {line}: invalid number in {tag}")]
     InvalidNumber { line: usize, tag: &'static str },
-    #[error("line {line}: negative, non-finite or absurd duration in {tag}")]
     InvalidDuration { line: usize, tag: &'static str },
-    #[error("line {line}: invalid date in {tag}")]
     InvalidDate { line: usize, tag: &'static str },
-    #[error("line {line}: invalid value for {tag}")]
     InvalidValue { line: usize, tag: &'static str },
-    #[error("line {line}: URI line without a preceding EXTINF")]
     UriWithoutExtinf { line: usize },
-    #[error("line {line}: URI line without a preceding EXT-X-STREAM-INF")]
     UriWithoutStreamInf { line: usize },
-    #[error("line {line}: {tag} is not followed by a URI line")]
     MissingUri { line: usize, tag: &'static str },
-    #[error("media or discontinuity sequence number overflows")]
     SequenceOverflow,
-    #[error("playlist has more than {limit} {what}")]
     TooLarge { what: &'static str, limit: usize },
-    #[error("line {line}: {tag} appears a second time")]
     DuplicateTag { line: usize, tag: &'static str },
-    #[error("line {line}: {tag} must come before the first segment")]
     MisplacedTag { line: usize, tag: &'static str },
-    #[error("line {line}: malformed EXT-X-DEFINE: {reason}")]
     InvalidDefine { line: usize, reason: &'static str },
-    #[error("line {line}: variable {} is defined a second time", text::Quoted(.name))]
     DuplicateVariable { line: usize, name: String },
-    #[error("line {line}: EXT-X-DEFINE finds no {} in {place}", text::Quoted(.name))]
     UnresolvedDefine { line: usize, name: String, place: &'static str },
-    #[error("line {line}: {{${name}}} refers to no variable defined before it")]
     UndefinedVariable { line: usize, name: String },
-    #[error("line {line}: the playlist substitutes variables, which takes parse_with")]
     NeedsVariables { line: usize },
 }
+
+impl Message for PlaylistError {
+    fn write_message(&self, out: &mut String) {
+        use PlaylistError::*;
+        let at = |out: &mut String, line: usize| {
+            out.push_str("line ");
+            push_u64(out, line as u64);
+            out.push_str(": ");
+        };
+        match self {
+            NotUtf8 => out.push_str("playlist is not valid UTF-8"),
+            MissingHeader => out.push_str("playlist does not start with #EXTM3U"),
+            MissingTargetDuration => out.push_str("media playlist has no EXT-X-TARGETDURATION"),
+            SequenceOverflow => out.push_str("media or discontinuity sequence number overflows"),
+            TooLarge { what, limit } => {
+                out.push_str("playlist has more than ");
+                push_u64(out, *limit as u64);
+                push_all(out, &[" ", what]);
+            }
+            MixedPlaylist { line, tag } => {
+                at(out, *line);
+                push_all(out, &[tag, " mixes media and multivariant playlist tags"]);
+            }
+            InvalidAttribute { line, tag, reason } => {
+                at(out, *line);
+                push_all(out, &["malformed attribute list in ", tag, ": ", reason]);
+            }
+            MissingAttribute { line, tag, attribute } => {
+                at(out, *line);
+                push_all(out, &[tag, " lacks required attribute ", attribute]);
+            }
+            InvalidNumber { line, tag } => {
+                at(out, *line);
+                push_all(out, &["invalid number in ", tag]);
+            }
+            InvalidDuration { line, tag } => {
+                at(out, *line);
+                push_all(out, &["negative, non-finite or absurd duration in ", tag]);
+            }
+            InvalidDate { line, tag } => {
+                at(out, *line);
+                push_all(out, &["invalid date in ", tag]);
+            }
+            InvalidValue { line, tag } => {
+                at(out, *line);
+                push_all(out, &["invalid value for ", tag]);
+            }
+            UriWithoutExtinf { line } => {
+                at(out, *line);
+                out.push_str("URI line without a preceding EXTINF");
+            }
+            UriWithoutStreamInf { line } => {
+                at(out, *line);
+                out.push_str("URI line without a preceding EXT-X-STREAM-INF");
+            }
+            MissingUri { line, tag } => {
+                at(out, *line);
+                push_all(out, &[tag, " is not followed by a URI line"]);
+            }
+            DuplicateTag { line, tag } => {
+                at(out, *line);
+                push_all(out, &[tag, " appears a second time"]);
+            }
+            MisplacedTag { line, tag } => {
+                at(out, *line);
+                push_all(out, &[tag, " must come before the first segment"]);
+            }
+            InvalidDefine { line, reason } => {
+                at(out, *line);
+                push_all(out, &["malformed EXT-X-DEFINE: ", reason]);
+            }
+            DuplicateVariable { line, name } => {
+                at(out, *line);
+                out.push_str("variable ");
+                Quoted(name).write_message(out);
+                out.push_str(" is defined a second time");
+            }
+            UnresolvedDefine { line, name, place } => {
+                at(out, *line);
+                out.push_str("EXT-X-DEFINE finds no ");
+                Quoted(name).write_message(out);
+                push_all(out, &[" in ", place]);
+            }
+            UndefinedVariable { line, name } => {
+                at(out, *line);
+                push_all(out, &["{$", name, "} refers to no variable defined before it"]);
+            }
+            NeedsVariables { line } => {
+                at(out, *line);
+                out.push_str("the playlist substitutes variables, which takes parse_with");
+            }
+        }
+    }
+}
+
+crate::display_from_message!(PlaylistError, PlaylistWarning);
+impl core::error::Error for PlaylistError {}
 
 /// Errors go by box inside the parser: a `Result` of a word or two moves for every `?`, where
 /// one holding the error itself took eight.
@@ -494,8 +566,8 @@ pub enum Recovery {
     Used,
 }
 
-impl fmt::Display for PlaylistWarning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Message for PlaylistWarning {
+    fn write_message(&self, out: &mut String) {
         let done = match self.recovery {
             Recovery::Ignored => "left out",
             Recovery::AttributeIgnored => "attribute left out",
@@ -503,7 +575,8 @@ impl fmt::Display for PlaylistWarning {
             Recovery::MarkedGap => "kept as a gap",
             Recovery::Used => "used anyway",
         };
-        write!(f, "{} ({done})", self.problem)
+        self.problem.write_message(out);
+        push_all(out, &[" (", done, ")"]);
     }
 }
 

@@ -63,7 +63,7 @@ use super::format::url;
 use super::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId};
 use super::io::{Frame, PageEvent, ResponseHead, StorageResult, TabEvent};
 use super::orders::{Intent, IntentId, OrderClient, OrderError, OrderUpdate};
-use super::text;
+use super::text::{self, Message};
 use super::time::{soonest, Deadline, Instant, MediaTime, ServerTime, TimerReason};
 use crate::prelude::*;
 
@@ -432,7 +432,7 @@ impl LiveEngine {
         let mut variables = VariableContext::new().url(&base).parent(&imported);
         let parsed = match playlist::parse_with(body, &mut variables) {
             Ok(p) => p,
-            Err(e) => return self.on_playlist_failure(PlayerError::Playlist { url: base, reason: e.to_string() }),
+            Err(e) => return self.on_playlist_failure(PlayerError::Playlist { url: base, reason: e.message() }),
         };
         // What the parser read past is said once; the stream goes on.
         for reason in self.reload.new_warnings(parsed.warnings()) {
@@ -578,13 +578,13 @@ impl LiveEngine {
             Ok(info) => info,
             Err(e) => {
                 // The boxes are whole, so the browser may still play them: append, and say so.
-                self.error(PlayerError::Media { url: media.uri.clone(), reason: e.to_string() }, false);
+                self.error(PlayerError::Media { url: media.uri.clone(), reason: e.message() }, false);
                 FragmentInfo::default()
             }
         };
         // An unreadable `prft` or `emsg` costs its timing or its event, not the media.
         for e in &info.errors {
-            self.error(PlayerError::Media { url: media.uri.clone(), reason: e.to_string() }, false);
+            self.error(PlayerError::Media { url: media.uri.clone(), reason: e.message() }, false);
         }
         for event in info.events.iter().filter(|e| e.scheme_id_uri == EMSG_SCHEME) {
             self.take_cue_payload(&event.message_data, CueSource::InBand);
@@ -639,7 +639,7 @@ impl LiveEngine {
     fn take_cue_payload(&mut self, payload: &[u8], source: CueSource) {
         let cue =
             core::str::from_utf8(payload).map_err(|_| CueError::Unreadable("not UTF-8".into())).and_then(|text| {
-                let d = playlist::parse_daterange_attributes(text).map_err(|e| CueError::Unreadable(e.to_string()))?;
+                let d = playlist::parse_daterange_attributes(text).map_err(|e| CueError::Unreadable(e.message()))?;
                 self.cue_policy.cue(&d)
             });
         self.take_cue(cue, source);
@@ -656,19 +656,19 @@ impl LiveEngine {
                 if self.cues.add(cue, source) == Added::Refused && self.cues.note_refused("a flood of cues") {
                     let reason = text::concat(&[
                         "cue ",
-                        &text::Quoted(&id).to_string(),
+                        &text::Quoted(&id).message(),
                         " and those after it: too many cues at once",
                     ]);
                     self.error(PlayerError::CueRefused(reason), false);
                 }
             }
             Err(e) => {
-                if !self.cues.note_refused(&e.to_string()) {
+                if !self.cues.note_refused(&e.message()) {
                     return;
                 }
                 let error = match e {
-                    CueError::LinkRefused { .. } => PlayerError::CueLinkRefused(e.to_string()),
-                    _ => PlayerError::CueRefused(e.to_string()),
+                    CueError::LinkRefused { .. } => PlayerError::CueLinkRefused(e.message()),
+                    _ => PlayerError::CueRefused(e.message()),
                 };
                 self.error(error, false);
             }

@@ -8,7 +8,7 @@ use crate::core::error::PlayerError;
 use crate::core::format::playlist::{PlaylistWarning, Variables};
 use crate::core::format::url;
 use crate::core::io::{Ops, RequestId, RequestKind};
-use crate::core::text;
+use crate::core::text::{self, Message};
 use crate::core::time::{Deadline, Instant, TimerReason};
 use crate::prelude::*;
 
@@ -88,7 +88,7 @@ impl Reload {
     pub fn new_warnings(&mut self, warnings: &[PlaylistWarning]) -> Vec<String> {
         let mut fresh = Vec::new();
         for w in warnings {
-            let text = w.to_string();
+            let text = w.message();
             let key =
                 text.strip_prefix("line ").and_then(|t| text::split_once(t, ": ")).map_or(text.as_str(), |(_, t)| t);
             if !self.warned.iter().any(|k| k == key) && self.warned.len() < MAX_WARNINGS_REMEMBERED {
@@ -128,9 +128,9 @@ impl Reload {
         }
         let url = match block_at {
             Some((msn, part)) if self.can_block => {
-                let mut params = vec![("_HLS_msn", msn.to_string())];
+                let mut params = vec![("_HLS_msn", text::u64_to_string(msn))];
                 if let Some(p) = part {
-                    params.push(("_HLS_part", p.to_string()));
+                    params.push(("_HLS_part", text::u64_to_string(p.into())));
                 }
                 url::with_query(&self.url, &params)
             }

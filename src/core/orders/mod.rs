@@ -59,7 +59,7 @@ use crate::core::format::url;
 use crate::core::io::{
     Method, Ops, Output, Request, RequestId, RequestKind, ResponseHead, StorageOp, StorageResult, TabEvent, TabOp,
 };
-use crate::core::text;
+use crate::core::text::{self, push_all, push_u64, Message as _};
 use crate::core::time::{Deadline, Instant, ServerTime, TimerReason};
 
 use retry::{full_jitter, slow_lane, Budget, Rng};
@@ -145,27 +145,47 @@ impl OrderStatus {
 }
 
 /// Why an order was refused or failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum OrderError {
-    #[error("order not taken: {0}")]
     Invalid(&'static str),
-    #[error("no flash sale here: the player has no `ordersUrl`")]
     NoService,
-    #[error("no product cue `{0}` is known to this player")]
     UnknownCue(String),
-    #[error("the product of cue `{0}` has not been shown on this screen yet")]
     NotShown(String),
-    #[error("the order service refused the order (HTTP {status})")]
     Refused { status: u16 },
-    #[error("the order service needs the viewer signed in (HTTP {status})")]
     Unauthorized { status: u16 },
-    #[error("the order service answered HTTP {status}")]
     Status { status: u16 },
-    #[error("the order service's answer could not be read: {0}")]
     BadAnswer(String),
-    #[error("the order service could not be reached after {attempts} attempts: {last}")]
     GaveUp { attempts: u32, last: String },
 }
+
+impl text::Message for OrderError {
+    fn write_message(&self, out: &mut String) {
+        use OrderError::*;
+        let status = |out: &mut String, before: &str, status: u16, after: &str| {
+            out.push_str(before);
+            push_u64(out, u64::from(status));
+            out.push_str(after);
+        };
+        match self {
+            Invalid(reason) => push_all(out, &["order not taken: ", reason]),
+            NoService => out.push_str("no flash sale here: the player has no `ordersUrl`"),
+            UnknownCue(id) => push_all(out, &["no product cue `", id, "` is known to this player"]),
+            NotShown(id) => push_all(out, &["the product of cue `", id, "` has not been shown on this screen yet"]),
+            Refused { status: s } => status(out, "the order service refused the order (HTTP ", *s, ")"),
+            Unauthorized { status: s } => status(out, "the order service needs the viewer signed in (HTTP ", *s, ")"),
+            Status { status: s } => status(out, "the order service answered HTTP ", *s, ""),
+            BadAnswer(reason) => push_all(out, &["the order service's answer could not be read: ", reason]),
+            GaveUp { attempts, last } => {
+                out.push_str("the order service could not be reached after ");
+                push_u64(out, u64::from(*attempts));
+                push_all(out, &[" attempts: ", last]);
+            }
+        }
+    }
+}
+
+crate::display_from_message!(OrderError);
+impl core::error::Error for OrderError {}
 
 impl OrderError {
     /// The stable string applications switch on.
@@ -695,7 +715,7 @@ impl OrderClient {
         // No answer to a POST: it may have been taken; ask before sending it again.
         let after_silence = if step == Step::Post { Step::Lookup } else { step };
         let verdict = match (result, head) {
-            (Err(e), _) => Verdict::Retry(e.to_string(), None, after_silence),
+            (Err(e), _) => Verdict::Retry(e.message(), None, after_silence),
             (Ok(()), None) => Verdict::Retry("no response head".into(), None, after_silence),
             (Ok(()), Some(head)) => self.judge(i, step, &head, &answer),
         };

@@ -40,7 +40,7 @@ use crate::core::format::{url, vtt};
 use crate::core::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId, RequestKind, ResponseHead};
 use crate::core::io::{StorageResult, TabEvent, TO_END};
 use crate::core::orders::{Intent, IntentId, OrderClient, OrderError, OrderUpdate};
-use crate::core::text;
+use crate::core::text::{self, Message};
 use crate::core::time::{soonest, Deadline, Instant, MediaTime, ServerTime, TimerReason};
 use crate::prelude::*;
 
@@ -304,7 +304,7 @@ impl ReplayEngine {
         let Some(n) = self.show.nodes.iter().position(|n| n.cue.id == id) else {
             return Err(PlayerError::InvalidOption {
                 field: "nodeId",
-                reason: text::concat(&["no node ", &text::Quoted(id).to_string(), " in this show"]),
+                reason: text::concat(&["no node ", &text::Quoted(id).message(), " in this show"]),
             });
         };
         let node = &self.show.nodes[n];
@@ -398,7 +398,7 @@ impl ReplayEngine {
                     self.fetch_thumbnails(&url);
                     self.texts.media = Some((url, body));
                 }
-                Err(e) => self.error(PlayerError::Playlist { url, reason: e.to_string() }, true),
+                Err(e) => self.error(PlayerError::Playlist { url, reason: e.message() }, true),
             },
             Text::Media => self.texts.media = Some((url, body)),
             Text::Iframes => self.texts.iframes = Some((url, body)),
@@ -436,7 +436,7 @@ impl ReplayEngine {
                 return None;
             }
             Err(e) => {
-                self.error(PlayerError::Playlist { url: media_url, reason: e.to_string() }, first);
+                self.error(PlayerError::Playlist { url: media_url, reason: e.message() }, first);
                 return None;
             }
         };

@@ -16,6 +16,7 @@ use crate::core::error::PlayerError;
 use crate::core::format::playlist::{MediaPlaylist, Segment};
 use crate::core::format::url;
 use crate::core::format::vtt::Tile;
+use crate::core::text::Message;
 use crate::prelude::*;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,8 +121,8 @@ impl Show {
                     }
                 }
                 Err(e) if d.class == Some(crate::core::cues::cue::PRODUCT_CLASS) => refused.push(match e {
-                    CueError::LinkRefused { .. } => PlayerError::CueLinkRefused(e.to_string()),
-                    _ => PlayerError::CueRefused(e.to_string()),
+                    CueError::LinkRefused { .. } => PlayerError::CueLinkRefused(e.message()),
+                    _ => PlayerError::CueRefused(e.message()),
                 }),
                 Err(_) => {}
             }

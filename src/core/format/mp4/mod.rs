@@ -16,23 +16,40 @@ pub use fragment::{FragmentInfo, TrackRun};
 pub use init::{InitSegment, Track, TrackKind};
 pub use prft::{parse_prft, ProducerTime};
 
+use crate::core::text::{push_all, Message};
 use crate::prelude::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mp4Error {
-    #[error("box `{0}` is truncated")]
     Truncated(Fourcc),
-    #[error("box `{0}` has an invalid size")]
     BadSize(Fourcc),
-    #[error("init segment has no `moov` box")]
     NoMoov,
-    #[error("init segment has no playable track")]
     NoTracks,
     /// A field holds a value the box's definition does not allow (an unknown version, a string
     /// that is not UTF-8, ...); the second member says which.
-    #[error("box `{0}` is invalid: {1}")]
     BadField(Fourcc, &'static str),
 }
+
+impl Message for Mp4Error {
+    fn write_message(&self, out: &mut String) {
+        let named = |out: &mut String, kind: &Fourcc, rest: &[&str]| {
+            out.push_str("box `");
+            kind.write_message(out);
+            out.push_str("` ");
+            push_all(out, rest);
+        };
+        match self {
+            Mp4Error::Truncated(kind) => named(out, kind, &["is truncated"]),
+            Mp4Error::BadSize(kind) => named(out, kind, &["has an invalid size"]),
+            Mp4Error::BadField(kind, reason) => named(out, kind, &["is invalid: ", reason]),
+            Mp4Error::NoMoov => out.push_str("init segment has no `moov` box"),
+            Mp4Error::NoTracks => out.push_str("init segment has no playable track"),
+        }
+    }
+}
+
+crate::display_from_message!(Mp4Error, Fourcc);
+impl core::error::Error for Mp4Error {}
 
 /// A box type, its four bytes as they stand: an error names the box without a `String` (a
 /// small `Copy` error moves cheaply through every `?` of the box readers).
@@ -40,9 +57,9 @@ pub enum Mp4Error {
 pub struct Fourcc(pub [u8; 4]);
 
 /// The type as text, a byte that is not printable ASCII as `?`.
-impl core::fmt::Display for Fourcc {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(&kind_name(self.0))
+impl Message for Fourcc {
+    fn write_message(&self, out: &mut String) {
+        out.push_str(&kind_name(self.0));
     }
 }
 
