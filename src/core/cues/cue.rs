@@ -256,10 +256,16 @@ fn check_text(field: &'static str, text: &str, max_chars: usize) -> Result<(), R
     if text.is_empty() {
         return invalid("empty");
     }
-    if text.chars().count() > max_chars {
+    // One pass: `chars().count()` brings in core's 0.8 KB word-at-a-time counter.
+    let (mut count, mut control) = (0, false);
+    for c in text.chars() {
+        count += 1;
+        control |= c.is_control();
+    }
+    if count > max_chars {
         return invalid("too long");
     }
-    if text.chars().any(char::is_control) {
+    if control {
         return invalid("control characters");
     }
     Ok(())
