@@ -11,7 +11,7 @@
 //! - numbers are bounded, so a price or a countdown cannot overflow or stall the screen.
 
 use crate::core::format::playlist::{AttrValue, DateRange};
-use crate::core::text::{push_all, Message, Quoted};
+use crate::core::text::{self, push_all, Message, Quoted};
 use crate::core::time::ServerTime;
 use crate::prelude::*;
 
@@ -218,11 +218,13 @@ impl CuePolicy {
         let Some(rest) = url.get(..8).filter(|s| s.eq_ignore_ascii_case("https://")).and_then(|_| url.get(8..)) else {
             return refuse("not https");
         };
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        // The authority ends at the first `/`, `?` or `#` (ASCII: any of them splits the text).
+        let end = rest.bytes().position(|b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(rest.len());
+        let authority = rest.get(..end).unwrap_or(rest);
         if authority.contains('@') {
             return refuse("user info in the link");
         }
-        let host = match authority.rsplit_once(':') {
+        let host = match text::rsplit_once(authority, ":") {
             Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
             _ => authority,
         };

@@ -5,6 +5,7 @@
 //! the core must run natively (tests, simulation) and stay free of `web-sys`, so this is a small
 //! string-level implementation of exactly what those two jobs need.
 
+use crate::core::text;
 use crate::prelude::*;
 
 /// The five components of a URI reference (RFC 3986 §3), borrowed from the input.
@@ -94,7 +95,7 @@ fn merge(base: &Parts<'_>, reference_path: &str) -> String {
     let dir = if base.authority.is_some() && base.path.is_empty() {
         "/"
     } else {
-        base.path.rfind('/').and_then(|i| base.path.get(..=i)).unwrap_or_default()
+        text::rfind(base.path, "/").and_then(|i| base.path.get(..=i)).unwrap_or_default()
     };
     let mut out = String::with_capacity(dir.len() + reference_path.len());
     out.push_str(dir);

@@ -50,10 +50,10 @@ pub fn parse_tiles(text: &str, base: &str) -> Result<Vec<Tile>, &'static str> {
 
 /// `hh:mm:ss.ttt` or `mm:ss.ttt`.
 fn timestamp(s: &str) -> Option<f64> {
-    let mut fields = s.rsplitn(3, ':');
-    let secs = parse_f64(fields.next()?)?;
-    let mins = parse_f64(fields.next()?)?;
-    let hours = fields.next().map_or(Some(0.0), parse_f64)?;
+    let (rest, secs) = text::rsplit_once(s, ":")?;
+    let (hours, mins) = text::rsplit_once(rest, ":").map_or((None, rest), |(h, m)| (Some(h), m));
+    let (secs, mins) = (parse_f64(secs)?, parse_f64(mins)?);
+    let hours = hours.map_or(Some(0.0), parse_f64)?;
     let t = hours * 3600.0 + mins * 60.0 + secs;
     (t.is_finite() && t >= 0.0 && (0.0..60.0).contains(&secs) && (0.0..60.0).contains(&mins)).then_some(t)
 }
