@@ -221,7 +221,7 @@ impl CuePolicy {
         // The authority ends at the first `/`, `?` or `#` (ASCII: any of them splits the text).
         let end = rest.bytes().position(|b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(rest.len());
         let authority = rest.get(..end).unwrap_or(rest);
-        if authority.contains('@') {
+        if text::contains(authority, "@") {
             return refuse("user info in the link");
         }
         let host = match text::rsplit_once(authority, ":") {

@@ -1,6 +1,7 @@
 //! Server-sent events (the `text/event-stream` format of the HTML standard), read as the bytes
 //! arrive: a body chunk may end anywhere, even inside a line or a UTF-8 character.
 
+use crate::core::text;
 use crate::prelude::*;
 
 /// One dispatched event.
@@ -55,7 +56,7 @@ impl SseReader {
     }
 
     fn line_done(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
-        let line = crate::core::text::lossy(line);
+        let line = text::lossy(line);
         if line.is_empty() {
             if let Some(data) = self.data.take() {
                 out.push(SseEvent { event: core::mem::take(&mut self.event), data });
@@ -66,7 +67,7 @@ impl SseReader {
         if line.starts_with(':') {
             return; // a comment, such as a keep-alive
         }
-        let (field, value) = line.split_once(':').unwrap_or((&line, ""));
+        let (field, value) = text::split_once(&line, ":").unwrap_or((&line, ""));
         let value = value.strip_prefix(' ').unwrap_or(value);
         match field {
             "event" => self.event = value.to_string(),
@@ -77,7 +78,7 @@ impl SseReader {
                 }
                 None => self.data = Some(value.to_string()),
             },
-            "id" if !value.contains('\0') => self.last_id = Some(value.to_string()),
+            "id" if !text::contains(value, "\0") => self.last_id = Some(value.to_string()),
             _ => {}
         }
     }

@@ -20,23 +20,23 @@ struct Parts<'a> {
 
 /// Splits a reference with the component rules of RFC 3986 Appendix B.
 fn split(s: &str) -> Parts<'_> {
-    let (rest, fragment) = match s.split_once('#') {
+    let (rest, fragment) = match text::split_once(s, "#") {
         Some((r, f)) => (r, Some(f)),
         None => (s, None),
     };
-    let (rest, query) = match rest.split_once('?') {
+    let (rest, query) = match text::split_once(rest, "?") {
         Some((r, q)) => (r, Some(q)),
         None => (rest, None),
     };
     // A scheme is only a scheme if it is well formed and comes before any '/'; otherwise a
     // relative path such as `a:b/c` would be misread (RFC 3986 §4.2).
-    let (scheme, rest) = match rest.split_once(':') {
+    let (scheme, rest) = match text::split_once(rest, ":") {
         Some((sch, r)) if is_scheme(sch) => (Some(sch), r),
         _ => (None, rest),
     };
     let (authority, path) = match rest.strip_prefix("//") {
         Some(r) => {
-            let (authority, path) = r.find('/').and_then(|end| r.split_at_checked(end)).unwrap_or((r, ""));
+            let (authority, path) = text::find(r, "/").and_then(|end| r.split_at_checked(end)).unwrap_or((r, ""));
             (Some(authority), path)
         }
         None => (None, rest),
@@ -58,7 +58,7 @@ fn remove_dot_segments(path: &str) -> String {
     }
     let absolute = path.starts_with('/');
     let mut out: Vec<&str> = Vec::new();
-    let mut segments = path.split('/');
+    let mut segments = text::split(path, "/");
     if absolute {
         segments.next(); // the empty segment before the leading '/'
     }
@@ -179,11 +179,11 @@ fn encode_component(s: &str, out: &mut String) {
 /// reloads (a reload URL built from the previous reload URL does not accumulate or reorder
 /// directives). Names and values are percent-encoded; the fragment, if any, is kept.
 pub fn with_query(url: &str, params: &[(&str, String)]) -> String {
-    let (rest, fragment) = match url.split_once('#') {
+    let (rest, fragment) = match text::split_once(url, "#") {
         Some((r, f)) => (r, Some(f)),
         None => (url, None),
     };
-    let (path, query) = match rest.split_once('?') {
+    let (path, query) = match text::split_once(rest, "?") {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
     };
@@ -194,11 +194,11 @@ pub fn with_query(url: &str, params: &[(&str, String)]) -> String {
         out.push(if first { '?' } else { '&' });
         first = false;
     };
-    for pair in query.into_iter().flat_map(|q| q.split('&')) {
+    for pair in query.into_iter().flat_map(|q| text::split(q, "&")) {
         if pair.is_empty() {
             continue;
         }
-        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        let name = text::split_once(pair, "=").map_or(pair, |(n, _)| n);
         if params.iter().any(|(p, _)| encoded_eq(name, p)) {
             continue;
         }
@@ -221,10 +221,10 @@ pub fn with_query(url: &str, params: &[(&str, String)]) -> String {
 /// The value of the first query parameter of `url` named `name`, as it stands in the URL (still
 /// percent-encoded); `""` for a parameter without `=`. EXT-X-DEFINE QUERYPARAM reads it.
 pub fn query_value<'u>(url: &'u str, name: &str) -> Option<&'u str> {
-    let rest = url.split_once('#').map_or(url, |(r, _)| r);
-    let (_, query) = rest.split_once('?')?;
-    query.split('&').find_map(|pair| {
-        let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+    let rest = text::split_once(url, "#").map_or(url, |(r, _)| r);
+    let (_, query) = text::split_once(rest, "?")?;
+    text::split(query, "&").find_map(|pair| {
+        let (n, v) = text::split_once(pair, "=").unwrap_or((pair, ""));
         (!n.is_empty() && encoded_eq(n, name)).then_some(v)
     })
 }

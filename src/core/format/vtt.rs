@@ -27,7 +27,8 @@ pub fn parse_tiles(text: &str, base: &str) -> Result<Vec<Tile>, &'static str> {
         return Err("not a WebVTT file (no WEBVTT header)");
     }
     let mut tiles = Vec::new();
-    let mut lines = text.lines();
+    // Split at LF only: a CR left at a line's end is trimmed with the other whitespace below.
+    let mut lines = text::split(text, "\n");
     while let Some(line) = lines.next() {
         let Some((from, to)) = text::split_once(line, "-->") else { continue };
         let (Some(start_s), Some(end_s)) =
@@ -60,7 +61,7 @@ fn timestamp(s: &str) -> Option<f64> {
 
 fn rectangle(xywh: &str) -> Option<(u32, u32, u32, u32)> {
     let xywh = xywh.strip_prefix("pixel:").unwrap_or(xywh);
-    let mut n = xywh.split(',').map(|v| v.trim().parse::<u32>().ok());
+    let mut n = text::split(xywh, ",").map(|v| v.trim().parse::<u32>().ok());
     let rect = (n.next()??, n.next()??, n.next()??, n.next()??);
     (n.next().is_none() && rect.2 > 0 && rect.3 > 0).then_some(rect)
 }

@@ -17,6 +17,7 @@
 //! reads. [`EventMessage`] is the owned form, for keeping an event past the buffer it came in.
 
 use super::{Fourcc, Mp4Error, Reader};
+use crate::core::text;
 use crate::prelude::*;
 
 /// `event_duration` of an event whose end is not known yet.
@@ -109,7 +110,7 @@ impl<'a> Emsg<'a> {
 
     /// Appends the whole box to `out`; on error `out` is left as it was.
     pub fn write_to(&self, out: &mut Vec<u8>) -> Result<(), Mp4Error> {
-        if self.scheme_id_uri.contains('\0') || self.value.contains('\0') {
+        if text::contains(&self.scheme_id_uri, "\0") || text::contains(&self.value, "\0") {
             return Err(Mp4Error::BadField(Fourcc(*b"emsg"), "string contains NUL"));
         }
         // Header, version and flags, four 32-bit fields, two NULs; version 1 has a 64-bit time.
