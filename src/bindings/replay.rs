@@ -72,6 +72,12 @@ struct Pending {
     seeks: Vec<(SeekId, Function)>,
 }
 
+/// Where a seek goes: one type, so the seek's promise and callback are compiled once.
+enum Target {
+    Ms(f64),
+    Node(String),
+}
+
 /// Plays a recorded show and seeks by product node. See `ReplayPlayerOptions`.
 #[wasm_bindgen]
 pub struct ReplayPlayer {
@@ -79,6 +85,14 @@ pub struct ReplayPlayer {
     listeners: Rc<Listeners>,
     pending: Rc<RefCell<Pending>>,
     orders: Rc<Waiting>,
+}
+
+/// Resolves (`ok`) or rejects every waiting `load()` with `value`.
+fn settle_loads(pending: &RefCell<Pending>, ok: bool, value: &JsValue) {
+    let loads = core::mem::take(&mut pending.borrow_mut().loads);
+    for (resolve, reject) in loads {
+        if ok { resolve } else { reject }.call1(&JsValue::NULL, value).ok();
+    }
 }
 
 fn tile_object(t: &Tile) -> Object {
@@ -172,9 +186,7 @@ impl ReplayPlayer {
                 ReplayEvent::Loaded { .. } => {
                     let show = player.read(|engine| engine.show().map(show_object)).flatten();
                     let show: JsValue = show.map_or(JsValue::NULL, Into::into);
-                    for (resolve, _) in pending.borrow_mut().loads.drain(..) {
-                        resolve.call1(&JsValue::NULL, &show).ok();
-                    }
+                    settle_loads(&pending, true, &show);
                     ("loaded", show)
                 }
                 ReplayEvent::Seeked { seek, position_ms, superseded } => {
@@ -210,10 +222,7 @@ impl ReplayPlayer {
                 }
                 ReplayEvent::Error { error, fatal } => {
                     if *fatal {
-                        let err = js_error(error);
-                        for (_, reject) in pending.borrow_mut().loads.drain(..) {
-                            reject.call1(&JsValue::NULL, &err).ok();
-                        }
+                        settle_loads(&pending, false, &js_error(error));
                     }
                     ("error", error_object(error, *fatal).into())
                 }
@@ -268,11 +277,7 @@ impl ReplayPlayer {
             let (started, pending) = (player.clone(), pending.clone());
             player.open_then(move |outcome| match outcome {
                 Ok(()) => started.with(|d, now| d.engine().start(now)),
-                Err(e) => {
-                    for (_, reject) in pending.borrow_mut().loads.drain(..) {
-                        reject.call1(&JsValue::NULL, &js_error(&e)).ok();
-                    }
-                }
+                Err(e) => settle_loads(&pending, false, &js_error(&e)),
             });
         })
     }
@@ -287,26 +292,27 @@ impl ReplayPlayer {
     /// it is on screen, or superseded by a later seek.
     #[wasm_bindgen(js_name = seekToNode, unchecked_return_type = "Promise<SeekResult>")]
     pub fn seek_to_node(&self, id: String) -> js_sys::Promise {
-        self.seek_with(move |engine, now| engine.seek_to_node(now, &id))
+        self.seek_with(Target::Node(id))
     }
 
     /// Seeks to `ms` on the show's timeline.
     #[wasm_bindgen(unchecked_return_type = "Promise<SeekResult>")]
     pub fn seek(&self, ms: f64) -> js_sys::Promise {
-        self.seek_with(move |engine, now| engine.seek(now, ms))
+        self.seek_with(Target::Ms(ms))
     }
 
-    fn seek_with(
-        &self,
-        f: impl FnOnce(&mut ReplayEngine, crate::core::Instant) -> Result<SeekId, PlayerError> + 'static,
-    ) -> js_sys::Promise {
+    fn seek_with(&self, target: Target) -> js_sys::Promise {
         let (player, pending) = (self.player.clone(), self.pending.clone());
-        let mut f = Some(f);
+        let mut target = Some(target);
         js_sys::Promise::new(&mut |resolve, reject| {
-            let (pending, f) = (pending.clone(), f.take());
+            let (pending, target) = (pending.clone(), target.take());
             player.with(move |d, now| {
-                let Some(f) = f else { return };
-                match f(d.engine(), now) {
+                let seeked = match target {
+                    Some(Target::Ms(ms)) => d.engine().seek(now, ms),
+                    Some(Target::Node(id)) => d.engine().seek_to_node(now, &id),
+                    None => return,
+                };
+                match seeked {
                     Ok(id) => pending.borrow_mut().seeks.push((id, resolve)),
                     Err(e) => {
                         reject.call1(&JsValue::NULL, &js_error(&e)).ok();
@@ -372,13 +378,8 @@ impl ReplayPlayer {
 impl ReplayPlayer {
     /// Frees the player, but not its listeners (a rewinding live player's own).
     pub(super) fn release(&self) {
-        let (loads, seeks) = {
-            let mut p = self.pending.borrow_mut();
-            (core::mem::take(&mut p.loads), core::mem::take(&mut p.seeks))
-        };
-        for (_, reject) in loads {
-            reject.call1(&JsValue::NULL, &js_error(&PlayerError::Destroyed)).ok();
-        }
+        settle_loads(&self.pending, false, &js_error(&PlayerError::Destroyed));
+        let seeks = core::mem::take(&mut self.pending.borrow_mut().seeks);
         for (id, resolve) in seeks {
             resolve.call1(&JsValue::NULL, &seek_object(id, f64::NAN, true)).ok();
         }
