@@ -68,8 +68,9 @@ export interface ReplayPlayer {
 /// Promises waiting on the engine.
 #[derive(Default)]
 struct Pending {
-    loads: Vec<(Function, Function)>,
-    seeks: Vec<(SeekId, Function)>,
+    loads: RefCell<Vec<(Function, Function)>>,
+    seeks: RefCell<Vec<(SeekId, Function)>>,
+    orders: Waiting,
 }
 
 /// Where a seek goes: one type, so the seek's promise and callback are compiled once.
@@ -83,13 +84,12 @@ enum Target {
 pub struct ReplayPlayer {
     player: Rc<Player<ReplayEngine>>,
     listeners: Rc<Listeners>,
-    pending: Rc<RefCell<Pending>>,
-    orders: Rc<Waiting>,
+    pending: Rc<Pending>,
 }
 
 /// Resolves (`ok`) or rejects every waiting `load()` with `value`.
-fn settle_loads(pending: &RefCell<Pending>, ok: bool, value: &JsValue) {
-    let loads = core::mem::take(&mut pending.borrow_mut().loads);
+fn settle_loads(pending: &Pending, ok: bool, value: &JsValue) {
+    let loads = core::mem::take(&mut *pending.loads.borrow_mut());
     for (resolve, reject) in loads {
         if ok { resolve } else { reject }.call1(&JsValue::NULL, value).ok();
     }
@@ -175,13 +175,12 @@ impl ReplayPlayer {
         let has_orders = config.orders_url.is_some();
         let engine = ReplayEngine::new(config)?;
         let player = Player::new(engine, video);
-        let pending = Rc::new(RefCell::new(Pending::default()));
-        let orders = Rc::new(Waiting::default());
+        let pending = Rc::new(Pending::default());
         let (weak_player, weak_listeners) = (Rc::downgrade(&player), Rc::downgrade(&listeners));
-        let (weak_pending, weak_orders) = (Rc::downgrade(&pending), Rc::downgrade(&orders));
+        let weak_pending = Rc::downgrade(&pending);
         player.set_sink(Rc::new(move |e: ReplayEvent| {
             let (Some(listeners), Some(player)) = (weak_listeners.upgrade(), weak_player.upgrade()) else { return };
-            let (Some(pending), Some(orders)) = (weak_pending.upgrade(), weak_orders.upgrade()) else { return };
+            let Some(pending) = weak_pending.upgrade() else { return };
             let (name, payload): (&str, JsValue) = match &e {
                 ReplayEvent::Loaded { .. } => {
                     let show = player.read(|engine| engine.show().map(show_object)).flatten();
@@ -191,7 +190,7 @@ impl ReplayPlayer {
                 }
                 ReplayEvent::Seeked { seek, position_ms, superseded } => {
                     let payload: JsValue = seek_object(*seek, *position_ms, *superseded).into();
-                    let done = super::take_waiting(&mut pending.borrow_mut().seeks, *seek);
+                    let done = super::take_waiting(&mut pending.seeks.borrow_mut(), *seek);
                     for (_, resolve) in done {
                         resolve.call1(&JsValue::NULL, &payload).ok();
                     }
@@ -216,7 +215,7 @@ impl ReplayPlayer {
                 ReplayEvent::Order(update) => {
                     let payload: JsValue = order_object(update).into();
                     if update.result.status.is_final() {
-                        super::settle_orders(&orders, update.intent, &payload);
+                        super::settle_orders(&pending.orders, update.intent, &payload);
                     }
                     ("order", payload)
                 }
@@ -234,7 +233,7 @@ impl ReplayPlayer {
         if has_orders {
             player.with(|d, _| d.listen_to_tabs());
         }
-        Ok(ReplayPlayer { player, listeners, pending, orders })
+        Ok(ReplayPlayer { player, listeners, pending })
     }
 
     /// Whether the show may have node `id`: it lists it, or it is still being read.
@@ -273,7 +272,7 @@ impl ReplayPlayer {
                 resolve.call1(&JsValue::NULL, &show).ok();
                 return;
             }
-            pending.borrow_mut().loads.push((resolve, reject));
+            pending.loads.borrow_mut().push((resolve, reject));
             let (started, pending) = (player.clone(), pending.clone());
             player.open_then(move |outcome| match outcome {
                 Ok(()) => started.with(|d, now| d.engine().start(now)),
@@ -313,7 +312,7 @@ impl ReplayPlayer {
                     None => return,
                 };
                 match seeked {
-                    Ok(id) => pending.borrow_mut().seeks.push((id, resolve)),
+                    Ok(id) => pending.seeks.borrow_mut().push((id, resolve)),
                     Err(e) => {
                         reject.call1(&JsValue::NULL, &js_error(&e)).ok();
                     }
@@ -349,7 +348,7 @@ impl ReplayPlayer {
         #[wasm_bindgen(unchecked_param_type = "BuyOptions")] options: JsValue,
     ) -> js_sys::Promise {
         let purchase = super::options::purchase(&options, node_id.clone(), random_uuid);
-        let (player, orders) = (self.player.clone(), self.orders.clone());
+        let (player, pending) = (self.player.clone(), self.pending.clone());
         js_sys::Promise::new(&mut |resolve, reject| {
             let purchase = match purchase.clone() {
                 Ok(p) => p,
@@ -358,9 +357,9 @@ impl ReplayPlayer {
                     return;
                 }
             };
-            let (orders, node_id) = (orders.clone(), node_id.clone());
+            let (pending, node_id) = (pending.clone(), node_id.clone());
             player.with(move |d, now| match d.engine().buy(now, &node_id, purchase) {
-                Ok(intent) => orders.borrow_mut().push((intent, resolve)),
+                Ok(intent) => pending.orders.borrow_mut().push((intent, resolve)),
                 Err(e) => {
                     reject.call1(&JsValue::NULL, &order_error(&e)).ok();
                 }
@@ -379,11 +378,11 @@ impl ReplayPlayer {
     /// Frees the player, but not its listeners (a rewinding live player's own).
     pub(super) fn release(&self) {
         settle_loads(&self.pending, false, &js_error(&PlayerError::Destroyed));
-        let seeks = core::mem::take(&mut self.pending.borrow_mut().seeks);
+        let seeks = core::mem::take(&mut *self.pending.seeks.borrow_mut());
         for (id, resolve) in seeks {
             resolve.call1(&JsValue::NULL, &seek_object(id, f64::NAN, true)).ok();
         }
-        super::settle_all_orders(&self.orders, &|intent| self.player.read(|e| e.order(intent)).flatten());
+        super::settle_all_orders(&self.pending.orders, &|intent| self.player.read(|e| e.order(intent)).flatten());
         self.player.destroy();
     }
 }
