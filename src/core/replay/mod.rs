@@ -379,6 +379,21 @@ impl ReplayEngine {
         self.texts.loading.push((id, what, url, Vec::new()));
     }
 
+    /// The media playlist and, if there is one, the I-frame playlist.
+    fn fetch_playlists(&mut self, media: String, iframes: Option<String>) {
+        self.fetch_text(Text::Media, media);
+        if let Some(iframes) = iframes {
+            self.fetch_text(Text::Iframes, iframes);
+        }
+    }
+
+    /// Cancels the playlists and thumbnail track being read.
+    fn cancel_texts(&mut self) {
+        for (id, ..) in self.texts.loading.drain(..) {
+            self.out.cancel(id);
+        }
+    }
+
     fn on_text(&mut self, what: Text, url: String, body: Vec<u8>) {
         match what {
             Text::Entry => match playlist::parse(&body) {
@@ -388,10 +403,7 @@ impl ReplayEngine {
                     };
                     let media_url = url::resolve(&url, variant.uri);
                     let iframes = m.i_frame_variants.first().map(|v| url::resolve(&url, v.uri));
-                    self.fetch_text(Text::Media, media_url.clone());
-                    if let Some(iframes) = iframes {
-                        self.fetch_text(Text::Iframes, iframes);
-                    }
+                    self.fetch_playlists(media_url.clone(), iframes);
                     self.fetch_thumbnails(&media_url);
                 }
                 Ok(Playlist::Media(_)) => {
@@ -962,9 +974,7 @@ impl Engine for ReplayEngine {
     fn stop(&mut self, now: Instant) {
         self.advance(now);
         self.loader.cancel_all(&mut self.out);
-        for (id, ..) in self.texts.loading.drain(..) {
-            self.out.cancel(id);
-        }
+        self.cancel_texts();
         self.wants_play = false;
         self.next_stats_at = None;
         self.growing.stop();
@@ -980,10 +990,7 @@ impl Engine for ReplayEngine {
             self.out.event(ReplayEvent::Stats(self.stats()));
         }
         if let Some((media, iframes)) = self.growing.take_due(now) {
-            self.fetch_text(Text::Media, media);
-            if let Some(iframes) = iframes {
-                self.fetch_text(Text::Iframes, iframes);
-            }
+            self.fetch_playlists(media, iframes);
         }
     }
 
@@ -1021,9 +1028,7 @@ impl Engine for ReplayEngine {
                 // A growing show plays on with what it knows, and reads again later.
                 Err(e) if self.phase == Phase::Ready => {
                     self.error(e, false);
-                    for (id, ..) in self.texts.loading.drain(..) {
-                        self.out.cancel(id);
-                    }
+                    self.cancel_texts();
                     self.texts = Texts::default();
                     self.growing.failed(now);
                 }

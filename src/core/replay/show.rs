@@ -69,17 +69,13 @@ impl Show {
         policy: &CuePolicy,
     ) -> Result<(Show, Vec<PlayerError>), PlayerError> {
         let bad = |reason: &str| PlayerError::Playlist { url: media_url.to_string(), reason: reason.to_string() };
-        let mut listed: Vec<&Segment<'_>> = Vec::with_capacity(media.segments.len());
-        for s in &media.segments {
-            if s.uri.is_some() && !s.gap {
-                listed.push(s);
-            }
-        }
-        let t0_ms = listed.first().and_then(|s| s.program_date_time_ms).ok_or_else(|| {
+        // The segments with media: a gap or a segment without a URI has none.
+        let listed = |s: &&Segment<'_>| s.uri.is_some() && !s.gap;
+        let t0_ms = media.segments.iter().find(listed).and_then(|s| s.program_date_time_ms).ok_or_else(|| {
             bad("a replay needs EXT-X-PROGRAM-DATE-TIME on its first segment (the nodes are placed by it)")
         })?;
-        let mut segments: Vec<ShowSegment> = Vec::with_capacity(listed.len());
-        for s in &listed {
+        let mut segments: Vec<ShowSegment> = Vec::with_capacity(media.segments.len());
+        for s in media.segments.iter().filter(listed) {
             let after_previous = segments.last().map_or(0.0, |p| p.start_s + p.duration_s);
             let start_s = s.program_date_time_ms.map_or(after_previous, |pdt| (pdt - t0_ms) / 1000.0);
             segments.push(ShowSegment {
