@@ -322,20 +322,25 @@ impl Order {
         let i = &self.intent;
         message(&i.cue_id, &i.product_id, &i.key, self.status, order_id, body)
     }
-    /// An order from a stored record, with its stored key and body.
-    fn from_record(id: IntentId, bytes: &[u8]) -> Option<Order> {
+    /// An order from a stored record, with its stored key and body (and no id yet: see
+    /// [`OrderClient::add`]).
+    fn from_record(bytes: &[u8]) -> Option<Order> {
         let mut r = read_record(bytes)?;
         let intent = Intent {
-            cue_id: r.take("cue")?,
-            product_id: r.take("product")?,
-            quantity: r.take("quantity")?.parse().ok()?,
-            shown_at: ServerTime::new(r.num("shown")?),
-            tapped_at: ServerTime::new(r.num("tapped")?),
-            latency_ms: r.num("latency")?,
-            user_token: r.take("token")?,
-            key: r.non_empty("key")?,
+            cue_id: r.need("cue"),
+            product_id: r.need("product"),
+            quantity: r.count("quantity"),
+            shown_at: ServerTime::new(r.num("shown")),
+            tapped_at: ServerTime::new(r.num("tapped")),
+            latency_ms: r.num("latency"),
+            user_token: r.need("token"),
+            key: r.need("key"),
         };
-        let mut order = Order::new(id, intent, r.take("body")?.into_bytes());
+        let body = r.need("body");
+        if !r.complete() || intent.key.is_empty() {
+            return None;
+        }
+        let mut order = Order::new(0, intent, body.into_bytes());
         order.stored = true;
         order.attempts = r.take("attempts").and_then(|a| a.parse().ok()).unwrap_or(0);
         order.order_id = r.non_empty("order");
@@ -424,16 +429,31 @@ impl Message {
     }
     fn decode(bytes: &[u8]) -> Option<Message> {
         let mut r = read_record(bytes)?;
+        // Pages from before the cue was sent say none: their decisions join no tap.
+        let cue = r.take("cue").unwrap_or_default();
+        let (product, key) = (r.need("product"), r.need("key"));
+        let status = OrderStatus::from_wire(&r.need("status"));
+        let (Some(status), true) = (status, r.complete()) else { return None };
         Some(Message {
-            // Pages from before the cue was sent say none: their decisions join no tap.
-            cue: r.take("cue").unwrap_or_default(),
-            product: r.take("product")?,
-            key: r.take("key")?,
-            status: OrderStatus::from_wire(&r.take("status")?)?,
+            cue,
+            product,
+            key,
+            status,
             order_id: r.non_empty("order"),
             body: r.take("body").unwrap_or_default().into_bytes(),
         })
     }
+}
+
+/// How an order ended, for [`OrderClient::finish`].
+#[derive(Clone, Copy, PartialEq)]
+enum Ended {
+    /// The server answered this page.
+    Answered,
+    /// Another tab heard the decision.
+    Elsewhere,
+    /// No answer came in [`GIVE_UP_AFTER_MS`].
+    GaveUp,
 }
 
 /// What a finished response means for its order.
@@ -469,7 +489,8 @@ pub struct OrderClient {
     rng: Rng,
     budget: Budget,
     events: Queue<OrderUpdate>,
-    /// What other tabs last said of each product: the order they are sending, or its decision.
+    /// What other tabs last said of each product (one message per product): the order they are
+    /// sending, or its decision.
     elsewhere: Vec<Message>,
 }
 
@@ -508,18 +529,15 @@ impl OrderClient {
         }
         let product = intent.product_id.clone();
         let same = |o: &Order| o.intent.product_id == product;
-        if let Some(o) = self.orders.iter_mut().find(|o| same(o) && !o.status.is_final()) {
+        if let Some(o) = self.orders.iter().find(|o| same(o) && !o.status.is_final()) {
             return Ok(o.id);
         }
         // This buyer's order for this cue was decided: a second one would be a second ticket in
         // the same draw (or a second unit once won). The tap is told the decision again.
-        if let Some(o) =
-            self.orders.iter().find(|o| same(o) && o.intent.cue_id == intent.cue_id && o.status.is_decision())
+        if let Some(i) =
+            self.orders.iter().position(|o| same(o) && o.intent.cue_id == intent.cue_id && o.status.is_decision())
         {
-            let update = o.update();
-            let id = update.intent;
-            self.events.push_back(update);
-            return Ok(id);
+            return Ok(self.tell(i));
         }
         let mut intent = intent;
         let mut body = order_body(&intent);
@@ -531,45 +549,54 @@ impl OrderClient {
             }
             // Another tab of this buyer has its decision for this cue: the tap is that order.
             Some(m) if m.cue == intent.cue_id => {
-                self.orders.retain(|o| !same(o));
-                self.last_intent += 1;
                 intent.key = m.key.clone();
-                let mut order = Order::new(self.last_intent, intent, Vec::new());
+                let mut order = Order::new(0, intent, Vec::new());
                 order.status = m.status;
                 order.order_id = m.order_id.clone();
                 order.phase = Phase::Done;
-                self.events.push_back(order.update());
-                self.orders.push(order);
-                return Ok(self.last_intent);
+                return Ok(self.add(order));
             }
             _ => {}
         }
         if self.orders.iter().any(|o| o.intent.key == intent.key && o.body != body) {
             return Err(OrderError::Invalid("idempotency key already used for another order"));
         }
-        if let Some(o) = self.orders.iter_mut().find(|o| same(o) && matches!(o.error, Some(OrderError::GaveUp { .. })))
+        if let Some(i) = self.orders.iter().position(|o| same(o) && matches!(o.error, Some(OrderError::GaveUp { .. })))
         {
+            let o = &mut self.orders[i];
             o.status = OrderStatus::Pending;
             o.error = None;
             o.failures = 0;
             o.first_sent = None;
             o.phase = Phase::Idle;
             out.push(Output::Tab(TabOp::Acquire { lock: o.lock() }));
-            let update = o.update();
-            let id = update.intent;
-            self.events.push_back(update);
-            return Ok(id);
+            return Ok(self.tell(i));
         }
-        // Orders of this product that ended without a decision (or on another cue) were
-        // reported; a new one replaces them.
-        self.orders.retain(|o| !same(o));
-        self.last_intent += 1;
-        let order = Order::new(self.last_intent, intent, body);
+        let order = Order::new(0, intent, body);
         out.push(Output::Storage(StorageOp::Put { key: order.storage_key(), value: order.record() }));
         out.push(Output::Tab(TabOp::Acquire { lock: order.lock() }));
-        self.events.push_back(order.update());
+        Ok(self.add(order))
+    }
+
+    /// Takes a new order, under the next id, in place of the one of its product (which ended
+    /// without a decision, or on another cue, and was reported) and reports it.
+    fn add(&mut self, mut order: Order) -> IntentId {
+        // One order per product: every order comes in here.
+        if let Some(i) = self.orders.iter().position(|o| o.intent.product_id == order.intent.product_id) {
+            self.orders.remove(i);
+        }
+        self.last_intent += 1;
+        order.id = self.last_intent;
         self.orders.push(order);
-        Ok(self.last_intent)
+        self.tell(self.orders.len() - 1)
+    }
+
+    /// Reports an order as it stands; its id.
+    fn tell(&mut self, i: usize) -> IntentId {
+        let update = self.orders[i].update();
+        let id = update.intent;
+        self.events.push_back(update);
+        id
     }
 
     /// After a page load: asks for the stored intents; those not answered go out again when
@@ -612,21 +639,19 @@ impl OrderClient {
                     if self.orders.iter().any(|o| o.stored_as(&key)) {
                         continue;
                     }
-                    let Some(order) = Order::from_record(self.last_intent + 1, &value) else { continue };
+                    let Some(order) = Order::from_record(&value) else { continue };
                     if !order.stored_as(&key)
                         || self.orders.iter().any(|o| o.intent.product_id == order.intent.product_id)
                     {
                         continue;
                     }
-                    self.last_intent += 1;
                     if order.status.is_final() {
                         // Decided while this page was away: told once, then forgotten.
                         out.push(Output::Storage(StorageOp::Delete { key: order.storage_key() }));
                     } else {
                         out.push(Output::Tab(TabOp::Acquire { lock: order.lock() }));
                     }
-                    self.events.push_back(order.update());
-                    self.orders.push(order);
+                    self.add(order);
                 }
             }
             _ => {}
@@ -646,41 +671,49 @@ impl OrderClient {
             }
             TabEvent::Message { message } => {
                 let Some(m) = Message::decode(&message) else { return };
-                self.elsewhere.retain(|e| e.product != m.product);
+                self.heard(out, &m);
+                // Kept for a later tap (see `buy`), one per product.
+                if let Some(i) = self.elsewhere.iter().position(|e| e.product == m.product) {
+                    self.elsewhere.remove(i);
+                }
                 if m.status.is_decision() || !m.body.is_empty() {
                     if self.elsewhere.len() == MAX_ELSEWHERE {
                         self.elsewhere.remove(0);
                     }
-                    self.elsewhere.push(m.clone());
-                }
-                let Some(i) = self
-                    .orders
-                    .iter()
-                    .position(|o| !o.status.is_final() && (o.intent.key == m.key || o.intent.product_id == m.product))
-                else {
-                    return;
-                };
-                if m.status.is_final() {
-                    let o = &mut self.orders[i];
-                    if let Phase::InFlight(id, _, _) = o.phase {
-                        out.cancel(id);
-                    }
-                    o.order_id = m.order_id.or(o.order_id.take());
-                    self.finish(out, i, m.status, None, false);
-                    return;
-                }
-                // Another tab is sending this product: take its key and body if nothing went out
-                // under ours.
-                let o = &mut self.orders[i];
-                if o.intent.key != m.key && o.phase == Phase::Idle && o.attempts == 0 && !o.locked && !m.body.is_empty()
-                {
-                    out.push(Output::Storage(StorageOp::Delete { key: o.storage_key() }));
-                    o.intent.key = m.key;
-                    o.body = m.body;
-                    o.stored = false;
-                    out.push(Output::Storage(StorageOp::Put { key: o.storage_key(), value: o.record() }));
+                    self.elsewhere.push(m);
                 }
             }
+        }
+    }
+
+    /// Another tab's word on an order of this page: its decision, or the key and body it sends.
+    fn heard(&mut self, out: &mut Ops, m: &Message) {
+        let Some(i) = self
+            .orders
+            .iter()
+            .position(|o| !o.status.is_final() && (o.intent.key == m.key || o.intent.product_id == m.product))
+        else {
+            return;
+        };
+        let o = &mut self.orders[i];
+        if m.status.is_final() {
+            if let Phase::InFlight(id, _, _) = o.phase {
+                out.cancel(id);
+            }
+            if m.order_id.is_some() {
+                o.order_id = m.order_id.clone();
+            }
+            self.finish(out, i, m.status, None, Ended::Elsewhere);
+            return;
+        }
+        // Another tab is sending this product: take its key and body if nothing went out
+        // under ours.
+        if o.intent.key != m.key && o.phase == Phase::Idle && o.attempts == 0 && !o.locked && !m.body.is_empty() {
+            out.push(Output::Storage(StorageOp::Delete { key: o.storage_key() }));
+            o.intent.key = m.key.clone();
+            o.body = m.body.clone();
+            o.stored = false;
+            out.push(Output::Storage(StorageOp::Put { key: o.storage_key(), value: o.record() }));
         }
     }
 
@@ -719,40 +752,43 @@ impl OrderClient {
             (Ok(()), None) => Verdict::Retry("no response head".into(), None, after_silence),
             (Ok(()), Some(head)) => self.judge(i, step, &head, &answer),
         };
-        match verdict {
-            Verdict::Final(status, error) => {
-                // The server answered, even if not as hoped: the path works.
-                self.budget.on_success();
-                self.finish(out, i, status, error, true);
+        if let Verdict::Retry(reason, server_wait, next) = verdict {
+            let o = &mut self.orders[i];
+            o.failures += 1;
+            let n = o.failures - 1;
+            if o.first_sent.is_some_and(|t| now - t >= GIVE_UP_AFTER_MS) {
+                let attempts = o.attempts;
+                // No answer and no more retries: reported, the record kept.
+                self.finish(
+                    out,
+                    i,
+                    OrderStatus::Error,
+                    Some(OrderError::GaveUp { attempts, last: reason }),
+                    Ended::GaveUp,
+                );
+                return;
             }
+            let wait = match server_wait {
+                Some(wait) => wait,
+                None if self.budget.on_failure() => full_jitter(&mut self.rng, n),
+                None => slow_lane(&mut self.rng),
+            };
+            self.orders[i].phase = Phase::Waiting(now + wait, next);
+            return;
+        }
+        // The server answered, even if not as hoped: the path works.
+        self.budget.on_success();
+        match verdict {
+            Verdict::Final(status, error) => self.finish(out, i, status, error, Ended::Answered),
             Verdict::Follow(wait) => {
-                self.budget.on_success();
                 let o = &mut self.orders[i];
                 o.failures = 0;
                 let next = if o.attempt_url.is_some() { Step::Poll } else { Step::Post };
                 o.phase = Phase::Waiting(now + wait, next);
             }
-            Verdict::Resend => {
-                // The server has nothing under the key: the POST never reached it.
-                self.budget.on_success();
-                self.send(out, now, i, Step::Post);
-            }
-            Verdict::Retry(reason, server_wait, next) => {
-                let o = &mut self.orders[i];
-                o.failures += 1;
-                let n = o.failures - 1;
-                if o.first_sent.is_some_and(|t| now - t >= GIVE_UP_AFTER_MS) {
-                    let attempts = o.attempts;
-                    self.give_up(out, i, OrderError::GaveUp { attempts, last: reason });
-                    return;
-                }
-                let wait = match server_wait {
-                    Some(wait) => wait,
-                    None if self.budget.on_failure() => full_jitter(&mut self.rng, n),
-                    None => slow_lane(&mut self.rng),
-                };
-                self.orders[i].phase = Phase::Waiting(now + wait, next);
-            }
+            // The server has nothing under the key: the POST never reached it.
+            Verdict::Resend => self.send(out, now, i, Step::Post),
+            Verdict::Retry(..) => {}
         }
     }
 
@@ -769,15 +805,17 @@ impl OrderClient {
                     }
                     return Verdict::Final(OrderStatus::Error, Some(OrderError::BadAnswer("not JSON".into())));
                 };
-                let o = &mut self.orders[i];
+                let word = json.str_field("status");
                 if let Some(id) = json.str_field("orderId") {
+                    let o = &mut self.orders[i];
                     if o.order_id.as_deref() != Some(id) {
                         o.order_id = Some(id.to_string());
-                        if head.status == 202 || json.str_field("status").is_none_or(|s| s == "pending") {
-                            self.events.push_back(o.update());
+                        if head.status == 202 || word.is_none_or(|s| s == "pending") {
+                            self.tell(i);
                         }
                     }
                 }
+                let o = &mut self.orders[i];
                 if let Some(u) = json.str_field("attemptUrl") {
                     o.attempt_url = Some(url::resolve(&self.orders_url, u));
                 }
@@ -786,8 +824,7 @@ impl OrderClient {
                     o.attempt_url =
                         Some(text::concat(&[self.orders_url.trim_end_matches('/'), "/orders/", &encode(id)]));
                 }
-                let status = json.str_field("status").and_then(OrderStatus::from_wire);
-                match status {
+                match word.and_then(OrderStatus::from_wire) {
                     Some(s) if s.is_final() && head.status != 202 => {
                         let error = (s == OrderStatus::Rejected).then_some(OrderError::Refused { status: head.status });
                         Verdict::Final(s, error)
@@ -811,44 +848,35 @@ impl OrderClient {
         }
     }
 
-    /// The server answered: report, tell the other tabs, forget the record, free the lock.
-    fn finish(&mut self, out: &mut Ops, i: usize, status: OrderStatus, error: Option<OrderError>, ours: bool) {
+    /// An order ends: reported, the lock freed. When the server answered, the other tabs are
+    /// told and the record is forgotten.
+    fn finish(&mut self, out: &mut Ops, i: usize, status: OrderStatus, error: Option<OrderError>, how: Ended) {
         let o = &mut self.orders[i];
         o.status = status;
         o.error = error;
         o.phase = Phase::Done;
-        if ours && status != OrderStatus::Error {
-            out.push(Output::Tab(TabOp::Broadcast { message: o.message(o.order_id.as_deref(), &[]) }));
-        }
-        // The decision replaces the intent in storage, so a tab reloaded before it heard the
-        // answer shows it when it comes back (and deletes it then: see `handle_storage`).
-        if status == OrderStatus::Error {
-            out.push(Output::Storage(StorageOp::Delete { key: o.storage_key() }));
-        } else {
-            out.push(Output::Storage(StorageOp::Put { key: o.storage_key(), value: o.record() }));
+        if how != Ended::GaveUp {
+            if how == Ended::Answered && status != OrderStatus::Error {
+                out.push(Output::Tab(TabOp::Broadcast { message: o.message(o.order_id.as_deref(), &[]) }));
+            }
+            // The decision replaces the intent in storage, so a tab reloaded before it heard the
+            // answer shows it when it comes back (and deletes it then: see `handle_storage`).
+            if status == OrderStatus::Error {
+                out.push(Output::Storage(StorageOp::Delete { key: o.storage_key() }));
+            } else {
+                out.push(Output::Storage(StorageOp::Put { key: o.storage_key(), value: o.record() }));
+            }
         }
         if core::mem::take(&mut o.locked) {
             out.push(Output::Tab(TabOp::Release { lock: o.lock() }));
         }
-        self.events.push_back(o.update());
-    }
-
-    /// No answer and no more retries: reported, the record kept, the lock freed.
-    fn give_up(&mut self, out: &mut Ops, i: usize, error: OrderError) {
-        let o = &mut self.orders[i];
-        o.status = OrderStatus::Error;
-        o.error = Some(error);
-        o.phase = Phase::Done;
-        if core::mem::take(&mut o.locked) {
-            out.push(Output::Tab(TabOp::Release { lock: o.lock() }));
-        }
-        self.events.push_back(o.update());
+        self.tell(i);
     }
 
     /// Sends the order if it is written down, holds the lock and nothing has gone out yet.
     fn try_send(&mut self, out: &mut Ops, now: Instant, i: usize) {
         let o = &self.orders[i];
-        if o.phase != Phase::Idle || !o.stored || !o.locked || o.status.is_final() {
+        if !matches!(o.phase, Phase::Idle) || !o.stored || !o.locked || o.status.is_final() {
             return;
         }
         // `Pending` (checked above), with the body other tabs are to take.
@@ -881,14 +909,15 @@ impl OrderClient {
     }
 
     pub fn poll_timeout(&self) -> Option<Deadline> {
-        self.orders
-            .iter()
-            .filter_map(|o| match o.phase {
-                Phase::Waiting(at, _) | Phase::InFlight(_, _, at) => Some(at),
-                _ => None,
-            })
-            .fold(None, |best: Option<Instant>, at| Some(best.map_or(at, |b| b.min(at))))
-            .map(|at| Deadline::new(at, TimerReason::Order))
+        let mut first: Option<Instant> = None;
+        for o in &self.orders {
+            if let Phase::Waiting(at, _) | Phase::InFlight(_, _, at) = o.phase {
+                if first.is_none_or(|f| at < f) {
+                    first = Some(at);
+                }
+            }
+        }
+        first.map(|at| Deadline::new(at, TimerReason::Order))
     }
 
     pub fn handle_timeout(&mut self, out: &mut Ops, now: Instant) {

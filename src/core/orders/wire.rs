@@ -39,7 +39,8 @@ pub enum Json {
     Bool(bool),
     Num(f64),
     Str(String),
-    Arr(Vec<Json>),
+    /// An array: its items are checked, not kept (the client reads none).
+    Arr,
     Obj(Vec<(String, Json)>),
 }
 
@@ -110,42 +111,35 @@ impl Parser<'_> {
         }
         self.ws();
         match *self.s.get(self.i)? {
-            b'{' => {
+            // An object's members and an array's items, read alike: a member's value comes
+            // after its name and a colon.
+            open @ (b'{' | b'[') => {
                 self.i += 1;
+                let (obj, close) = if open == b'{' { (true, b'}') } else { (false, b']') };
                 let mut fields = Vec::new();
-                if self.eat(b'}') {
-                    return Some(Json::Obj(fields));
-                }
-                loop {
-                    self.ws();
-                    let name = self.string()?;
-                    if !self.eat(b':') {
-                        return None;
-                    }
-                    fields.push((name, self.value(depth + 1)?));
-                    if self.eat(b'}') {
-                        return Some(Json::Obj(fields));
-                    }
-                    if !self.eat(b',') {
-                        return None;
-                    }
-                }
-            }
-            b'[' => {
-                self.i += 1;
-                let mut items = Vec::new();
-                if self.eat(b']') {
-                    return Some(Json::Arr(items));
-                }
-                loop {
-                    items.push(self.value(depth + 1)?);
-                    if self.eat(b']') {
-                        return Some(Json::Arr(items));
-                    }
-                    if !self.eat(b',') {
-                        return None;
+                if !self.eat(close) {
+                    loop {
+                        let mut name = String::new();
+                        if obj {
+                            self.ws();
+                            name = self.string()?;
+                            if !self.eat(b':') {
+                                return None;
+                            }
+                        }
+                        let v = self.value(depth + 1)?;
+                        if obj {
+                            fields.push((name, v));
+                        }
+                        if self.eat(close) {
+                            break;
+                        }
+                        if !self.eat(b',') {
+                            return None;
+                        }
                     }
                 }
+                Some(if obj { Json::Obj(fields) } else { Json::Arr })
             }
             b'"' => self.string().map(Json::Str),
             b't' => self.lit("true", Json::Bool(true)),
@@ -264,18 +258,44 @@ fn unescape(v: &str) -> String {
     o
 }
 
-/// The fields of a record, each taken out once by name.
-pub struct Record(Vec<(String, String)>);
+/// The fields of a record, each taken out once by name. A field the reader needs that is
+/// missing or malformed marks the record incomplete instead of ending the read there: the reader
+/// takes every field, then checks [`complete`](Record::complete) once (one way out, not one per
+/// field, each dropping what was taken before it).
+pub struct Record {
+    fields: Vec<(String, String)>,
+    complete: bool,
+}
 
 impl Record {
     /// The value of the first field named `name`, taken out of the record.
     pub fn take(&mut self, name: &str) -> Option<String> {
-        let i = self.0.iter().position(|(n, _)| n == name)?;
-        Some(self.0.swap_remove(i).1)
+        let i = self.fields.iter().position(|(n, _)| n == name)?;
+        Some(self.fields.swap_remove(i).1)
     }
-    /// A finite number.
-    pub fn num(&mut self, name: &str) -> Option<f64> {
-        self.take(name).and_then(|v| text::parse_f64(&v)).filter(|v| v.is_finite())
+    /// A field the reader needs (empty, and the record incomplete, if it is missing).
+    pub fn need(&mut self, name: &str) -> String {
+        let v = self.take(name);
+        self.check(v)
+    }
+    /// A finite number the reader needs.
+    pub fn num(&mut self, name: &str) -> f64 {
+        let v = text::parse_f64(&self.need(name)).filter(|v| v.is_finite());
+        self.check(v)
+    }
+    /// A count the reader needs.
+    pub fn count(&mut self, name: &str) -> u32 {
+        let v = self.need(name).parse().ok();
+        self.check(v)
+    }
+    /// `v`, or its default with the record marked incomplete.
+    fn check<T: Default>(&mut self, v: Option<T>) -> T {
+        self.complete &= v.is_some();
+        v.unwrap_or_default()
+    }
+    /// Whether every field the reader needed was there and well-formed.
+    pub fn complete(&self) -> bool {
+        self.complete
     }
     /// A non-empty string.
     pub fn non_empty(&mut self, name: &str) -> Option<String> {
@@ -291,10 +311,12 @@ pub fn read_record(bytes: &[u8]) -> Option<Record> {
         return None;
     }
     let mut fields = Vec::new();
-    for (name, value) in lines.filter_map(|l| l.split_once('=')) {
-        fields.push((name.to_string(), unescape(value)));
+    for line in lines {
+        if let Some((name, value)) = line.split_once('=') {
+            fields.push((name.to_string(), unescape(value)));
+        }
     }
-    Some(Record(fields))
+    Some(Record { fields, complete: true })
 }
 
 #[cfg(test)]
