@@ -63,7 +63,7 @@ use crate::core::text::{self, push_all, push_u64, Message as _};
 use crate::core::time::{Deadline, Instant, ServerTime, TimerReason};
 
 use retry::{full_jitter, slow_lane, Budget, Rng};
-use wire::{json_string, parse_json, read_record, write_record};
+use wire::{json_string, parse_json, read_record, RecordWriter};
 
 /// Storage keys and lock names start with this.
 pub const PREFIX: &str = "liveshop.order.";
@@ -297,25 +297,20 @@ impl Order {
     /// The stored record: the intent, its body and where it stands.
     fn record(&self) -> Vec<u8> {
         let i = &self.intent;
-        let body = text::lossy(&self.body);
-        let quantity = text::u64_to_string(i.quantity.into());
-        let (shown, tapped) = (text::f64_to_string(i.shown_at.get()), text::f64_to_string(i.tapped_at.get()));
-        let latency = text::f64_to_string(i.latency_ms);
-        let attempts = text::u64_to_string(self.attempts.into());
-        write_record(&[
-            ("key", &i.key),
-            ("cue", &i.cue_id),
-            ("product", &i.product_id),
-            ("quantity", &quantity),
-            ("shown", &shown),
-            ("tapped", &tapped),
-            ("latency", &latency),
-            ("token", &i.user_token),
-            ("status", self.status.to_wire()),
-            ("order", self.order_id.as_deref().unwrap_or_default()),
-            ("attempts", &attempts),
-            ("body", &body),
-        ])
+        RecordWriter::new()
+            .field("key", &i.key)
+            .field("cue", &i.cue_id)
+            .field("product", &i.product_id)
+            .count("quantity", i.quantity)
+            .num("shown", i.shown_at.get())
+            .num("tapped", i.tapped_at.get())
+            .num("latency", i.latency_ms)
+            .field("token", &i.user_token)
+            .field("status", self.status.to_wire())
+            .field("order", self.order_id.as_deref().unwrap_or_default())
+            .count("attempts", self.attempts)
+            .field("body", &text::lossy(&self.body))
+            .into_bytes()
     }
     /// The message telling other tabs this order goes out (with its body) or was decided.
     fn message(&self, order_id: Option<&str>, body: &[u8]) -> Vec<u8> {
@@ -412,14 +407,14 @@ struct Message {
 /// A message's bytes: a record of the order's names, where it stands and the body it goes out
 /// with (empty with a decision).
 fn message(cue: &str, product: &str, key: &str, status: OrderStatus, order_id: Option<&str>, body: &[u8]) -> Vec<u8> {
-    write_record(&[
-        ("cue", cue),
-        ("product", product),
-        ("key", key),
-        ("status", status.to_wire()),
-        ("order", order_id.unwrap_or_default()),
-        ("body", &text::lossy(body)),
-    ])
+    RecordWriter::new()
+        .field("cue", cue)
+        .field("product", product)
+        .field("key", key)
+        .field("status", status.to_wire())
+        .field("order", order_id.unwrap_or_default())
+        .field("body", &text::lossy(body))
+        .into_bytes()
 }
 
 impl Message {

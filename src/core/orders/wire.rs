@@ -217,21 +217,54 @@ pub const RECORD_HEADER: &str = "liveshop.order/1";
 
 /// A record of `name=value` lines.
 pub fn write_record(fields: &[(&str, &str)]) -> Vec<u8> {
-    let mut o = String::from(RECORD_HEADER);
+    let mut w = RecordWriter::new();
     for (n, v) in fields {
-        o.push('\n');
-        o.push_str(n);
-        o.push('=');
-        for c in v.chars() {
+        w.field(n, v);
+    }
+    w.into_bytes()
+}
+
+/// A record written a field at a time, numbers straight into it (no string made for each).
+pub struct RecordWriter(String);
+
+impl RecordWriter {
+    pub fn new() -> Self {
+        RecordWriter(String::from(RECORD_HEADER))
+    }
+    fn name(&mut self, name: &str) {
+        self.0.push('\n');
+        self.0.push_str(name);
+        self.0.push('=');
+    }
+    /// A field, with `%`, CR and LF in its value escaped.
+    pub fn field(&mut self, name: &str, value: &str) -> &mut Self {
+        self.name(name);
+        for c in value.chars() {
             match c {
-                '%' => o.push_str("%25"),
-                '\r' => o.push_str("%0D"),
-                '\n' => o.push_str("%0A"),
-                c => o.push(c),
+                '%' => self.0.push_str("%25"),
+                '\r' => self.0.push_str("%0D"),
+                '\n' => self.0.push_str("%0A"),
+                c => self.0.push(c),
             }
         }
+        self
     }
-    o.into_bytes()
+    /// A number, as [`text::push_f64`] writes it (nothing in it to escape).
+    pub fn num(&mut self, name: &str, v: f64) -> &mut Self {
+        self.name(name);
+        text::push_f64(&mut self.0, v);
+        self
+    }
+    /// A count, in decimal.
+    pub fn count(&mut self, name: &str, n: u32) -> &mut Self {
+        self.name(name);
+        text::push_u64(&mut self.0, n.into());
+        self
+    }
+    /// The record's bytes, at the end of a chain of fields (the writer is left empty).
+    pub fn into_bytes(&mut self) -> Vec<u8> {
+        core::mem::take(&mut self.0).into_bytes()
+    }
 }
 
 /// A value with `%25`, `%0D` and `%0A` turned back into what they stand for; any other `%`
