@@ -63,7 +63,7 @@ use crate::core::text::{self, push_all, push_u64, Message as _};
 use crate::core::time::{Deadline, Instant, ServerTime, TimerReason};
 
 use retry::{full_jitter, slow_lane, Budget, Rng};
-use wire::{json_string, parse_json, read_record, RecordWriter};
+use wire::{parse_json, push_json_string, read_record, RecordWriter};
 
 /// Storage keys and lock names start with this.
 pub const PREFIX: &str = "liveshop.order.";
@@ -347,6 +347,8 @@ impl Order {
         }
         Some(order)
     }
+    // Built in three places: one copy of its many fields.
+    #[inline(never)]
     fn new(id: IntentId, intent: Intent, body: Vec<u8>) -> Order {
         Order {
             id,
@@ -371,9 +373,9 @@ impl Order {
 /// The JSON body of an intent's POST.
 pub fn order_body(i: &Intent) -> Vec<u8> {
     let mut o = String::from("{\"cueId\":");
-    o.push_str(&json_string(&i.cue_id));
+    push_json_string(&mut o, &i.cue_id);
     o.push_str(",\"productId\":");
-    o.push_str(&json_string(&i.product_id));
+    push_json_string(&mut o, &i.product_id);
     o.push_str(",\"quantity\":");
     text::push_u64(&mut o, i.quantity.into());
     for (name, v) in [("shownAtMs", i.shown_at.get()), ("tappedAtMs", i.tapped_at.get()), ("latencyMs", i.latency_ms)] {
@@ -462,18 +464,24 @@ enum Verdict {
     Resend,
 }
 
-/// A key or id as one URL component: what is not unreserved (RFC 3986) is percent-encoded.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+/// `prefix` with an HTTP status after it.
+fn http(prefix: &str, status: u16) -> String {
+    let mut s = String::from(prefix);
+    text::push_u64(&mut s, status.into());
+    s
+}
+
+/// Appends a key or id as one URL component: what is not unreserved (RFC 3986) is
+/// percent-encoded.
+fn encode(out: &mut String, text: &str) {
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(b as char);
         } else {
             out.push('%');
-            text::push_hex(&mut out, b.into(), 2, true);
+            text::push_hex(out, b.into(), 2, true);
         }
     }
-    out
 }
 
 #[derive(Debug)]
@@ -737,9 +745,10 @@ impl OrderClient {
 
     pub fn handle_end(&mut self, out: &mut Ops, now: Instant, id: RequestId, result: Result<(), PlayerError>) {
         let Some(i) = self.find_request(id) else { return };
-        let Phase::InFlight(_, step, _) = self.orders[i].phase else { return };
-        let head = self.orders[i].head.take();
-        let answer = core::mem::take(&mut self.orders[i].answer);
+        let o = &mut self.orders[i];
+        let Phase::InFlight(_, step, _) = o.phase else { return };
+        let head = o.head.take();
+        let answer = core::mem::take(&mut o.answer);
         // No answer to a POST: it may have been taken; ask before sending it again.
         let after_silence = if step == Step::Post { Step::Lookup } else { step };
         let verdict = match (result, head) {
@@ -768,7 +777,7 @@ impl OrderClient {
                 None if self.budget.on_failure() => full_jitter(&mut self.rng, n),
                 None => slow_lane(&mut self.rng),
             };
-            self.orders[i].phase = Phase::Waiting(now + wait, next);
+            o.phase = Phase::Waiting(now + wait, next);
             return;
         }
         // The server answered, even if not as hoped: the path works.
@@ -816,8 +825,9 @@ impl OrderClient {
                 }
                 // A lookup answers with the order itself: it is followed where it lives.
                 if let (None, Some(id)) = (&o.attempt_url, &o.order_id) {
-                    o.attempt_url =
-                        Some(text::concat(&[self.orders_url.trim_end_matches('/'), "/orders/", &encode(id)]));
+                    let mut url = text::concat(&[self.orders_url.trim_end_matches('/'), "/orders/"]);
+                    encode(&mut url, id);
+                    o.attempt_url = Some(url);
                 }
                 match word.and_then(OrderStatus::from_wire) {
                     Some(s) if s.is_final() && head.status != 202 => {
@@ -826,17 +836,12 @@ impl OrderClient {
                     }
                     None if head.status != 202 => Verdict::Final(
                         OrderStatus::Error,
-                        Some(OrderError::BadAnswer(text::concat(&[
-                            "no known status in HTTP ",
-                            &text::u64_to_string(head.status.into()),
-                        ]))),
+                        Some(OrderError::BadAnswer(http("no known status in HTTP ", head.status))),
                     ),
                     _ => Verdict::Follow(server_wait.or(json.num_field("retryAfterMs")).unwrap_or(DEFAULT_POLL_MS)),
                 }
             }
-            409 | 429 | 500..=599 => {
-                Verdict::Retry(text::concat(&["HTTP ", &text::u64_to_string(head.status.into())]), server_wait, step)
-            }
+            409 | 429 | 500..=599 => Verdict::Retry(http("HTTP ", head.status), server_wait, step),
             400 | 404 | 422 => Verdict::Final(OrderStatus::Rejected, Some(OrderError::Refused { status: head.status })),
             401 | 403 => Verdict::Final(OrderStatus::Error, Some(OrderError::Unauthorized { status: head.status })),
             status => Verdict::Final(OrderStatus::Error, Some(OrderError::Status { status })),
@@ -887,7 +892,11 @@ impl OrderClient {
         let base = self.orders_url.trim_end_matches('/');
         let mut headers = vec![auth];
         let (method, url, body) = match (step, &o.attempt_url) {
-            (Step::Lookup, _) => (Method::Get, text::concat(&[base, "/orders?key=", &encode(&o.intent.key)]), None),
+            (Step::Lookup, _) => {
+                let mut url = text::concat(&[base, "/orders?key="]);
+                encode(&mut url, &o.intent.key);
+                (Method::Get, url, None)
+            }
             (Step::Poll, Some(url)) => (Method::Get, url.clone(), None),
             _ => {
                 o.attempts += 1;

@@ -13,6 +13,12 @@ use crate::prelude::*;
 /// A JSON string literal of `s`, quotes included, escaped per RFC 8259.
 pub fn json_string(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);
+    push_json_string(&mut o, s);
+    o
+}
+
+/// Appends [`json_string`]`(s)`.
+pub fn push_json_string(o: &mut String, s: &str) {
     o.push('"');
     for c in s.chars() {
         match c {
@@ -23,13 +29,12 @@ pub fn json_string(s: &str) -> String {
             '\t' => o.push_str("\\t"),
             c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
                 o.push_str("\\u");
-                text::push_hex(&mut o, c as u32, 4, false);
+                text::push_hex(o, c as u32, 4, false);
             }
             c => o.push(c),
         }
     }
     o.push('"');
-    o
 }
 
 /// A JSON value, as much of it as the client reads.
