@@ -1699,19 +1699,22 @@ fn parse_iv(s: &str) -> Option<[u8; 16]> {
 /// is taken as UTC: a player has no better guess, and the origin always writes `Z`.
 pub fn parse_date(s: &str) -> Option<f64> {
     let b = s.as_bytes();
-    let num = |range: core::ops::Range<usize>| -> Option<u32> {
-        let part = b.get(range)?;
-        if !part.iter().all(u8::is_ascii_digit) {
+    // The date and time by a pattern: `0` is a digit, anything else a separator (`T` may also be
+    // `t` or a space), which starts the next field.
+    let mut fields = [0u32; 6];
+    let mut field = 0;
+    for (i, &p) in b"0000-00-00T00:00:00".iter().enumerate() {
+        let c = *b.get(i)?;
+        if p == b'0' {
+            let f = fields.get_mut(field)?;
+            *f = *f * 10 + digit(c)?;
+        } else if c == p || (p == b'T' && matches!(c, b't' | b' ')) {
+            field += 1;
+        } else {
             return None;
         }
-        part.iter().try_fold(0u32, |acc, d| acc.checked_mul(10)?.checked_add(u32::from(d - b'0')))
-    };
-    let sep = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
-    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
-        return None;
     }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let [year, month, day, hour, minute, second] = fields;
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return None;
     }
@@ -1720,7 +1723,7 @@ pub fn parse_date(s: &str) -> Option<f64> {
     }
     let mut i = 19;
     let mut frac_ms = 0.0;
-    if sep(i, b".,") {
+    if matches!(b.get(i), Some(b'.' | b',')) {
         let start = i + 1;
         i = start;
         while b.get(i).is_some_and(u8::is_ascii_digit) {
@@ -1731,23 +1734,20 @@ pub fn parse_date(s: &str) -> Option<f64> {
         fraction.push_str(digits);
         frac_ms = text::parse_f64(&fraction)? * 1000.0;
     }
-    let offset_min: i64 = match b.get(i) {
-        None => 0,
-        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
-        Some(&c @ (b'+' | b'-')) => {
-            let hh = num(i + 1..i + 3)?;
-            let rest = b.get(i + 3..)?;
-            let mm = match rest {
+    let offset_min = match b.get(i..)? {
+        [] | [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, minutes @ ..] => {
+            let hh = digit(*h1)? * 10 + digit(*h2)?;
+            let mm = match minutes {
                 [] => 0,
-                [b':', _, _] => num(i + 4..i + 6)?,
-                [_, _] => num(i + 3..i + 5)?,
+                [b':', m1, m2] | [m1, m2] => digit(*m1)? * 10 + digit(*m2)?,
                 _ => return None,
             };
             if hh > 23 || mm > 59 {
                 return None;
             }
             let m = i64::from(hh * 60 + mm);
-            if c == b'-' {
+            if *sign == b'-' {
                 -m
             } else {
                 m
@@ -1758,6 +1758,11 @@ pub fn parse_date(s: &str) -> Option<f64> {
     let days = days_from_civil(i64::from(year), month, day);
     let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_min * 60;
     Some(secs as f64 * 1000.0 + frac_ms)
+}
+
+/// The value of an ASCII decimal digit.
+fn digit(c: u8) -> Option<u32> {
+    c.is_ascii_digit().then(|| u32::from(c - b'0'))
 }
 
 fn days_in_month(year: u32, month: u32) -> u32 {
@@ -1797,6 +1802,8 @@ mod tests {
         assert_eq!(parse_date("2019-02-14T02:13:36.5"), Some(1_550_110_416_500.0));
         assert_eq!(parse_date("1969-12-31T23:59:59Z"), Some(-1000.0));
         assert_eq!(parse_date("2024-02-29T00:00:00Z"), Some(1_709_164_800_000.0));
+        assert_eq!(parse_date("2019-02-14t02:13:36,106z"), Some(1_550_110_416_106.0));
+        assert_eq!(parse_date("2019-02-14 05:13:36.106+03"), Some(1_550_110_416_106.0));
         for bad in [
             "",
             "2024-02-30T00:00:00Z",
@@ -1810,6 +1817,13 @@ mod tests {
             "2024-01-01T00:00:00+24:00",
             "２０２４-01-01T00:00:00Z",
             "+024-01-01T00:00:00Z",
+            "2024-01-01T00:00:00+01:0",
+            "2024-01-01T00:00:00+01:000",
+            "2024-01-01T00:00:00+0100Z",
+            "2024-01-01T00:00:00+00:60",
+            "2024-01-01_00:00:00Z",
+            "2024-01-01T00:00:0",
+            "2024-1-01T00:00:00Z",
         ] {
             assert_eq!(parse_date(bad), None, "{bad:?}");
         }
