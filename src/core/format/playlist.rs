@@ -622,7 +622,8 @@ fn lines(input: &[u8]) -> Result<(&str, impl Iterator<Item = (usize, &str)> + Cl
     let mut lines = text.split('\n').enumerate().map(|(i, l)| (i + 1, l.trim()));
     // Leading blank lines are tolerated; the first real line must be the header.
     let header = lines.by_ref().find(|(_, l)| !l.is_empty()).map(|(_, l)| l);
-    if header.map(|h| h.split_once(char::is_whitespace).map_or(h, |(t, _)| t)) != Some("#EXTM3U") {
+    let rest = header.and_then(|h| h.strip_prefix("#EXTM3U"));
+    if !rest.is_some_and(|r| r.chars().next().is_none_or(char::is_whitespace)) {
         return Err(Box::new(PlaylistError::MissingHeader));
     }
     Ok((text, lines))
@@ -898,8 +899,8 @@ impl<'a> Builder<'a> {
 
     /// Keeps the warnings an attribute list gathered while it was read.
     fn absorb(&mut self, a: Attrs<'a>) {
-        for w in a.warnings.into_inner() {
-            self.keep(w);
+        for reason in a.ignored.into_inner() {
+            self.warn(a.ctx.line, a.ctx.attr(reason), Recovery::AttributeIgnored);
         }
     }
 
@@ -1087,7 +1088,7 @@ impl<'a> Builder<'a> {
                     "MAP" => PreloadHintType::Map,
                     _ => {
                         // The spec says to ignore unknown hint types: left out, warnings and all.
-                        a.warnings.borrow_mut().clear();
+                        a.ignored.borrow_mut().clear();
                         return Ok(());
                     }
                 };
@@ -1379,7 +1380,10 @@ fn parse_variant<'a>(a: &Attrs<'a>, uri: &'a str) -> Result<Variant<'a>> {
     let ctx = a.ctx;
     let resolution = match a.string("RESOLUTION") {
         Some(text) => {
-            let (w, h) = text.split_once(['x', 'X']).ok_or_else(|| ctx.number())?;
+            // Split at an `x`, else at an `X` (with both, either split leaves a letter in a
+            // number): a search for one byte, where a search for either decodes UTF-8.
+            let (w, h) =
+                text::split_once(text, "x").or_else(|| text::split_once(text, "X")).ok_or_else(|| ctx.number())?;
             let w = parse_int(w, ctx)?.try_into().map_err(|_| ctx.number())?;
             let h = parse_int(h, ctx)?.try_into().map_err(|_| ctx.number())?;
             Some((w, h))
@@ -1440,9 +1444,9 @@ fn parse_daterange<'a>(a: &Attrs<'a>) -> Result<DateRange<'a>> {
         None => Ok(None),
     };
     let mut attributes = Vec::new();
-    for &(name, raw, _) in &a.list {
-        if name.starts_with("X-") || name.starts_with("SCTE35-") {
-            attributes.push((name, raw.classify()));
+    for (i, &(name, raw)) in a.list.iter().enumerate() {
+        if (name.starts_with("X-") || name.starts_with("SCTE35-")) && a.is_first(i, name) {
+            attributes.push((name, raw.map(|t| a.src.text(t)).classify()));
         }
     }
     Ok(DateRange {
@@ -1540,48 +1544,55 @@ fn tokenize(mut s: &str, ctx: Ctx) -> Result<Vec<(&str, Raw<'_>)>> {
     Ok(list)
 }
 
-/// A tag's attribute list, parsed once into a small list, then queried by name. A name given
-/// twice keeps its first value, with a warning. Values read as substituted.
+/// A tag's attribute list, split once into a small list, then queried by name. A name given
+/// twice keeps its first value, with a warning. Values read as substituted, when they are read:
+/// the list is the tokenizer's own, with no second list of substituted values.
 struct Attrs<'a> {
-    /// Name, value after variable substitution, value as written.
-    list: Vec<(&'a str, Raw<'a>, &'a str)>,
+    /// Name and value as written, names given twice included (the first is the one read).
+    list: Vec<(&'a str, Raw<'a>)>,
     ctx: Ctx,
-    /// Problems read past while the attributes were read; see [`Builder::absorb`].
-    warnings: RefCell<Vec<PlaylistWarning>>,
+    src: Source<'a>,
+    /// Why attributes were left out while the list was read, in order; [`Builder::absorb`]
+    /// makes them warnings on the tag's line.
+    ignored: RefCell<Vec<&'static str>>,
 }
 
 impl<'a> Attrs<'a> {
     fn parse(s: &'a str, ctx: Ctx, src: Source<'a>) -> Result<Self> {
-        let tokens = tokenize(s, ctx)?;
-        let mut list: Vec<(&'a str, Raw<'a>, &'a str)> = Vec::with_capacity(tokens.len());
-        let mut warnings = Vec::new();
-        for (name, raw) in tokens {
-            if list.iter().any(|(n, _, _)| *n == name) {
-                let problem = ctx.attr("attribute given twice");
-                warnings.push(PlaylistWarning {
-                    line: ctx.line,
-                    problem: *problem,
-                    recovery: Recovery::AttributeIgnored,
-                });
-                continue;
+        let a = Attrs { list: tokenize(s, ctx)?, ctx, src, ignored: RefCell::new(Vec::new()) };
+        for (i, &(name, _)) in a.list.iter().enumerate() {
+            if !a.is_first(i, name) {
+                a.ignore("attribute given twice");
             }
-            list.push((name, raw.map(|t| src.text(t)), raw.text()));
         }
-        Ok(Attrs { list, ctx, warnings: RefCell::new(warnings) })
+        Ok(a)
     }
 
     /// No attributes, for a tag whose value is not an attribute list.
     fn empty(ctx: Ctx) -> Self {
-        Attrs { list: Vec::new(), ctx, warnings: RefCell::new(Vec::new()) }
+        Attrs { list: Vec::new(), ctx, src: Source::default(), ignored: RefCell::new(Vec::new()) }
+    }
+
+    /// Whether `list[i]`, named `name`, is the first attribute of that name: the one read.
+    fn is_first(&self, i: usize, name: &str) -> bool {
+        self.list.iter().position(|&(n, _)| n == name) == Some(i)
+    }
+
+    fn ignore(&self, reason: &'static str) {
+        self.ignored.borrow_mut().push(reason);
     }
 
     fn get(&self, name: &str) -> Option<Raw<'a>> {
-        self.list.iter().find(|(n, _, _)| *n == name).map(|&(_, v, _)| v)
+        self.raw_value(name).map(|v| v.map(|t| self.src.text(t)))
+    }
+
+    fn raw_value(&self, name: &str) -> Option<Raw<'a>> {
+        self.list.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
     }
 
     /// The value as written, before variable substitution.
     fn raw(&self, name: &str) -> Option<&'a str> {
-        self.list.iter().find(|(n, _, _)| *n == name).map(|&(_, _, r)| r)
+        self.raw_value(name).map(Raw::text)
     }
 
     fn is_unquoted(&self, name: &str) -> bool {
@@ -1618,10 +1629,7 @@ impl<'a> Attrs<'a> {
             None | Some("NO") => false,
             Some("YES") => true,
             Some(_) => {
-                let problem = self.ctx.attr("expected YES or NO");
-                let w =
-                    PlaylistWarning { line: self.ctx.line, problem: *problem, recovery: Recovery::AttributeIgnored };
-                self.warnings.borrow_mut().push(w);
+                self.ignore("expected YES or NO");
                 false
             }
         }
@@ -1862,7 +1870,11 @@ mod tests {
         assert!(a.flag("C"));
         // A name given twice keeps its first value; a flag that is neither YES nor NO reads NO.
         assert!(!a.flag("F"));
-        let problems: Vec<_> = a.warnings.borrow().iter().map(|w| (w.line, w.problem.clone(), w.recovery)).collect();
+        assert_eq!(a.get("D").map(Raw::classify), Some(AttrValue::Number(-2.5)));
+        assert_eq!(a.string("E"), Some(""));
+        let mut b = Builder::default();
+        b.absorb(a);
+        let problems: Vec<_> = b.warnings.iter().map(|w| (w.line, w.problem.clone(), w.recovery)).collect();
         assert_eq!(
             problems,
             [
@@ -1870,11 +1882,33 @@ mod tests {
                 (1, *CTX.attr("expected YES or NO"), Recovery::AttributeIgnored)
             ]
         );
-        assert_eq!(a.get("D").map(Raw::classify), Some(AttrValue::Number(-2.5)));
-        assert_eq!(a.string("E"), Some(""));
         assert_eq!(AttrValue::Hex("abc").hex_bytes(), Some(vec![0x0a, 0xbc]));
         for bad in [r#"A="x"#, "A", "A=", "=1", r#"A="x"B=1"#, "A B=1", "A=1,,B=2"] {
             assert!(Attrs::parse(bad, CTX, Source::default()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_header_is_the_first_word_of_the_first_line() {
+        for ok in ["#EXTM3U", " \n\n#EXTM3U", "#EXTM3U version 7", "#EXTM3U\tx", "#EXTM3U\u{3000}x"] {
+            assert!(lines(ok.as_bytes()).is_ok(), "{ok:?}");
+        }
+        for bad in ["#EXTM3Ux", "#EXTM3U,", "#EXTM3", "x#EXTM3U", "#EXTM3U\u{e9}", "#EXT M3U"] {
+            assert!(lines(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_resolution_is_split_at_its_x_of_either_case() {
+        let resolution = |r: &str| {
+            let list = format!("BANDWIDTH=1,RESOLUTION={r}");
+            let a = Attrs::parse(&list, CTX, Source::default()).unwrap();
+            parse_variant(&a, "").map(|v| v.resolution)
+        };
+        assert_eq!(resolution("1920x1080"), Ok(Some((1920, 1080))));
+        assert_eq!(resolution("1920X1080"), Ok(Some((1920, 1080))));
+        for bad in ["1920x1080X", "1920X1080x", "1920xX1080", "x1080", "1920*1080", "1920x", "4294967296x1"] {
+            assert_eq!(resolution(bad), Err(CTX.number()), "{bad:?}");
         }
     }
 
