@@ -891,9 +891,13 @@ impl<'a> Builder<'a> {
         self.keep(PlaylistWarning { line, problem: *problem, recovery });
     }
 
+    /// Keeps a warning in line order. They come in line order but for a tag left dangling,
+    /// known only at a later line: it goes after the warnings of the lines up to its own, where
+    /// a stable sort by line would put it (a sort at the end cost more wasm).
     fn keep(&mut self, w: PlaylistWarning) {
         if self.warnings.len() < MAX_WARNINGS {
-            self.warnings.push(w);
+            let at = self.warnings.iter().rposition(|k| k.line <= w.line).map_or(0, |i| i + 1);
+            self.warnings.insert(at, w);
         }
     }
 
@@ -952,7 +956,7 @@ impl<'a> Builder<'a> {
 
     /// Reads one tag, given its attributes if it has a list. Optional tags change nothing until
     /// they have been read whole, so that one left out on an error leaves no trace.
-    // Not inlined, nor are `uri_line`, `take_segment` (two copies otherwise) and `build`: all
+    // Not inlined, nor are `uri_line`, `take_segment` (two copies otherwise) and `finish`: all
     // in one function, with one stack frame of 2 KB, they took 0.4 KB more of the wasm.
     #[inline(never)]
     fn read_tag(&mut self, ctx: Ctx, v: &'a str, a: &Attrs<'a>) -> Result<()> {
@@ -1245,20 +1249,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn finish(self) -> Result<Playlist<'a>> {
-        let result = self.build();
-        // A tag left dangling is only known for one at the end, after the lines that follow it.
-        result.map(|mut p| {
-            match &mut p {
-                Playlist::Media(m) => sort_by_line(&mut m.warnings),
-                Playlist::Multivariant(m) => sort_by_line(&mut m.warnings),
-            }
-            p
-        })
-    }
-
     #[inline(never)]
-    fn build(mut self) -> Result<Playlist<'a>> {
+    fn finish(mut self) -> Result<Playlist<'a>> {
         if self.kind == Some(Kind::Multivariant) {
             if let Some((_, ctx)) = self.stream_inf.take() {
                 self.warn(ctx.line, ctx.missing_uri(), Recovery::Ignored);
@@ -1643,19 +1635,6 @@ fn unquoted(raw: Raw<'_>, ctx: Ctx) -> Result<&str> {
     }
 }
 
-/// Sorts warnings by line, stably. They come in line order but for the few known only at the
-/// end, so an insertion sort takes about one pass, and leaves out the 5 KB of wasm that
-/// `slice::sort_by_key` costs.
-fn sort_by_line(warnings: &mut [PlaylistWarning]) {
-    for i in 1..warnings.len() {
-        let mut j = i;
-        while j > 0 && warnings[j - 1].line > warnings[j].line {
-            warnings.swap(j - 1, j);
-            j -= 1;
-        }
-    }
-}
-
 /// decimal-integer: 1 to 20 digits, no sign, within u64.
 fn parse_int(s: &str, ctx: Ctx) -> Result<u64> {
     let s = s.trim();
@@ -1910,6 +1889,29 @@ mod tests {
         for bad in ["1920x1080X", "1920X1080x", "1920xX1080", "x1080", "1920*1080", "1920x", "4294967296x1"] {
             assert_eq!(resolution(bad), Err(CTX.number()), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_tag_left_dangling_is_warned_about_in_its_line_order() {
+        let input = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n\
+            #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"n\",NAME=\"m\",DEFAULT=MAYBE\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=2\n#EXT-X-VERSION:x\n";
+        let p = parse(input.as_bytes()).unwrap();
+        let got: Vec<_> = p.warnings().iter().map(|w| (w.line, w.problem.to_string(), w.recovery)).collect();
+        let stream_inf = Ctx { line: 2, tag: Tag::StreamInf };
+        let media = Ctx { line: 3, tag: Tag::Media };
+        let version = Ctx { line: 5, tag: Tag::Version };
+        let last = Ctx { line: 4, tag: Tag::StreamInf };
+        assert_eq!(
+            got,
+            [
+                (2, stream_inf.missing_uri().to_string(), Recovery::Ignored),
+                (3, media.attr("attribute given twice").to_string(), Recovery::AttributeIgnored),
+                (3, media.attr("expected YES or NO").to_string(), Recovery::AttributeIgnored),
+                (4, last.missing_uri().to_string(), Recovery::Ignored),
+                (5, version.number().to_string(), Recovery::Ignored),
+            ]
+        );
     }
 
     #[test]
