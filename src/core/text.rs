@@ -221,7 +221,7 @@ fn push_fixed(out: &mut String, a: f64) {
     // Only ASCII digits: every index is a character boundary.
     let (int, frac) = digits.split_at_checked(digits.len() - decimals).unwrap_or_default();
     out.push_str(int);
-    let frac = frac.trim_end_matches('0');
+    let frac = trim_end_ascii(frac, b'0');
     if !frac.is_empty() {
         out.push('.');
         out.push_str(frac);
@@ -340,6 +340,14 @@ pub fn rfind(s: &str, needle: &str) -> Option<usize> {
 pub fn rsplit_once<'a>(s: &'a str, needle: &str) -> Option<(&'a str, &'a str)> {
     let i = rfind(s, needle)?;
     Some((s.get(..i)?, s.get(i + needle.len()..)?))
+}
+
+/// `s` without the ASCII byte `c` repeated at its end, as `s.trim_end_matches(c)` (which
+/// decodes characters backwards to do it).
+pub fn trim_end_ascii(s: &str, c: u8) -> &str {
+    let kept = s.bytes().rposition(|b| b != c).map_or(0, |i| i + 1);
+    // An ASCII byte is a whole character: `kept` is a character boundary.
+    s.get(..kept).unwrap_or(s)
 }
 
 /// `s.contains(needle)`, as [`find`] searches.
@@ -553,6 +561,7 @@ mod tests {
             assert_eq!(rfind(s, n), s.rfind(n), "{s:?} {n:?}");
             assert_eq!(rsplit_once(s, n), s.rsplit_once(n), "{s:?} {n:?}");
             assert_eq!(contains(s, n), s.contains(n), "{s:?} {n:?}");
+            assert_eq!(trim_end_ascii(s, b'b'), s.trim_end_matches('b'), "{s:?}");
             if !n.is_empty() {
                 assert!(split(s, n).eq(s.split(n)), "{s:?} {n:?}");
             }

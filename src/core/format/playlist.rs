@@ -619,7 +619,7 @@ fn parse_with_boxed<'a>(input: &'a [u8], vars: &'a mut VariableContext<'_>) -> R
 fn lines(input: &[u8]) -> Result<(&str, impl Iterator<Item = (usize, &str)> + Clone)> {
     let text = core::str::from_utf8(input).map_err(|_| Box::new(PlaylistError::NotUtf8))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text.split('\n').enumerate().map(|(i, l)| (i + 1, l.trim()));
+    let mut lines = text::split(text, "\n").enumerate().map(|(i, l)| (i + 1, l.trim()));
     // Leading blank lines are tolerated; the first real line must be the header.
     let header = lines.by_ref().find(|(_, l)| !l.is_empty()).map(|(_, l)| l);
     let rest = header.and_then(|h| h.strip_prefix("#EXTM3U"));
@@ -649,7 +649,7 @@ fn classify(l: &str) -> Line<'_> {
     if !tag.starts_with("EXT") {
         return Line::Skip; // a comment
     }
-    let (name, value) = match tag.split_once(':') {
+    let (name, value) = match text::split_once(tag, ":") {
         Some((n, v)) => (n, v.trim()),
         None => (tag, ""),
     };
@@ -965,7 +965,7 @@ impl<'a> Builder<'a> {
                 if let Some((_, _, first)) = self.extinf {
                     return Err(first.missing_uri());
                 }
-                let (d, title) = v.split_once(',').unwrap_or((v, ""));
+                let (d, title) = text::split_once(v, ",").unwrap_or((v, ""));
                 let title = Some(title.trim()).filter(|t| !t.is_empty());
                 self.extinf = Some((parse_duration(d.trim(), ctx)?, title, ctx));
             }
@@ -1055,7 +1055,7 @@ impl<'a> Builder<'a> {
                 let first = self.skipped_segments.is_none();
                 self.skipped_segments = self.sequence_tag(ctx, self.skipped_segments, skipped)?;
                 if let (true, Some(ids)) = (first, a.string("RECENTLY-REMOVED-DATERANGES")) {
-                    for id in ids.split('\t').filter(|s| !s.is_empty()) {
+                    for id in text::split(ids, "\t").filter(|s| !s.is_empty()) {
                         push_capped(&mut self.removed_dateranges, id, "removed date ranges")?;
                     }
                 }
@@ -1506,17 +1506,17 @@ fn tokenize(mut s: &str, ctx: Ctx) -> Result<Vec<(&str, Raw<'_>)>> {
         if s.is_empty() {
             break;
         }
-        let (name, rest) = s.split_once('=').ok_or_else(|| ctx.attr("expected NAME=value"))?;
+        let (name, rest) = text::split_once(s, "=").ok_or_else(|| ctx.attr("expected NAME=value"))?;
         let name = name.trim();
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err(ctx.attr("invalid attribute name"));
         }
         let rest = rest.trim_start();
         let (value, rest) = if let Some(q) = rest.strip_prefix('"') {
-            let (value, rest) = q.split_once('"').ok_or_else(|| ctx.attr("unterminated quoted string"))?;
+            let (value, rest) = text::split_once(q, "\"").ok_or_else(|| ctx.attr("unterminated quoted string"))?;
             (Raw::Quoted(value), rest.trim_start())
         } else {
-            let (value, rest) = rest.find(',').and_then(|i| rest.split_at_checked(i)).unwrap_or((rest, ""));
+            let (value, rest) = text::find(rest, ",").and_then(|i| rest.split_at_checked(i)).unwrap_or((rest, ""));
             let value = value.trim_end();
             if value.is_empty() {
                 return Err(ctx.attr("empty attribute value"));
@@ -1648,7 +1648,7 @@ fn parse_int(s: &str, ctx: Ctx) -> Result<u64> {
 /// `f64::from_str` also accepts forms HLS does not (`inf`, `NaN`, `1e5`, `+1`).
 fn parse_float(s: &str, signed: bool) -> Option<f64> {
     let digits = if signed { s.strip_prefix('-').unwrap_or(s) } else { s };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let (int, frac) = text::split_once(digits, ".").unwrap_or((digits, ""));
     let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
     if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
         return None;
@@ -1668,7 +1668,7 @@ fn parse_duration(s: &str, ctx: Ctx) -> Result<f64> {
 
 /// `n[@o]` (EXT-X-BYTERANGE and the BYTERANGE attributes).
 fn parse_byterange(s: &str, ctx: Ctx) -> Result<(u64, Option<u64>)> {
-    match s.split_once('@') {
+    match text::split_once(s, "@") {
         Some((n, o)) => Ok((parse_int(n, ctx)?, Some(parse_int(o, ctx)?))),
         None => Ok((parse_int(s, ctx)?, None)),
     }

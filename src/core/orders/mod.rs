@@ -825,7 +825,7 @@ impl OrderClient {
                 }
                 // A lookup answers with the order itself: it is followed where it lives.
                 if let (None, Some(id)) = (&o.attempt_url, &o.order_id) {
-                    let mut url = text::concat(&[self.orders_url.trim_end_matches('/'), "/orders/"]);
+                    let mut url = text::concat(&[text::trim_end_ascii(&self.orders_url, b'/'), "/orders/"]);
                     encode(&mut url, id);
                     o.attempt_url = Some(url);
                 }
@@ -889,7 +889,7 @@ impl OrderClient {
         let o = &mut self.orders[i];
         let auth = ("Authorization".to_string(), text::concat(&["Bearer ", &o.intent.user_token]));
         o.first_sent.get_or_insert(now);
-        let base = self.orders_url.trim_end_matches('/');
+        let base = text::trim_end_ascii(&self.orders_url, b'/');
         let mut headers = vec![auth];
         let (method, url, body) = match (step, &o.attempt_url) {
             (Step::Lookup, _) => {

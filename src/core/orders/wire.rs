@@ -277,7 +277,7 @@ impl RecordWriter {
 fn unescape(v: &str) -> String {
     let mut o = String::with_capacity(v.len());
     let mut rest = v;
-    while let Some((before, after)) = rest.split_once('%') {
+    while let Some((before, after)) = text::split_once(rest, "%") {
         o.push_str(before);
         let c = match after.get(..2) {
             Some("25") => '%',
@@ -344,13 +344,13 @@ impl Record {
 /// The fields of a record, or `None` if it is not one.
 pub fn read_record(bytes: &[u8]) -> Option<Record> {
     let text = core::str::from_utf8(bytes).ok()?;
-    let mut lines = text.split('\n');
+    let mut lines = text::split(text, "\n");
     if lines.next()? != RECORD_HEADER {
         return None;
     }
     let mut fields = Vec::new();
     for line in lines {
-        if let Some((name, value)) = line.split_once('=') {
+        if let Some((name, value)) = text::split_once(line, "=") {
             fields.push((name.to_string(), unescape(value)));
         }
     }

@@ -321,7 +321,7 @@ impl Pass {
             // `i` is where a `{$` starts: a character boundary, with the two bytes after it.
             let (Some(before), Some(after)) = (rest.get(..i), rest.get(i + 2..)) else { break };
             out.push_str(before);
-            match after.split_once('}').filter(|(name, _)| is_variable_name(name)) {
+            match text::split_once(after, "}").filter(|(name, _)| is_variable_name(name)) {
                 Some((name, tail)) => {
                     let value = self
                         .vars
