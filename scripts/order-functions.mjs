@@ -16,6 +16,7 @@ import { execFileSync } from "node:child_process";
 import { deflateRawSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { leb, encodeLeb } from "./leb128.mjs";
 
 const WINDOW = 32 * 1024;
 const LITERAL_BITS = 9;
@@ -26,25 +27,6 @@ const MAX_MATCH = 258;
 const [wasmOpt, inPath, outPath] = process.argv.slice(2);
 const wasm = readFileSync(inPath);
 
-function leb(buf, at) {
-  let value = 0, shift = 0, byte;
-  do {
-    byte = buf[at++];
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-  } while (byte & 0x80);
-  return [value, at];
-}
-function encodeLeb(n) {
-  const out = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return out;
-}
 function skipLimits(at) {
   const flags = wasm[at++];
   [, at] = leb(wasm, at);

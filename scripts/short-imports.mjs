@@ -16,6 +16,7 @@
 //
 // usage: node scripts/short-imports.mjs pkg/liveshop_bg.wasm pkg/liveshop.js [types.d.ts ...]
 import { readFileSync, writeFileSync } from "node:fs";
+import { leb, encodeLeb } from "./leb128.mjs";
 
 const GLUE_MODULE = "./liveshop_bg.js";
 // The module's own name, repeated before every import's name (92 times), shortened as well.
@@ -26,25 +27,6 @@ const [wasmPath, jsPath, ...typesPaths] = process.argv.slice(2);
 let wasm = readFileSync(wasmPath);
 let js = readFileSync(jsPath, "utf8");
 
-function leb(buf, at) {
-  let value = 0, shift = 0, byte;
-  do {
-    byte = buf[at++];
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-  } while (byte & 0x80);
-  return [value, at];
-}
-function encodeLeb(n) {
-  const out = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return Buffer.from(out);
-}
 const name = (s) => Buffer.concat([encodeLeb(Buffer.byteLength(s)), Buffer.from(s)]);
 function readName(buf, at) {
   const [len, p] = leb(buf, at);

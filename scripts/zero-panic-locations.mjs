@@ -16,6 +16,7 @@
 // usage: node scripts/zero-panic-locations.mjs <wasm-dis> <in.wasm> <out.wasm>
 import { readFileSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
+import { leb } from "./leb128.mjs";
 
 const [wasmDis, inPath, outPath] = process.argv.slice(2);
 const wasm = Buffer.from(readFileSync(inPath));
@@ -24,17 +25,6 @@ const wasm = Buffer.from(readFileSync(inPath));
 // and the registry's (absolute).
 const PATH = /(?:\/rustc\/[0-9a-f]{40}\/library|\/[\w.\-\/]*\/registry\/src\/[^\/\0]+|src)\/[\w\-\/]+\.rs/g;
 const LOCATION_BYTES = 16; // address, length, line, column: four u32
-
-function leb(buf, at, signed = false) {
-  let value = 0, shift = 0, byte;
-  do {
-    byte = buf[at++];
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-  } while (byte & 0x80);
-  if (signed && byte & 0x40) value -= 2 ** shift;
-  return [value, at];
-}
 
 /** The active data segments: memory address, where their bytes are in the file, length. */
 function dataSegments() {
