@@ -78,14 +78,10 @@ impl Abr {
             return None;
         }
         let window_s = WINDOW_MS / 1000.0;
-        let (mut media_s, mut bytes) = (0.0, 0);
-        for &(_, s, b) in self.arrivals.iter() {
-            media_s += s;
-            bytes += b;
-        }
+        let media_s: f64 = self.arrivals.iter().map(|a| a.1).sum();
         let ratio = media_s / window_s;
         let to = if ratio < FALLING_BEHIND {
-            let delivered_bps = bytes as f64 * 8.0 / window_s;
+            let delivered_bps = self.arrivals.iter().map(|a| a.2).sum::<usize>() as f64 * 8.0 / window_s;
             let fits = self.best_within(delivered_bps * HEADROOM);
             if self.bandwidths[fits] >= self.bandwidths[self.current] {
                 return None;
@@ -107,33 +103,23 @@ impl Abr {
         Some(to)
     }
 
-    /// The highest rendition within `bps` (the last of equals), or the lowest of all (the
-    /// first of equals).
+    /// The highest rendition within `bps`, or the lowest of all.
     fn best_within(&self, bps: f64) -> usize {
-        let bw = &self.bandwidths;
-        let (mut best, mut lowest) = (None, None);
-        for (i, b) in bw.iter().enumerate() {
-            if *b <= bps && best.is_none_or(|j: usize| b.total_cmp(&bw[j]).is_ge()) {
-                best = Some(i);
-            }
-            if lowest.is_none_or(|j: usize| b.total_cmp(&bw[j]).is_lt()) {
-                lowest = Some(i);
-            }
-        }
-        best.or(lowest).unwrap_or(self.current)
+        let by_bandwidth = |&a: &usize, &b: &usize| self.bandwidths[a].total_cmp(&self.bandwidths[b]);
+        let all = 0..self.bandwidths.len();
+        all.clone()
+            .filter(|&i| self.bandwidths[i] <= bps)
+            .max_by(by_bandwidth)
+            .or_else(|| all.min_by(by_bandwidth))
+            .unwrap_or(self.current)
     }
 
-    /// The rendition one step above the current one (the first of equals).
+    /// The rendition one step above the current one.
     fn next_up(&self) -> Option<usize> {
-        let bw = &self.bandwidths;
-        let here = bw[self.current];
-        let mut up = None;
-        for (i, b) in bw.iter().enumerate() {
-            if *b > here && up.is_none_or(|j: usize| b.total_cmp(&bw[j]).is_lt()) {
-                up = Some(i);
-            }
-        }
-        up
+        let here = self.bandwidths[self.current];
+        (0..self.bandwidths.len())
+            .filter(|&i| self.bandwidths[i] > here)
+            .min_by(|&a, &b| self.bandwidths[a].total_cmp(&self.bandwidths[b]))
     }
 }
 
