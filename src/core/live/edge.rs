@@ -139,24 +139,16 @@ impl Edge {
         let mut window = Vec::new();
         for s in &m.segments {
             let map = s.map.as_ref().map(|mp| (url::resolve(base, mp.uri), mp.byterange.map(range_of)));
-            // Plain HLS fetches each segment whole: one piece, as a part that starts with a
-            // keyframe, keyed by the segment alone.
-            let whole;
-            let pieces: &[playlist::Part<'_>] = match s.uri {
-                _ if low_latency => &s.parts,
-                Some(uri) => {
-                    let (duration, byterange, gap) = (s.duration, s.byterange, s.gap);
-                    whole = [playlist::Part { uri, duration, independent: true, byterange, gap }];
-                    &whole
-                }
-                None => &[],
-            };
-            let mut pdt = s.program_date_time_ms;
-            for (i, p) in pieces.iter().enumerate() {
-                // A gap is not fetched: its place counts, the controller rides the hole.
-                if !p.gap {
+            if low_latency {
+                let mut pdt = s.program_date_time_ms;
+                for (i, p) in s.parts.iter().enumerate() {
+                    // A gap is not fetched: its place counts, the controller rides the hole.
+                    if p.gap {
+                        pdt = pdt.map(|t| t + p.duration * 1000.0);
+                        continue;
+                    }
                     window.push(MediaRef {
-                        key: Key { msn: s.msn, part: low_latency.then_some(i as u32) },
+                        key: Key { msn: s.msn, part: Some(i as u32) },
                         uri: url::resolve(base, p.uri),
                         range: p.byterange.map(range_of),
                         duration_s: p.duration,
@@ -165,18 +157,25 @@ impl Edge {
                         pdt_ms: pdt,
                         map: map.clone(),
                     });
+                    pdt = pdt.map(|t| t + p.duration * 1000.0);
                 }
-                pdt = pdt.map(|t| t + p.duration * 1000.0);
+            } else if let Some(uri) = s.uri.filter(|_| !s.gap) {
+                window.push(MediaRef {
+                    key: Key { msn: s.msn, part: None },
+                    uri: url::resolve(base, uri),
+                    range: s.byterange.map(range_of),
+                    duration_s: s.duration,
+                    independent: true,
+                    discontinuity_seq: s.discontinuity_sequence,
+                    pdt_ms: s.program_date_time_ms,
+                    map,
+                });
             }
         }
 
         if low_latency {
-            let mut listed = Vec::with_capacity(window.len());
-            for w in &window {
-                if let Some(part) = w.key.part {
-                    listed.push((w.key.msn, part, w.uri.as_str()));
-                }
-            }
+            let listed: Vec<(u64, u32, &str)> =
+                window.iter().filter_map(|w| Some((w.key.msn, w.key.part?, w.uri.as_str()))).collect();
             self.part_pattern = PartUriPattern::learn(&listed);
             self.parts_per_segment =
                 m.segments.iter().rev().find(|s| s.uri.is_some() && !s.parts.is_empty()).map(|s| s.parts.len() as u32);

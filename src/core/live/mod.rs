@@ -57,7 +57,7 @@ use super::cues::cue::{EMSG_SCHEME, PRODUCT_CLASS};
 use super::cues::{Added, Cue, CueChannel, CueError, CueEvent, CuePolicy, CueSchedule, CueSource};
 use super::delivery::{AppendQueue, Delivery, Loader, Piece, Timeline};
 use super::error::PlayerError;
-use super::format::mp4::{FragmentInfo, Mp4Error};
+use super::format::mp4::FragmentInfo;
 use super::format::playlist::{self, Playlist, VariableContext};
 use super::format::url;
 use super::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId};
@@ -578,21 +578,20 @@ impl LiveEngine {
             Ok(info) => info,
             Err(e) => {
                 // The boxes are whole, so the browser may still play them: append, and say so.
-                self.media_error(&media.uri, &e);
+                self.error(PlayerError::Media { url: media.uri.clone(), reason: e.message() }, false);
                 FragmentInfo::default()
             }
         };
         // An unreadable `prft` or `emsg` costs its timing or its event, not the media.
         for e in &info.errors {
-            self.media_error(&media.uri, e);
+            self.error(PlayerError::Media { url: media.uri.clone(), reason: e.message() }, false);
         }
         for event in info.events.iter().filter(|e| e.scheme_id_uri == EMSG_SCHEME) {
             self.take_cue_payload(&event.message_data, CueSource::InBand);
         }
-        // The video track (or the first one): its id and timescale, copied, not the track.
-        let track = self.append.init().and_then(|i| i.video().or(i.tracks.first())).map(|t| (t.id, t.timescale));
-        if let Some(((track_id, timescale), run)) = track.and_then(|t| Some((t, info.run(t.0)?))) {
-            let scale = f64::from(timescale.max(1));
+        let video = self.append.init().and_then(|i| i.video().or(i.tracks.first())).cloned();
+        if let Some((track, run)) = video.and_then(|t| Some((t.clone(), info.run(t.id)?))) {
+            let scale = f64::from(track.timescale.max(1));
             let duration_s = run.duration as f64 / scale;
             let first_of = first.then_some(media.discontinuity_seq);
             let placed = self.timeline.place(self.now, first_of, run.base_decode_time as f64 / scale, duration_s);
@@ -605,7 +604,7 @@ impl LiveEngine {
             if self.playback.playing() {
                 self.variants.on_media(self.now, duration_s, bytes.len());
             }
-            let prft = info.producer_times.iter().find(|p| p.track_id == track_id);
+            let prft = info.producer_times.iter().find(|p| p.track_id == track.id);
             let anchor = match prft {
                 Some(p) => {
                     Some((self.timeline.presentation(p.media_time as f64 / scale), ServerTime::new(p.wall_clock_ms)))
@@ -623,11 +622,6 @@ impl LiveEngine {
             }
         }
         self.append.push(&mut self.out, BufferOp::Append(bytes));
-    }
-
-    /// Media at `url` that the browser may still play, but not all of which could be read.
-    fn media_error(&mut self, url: &str, e: &Mp4Error) {
-        self.error(PlayerError::Media { url: url.into(), reason: e.message() }, false);
     }
 
     // ----- cues ---------------------------------------------------------------------------
