@@ -35,6 +35,11 @@ const JOIN_DECODE_MS: f64 = 80.0;
 const JOIN_WAIT_MS: f64 = 400.0;
 /// The join never waits longer than this for its runway, whatever is buffered.
 const JOIN_WAIT_MAX_MS: f64 = 1500.0;
+/// A jump lands at least this far before the end of the buffer. Chromium resumes after a seek
+/// once about 200 ms of audio past the new position is buffered (its audio renderer's starting
+/// capacity); a jump that lands closer waits for the network, a freeze on screen (measured on
+/// the jittery link: jumps that landed 60-120 ms short of the end froze for 100-290 ms).
+const JUMP_RUNWAY_S: f64 = 0.25;
 /// A playhead that should be moving but has not for this long is stuck.
 const STANDING_STILL_MS: f64 = 500.0;
 /// Right after a seek of our own, the element's reported position may not show it yet.
@@ -279,9 +284,13 @@ impl Controller {
             if let Some(live_pos) = s.timeline.media_time_for(s.server_now - s.target_ms) {
                 let end = media.buffered_end().unwrap_or_default();
                 if live_pos <= end - 0.05 {
-                    // Not into a hole (a discontinuity can leave one): to the media after it.
-                    let pos =
-                        media.buffered.iter().find(|r| live_pos < r.1).map_or(live_pos, |r| live_pos.max(r.0 + 0.01));
+                    // Not into a hole (a discontinuity can leave one): to the media after it,
+                    // with runway before the end of what is buffered there.
+                    let pos = media
+                        .buffered
+                        .iter()
+                        .find(|r| live_pos < r.1)
+                        .map_or(live_pos, |r| live_pos.min(r.1 - JUMP_RUNWAY_S).max(r.0 + 0.01));
                     if pos > media.current_time + 0.2 {
                         self.seek(s.now, pos, commands);
                         return;
@@ -428,6 +437,16 @@ mod tests {
         c.play_requested = true;
         let m = media(5.0, &[(4.0, 10.0)]);
         assert_eq!(decide(&mut c, &situation(0.0, 1_010_000.0, &m, &tl)), [Command::Seek(MediaTime::new(9.5))]);
+    }
+
+    #[test]
+    fn a_jump_lands_with_runway_before_the_end_of_the_buffer() {
+        let (tl, mut c) = (timeline(), Controller::default());
+        c.play_requested = true;
+        // The target's media (9.5 s) is buffered, but only 100 ms before the end: land 250 ms short.
+        let m = media(5.0, &[(4.0, 9.6)]);
+        let commands = decide(&mut c, &situation(0.0, 1_010_000.0, &m, &tl));
+        assert!(matches!(commands[..], [Command::Seek(p)] if (p.get() - 9.35).abs() < 1e-9), "{commands:?}");
     }
 
     #[test]
