@@ -244,12 +244,14 @@ fn frozen_tab_recoveries() -> Vec<f64> {
 }
 
 #[test]
-fn back_at_the_earlier_target_within_one_and_a_half_seconds_of_a_frozen_tab() {
-    // 600-1200 ms over the runs (a jump once the thaw's backlog is in); +300 ms. Arrivals just
-    // after the thaw were queued while the tab slept: when they were learnt as network lag, the
-    // target jumped to about 10 s and held there, and this took 5-6 s.
+fn back_at_the_earlier_target_within_two_and_a_half_seconds_of_a_frozen_tab() {
+    // 800-2400 ms over the runs: a jump once the thaw's backlog is in, landing 250 ms before the
+    // end of the buffer (so the browser need not wait for more media to resume), then the rest
+    // by rate; +100 ms. Arrivals just after the thaw were queued while the tab slept: when they
+    // were learnt as network lag, the target jumped to about 10 s and held there, and this took
+    // 5-6 s.
     for (k, back) in frozen_tab_recoveries().into_iter().enumerate() {
-        assert!(back <= 1500.0, "run {k}: back at the target only {back} ms after the tab came back");
+        assert!(back <= 2500.0, "run {k}: back at the target only {back} ms after the tab came back");
     }
 }
 
