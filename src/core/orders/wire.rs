@@ -37,34 +37,32 @@ pub fn push_json_string(o: &mut String, s: &str) {
     o.push('"');
 }
 
-/// A JSON value, as much of it as the client reads.
+/// The fields of a JSON answer's top-level object, as much of them as the client reads: strings
+/// and numbers (none for a text whose top level is not an object).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Json {
-    Null,
-    Bool(bool),
+pub struct Json(Vec<(String, Value)>);
+
+/// A JSON value the client reads, or `Other` for what it does not (checked, not kept).
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
     Num(f64),
     Str(String),
-    /// An array: its items are checked, not kept (the client reads none).
-    Arr,
-    Obj(Vec<(String, Json)>),
+    Other,
 }
 
 impl Json {
-    pub fn field(&self, name: &str) -> Option<&Json> {
-        match self {
-            Json::Obj(fields) => fields.iter().find(|(n, _)| n == name).map(|(_, v)| v),
-            _ => None,
-        }
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
     pub fn str_field(&self, name: &str) -> Option<&str> {
         match self.field(name) {
-            Some(Json::Str(s)) => Some(s),
+            Some(Value::Str(s)) => Some(s),
             _ => None,
         }
     }
     pub fn num_field(&self, name: &str) -> Option<f64> {
         match self.field(name) {
-            Some(Json::Num(n)) => Some(*n),
+            Some(Value::Num(n)) => Some(*n),
             _ => None,
         }
     }
@@ -77,16 +75,18 @@ const MAX_DEPTH: u32 = 32;
 /// Parses a complete JSON text.
 pub fn parse_json(text: &[u8]) -> Option<Json> {
     let text = core::str::from_utf8(text).ok()?;
-    let mut p = Parser { s: text.as_bytes(), i: 0, src: text };
-    let v = p.value(0)?;
+    let mut p = Parser { s: text.as_bytes(), i: 0, src: text, top: Vec::new() };
+    p.value(0)?;
     p.ws();
-    (p.i == p.s.len()).then_some(v)
+    (p.i == p.s.len()).then_some(Json(p.top))
 }
 
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
     src: &'a str,
+    /// The top-level object's members, in order.
+    top: Vec<(String, Value)>,
 }
 
 impl Parser<'_> {
@@ -104,24 +104,17 @@ impl Parser<'_> {
             false
         }
     }
-    fn lit(&mut self, word: &str, v: Json) -> Option<Json> {
-        self.s[self.i..].starts_with(word.as_bytes()).then(|| {
-            self.i += word.len();
-            v
-        })
-    }
-    fn value(&mut self, depth: u32) -> Option<Json> {
+    fn value(&mut self, depth: u32) -> Option<Value> {
         if depth > MAX_DEPTH {
             return None;
         }
         self.ws();
         match *self.s.get(self.i)? {
             // An object's members and an array's items, read alike: a member's value comes
-            // after its name and a colon.
+            // after its name and a colon. Only the top-level object's members are kept.
             open @ (b'{' | b'[') => {
                 self.i += 1;
                 let (obj, close) = if open == b'{' { (true, b'}') } else { (false, b']') };
-                let mut fields = Vec::new();
                 if !self.eat(close) {
                     loop {
                         let mut name = String::new();
@@ -133,8 +126,8 @@ impl Parser<'_> {
                             }
                         }
                         let v = self.value(depth + 1)?;
-                        if obj {
-                            fields.push((name, v));
+                        if obj && depth == 0 {
+                            self.top.push((name, v));
                         }
                         if self.eat(close) {
                             break;
@@ -144,19 +137,22 @@ impl Parser<'_> {
                         }
                     }
                 }
-                Some(if obj { Json::Obj(fields) } else { Json::Arr })
+                Some(Value::Other)
             }
-            b'"' => self.string().map(Json::Str),
-            b't' => self.lit("true", Json::Bool(true)),
-            b'f' => self.lit("false", Json::Bool(false)),
-            b'n' => self.lit("null", Json::Null),
+            b'"' => self.string().map(Value::Str),
+            b't' | b'f' | b'n' => {
+                let rest = &self.s[self.i..];
+                let len = [&b"true"[..], b"false", b"null"].iter().find(|w| rest.starts_with(w))?.len();
+                self.i += len;
+                Some(Value::Other)
+            }
             _ => {
                 let start = self.i;
                 while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
                 {
                     self.i += 1;
                 }
-                text::parse_f64(self.src.get(start..self.i)?).filter(|n| n.is_finite()).map(Json::Num)
+                text::parse_f64(self.src.get(start..self.i)?).filter(|n| n.is_finite()).map(Value::Num)
             }
         }
     }
@@ -300,15 +296,15 @@ fn unescape(v: &str) -> String {
 /// missing or malformed marks the record incomplete instead of ending the read there: the reader
 /// takes every field, then checks [`complete`](Record::complete) once (one way out, not one per
 /// field, each dropping what was taken before it).
-pub struct Record {
-    fields: Vec<(String, String)>,
+pub struct Record<'a> {
+    fields: Vec<(&'a str, String)>,
     complete: bool,
 }
 
-impl Record {
+impl Record<'_> {
     /// The value of the first field named `name`, taken out of the record.
     pub fn take(&mut self, name: &str) -> Option<String> {
-        let i = self.fields.iter().position(|(n, _)| n == name)?;
+        let i = self.fields.iter().position(|(n, _)| *n == name)?;
         Some(self.fields.swap_remove(i).1)
     }
     /// A field the reader needs (empty, and the record incomplete, if it is missing).
@@ -342,7 +338,7 @@ impl Record {
 }
 
 /// The fields of a record, or `None` if it is not one.
-pub fn read_record(bytes: &[u8]) -> Option<Record> {
+pub fn read_record(bytes: &[u8]) -> Option<Record<'_>> {
     let text = core::str::from_utf8(bytes).ok()?;
     let mut lines = text::split(text, "\n");
     if lines.next()? != RECORD_HEADER {
@@ -351,7 +347,7 @@ pub fn read_record(bytes: &[u8]) -> Option<Record> {
     let mut fields = Vec::new();
     for line in lines {
         if let Some((name, value)) = text::split_once(line, "=") {
-            fields.push((name.to_string(), unescape(value)));
+            fields.push((name, unescape(value)));
         }
     }
     Some(Record { fields, complete: true })
@@ -366,7 +362,8 @@ mod tests {
         let nasty = "a\"b\\c\nd\u{1}e\u{2028}é😀";
         let lit = json_string(nasty);
         assert_eq!(lit, "\"a\\\"b\\\\c\\nd\\u0001e\\u2028é😀\"");
-        assert_eq!(parse_json(lit.as_bytes()), Some(Json::Str(nasty.into())));
+        let object = text::concat(&["{\"s\":", &lit, "}"]);
+        assert_eq!(parse_json(object.as_bytes()).unwrap().str_field("s"), Some(nasty));
     }
 
     #[test]
@@ -379,6 +376,10 @@ mod tests {
         assert_eq!(v.str_field("orderId"), Some("oé😀"));
         assert_eq!(v.num_field("retryAfterMs"), Some(1500.0));
         assert_eq!(parse_json(b"{\"a\":1"), None);
+        // Any other valid text is read, with no fields; nested members are not the answer's.
+        let other = parse_json(br#" [{"status":"won"}, true, null, -2] "#).unwrap();
+        assert_eq!(other.str_field("status"), None);
+        assert_eq!(parse_json(br#"{"x":{"status":"won"}}"#).unwrap().str_field("status"), None);
         assert_eq!(parse_json(b"{\"a\":1} x"), None);
         assert_eq!(parse_json("[".repeat(100).as_bytes()), None);
     }
