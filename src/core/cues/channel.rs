@@ -23,16 +23,15 @@ const FAILURES_REPORTED: u32 = 3;
 pub struct CueChannel {
     url: String,
     in_flight: Option<(RequestId, Instant)>,
+    /// Also keeps the id of the last event heard, over reconnections.
     reader: SseReader,
-    /// The id of the last event heard, over reconnections.
-    last_id: Option<String>,
     retry_at: Option<Instant>,
     failures: u32,
 }
 
 impl CueChannel {
     pub fn new(url: String) -> Self {
-        CueChannel { url, in_flight: None, reader: SseReader::default(), last_id: None, retry_at: None, failures: 0 }
+        CueChannel { url, in_flight: None, reader: SseReader::default(), retry_at: None, failures: 0 }
     }
 
     pub fn start(&mut self, out: &mut Ops, now: Instant) {
@@ -51,10 +50,10 @@ impl CueChannel {
     fn connect(&mut self, out: &mut Ops, now: Instant) {
         let id = out.next_id();
         let mut headers = vec![("Accept".to_string(), "text/event-stream".to_string())];
-        if let Some(last) = &self.last_id {
-            headers.push(("Last-Event-ID".to_string(), last.clone()));
+        if let Some(last) = self.reader.last_id() {
+            headers.push(("Last-Event-ID".to_string(), last.to_string()));
         }
-        self.reader = SseReader::default();
+        self.reader.restart();
         out.push(Output::Fetch(Request {
             id,
             kind: RequestKind::EventStream,
@@ -77,17 +76,7 @@ impl CueChannel {
         if !self.owns(id) {
             return Vec::new();
         }
-        let events = self.reader.push(chunk);
-        if let Some(last) = self.reader.last_id() {
-            self.last_id = Some(last.to_string());
-        }
-        let mut cues = Vec::new();
-        for e in events {
-            if e.event == "cue" {
-                cues.push(e.data);
-            }
-        }
-        cues
+        self.reader.push(chunk, "cue")
     }
 
     /// The stream ended or failed: reconnect after a backoff. An error is returned once

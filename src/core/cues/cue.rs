@@ -128,13 +128,11 @@ impl CuePolicy {
         self.read(d).map_err(|refusal| {
             // The id in an error is at most MAX_ID characters, even when it is the id that is
             // refused for its length.
-            let id = d.id.chars().take(MAX_ID).collect();
+            let id = first_chars(d.id, MAX_ID);
             match refusal {
                 Refusal::Missing(field) => CueError::Missing { id, field },
                 Refusal::Invalid(field, reason) => CueError::Invalid { id, field, reason },
-                Refusal::Link(url, reason) => {
-                    CueError::LinkRefused { id, url: url.chars().take(200).collect(), reason }
-                }
+                Refusal::Link(url, reason) => CueError::LinkRefused { id, url: first_chars(url, 200), reason },
             }
         })
     }
@@ -251,6 +249,13 @@ impl CuePolicy {
         }
         Ok(())
     }
+}
+
+/// The first `n` characters of `s` (all of it if shorter), cut at a character's start: no
+/// character-by-character copy.
+fn first_chars(s: &str, n: usize) -> String {
+    let end = s.char_indices().nth(n).map_or(s.len(), |(i, _)| i);
+    s.get(..end).unwrap_or(s).to_string()
 }
 
 fn check_text(field: &'static str, text: &str, max_chars: usize) -> Result<(), Refusal<'static>> {

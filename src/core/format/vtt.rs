@@ -31,9 +31,10 @@ pub fn parse_tiles(text: &str, base: &str) -> Result<Vec<Tile>, &'static str> {
     let mut lines = text::split(text, "\n");
     while let Some(line) = lines.next() {
         let Some((from, to)) = text::split_once(line, "-->") else { continue };
-        let (Some(start_s), Some(end_s)) =
-            (timestamp(from.trim()), timestamp(to.split_whitespace().next().unwrap_or("")))
-        else {
+        // The end time is the first word after the arrow; cue settings may follow it.
+        let to = to.trim();
+        let to = to.get(..to.char_indices().find(|c| c.1.is_whitespace()).map_or(to.len(), |c| c.0)).unwrap_or(to);
+        let (Some(start_s), Some(end_s)) = (timestamp(from.trim()), timestamp(to)) else {
             continue;
         };
         let Some(payload) = lines.next().map(str::trim).filter(|p| !p.is_empty()) else { continue };
@@ -61,9 +62,12 @@ fn timestamp(s: &str) -> Option<f64> {
 
 fn rectangle(xywh: &str) -> Option<(u32, u32, u32, u32)> {
     let xywh = xywh.strip_prefix("pixel:").unwrap_or(xywh);
-    let mut n = text::split(xywh, ",").map(|v| v.trim().parse::<u32>().ok());
-    let rect = (n.next()??, n.next()??, n.next()??, n.next()??);
-    (n.next().is_none() && rect.2 > 0 && rect.3 > 0).then_some(rect)
+    let mut n = [0; 4];
+    let mut parts = text::split(xywh, ",");
+    for v in &mut n {
+        *v = parts.next()?.trim().parse::<u32>().ok()?;
+    }
+    (parts.next().is_none() && n[2] > 0 && n[3] > 0).then_some((n[0], n[1], n[2], n[3]))
 }
 
 #[cfg(test)]
