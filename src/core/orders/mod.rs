@@ -245,8 +245,8 @@ enum Phase {
 struct Order {
     id: IntentId,
     intent: Intent,
-    /// The body sent under `intent.key`, fixed when the key was.
-    body: Vec<u8>,
+    /// The body sent under `intent.key`, fixed when the key was (JSON: text).
+    body: String,
     stored: bool,
     locked: bool,
     phase: Phase,
@@ -309,11 +309,11 @@ impl Order {
             .field("status", self.status.to_wire())
             .field("order", self.order_id.as_deref().unwrap_or_default())
             .count("attempts", self.attempts)
-            .field("body", &text::lossy(&self.body))
+            .field("body", &self.body)
             .into_bytes()
     }
     /// The message telling other tabs this order goes out (with its body) or was decided.
-    fn message(&self, order_id: Option<&str>, body: &[u8]) -> Vec<u8> {
+    fn message(&self, order_id: Option<&str>, body: &str) -> Vec<u8> {
         let i = &self.intent;
         message(&i.cue_id, &i.product_id, &i.key, self.status, order_id, body)
     }
@@ -335,7 +335,7 @@ impl Order {
         if !r.complete() || intent.key.is_empty() {
             return None;
         }
-        let mut order = Order::new(0, intent, body.into_bytes());
+        let mut order = Order::new(0, intent, body);
         order.stored = true;
         order.attempts = r.take("attempts").and_then(|a| a.parse().ok()).unwrap_or(0);
         order.order_id = r.non_empty("order");
@@ -349,7 +349,7 @@ impl Order {
     }
     // Built in three places: one copy of its many fields.
     #[inline(never)]
-    fn new(id: IntentId, intent: Intent, body: Vec<u8>) -> Order {
+    fn new(id: IntentId, intent: Intent, body: String) -> Order {
         Order {
             id,
             intent,
@@ -371,7 +371,7 @@ impl Order {
 }
 
 /// The JSON body of an intent's POST.
-pub fn order_body(i: &Intent) -> Vec<u8> {
+pub fn order_body(i: &Intent) -> String {
     let mut o = String::from("{\"cueId\":");
     push_json_string(&mut o, &i.cue_id);
     o.push_str(",\"productId\":");
@@ -386,7 +386,7 @@ pub fn order_body(i: &Intent) -> Vec<u8> {
         text::push_i64(&mut o, if v.is_finite() { v.round() as i64 } else { 0 });
     }
     o.push('}');
-    o.into_bytes()
+    o
 }
 
 /// `Retry-After` in ms, when it is a number of seconds.
@@ -403,19 +403,19 @@ struct Message {
     key: String,
     status: OrderStatus,
     order_id: Option<String>,
-    body: Vec<u8>,
+    body: String,
 }
 
 /// A message's bytes: a record of the order's names, where it stands and the body it goes out
 /// with (empty with a decision).
-fn message(cue: &str, product: &str, key: &str, status: OrderStatus, order_id: Option<&str>, body: &[u8]) -> Vec<u8> {
+fn message(cue: &str, product: &str, key: &str, status: OrderStatus, order_id: Option<&str>, body: &str) -> Vec<u8> {
     RecordWriter::new()
         .field("cue", cue)
         .field("product", product)
         .field("key", key)
         .field("status", status.to_wire())
         .field("order", order_id.unwrap_or_default())
-        .field("body", &text::lossy(body))
+        .field("body", body)
         .into_bytes()
 }
 
@@ -437,7 +437,7 @@ impl Message {
             key,
             status,
             order_id: r.non_empty("order"),
-            body: r.take("body").unwrap_or_default().into_bytes(),
+            body: r.take("body").unwrap_or_default(),
         })
     }
 }
@@ -530,8 +530,8 @@ impl OrderClient {
         if intent.user_token.is_empty() {
             return Err(OrderError::Invalid("not signed in"));
         }
-        let product = intent.product_id.clone();
-        let same = |o: &Order| o.intent.product_id == product;
+        let mut intent = intent;
+        let same = |o: &Order| o.intent.product_id == intent.product_id;
         if let Some(o) = self.orders.iter().find(|o| same(o) && !o.status.is_final()) {
             return Ok(o.id);
         }
@@ -542,7 +542,6 @@ impl OrderClient {
         {
             return Ok(self.tell(i));
         }
-        let mut intent = intent;
         let mut body = order_body(&intent);
         match self.elsewhere.iter().find(|m| m.product == intent.product_id) {
             // Another tab is sending this product: this tap is the same order, under its key.
@@ -553,7 +552,7 @@ impl OrderClient {
             // Another tab of this buyer has its decision for this cue: the tap is that order.
             Some(m) if m.cue == intent.cue_id => {
                 intent.key = m.key.clone();
-                let mut order = Order::new(0, intent, Vec::new());
+                let mut order = Order::new(0, intent, String::new());
                 order.status = m.status;
                 order.order_id = m.order_id.clone();
                 order.phase = Phase::Done;
@@ -857,7 +856,7 @@ impl OrderClient {
         o.phase = Phase::Done;
         if how != Ended::GaveUp {
             if how == Ended::Answered && status != OrderStatus::Error {
-                out.push(Output::Tab(TabOp::Broadcast { message: o.message(o.order_id.as_deref(), &[]) }));
+                out.push(Output::Tab(TabOp::Broadcast { message: o.message(o.order_id.as_deref(), "") }));
             }
             // The decision replaces the intent in storage, so a tab reloaded before it heard the
             // answer shows it when it comes back (and deletes it then: see `handle_storage`).
@@ -902,7 +901,7 @@ impl OrderClient {
                 o.attempts += 1;
                 headers.push(("Idempotency-Key".to_string(), o.intent.key.clone()));
                 headers.push(("Content-Type".to_string(), "application/json".to_string()));
-                (Method::Post, text::concat(&[base, "/orders"]), Some(o.body.clone()))
+                (Method::Post, text::concat(&[base, "/orders"]), Some(o.body.clone().into_bytes()))
             }
         };
         let request = Request { id, kind: RequestKind::Api, method, url, headers, body, range: None };

@@ -112,7 +112,7 @@ fn the_intent_is_written_down_before_the_first_send() {
 fn the_body_escapes_any_text_it_carries() {
     let mut i = intent("p\"1\\\n", "k");
     i.cue_id = "é\u{1}".into();
-    let v = parse_json(&order_body(&i)).unwrap();
+    let v = parse_json(order_body(&i).as_bytes()).unwrap();
     assert_eq!(v.str_field("productId"), Some("p\"1\\\n"));
     assert_eq!(v.str_field("cueId"), Some("é\u{1}"));
 }
@@ -412,7 +412,7 @@ fn a_tab_that_taps_after_another_started_sending_takes_its_key() {
         key: "ka".into(),
         status: OrderStatus::Pending,
         order_id: None,
-        body: sent.body.clone().unwrap(),
+        body: String::from_utf8(sent.body.clone().unwrap()).unwrap(),
     };
     b.handle_tab(&mut out_b, at(1.0), TabEvent::Message { message: message.encode() });
     b.buy(&mut out_b, at(2.0), intent("p1", "kb")).unwrap();
