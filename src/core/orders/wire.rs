@@ -250,10 +250,16 @@ impl RecordWriter {
         }
         self
     }
-    /// A number, as [`text::push_f64`] writes it (nothing in it to escape).
+    /// A time or a delay in whole ms, as the body sends it (the record's are only written back,
+    /// the body is kept whole); `NaN` for a non-finite one (never expected), which the reader
+    /// refuses.
     pub fn num(&mut self, name: &str, v: f64) -> &mut Self {
         self.name(name);
-        text::push_f64(&mut self.0, v);
+        if v.is_finite() {
+            text::push_i64(&mut self.0, v.round() as i64);
+        } else {
+            self.0.push_str("NaN");
+        }
         self
     }
     /// A count, in decimal.
@@ -391,6 +397,16 @@ mod tests {
         assert_eq!((r.take("a").as_deref(), r.take("b").as_deref()), (Some("x\ny%0A=z\r"), Some("")));
         assert_eq!(r.take("a"), None);
         assert!(read_record(b"other\na=b").is_none());
+    }
+
+    #[test]
+    fn times_are_kept_in_whole_ms_and_a_non_finite_one_is_refused_when_read() {
+        let bytes = RecordWriter::new().num("a", 1_764_748_800_123.6).num("b", f64::NAN).into_bytes();
+        let mut r = read_record(&bytes).unwrap();
+        assert_eq!(r.num("a"), 1_764_748_800_124.0);
+        assert!(r.complete());
+        r.num("b");
+        assert!(!r.complete());
     }
 
     #[test]
