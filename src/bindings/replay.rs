@@ -158,18 +158,18 @@ impl ReplayPlayer {
         #[wasm_bindgen(unchecked_param_type = "ReplayPlayerOptions")] options: JsValue,
     ) -> Result<ReplayPlayer, JsValue> {
         let config = super::options::replay_config(&options, &absolute_url).map_err(super::invalid_option)?;
-        ReplayPlayer::with_config(video, config, Rc::new(Listeners::new()), &[]).map_err(|e| js_error(&e))
+        ReplayPlayer::with_config(video, config, Rc::new(Listeners::new()), false).map_err(|e| js_error(&e))
     }
 }
 
 impl ReplayPlayer {
-    /// A replay player whose events go to `listeners`, but for those named in `withheld` (a
-    /// live player rewinding keeps `stats` and `loaded` its own).
+    /// A replay player whose events go to `listeners`, but for `stats` and `loaded` when
+    /// `rewinding` (a live player rewinding keeps those its own: its stats stay `LiveStats`).
     pub(super) fn with_config(
         video: HtmlVideoElement,
         mut config: crate::core::replay::ReplayConfig,
         listeners: Rc<Listeners>,
-        withheld: &'static [&'static str],
+        rewinding: bool,
     ) -> Result<ReplayPlayer, PlayerError> {
         config.order_seed = seed();
         let has_orders = config.orders_url.is_some();
@@ -226,7 +226,7 @@ impl ReplayPlayer {
                     ("error", error_object(error, *fatal).into())
                 }
             };
-            if !withheld.contains(&name) {
+            if !(rewinding && matches!(e, ReplayEvent::Stats(_) | ReplayEvent::Loaded)) {
                 listeners.emit(name, &payload);
             }
         }));

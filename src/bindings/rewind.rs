@@ -31,13 +31,10 @@ use crate::web::Player;
 /// second apart, before the rewind gives up.
 const RECORDING_CATCH_UP_TRIES: u32 = 5;
 
-/// Replay events a rewinding live player keeps to itself: its stats stay `LiveStats`.
-const WITHHELD: &[&str] = &["stats", "loaded"];
-
 pub(super) struct Rewind {
     /// The show's recording as it grows, if given (`rewindSrc`), and the live player's link
     /// allowlist, which the replay keeps.
-    config: Option<ReplayConfig>,
+    src: Option<String>,
     link_allowlist: Vec<String>,
     video: HtmlVideoElement,
     replay: RefCell<Option<Rc<ReplayPlayer>>>,
@@ -46,16 +43,20 @@ pub(super) struct Rewind {
 }
 
 impl Rewind {
+    /// `config` is `rewindSrc`'s, with the live player's link allowlist and defaults otherwise:
+    /// its source is all it adds.
     pub fn new(config: Option<ReplayConfig>, link_allowlist: Vec<String>, video: HtmlVideoElement) -> Rewind {
-        Rewind { config, link_allowlist, video, replay: RefCell::new(None), ticker: RefCell::new(None) }
+        let src = config.map(|c| c.src);
+        Rewind { src, link_allowlist, video, replay: RefCell::new(None), ticker: RefCell::new(None) }
     }
 
     /// Where a rewind plays: `rewindSrc`, else the recording the stream announced.
     pub fn config(&self, live: &Player<LiveEngine>) -> Option<ReplayConfig> {
-        self.config.clone().or_else(|| {
-            let src = live.read(|e| e.recording_url().map(str::to_string)).flatten()?;
-            Some(ReplayConfig { link_allowlist: self.link_allowlist.clone(), ..ReplayConfig::new(src) })
-        })
+        let src = match &self.src {
+            Some(src) => src.clone(),
+            None => live.read(|e| e.recording_url().map(str::to_string)).flatten()?,
+        };
+        Some(ReplayConfig { link_allowlist: self.link_allowlist.clone(), ..ReplayConfig::new(src) })
     }
 
     pub fn is_rewound(&self) -> bool {
@@ -81,7 +82,7 @@ impl Rewind {
             stale.release();
         }
         live.with(|d, now| d.detach(now));
-        let replay = ReplayPlayer::with_config(self.video.clone(), config, listeners.clone(), WITHHELD)?;
+        let replay = ReplayPlayer::with_config(self.video.clone(), config, listeners.clone(), true)?;
         let replay = Rc::new(replay);
         *self.replay.borrow_mut() = Some(replay.clone());
         Ok(replay)

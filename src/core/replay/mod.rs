@@ -109,9 +109,7 @@ impl ReplayConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReplayEvent {
     /// The show is read: its nodes are known.
-    Loaded {
-        duration_ms: f64,
-    },
+    Loaded,
     /// A seek is done, its frame on screen at `position_ms`; or a later seek took its place.
     Seeked {
         seek: SeekId,
@@ -159,7 +157,6 @@ enum Purpose {
 #[derive(Debug, Clone, PartialEq)]
 struct Fetched {
     purpose: Purpose,
-    segment: usize,
     /// The position of its first frame on the show's timeline.
     start_s: f64,
 }
@@ -195,6 +192,15 @@ struct Seek {
     sent_at: Option<Instant>,
     /// How many times its fetch was extended because the element kept seeking.
     extended: u32,
+}
+
+/// A node's opening, prefetched while idle.
+#[derive(Debug, Default)]
+struct Opening {
+    /// As fetched so far (timestamp offset, bytes); an offset of NaN and no bytes: asked for.
+    held: Option<(f64, Vec<u8>)>,
+    /// It reaches a few frames past the node's first (or the show's end).
+    ready: bool,
 }
 
 /// The playlists and thumbnail track being read, by request.
@@ -234,12 +240,9 @@ pub struct ReplayEngine {
     seek: Option<Seek>,
     last_seek: SeekId,
     wants_play: bool,
-    /// Per node: its opening as fetched so far (timestamp offset, bytes), and whether it
-    /// reaches the node's first frame.
-    prefetched: Vec<Option<(f64, Vec<u8>)>>,
-    prefetch_ready: Vec<bool>,
+    /// Per node, its opening (see [`Opening`]).
+    openings: Vec<Opening>,
     prefetched_bytes: usize,
-    node_now: Option<String>,
     /// A show still being recorded is read again as it grows.
     growing: Growing,
     stats: ReplayStats,
@@ -249,13 +252,13 @@ pub struct ReplayEngine {
 }
 
 impl ReplayEngine {
-    pub fn new(config: ReplayConfig) -> Result<Self, PlayerError> {
+    pub fn new(mut config: ReplayConfig) -> Result<Self, PlayerError> {
         if !(config.src.starts_with("http://") || config.src.starts_with("https://")) {
             return Err(PlayerError::InvalidOption { field: "src", reason: "must be an absolute http(s) URL".into() });
         }
-        let orders = config.orders_url.clone().map(|u| OrderClient::new(u, config.order_seed));
+        let orders = config.orders_url.take().map(|u| OrderClient::new(u, config.order_seed));
         Ok(ReplayEngine {
-            policy: CuePolicy { link_allowlist: config.link_allowlist.clone() },
+            policy: CuePolicy { link_allowlist: core::mem::take(&mut config.link_allowlist) },
             config,
             phase: Phase::Idle,
             now: Instant::default(),
@@ -270,10 +273,8 @@ impl ReplayEngine {
             seek: None,
             last_seek: 0,
             wants_play: false,
-            prefetched: Vec::new(),
-            prefetch_ready: Vec::new(),
+            openings: Vec::new(),
             prefetched_bytes: 0,
-            node_now: None,
             growing: Growing::default(),
             stats: ReplayStats::default(),
             next_stats_at: None,
@@ -491,16 +492,13 @@ impl ReplayEngine {
                 Err(reason) => self.error(PlayerError::Playlist { url, reason: reason.into() }, false),
             }
         }
-        self.prefetched = Vec::with_capacity(show.nodes.len());
-        for _ in &show.nodes {
-            self.prefetched.push(None);
-        }
-        self.prefetch_ready = vec![false; show.nodes.len()];
+        self.openings.clear();
+        self.openings.resize_with(show.nodes.len(), Opening::default);
         self.show = show;
         self.phase = Phase::Ready;
         self.stats.duration_ms = self.show.duration_s * 1000.0;
         self.next_stats_at = Some(self.now + STATS_INTERVAL_MS);
-        self.out.event(ReplayEvent::Loaded { duration_ms: self.show.duration_s * 1000.0 });
+        self.out.event(ReplayEvent::Loaded);
         self.schedule();
     }
 
@@ -511,12 +509,11 @@ impl ReplayEngine {
         let Some(mut show) = self.read_show(false) else { return self.growing.failed(self.now) };
         show.tiles = core::mem::take(&mut self.show.tiles);
         let more_nodes = show.nodes.len() > self.show.nodes.len();
-        self.prefetched.resize(show.nodes.len(), None);
-        self.prefetch_ready.resize(show.nodes.len(), false);
+        self.openings.resize_with(show.nodes.len(), Opening::default);
         self.show = show;
         self.stats.duration_ms = self.show.duration_s * 1000.0;
         if more_nodes {
-            self.out.event(ReplayEvent::Loaded { duration_ms: self.stats.duration_ms });
+            self.out.event(ReplayEvent::Loaded);
         }
         self.schedule();
     }
@@ -545,11 +542,9 @@ impl ReplayEngine {
         // Whatever was on its way for an older target (or ahead of it, or a prefetch that would
         // hold this seek's bytes behind it) is stale. A node opening cut short here is asked for
         // again when idle: its slot is emptied, not left half-filled and never asked again.
-        for n in 0..self.prefetched.len() {
-            let cut = !self.prefetch_ready.get(n).copied().unwrap_or(true)
-                && self.loader.in_flight(|f| f.purpose == Purpose::Prefetch(n)) > 0;
-            if let Some(slot) = self.prefetched.get_mut(n).filter(|_| cut) {
-                let held = slot.take().map_or(0, |(_, bytes)| bytes.len());
+        for (n, opening) in self.openings.iter_mut().enumerate() {
+            if !opening.ready && self.loader.in_flight(|f| f.purpose == Purpose::Prefetch(n)) > 0 {
+                let held = opening.held.take().map_or(0, |(_, bytes)| bytes.len());
                 self.prefetched_bytes = self.prefetched_bytes.saturating_sub(held);
             }
         }
@@ -571,13 +566,15 @@ impl ReplayEngine {
         });
         if let Some(to) = self.buffered_frame_for(target_s, capture_target) {
             self.seek_to(to);
-        } else if let Some((offset, bytes)) = node
-            .filter(|n| self.prefetch_ready.get(*n) == Some(&true))
-            .and_then(|n| self.prefetched.get(n).cloned().flatten())
+        } else if let Some((n, (offset, bytes))) =
+            node.and_then(|n| Some((n, self.openings.get_mut(n).filter(|o| o.ready)?.held.take()?)))
         {
-            // From memory: the node's opening, as fetched while idle.
+            // From memory: the node's opening, as fetched while idle (and kept for the next).
             self.apply_offset(offset);
             self.append_frames(&bytes, offset);
+            if let Some(opening) = self.openings.get_mut(n) {
+                opening.held = Some((offset, bytes));
+            }
         } else if let Some(seek) = &mut self.seek {
             seek.requested = false;
         }
@@ -592,7 +589,7 @@ impl ReplayEngine {
             (None, 0) => None,
             (None, offset) => Some((offset, TO_END)),
         };
-        let fetched = Fetched { purpose, segment: k.segment, start_s: k.start_s };
+        let fetched = Fetched { purpose, start_s: k.start_s };
         self.loader.request(&mut self.out, fetched, seg.uri, range, seg.init);
     }
 
@@ -661,24 +658,23 @@ impl ReplayEngine {
 
     /// The timestamp offset that puts `bytes`' first fragment at `start_s`.
     fn offset_for(&self, bytes: &[u8], start_s: f64) -> Option<f64> {
-        let (decode_s, _) = self.first_run(bytes)?;
-        Some(start_s - decode_s)
+        Some(start_s - self.first_decode_s(bytes)?)
     }
 
-    /// Decode start and duration (s) of the video run of the first fragment in `bytes`.
-    fn first_run(&self, bytes: &[u8]) -> Option<(f64, f64)> {
+    /// Decode start (s) of the video run of the first fragment in `bytes`.
+    fn first_decode_s(&self, bytes: &[u8]) -> Option<f64> {
         let init = self.append.init()?;
         let track = init.video().or(init.tracks.first())?;
         let scale = f64::from(track.timescale.max(1));
         let info = FragmentInfo::parse(bytes).ok()?;
         let run = info.run(track.id)?;
-        Some((run.base_decode_time as f64 / scale, run.duration as f64 / scale))
+        Some(run.base_decode_time as f64 / scale)
     }
 
     /// Appends whole fragments, notes their frames, and sends the element to the seek's frame
     /// once it is in.
     fn append_frames(&mut self, bytes: &[u8], offset: f64) {
-        for (start, _, captured) in self.fragment_times(bytes, offset) {
+        for (start, captured) in self.fragment_times(bytes, offset) {
             let i = self.frames.partition_point(|f| f.0 < start);
             if self.frames.get(i).is_none_or(|f| (f.0 - start).abs() > 1e-6) {
                 self.frames.insert(i, (start, captured));
@@ -688,9 +684,9 @@ impl ReplayEngine {
         self.check_seek_reached();
     }
 
-    /// (presentation start, duration, capture instant from the `prft` before it) of every
-    /// fragment in `bytes`, with `offset` applied.
-    fn fragment_times(&self, bytes: &[u8], offset: f64) -> Vec<(f64, f64, Option<f64>)> {
+    /// (presentation start, capture instant from the `prft` before it) of every fragment in
+    /// `bytes`, with `offset` applied.
+    fn fragment_times(&self, bytes: &[u8], offset: f64) -> Vec<(f64, Option<f64>)> {
         let track = self.append.init().and_then(|i| i.video().or(i.tracks.first()));
         let scale = track.map(|t| f64::from(t.timescale.max(1)));
         let mut times = Vec::new();
@@ -701,12 +697,12 @@ impl ReplayEngine {
             match head.get(4..8) {
                 Some(b"prft") => prft = head.get(8..).and_then(|p| mp4::parse_prft(p).ok()),
                 Some(b"moof") => {
-                    if let Some((decode_s, duration_s)) = self.first_run(head) {
+                    if let Some(decode_s) = self.first_decode_s(head) {
                         let captured = prft
                             .take()
                             .zip(scale)
                             .map(|(p, scale)| p.wall_clock_ms + (decode_s - p.media_time as f64 / scale) * 1000.0);
-                        times.push((decode_s + offset, duration_s, captured));
+                        times.push((decode_s + offset, captured));
                     }
                 }
                 _ => {}
@@ -807,9 +803,9 @@ impl ReplayEngine {
                 Some(current) if (current - o).abs() < SAME_RUN_S => current,
                 _ => o,
             },
-            _ => match (fetched.purpose, &self.prefetched.get(node_of(fetched.purpose))) {
-                (Purpose::Prefetch(_), Some(Some((o, _)))) => *o,
-                _ => self.offset.unwrap_or(0.0),
+            _ => match self.openings.get(node_of(fetched.purpose)).and_then(|o| o.held.as_ref()) {
+                Some((o, _)) => *o,
+                None => self.offset.unwrap_or(0.0),
             },
         };
         match fetched.purpose {
@@ -818,17 +814,15 @@ impl ReplayEngine {
                 // A few frames past the node's own, as a seek needs (see PAST_TARGET_S).
                 let reached = self.fragment_times(&bytes, offset).iter().any(|f| f.0 >= node_start + PAST_TARGET_S);
                 self.prefetched_bytes += bytes.len();
-                if let Some(slot) = self.prefetched.get_mut(n) {
-                    let (o, held) = slot.get_or_insert((offset, Vec::new()));
+                if let Some(opening) = self.openings.get_mut(n) {
+                    let (o, held) = opening.held.get_or_insert((offset, Vec::new()));
                     if o.is_nan() {
                         *o = offset;
                     }
                     held.extend_from_slice(&bytes);
+                    opening.ready |= reached;
                 }
                 if reached {
-                    if let Some(ready) = self.prefetch_ready.get_mut(n) {
-                        *ready = true;
-                    }
                     self.stats.prefetched_nodes += 1;
                     self.loader.cancel_media_where(&mut self.out, &|f| f.purpose == Purpose::Prefetch(n));
                 }
@@ -861,7 +855,7 @@ impl ReplayEngine {
                 Some(seek) if seek.extended == 0 => (seek.to.unwrap_or(seek.target_s) + PAST_TARGET_S, fetched.purpose),
                 _ => return,
             },
-            Purpose::Prefetch(n) if self.prefetch_ready.get(n) == Some(&false) => {
+            Purpose::Prefetch(n) if self.openings.get(n).is_some_and(|o| !o.ready) => {
                 let Some(node) = self.show.nodes.get(n) else { return };
                 (node.start_s + PAST_TARGET_S, fetched.purpose)
             }
@@ -869,11 +863,10 @@ impl ReplayEngine {
         };
         let through = match purpose {
             Purpose::Prefetch(n) => self
-                .prefetched
+                .openings
                 .get(n)
-                .cloned()
-                .flatten()
-                .and_then(|(offset, bytes)| self.fragment_times(&bytes, offset).last().map(|f| f.0)),
+                .and_then(|o| o.held.as_ref())
+                .and_then(|(offset, bytes)| self.fragment_times(bytes, *offset).last().map(|f| f.0)),
             _ => self.seek.as_ref().and_then(|s| s.reached_s),
         };
         if through.is_some_and(|t| t >= short_of) {
@@ -884,10 +877,8 @@ impl ReplayEngine {
             Some(k) => self.request_from_keyframe(purpose, &k),
             // The show ends here: what there is will do.
             None => {
-                if let Purpose::Prefetch(n) = purpose {
-                    if let Some(ready) = self.prefetch_ready.get_mut(n) {
-                        *ready = true;
-                    }
+                if let Some(opening) = self.openings.get_mut(node_of(purpose)) {
+                    opening.ready = true;
                 }
             }
         }
@@ -912,7 +903,7 @@ impl ReplayEngine {
                 // The segment holding the end of what is buffered (its rest), else the next.
                 if let Some(i) = self.show.segments.iter().position(|s| s.start_s + s.duration_s > from + 0.01) {
                     let seg = self.show.segments[i].clone();
-                    let fetched = Fetched { purpose: Purpose::Ahead, segment: i, start_s: seg.start_s };
+                    let fetched = Fetched { purpose: Purpose::Ahead, start_s: seg.start_s };
                     self.loader.request(&mut self.out, fetched, seg.uri, None, seg.init);
                 }
                 return;
@@ -922,13 +913,12 @@ impl ReplayEngine {
         if self.prefetched_bytes >= self.config.prefetch_budget_bytes {
             return;
         }
-        let next = (0..self.show.nodes.len()).find(|n| self.prefetched.get(*n).is_some_and(Option::is_none));
-        if let Some(n) = next {
+        if let Some(n) = self.openings.iter().position(|o| o.held.is_none()) {
             let start = self.show.nodes[n].start_s;
             if let Some(k) = self.show.keyframe_before(start).cloned() {
                 // An empty slot means "asked for"; a node whose bytes never come is not asked again.
-                if let Some(slot) = self.prefetched.get_mut(n) {
-                    *slot = Some((f64::NAN, Vec::new()));
+                if let Some(opening) = self.openings.get_mut(n) {
+                    opening.held = Some((f64::NAN, Vec::new()));
                 }
                 self.request_from_keyframe(Purpose::Prefetch(n), &k);
             }
@@ -937,8 +927,7 @@ impl ReplayEngine {
 
     fn track_node(&mut self) {
         let id = self.show.node_at(self.media.current_time.get()).map(|n| n.cue.id.clone());
-        if id != self.node_now {
-            self.node_now = id.clone();
+        if id != self.stats.node {
             self.stats.node = id.clone();
             self.out.event(ReplayEvent::NodeChange { id });
         }
