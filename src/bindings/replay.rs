@@ -128,6 +128,11 @@ fn show_object(show: &Show) -> Object {
     o
 }
 
+/// The show as `load()` resolves with it, once it is read.
+fn loaded_show(player: &Player<ReplayEngine>) -> Option<Object> {
+    player.read(|e| e.show().map(show_object)).flatten()
+}
+
 fn stats_object(s: &ReplayStats) -> Object {
     let o = Object::new();
     set(&o, "positionMs", s.position_ms);
@@ -183,8 +188,7 @@ impl ReplayPlayer {
             let Some(pending) = weak_pending.upgrade() else { return };
             let (name, payload): (&str, JsValue) = match &e {
                 ReplayEvent::Loaded { .. } => {
-                    let show = player.read(|engine| engine.show().map(show_object)).flatten();
-                    let show: JsValue = show.map_or(JsValue::NULL, Into::into);
+                    let show: JsValue = loaded_show(&player).map_or(JsValue::NULL, Into::into);
                     settle_loads(&pending, true, &show);
                     ("loaded", show)
                 }
@@ -268,7 +272,7 @@ impl ReplayPlayer {
     pub fn load(&self) -> js_sys::Promise {
         let (player, pending) = (self.player.clone(), self.pending.clone());
         js_sys::Promise::new(&mut |resolve, reject| {
-            if let Some(show) = player.read(|e| e.show().map(show_object)).flatten() {
+            if let Some(show) = loaded_show(&player) {
                 resolve.call1(&JsValue::NULL, &show).ok();
                 return;
             }

@@ -327,7 +327,7 @@ impl ReplayEngine {
         self.advance(now);
         self.wants_play = false;
         self.out.push(Output::Pause);
-        self.loader.cancel_media_where(&mut self.out, &|f| f.purpose == Purpose::Ahead);
+        self.loader.cancel_media_where(&mut self.out, &|f| matches!(f.purpose, Purpose::Ahead));
         self.schedule();
     }
 
@@ -443,13 +443,9 @@ impl ReplayEngine {
         let (media_url, media_body) = self.texts.media.take()?;
         let media = match playlist::parse(&media_body) {
             Ok(Playlist::Media(m)) => m,
-            Ok(_) => {
-                let reason = "expected a media playlist".to_string();
+            other => {
+                let reason = other.err().map_or_else(|| "expected a media playlist".into(), |e| e.message());
                 self.error(PlayerError::Playlist { url: media_url, reason }, first);
-                return None;
-            }
-            Err(e) => {
-                self.error(PlayerError::Playlist { url: media_url, reason: e.message() }, first);
                 return None;
             }
         };
@@ -543,7 +539,7 @@ impl ReplayEngine {
         // hold this seek's bytes behind it) is stale. A node opening cut short here is asked for
         // again when idle: its slot is emptied, not left half-filled and never asked again.
         for (n, opening) in self.openings.iter_mut().enumerate() {
-            if !opening.ready && self.loader.in_flight(|f| f.purpose == Purpose::Prefetch(n)) > 0 {
+            if !opening.ready && self.loader.in_flight(|f| f.purpose.is_opening_of(n)) > 0 {
                 let held = opening.held.take().map_or(0, |(_, bytes)| bytes.len());
                 self.prefetched_bytes = self.prefetched_bytes.saturating_sub(held);
             }
@@ -824,7 +820,7 @@ impl ReplayEngine {
                 }
                 if reached {
                     self.stats.prefetched_nodes += 1;
-                    self.loader.cancel_media_where(&mut self.out, &|f| f.purpose == Purpose::Prefetch(n));
+                    self.loader.cancel_media_where(&mut self.out, &|f| f.purpose.is_opening_of(n));
                 }
             }
             Purpose::Seek(id) => {
@@ -939,6 +935,12 @@ fn node_of(p: Purpose) -> usize {
     match p {
         Purpose::Prefetch(n) => n,
         _ => usize::MAX,
+    }
+}
+
+impl Purpose {
+    fn is_opening_of(self, node: usize) -> bool {
+        node_of(self) == node
     }
 }
 
