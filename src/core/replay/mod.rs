@@ -578,15 +578,20 @@ impl ReplayEngine {
     }
 
     fn request_from_keyframe(&mut self, purpose: Purpose, k: &show::Keyframe) {
-        let Some(seg) = self.show.segments.get(k.segment).cloned() else { return };
         // To the next keyframe in the segment if there is one, else to the segment's end.
         let range = match (self.show.next_keyframe_in_segment(k), k.offset) {
             (Some(next), offset) => Some((offset, next.offset - offset)),
             (None, 0) => None,
             (None, offset) => Some((offset, TO_END)),
         };
-        let fetched = Fetched { purpose, start_s: k.start_s };
-        self.loader.request(&mut self.out, fetched, seg.uri, range, seg.init);
+        self.request(Fetched { purpose, start_s: k.start_s }, k.segment, range);
+    }
+
+    /// Requests `range` of segment `segment` (all of it: `None`).
+    fn request(&mut self, fetched: Fetched, segment: usize, range: Option<(u64, u64)>) {
+        let Some(seg) = self.show.segments.get(segment) else { return };
+        let (uri, init) = (seg.uri.clone(), seg.init.clone());
+        self.loader.request(&mut self.out, fetched, uri, range, init);
     }
 
     /// The position to show for a target already buffered, if it is.
@@ -846,14 +851,15 @@ impl ReplayEngine {
     /// A seek's or a prefetch's range ended short of a few frames past its target (the target
     /// sits at the end of a group of pictures): it goes on from the next keyframe.
     fn on_media_done(&mut self, fetched: Fetched) {
-        let (short_of, purpose) = match fetched.purpose {
+        let purpose = fetched.purpose;
+        let short_of = match purpose {
             Purpose::Seek(id) => match self.seek.as_ref().filter(|s| s.id == id) {
-                Some(seek) if seek.extended == 0 => (seek.to.unwrap_or(seek.target_s) + PAST_TARGET_S, fetched.purpose),
+                Some(seek) if seek.extended == 0 => seek.to.unwrap_or(seek.target_s) + PAST_TARGET_S,
                 _ => return,
             },
             Purpose::Prefetch(n) if self.openings.get(n).is_some_and(|o| !o.ready) => {
                 let Some(node) = self.show.nodes.get(n) else { return };
-                (node.start_s + PAST_TARGET_S, fetched.purpose)
+                node.start_s + PAST_TARGET_S
             }
             _ => return,
         };
@@ -898,9 +904,8 @@ impl ReplayEngine {
             if from - t < AHEAD_S {
                 // The segment holding the end of what is buffered (its rest), else the next.
                 if let Some(i) = self.show.segments.iter().position(|s| s.start_s + s.duration_s > from + 0.01) {
-                    let seg = self.show.segments[i].clone();
-                    let fetched = Fetched { purpose: Purpose::Ahead, start_s: seg.start_s };
-                    self.loader.request(&mut self.out, fetched, seg.uri, None, seg.init);
+                    let start_s = self.show.segments[i].start_s;
+                    self.request(Fetched { purpose: Purpose::Ahead, start_s }, i, None);
                 }
                 return;
             }
