@@ -623,7 +623,8 @@ fn lines(input: &[u8]) -> Result<(&str, impl Iterator<Item = (usize, &str)> + Cl
     // Leading blank lines are tolerated; the first real line must be the header.
     let header = lines.by_ref().find(|(_, l)| !l.is_empty()).map(|(_, l)| l);
     let rest = header.and_then(|h| h.strip_prefix("#EXTM3U"));
-    if !rest.is_some_and(|r| r.chars().next().is_none_or(char::is_whitespace)) {
+    // `#EXTM3U` is a word of its own: what follows it, if anything, starts with white space.
+    if !rest.is_some_and(|r| r.trim_start().len() < r.len() || r.is_empty()) {
         return Err(Box::new(PlaylistError::MissingHeader));
     }
     Ok((text, lines))
@@ -658,7 +659,7 @@ fn classify(l: &str) -> Line<'_> {
 }
 
 fn build<'a>(lines: impl Iterator<Item = (usize, &'a str)>, src: Source<'a>) -> Result<Playlist<'a>> {
-    let mut b = Builder { src, ..Builder::default() };
+    let mut b = Builder::new(src);
     for (line, l) in lines {
         match classify(l) {
             Line::Uri(uri) => b.uri_line(line, uri)?,
@@ -835,33 +836,23 @@ fn push_capped<T>(v: &mut Vec<T>, item: T, what: &'static str) -> Result<()> {
 }
 
 /// Accumulates playlist-level fields plus the tags that apply to the next URI line.
-#[derive(Default)]
 struct Builder<'a> {
     /// Substituted text in place of the input's, where variables were substituted.
     src: Source<'a>,
     kind: Option<Kind>,
-    version: Option<u32>,
-    independent_segments: bool,
-    start: Option<StartPoint>,
-    defines: Vec<(&'a str, &'a str)>,
+    /// The fields of a media playlist as they are read, and those of a multivariant one with
+    /// the fields both kinds have (version, independent segments, start, defines, warnings):
+    /// [`Builder::finish`] hands on the one the playlist turned out to be, whole.
+    m: MediaPlaylist<'a>,
+    mv: MultivariantPlaylist<'a>,
     /// The first EXT-X-DEFINE IMPORT, which a multivariant playlist must not have.
     import_line: Option<usize>,
-    warnings: Vec<PlaylistWarning>,
-    // Media playlist.
+    // The media playlist's tags whose absence means something, or that may come only once.
     target_duration: Option<f64>,
     media_sequence: Option<u64>,
     discontinuity_sequence: Option<u64>,
-    endlist: bool,
-    playlist_type: Option<PlaylistType>,
-    i_frames_only: bool,
-    part_target: Option<f64>,
     server_control: Option<ServerControl>,
     skipped_segments: Option<u64>,
-    removed_dateranges: Vec<&'a str>,
-    segments: Vec<Segment<'a>>,
-    preload_hints: Vec<PreloadHint<'a>>,
-    dateranges: Vec<DateRange<'a>>,
-    rendition_reports: Vec<RenditionReport<'a>>,
     total_parts: usize,
     // Pending state for the next segment.
     extinf: Option<(f64, Option<&'a str>, Ctx)>,
@@ -875,16 +866,68 @@ struct Builder<'a> {
     /// End of the last segment / part byte range, for ranges that omit their offset.
     last_segment_range: Option<(&'a str, u64)>,
     last_part_range: Option<(&'a str, u64)>,
-    // Multivariant playlist.
     /// The EXT-X-STREAM-INF waiting for its URI line; `None` inside if it was left out.
     stream_inf: Option<(Option<Variant<'a>>, Ctx)>,
-    variants: Vec<Variant<'a>>,
-    i_frame_variants: Vec<Variant<'a>>,
-    media: Vec<Rendition<'a>>,
-    session_data: Vec<SessionData<'a>>,
 }
 
 impl<'a> Builder<'a> {
+    fn new(src: Source<'a>) -> Self {
+        Builder {
+            src,
+            kind: None,
+            m: MediaPlaylist {
+                version: None,
+                target_duration: 0.0,
+                media_sequence: 0,
+                discontinuity_sequence: 0,
+                endlist: false,
+                playlist_type: None,
+                independent_segments: false,
+                i_frames_only: false,
+                part_target: None,
+                server_control: ServerControl::default(),
+                start: None,
+                skipped_segments: 0,
+                removed_dateranges: Vec::new(),
+                segments: Vec::new(),
+                preload_hints: Vec::new(),
+                dateranges: Vec::new(),
+                rendition_reports: Vec::new(),
+                defines: Vec::new(),
+                warnings: Vec::new(),
+            },
+            mv: MultivariantPlaylist {
+                version: None,
+                independent_segments: false,
+                start: None,
+                variants: Vec::new(),
+                i_frame_variants: Vec::new(),
+                media: Vec::new(),
+                session_data: Vec::new(),
+                defines: Vec::new(),
+                warnings: Vec::new(),
+            },
+            import_line: None,
+            target_duration: None,
+            media_sequence: None,
+            discontinuity_sequence: None,
+            server_control: None,
+            skipped_segments: None,
+            total_parts: 0,
+            extinf: None,
+            byterange: None,
+            discontinuity: false,
+            gap: false,
+            program_date_time_ms: None,
+            parts: Vec::new(),
+            map: None,
+            key: None,
+            last_segment_range: None,
+            last_part_range: None,
+            stream_inf: None,
+        }
+    }
+
     // Takes the box every problem comes in inside the parser, so no caller unboxes it.
     #[allow(clippy::boxed_local)]
     fn warn(&mut self, line: usize, problem: Error, recovery: Recovery) {
@@ -895,9 +938,9 @@ impl<'a> Builder<'a> {
     /// known only at a later line: it goes after the warnings of the lines up to its own, where
     /// a stable sort by line would put it (a sort at the end cost more wasm).
     fn keep(&mut self, w: PlaylistWarning) {
-        if self.warnings.len() < MAX_WARNINGS {
-            let at = self.warnings.iter().rposition(|k| k.line <= w.line).map_or(0, |i| i + 1);
-            self.warnings.insert(at, w);
+        if self.mv.warnings.len() < MAX_WARNINGS {
+            let at = self.mv.warnings.iter().rposition(|k| k.line <= w.line).map_or(0, |i| i + 1);
+            self.mv.warnings.insert(at, w);
         }
     }
 
@@ -910,7 +953,7 @@ impl<'a> Builder<'a> {
 
     /// Whether a segment or part has begun: sequence tags belong before this.
     fn has_media(&self) -> bool {
-        !self.segments.is_empty() || !self.parts.is_empty() || self.extinf.is_some()
+        !self.m.segments.is_empty() || !self.parts.is_empty() || self.extinf.is_some()
     }
 
     fn set_kind(&mut self, ctx: Ctx) -> Result<()> {
@@ -971,10 +1014,10 @@ impl<'a> Builder<'a> {
             }
             Tag::Version => {
                 let version = parse_int(v, ctx)?.try_into().map_err(|_| ctx.number())?;
-                if self.version.is_some() {
+                if self.mv.version.is_some() {
                     return Err(ctx.duplicate());
                 }
-                self.version = Some(version);
+                self.mv.version = Some(version);
             }
             Tag::TargetDuration => {
                 let d = parse_duration(v, ctx)?;
@@ -992,9 +1035,9 @@ impl<'a> Builder<'a> {
                 let n = parse_int(v, ctx)?;
                 self.discontinuity_sequence = self.sequence_tag(ctx, self.discontinuity_sequence, n)?;
             }
-            Tag::Endlist => self.endlist = true,
-            Tag::IndependentSegments => self.independent_segments = true,
-            Tag::IFramesOnly => self.i_frames_only = true,
+            Tag::Endlist => self.m.endlist = true,
+            Tag::IndependentSegments => self.mv.independent_segments = true,
+            Tag::IFramesOnly => self.m.i_frames_only = true,
             Tag::Discontinuity => self.discontinuity = true,
             Tag::Gap => self.gap = true,
             Tag::PlaylistType => {
@@ -1003,10 +1046,10 @@ impl<'a> Builder<'a> {
                     "VOD" => PlaylistType::Vod,
                     _ => return Err(ctx.value()),
                 };
-                if self.playlist_type.is_some() {
+                if self.m.playlist_type.is_some() {
                     return Err(ctx.duplicate());
                 }
-                self.playlist_type = Some(kind);
+                self.m.playlist_type = Some(kind);
             }
             Tag::Byterange => match parse_byterange(v, ctx) {
                 Ok((length, offset)) => self.byterange = Some((length, offset, ctx)),
@@ -1021,17 +1064,17 @@ impl<'a> Builder<'a> {
             }
             Tag::Start => {
                 let time_offset = a.number("TIME-OFFSET", true)?.ok_or_else(|| ctx.missing("TIME-OFFSET"))?;
-                if self.start.is_some() {
+                if self.mv.start.is_some() {
                     return Err(ctx.duplicate());
                 }
-                self.start = Some(StartPoint { time_offset, precise: a.flag("PRECISE") });
+                self.mv.start = Some(StartPoint { time_offset, precise: a.flag("PRECISE") });
             }
             Tag::PartInf => {
                 let target = a.duration("PART-TARGET")?.ok_or_else(|| ctx.missing("PART-TARGET"))?;
-                if self.part_target.is_some() {
+                if self.m.part_target.is_some() {
                     self.warn(ctx.line, ctx.duplicate(), Recovery::Ignored);
                 } else {
-                    self.part_target = Some(target);
+                    self.m.part_target = Some(target);
                 }
             }
             Tag::ServerControl => {
@@ -1056,7 +1099,7 @@ impl<'a> Builder<'a> {
                 self.skipped_segments = self.sequence_tag(ctx, self.skipped_segments, skipped)?;
                 if let (true, Some(ids)) = (first, a.string("RECENTLY-REMOVED-DATERANGES")) {
                     for id in text::split(ids, "\t").filter(|s| !s.is_empty()) {
-                        push_capped(&mut self.removed_dateranges, id, "removed date ranges")?;
+                        push_capped(&mut self.m.removed_dateranges, id, "removed date ranges")?;
                     }
                 }
             }
@@ -1102,7 +1145,7 @@ impl<'a> Builder<'a> {
                     byterange_start: a.int("BYTERANGE-START")?,
                     byterange_length: a.int("BYTERANGE-LENGTH")?,
                 };
-                push_capped(&mut self.preload_hints, hint, "preload hints")?;
+                push_capped(&mut self.m.preload_hints, hint, "preload hints")?;
             }
             Tag::RenditionReport => {
                 let report = RenditionReport {
@@ -1110,15 +1153,15 @@ impl<'a> Builder<'a> {
                     last_msn: a.int("LAST-MSN")?,
                     last_part: a.int("LAST-PART")?,
                 };
-                push_capped(&mut self.rendition_reports, report, "rendition reports")?;
+                push_capped(&mut self.m.rendition_reports, report, "rendition reports")?;
             }
-            Tag::Daterange => push_capped(&mut self.dateranges, parse_daterange(a)?, "date ranges")?,
+            Tag::Daterange => push_capped(&mut self.m.dateranges, parse_daterange(a)?, "date ranges")?,
             Tag::StreamInf => self.stream_inf = Some((Some(parse_variant(a, "")?), ctx)),
             Tag::IFrameStreamInf => {
                 let variant = parse_variant(a, a.required("URI")?)?;
-                push_capped(&mut self.i_frame_variants, variant, "variants")?;
+                push_capped(&mut self.mv.i_frame_variants, variant, "variants")?;
             }
-            Tag::Media => push_capped(&mut self.media, parse_rendition(a)?, "renditions")?,
+            Tag::Media => push_capped(&mut self.mv.media, parse_rendition(a)?, "renditions")?,
             Tag::SessionData => {
                 let data = SessionData {
                     data_id: a.required("DATA-ID")?,
@@ -1126,22 +1169,21 @@ impl<'a> Builder<'a> {
                     uri: a.string("URI"),
                     language: a.string("LANGUAGE"),
                 };
-                push_capped(&mut self.session_data, data, "session data")?;
+                push_capped(&mut self.mv.session_data, data, "session data")?;
             }
             Tag::Define => {
-                // Checked and resolved before this pass (variables::VariableContext::prepare),
-                // which left in place of each IMPORT and QUERYPARAM value the value it found.
-                let (name, value) = if let Some(name) = a.raw("NAME") {
-                    (name, a.string("VALUE").ok_or_else(|| ctx.define("NAME needs a VALUE"))?)
-                } else if let Some(name) = a.raw("IMPORT") {
-                    self.import_line.get_or_insert(ctx.line);
-                    (name, a.string("IMPORT").unwrap_or_default())
-                } else if let Some(name) = a.raw("QUERYPARAM") {
-                    (name, a.string("QUERYPARAM").unwrap_or_default())
-                } else {
-                    return Err(ctx.define("needs one of NAME, IMPORT and QUERYPARAM"));
+                // Checked and resolved before this pass (variables::VariableContext::prepare):
+                // one of NAME (with a VALUE), IMPORT and QUERYPARAM, and in place of each IMPORT
+                // and QUERYPARAM value the value it found.
+                let (name, value) = match (a.raw("NAME"), a.raw("IMPORT")) {
+                    (Some(name), _) => (name, a.string("VALUE")),
+                    (None, Some(name)) => {
+                        self.import_line.get_or_insert(ctx.line);
+                        (name, a.string("IMPORT"))
+                    }
+                    (None, None) => (a.raw("QUERYPARAM").unwrap_or_default(), a.string("QUERYPARAM")),
                 };
-                push_capped(&mut self.defines, (name, value), "variables")?;
+                push_capped(&mut self.mv.defines, (name, value.unwrap_or_default()), "variables")?;
             }
             // Not read (see Builder::tag).
             Tag::Bitrate | Tag::SessionKey | Tag::ContentSteering => {}
@@ -1201,7 +1243,7 @@ impl<'a> Builder<'a> {
             return match self.stream_inf.take() {
                 Some((Some(mut variant), _)) => {
                     variant.uri = uri;
-                    push_capped(&mut self.variants, variant, "variants")
+                    push_capped(&mut self.mv.variants, variant, "variants")
                 }
                 // Its EXT-X-STREAM-INF was left out, and the URI line goes with it.
                 Some((None, _)) => Ok(()),
@@ -1221,7 +1263,7 @@ impl<'a> Builder<'a> {
             }
         };
         let segment = self.take_segment(Some(uri), duration, title, byterange);
-        push_capped(&mut self.segments, segment, "segments")
+        push_capped(&mut self.m.segments, segment, "segments")
     }
 
     /// Builds a segment from the pending per-segment tags and resets them.
@@ -1261,19 +1303,9 @@ impl<'a> Builder<'a> {
                     reason: "IMPORT is for media playlists only",
                 }));
             }
-            return Ok(Playlist::Multivariant(MultivariantPlaylist {
-                version: self.version,
-                independent_segments: self.independent_segments,
-                start: self.start,
-                variants: self.variants,
-                i_frame_variants: self.i_frame_variants,
-                media: self.media,
-                session_data: self.session_data,
-                defines: self.defines,
-                warnings: self.warnings,
-            }));
+            return Ok(Playlist::Multivariant(self.mv));
         }
-        let target_duration = self.target_duration.ok_or_else(|| Box::new(PlaylistError::MissingTargetDuration))?;
+        self.m.target_duration = self.target_duration.ok_or_else(|| Box::new(PlaylistError::MissingTargetDuration))?;
         // A dangling EXTINF: the response was cut short, or the packager announced a segment
         // before its URI. It is the last segment, so leaving it out renumbers nothing; the next
         // reload brings it whole.
@@ -1283,18 +1315,28 @@ impl<'a> Builder<'a> {
         if !self.parts.is_empty() {
             let duration = self.parts.iter().map(|p| p.duration).sum();
             let segment = self.take_segment(None, duration, None, None);
-            push_capped(&mut self.segments, segment, "segments")?;
+            push_capped(&mut self.m.segments, segment, "segments")?;
         }
         // A date with no segment after it is the start of the next one: where the last ends.
         let end_date_ms = self.program_date_time_ms.filter(|_| !self.discontinuity);
-        let media_sequence = self.media_sequence.unwrap_or(0);
-        let discontinuity_sequence = self.discontinuity_sequence.unwrap_or(0);
-        let skipped_segments = self.skipped_segments.unwrap_or(0);
-        let mut msn =
-            media_sequence.checked_add(skipped_segments).ok_or_else(|| Box::new(PlaylistError::SequenceOverflow))?;
-        let mut disc = discontinuity_sequence;
-        let count = self.segments.len();
-        for (i, s) in self.segments.iter_mut().enumerate() {
+        let mut m = self.m;
+        let mv = self.mv;
+        m.media_sequence = self.media_sequence.unwrap_or(0);
+        m.discontinuity_sequence = self.discontinuity_sequence.unwrap_or(0);
+        m.skipped_segments = self.skipped_segments.unwrap_or(0);
+        m.server_control = self.server_control.unwrap_or_default();
+        m.version = mv.version;
+        m.independent_segments = mv.independent_segments;
+        m.start = mv.start;
+        m.defines = mv.defines;
+        m.warnings = mv.warnings;
+        let mut msn = m
+            .media_sequence
+            .checked_add(m.skipped_segments)
+            .ok_or_else(|| Box::new(PlaylistError::SequenceOverflow))?;
+        let mut disc = m.discontinuity_sequence;
+        let count = m.segments.len();
+        for (i, s) in m.segments.iter_mut().enumerate() {
             if s.discontinuity {
                 disc = disc.checked_add(1).ok_or_else(|| Box::new(PlaylistError::SequenceOverflow))?;
             }
@@ -1304,28 +1346,8 @@ impl<'a> Builder<'a> {
                 msn = msn.checked_add(1).ok_or_else(|| Box::new(PlaylistError::SequenceOverflow))?;
             }
         }
-        fill_program_date_times(&mut self.segments, end_date_ms);
-        Ok(Playlist::Media(MediaPlaylist {
-            version: self.version,
-            target_duration,
-            media_sequence,
-            discontinuity_sequence,
-            endlist: self.endlist,
-            playlist_type: self.playlist_type,
-            independent_segments: self.independent_segments,
-            i_frames_only: self.i_frames_only,
-            part_target: self.part_target,
-            server_control: self.server_control.unwrap_or_default(),
-            start: self.start,
-            skipped_segments,
-            removed_dateranges: self.removed_dateranges,
-            segments: self.segments,
-            preload_hints: self.preload_hints,
-            dateranges: self.dateranges,
-            rendition_reports: self.rendition_reports,
-            defines: self.defines,
-            warnings: self.warnings,
-        }))
+        fill_program_date_times(&mut m.segments, end_date_ms);
+        Ok(Playlist::Media(m))
     }
 }
 
@@ -1508,7 +1530,7 @@ fn tokenize(mut s: &str, ctx: Ctx) -> Result<Vec<(&str, Raw<'_>)>> {
         }
         let (name, rest) = text::split_once(s, "=").ok_or_else(|| ctx.attr("expected NAME=value"))?;
         let name = name.trim();
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !is_name(name) {
             return Err(ctx.attr("invalid attribute name"));
         }
         let rest = rest.trim_start();
@@ -1635,13 +1657,16 @@ fn unquoted(raw: Raw<'_>, ctx: Ctx) -> Result<&str> {
     }
 }
 
+/// An attribute or variable name: A-Z, a-z, 0-9, '-' and '_'.
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// decimal-integer: 1 to 20 digits, no sign, within u64.
 fn parse_int(s: &str, ctx: Ctx) -> Result<u64> {
     let s = s.trim();
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ctx.number());
-    }
-    s.parse().map_err(|_| ctx.number())
+    let n = s.bytes().try_fold(0u64, |n, b| n.checked_mul(10)?.checked_add(u64::from(digit(b)?)));
+    n.filter(|_| !s.is_empty()).ok_or_else(|| ctx.number())
 }
 
 /// decimal-floating-point (or signed-decimal-floating-point). Validated by hand because Rust's
@@ -1851,9 +1876,9 @@ mod tests {
         assert!(!a.flag("F"));
         assert_eq!(a.get("D").map(Raw::classify), Some(AttrValue::Number(-2.5)));
         assert_eq!(a.string("E"), Some(""));
-        let mut b = Builder::default();
+        let mut b = Builder::new(Source::default());
         b.absorb(a);
-        let problems: Vec<_> = b.warnings.iter().map(|w| (w.line, w.problem.clone(), w.recovery)).collect();
+        let problems: Vec<_> = b.mv.warnings.iter().map(|w| (w.line, w.problem.clone(), w.recovery)).collect();
         assert_eq!(
             problems,
             [

@@ -13,7 +13,7 @@
 //! [`MAX_SUBSTITUTED_BYTES`]: a few references to a long value could otherwise make a small
 //! playlist expand without bound.
 
-use super::{classify, tokenize, Ctx, Line, PlaylistError, Raw, Result, Tag, LIST, MAX_ITEMS};
+use super::{classify, is_name, tokenize, Ctx, Line, PlaylistError, Raw, Result, Tag, LIST, MAX_ITEMS};
 use crate::core::format::url;
 use crate::core::text;
 use crate::prelude::*;
@@ -235,13 +235,14 @@ impl<'v> VariableContext<'v> {
     fn define(&mut self, pass: &mut Pass, ctx: Ctx, v: &str) -> Result<()> {
         let list = tokenize(v, ctx)?;
         let get = |name: &str| list.iter().find(|(n, _)| *n == name).map(|&(_, r)| r);
-        let (name, source) = match (get("NAME"), get("IMPORT"), get("QUERYPARAM")) {
-            (Some(n), None, None) => (n.text(), "NAME"),
-            (None, Some(n), None) => (n.text(), "IMPORT"),
-            (None, None, Some(n)) => (n.text(), "QUERYPARAM"),
+        // `None` for a NAME, else whether the value is imported (or taken from the query).
+        let (name, import) = match (get("NAME"), get("IMPORT"), get("QUERYPARAM")) {
+            (Some(n), None, None) => (n.text(), None),
+            (None, Some(n), None) => (n.text(), Some(true)),
+            (None, None, Some(n)) => (n.text(), Some(false)),
             _ => return Err(ctx.define("needs one of NAME, IMPORT and QUERYPARAM")),
         };
-        if !is_variable_name(name) {
+        if !is_name(name) {
             return Err(ctx.define("a variable name is made of A-Z, a-z, 0-9, '-' and '_'"));
         }
         if pass.vars.get(name).is_some() {
@@ -250,10 +251,9 @@ impl<'v> VariableContext<'v> {
         if pass.vars.entries.len() >= MAX_ITEMS {
             return Err(Box::new(PlaylistError::TooLarge { what: "variables", limit: MAX_ITEMS }));
         }
-        let unresolved = |from| PlaylistError::UnresolvedDefine { line: ctx.line, name: name.into(), place: from };
-        let value = match source {
-            "NAME" => {
-                let value = get("VALUE").map(Raw::text).ok_or(ctx.define("NAME needs a VALUE"))?;
+        let value = match import {
+            None => {
+                let value = get("VALUE").map(Raw::text).ok_or_else(|| ctx.define("NAME needs a VALUE"))?;
                 match pass.substitute(value, ctx.line)? {
                     Some(s) => {
                         self.file(pass.offset(value), s.clone(), ctx.line);
@@ -263,14 +263,15 @@ impl<'v> VariableContext<'v> {
                 }
             }
             // The value found is filed in place of the name, where the building pass reads it.
-            _ => {
-                let found = if source == "IMPORT" {
-                    self.parent.ok_or_else(|| unresolved("a parent playlist"))?.get(name)
-                } else {
-                    self.url.and_then(|u| url::query_value(u, name))
+            Some(import) => {
+                let found = match (import, self.parent) {
+                    (true, None) => Err("a parent playlist"),
+                    (true, Some(parent)) => parent.get(name).ok_or("the multivariant playlist"),
+                    (false, _) => self.url.and_then(|u| url::query_value(u, name)).ok_or("the playlist URL's query"),
                 };
-                let from = if source == "IMPORT" { "the multivariant playlist" } else { "the playlist URL's query" };
-                let found = found.ok_or_else(|| unresolved(from))?.to_owned();
+                let found = found
+                    .map_err(|place| PlaylistError::UnresolvedDefine { line: ctx.line, name: name.into(), place })?
+                    .to_owned();
                 Pass::spend(&mut pass.budget, found.len())?;
                 self.file(pass.offset(name), found.clone(), ctx.line);
                 found
@@ -321,7 +322,7 @@ impl Pass {
             // `i` is where a `{$` starts: a character boundary, with the two bytes after it.
             let (Some(before), Some(after)) = (rest.get(..i), rest.get(i + 2..)) else { break };
             out.push_str(before);
-            match text::split_once(after, "}").filter(|(name, _)| is_variable_name(name)) {
+            match text::split_once(after, "}").filter(|(name, _)| is_name(name)) {
                 Some((name, tail)) => {
                     let value = self
                         .vars
@@ -342,10 +343,6 @@ impl Pass {
         out.push_str(rest);
         Ok(replaced.then_some(out))
     }
-}
-
-fn is_variable_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Where substituted text stands in for input text, as the building pass reads it.
