@@ -1010,7 +1010,7 @@ impl<'a> Builder<'a> {
                 }
                 let (d, title) = text::split_once(v, ",").unwrap_or((v, ""));
                 let title = Some(title.trim()).filter(|t| !t.is_empty());
-                self.extinf = Some((parse_duration(d.trim(), ctx)?, title, ctx));
+                self.extinf = Some((parse_duration(d, ctx)?, title, ctx));
             }
             Tag::Version => {
                 let version = parse_int(v, ctx)?.try_into().map_err(|_| ctx.number())?;
@@ -1704,12 +1704,22 @@ fn hex_digit(b: u8) -> Option<u8> {
 }
 
 /// EXT-X-KEY IV: a 128-bit hexadecimal-sequence, shorter values are left-padded with zeros.
+/// Its bytes are filled from the last digit, so no 128-bit number is made and swapped.
 fn parse_iv(s: &str) -> Option<[u8; 16]> {
     let h = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
-    if h.is_empty() || h.len() > 32 {
+    if h.len() > 32 {
         return None;
     }
-    u128::from_str_radix(h, 16).ok().map(u128::to_be_bytes)
+    // One `+` before the digits is let through, as it always was (`u128::from_str_radix`).
+    let h = h.strip_prefix('+').unwrap_or(h);
+    if h.is_empty() {
+        return None;
+    }
+    let mut iv = [0u8; 16];
+    for (i, b) in h.bytes().rev().enumerate() {
+        *iv.get_mut(15 - i / 2)? |= hex_digit(b)? << (4 * (i % 2));
+    }
+    Some(iv)
 }
 
 /// Parses an ISO 8601 / RFC 3339 date-time such as `2024-05-01T12:34:56.789Z` or
@@ -1953,5 +1963,18 @@ mod tests {
         assert_eq!(parse_iv("0x1"), Some(1u128.to_be_bytes()));
         assert_eq!(parse_iv("1234"), None);
         assert_eq!(parse_iv(&format!("0x{}", "f".repeat(33))), None);
+    }
+
+    #[test]
+    fn an_iv_reads_as_the_128_bit_number_it_spells() {
+        let f32 = "f".repeat(32);
+        let cases = ["0x1", "0XaBcD", "0x0123456789abcdefABCDEF0123456789", &f32, "0x+7f", "0x+", "0x", "0xg1", "0x-1"];
+        for case in cases {
+            let case = if case.starts_with("0") { case.to_string() } else { format!("0x{case}") };
+            let expected =
+                u128::from_str_radix(&case[2..], 16).ok().filter(|_| case.len() <= 34).map(u128::to_be_bytes);
+            assert_eq!(parse_iv(&case), expected, "{case}");
+        }
+        assert_eq!(parse_iv(&format!("0x+{f32}")), None);
     }
 }
