@@ -3,16 +3,14 @@
 //! `str::parse::<f64>` and `f64`'s `Display` are exact (Eisel-Lemire with a big-decimal
 //! fallback; Grisu with a Dragon4 fallback), and cost about 25 KB of wasm between them, tables
 //! included. The player reads decimals of at most 16 or so significant digits (playlist
-//! durations, dates, JSON times in ms) and writes a few numbers into its own records, so these
-//! do with much less:
+//! durations, dates, JSON times in ms) and writes only whole numbers, so these do with much
+//! less:
 //!
 //! - [`parse_f64`] accepts what `str::parse::<f64>` accepts and is exact (the same value) when
 //!   the significant digits fit in 2^53 and the decimal exponent is within ±22, which covers
 //!   everything a playlist, the clock or the order service sends; beyond that it is within a
 //!   few units in the last place.
-//! - [`push_f64`] writes a decimal that parses back (by either parser) to the very same value
-//!   when one of at most 15 significant digits exists (for 1e-7 <= |v| < 2^53, where times and
-//!   counts are), otherwise the value to 15 or 16 significant digits.
+//! - [`push_u64`] and [`push_i64`] write whole numbers (the order records' times are in ms).
 
 use crate::prelude::*;
 
@@ -147,87 +145,6 @@ fn scale(mantissa: u64, exp10: i64) -> f64 {
     v
 }
 
-/// Appends `v` in decimal (`1500`, `-0.25`, `1733123456789.123`): for 1e-7 <= |v| < 2^53, the
-/// fewest decimals (at most 15 significant digits) that read back as exactly `v`, else `v` to
-/// 15 or 16 significant digits; whole numbers above 2^53 exactly (up to 2^64), tinier and
-/// larger values to 15 or 16 digits with an exponent (`15e-301`). Non-finite values are
-/// written `NaN`, `inf`, `-inf` as `Display` writes them, which [`parse_f64`] reads back.
-pub fn push_f64(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-        return;
-    }
-    if v.is_sign_negative() {
-        out.push('-');
-    }
-    let a = v.abs();
-    if a.is_infinite() {
-        out.push_str("inf");
-        return;
-    }
-    if a == 0.0 {
-        out.push('0');
-    } else if a >= EXACT_INT as f64 && a < 18_446_744_073_709_551_616.0 {
-        // Whole numbers (an f64 this large has no fraction).
-        push_u64(out, a as u64);
-    } else if a >= 1e-7 && a < EXACT_INT as f64 {
-        push_fixed(out, a);
-    } else {
-        // Out of any range the player writes: scaled into [1e15, 1e16), then the exponent.
-        let (mut m, mut e) = (a, 0i64);
-        while m >= 1e16 {
-            let step = if m >= 1e38 { 22 } else { 1 };
-            m /= pow10(step);
-            e += step as i64;
-        }
-        while m < 1e15 {
-            let step = if m < 1e-7 { 22 } else { 1 };
-            m *= pow10(step);
-            e -= step as i64;
-        }
-        push_u64(out, m.round() as u64);
-        out.push('e');
-        if e < 0 {
-            out.push('-');
-        }
-        push_u64(out, e.unsigned_abs());
-    }
-}
-
-/// `a` (1e-7 <= a < 2^53) with the fewest decimals that give it back exactly, else with as many
-/// as keep the scaled value below 2^53 (so that it is exact to write).
-fn push_fixed(out: &mut String, a: f64) {
-    let mut best = (a.round() as u64, 0usize);
-    let mut p = 1.0;
-    for decimals in 0..=MAX_EXACT_POW10 as usize {
-        let scaled = a * p;
-        if scaled >= EXACT_INT as f64 {
-            break;
-        }
-        let n = scaled.round() as u64;
-        best = (n, decimals);
-        if n as f64 / p == a {
-            break;
-        }
-        p *= 10.0;
-    }
-    let (n, decimals) = best;
-    let mut digits = String::new();
-    // Zeros to the left of the first digit (0.005 is 5 with 3 decimals), then the point.
-    push_u64(&mut digits, n);
-    while digits.len() <= decimals {
-        digits.insert(0, '0');
-    }
-    // Only ASCII digits: every index is a character boundary.
-    let (int, frac) = digits.split_at_checked(digits.len() - decimals).unwrap_or_default();
-    out.push_str(int);
-    let frac = trim_end_ascii(frac, b'0');
-    if !frac.is_empty() {
-        out.push('.');
-        out.push_str(frac);
-    }
-}
-
 /// Appends `n` in decimal.
 pub fn push_u64(out: &mut String, mut n: u64) {
     // From the last digit back; u64::MAX has 20.
@@ -307,13 +224,6 @@ pub fn push_all(out: &mut String, parts: &[&str]) {
 /// The parts one after another, as `parts.concat()`.
 pub fn concat(parts: &[&str]) -> String {
     join(parts, "")
-}
-
-/// `v` in decimal, as [`push_f64`] writes it.
-pub fn f64_to_string(v: f64) -> String {
-    let mut s = String::new();
-    push_f64(&mut s, v);
-    s
 }
 
 /// Where `needle` first occurs in `s`, as `s.find(needle)`. A plain scan: the player's needles
@@ -714,52 +624,10 @@ mod tests {
         }
 
         #[test]
-        fn writes_what_reads_back(v in prop_oneof![
-            any::<f64>(),
-            (0u64..1 << 53, 0i32..12).prop_map(|(n, d)| n as f64 / 10f64.powi(d)),
-            (1.6e12..1.9e12f64),
-            (-100_000.0..100_000.0f64),
-        ]) {
-            let s = f64_to_string(v);
-            let (mine, std) = (parse_f64(&s), std_parse(&s));
-            prop_assert!(same(mine, std) || ulps(mine.unwrap(), std.unwrap()) <= 8, "{}", s);
-            let back = std.unwrap();
-            let significant = format!("{v}").trim_start_matches('-').replace('.', "").trim_matches('0').len();
-            if v.is_nan() {
-                prop_assert!(back.is_nan());
-            } else if v.is_infinite() || v == 0.0 || ((1e-7..1.8e19).contains(&v.abs()) && significant <= 15) {
-                // Exactly, as std wrote it with at most 15 significant digits.
-                prop_assert_eq!(back.to_bits(), v.to_bits(), "{} from {:?}", s, v);
-            } else if v.abs() > 1e-290 {
-                prop_assert!((back - v).abs() <= v.abs() * 1e-14, "{} from {:?}", s, v);
-            }
-        }
-
-        #[test]
         fn u64_as_display(n: u64) {
             let mut s = String::new();
             push_u64(&mut s, n);
             prop_assert_eq!(s, n.to_string());
         }
-    }
-
-    #[test]
-    fn writes_plainly() {
-        for (v, want) in [
-            (0.0, "0"),
-            (-0.0, "-0"),
-            (1500.0, "1500"),
-            (-0.25, "-0.25"),
-            (0.005, "0.005"),
-            (1733123456789.125, "1733123456789.125"),
-            (0.1 + 0.2, "0.3000000000000001"),
-            (f64::INFINITY, "inf"),
-            (f64::NEG_INFINITY, "-inf"),
-            (1e19, "10000000000000000000"),
-            (1.5e-300, "1500000000000000e-315"),
-        ] {
-            assert_eq!(f64_to_string(v), want, "{v:?}");
-        }
-        assert_eq!(f64_to_string(f64::NAN), "NaN");
     }
 }

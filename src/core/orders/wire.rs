@@ -228,6 +228,12 @@ pub fn write_record(fields: &[(&str, &str)]) -> Vec<u8> {
 /// A record written a field at a time, numbers straight into it (no string made for each).
 pub struct RecordWriter(String);
 
+impl Default for RecordWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl RecordWriter {
     pub fn new() -> Self {
         RecordWriter(String::from(RECORD_HEADER))

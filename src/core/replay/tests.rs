@@ -260,7 +260,7 @@ impl Page {
     }
 
     fn loaded(&mut self) {
-        self.run_until(|p| p.events.iter().any(|e| matches!(e, ReplayEvent::Loaded { .. })));
+        self.run_until(|p| p.events.iter().any(|e| matches!(e, ReplayEvent::Loaded)));
     }
 }
 
@@ -440,7 +440,7 @@ fn a_show_still_being_recorded_is_read_again_as_it_grows_and_plays_into_what_cam
     p.run_until(|p| p.media.current_time.get() > 5.5);
     let show = p.engine.show().unwrap();
     assert!(show.ended && show.nodes.len() == 3, "{show:?}");
-    let loads = p.events.iter().filter(|e| matches!(e, ReplayEvent::Loaded { .. })).count();
+    let loads = p.events.iter().filter(|e| matches!(e, ReplayEvent::Loaded)).count();
     assert_eq!(loads, 2, "the new node is told with a second Loaded");
     // An ended show is not read again.
     let reads = |p: &Page| p.requests.iter().filter(|r| r.0.ends_with("show.m3u8")).count();

@@ -110,7 +110,7 @@ impl<'a> Emsg<'a> {
 
     /// Appends the whole box to `out`; on error `out` is left as it was.
     pub fn write_to(&self, out: &mut Vec<u8>) -> Result<(), Mp4Error> {
-        if text::contains(&self.scheme_id_uri, "\0") || text::contains(&self.value, "\0") {
+        if text::contains(self.scheme_id_uri, "\0") || text::contains(self.value, "\0") {
             return Err(Mp4Error::BadField(Fourcc(*b"emsg"), "string contains NUL"));
         }
         // Header, version and flags, four 32-bit fields, two NULs; version 1 has a 64-bit time.
