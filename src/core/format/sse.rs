@@ -51,11 +51,7 @@ impl SseReader {
 
     /// Starts a new stream, keeping the last id (the stream resumes from it).
     pub fn restart(&mut self) {
-        self.line.clear();
-        self.event.clear();
-        self.data = None;
-        self.after_cr = false;
-        self.skipping_long_line = false;
+        *self = SseReader { last_id: self.last_id.take(), ..SseReader::default() };
     }
 
     fn line_done(&mut self, line: &[u8], event: &str, out: &mut Vec<String>) {
