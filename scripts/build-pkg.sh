@@ -34,7 +34,7 @@ mapfile -t WASM_OPT_FLAGS < <(grep -v '^#' scripts/wasm-opt.flags | grep .)
 node_modules/.bin/wasm-opt "${WASM_OPT_FLAGS[@]}" pkg/liveshop_bg.wasm -o pkg/liveshop_bg.wasm
 # Functions in the order that gzips best (about 12 s; see the script).
 node scripts/order-functions.mjs node_modules/.bin/wasm-opt pkg/liveshop_bg.wasm pkg/liveshop_bg.wasm
-# The panic locations no code reads any more zeroed in the data (see the script).
+# The panic locations and panic messages no code reads any more zeroed in the data (see the script).
 node scripts/zero-panic-locations.mjs node_modules/.bin/wasm-dis pkg/liveshop_bg.wasm pkg/liveshop_bg.wasm
 # The package's hand-written files (js/: its README, the custom element), the changelog and the
 # license, then package.json for all of them (scripts/package-json.mjs).

@@ -1,5 +1,5 @@
 // Zeroes the panic locations left in the wasm's data: the `core::panic::Location` records (file,
-// line, column) and the source paths they name.
+// line, column) and the source paths they name; and the panic messages' text that no code reads.
 //
 // Every panic entry point traps without reading its location (scripts/snip-panics.mjs), and
 // wasm-opt then drops the location from every call, but the data segment is one block that
@@ -67,6 +67,27 @@ for (const s of segments) {
   const text = wasm.toString("latin1", s.file, s.file + s.length);
   for (const m of text.matchAll(PATH)) paths.set(s.address + m.index, m[0].length);
 }
+// The text of core's, alloc's and wasm-bindgen's panic messages (their formatting templates, as
+// rustc lays them out: pieces between argument markers). With the panics snipped, only a call
+// that still throws (wasm-bindgen's `throw_str`) names one; the rest are read by no one.
+const MESSAGES = [
+  "slice index starts at ", " but ends at ", "index out of bounds: the len is ", " but the index is ",
+  "range start index ", "range end index ", " out of range for slice of length ", "assertion `left ",
+  "insertion index (is ", "removal index (is ", ") should be <= len (is ", ") should be < len (is ",
+  "`at` split index (is ", "attempt to divide by zero", "attempt to add with overflow",
+  "internal error: entered unreachable code", "RefCell already mutably borrowed", "RefCell already borrowed",
+  "Tried to shrink to a larger capacity", "capacity overflow", "memory allocation of ", " bytes failed",
+  "FnOnce called more than once", "called `Option::unwrap()` on a `None` value",
+  "called `Result::unwrap()` on an `Err` value", "has an invalid size",
+];
+const messages = new Map(); // address -> length
+for (const s of segments) {
+  for (const m of MESSAGES) {
+    for (let i = wasm.indexOf(m, s.file, "latin1"); i >= 0 && i + m.length <= s.file + s.length; i = wasm.indexOf(m, i + 1, "latin1")) {
+      messages.set(s.address + (i - s.file), m.length);
+    }
+  }
+}
 const records = [];
 for (const s of segments) {
   for (let a = (s.address + 3) & ~3; a + LOCATION_BYTES <= s.address + s.length; a += 4) {
@@ -78,6 +99,7 @@ for (const s of segments) {
 let spans = [
   ...records.map((a) => ({ start: a, end: a + LOCATION_BYTES, path: wasm.readUInt32LE(fileOffset(a)) })),
   ...[...paths].map(([a, n]) => ({ start: a, end: a + n, path: a })),
+  ...[...messages].map(([a, n]) => ({ start: a, end: a + n, path: a })),
 ];
 
 // Every address the code names: constants and the offsets of loads and stores.
@@ -101,6 +123,8 @@ if (spans.length === 0) throw new Error("zero-panic-locations: no location found
 for (const s of spans) wasm.fill(0, fileOffset(s.start), fileOffset(s.start) + (s.end - s.start));
 writeFileSync(outPath, wasm);
 const zeroedPaths = spans.filter((s) => paths.has(s.start)).length;
-const kept = [...reached].map((a) => wasm.toString("latin1", fileOffset(a), fileOffset(a) + paths.get(a)));
-console.log(`zero-panic-locations: ${spans.length - zeroedPaths} locations and ${zeroedPaths} paths zeroed` +
+const zeroedMessages = spans.filter((s) => messages.has(s.start)).length;
+const kept = [...reached].filter((a) => paths.has(a)).map((a) => wasm.toString("latin1", fileOffset(a), fileOffset(a) + paths.get(a)));
+console.log(`zero-panic-locations: ${spans.length - zeroedPaths - zeroedMessages} locations, ${zeroedPaths} paths and ` +
+  `${zeroedMessages} of ${messages.size} panic messages zeroed` +
   (kept.length ? `; kept, as still reached: ${kept.join(", ")}` : ""));
