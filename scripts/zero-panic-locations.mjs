@@ -68,8 +68,9 @@ for (const s of segments) {
   for (const m of text.matchAll(PATH)) paths.set(s.address + m.index, m[0].length);
 }
 // The text of core's, alloc's and wasm-bindgen's panic messages (their formatting templates, as
-// rustc lays them out: pieces between argument markers). With the panics snipped, only a call
-// that still throws (wasm-bindgen's `throw_str`) names one; the rest are read by no one.
+// rustc lays them out: pieces between argument markers), and the digits they print with. With
+// the panics snipped, only a call that still throws (wasm-bindgen's `throw_str`) names one; the
+// rest are read by no one. Long, distinctive texts only: each is found by a search of the data.
 const MESSAGES = [
   "slice index starts at ", " but ends at ", "index out of bounds: the len is ", " but the index is ",
   "range start index ", "range end index ", " out of range for slice of length ", "assertion `left ",
@@ -79,6 +80,8 @@ const MESSAGES = [
   "Tried to shrink to a larger capacity", "capacity overflow", "memory allocation of ", " bytes failed",
   "FnOnce called more than once", "called `Option::unwrap()` on a `None` value",
   "called `Result::unwrap()` on an `Err` value", "has an invalid size",
+  // core::fmt's digit tables, for the integers a panic message would print.
+  Array.from({ length: 100 }, (_, i) => String(i).padStart(2, "0")).join(""), "0123456789abcdef", "0123456789ABCDEF",
 ];
 const messages = new Map(); // address -> length
 for (const s of segments) {
