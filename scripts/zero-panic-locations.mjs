@@ -23,7 +23,7 @@ const wasm = Buffer.from(readFileSync(inPath));
 
 // Paths as rustc writes them into locations: the crate's own (relative), the standard library's
 // and the registry's (absolute).
-const PATH = /(?:\/rustc\/[0-9a-f]{40}\/library|\/[\w.\-\/]*\/registry\/src\/[^\/\0]+|src)\/[\w\-\/]+\.rs/g;
+const PATH = /(?:\/rustc\/[0-9a-f]{40}\/library|\/[\w.\-\/]*\/registry\/src\/[^\/\0]+|src)\/[\w.\-\/]+\.rs/g;
 const LOCATION_BYTES = 16; // address, length, line, column: four u32
 
 /** The active data segments: memory address, where their bytes are in the file, length. */
