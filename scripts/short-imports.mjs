@@ -9,10 +9,11 @@
 // nothing is changed and the build goes on with the long names.
 //
 //
-// The closure shims are exported as `wasm_bindgen__convert__closures_____invoke__` and a hash
-// (8 of them, about 300 B gzipped over both files): they become `closure0`, `closure1`, ... in
-// the wasm, the glue and the glue's types (`InitOutput`, where their hashed names changed with
-// every build anyway). The player's own exports (`liveplayer_buy`, ...) keep their names.
+// The exports are renamed too, in the wasm, the glue and the glue's types (`InitOutput`, which a
+// page has no use for but `memory`): the closure shims (`wasm_bindgen__convert__closures_____
+// invoke__` and a hash, changing with every build) become `closure0`, `closure1`, ...; the
+// player's methods and wasm-bindgen's runtime (`liveplayer_buy`, `__wbindgen_malloc`, ...)
+// become `xa`, `xb`, ... (about 300 B gzipped over both files). `memory` keeps its name.
 //
 // usage: node scripts/short-imports.mjs pkg/liveshop_bg.wasm pkg/liveshop.js [types.d.ts ...]
 import { readFileSync, writeFileSync } from "node:fs";
@@ -23,6 +24,9 @@ const GLUE_MODULE = "./liveshop_bg.js";
 const SHORT_MODULE = "_";
 // A shim's name may end in `_<n>` where two shims' hashes are the same.
 const CLOSURE_SHIM = "wasm_bindgen__convert__closures_+invoke__h[0-9a-f]{16}(?:_[0-9]+)?";
+// The export a page may read from `init()`'s result; and the prefix of the others' short names.
+const KEPT_EXPORT = "memory";
+const EXPORT_PREFIX = "x";
 const [wasmPath, jsPath, ...typesPaths] = process.argv.slice(2);
 let wasm = readFileSync(wasmPath);
 let js = readFileSync(jsPath, "utf8");
@@ -79,7 +83,7 @@ function withSection(old, count, entries) {
   return Buffer.concat([wasm.subarray(0, old.start), section, wasm.subarray(old.end)]);
 }
 
-renameClosureShims();
+renameExports();
 
 const imports = sections().find((s) => s.id === 2);
 if (!imports) process.exit(0);
@@ -122,9 +126,9 @@ writeFileSync(wasmPath, withSection(imports, count, entries));
 writeFileSync(jsPath, js);
 console.log(`short-imports: ${renames.size} imports renamed`);
 
-/** Renames the closure shims' exports in `wasm`, `js` and the types files (written at once), or,
- * if a new name is taken already, leaves them all as they are. */
-function renameClosureShims() {
+/** Renames the wasm's exports (all but `memory`) in `wasm`, `js` and the types files (written at
+ * once), or, if a new name is taken already, leaves them all as they are. */
+function renameExports() {
   const exports = sections().find((s) => s.id === 7);
   if (!exports) return;
   let [count, p] = leb(wasm, exports.body);
@@ -133,7 +137,9 @@ function renameClosureShims() {
   for (let i = 0; i < count; i++) {
     const [field, afterField] = readName(wasm, p);
     const descEnd = leb(wasm, afterField + 1)[1]; // kind, index
-    const newField = new RegExp(`^${CLOSURE_SHIM}$`).test(field) ? `closure${renames.size}` : field;
+    let newField = field;
+    if (new RegExp(`^${CLOSURE_SHIM}$`).test(field)) newField = `closure${renames.size}`;
+    else if (field !== KEPT_EXPORT) newField = `${EXPORT_PREFIX}${shortName(renames.size)}`;
     if (newField !== field) renames.set(field, newField);
     entries.push(Buffer.concat([name(newField), wasm.subarray(afterField, descEnd)]));
     p = descEnd;
@@ -142,12 +148,13 @@ function renameClosureShims() {
   const types = typesPaths.map((path) => ({ path, text: readFileSync(path, "utf8") }));
   const taken = [...renames.values()].filter((n) => [js, ...types.map((t) => t.text)].some((text) => new RegExp(`\\b${n}\\b`).test(text)));
   if (taken.length) {
-    console.warn(`short-imports: left the closure shims' names as they are; taken: ${taken.join(", ")}`);
+    console.warn(`short-imports: left the exports' names as they are; taken: ${taken.join(", ")}`);
     return;
   }
   // Every shim the glue names must be one the wasm exports: a name left half-renamed would
   // only show as "not a function" when that closure first runs.
-  const rename = (text) => text.replace(new RegExp(`\\b${CLOSURE_SHIM}\\b`, "g"), (n) => {
+  const names = new RegExp(`\\b(?:${[...renames.keys()].join("|")}|${CLOSURE_SHIM})\\b`, "g");
+  const rename = (text) => text.replace(names, (n) => {
     if (!renames.has(n)) throw new Error(`short-imports: the glue names a closure shim the wasm does not export: ${n}`);
     return renames.get(n);
   });
@@ -156,5 +163,5 @@ function renameClosureShims() {
   js = rename(js);
   writeFileSync(jsPath, js);
   for (const { path, text } of types) writeFileSync(path, rename(text));
-  console.log(`short-imports: ${renames.size} closure shims renamed`);
+  console.log(`short-imports: ${renames.size} exports renamed`);
 }
