@@ -1,5 +1,5 @@
 // Renames the wasm's imports from the JS glue to short names, in the wasm and in the glue alike,
-// and the exports of wasm-bindgen's closure shims too.
+// and its exports too.
 //
 // wasm-bindgen names each import after the function and a 16-digit hash
 // (`__wbg_read_e3bea75dace70752`); the names sit in the wasm's import section and again as keys
