@@ -5,7 +5,8 @@
 use crate::core::text;
 use crate::prelude::*;
 
-use super::{boxes, child, kind_name, Fourcc, Mp4Error, Reader};
+use super::{boxes, child, Fourcc, Mp4Error, Reader};
+use crate::core::text::Message;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrackKind {
@@ -115,7 +116,7 @@ fn parse_trak(trak: &[u8]) -> Result<Option<Track>, Mp4Error> {
 fn sample_entry_codec(stsd: &[u8]) -> Result<Option<String>, Mp4Error> {
     let entries = stsd.get(8..).ok_or(Mp4Error::Truncated(Fourcc(*b"stsd")))?;
     let Some(entry) = boxes(entries).next().transpose()? else { return Ok(None) };
-    let fourcc = kind_name(entry.kind);
+    let fourcc = Fourcc(entry.kind).message();
     match &entry.kind {
         b"avc1" | b"avc3" => {
             // VisualSampleEntry is 78 bytes before its child boxes.
