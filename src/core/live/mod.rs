@@ -663,14 +663,9 @@ impl LiveEngine {
                 }
             }
             Err(e) => {
-                if !self.cues.note_refused(&e.message()) {
-                    return;
+                if self.cues.note_refused(&e.message()) {
+                    self.error(e.into(), false);
                 }
-                let error = match e {
-                    CueError::LinkRefused { .. } => PlayerError::CueLinkRefused(e.message()),
-                    _ => PlayerError::CueRefused(e.message()),
-                };
-                self.error(error, false);
             }
         }
     }
