@@ -57,7 +57,7 @@ use super::cues::cue::{EMSG_SCHEME, PRODUCT_CLASS};
 use super::cues::{Added, Cue, CueChannel, CueError, CueEvent, CuePolicy, CueSchedule, CueSource};
 use super::delivery::{AppendQueue, Delivery, Loader, Piece, Timeline};
 use super::error::PlayerError;
-use super::format::mp4::FragmentInfo;
+use super::format::mp4::{FragmentInfo, InitSegment};
 use super::format::playlist::{self, Playlist, VariableContext};
 use super::format::url;
 use super::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId};
@@ -589,9 +589,9 @@ impl LiveEngine {
         for event in info.events.iter().filter(|e| e.scheme_id_uri == EMSG_SCHEME) {
             self.take_cue_payload(&event.message_data, CueSource::InBand);
         }
-        let video = self.append.init().and_then(|i| i.video().or(i.tracks.first())).cloned();
-        if let Some((track, run)) = video.and_then(|t| Some((t.clone(), info.run(t.id)?))) {
-            let scale = f64::from(track.timescale.max(1));
+        let track = self.append.init().and_then(InitSegment::timing_track).map(|t| (t.id, t.timescale));
+        if let Some((track_id, timescale, run)) = track.and_then(|(id, scale)| Some((id, scale, info.run(id)?))) {
+            let scale = f64::from(timescale.max(1));
             let duration_s = run.duration as f64 / scale;
             let first_of = first.then_some(media.discontinuity_seq);
             let placed = self.timeline.place(self.now, first_of, run.base_decode_time as f64 / scale, duration_s);
@@ -604,7 +604,7 @@ impl LiveEngine {
             if self.playback.playing() {
                 self.variants.on_media(self.now, duration_s, bytes.len());
             }
-            let prft = info.producer_times.iter().find(|p| p.track_id == track.id);
+            let prft = info.producer_times.iter().find(|p| p.track_id == track_id);
             let anchor = match prft {
                 Some(p) => {
                     Some((self.timeline.presentation(p.media_time as f64 / scale), ServerTime::new(p.wall_clock_ms)))

@@ -62,6 +62,11 @@ impl InitSegment {
         self.tracks.iter().find(|t| t.kind == TrackKind::Video)
     }
 
+    /// The track whose timing places the media: the video, else the first.
+    pub fn timing_track(&self) -> Option<&Track> {
+        self.video().or(self.tracks.first())
+    }
+
     /// The MIME type to open a `SourceBuffer` with, e.g. `video/mp4; codecs="avc1.64001f,mp4a.40.2"`.
     pub fn mime_type(&self) -> String {
         let mut codecs = Vec::with_capacity(self.tracks.len());
