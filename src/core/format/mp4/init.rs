@@ -69,14 +69,16 @@ impl InitSegment {
 
     /// The MIME type to open a `SourceBuffer` with, e.g. `video/mp4; codecs="avc1.64001f,mp4a.40.2"`.
     pub fn mime_type(&self) -> String {
-        let mut codecs = Vec::with_capacity(self.tracks.len());
-        for t in &self.tracks {
-            if let Some(codec) = t.codec.as_deref() {
-                codecs.push(codec);
+        let container = if self.video().is_some() { "video" } else { "audio" };
+        let mut mime = text::concat(&[container, "/mp4; codecs=\""]);
+        for (i, codec) in self.tracks.iter().filter_map(|t| t.codec.as_deref()).enumerate() {
+            if i > 0 {
+                mime.push(',');
             }
+            mime.push_str(codec);
         }
-        let container = if self.video().is_some() { "video/mp4" } else { "audio/mp4" };
-        text::concat(&[container, "; codecs=\"", &text::join(&codecs, ","), "\""])
+        mime.push('"');
+        mime
     }
 }
 
