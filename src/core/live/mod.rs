@@ -654,11 +654,9 @@ impl LiveEngine {
                 }
                 // A flood is said once, not once a cue.
                 if self.cues.add(cue, source) == Added::Refused && self.cues.note_refused("a flood of cues") {
-                    let reason = text::concat(&[
-                        "cue ",
-                        &text::Quoted(&id).message(),
-                        " and those after it: too many cues at once",
-                    ]);
+                    let mut reason = String::from("cue ");
+                    text::Quoted(&id).write_message(&mut reason);
+                    reason.push_str(" and those after it: too many cues at once");
                     self.error(PlayerError::CueRefused(reason), false);
                 }
             }

@@ -233,12 +233,10 @@ impl<'a> Reader<'a> {
     }
     /// A NUL-terminated UTF-8 string; the NUL is consumed but not returned.
     fn c_str(&mut self) -> &'a str {
-        let Some(len) = self.unread().iter().position(|&b| b == 0) else {
-            self.fail(Mp4Error::Truncated(self.kind));
-            return "";
-        };
-        let text = self.bytes(len);
-        self.skip(1);
+        let unread = self.unread();
+        // The text and its NUL; without a NUL, one byte more than is left: a truncated read.
+        let len = unread.iter().position(|&b| b == 0).unwrap_or(unread.len());
+        let text = self.bytes(len + 1).split_last().map_or(&[][..], |(_, text)| text);
         core::str::from_utf8(text).unwrap_or_else(|_| {
             self.fail(Mp4Error::BadField(self.kind, "string is not UTF-8"));
             ""
