@@ -244,6 +244,8 @@ fn max_media_in_flight(part_target_s: Option<f64>) -> usize {
 }
 
 pub struct LiveEngine {
+    /// What the application configured, less what was handed to the parts that use it (the
+    /// clock, cue and order URLs, the link allowlist).
     config: LiveConfig,
     phase: Phase,
     now: Instant,
@@ -279,7 +281,7 @@ pub struct LiveEngine {
 }
 
 impl LiveEngine {
-    pub fn new(config: LiveConfig) -> Result<Self, PlayerError> {
+    pub fn new(mut config: LiveConfig) -> Result<Self, PlayerError> {
         if !(config.src.starts_with("http://") || config.src.starts_with("https://")) {
             return Err(PlayerError::InvalidOption { field: "src", reason: "must be an absolute http(s) URL".into() });
         }
@@ -291,12 +293,12 @@ impl LiveEngine {
         if !(config.min_rate > 0.0 && config.min_rate <= 1.0 && config.max_rate >= 1.0 && config.max_rate <= 4.0) {
             return Err(PlayerError::InvalidOption { field: "rate", reason: "need 0 < min <= 1 <= max <= 4".into() });
         }
-        let clock_url = config.clock_url.clone().unwrap_or_else(|| url::resolve(&config.src, "/clock"));
+        let clock_url = config.clock_url.take().unwrap_or_else(|| url::resolve(&config.src, "/clock"));
         let target =
             LatencyTarget::new(TargetConfig { fixed_ms: config.target_latency_ms, ..TargetConfig::default() }, 1000.0);
-        let cue_policy = CuePolicy { link_allowlist: config.link_allowlist.clone() };
-        let cue_channel = config.cues_url.clone().map(CueChannel::new);
-        let orders = config.orders_url.clone().map(|u| OrderClient::new(u, config.order_seed));
+        let cue_policy = CuePolicy { link_allowlist: core::mem::take(&mut config.link_allowlist) };
+        let cue_channel = config.cues_url.take().map(CueChannel::new);
+        let orders = config.orders_url.take().map(|u| OrderClient::new(u, config.order_seed));
         Ok(LiveEngine {
             orders,
             orders_resumed: false,
