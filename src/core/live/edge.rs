@@ -264,9 +264,10 @@ impl Edge {
         self.predictions_confirmed = false;
         let Some(before) = self.unlisted.front().map(|(_, key)| *key) else { return Vec::new() };
         let mut uris = Vec::with_capacity(self.unlisted.len());
-        for (m, _) in core::mem::take(&mut *self.unlisted) {
-            uris.push(m.uri);
+        for (m, _) in self.unlisted.iter() {
+            uris.push(m.uri.clone());
         }
+        self.unlisted.clear();
         self.last_requested = before;
         if before.is_none() {
             self.choose_start(target_ms);
