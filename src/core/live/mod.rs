@@ -673,21 +673,16 @@ impl LiveEngine {
     /// The frame at `media_time` is on screen: fires the cues due on it.
     fn show_cues(&mut self, media_time: MediaTime) {
         let Some(captured) = self.timeline.capture_time_at(media_time) else { return };
-        let mut events = Vec::new();
-        self.cues.on_display(captured, &mut events);
-        for event in events {
-            let event = match event {
-                CueEvent::Shown { cue, late_ms } => {
-                    let shown_at = self.server_now();
-                    self.cues.note_shown_at(&cue.id, shown_at);
-                    Event::Cue(CueShown { cue, shown_at, media_time, late_ms })
-                }
+        let shown_at = self.server_now();
+        let out = &mut self.out;
+        self.cues.on_display(captured, shown_at, |event| {
+            out.event(match event {
+                CueEvent::Shown { cue, late_ms } => Event::Cue(CueShown { cue, shown_at, media_time, late_ms }),
                 CueEvent::Countdown { id, seconds } => Event::Countdown { id, seconds },
                 CueEvent::Ended { id } => Event::CueEnd { id },
                 CueEvent::Missed { id } => Event::Error { error: PlayerError::CueMissed { id }, fatal: false },
-            };
-            self.out.event(event);
-        }
+            })
+        });
     }
 
     /// Every cue seen so far, by start, with where it stands.
