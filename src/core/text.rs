@@ -360,20 +360,27 @@ impl Message for Quoted<'_> {
         out.reserve(self.0.len() + 2);
         out.push('"');
         for c in self.0.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '\0' => out.push_str("\\0"),
+            // The letter after the backslash of a short escape.
+            let letter = match c {
+                '"' => b'"',
+                '\\' => b'\\',
+                '\n' => b'n',
+                '\r' => b'r',
+                '\t' => b't',
+                '\0' => b'0',
                 c if escaped(c) => {
                     out.push_str("\\u{");
                     push_hex(out, c as u32, 0, false);
                     out.push('}');
+                    continue;
                 }
-                c => out.push(c),
-            }
+                c => {
+                    out.push(c);
+                    continue;
+                }
+            };
+            out.push('\\');
+            out.push(char::from(letter));
         }
         out.push('"');
     }

@@ -711,7 +711,7 @@ impl LiveEngine {
         };
         let mut commands = Vec::new();
         self.controller.handle_media_state(&situation, &mut commands);
-        for command in commands {
+        for &command in &commands {
             self.command(command);
         }
     }

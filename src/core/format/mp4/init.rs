@@ -123,7 +123,8 @@ fn parse_trak(trak: &[u8]) -> Result<Option<Track>, Mp4Error> {
 fn sample_entry_codec(stsd: &[u8]) -> Result<Option<String>, Mp4Error> {
     let entries = stsd.get(8..).ok_or(Mp4Error::Truncated(Fourcc(*b"stsd")))?;
     let Some(entry) = boxes(entries).next().transpose()? else { return Ok(None) };
-    let fourcc = Fourcc(entry.kind).message();
+    let mut fourcc = String::new();
+    Fourcc(entry.kind).write_message(&mut fourcc);
     match &entry.kind {
         b"avc1" | b"avc3" => {
             // VisualSampleEntry is 78 bytes before its child boxes.
