@@ -10,6 +10,7 @@
 //!   ever read as HTML (the page renders it with `textContent`);
 //! - numbers are bounded, so a price or a countdown cannot overflow or stall the screen.
 
+use crate::core::error::PlayerError;
 use crate::core::format::playlist::{AttrValue, DateRange};
 use crate::core::text::{self, push_all, Message, Quoted};
 use crate::core::time::ServerTime;
@@ -105,6 +106,17 @@ impl Message for CueError {
 
 crate::display_from_message!(CueError);
 impl core::error::Error for CueError {}
+
+/// The error the page hears of a refused cue: a refused link has a code of its own.
+impl From<CueError> for PlayerError {
+    fn from(e: CueError) -> Self {
+        let message = e.message();
+        match e {
+            CueError::LinkRefused { .. } => PlayerError::CueLinkRefused(message),
+            _ => PlayerError::CueRefused(message),
+        }
+    }
+}
 
 /// What the page allows in cues.
 #[derive(Debug, Clone, PartialEq, Default)]

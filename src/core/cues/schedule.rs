@@ -113,42 +113,38 @@ impl CueSchedule {
         Added::New
     }
 
-    /// The frame captured at `captured` is on screen: fires what is due on it.
-    pub fn on_display(&mut self, captured: ServerTime, events: &mut Vec<CueEvent>) {
+    /// The frame captured at `captured` is on screen: fires what is due on it, in order of
+    /// start, into `emit`. A pop-up that goes up now is noted as shown at `shown_at` (on the
+    /// synced clock).
+    pub fn on_display(&mut self, captured: ServerTime, shown_at: ServerTime, mut emit: impl FnMut(CueEvent)) {
         self.on_screen = Some(captured);
         for e in &mut self.entries {
             let cue = &e.cue;
             match e.state {
                 CueState::Pending if captured >= cue.end => {
                     e.state = CueState::Missed;
-                    events.push(CueEvent::Missed { id: cue.id.clone() });
+                    emit(CueEvent::Missed { id: cue.id.clone() });
                 }
                 CueState::Pending if captured >= cue.start => {
                     e.state = CueState::Shown;
+                    e.shown_at.get_or_insert(shown_at);
                     let late_ms = captured - cue.start;
                     let late_ms = if late_ms > LATE_AFTER_MS { late_ms } else { 0.0 };
-                    events.push(CueEvent::Shown { cue: cue.clone(), late_ms });
+                    emit(CueEvent::Shown { cue: cue.clone(), late_ms });
                 }
                 CueState::Pending if cue.countdown_s > 0 => {
                     let ahead_s = ((cue.start - captured) / 1000.0).ceil() as u32;
                     if ahead_s <= cue.countdown_s && e.countdown_shown.is_none_or(|shown| ahead_s < shown) {
                         e.countdown_shown = Some(ahead_s);
-                        events.push(CueEvent::Countdown { id: cue.id.clone(), seconds: ahead_s });
+                        emit(CueEvent::Countdown { id: cue.id.clone(), seconds: ahead_s });
                     }
                 }
                 CueState::Shown if captured >= cue.end => {
                     e.state = CueState::Ended;
-                    events.push(CueEvent::Ended { id: cue.id.clone() });
+                    emit(CueEvent::Ended { id: cue.id.clone() });
                 }
                 _ => {}
             }
-        }
-    }
-
-    /// Notes when a cue's pop-up went up (the `Shown` event's instant, on the synced clock).
-    pub fn note_shown_at(&mut self, id: &str, at: ServerTime) {
-        if let Some(e) = self.entries.iter_mut().find(|e| e.cue.id == id) {
-            e.shown_at.get_or_insert(at);
         }
     }
 
@@ -207,7 +203,7 @@ mod tests {
         let mut t = from;
         while t <= to {
             let mut events = Vec::new();
-            s.on_display(ServerTime::new(t), &mut events);
+            s.on_display(ServerTime::new(t), ServerTime::new(t), |e| events.push(e));
             out.extend(events.into_iter().map(|e| (t, e)));
             t += 33.0;
         }
@@ -277,9 +273,9 @@ mod tests {
         let mut s = CueSchedule::default();
         s.add(cue("a", 1000.0, 0), CueSource::Channel);
         let mut events = Vec::new();
-        s.on_display(ServerTime::new(500.0), &mut events);
+        s.on_display(ServerTime::new(500.0), ServerTime::new(500.0), |e| events.push(e));
         // A stall, then a jump to live: the next frame on screen is from 3.5 s.
-        s.on_display(ServerTime::new(3500.0), &mut events);
+        s.on_display(ServerTime::new(3500.0), ServerTime::new(3500.0), |e| events.push(e));
         assert!(matches!(&events[..], [CueEvent::Shown { late_ms, .. }] if *late_ms == 2500.0), "{events:?}");
     }
 
@@ -288,10 +284,10 @@ mod tests {
         let mut s = CueSchedule::default();
         s.add(cue("a", 1000.0, 0), CueSource::Channel);
         let mut events = Vec::new();
-        s.on_display(ServerTime::new(500.0), &mut events);
-        s.on_display(ServerTime::new(20_000.0), &mut events);
-        s.on_display(ServerTime::new(500.0), &mut events); // and back
-        s.on_display(ServerTime::new(20_000.0), &mut events);
+        s.on_display(ServerTime::new(500.0), ServerTime::new(500.0), |e| events.push(e));
+        s.on_display(ServerTime::new(20_000.0), ServerTime::new(20_000.0), |e| events.push(e));
+        s.on_display(ServerTime::new(500.0), ServerTime::new(500.0), |e| events.push(e)); // and back
+        s.on_display(ServerTime::new(20_000.0), ServerTime::new(20_000.0), |e| events.push(e));
         assert_eq!(events, [CueEvent::Missed { id: "a".into() }]);
     }
 
@@ -309,9 +305,9 @@ mod tests {
     fn a_cue_over_before_the_viewer_joined_is_history_not_a_pop_up() {
         let mut s = CueSchedule::default();
         let mut events = Vec::new();
-        s.on_display(ServerTime::new(60_000.0), &mut events);
+        s.on_display(ServerTime::new(60_000.0), ServerTime::new(60_000.0), |e| events.push(e));
         s.add(cue("old", 1000.0, 0), CueSource::Playlist);
-        s.on_display(ServerTime::new(60_033.0), &mut events);
+        s.on_display(ServerTime::new(60_033.0), ServerTime::new(60_033.0), |e| events.push(e));
         assert!(events.is_empty());
         assert_eq!(s.entries()[0].state, CueState::Past);
     }
@@ -321,11 +317,11 @@ mod tests {
         let mut s = CueSchedule::default();
         s.add(cue("a", 10_000.0, 3), CueSource::Channel);
         let mut events = Vec::new();
-        s.on_display(ServerTime::new(1000.0), &mut events);
+        s.on_display(ServerTime::new(1000.0), ServerTime::new(1000.0), |e| events.push(e));
         assert!(!s.wants_frames());
-        s.on_display(ServerTime::new(5000.0), &mut events);
+        s.on_display(ServerTime::new(5000.0), ServerTime::new(5000.0), |e| events.push(e));
         assert!(s.wants_frames());
-        s.on_display(ServerTime::new(10_000.0), &mut events);
+        s.on_display(ServerTime::new(10_000.0), ServerTime::new(10_000.0), |e| events.push(e));
         assert!(!s.wants_frames());
     }
 

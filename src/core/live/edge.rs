@@ -16,7 +16,7 @@ use crate::prelude::*;
 
 use super::latency::LatencyTarget;
 use crate::core::format::part_uri::PartUriPattern;
-use crate::core::format::playlist::{self, MediaPlaylist, PreloadHintType};
+use crate::core::format::playlist::{self, MediaPlaylist, Part, PreloadHintType};
 use crate::core::format::url;
 
 /// Identifies a part (`part: Some`) or a whole segment in the stream.
@@ -139,16 +139,27 @@ impl Edge {
         let mut window = Vec::new();
         for s in &m.segments {
             let map = s.map.as_ref().map(|mp| (url::resolve(base, mp.uri), mp.byterange.map(range_of)));
-            if low_latency {
-                let mut pdt = s.program_date_time_ms;
-                for (i, p) in s.parts.iter().enumerate() {
-                    // A gap is not fetched: its place counts, the controller rides the hole.
-                    if p.gap {
-                        pdt = pdt.map(|t| t + p.duration * 1000.0);
-                        continue;
-                    }
+            // Plain HLS fetches each segment whole: as if it were its one part (keyed without a
+            // part index).
+            let whole;
+            let pieces = if low_latency {
+                &s.parts[..]
+            } else {
+                whole = s.uri.map(|uri| Part {
+                    uri,
+                    duration: s.duration,
+                    independent: true,
+                    byterange: s.byterange,
+                    gap: s.gap,
+                });
+                whole.as_slice()
+            };
+            let mut pdt = s.program_date_time_ms;
+            for (i, p) in pieces.iter().enumerate() {
+                // A gap is not fetched: its place counts, the controller rides the hole.
+                if !p.gap {
                     window.push(MediaRef {
-                        key: Key { msn: s.msn, part: Some(i as u32) },
+                        key: Key { msn: s.msn, part: low_latency.then_some(i as u32) },
                         uri: url::resolve(base, p.uri),
                         range: p.byterange.map(range_of),
                         duration_s: p.duration,
@@ -157,19 +168,8 @@ impl Edge {
                         pdt_ms: pdt,
                         map: map.clone(),
                     });
-                    pdt = pdt.map(|t| t + p.duration * 1000.0);
                 }
-            } else if let Some(uri) = s.uri.filter(|_| !s.gap) {
-                window.push(MediaRef {
-                    key: Key { msn: s.msn, part: None },
-                    uri: url::resolve(base, uri),
-                    range: s.byterange.map(range_of),
-                    duration_s: s.duration,
-                    independent: true,
-                    discontinuity_seq: s.discontinuity_sequence,
-                    pdt_ms: s.program_date_time_ms,
-                    map,
-                });
+                pdt = pdt.map(|t| t + p.duration * 1000.0);
             }
         }
 
@@ -264,9 +264,10 @@ impl Edge {
         self.predictions_confirmed = false;
         let Some(before) = self.unlisted.front().map(|(_, key)| *key) else { return Vec::new() };
         let mut uris = Vec::with_capacity(self.unlisted.len());
-        for (m, _) in core::mem::take(&mut *self.unlisted) {
-            uris.push(m.uri);
+        for (m, _) in self.unlisted.iter() {
+            uris.push(m.uri.clone());
         }
+        self.unlisted.clear();
         self.last_requested = before;
         if before.is_none() {
             self.choose_start(target_ms);

@@ -57,7 +57,7 @@ use super::cues::cue::{EMSG_SCHEME, PRODUCT_CLASS};
 use super::cues::{Added, Cue, CueChannel, CueError, CueEvent, CuePolicy, CueSchedule, CueSource};
 use super::delivery::{AppendQueue, Delivery, Loader, Piece, Timeline};
 use super::error::PlayerError;
-use super::format::mp4::FragmentInfo;
+use super::format::mp4::{FragmentInfo, InitSegment};
 use super::format::playlist::{self, Playlist, VariableContext};
 use super::format::url;
 use super::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId};
@@ -244,6 +244,8 @@ fn max_media_in_flight(part_target_s: Option<f64>) -> usize {
 }
 
 pub struct LiveEngine {
+    /// What the application configured, less what was handed to the parts that use it (the
+    /// clock, cue and order URLs, the link allowlist).
     config: LiveConfig,
     phase: Phase,
     now: Instant,
@@ -279,7 +281,7 @@ pub struct LiveEngine {
 }
 
 impl LiveEngine {
-    pub fn new(config: LiveConfig) -> Result<Self, PlayerError> {
+    pub fn new(mut config: LiveConfig) -> Result<Self, PlayerError> {
         if !(config.src.starts_with("http://") || config.src.starts_with("https://")) {
             return Err(PlayerError::InvalidOption { field: "src", reason: "must be an absolute http(s) URL".into() });
         }
@@ -291,12 +293,12 @@ impl LiveEngine {
         if !(config.min_rate > 0.0 && config.min_rate <= 1.0 && config.max_rate >= 1.0 && config.max_rate <= 4.0) {
             return Err(PlayerError::InvalidOption { field: "rate", reason: "need 0 < min <= 1 <= max <= 4".into() });
         }
-        let clock_url = config.clock_url.clone().unwrap_or_else(|| url::resolve(&config.src, "/clock"));
+        let clock_url = config.clock_url.take().unwrap_or_else(|| url::resolve(&config.src, "/clock"));
         let target =
             LatencyTarget::new(TargetConfig { fixed_ms: config.target_latency_ms, ..TargetConfig::default() }, 1000.0);
-        let cue_policy = CuePolicy { link_allowlist: config.link_allowlist.clone() };
-        let cue_channel = config.cues_url.clone().map(CueChannel::new);
-        let orders = config.orders_url.clone().map(|u| OrderClient::new(u, config.order_seed));
+        let cue_policy = CuePolicy { link_allowlist: core::mem::take(&mut config.link_allowlist) };
+        let cue_channel = config.cues_url.take().map(CueChannel::new);
+        let orders = config.orders_url.take().map(|u| OrderClient::new(u, config.order_seed));
         Ok(LiveEngine {
             orders,
             orders_resumed: false,
@@ -589,9 +591,9 @@ impl LiveEngine {
         for event in info.events.iter().filter(|e| e.scheme_id_uri == EMSG_SCHEME) {
             self.take_cue_payload(&event.message_data, CueSource::InBand);
         }
-        let video = self.append.init().and_then(|i| i.video().or(i.tracks.first())).cloned();
-        if let Some((track, run)) = video.and_then(|t| Some((t.clone(), info.run(t.id)?))) {
-            let scale = f64::from(track.timescale.max(1));
+        let track = self.append.init().and_then(InitSegment::timing_track).map(|t| (t.id, t.timescale));
+        if let Some((track_id, timescale, run)) = track.and_then(|(id, scale)| Some((id, scale, info.run(id)?))) {
+            let scale = f64::from(timescale.max(1));
             let duration_s = run.duration as f64 / scale;
             let first_of = first.then_some(media.discontinuity_seq);
             let placed = self.timeline.place(self.now, first_of, run.base_decode_time as f64 / scale, duration_s);
@@ -604,7 +606,7 @@ impl LiveEngine {
             if self.playback.playing() {
                 self.variants.on_media(self.now, duration_s, bytes.len());
             }
-            let prft = info.producer_times.iter().find(|p| p.track_id == track.id);
+            let prft = info.producer_times.iter().find(|p| p.track_id == track_id);
             let anchor = match prft {
                 Some(p) => {
                     Some((self.timeline.presentation(p.media_time as f64 / scale), ServerTime::new(p.wall_clock_ms)))
@@ -654,23 +656,16 @@ impl LiveEngine {
                 }
                 // A flood is said once, not once a cue.
                 if self.cues.add(cue, source) == Added::Refused && self.cues.note_refused("a flood of cues") {
-                    let reason = text::concat(&[
-                        "cue ",
-                        &text::Quoted(&id).message(),
-                        " and those after it: too many cues at once",
-                    ]);
+                    let mut reason = String::from("cue ");
+                    text::Quoted(&id).write_message(&mut reason);
+                    reason.push_str(" and those after it: too many cues at once");
                     self.error(PlayerError::CueRefused(reason), false);
                 }
             }
             Err(e) => {
-                if !self.cues.note_refused(&e.message()) {
-                    return;
+                if self.cues.note_refused(&e.message()) {
+                    self.error(e.into(), false);
                 }
-                let error = match e {
-                    CueError::LinkRefused { .. } => PlayerError::CueLinkRefused(e.message()),
-                    _ => PlayerError::CueRefused(e.message()),
-                };
-                self.error(error, false);
             }
         }
     }
@@ -678,21 +673,16 @@ impl LiveEngine {
     /// The frame at `media_time` is on screen: fires the cues due on it.
     fn show_cues(&mut self, media_time: MediaTime) {
         let Some(captured) = self.timeline.capture_time_at(media_time) else { return };
-        let mut events = Vec::new();
-        self.cues.on_display(captured, &mut events);
-        for event in events {
-            let event = match event {
-                CueEvent::Shown { cue, late_ms } => {
-                    let shown_at = self.server_now();
-                    self.cues.note_shown_at(&cue.id, shown_at);
-                    Event::Cue(CueShown { cue, shown_at, media_time, late_ms })
-                }
+        let shown_at = self.server_now();
+        let out = &mut self.out;
+        self.cues.on_display(captured, shown_at, |event| {
+            out.event(match event {
+                CueEvent::Shown { cue, late_ms } => Event::Cue(CueShown { cue, shown_at, media_time, late_ms }),
                 CueEvent::Countdown { id, seconds } => Event::Countdown { id, seconds },
                 CueEvent::Ended { id } => Event::CueEnd { id },
                 CueEvent::Missed { id } => Event::Error { error: PlayerError::CueMissed { id }, fatal: false },
-            };
-            self.out.event(event);
-        }
+            })
+        });
     }
 
     /// Every cue seen so far, by start, with where it stands.
@@ -721,7 +711,7 @@ impl LiveEngine {
         };
         let mut commands = Vec::new();
         self.controller.handle_media_state(&situation, &mut commands);
-        for command in commands {
+        for &command in &commands {
             self.command(command);
         }
     }

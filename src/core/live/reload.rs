@@ -128,11 +128,11 @@ impl Reload {
         }
         let url = match block_at {
             Some((msn, part)) if self.can_block => {
-                let mut params = vec![("_HLS_msn", text::u64_to_string(msn))];
-                if let Some(p) = part {
-                    params.push(("_HLS_part", text::u64_to_string(p.into())));
+                let msn = ("_HLS_msn", text::u64_to_string(msn));
+                match part {
+                    Some(p) => url::with_query(&self.url, &[msn, ("_HLS_part", text::u64_to_string(p.into()))]),
+                    None => url::with_query(&self.url, &[msn]),
                 }
-                url::with_query(&self.url, &params)
             }
             _ => self.url.clone(),
         };

@@ -34,7 +34,7 @@ pub mod show;
 use crate::core::cues::CuePolicy;
 use crate::core::delivery::{AppendQueue, Delivery, Loader, Piece};
 use crate::core::error::PlayerError;
-use crate::core::format::mp4::{self, FragmentInfo};
+use crate::core::format::mp4::{self, FragmentInfo, InitSegment};
 use crate::core::format::playlist::{self, Playlist};
 use crate::core::format::{url, vtt};
 use crate::core::io::{self, BufferOp, Engine, MediaEvent, MediaState, Outbox, RequestId, RequestKind, ResponseHead};
@@ -665,7 +665,7 @@ impl ReplayEngine {
     /// Decode start (s) of the video run of the first fragment in `bytes`.
     fn first_decode_s(&self, bytes: &[u8]) -> Option<f64> {
         let init = self.append.init()?;
-        let track = init.video().or(init.tracks.first())?;
+        let track = init.timing_track()?;
         let scale = f64::from(track.timescale.max(1));
         let info = FragmentInfo::parse(bytes).ok()?;
         let run = info.run(track.id)?;
@@ -688,7 +688,7 @@ impl ReplayEngine {
     /// (presentation start, capture instant from the `prft` before it) of every fragment in
     /// `bytes`, with `offset` applied.
     fn fragment_times(&self, bytes: &[u8], offset: f64) -> Vec<(f64, Option<f64>)> {
-        let track = self.append.init().and_then(|i| i.video().or(i.tracks.first()));
+        let track = self.append.init().and_then(InitSegment::timing_track);
         let scale = track.map(|t| f64::from(t.timescale.max(1)));
         let mut times = Vec::new();
         let mut prft = None;

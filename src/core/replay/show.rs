@@ -10,13 +10,12 @@
 //! keyframe): a seek fetches from the keyframe before its target, not the whole segment.
 //! Without one, each segment's start is its only keyframe.
 
-use crate::core::cues::{Cue, CueError, CuePolicy};
+use crate::core::cues::{Cue, CuePolicy};
 use crate::core::delivery::InitRef;
 use crate::core::error::PlayerError;
 use crate::core::format::playlist::{MediaPlaylist, Segment};
 use crate::core::format::url;
 use crate::core::format::vtt::Tile;
-use crate::core::text::Message;
 use crate::prelude::*;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,10 +115,7 @@ impl Show {
                         nodes.push(Node { cue, start_s, end_s });
                     }
                 }
-                Err(e) if d.class == Some(crate::core::cues::cue::PRODUCT_CLASS) => refused.push(match e {
-                    CueError::LinkRefused { .. } => PlayerError::CueLinkRefused(e.message()),
-                    _ => PlayerError::CueRefused(e.message()),
-                }),
+                Err(e) if d.class == Some(crate::core::cues::cue::PRODUCT_CLASS) => refused.push(e.into()),
                 Err(_) => {}
             }
         }

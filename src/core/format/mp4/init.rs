@@ -5,7 +5,8 @@
 use crate::core::text;
 use crate::prelude::*;
 
-use super::{boxes, child, kind_name, Fourcc, Mp4Error, Reader};
+use super::{boxes, child, Fourcc, Mp4Error, Reader};
+use crate::core::text::Message;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrackKind {
@@ -61,16 +62,23 @@ impl InitSegment {
         self.tracks.iter().find(|t| t.kind == TrackKind::Video)
     }
 
+    /// The track whose timing places the media: the video, else the first.
+    pub fn timing_track(&self) -> Option<&Track> {
+        self.video().or(self.tracks.first())
+    }
+
     /// The MIME type to open a `SourceBuffer` with, e.g. `video/mp4; codecs="avc1.64001f,mp4a.40.2"`.
     pub fn mime_type(&self) -> String {
-        let mut codecs = Vec::with_capacity(self.tracks.len());
-        for t in &self.tracks {
-            if let Some(codec) = t.codec.as_deref() {
-                codecs.push(codec);
+        let container = if self.video().is_some() { "video" } else { "audio" };
+        let mut mime = text::concat(&[container, "/mp4; codecs=\""]);
+        for (i, codec) in self.tracks.iter().filter_map(|t| t.codec.as_deref()).enumerate() {
+            if i > 0 {
+                mime.push(',');
             }
+            mime.push_str(codec);
         }
-        let container = if self.video().is_some() { "video/mp4" } else { "audio/mp4" };
-        text::concat(&[container, "; codecs=\"", &text::join(&codecs, ","), "\""])
+        mime.push('"');
+        mime
     }
 }
 
@@ -115,7 +123,8 @@ fn parse_trak(trak: &[u8]) -> Result<Option<Track>, Mp4Error> {
 fn sample_entry_codec(stsd: &[u8]) -> Result<Option<String>, Mp4Error> {
     let entries = stsd.get(8..).ok_or(Mp4Error::Truncated(Fourcc(*b"stsd")))?;
     let Some(entry) = boxes(entries).next().transpose()? else { return Ok(None) };
-    let fourcc = kind_name(entry.kind);
+    let mut fourcc = String::new();
+    Fourcc(entry.kind).write_message(&mut fourcc);
     match &entry.kind {
         b"avc1" | b"avc3" => {
             // VisualSampleEntry is 78 bytes before its child boxes.

@@ -59,7 +59,14 @@ pub struct Fourcc(pub [u8; 4]);
 /// The type as text, a byte that is not printable ASCII as `?`.
 impl Message for Fourcc {
     fn write_message(&self, out: &mut String) {
-        out.push_str(&kind_name(self.0));
+        let mut name = self.0;
+        for b in &mut name {
+            if !b.is_ascii_graphic() {
+                *b = b'?';
+            }
+        }
+        // Printable ASCII only: always UTF-8.
+        out.push_str(core::str::from_utf8(&name).unwrap_or_default());
     }
 }
 
@@ -87,10 +94,6 @@ impl Mp4Box<'_> {
     pub fn is(&self, kind: &[u8; 4]) -> bool {
         &self.kind == kind
     }
-}
-
-fn kind_name(kind: [u8; 4]) -> String {
-    kind.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect()
 }
 
 /// The header of the box at the start of `data`: its type, the header's length and the box's
@@ -206,28 +209,19 @@ impl<'a> Reader<'a> {
             }
         }
     }
-    /// The next `N` bytes, as an array: the numbers' reads, with no index to check.
-    fn array<const N: usize>(&mut self) -> [u8; N] {
-        match self.unread().first_chunk::<N>() {
-            Some(&out) => {
-                self.pos += N;
-                out
-            }
-            None => {
-                self.fail(Mp4Error::Truncated(self.kind));
-                [0; N]
-            }
-        }
+    /// A big-endian number of `n` bytes (at most 8): one reader for every width, where one
+    /// per width would each be a copy of the bounds check.
+    fn uint(&mut self, n: usize) -> u64 {
+        self.bytes(n).iter().fold(0, |v, &b| v << 8 | u64::from(b))
     }
     fn u8(&mut self) -> u8 {
-        let [b] = self.array();
-        b
+        self.uint(1) as u8
     }
     fn u32(&mut self) -> u32 {
-        u32::from_be_bytes(self.array())
+        self.uint(4) as u32
     }
     fn u64(&mut self) -> u64 {
-        u64::from_be_bytes(self.array())
+        self.uint(8)
     }
     /// Version byte and 24-bit flags of a full box.
     fn full_header(&mut self) -> (u8, u32) {
@@ -239,12 +233,10 @@ impl<'a> Reader<'a> {
     }
     /// A NUL-terminated UTF-8 string; the NUL is consumed but not returned.
     fn c_str(&mut self) -> &'a str {
-        let Some(len) = self.unread().iter().position(|&b| b == 0) else {
-            self.fail(Mp4Error::Truncated(self.kind));
-            return "";
-        };
-        let text = self.bytes(len);
-        self.skip(1);
+        let unread = self.unread();
+        // The text and its NUL; without a NUL, one byte more than is left: a truncated read.
+        let len = unread.iter().position(|&b| b == 0).unwrap_or(unread.len());
+        let text = self.bytes(len + 1).split_last().map_or(&[][..], |(_, text)| text);
         core::str::from_utf8(text).unwrap_or_else(|_| {
             self.fail(Mp4Error::BadField(self.kind, "string is not UTF-8"));
             ""
