@@ -1,7 +1,7 @@
 // The media element, its MediaSource and the page around it, for the driver (mod.rs). What the
-// browser reports comes back through one callback, `on(what, x, y, z, message)`, instead of a
-// Rust closure (and its glue) per listener, timer and promise; what the driver asks for is one
-// call each. Numbered as mod.rs numbers them:
+// browser reports comes back through the player's one callback (mod.rs), `on(what, x, y, z,
+// message)`, instead of a Rust closure (and its glue) per listener, timer and promise; what the
+// driver asks for is one call each. Numbered as media.rs numbers them:
 //   PLAYING, WAITING: the element's events; VISIBLE, HIDDEN: the page's visibility changed;
 //   ONLINE: the network is back; TICK: time to sample the element (every TICK_MS while open);
 //   TIMEOUT: the timer set by `timer(ms)` fired; UPDATED, UPDATE_FAILED: the SourceBuffer's
