@@ -13,7 +13,8 @@ const HEAD = 11, CHUNK = 12, END = 13, STATUS = 14, FAILED = 15;
 
 export function send(url, method, headers, body, noStore, api, id, on) {
   const controller = new AbortController();
-  run(url, method, headers, body, noStore, controller.signal, api, id, on);
+  // The body is a view into the wasm's memory, valid during this call only: copied now.
+  run(url, method, headers, body && body.slice(), noStore, controller.signal, api, id, on);
   return controller;
 }
 

@@ -24,8 +24,8 @@ extern "C" {
     fn send(
         url: &str,
         method: &str,
-        headers: Vec<String>,
-        body: Option<Vec<u8>>,
+        headers: &js_sys::Array,
+        body: Option<&[u8]>,
         no_store: bool,
         api: bool,
         id: f64,
@@ -60,10 +60,14 @@ impl InFlight {
 /// Sends `req` once the driver's current call is over (in a microtask, as a spawned future
 /// would); each step is reported to `on`. An error if the browser refused to make the request.
 pub(super) fn run_request(on: &JsValue, req: Request) -> Result<InFlight, PlayerError> {
-    let mut headers = Vec::with_capacity(2 * req.headers.len() + 2);
-    for (name, value) in req.headers {
-        headers.push(name);
-        headers.push(value);
+    // A JS array built here, not a `Vec<String>` handed over: that conversion's glue is bigger.
+    let headers = js_sys::Array::new();
+    let header = |name: &str, value: &str| {
+        headers.push(&name.into());
+        headers.push(&value.into());
+    };
+    for (name, value) in &req.headers {
+        header(name, value);
     }
     if let Some((offset, length)) = req.range {
         let mut range = String::from("bytes=");
@@ -72,8 +76,7 @@ pub(super) fn run_request(on: &JsValue, req: Request) -> Result<InFlight, Player
         if length != crate::core::io::TO_END {
             text::push_u64(&mut range, offset.saturating_add(length).saturating_sub(1));
         }
-        headers.push("Range".into());
-        headers.push(range);
+        header("Range", &range);
     }
     let method = match req.method {
         Method::Get => "GET",
@@ -83,7 +86,7 @@ pub(super) fn run_request(on: &JsValue, req: Request) -> Result<InFlight, Player
     let no_store = !matches!(req.kind, RequestKind::Init | RequestKind::Media);
     let api = req.kind == RequestKind::Api;
     // Ids count up from 1: far below 2^53, exact as a JS number.
-    match send(&req.url, method, headers, req.body, no_store, api, req.id as f64, on) {
+    match send(&req.url, method, &headers, req.body.as_deref(), no_store, api, req.id as f64, on) {
         Ok(abort) => Ok(InFlight { abort, url: req.url }),
         Err(e) => Err(PlayerError::Network { url: req.url, reason: js_message(&e) }),
     }
