@@ -14,7 +14,15 @@ const PLAYING = 0, WAITING = 1, VISIBLE = 2, HIDDEN = 3, ONLINE = 4, TICK = 5, T
 // How often the element is sampled for the controller while nothing else happens.
 const TICK_MS = 100;
 
-const message = (e) => (e instanceof Error ? e.message : String(e));
+// A readable message from whatever was thrown, for the driver too (`js_message`): an Error's
+// message, else the value as String() shows it, else (String() threw) its type.
+export function message(e) {
+  try {
+    return e instanceof Error ? String(e.message) : String(e);
+  } catch {
+    return typeof e;
+  }
+}
 
 // The page's clock for the engine: ms since the epoch, monotonic (performance.now() on the
 // page's time origin), as `Instant`s are.
