@@ -2,7 +2,11 @@
 //! `Timeout` and `Interval` did; those crates need std, which the wasm is built without). The
 //! driver's timer and listeners are in `media.js`.
 
+use crate::prelude::*;
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
+
+use super::settle::then;
 
 #[wasm_bindgen]
 extern "C" {
@@ -15,8 +19,14 @@ extern "C" {
 }
 
 /// Calls `f` once after a delay; nothing cancels it. Its closure is freed once called.
+///
+/// Through a promise the timer resolves and [`then`]: `Closure::once_into_js` would bring its
+/// own glue for a call-once closure, where `then`'s is there anyway.
 pub fn after(ms: u32, f: impl FnOnce() + 'static) {
-    set_timeout(&Closure::once_into_js(f), ms);
+    let timer = Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, ms);
+    });
+    then(&timer, Box::new(move |_| f()));
 }
 
 /// Calls its callback every `ms` until dropped.
@@ -35,5 +45,27 @@ impl Interval {
 impl Drop for Interval {
     fn drop(&mut self) {
         clear_interval(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::rc::Rc;
+    use core::cell::Cell;
+    use wasm_bindgen_futures::JsFuture;
+    use wasm_bindgen_test::*;
+
+    #[wasm_bindgen_test]
+    async fn after_calls_its_function_once_when_the_delay_is_over() {
+        let calls = Rc::new(Cell::new(0));
+        let counted = calls.clone();
+        after(50, move || counted.set(counted.get() + 1));
+        assert_eq!(calls.get(), 0, "not before the delay");
+        let later = Promise::new(&mut |resolve, _| {
+            set_timeout(&resolve, 300);
+        });
+        JsFuture::from(later).await.ok();
+        assert_eq!(calls.get(), 1);
     }
 }

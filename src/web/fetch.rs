@@ -1,62 +1,73 @@
 //! One HTTP request, its body consumed as a stream so media can be appended as it arrives. The
-//! request and its read loop run in `fetch.js`; each step comes back here through one callback.
+//! request and its read loop run in `fetch.js`; each step comes back through the player's one
+//! callback (see [`super::report`]), with the request's id.
 
 use crate::prelude::*;
-use alloc::rc::Weak;
 
 use wasm_bindgen::prelude::*;
 
-use super::{js_message, run, Shared};
+use super::{js_message, Driver};
 use crate::core::io::{Method, Request, RequestId, RequestKind, ResponseHead};
 use crate::core::text;
-use crate::core::PlayerError;
+use crate::core::{Instant, PlayerError};
 
 #[wasm_bindgen(module = "/src/web/fetch.js")]
 extern "C" {
     /// A request on its way: its `AbortController`.
-    pub(super) type InFlight;
-    /// Lets the request go: `on` hears nothing more of it.
+    pub(super) type Abort;
+    /// Lets the request go: nothing more of it is reported.
     #[wasm_bindgen(method)]
-    pub(super) fn abort(this: &InFlight);
+    pub(super) fn abort(this: &Abort);
     /// Sends the request once the driver's current call is over; `on` hears each step (see the
-    /// module's JS).
+    /// module's JS), with `id`.
     #[wasm_bindgen(catch)]
     fn send(
         url: &str,
         method: &str,
-        headers: Vec<String>,
-        body: Option<Vec<u8>>,
+        headers: &js_sys::Array,
+        body: Option<&[u8]>,
         no_store: bool,
         api: bool,
+        id: f64,
         on: &JsValue,
-    ) -> Result<InFlight, JsValue>;
+    ) -> Result<Abort, JsValue>;
     /// `url` resolved against the page, as `<video src>` resolves it; `None` if it is no URL.
     #[wasm_bindgen(js_name = absoluteUrl)]
     pub fn absolute_url(url: &str) -> Option<String>;
 }
 
-// What `on` hears, as fetch.js numbers it; anything else (4) is a failure, with what fetch or
-// the body was rejected with.
-const HEAD: u32 = 0;
-const CHUNK: u32 = 1;
-const END: u32 = 2;
-const STATUS: u32 = 3;
+// What fetch.js reports, as it numbers them (after media.js's numbers): an API's status and
+// headers, a chunk of the body, its end, a failing HTTP status, a failure (what fetch or the
+// body was rejected with).
+pub const HEAD: u32 = 11;
+pub const CHUNK: u32 = 12;
+pub const END: u32 = 13;
+pub const STATUS: u32 = 14;
+pub const FAILED: u32 = 15;
 
-/// A request on its way: what its callback needs.
-struct Fetch {
-    weak: Weak<Shared>,
-    id: RequestId,
+/// A request on its way: how to let it go, and its URL for the errors it may end with.
+pub(super) struct InFlight {
+    abort: Abort,
     url: String,
 }
 
+impl InFlight {
+    pub(super) fn abort(&self) {
+        self.abort.abort();
+    }
+}
+
 /// Sends `req` once the driver's current call is over (in a microtask, as a spawned future
-/// would), and hands the engine its response as it comes. An error if the browser refused to
-/// make the request.
-pub(super) fn run_request(weak: Weak<Shared>, req: Request) -> Result<InFlight, PlayerError> {
-    let mut headers = Vec::with_capacity(2 * req.headers.len() + 2);
-    for (name, value) in req.headers {
-        headers.push(name);
-        headers.push(value);
+/// would); each step is reported to `on`. An error if the browser refused to make the request.
+pub(super) fn run_request(on: &JsValue, req: Request) -> Result<InFlight, PlayerError> {
+    // A JS array built here, not a `Vec<String>` handed over: that conversion's glue is bigger.
+    let headers = js_sys::Array::new();
+    let header = |name: &str, value: &str| {
+        headers.push(&name.into());
+        headers.push(&value.into());
+    };
+    for (name, value) in &req.headers {
+        header(name, value);
     }
     if let Some((offset, length)) = req.range {
         let mut range = String::from("bytes=");
@@ -65,8 +76,7 @@ pub(super) fn run_request(weak: Weak<Shared>, req: Request) -> Result<InFlight, 
         if length != crate::core::io::TO_END {
             text::push_u64(&mut range, offset.saturating_add(length).saturating_sub(1));
         }
-        headers.push("Range".into());
-        headers.push(range);
+        header("Range", &range);
     }
     let method = match req.method {
         Method::Get => "GET",
@@ -75,50 +85,39 @@ pub(super) fn run_request(weak: Weak<Shared>, req: Request) -> Result<InFlight, 
     };
     let no_store = !matches!(req.kind, RequestKind::Init | RequestKind::Media);
     let api = req.kind == RequestKind::Api;
-    let f = Fetch { weak, id: req.id, url: req.url.clone() };
-    // JS owns the callback from here: it is freed once fetch.js lets go of it, after the last step.
-    let on = Closure::<dyn FnMut(u32, JsValue, u16) -> bool>::new(move |what, value, status| f.on(what, value, status))
-        .into_js_value();
-    send(&req.url, method, headers, req.body, no_store, api, &on)
-        .map_err(|e| PlayerError::Network { url: req.url, reason: js_message(&e) })
+    // Ids count up from 1: far below 2^53, exact as a JS number.
+    match send(&req.url, method, &headers, req.body.as_deref(), no_store, api, req.id as f64, on) {
+        Ok(abort) => Ok(InFlight { abort, url: req.url }),
+        Err(e) => Err(PlayerError::Network { url: req.url, reason: js_message(&e) }),
+    }
 }
 
-impl Fetch {
-    /// One step of the request; for a chunk, whether the driver still wants the rest.
-    fn on(&self, what: u32, value: JsValue, status: u16) -> bool {
+impl Driver {
+    /// One step of request `id`, handed to the engine unless the request is no longer the
+    /// driver's (fetch.js says nothing after an abort, and a request the driver dropped is no
+    /// longer its).
+    pub(super) fn fetch_report(&mut self, now: Instant, what: u32, id: RequestId, status: u16, value: JsValue) {
         match what {
             HEAD => {
                 let head = ResponseHead { status, headers: headers_of(&value) };
-                let id = self.id;
-                run(&self.weak, move |d, now| d.engine.handle_fetch_head(now, id, head));
+                self.engine.handle_fetch_head(now, id, head);
             }
             CHUNK => {
-                let bytes = js_sys::Uint8Array::new(&value).to_vec();
-                let Some(player) = self.weak.upgrade() else { return false };
-                let id = self.id;
-                player.with(Box::new(move |d, now| {
-                    if d.fetch_live(id) {
-                        d.engine.handle_fetch_chunk(now, id, &bytes);
-                    }
-                }));
-                return player.driver.try_borrow().map_or(true, |d| d.fetch_live(id));
+                if self.fetches.contains_key(&id) {
+                    let bytes = js_sys::Uint8Array::new(&value).to_vec();
+                    self.engine.handle_fetch_chunk(now, id, &bytes);
+                }
             }
-            END => self.end(Ok(())),
-            STATUS => self.end(Err(PlayerError::HttpStatus { url: self.url.clone(), status })),
-            _ => self.end(Err(PlayerError::Network { url: self.url.clone(), reason: js_message(&value) })),
+            _ => {
+                let Some(InFlight { url, .. }) = self.fetches.remove(&id) else { return };
+                let result = match what {
+                    END => Ok(()),
+                    STATUS => Err(PlayerError::HttpStatus { url, status }),
+                    _ => Err(PlayerError::Network { url, reason: js_message(&value) }),
+                };
+                self.engine.handle_fetch_end(now, id, result);
+            }
         }
-        true
-    }
-
-    /// The request is over: the engine hears how, unless it let the request go (fetch.js says
-    /// nothing after an abort, and a request the driver dropped is no longer its).
-    fn end(&self, result: Result<(), PlayerError>) {
-        let id = self.id;
-        run(&self.weak, move |d, now| {
-            if d.fetch_finished(id) {
-                d.engine.handle_fetch_end(now, id, result);
-            }
-        });
     }
 }
 

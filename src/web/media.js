@@ -1,7 +1,7 @@
 // The media element, its MediaSource and the page around it, for the driver (mod.rs). What the
-// browser reports comes back through one callback, `on(what, x, y, z, message)`, instead of a
-// Rust closure (and its glue) per listener, timer and promise; what the driver asks for is one
-// call each. Numbered as mod.rs numbers them:
+// browser reports comes back through the player's one callback (mod.rs), `on(what, x, y, z,
+// message)`, instead of a Rust closure (and its glue) per listener, timer and promise; what the
+// driver asks for is one call each. Numbered as media.rs numbers them:
 //   PLAYING, WAITING: the element's events; VISIBLE, HIDDEN: the page's visibility changed;
 //   ONLINE: the network is back; TICK: time to sample the element (every TICK_MS while open);
 //   TIMEOUT: the timer set by `timer(ms)` fired; UPDATED, UPDATE_FAILED: the SourceBuffer's
@@ -14,7 +14,15 @@ const PLAYING = 0, WAITING = 1, VISIBLE = 2, HIDDEN = 3, ONLINE = 4, TICK = 5, T
 // How often the element is sampled for the controller while nothing else happens.
 const TICK_MS = 100;
 
-const message = (e) => (e instanceof Error ? e.message : String(e));
+// A readable message from whatever was thrown, for the driver too (`js_message`): an Error's
+// message, else the value as String() shows it, else (String() threw) its type.
+export function message(e) {
+  try {
+    return e instanceof Error ? String(e.message) : String(e);
+  } catch {
+    return typeof e;
+  }
+}
 
 // The page's clock for the engine: ms since the epoch, monotonic (performance.now() on the
 // page's time origin), as `Instant`s are.

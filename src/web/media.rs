@@ -31,6 +31,9 @@ extern "C" {
     /// Monotonic ms on the page's time origin (`performance.timeOrigin + performance.now()`).
     pub fn now() -> f64;
 
+    /// A readable message from whatever JavaScript threw (see [`super::js_message`]).
+    pub fn message(e: &JsValue) -> String;
+
     pub type Media;
 
     #[wasm_bindgen(constructor)]

@@ -1,8 +1,9 @@
 //! The browser driver: carries out what an engine asks (fetch, `SourceBuffer` operations,
 //! seeks, rate) and feeds back what the browser reports. It holds no playback logic. The media
-//! element, its `MediaSource`, the timer and the page's listeners sit behind `media.js`, which
-//! reports everything through one callback ([`media_event`]); requests go through `fetch.js`
-//! alike. It drives any [`Engine`] (live, replay) through one object-safe trait
+//! element, its `MediaSource`, the timer and the page's listeners sit behind `media.js`, requests
+//! behind `fetch.js`, locks and the other tabs behind `orders.js`; all three report through the
+//! player's one callback ([`report`]), numbered, so no Rust closure (and its glue) per kind of
+//! report or per request. It drives any [`Engine`] (live, replay) through one object-safe trait
 //! ([`DynEngine`]), so the driver, its fetches, timers and listeners are compiled once, not once
 //! per engine; [`Player`] is the typed handle the bindings hold.
 //!
@@ -37,7 +38,6 @@ use core::marker::PhantomData;
 #[cfg(test)]
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use web_sys::HtmlVideoElement;
 
 use crate::core::io::{Frame, Output, PageEvent, RequestId, ResponseHead, StorageResult, TabEvent};
@@ -55,8 +55,23 @@ pub type EventSink<V> = Rc<dyn Fn(V)>;
 /// An engine's event, its type erased while it waits in the player's queue.
 type AnyEvent = Box<dyn Any>;
 
-/// An input for the driver, run now or, if it is busy, as soon as it is free.
-type Input = Box<dyn FnOnce(&mut Driver, Instant)>;
+/// An input for the driver, run now or, if it is busy, as soon as it is free. The driver's own
+/// are data, handled by one `match` ([`Driver::input`]); only the bindings' are closures.
+enum Input {
+    /// What media.js, fetch.js or orders.js reported (see [`report`]).
+    Report {
+        what: u32,
+        x: [f64; 3],
+        value: JsValue,
+    },
+    Storage(StorageResult),
+    Tab(TabEvent),
+    Destroy,
+    Call(Call),
+}
+
+/// An input from the bindings: what to do with the driver (its engine typed by [`Handle`]).
+type Call = Box<dyn FnOnce(&mut Driver, Instant)>;
 
 /// [`Engine`] as the driver calls it: object-safe, its events boxed. Every engine is one.
 pub trait DynEngine: Any {
@@ -181,6 +196,8 @@ pub struct Driver {
     frame_asked: bool,
     /// Locks held and the channel to the other tabs, for orders.
     tabs: tabs::Tabs,
+    /// The player's one callback (see [`report`]), handed to each request.
+    on: JsValue,
     destroyed: bool,
 }
 
@@ -207,7 +224,8 @@ impl<E: Engine + 'static> Player<E> {
     /// Runs `f` on the driver, then the engine's outputs, then delivers events. If the driver
     /// is busy, `f` runs when it is free instead.
     pub fn with(&self, f: impl FnOnce(&mut Handle<'_, E>, Instant) + 'static) {
-        self.shared.with(Box::new(move |driver, now| f(&mut Handle { driver, engine: PhantomData }, now)));
+        let f = move |driver: &mut Driver, now| f(&mut Handle { driver, engine: PhantomData }, now);
+        self.shared.with(Input::Call(Box::new(f)));
     }
 
     /// Whether nothing is in flight and no timer of the engine's is armed (see [`Driver::idle`]).
@@ -233,8 +251,7 @@ impl<E: Engine + 'static> Player<E> {
     /// Attaches a `MediaSource` to the video element, once the current call is over (in a
     /// microtask); `done` hears once it is open, or why not (the player destroyed before that).
     pub fn open_then(&self, done: impl FnOnce(Result<(), PlayerError>) + 'static) {
-        let shared = self.shared.clone();
-        then(&js_sys::Promise::resolve(&JsValue::UNDEFINED), Box::new(move |_| shared.open(Box::new(done))));
+        self.shared.clone().open_later(Box::new(done));
     }
 
     /// [`open_then`](Self::open_then) as a future, for the tests.
@@ -284,11 +301,11 @@ impl<E: Engine + 'static> Handle<'_, E> {
 impl Shared {
     fn new(engine: Box<dyn DynEngine>, video: HtmlVideoElement) -> Rc<Self> {
         Rc::new_cyclic(|weak: &Weak<Shared>| {
-            // JS owns the callback: media.js may report after the player is gone, and finds it gone.
+            // JS owns the callback: a report may come after the player is gone, and finds it gone.
             let on = {
                 let weak = weak.clone();
-                Closure::<dyn FnMut(u32, f64, f64, f64, Option<String>)>::new(move |what, x, y, z, message| {
-                    media_event(&weak, what, [x, y, z], message)
+                Closure::<dyn FnMut(u32, f64, f64, f64, JsValue) -> bool>::new(move |what, x, y, z, value| {
+                    report(&weak, what, [x, y, z], value)
                 })
                 .into_js_value()
             };
@@ -302,7 +319,8 @@ impl Shared {
                     fetches: SmallMap::new(),
                     timer: None,
                     frame_asked: false,
-                    tabs: tabs::tabs_for(weak.clone()),
+                    tabs: tabs::tabs_for(&on),
+                    on,
                     destroyed: false,
                 }),
                 deferred: RefCell::default(),
@@ -313,22 +331,22 @@ impl Shared {
         })
     }
 
-    /// Runs `f` on the driver, then the engine's outputs, then delivers events. If the driver
-    /// is busy, `f` runs when it is free instead.
-    fn with(self: &Rc<Self>, f: Input) {
+    /// Runs `input` on the driver, then the engine's outputs, then delivers events. If the
+    /// driver is busy, `input` runs when it is free instead.
+    fn with(self: &Rc<Self>, input: Input) {
         {
             let Ok(mut d) = self.driver.try_borrow_mut() else {
-                self.deferred.borrow_mut().push_back(f);
+                self.deferred.borrow_mut().push_back(input);
                 return;
             };
             if d.destroyed {
                 return;
             }
-            f(&mut d, now());
+            d.input(input, now());
             loop {
                 let next = self.deferred.borrow_mut().pop_front();
-                let Some(g) = next else { break };
-                g(&mut d, now());
+                let Some(input) = next else { break };
+                d.input(input, now());
             }
             d.pump(self);
         }
@@ -350,6 +368,11 @@ impl Shared {
             }
         }
         self.flushing.set(false);
+    }
+
+    /// [`Player::open_then`], whatever the engine.
+    fn open_later(self: Rc<Self>, done: Box<dyn FnOnce(Result<(), PlayerError>)>) {
+        then(&js_sys::Promise::resolve(&JsValue::UNDEFINED), Box::new(move |_| self.open(done)));
     }
 
     /// Attaches a `MediaSource` to the video element; `done` hears once it is open, or why not.
@@ -397,61 +420,89 @@ impl Shared {
         match self.driver.try_borrow_mut() {
             Ok(mut d) => d.destroy(),
             // Called from inside a call of ours: done as soon as that call finishes.
-            Err(_) => self.deferred.borrow_mut().push_back(Box::new(|d, _| d.destroy())),
+            Err(_) => self.deferred.borrow_mut().push_back(Input::Destroy),
         }
         self.events.borrow_mut().clear();
         self.sink.borrow_mut().take();
     }
 }
 
-/// Runs `f` on the player behind `weak`, if it still exists.
-fn run(weak: &Weak<Shared>, f: impl FnOnce(&mut Driver, Instant) + 'static) {
+/// Hands `input` to the player behind `weak`, if it still exists.
+fn input(weak: &Weak<Shared>, input: Input) {
     if let Some(p) = weak.upgrade() {
-        p.with(Box::new(f));
+        p.with(input);
     }
 }
 
-/// What media.js reports (numbered as it numbers them), handed to the engine behind `weak`.
-fn media_event(weak: &Weak<Shared>, what: u32, [x, y, z]: [f64; 3], message: Option<String>) {
-    run(weak, move |d, now| match what {
-        media::PLAYING | media::WAITING => {
-            let state = d.media_state();
-            d.engine.handle_media_state(now, state);
-            let event = if what == media::PLAYING { MediaEvent::Playing } else { MediaEvent::Waiting };
-            d.engine.handle_media_event(now, event);
-        }
-        media::VISIBLE => d.engine.handle_page_event(now, PageEvent::Visible),
-        media::HIDDEN => d.engine.handle_page_event(now, PageEvent::Hidden),
-        media::ONLINE => d.engine.handle_page_event(now, PageEvent::Online),
-        media::TICK => {
-            let state = d.media_state();
-            d.engine.handle_media_state(now, state);
-            d.engine.handle_timeout(now);
-        }
-        media::TIMEOUT => {
-            d.timer = None;
-            d.engine.handle_timeout(now);
-        }
-        media::UPDATED if d.buffer_op.take().is_some() => d.engine.handle_buffer_done(now),
-        media::UPDATE_FAILED => {
-            if let Some(op) = d.buffer_op.take() {
-                d.engine.handle_buffer_error(now, op, false, "the media could not be decoded".into());
-            }
-        }
-        media::PLAY_REJECTED => {
-            d.engine.handle_media_event(now, MediaEvent::PlayRejected(message.unwrap_or_default()));
-        }
-        media::FRAME => {
-            d.frame_asked = false;
-            let frame =
-                Frame { media_time: MediaTime::new(x), expected_display: Instant::new(y), presented_frames: z as u32 };
-            d.engine.handle_frame(now, frame);
-        }
-        _ => {}
-    });
+/// The player's one callback: what media.js, fetch.js and orders.js report (numbered as
+/// media.rs, fetch.rs and tabs.rs number them), handed to the engine behind `weak`. The answer
+/// matters to two reports: for a chunk of a body, whether the driver still wants the rest; for
+/// a lock granted, whether the player is still there to hold it.
+fn report(weak: &Weak<Shared>, what: u32, x: [f64; 3], value: JsValue) -> bool {
+    let Some(player) = weak.upgrade() else { return false };
+    player.with(Input::Report { what, x, value });
+    what != fetch::CHUNK || player.driver.try_borrow().map_or(true, |d| d.fetches.contains_key(&(x[0] as RequestId)))
 }
 
 impl Driver {
+    fn input(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Report { what, x, value } => match what {
+                fetch::HEAD..=fetch::FAILED => self.fetch_report(now, what, x[0] as RequestId, x[1] as u16, value),
+                tabs::GRANTED..=tabs::MESSAGE => self.tab_report(now, what, value),
+                _ => self.media_report(now, what, x, value),
+            },
+            Input::Storage(result) => self.engine.handle_storage(now, result),
+            Input::Tab(event) => self.engine.handle_tab(now, event),
+            Input::Destroy => self.destroy(),
+            Input::Call(f) => f(self, now),
+        }
+    }
+
+    /// What media.js reported.
+    fn media_report(&mut self, now: Instant, what: u32, [x, y, z]: [f64; 3], message: JsValue) {
+        match what {
+            media::PLAYING | media::WAITING => {
+                let state = self.media_state();
+                self.engine.handle_media_state(now, state);
+                let event = if what == media::PLAYING { MediaEvent::Playing } else { MediaEvent::Waiting };
+                self.engine.handle_media_event(now, event);
+            }
+            media::VISIBLE => self.engine.handle_page_event(now, PageEvent::Visible),
+            media::HIDDEN => self.engine.handle_page_event(now, PageEvent::Hidden),
+            media::ONLINE => self.engine.handle_page_event(now, PageEvent::Online),
+            media::TICK => {
+                let state = self.media_state();
+                self.engine.handle_media_state(now, state);
+                self.engine.handle_timeout(now);
+            }
+            media::TIMEOUT => {
+                self.timer = None;
+                self.engine.handle_timeout(now);
+            }
+            media::UPDATED if self.buffer_op.take().is_some() => self.engine.handle_buffer_done(now),
+            media::UPDATE_FAILED => {
+                if let Some(op) = self.buffer_op.take() {
+                    self.engine.handle_buffer_error(now, op, false, "the media could not be decoded".into());
+                }
+            }
+            media::PLAY_REJECTED => {
+                let message = message.as_string().unwrap_or_default();
+                self.engine.handle_media_event(now, MediaEvent::PlayRejected(message));
+            }
+            media::FRAME => {
+                self.frame_asked = false;
+                let frame = Frame {
+                    media_time: MediaTime::new(x),
+                    expected_display: Instant::new(y),
+                    presented_frames: z as u32,
+                };
+                self.engine.handle_frame(now, frame);
+            }
+            _ => {}
+        }
+    }
+
     fn stop(&mut self, now: Instant) {
         self.engine.stop(now);
         self.pause();
@@ -511,7 +562,7 @@ impl Driver {
     fn pump(&mut self, player: &Rc<Shared>) {
         loop {
             match self.engine.poll() {
-                Output::Fetch(req) => self.start_fetch(player, req),
+                Output::Fetch(req) => self.start_fetch(req),
                 Output::CancelFetch(id) => {
                     if let Some(c) = self.fetches.remove(&id) {
                         c.abort();
@@ -524,7 +575,7 @@ impl Driver {
                 Output::Play => self.media.play(),
                 Output::Pause => self.pause(),
                 Output::Storage(op) => storage::run_op(Rc::downgrade(player), op),
-                Output::Tab(op) => self.tabs.run_op(&Rc::downgrade(player), op),
+                Output::Tab(op) => self.run_tab_op(player, op),
                 Output::Event(e) => player.events.borrow_mut().push_back(e),
                 Output::Timeout(deadline) => {
                     self.set_timer(deadline);
@@ -545,9 +596,9 @@ impl Driver {
         self.media.timer(delay as i32);
     }
 
-    fn start_fetch(&mut self, player: &Rc<Shared>, req: crate::core::Request) {
+    fn start_fetch(&mut self, req: crate::core::Request) {
         let id = req.id;
-        match fetch::run_request(Rc::downgrade(player), req) {
+        match fetch::run_request(&self.on, req) {
             // Nothing of it is heard before this call is over (fetch.js waits a microtask).
             Ok(request) => {
                 self.fetches.insert(id, request);
@@ -594,7 +645,10 @@ impl Driver {
         match result {
             Ok(()) => self.buffer_op = Some(op),
             Err(e) => {
-                let quota = e.dyn_ref::<web_sys::DomException>().is_some_and(|d| d.name() == "QuotaExceededError");
+                // A `DOMException` named so; read through `Reflect`, imported anyway, rather than
+                // web-sys's `DomException` and its two imports.
+                let name = js_sys::Reflect::get(&e, &JsValue::from_str("name")).ok().and_then(|n| n.as_string());
+                let quota = name.is_some_and(|n| n == "QuotaExceededError");
                 self.engine.handle_buffer_error(now(), op, quota, js_message(&e));
             }
         }
@@ -615,14 +669,6 @@ impl Driver {
     pub fn idle(&self) -> bool {
         self.fetches.is_empty() && self.timer.is_none()
     }
-
-    pub(crate) fn fetch_finished(&mut self, id: RequestId) -> bool {
-        self.fetches.remove(&id).is_some()
-    }
-
-    pub(crate) fn fetch_live(&self, id: RequestId) -> bool {
-        self.fetches.contains_key(&id)
-    }
 }
 
 fn busy() -> PlayerError {
@@ -637,18 +683,10 @@ fn unsupported_mime(mime: &str, e: &JsValue) -> PlayerError {
     PlayerError::Unsupported { mime: text::concat(&[mime, " (", &js_message(e), ")"]) }
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// `String(value)`; throws for an object whose `toString` throws or that has none.
-    #[wasm_bindgen(js_name = String, catch)]
-    fn js_string(value: &JsValue) -> Result<String, JsValue>;
-}
-
 /// A readable message from whatever JavaScript threw: an `Error`'s message, else the value as
 /// `String()` shows it (`JsValue`'s `Debug` would bring a page of glue along), else its type.
+/// Worked out in media.js: one import instead of four (`instanceof Error`, `message`,
+/// `String()`, `typeof`) and their glue.
 pub fn js_message(e: &JsValue) -> String {
-    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
-        return String::from(err.message());
-    }
-    js_string(e).ok().or_else(|| e.js_typeof().as_string()).unwrap_or_default()
+    media::message(e)
 }

@@ -54,18 +54,23 @@ function transaction(mode, work) {
   );
 }
 
-export function storagePut(key, bytes) {
+// Each operation starts once the driver's current call is over (a microtask later, as a spawned
+// task would): the locks and messages it asked for in the same call go first.
+export async function storagePut(key, bytes) {
   // A copy: `bytes` may be a view into memory that changes after this call.
   const value = bytes.slice();
+  await null;
   return transaction("readwrite", (store) => store.put(value, key));
 }
 
-export function storageDelete(key) {
+export async function storageDelete(key) {
+  await null;
   return transaction("readwrite", (store) => store.delete(key));
 }
 
 // Every entry whose key starts with `prefix`, as [key, Uint8Array] pairs.
-export function storageList(prefix) {
+export async function storageList(prefix) {
+  await null;
   return transaction("readonly", (store, out) => {
     const range = IDBKeyRange.bound(prefix, prefix + "\uffff");
     const keys = store.getAllKeys(range);
@@ -79,11 +84,12 @@ export function storageList(prefix) {
 // ---- The tabs ----
 
 // Coordination between the tabs of one site, for one player: Web Locks (one holder at a time)
-// and a BroadcastChannel (messages to the other tabs). What happens comes back through one
-// callback, `on(what, lock, value)`: GRANTED (this tab holds `lock`; the callback answers
-// whether the player still wants it), FAILED (the lock could not be asked for; value: why) and
-// MESSAGE (value: the bytes another tab sent).
-const GRANTED = 0, FAILED = 1, MESSAGE = 2;
+// and a BroadcastChannel (messages to the other tabs). What happens comes back through the
+// player's one callback (mod.rs), `on(what, 0, 0, 0, value)`: GRANTED (this tab holds the lock
+// `value`; the callback answers whether the player still wants it), FAILED (the lock could not
+// be asked for; value: why) and MESSAGE (value: the bytes another tab sent). Numbered as tabs.rs
+// numbers them, after media.js's and fetch.js's numbers.
+const GRANTED = 16, FAILED = 17, MESSAGE = 18;
 
 export class Tabs {
   constructor(channel, on) {
@@ -103,9 +109,9 @@ export class Tabs {
       // Held before the player hears of it: it may let go at once, inside the callback.
       this.release(name);
       this.held.set(name, release);
-      if (!this.on(GRANTED, name)) this.release(name);
+      if (!this.on(GRANTED, 0, 0, 0, name)) this.release(name);
     };
-    locks.request(name, () => new Promise(granted)).catch((e) => this.on(FAILED, name, String(e)));
+    locks.request(name, () => new Promise(granted)).catch((e) => this.on(FAILED, 0, 0, 0, String(e)));
     return true;
   }
 
@@ -121,7 +127,7 @@ export class Tabs {
     this.channel = typeof BroadcastChannel === "undefined" ? null : new BroadcastChannel(this.name);
     if (this.channel) {
       this.channel.onmessage = (e) => {
-        if (e.data instanceof Uint8Array) this.on(MESSAGE, "", e.data);
+        if (e.data instanceof Uint8Array) this.on(MESSAGE, 0, 0, 0, e.data);
       };
     }
   }

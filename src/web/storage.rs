@@ -10,12 +10,14 @@ use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use super::settle::then;
-use super::{js_message, run, Shared};
+use super::{input, js_message, Input, Shared};
 use crate::core::io::{StorageOp, StorageResult};
 use crate::core::PlayerError;
 
 #[wasm_bindgen(module = "/src/web/orders.js")]
 extern "C" {
+    // Each starts once the driver's current call is over (a microtask later, as a spawned
+    // future would): the locks and messages asked for in the same call go first.
     #[wasm_bindgen(js_name = storagePut)]
     fn put(key: &str, bytes: &[u8]) -> Promise;
     #[wasm_bindgen(js_name = storageDelete)]
@@ -24,19 +26,10 @@ extern "C" {
     fn list(prefix: &str) -> Promise;
 }
 
-/// Runs `op` once the driver's current call is over (in a microtask, as a spawned future
-/// would: the locks and messages asked for in the same call go first) and hands its result to
-/// the engine behind `weak`.
+/// Runs `op` once the driver's current call is over and hands its result to the engine behind
+/// `weak`.
 pub fn run_op(weak: Weak<Shared>, op: StorageOp) {
-    then(&Promise::resolve(&JsValue::UNDEFINED), Box::new(move |_| start(weak, op)));
-}
-
-fn start(weak: Weak<Shared>, op: StorageOp) {
-    let promise = match &op {
-        StorageOp::Put { key, value } => put(key, value),
-        StorageOp::Delete { key } => delete(key),
-        StorageOp::List { prefix } => list(prefix),
-    };
+    let promise = start(&op);
     then(
         &promise,
         Box::new(move |outcome| {
@@ -47,9 +40,17 @@ fn start(weak: Weak<Shared>, op: StorageOp) {
                     error: PlayerError::Driver(text::concat(&["IndexedDB: ", &js_message(&e)])),
                 },
             };
-            run(&weak, move |d, now| d.engine.handle_storage(now, result));
+            input(&weak, Input::Storage(result));
         }),
     );
+}
+
+fn start(op: &StorageOp) -> Promise {
+    match op {
+        StorageOp::Put { key, value } => put(key, value),
+        StorageOp::Delete { key } => delete(key),
+        StorageOp::List { prefix } => list(prefix),
+    }
 }
 
 /// What a finished `op` did; `listed` is what a `List` found.
@@ -73,12 +74,7 @@ fn done(op: StorageOp, listed: &JsValue) -> StorageResult {
 /// `op` run to its end, for the tests.
 #[cfg(test)]
 async fn outcome(op: &StorageOp) -> Result<StorageResult, JsValue> {
-    let promise = match op {
-        StorageOp::Put { key, value } => put(key, value),
-        StorageOp::Delete { key } => delete(key),
-        StorageOp::List { prefix } => list(prefix),
-    };
-    let listed = wasm_bindgen_futures::JsFuture::from(promise).await?;
+    let listed = wasm_bindgen_futures::JsFuture::from(start(op)).await?;
     Ok(done(op.clone(), &listed))
 }
 

@@ -1,25 +1,26 @@
 //! The engine's cross-tab coordination ([`TabOp`]): Web Locks for "one tab sends", a
 //! `BroadcastChannel` for the others to hear, both in `orders.js`, which holds the locks and
-//! reports back through one callback. Without Web Locks a lock is granted at once (this tab then
-//! acts alone; the server's idempotency still holds per key).
+//! reports back through the player's one callback (see [`super::report`]). Without Web Locks a
+//! lock is granted at once (this tab then acts alone; the server's idempotency still holds per
+//! key).
 
 use crate::core::text;
-use crate::prelude::*;
-use alloc::rc::Weak;
 
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 
-use super::{run, Shared};
+use super::{Driver, Input, Shared};
 use crate::core::io::{TabEvent, TabOp};
-use crate::core::PlayerError;
+use crate::core::{Instant, PlayerError};
 
 /// The channel every liveshop player of a site listens on.
 const CHANNEL: &str = "liveshop.orders";
 
-// What orders.js reports, as it numbers them.
-const GRANTED: u32 = 0;
-const FAILED: u32 = 1;
+// What orders.js reports, as it numbers them (after media.js's and fetch.js's numbers): a lock
+// granted, a lock that could not be asked for, a message from another tab.
+pub const GRANTED: u32 = 16;
+pub const FAILED: u32 = 17;
+pub const MESSAGE: u32 = 18;
 
 #[wasm_bindgen(module = "/src/web/orders.js")]
 extern "C" {
@@ -42,47 +43,42 @@ extern "C" {
     pub fn close(this: &Tabs);
 }
 
-/// The tabs of the player behind `weak`: what they report goes to its engine.
-pub fn tabs_for(weak: Weak<Shared>) -> Tabs {
-    // JS owns the callback: a lock may be granted after the player is gone, and is let go.
-    let on = Closure::<dyn FnMut(u32, String, JsValue) -> bool>::new(move |what, lock, value| {
-        report(&weak, what, lock, value)
-    })
-    .into_js_value();
-    Tabs::new(CHANNEL, &on)
+/// The tabs of a player: what they report goes to `on`.
+pub fn tabs_for(on: &JsValue) -> Tabs {
+    Tabs::new(CHANNEL, on)
 }
 
-/// Hands what orders.js reports to the engine; false once the player is gone.
-fn report(weak: &Weak<Shared>, what: u32, lock: String, value: JsValue) -> bool {
-    if weak.strong_count() == 0 {
-        return false;
-    }
-    match what {
-        GRANTED => run(weak, move |d, now| d.engine.handle_tab(now, TabEvent::Acquired { lock })),
-        FAILED => {
-            let reason = value.as_string().unwrap_or_default();
-            let error = PlayerError::Driver(text::concat(&["Web Locks: ", &reason]));
-            run(weak, move |d, now| d.engine.handle_driver_error(now, error, false));
+impl Driver {
+    /// What orders.js reported, handed to the engine.
+    pub(super) fn tab_report(&mut self, now: Instant, what: u32, value: JsValue) {
+        match what {
+            GRANTED => {
+                let lock = value.as_string().unwrap_or_default();
+                self.engine.handle_tab(now, TabEvent::Acquired { lock });
+            }
+            FAILED => {
+                let reason = value.as_string().unwrap_or_default();
+                let error = PlayerError::Driver(text::concat(&["Web Locks: ", &reason]));
+                self.engine.handle_driver_error(now, error, false);
+            }
+            _ => {
+                let message = Uint8Array::new(&value).to_vec();
+                self.engine.handle_tab(now, TabEvent::Message { message });
+            }
         }
-        _ => {
-            let message = Uint8Array::new(&value).to_vec();
-            run(weak, move |d, now| d.engine.handle_tab(now, TabEvent::Message { message }));
-        }
     }
-    true
-}
 
-impl Tabs {
-    pub fn run_op(&self, weak: &Weak<Shared>, op: TabOp) {
+    /// Carries out `op` for `player`; the engine hears of a lock granted after this call.
+    pub(super) fn run_tab_op(&mut self, player: &Shared, op: TabOp) {
         match op {
             TabOp::Acquire { lock } => {
-                if !self.acquire(&lock) {
+                if !self.tabs.acquire(&lock) {
                     // No Web Locks: this tab acts alone.
-                    run(weak, move |d, now| d.engine.handle_tab(now, TabEvent::Acquired { lock }));
+                    player.deferred.borrow_mut().push_back(Input::Tab(TabEvent::Acquired { lock }));
                 }
             }
-            TabOp::Release { lock } => self.release(&lock),
-            TabOp::Broadcast { message } => self.post(&message),
+            TabOp::Release { lock } => self.tabs.release(&lock),
+            TabOp::Broadcast { message } => self.tabs.post(&message),
         }
     }
 }
@@ -98,6 +94,7 @@ mod tests {
     use wasm_bindgen_test::*;
 
     use super::*;
+    use crate::prelude::*;
 
     async fn tick() {
         let p = js_sys::Promise::new(&mut |resolve, _| {
@@ -123,12 +120,16 @@ mod tests {
     /// A player's tabs on `channel`, numbered `n`, that keep every lock granted to them.
     fn tabs(channel: &str, n: u8, heard: &Heard) -> Tabs {
         let heard = heard.clone();
-        let on = Closure::<dyn FnMut(u32, String, JsValue) -> bool>::new(move |what, lock, value: JsValue| {
-            let bytes = if what == GRANTED { Vec::new() } else { Uint8Array::new(&value).to_vec() };
-            heard.borrow_mut().push((n, what, lock, bytes));
-            true
-        })
-        .into_js_value();
+        let on =
+            Closure::<dyn FnMut(u32, f64, f64, f64, JsValue) -> bool>::new(move |what, _, _, _, value: JsValue| {
+                let (lock, bytes) = match what {
+                    GRANTED => (value.as_string().unwrap_or_default(), Vec::new()),
+                    _ => (String::new(), Uint8Array::new(&value).to_vec()),
+                };
+                heard.borrow_mut().push((n, what, lock, bytes));
+                true
+            })
+            .into_js_value();
         Tabs::new(channel, &on)
     }
 
@@ -178,7 +179,7 @@ mod tests {
         a.post(&[1, 2, 3]);
         heard_at_least(&heard, 1).await;
         tick().await;
-        assert_eq!(*heard.borrow(), [(2, 2, String::new(), vec![1, 2, 3])]);
+        assert_eq!(*heard.borrow(), [(2, MESSAGE, String::new(), vec![1, 2, 3])]);
         a.close();
         b.close();
     }
