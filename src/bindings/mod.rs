@@ -396,9 +396,8 @@ impl LivePlayer {
         video: HtmlVideoElement,
         #[wasm_bindgen(unchecked_param_type = "LivePlayerOptions")] options: JsValue,
     ) -> Result<LivePlayer, JsValue> {
-        let mut config = options::live_config(&options, &absolute_url).map_err(invalid_option)?;
-        let rewind_config = options::rewind_config(&options, &absolute_url, &config).map_err(invalid_option)?;
-        let rewind = Rc::new(Rewind::new(rewind_config, config.link_allowlist.clone(), video.clone()));
+        let (mut config, rewind_src) = options::live_config(&options, &absolute_url).map_err(invalid_option)?;
+        let rewind = Rc::new(Rewind::new(rewind_src, config.link_allowlist.clone(), video.clone()));
         let has_orders = config.orders_url.is_some();
         config.order_seed = seed();
         let engine = LiveEngine::new(config).map_err(|e| js_error(&e))?;

@@ -187,7 +187,7 @@ impl ReplayPlayer {
             let (Some(listeners), Some(player)) = (weak_listeners.upgrade(), weak_player.upgrade()) else { return };
             let Some(pending) = weak_pending.upgrade() else { return };
             let (name, payload): (&str, JsValue) = match &e {
-                ReplayEvent::Loaded { .. } => {
+                ReplayEvent::Loaded => {
                     let show: JsValue = loaded_show(&player).map_or(JsValue::NULL, Into::into);
                     settle_loads(&pending, true, &show);
                     ("loaded", show)
