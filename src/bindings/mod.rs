@@ -376,7 +376,8 @@ fn wait_for_order(waiting: &Waiting, placed: Result<IntentId, OrderError>, resol
 }
 
 /// On destroy: every waiting `buy()` resolves with its order as it stands (`pending`: it goes on
-/// at the next page load).
+/// at the next page load). Called while the engine is read: resolving a promise runs no script
+/// of the page's, and a call back into the player would only find it busy.
 fn settle_all_orders(waiting: &Waiting, order: &dyn Fn(IntentId) -> Option<OrderUpdate>) {
     let waiting = core::mem::take(&mut *waiting.borrow_mut());
     for (intent, resolve) in waiting {
@@ -576,7 +577,7 @@ impl LivePlayer {
     /// resolves `pending`: its order is stored and goes on at the next page load.
     pub fn destroy(&self) {
         self.rewind.leave();
-        settle_all_orders(&self.waiting, &|intent| self.player.read(|e| e.order(intent)).flatten());
+        self.player.read(|e| settle_all_orders(&self.waiting, &|intent| e.order(intent)));
         self.player.destroy();
         self.listeners.clear();
     }

@@ -372,7 +372,7 @@ impl ReplayPlayer {
         for (id, resolve) in seeks {
             resolve.call1(&JsValue::NULL, &seek_object(id, f64::NAN, true)).ok();
         }
-        super::settle_all_orders(&self.pending.orders, &|intent| self.player.read(|e| e.order(intent)).flatten());
+        self.player.read(|e| super::settle_all_orders(&self.pending.orders, &|intent| e.order(intent)));
         self.player.destroy();
     }
 }
