@@ -376,8 +376,9 @@ fn wait_for_order(waiting: &Waiting, placed: Result<IntentId, OrderError>, resol
 }
 
 /// On destroy: every waiting `buy()` resolves with its order as it stands (`pending`: it goes on
-/// at the next page load). Called while the engine is read: resolving a promise runs no script
-/// of the page's, and a call back into the player would only find it busy.
+/// at the next page load). Called while the engine is read, just before the player is
+/// destroyed: resolving a promise runs no script of the page's (short of a `then` getter on
+/// `Object.prototype`), and a call back into the player would find it busy and then destroyed.
 fn settle_all_orders(waiting: &Waiting, order: &dyn Fn(IntentId) -> Option<OrderUpdate>) {
     let waiting = core::mem::take(&mut *waiting.borrow_mut());
     for (intent, resolve) in waiting {
