@@ -17,6 +17,7 @@ use web_sys::HtmlVideoElement;
 
 use crate::core::cues::{Cue, CueSource, CueState};
 use crate::core::live::latency::SharedTarget;
+use crate::core::live::Purchase;
 use crate::core::orders::{IntentId, OrderError, OrderUpdate};
 use crate::core::text::Message;
 use crate::core::{Engine, Event, LiveEngine, PlayerError, Stats};
@@ -330,33 +331,54 @@ fn random_uuid() -> Option<String> {
 }
 
 /// `buy()` promises waiting for their order's final state.
-type Waiting = RefCell<Vec<(IntentId, Function)>>;
+type Waiting = Promises;
 
-/// Takes out of `waiting` the promises waiting on `id` (an intent, a seek): they are
-/// resolved once the list is no longer borrowed.
-fn take_waiting(waiting: &mut Vec<(u64, Function)>, id: u64) -> Vec<(u64, Function)> {
-    let (mut done, mut rest) = (Vec::new(), Vec::new());
-    for w in core::mem::take(waiting) {
-        if w.0 == id {
-            done.push(w);
+/// Promises waiting on the engine, each with the id it waits on (an intent, a seek).
+type Promises = RefCell<Vec<(u64, Function)>>;
+
+/// Resolves the promises waiting on `id` with `payload`. The list is not borrowed while one is
+/// resolved: the others are put back one by one.
+fn resolve_waiting(waiting: &Promises, id: u64, payload: &JsValue) {
+    let all = core::mem::take(&mut *waiting.borrow_mut());
+    for (waits_on, resolve) in all {
+        if waits_on == id {
+            resolve.call1(&JsValue::NULL, payload).ok();
         } else {
-            rest.push(w);
+            waiting.borrow_mut().push((waits_on, resolve));
         }
     }
-    *waiting = rest;
-    done
 }
 
-/// Resolves the `buy()` promises waiting on `intent` with its final state.
-fn settle_orders(waiting: &Waiting, intent: IntentId, payload: &JsValue) {
-    let done = take_waiting(&mut waiting.borrow_mut(), intent);
-    for (_, resolve) in done {
-        resolve.call1(&JsValue::NULL, payload).ok();
+/// `buy()`'s promise: refused at once for wrong options, else `place` hands the purchase to
+/// the engine with the promise's two functions (see [`wait_for_order`]).
+fn buy_promise(
+    purchase: Result<Purchase, OrderError>,
+    place: &dyn Fn(Purchase, Function, Function),
+) -> js_sys::Promise {
+    let mut purchase = Some(purchase);
+    js_sys::Promise::new(&mut |resolve, reject| match purchase.take() {
+        Some(Ok(p)) => place(p, resolve, reject),
+        Some(Err(e)) => {
+            reject.call1(&JsValue::NULL, &order_error(&e)).ok();
+        }
+        None => {}
+    })
+}
+
+/// An order the engine took waits in `waiting` for its final state; one it refused rejects.
+fn wait_for_order(waiting: &Waiting, placed: Result<IntentId, OrderError>, resolve: Function, reject: Function) {
+    match placed {
+        Ok(intent) => waiting.borrow_mut().push((intent, resolve)),
+        Err(e) => {
+            reject.call1(&JsValue::NULL, &order_error(&e)).ok();
+        }
     }
 }
 
 /// On destroy: every waiting `buy()` resolves with its order as it stands (`pending`: it goes on
-/// at the next page load).
+/// at the next page load). Called while the engine is read, just before the player is
+/// destroyed: resolving a promise runs no script of the page's (short of a `then` getter on
+/// `Object.prototype`), and a call back into the player would find it busy and then destroyed.
 fn settle_all_orders(waiting: &Waiting, order: &dyn Fn(IntentId) -> Option<OrderUpdate>) {
     let waiting = core::mem::take(&mut *waiting.borrow_mut());
     for (intent, resolve) in waiting {
@@ -396,9 +418,8 @@ impl LivePlayer {
         video: HtmlVideoElement,
         #[wasm_bindgen(unchecked_param_type = "LivePlayerOptions")] options: JsValue,
     ) -> Result<LivePlayer, JsValue> {
-        let mut config = options::live_config(&options, &absolute_url).map_err(invalid_option)?;
-        let rewind_config = options::rewind_config(&options, &absolute_url, &config).map_err(invalid_option)?;
-        let rewind = Rc::new(Rewind::new(rewind_config, config.link_allowlist.clone(), video.clone()));
+        let (mut config, rewind_src) = options::live_config(&options, &absolute_url).map_err(invalid_option)?;
+        let rewind = Rc::new(Rewind::new(rewind_src, config.link_allowlist.clone(), video.clone()));
         let has_orders = config.orders_url.is_some();
         config.order_seed = seed();
         let engine = LiveEngine::new(config).map_err(|e| js_error(&e))?;
@@ -415,7 +436,7 @@ impl LivePlayer {
             let (name, payload) = event_object(&e, &stats);
             if let (Event::Order(update), Some(waiting)) = (&e, weak_waiting.upgrade()) {
                 if update.result.status.is_final() {
-                    settle_orders(&waiting, update.intent, &payload);
+                    resolve_waiting(&waiting, update.intent, &payload);
                 }
             }
             listeners.emit(name, &payload);
@@ -547,23 +568,9 @@ impl LivePlayer {
         #[wasm_bindgen(unchecked_param_type = "BuyOptions")] options: JsValue,
     ) -> js_sys::Promise {
         let purchase = options::purchase(&options, cue_id, random_uuid);
-        let player = self.player.clone();
-        let waiting = self.waiting.clone();
-        js_sys::Promise::new(&mut |resolve, reject| {
-            let purchase = match purchase.clone() {
-                Ok(p) => p,
-                Err(e) => {
-                    reject.call1(&JsValue::NULL, &order_error(&e)).ok();
-                    return;
-                }
-            };
-            let waiting = waiting.clone();
-            player.with(move |d, now| match d.engine().buy(now, purchase) {
-                Ok(intent) => waiting.borrow_mut().push((intent, resolve)),
-                Err(e) => {
-                    reject.call1(&JsValue::NULL, &order_error(&e)).ok();
-                }
-            });
+        buy_promise(purchase, &|purchase, resolve, reject| {
+            let waiting = self.waiting.clone();
+            self.player.with(move |d, now| wait_for_order(&waiting, d.engine().buy(now, purchase), resolve, reject));
         })
     }
 
@@ -571,7 +578,7 @@ impl LivePlayer {
     /// resolves `pending`: its order is stored and goes on at the next page load.
     pub fn destroy(&self) {
         self.rewind.leave();
-        settle_all_orders(&self.waiting, &|intent| self.player.read(|e| e.order(intent)).flatten());
+        self.player.read(|e| settle_all_orders(&self.waiting, &|intent| e.order(intent)));
         self.player.destroy();
         self.listeners.clear();
     }

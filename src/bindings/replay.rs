@@ -10,8 +10,8 @@ use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlVideoElement;
 
-use super::{absolute_url, cue_object, error_object, js_error, order_error, order_object, random_uuid, seed, set};
-use super::{Listeners, Waiting};
+use super::{absolute_url, cue_object, error_object, js_error, order_object, random_uuid, seed, set};
+use super::{Listeners, Promises, Waiting};
 use crate::core::format::vtt::Tile;
 use crate::core::replay::{ReplayEngine, ReplayEvent, ReplayStats, SeekId, Show};
 use crate::core::{Engine, PlayerError};
@@ -69,7 +69,7 @@ export interface ReplayPlayer {
 #[derive(Default)]
 struct Pending {
     loads: RefCell<Vec<(Function, Function)>>,
-    seeks: RefCell<Vec<(SeekId, Function)>>,
+    seeks: Promises,
     orders: Waiting,
 }
 
@@ -187,17 +187,14 @@ impl ReplayPlayer {
             let (Some(listeners), Some(player)) = (weak_listeners.upgrade(), weak_player.upgrade()) else { return };
             let Some(pending) = weak_pending.upgrade() else { return };
             let (name, payload): (&str, JsValue) = match &e {
-                ReplayEvent::Loaded { .. } => {
+                ReplayEvent::Loaded => {
                     let show: JsValue = loaded_show(&player).map_or(JsValue::NULL, Into::into);
                     settle_loads(&pending, true, &show);
                     ("loaded", show)
                 }
                 ReplayEvent::Seeked { seek, position_ms, superseded } => {
                     let payload: JsValue = seek_object(*seek, *position_ms, *superseded).into();
-                    let done = super::take_waiting(&mut pending.seeks.borrow_mut(), *seek);
-                    for (_, resolve) in done {
-                        resolve.call1(&JsValue::NULL, &payload).ok();
-                    }
+                    super::resolve_waiting(&pending.seeks, *seek, &payload);
                     ("seeked", payload)
                 }
                 ReplayEvent::NodeChange { id } => {
@@ -219,7 +216,7 @@ impl ReplayPlayer {
                 ReplayEvent::Order(update) => {
                     let payload: JsValue = order_object(update).into();
                     if update.result.status.is_final() {
-                        super::settle_orders(&pending.orders, update.intent, &payload);
+                        super::resolve_waiting(&pending.orders, update.intent, &payload);
                     }
                     ("order", payload)
                 }
@@ -352,21 +349,10 @@ impl ReplayPlayer {
         #[wasm_bindgen(unchecked_param_type = "BuyOptions")] options: JsValue,
     ) -> js_sys::Promise {
         let purchase = super::options::purchase(&options, node_id.clone(), random_uuid);
-        let (player, pending) = (self.player.clone(), self.pending.clone());
-        js_sys::Promise::new(&mut |resolve, reject| {
-            let purchase = match purchase.clone() {
-                Ok(p) => p,
-                Err(e) => {
-                    reject.call1(&JsValue::NULL, &order_error(&e)).ok();
-                    return;
-                }
-            };
-            let (pending, node_id) = (pending.clone(), node_id.clone());
-            player.with(move |d, now| match d.engine().buy(now, &node_id, purchase) {
-                Ok(intent) => pending.orders.borrow_mut().push((intent, resolve)),
-                Err(e) => {
-                    reject.call1(&JsValue::NULL, &order_error(&e)).ok();
-                }
+        super::buy_promise(purchase, &|purchase, resolve, reject| {
+            let (pending, node_id) = (self.pending.clone(), node_id.clone());
+            self.player.with(move |d, now| {
+                super::wait_for_order(&pending.orders, d.engine().buy(now, &node_id, purchase), resolve, reject);
             });
         })
     }
@@ -386,7 +372,7 @@ impl ReplayPlayer {
         for (id, resolve) in seeks {
             resolve.call1(&JsValue::NULL, &seek_object(id, f64::NAN, true)).ok();
         }
-        super::settle_all_orders(&self.pending.orders, &|intent| self.player.read(|e| e.order(intent)).flatten());
+        self.player.read(|e| super::settle_all_orders(&self.pending.orders, &|intent| e.order(intent)));
         self.player.destroy();
     }
 }

@@ -43,10 +43,8 @@ pub(super) struct Rewind {
 }
 
 impl Rewind {
-    /// `config` is `rewindSrc`'s, with the live player's link allowlist and defaults otherwise:
-    /// its source is all it adds.
-    pub fn new(config: Option<ReplayConfig>, link_allowlist: Vec<String>, video: HtmlVideoElement) -> Rewind {
-        let src = config.map(|c| c.src);
+    /// `src` is `rewindSrc`; the replay keeps the live player's link allowlist.
+    pub fn new(src: Option<String>, link_allowlist: Vec<String>, video: HtmlVideoElement) -> Rewind {
         Rewind { src, link_allowlist, video, replay: RefCell::new(None), ticker: RefCell::new(None) }
     }
 
