@@ -5,9 +5,9 @@
 // (`__wbg_read_e3bea75dace70752`); the names sit in the wasm's import section and again as keys
 // of the glue's import object, and the hashes hardly compress: about 7 KB of the wasm and
 // 2.5 KB gzipped over both files. Only the imports of the glue's own module are renamed (the
-// snippets' exports keep theirs); if any name is not found exactly once as a key in the glue,
-// nothing is changed and the build goes on with the long names.
-//
+// snippets' exports keep theirs, but a snippet's path, as the module's name, becomes `_1`, ...);
+// if any name is not found exactly once as a key in the glue, nothing is changed and the build
+// goes on with the long names.
 //
 // The exports are renamed too, in the wasm, the glue and the glue's types (`InitOutput`, which a
 // page has no use for but `memory`): the closure shims (`wasm_bindgen__convert__closures_____
@@ -91,6 +91,8 @@ if (!imports) process.exit(0);
 let [count, p] = leb(wasm, imports.body);
 const entries = [];
 const renames = new Map();
+const modules = new Map(); // module name -> short name
+modules.set(GLUE_MODULE, SHORT_MODULE);
 for (let i = 0; i < count; i++) {
   const [module, afterModule] = readName(wasm, p);
   const [field, afterField] = readName(wasm, afterModule);
@@ -100,7 +102,10 @@ for (let i = 0; i < count; i++) {
     newField = renames.get(field) ?? shortName(renames.size);
     renames.set(field, newField);
   }
-  const newModule = module === GLUE_MODULE ? SHORT_MODULE : module;
+  // Another module (a snippet the wasm imports straight from, such as `./snippets/<crate>-<hash>/
+  // src/web/media.js`) is keyed by its path: `_1`, `_2`, ... instead.
+  if (!modules.has(module)) modules.set(module, module === GLUE_MODULE ? SHORT_MODULE : `${SHORT_MODULE}${modules.size}`);
+  const newModule = modules.get(module);
   entries.push(Buffer.concat([name(newModule), name(newField), wasm.subarray(afterField, descEnd)]));
   p = descEnd;
 }
@@ -113,11 +118,14 @@ for (const [old, short] of renames) {
   if (found !== 1) problems.push(`${old} (${found} times)`);
   else js = js.replace(key, short);
 }
-// The import object's key for the module: `"./liveshop_bg.js": {`.
-const moduleKey = new RegExp(`(["'])${GLUE_MODULE.replace(/[.\/]/g, "\\$&")}\\1(?=\\s*:)`, "g");
-const moduleKeys = js.match(moduleKey)?.length ?? 0;
-if (moduleKeys !== 1) problems.push(`the module key ${GLUE_MODULE} (${moduleKeys} times)`);
-else js = js.replace(moduleKey, `"${SHORT_MODULE}"`);
+// The import object's key for each module: `"./liveshop_bg.js": {` (its `import ... from` path,
+// not followed by a colon, stays).
+for (const [module, short] of modules) {
+  const moduleKey = new RegExp(`(["'])${module.replace(/[.\/]/g, "\\$&")}\\1(?=\\s*:)`, "g");
+  const moduleKeys = js.match(moduleKey)?.length ?? 0;
+  if (moduleKeys !== 1) problems.push(`the module key ${module} (${moduleKeys} times)`);
+  else js = js.replace(moduleKey, `"${short}"`);
+}
 if (problems.length) {
   console.warn(`short-imports: left the names as they are; not found once in ${jsPath}: ${problems.slice(0, 5).join(", ")}`);
   process.exit(0);
