@@ -557,11 +557,7 @@ impl LiveEngine {
                         self.error(e, false);
                     }
                 }
-                Delivery::Media { media, first, bytes } => {
-                    if let Some(fetched) = asked(&self.fetched, media).cloned() {
-                        self.on_media_bytes(fetched, first, bytes);
-                    }
-                }
+                Delivery::Media { media, first, bytes } => self.on_media_bytes(media, first, bytes),
                 Delivery::MediaDone { media, bytes_total } => {
                     if let Some(f) = asked(&self.fetched, media) {
                         self.playback.on_media_body(f.media.duration_s, bytes_total);
@@ -596,19 +592,22 @@ impl LiveEngine {
         }
     }
 
-    fn on_media_bytes(&mut self, fetched: Fetched, first: bool, bytes: Vec<u8>) {
-        let Fetched { media, at_live_edge } = fetched;
+    fn on_media_bytes(&mut self, id: RequestId, first: bool, bytes: Vec<u8>) {
+        let Some(Fetched { media, at_live_edge }) = asked(&self.fetched, id) else { return };
+        // What is needed of the media, copied: handling its bytes changes the engine.
+        let (uri, discontinuity_seq, pdt_ms, at_live_edge) =
+            (media.uri.clone(), media.discontinuity_seq, media.pdt_ms, *at_live_edge);
         let info = match FragmentInfo::parse(&bytes) {
             Ok(info) => info,
             Err(e) => {
                 // The boxes are whole, so the browser may still play them: append, and say so.
-                self.error(PlayerError::Media { url: media.uri.clone(), reason: e.message() }, false);
+                self.error(PlayerError::Media { url: uri.clone(), reason: e.message() }, false);
                 FragmentInfo::default()
             }
         };
         // An unreadable `prft` or `emsg` costs its timing or its event, not the media.
         for e in &info.errors {
-            self.error(PlayerError::Media { url: media.uri.clone(), reason: e.message() }, false);
+            self.error(PlayerError::Media { url: uri.clone(), reason: e.message() }, false);
         }
         for event in info.events.iter().filter(|e| e.scheme_id_uri == EMSG_SCHEME) {
             self.take_cue_payload(&event.message_data, CueSource::InBand);
@@ -617,7 +616,7 @@ impl LiveEngine {
         if let Some((track_id, timescale, run)) = track.and_then(|(id, scale)| Some((id, scale, info.run(id)?))) {
             let scale = f64::from(timescale.max(1));
             let duration_s = run.duration as f64 / scale;
-            let first_of = first.then_some(media.discontinuity_seq);
+            let first_of = first.then_some(discontinuity_seq);
             let placed = self.timeline.place(self.now, first_of, run.base_decode_time as f64 / scale, duration_s);
             if let Some(offset) = placed.new_offset {
                 self.append.push(&mut self.out, BufferOp::TimestampOffset(offset));
@@ -633,7 +632,7 @@ impl LiveEngine {
                 Some(p) => {
                     Some((self.timeline.presentation(p.media_time as f64 / scale), ServerTime::new(p.wall_clock_ms)))
                 }
-                None if first => media.pdt_ms.map(|t| (placed.start, ServerTime::new(t))),
+                None if first => pdt_ms.map(|t| (placed.start, ServerTime::new(t))),
                 None => None,
             };
             if let Some((at, captured)) = anchor {
