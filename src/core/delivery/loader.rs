@@ -318,6 +318,23 @@ mod tests {
     }
 
     #[test]
+    fn media_is_named_by_its_request_id_and_owned_until_delivered_or_cancelled() {
+        let (mut out, mut loader) = (Outbox::<()>::default(), Loader::default());
+        let a = loader.request(&mut out, "a".into(), None, Some(init()));
+        let b = loader.request(&mut out, "b".into(), None, None);
+        assert_eq!((a, b), (2, 3), "the init is request 1");
+        assert!(loader.owns(a) && loader.owns(b));
+        loader.cancel_media_where(&mut out, &|id| id == b);
+        assert!(loader.owns(a) && !loader.owns(b));
+        assert_eq!(loader.in_flight(&|_| true), 1);
+        loader.handle_end(1, Ok(()));
+        loader.handle_end(a, Ok(()));
+        assert!(matches!(loader.poll(), Some(Delivery::Init { .. })));
+        assert!(matches!(loader.poll(), Some(Delivery::MediaDone { media, .. }) if media == a));
+        assert!(!loader.owns(a) && loader.is_empty());
+    }
+
+    #[test]
     fn garbage_is_a_typed_error_not_a_panic() {
         let (mut out, mut loader) = (Outbox::<()>::default(), Loader::default());
         loader.request(&mut out, "p".into(), None, None);
