@@ -11,5 +11,5 @@ pub mod loader;
 pub mod timeline;
 
 pub use append::AppendQueue;
-pub use loader::{Delivery, InitRef, Loader, Piece};
+pub use loader::{asked, Delivery, InitRef, Loader, Piece};
 pub use timeline::Timeline;

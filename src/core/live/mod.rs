@@ -55,7 +55,7 @@ use variants::Variants;
 use super::clock::ClockClient;
 use super::cues::cue::{EMSG_SCHEME, PRODUCT_CLASS};
 use super::cues::{Added, Cue, CueChannel, CueError, CueEvent, CuePolicy, CueSchedule, CueSource};
-use super::delivery::{AppendQueue, Delivery, Loader, Piece, Timeline};
+use super::delivery::{asked, AppendQueue, Delivery, Loader, Piece, Timeline};
 use super::error::PlayerError;
 use super::format::mp4::{FragmentInfo, InitSegment};
 use super::format::playlist::{self, Playlist, VariableContext};
@@ -258,7 +258,9 @@ pub struct LiveEngine {
     reload: Reload,
     variants: Variants,
     edge: Edge,
-    loader: Loader<Fetched>,
+    loader: Loader,
+    /// What each media request is for, by request id; kept until the loader is done with it.
+    fetched: Vec<(RequestId, Fetched)>,
     append: AppendQueue,
     timeline: Timeline,
     target: LatencyTarget,
@@ -319,6 +321,7 @@ impl LiveEngine {
             variants: Variants::default(),
             edge: Edge::default(),
             loader: Loader::default(),
+            fetched: Vec::new(),
             append: AppendQueue::default(),
             timeline: Timeline::default(),
             target,
@@ -472,7 +475,10 @@ impl LiveEngine {
                 }
                 let cancel = self.edge.apply(&m, &base, &mut self.target);
                 if !cancel.is_empty() {
-                    self.loader.cancel_media_where(&mut self.out, &|f| cancel.contains(&f.media.uri));
+                    let fetched = &self.fetched;
+                    self.loader.cancel_media_where(&mut self.out, &|id| {
+                        asked(fetched, id).is_some_and(|f| cancel.contains(&f.media.uri))
+                    });
                 }
                 self.schedule_media();
                 self.schedule_reload();
@@ -509,14 +515,17 @@ impl LiveEngine {
             // The live edge's own requests are limited apart from the backlog's: joining, the
             // hinted part is asked for alongside the backlog, not a round trip after it.
             let live_limit = max_media_in_flight(self.edge.part_target_s());
-            if self.loader.in_flight(|_| true) >= BACKLOG_IN_FLIGHT
-                || (at_live_edge && self.loader.in_flight(|f| f.at_live_edge) >= live_limit)
+            let fetched = &self.fetched;
+            let edge_request = |id| asked(fetched, id).is_some_and(|f| f.at_live_edge);
+            if self.loader.in_flight(&|_| true) >= BACKLOG_IN_FLIGHT
+                || (at_live_edge && self.loader.in_flight(&edge_request) >= live_limit)
             {
                 return;
             }
             self.edge.mark_requested(&media);
             let (url, range, init) = (media.uri.clone(), media.range, media.map.clone());
-            self.loader.request(&mut self.out, Fetched { media, at_live_edge }, url, range, init);
+            let id = self.loader.request(&mut self.out, url, range, init);
+            self.fetched.push((id, Fetched { media, at_live_edge }));
         }
     }
 
@@ -550,20 +559,29 @@ impl LiveEngine {
                 }
                 Delivery::Media { media, first, bytes } => self.on_media_bytes(media, first, bytes),
                 Delivery::MediaDone { media, bytes_total } => {
-                    self.playback.on_media_body(media.media.duration_s, bytes_total)
+                    if let Some(f) = asked(&self.fetched, media) {
+                        self.playback.on_media_body(f.media.duration_s, bytes_total);
+                    }
                 }
                 Delivery::Failed { piece, error } => self.on_load_failure(piece, error),
             }
         }
+        // Nothing more to deliver: what the loader no longer has in flight is done with.
+        let loader = &self.loader;
+        self.fetched.retain(|(id, _)| loader.owns(*id));
         self.schedule_media();
     }
 
-    fn on_load_failure(&mut self, piece: Piece<Fetched>, error: PlayerError) {
+    fn on_load_failure(&mut self, piece: Piece, error: PlayerError) {
         // A hinted part that never came (the producer restarted, the window moved on) is
         // skipped: the playlist says what exists. Other failures are reported and skipped too;
         // the controller rides the gap.
         let mut expected = false;
-        if let Piece::Media(f) = &piece {
+        let fetched = match piece {
+            Piece::Media(id) => asked(&self.fetched, id),
+            Piece::Init(_) => None,
+        };
+        if let Some(f) = fetched {
             if !matches!(error, PlayerError::Media { .. }) {
                 self.edge.forget_request(&f.media.uri);
             }
@@ -574,19 +592,22 @@ impl LiveEngine {
         }
     }
 
-    fn on_media_bytes(&mut self, fetched: Fetched, first: bool, bytes: Vec<u8>) {
-        let Fetched { media, at_live_edge } = fetched;
+    fn on_media_bytes(&mut self, id: RequestId, first: bool, bytes: Vec<u8>) {
+        let Some(Fetched { media, at_live_edge }) = asked(&self.fetched, id) else { return };
+        // What is needed of the media, copied: handling its bytes changes the engine.
+        let (uri, discontinuity_seq, pdt_ms, at_live_edge) =
+            (media.uri.clone(), media.discontinuity_seq, media.pdt_ms, *at_live_edge);
         let info = match FragmentInfo::parse(&bytes) {
             Ok(info) => info,
             Err(e) => {
                 // The boxes are whole, so the browser may still play them: append, and say so.
-                self.error(PlayerError::Media { url: media.uri.clone(), reason: e.message() }, false);
+                self.error(PlayerError::Media { url: uri.clone(), reason: e.message() }, false);
                 FragmentInfo::default()
             }
         };
         // An unreadable `prft` or `emsg` costs its timing or its event, not the media.
         for e in &info.errors {
-            self.error(PlayerError::Media { url: media.uri.clone(), reason: e.message() }, false);
+            self.error(PlayerError::Media { url: uri.clone(), reason: e.message() }, false);
         }
         for event in info.events.iter().filter(|e| e.scheme_id_uri == EMSG_SCHEME) {
             self.take_cue_payload(&event.message_data, CueSource::InBand);
@@ -595,7 +616,7 @@ impl LiveEngine {
         if let Some((track_id, timescale, run)) = track.and_then(|(id, scale)| Some((id, scale, info.run(id)?))) {
             let scale = f64::from(timescale.max(1));
             let duration_s = run.duration as f64 / scale;
-            let first_of = first.then_some(media.discontinuity_seq);
+            let first_of = first.then_some(discontinuity_seq);
             let placed = self.timeline.place(self.now, first_of, run.base_decode_time as f64 / scale, duration_s);
             if let Some(offset) = placed.new_offset {
                 self.append.push(&mut self.out, BufferOp::TimestampOffset(offset));
@@ -611,7 +632,7 @@ impl LiveEngine {
                 Some(p) => {
                     Some((self.timeline.presentation(p.media_time as f64 / scale), ServerTime::new(p.wall_clock_ms)))
                 }
-                None if first => media.pdt_ms.map(|t| (placed.start, ServerTime::new(t))),
+                None if first => pdt_ms.map(|t| (placed.start, ServerTime::new(t))),
                 None => None,
             };
             if let Some((at, captured)) = anchor {

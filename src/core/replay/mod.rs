@@ -32,7 +32,7 @@ pub mod growing;
 pub mod show;
 
 use crate::core::cues::CuePolicy;
-use crate::core::delivery::{AppendQueue, Delivery, Loader, Piece};
+use crate::core::delivery::{asked, AppendQueue, Delivery, Loader, Piece};
 use crate::core::error::PlayerError;
 use crate::core::format::mp4::{self, FragmentInfo, InitSegment};
 use crate::core::format::playlist::{self, Playlist};
@@ -154,7 +154,7 @@ enum Purpose {
     Prefetch(usize),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Fetched {
     purpose: Purpose,
     /// The position of its first frame on the show's timeline.
@@ -230,7 +230,9 @@ pub struct ReplayEngine {
     media: MediaState,
     texts: Texts,
     show: Show,
-    loader: Loader<Fetched>,
+    loader: Loader,
+    /// What each media request is for, by request id; kept until the loader is done with it.
+    fetched: Vec<(RequestId, Fetched)>,
     append: AppendQueue,
     /// The `SourceBuffer` timestamp offset in force.
     offset: Option<f64>,
@@ -267,6 +269,7 @@ impl ReplayEngine {
             texts: Texts::default(),
             show: Show::default(),
             loader: Loader::default(),
+            fetched: Vec::new(),
             append: AppendQueue::default(),
             offset: None,
             frames: Vec::new(),
@@ -327,7 +330,9 @@ impl ReplayEngine {
         self.advance(now);
         self.wants_play = false;
         self.out.push(Output::Pause);
-        self.loader.cancel_media_where(&mut self.out, &|f| matches!(f.purpose, Purpose::Ahead));
+        let fetched = &self.fetched;
+        let ahead = |id| asked(fetched, id).is_some_and(|f| f.purpose == Purpose::Ahead);
+        self.loader.cancel_media_where(&mut self.out, &ahead);
         self.schedule();
     }
 
@@ -539,7 +544,8 @@ impl ReplayEngine {
         // hold this seek's bytes behind it) is stale. A node opening cut short here is asked for
         // again when idle: its slot is emptied, not left half-filled and never asked again.
         for (n, opening) in self.openings.iter_mut().enumerate() {
-            if !opening.ready && self.loader.in_flight(|f| f.purpose.is_opening_of(n)) > 0 {
+            let opening_of_n = |id| asked(&self.fetched, id).is_some_and(|f| f.purpose.is_opening_of(n));
+            if !opening.ready && self.loader.in_flight(&opening_of_n) > 0 {
                 let held = opening.held.take().map_or(0, |(_, bytes)| bytes.len());
                 self.prefetched_bytes = self.prefetched_bytes.saturating_sub(held);
             }
@@ -591,7 +597,8 @@ impl ReplayEngine {
     fn request(&mut self, fetched: Fetched, segment: usize, range: Option<(u64, u64)>) {
         let Some(seg) = self.show.segments.get(segment) else { return };
         let (uri, init) = (seg.uri.clone(), seg.init.clone());
-        self.loader.request(&mut self.out, fetched, uri, range, init);
+        let id = self.loader.request(&mut self.out, uri, range, init);
+        self.fetched.push((id, fetched));
     }
 
     /// The position to show for a target already buffered, if it is.
@@ -721,7 +728,9 @@ impl ReplayEngine {
             let past =
                 seek.reached_s.is_some_and(|r| r >= to + PAST_TARGET_S + f64::from(seek.extended) * PAST_TARGET_S);
             if !self.wants_play && past {
-                self.loader.cancel_media_where(&mut self.out, &|f| matches!(f.purpose, Purpose::Seek(_)));
+                let fetched = &self.fetched;
+                let seeking = |id| asked(fetched, id).is_some_and(|f| matches!(f.purpose, Purpose::Seek(_)));
+                self.loader.cancel_media_where(&mut self.out, &seeking);
             }
             return;
         }
@@ -777,10 +786,22 @@ impl ReplayEngine {
                         self.error(e, false);
                     }
                 }
-                Delivery::Media { media, first, bytes } => self.on_media(media, first, bytes),
-                Delivery::MediaDone { media, .. } => self.on_media_done(media),
+                Delivery::Media { media, first, bytes } => {
+                    if let Some(&fetched) = asked(&self.fetched, media) {
+                        self.on_media(fetched, first, bytes);
+                    }
+                }
+                Delivery::MediaDone { media, .. } => {
+                    if let Some(&fetched) = asked(&self.fetched, media) {
+                        self.on_media_done(fetched);
+                    }
+                }
                 Delivery::Failed { piece, error } => {
-                    if let Piece::Media(Fetched { purpose: Purpose::Seek(id), .. }) = piece {
+                    let fetched = match piece {
+                        Piece::Media(media) => asked(&self.fetched, media).copied(),
+                        Piece::Init(_) => None,
+                    };
+                    if let Some(Fetched { purpose: Purpose::Seek(id), .. }) = fetched {
                         if self.seek.as_ref().is_some_and(|s| s.id == id) {
                             // The seek cannot land; say so rather than hang.
                             self.seek = None;
@@ -791,6 +812,9 @@ impl ReplayEngine {
                 }
             }
         }
+        // Nothing more to deliver: what the loader no longer has in flight is done with.
+        let loader = &self.loader;
+        self.fetched.retain(|(id, _)| loader.owns(*id));
         self.schedule();
     }
 
@@ -825,7 +849,9 @@ impl ReplayEngine {
                 }
                 if reached {
                     self.stats.prefetched_nodes += 1;
-                    self.loader.cancel_media_where(&mut self.out, &|f| f.purpose.is_opening_of(n));
+                    let fetched = &self.fetched;
+                    let opening_of_n = |id| asked(fetched, id).is_some_and(|f| f.purpose.is_opening_of(n));
+                    self.loader.cancel_media_where(&mut self.out, &opening_of_n);
                 }
             }
             Purpose::Seek(id) => {
