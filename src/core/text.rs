@@ -145,6 +145,20 @@ fn scale(mantissa: u64, exp10: i64) -> f64 {
     v
 }
 
+/// Parses a `u32` as `u32::from_str_radix` does (an optional `+`, then one or more digits of
+/// `radix`, `None` on overflow), without core's generic integer parser.
+pub fn parse_u32(s: &str, radix: u32) -> Option<u32> {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    if digits.is_empty() {
+        return None;
+    }
+    // `to_digit(16)`, not `to_digit(radix)`: a constant radix has no "radix too high" panic.
+    digits.bytes().try_fold(0u32, |n, b| {
+        let d = char::from(b).to_digit(16).filter(|&d| d < radix)?;
+        n.checked_mul(radix)?.checked_add(d)
+    })
+}
+
 /// Appends `n` in decimal.
 pub fn push_u64(out: &mut String, mut n: u64) {
     // From the last digit back; u64::MAX has 20.
@@ -420,6 +434,32 @@ mod tests {
     use super::*;
     #[cfg(not(target_arch = "wasm32"))]
     use proptest::prelude::*;
+
+    #[test]
+    fn parse_u32_reads_as_from_str_radix_does() {
+        let cases = [
+            "0",
+            "42",
+            "+7",
+            "+",
+            "",
+            "-1",
+            "4294967295",
+            "4294967296",
+            "00012",
+            "1a",
+            "ffff",
+            "FfFf",
+            "+abc",
+            "g",
+            "\u{e9}",
+        ];
+        for s in cases {
+            for radix in [10, 16] {
+                assert_eq!(parse_u32(s, radix), u32::from_str_radix(s, radix).ok(), "{s:?} in base {radix}");
+            }
+        }
+    }
 
     #[test]
     fn quoted_writes_what_debug_writes_where_it_says() {
