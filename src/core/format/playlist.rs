@@ -1539,7 +1539,8 @@ fn tokenize(mut s: &str, ctx: Ctx) -> Result<Vec<(&str, Raw<'_>)>> {
             (Raw::Quoted(value), rest.trim_start())
         } else {
             let (value, rest) = text::find(rest, ",").and_then(|i| rest.split_at_checked(i)).unwrap_or((rest, ""));
-            let value = value.trim_end();
+            // `trim`, as elsewhere (the value starts past white space): one trimmer in the wasm.
+            let value = value.trim();
             if value.is_empty() {
                 return Err(ctx.attr("empty attribute value"));
             }
@@ -1659,7 +1660,7 @@ fn unquoted(raw: Raw<'_>, ctx: Ctx) -> Result<&str> {
 
 /// An attribute or variable name: A-Z, a-z, 0-9, '-' and '_'.
 fn is_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty() && s.as_bytes().iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// decimal-integer: 1 to 20 digits, no sign, within u64.
