@@ -621,7 +621,13 @@ fn lines(input: &[u8]) -> Result<(&str, impl Iterator<Item = (usize, &str)> + Cl
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text::split(text, "\n").enumerate().map(|(i, l)| (i + 1, l.trim()));
     // Leading blank lines are tolerated; the first real line must be the header.
-    let header = lines.by_ref().find(|(_, l)| !l.is_empty()).map(|(_, l)| l);
+    // By `next`, the one the parse steps with too, rather than a `find` of its own.
+    let header = loop {
+        match lines.next() {
+            Some((_, "")) => {}
+            other => break other.map(|(_, l)| l),
+        }
+    };
     let rest = header.and_then(|h| h.strip_prefix("#EXTM3U"));
     // `#EXTM3U` is a word of its own: what follows it, if anything, starts with white space.
     if !rest.is_some_and(|r| r.trim_start().len() < r.len() || r.is_empty()) {
@@ -946,7 +952,8 @@ impl<'a> Builder<'a> {
 
     /// Keeps the warnings an attribute list gathered while it was read.
     fn absorb(&mut self, a: Attrs<'a>) {
-        for reason in a.ignored.into_inner() {
+        // By reference: the reasons are `&'static str`, nothing to drop one by one.
+        for &reason in &a.ignored.into_inner() {
             self.warn(a.ctx.line, a.ctx.attr(reason), Recovery::AttributeIgnored);
         }
     }
@@ -1630,11 +1637,17 @@ impl<'a> Attrs<'a> {
     }
 
     fn number(&self, name: &str, signed: bool) -> Result<Option<f64>> {
-        self.get(name).map(|r| parse_float(unquoted(r, self.ctx)?, signed).ok_or_else(|| self.ctx.number())).transpose()
+        match self.get(name) {
+            Some(r) => parse_float(unquoted(r, self.ctx)?, signed).map(Some).ok_or_else(|| self.ctx.number()),
+            None => Ok(None),
+        }
     }
 
     fn duration(&self, name: &str) -> Result<Option<f64>> {
-        self.get(name).map(|r| parse_duration(unquoted(r, self.ctx)?, self.ctx)).transpose()
+        match self.get(name) {
+            Some(r) => parse_duration(unquoted(r, self.ctx)?, self.ctx).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// A YES/NO attribute. Any other value reads as NO, with a warning: every flag here is
@@ -1666,7 +1679,8 @@ fn is_name(s: &str) -> bool {
 /// decimal-integer: 1 to 20 digits, no sign, within u64.
 fn parse_int(s: &str, ctx: Ctx) -> Result<u64> {
     let s = s.trim();
-    let n = s.bytes().try_fold(0u64, |n, b| n.checked_mul(10)?.checked_add(u64::from(digit(b)?)));
+    // `n <= MAX / 10` rather than `checked_mul`, whose overflow test takes a 128-bit product.
+    let n = s.bytes().try_fold(0u64, |n, b| (n <= u64::MAX / 10).then(|| n * 10)?.checked_add(u64::from(digit(b)?)));
     n.filter(|_| !s.is_empty()).ok_or_else(|| ctx.number())
 }
 

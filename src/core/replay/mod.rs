@@ -677,7 +677,7 @@ impl ReplayEngine {
     /// Appends whole fragments, notes their frames, and sends the element to the seek's frame
     /// once it is in.
     fn append_frames(&mut self, bytes: &[u8], offset: f64) {
-        for (start, captured) in self.fragment_times(bytes, offset) {
+        for &(start, captured) in &self.fragment_times(bytes, offset) {
             let i = frame_at(&self.frames, start);
             if self.frames.get(i).is_none_or(|f| (f.0 - start).abs() > 1e-6) {
                 self.frames.insert(i, (start, captured));
