@@ -1518,7 +1518,7 @@ impl<'a> Raw<'a> {
             Raw::Unquoted(s) => {
                 let hex = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"));
                 match hex {
-                    Some(h) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()) => AttrValue::Hex(h),
+                    Some(h) if !h.is_empty() && h.as_bytes().iter().all(u8::is_ascii_hexdigit) => AttrValue::Hex(h),
                     _ => parse_float(s, true).map_or(AttrValue::Enum(s), AttrValue::Number),
                 }
             }
@@ -1689,7 +1689,7 @@ fn parse_int(s: &str, ctx: Ctx) -> Result<u64> {
 fn parse_float(s: &str, signed: bool) -> Option<f64> {
     let digits = if signed { s.strip_prefix('-').unwrap_or(s) } else { s };
     let (int, frac) = text::split_once(digits, ".").unwrap_or((digits, ""));
-    let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    let all_digits = |p: &str| p.as_bytes().iter().all(u8::is_ascii_digit);
     if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
         return None;
     }
