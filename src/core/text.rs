@@ -145,6 +145,20 @@ fn scale(mantissa: u64, exp10: i64) -> f64 {
     v
 }
 
+/// Parses a `u32` as `u32::from_str_radix` does (an optional `+`, then one or more digits of
+/// `radix`, `None` on overflow), without core's generic integer parser.
+pub fn parse_u32(s: &str, radix: u32) -> Option<u32> {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    if digits.is_empty() {
+        return None;
+    }
+    // `to_digit(16)`, not `to_digit(radix)`: a constant radix has no "radix too high" panic.
+    digits.bytes().try_fold(0u32, |n, b| {
+        let d = char::from(b).to_digit(16).filter(|&d| d < radix)?;
+        n.checked_mul(radix)?.checked_add(d)
+    })
+}
+
 /// Appends `n` in decimal.
 pub fn push_u64(out: &mut String, mut n: u64) {
     // From the last digit back; u64::MAX has 20.
@@ -158,8 +172,8 @@ pub fn push_u64(out: &mut String, mut n: u64) {
             break;
         }
     }
-    // Only ASCII digits were written.
-    out.extend(buf.iter().skip(buf.len() - len).map(|&d| char::from(d)));
+    // Only ASCII digits were written, so the text is UTF-8 and nothing is left out.
+    out.push_str(core::str::from_utf8(buf.get(buf.len() - len..).unwrap_or_default()).unwrap_or_default());
 }
 
 /// Appends `n` in decimal, with a `-` when negative.
@@ -182,7 +196,9 @@ pub fn u64_to_string(n: u64) -> String {
 pub fn push_hex(out: &mut String, v: u32, width: u32, upper: bool) {
     let digits = if upper { b"0123456789ABCDEF" } else { b"0123456789abcdef" };
     let len = (32 - (v | 1).leading_zeros()).div_ceil(4).max(width);
-    out.extend((0..len).rev().map(|i| char::from(digits[(v.checked_shr(4 * i).unwrap_or(0) & 15) as usize])));
+    for i in (0..len).rev() {
+        out.push(char::from(digits[(v.checked_shr(4 * i).unwrap_or(0) & 15) as usize]));
+    }
 }
 
 /// A message that writes itself into a `String` without `core::fmt`.
@@ -255,7 +271,8 @@ pub fn rsplit_once<'a>(s: &'a str, needle: &str) -> Option<(&'a str, &'a str)> {
 /// `s` without the ASCII byte `c` repeated at its end, as `s.trim_end_matches(c)` (which
 /// decodes characters backwards to do it).
 pub fn trim_end_ascii(s: &str, c: u8) -> &str {
-    let kept = s.bytes().rposition(|b| b != c).map_or(0, |i| i + 1);
+    // Over the byte slice, whose `rposition` is a plain loop (no `try_rfold` of its own).
+    let kept = s.as_bytes().iter().rposition(|&b| b != c).map_or(0, |i| i + 1);
     // An ASCII byte is a whole character: `kept` is a character boundary.
     s.get(..kept).unwrap_or(s)
 }
@@ -420,6 +437,32 @@ mod tests {
     use super::*;
     #[cfg(not(target_arch = "wasm32"))]
     use proptest::prelude::*;
+
+    #[test]
+    fn parse_u32_reads_as_from_str_radix_does() {
+        let cases = [
+            "0",
+            "42",
+            "+7",
+            "+",
+            "",
+            "-1",
+            "4294967295",
+            "4294967296",
+            "00012",
+            "1a",
+            "ffff",
+            "FfFf",
+            "+abc",
+            "g",
+            "\u{e9}",
+        ];
+        for s in cases {
+            for radix in [10, 16] {
+                assert_eq!(parse_u32(s, radix), u32::from_str_radix(s, radix).ok(), "{s:?} in base {radix}");
+            }
+        }
+    }
 
     #[test]
     fn quoted_writes_what_debug_writes_where_it_says() {

@@ -621,7 +621,13 @@ fn lines(input: &[u8]) -> Result<(&str, impl Iterator<Item = (usize, &str)> + Cl
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text::split(text, "\n").enumerate().map(|(i, l)| (i + 1, l.trim()));
     // Leading blank lines are tolerated; the first real line must be the header.
-    let header = lines.by_ref().find(|(_, l)| !l.is_empty()).map(|(_, l)| l);
+    // By `next`, the one the parse steps with too, rather than a `find` of its own.
+    let header = loop {
+        match lines.next() {
+            Some((_, "")) => {}
+            other => break other.map(|(_, l)| l),
+        }
+    };
     let rest = header.and_then(|h| h.strip_prefix("#EXTM3U"));
     // `#EXTM3U` is a word of its own: what follows it, if anything, starts with white space.
     if !rest.is_some_and(|r| r.trim_start().len() < r.len() || r.is_empty()) {
@@ -946,7 +952,8 @@ impl<'a> Builder<'a> {
 
     /// Keeps the warnings an attribute list gathered while it was read.
     fn absorb(&mut self, a: Attrs<'a>) {
-        for reason in a.ignored.into_inner() {
+        // By reference: the reasons are `&'static str`, nothing to drop one by one.
+        for &reason in &a.ignored.into_inner() {
             self.warn(a.ctx.line, a.ctx.attr(reason), Recovery::AttributeIgnored);
         }
     }
@@ -1511,7 +1518,7 @@ impl<'a> Raw<'a> {
             Raw::Unquoted(s) => {
                 let hex = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"));
                 match hex {
-                    Some(h) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()) => AttrValue::Hex(h),
+                    Some(h) if !h.is_empty() && h.as_bytes().iter().all(u8::is_ascii_hexdigit) => AttrValue::Hex(h),
                     _ => parse_float(s, true).map_or(AttrValue::Enum(s), AttrValue::Number),
                 }
             }
@@ -1539,7 +1546,8 @@ fn tokenize(mut s: &str, ctx: Ctx) -> Result<Vec<(&str, Raw<'_>)>> {
             (Raw::Quoted(value), rest.trim_start())
         } else {
             let (value, rest) = text::find(rest, ",").and_then(|i| rest.split_at_checked(i)).unwrap_or((rest, ""));
-            let value = value.trim_end();
+            // `trim`, as elsewhere (the value starts past white space): one trimmer in the wasm.
+            let value = value.trim();
             if value.is_empty() {
                 return Err(ctx.attr("empty attribute value"));
             }
@@ -1629,11 +1637,17 @@ impl<'a> Attrs<'a> {
     }
 
     fn number(&self, name: &str, signed: bool) -> Result<Option<f64>> {
-        self.get(name).map(|r| parse_float(unquoted(r, self.ctx)?, signed).ok_or_else(|| self.ctx.number())).transpose()
+        match self.get(name) {
+            Some(r) => parse_float(unquoted(r, self.ctx)?, signed).map(Some).ok_or_else(|| self.ctx.number()),
+            None => Ok(None),
+        }
     }
 
     fn duration(&self, name: &str) -> Result<Option<f64>> {
-        self.get(name).map(|r| parse_duration(unquoted(r, self.ctx)?, self.ctx)).transpose()
+        match self.get(name) {
+            Some(r) => parse_duration(unquoted(r, self.ctx)?, self.ctx).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// A YES/NO attribute. Any other value reads as NO, with a warning: every flag here is
@@ -1659,13 +1673,14 @@ fn unquoted(raw: Raw<'_>, ctx: Ctx) -> Result<&str> {
 
 /// An attribute or variable name: A-Z, a-z, 0-9, '-' and '_'.
 fn is_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty() && s.as_bytes().iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// decimal-integer: 1 to 20 digits, no sign, within u64.
 fn parse_int(s: &str, ctx: Ctx) -> Result<u64> {
     let s = s.trim();
-    let n = s.bytes().try_fold(0u64, |n, b| n.checked_mul(10)?.checked_add(u64::from(digit(b)?)));
+    // `n <= MAX / 10` rather than `checked_mul`, whose overflow test takes a 128-bit product.
+    let n = s.bytes().try_fold(0u64, |n, b| (n <= u64::MAX / 10).then(|| n * 10)?.checked_add(u64::from(digit(b)?)));
     n.filter(|_| !s.is_empty()).ok_or_else(|| ctx.number())
 }
 
@@ -1674,7 +1689,7 @@ fn parse_int(s: &str, ctx: Ctx) -> Result<u64> {
 fn parse_float(s: &str, signed: bool) -> Option<f64> {
     let digits = if signed { s.strip_prefix('-').unwrap_or(s) } else { s };
     let (int, frac) = text::split_once(digits, ".").unwrap_or((digits, ""));
-    let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    let all_digits = |p: &str| p.as_bytes().iter().all(u8::is_ascii_digit);
     if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
         return None;
     }

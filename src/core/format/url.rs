@@ -194,7 +194,8 @@ pub fn with_query(url: &str, params: &[(&str, String)]) -> String {
         out.push(if first { '?' } else { '&' });
         first = false;
     };
-    for pair in query.into_iter().flat_map(|q| text::split(q, "&")) {
+    // No query reads as one empty pair, skipped like every empty pair.
+    for pair in text::split(query.unwrap_or_default(), "&") {
         if pair.is_empty() {
             continue;
         }

@@ -65,7 +65,7 @@ fn rectangle(xywh: &str) -> Option<(u32, u32, u32, u32)> {
     let mut n = [0; 4];
     let mut parts = text::split(xywh, ",");
     for v in &mut n {
-        *v = parts.next()?.trim().parse::<u32>().ok()?;
+        *v = text::parse_u32(parts.next()?.trim(), 10)?;
     }
     (parts.next().is_none() && n[2] > 0 && n[3] > 0).then_some((n[0], n[1], n[2], n[3]))
 }

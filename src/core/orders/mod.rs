@@ -337,7 +337,7 @@ impl Order {
         }
         let mut order = Order::new(0, intent, body);
         order.stored = true;
-        order.attempts = r.take("attempts").and_then(|a| a.parse().ok()).unwrap_or(0);
+        order.attempts = r.take("attempts").and_then(|a| text::parse_u32(&a, 10)).unwrap_or(0);
         order.order_id = r.non_empty("order");
         // A decided order's record stays until a page reports it (see `finish`). An `error`
         // is no decision: it goes out again.

@@ -159,7 +159,7 @@ impl Parser<'_> {
     fn hex4(&mut self) -> Option<u32> {
         let h = self.src.get(self.i..self.i + 4)?;
         self.i += 4;
-        u32::from_str_radix(h, 16).ok()
+        text::parse_u32(h, 16)
     }
     fn string(&mut self) -> Option<String> {
         if self.s.get(self.i) != Some(&b'"') {
@@ -331,7 +331,7 @@ impl Record<'_> {
     }
     /// A count the reader needs.
     pub fn count(&mut self, name: &str) -> u32 {
-        let v = self.need(name).parse().ok();
+        let v = text::parse_u32(&self.need(name), 10);
         self.check(v)
     }
     /// `v`, or its default with the record marked incomplete.

@@ -395,9 +395,11 @@ impl ReplayEngine {
 
     /// Cancels the playlists and thumbnail track being read.
     fn cancel_texts(&mut self) {
-        for (id, ..) in self.texts.loading.drain(..) {
+        // Read in place, then cleared: no draining iterator to drop the rest.
+        for &(id, ..) in &self.texts.loading {
             self.out.cancel(id);
         }
+        self.texts.loading.clear();
     }
 
     fn on_text(&mut self, what: Text, url: String, body: Vec<u8>) {
@@ -627,7 +629,7 @@ impl ReplayEngine {
         let by_capture =
             (0..self.frames.len()).find(|i| captured_at(*i).is_some_and(|c| c >= capture - CAPTURE_SLACK_MS));
         let by_position = || {
-            let i = self.frames.partition_point(|f| f.0 < target_s - FRAME_SLACK_S);
+            let i = frame_at(&self.frames, target_s - FRAME_SLACK_S);
             (i < self.frames.len()).then_some(i)
         };
         let any_captured = self.frames.iter().any(|f| f.1.is_some());
@@ -682,8 +684,8 @@ impl ReplayEngine {
     /// Appends whole fragments, notes their frames, and sends the element to the seek's frame
     /// once it is in.
     fn append_frames(&mut self, bytes: &[u8], offset: f64) {
-        for (start, captured) in self.fragment_times(bytes, offset) {
-            let i = self.frames.partition_point(|f| f.0 < start);
+        for &(start, captured) in &self.fragment_times(bytes, offset) {
+            let i = frame_at(&self.frames, start);
             if self.frames.get(i).is_none_or(|f| (f.0 - start).abs() > 1e-6) {
                 self.frames.insert(i, (start, captured));
             }
@@ -959,6 +961,12 @@ impl ReplayEngine {
             self.out.event(ReplayEvent::NodeChange { id });
         }
     }
+}
+
+/// The index of the first frame starting at or after `t` in frames kept in order (one search
+/// for both callers).
+fn frame_at(frames: &[(f64, Option<f64>)], t: f64) -> usize {
+    frames.partition_point(|f| f.0 < t)
 }
 
 /// The node a prefetch is for (or an index past every node).

@@ -218,7 +218,7 @@ impl<'v> VariableContext<'v> {
                     // A list that does not split is reported by the building pass, or left out
                     // there with a warning; either way it has nothing to substitute.
                     let Ok(list) = tokenize(v, Ctx { line, tag }) else { continue };
-                    for (_, raw) in list {
+                    for &(_, raw) in &list {
                         if raw.substitutable() {
                             if let Some(s) = pass.substitute(raw.text(), line)? {
                                 self.file(pass.offset(raw.text()), s, line);
