@@ -622,16 +622,20 @@ impl ClockClient {
 /// `{"t1": 1.5, "t2": 2.5}` → (t1, t2). Tolerant of whitespace and key order.
 fn parse_clock_reply(body: &[u8]) -> Option<(f64, f64)> {
     let text = core::str::from_utf8(body).ok()?;
-    let field = |name: &str| -> Option<f64> {
-        let key = text::concat(&["\"", name, "\""]);
-        let (_, rest) = text::split_once(text, &key)?;
+    // `key` comes quoted, as it is in the JSON.
+    let field = |key: &str| -> Option<f64> {
+        let (_, rest) = text::split_once(text, key)?;
         let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+        // The number ends at the first byte that cannot be in one (a non-ASCII character's
+        // first byte included, so the end is a character boundary).
         let end = rest
-            .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E')))
+            .as_bytes()
+            .iter()
+            .position(|b| !(b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')))
             .unwrap_or(rest.len());
         text::parse_f64(rest.get(..end)?).filter(|v| v.is_finite())
     };
-    Some((field("t1")?, field("t2")?))
+    Some((field("\"t1\"")?, field("\"t2\"")?))
 }
 
 #[cfg(test)]

@@ -81,8 +81,11 @@ pub enum Added {
 #[derive(Debug, Default)]
 pub struct CueSchedule {
     entries: Vec<Entry>,
-    /// Ids of cues refused, so a playlist that repeats one on every reload is reported once.
+    /// Ids of cues refused, so a playlist that repeats one on every reload is reported once:
+    /// the last [`MAX_CUES`], a ring whose oldest is at `refused_oldest` once it is full (in
+    /// place, with no shifting of the rest).
     refused: Vec<String>,
+    refused_oldest: usize,
     /// The capture instant of the frame on screen, as last reported.
     on_screen: Option<ServerTime>,
 }
@@ -153,10 +156,13 @@ impl CueSchedule {
         if self.refused.iter().any(|k| k == key) {
             return false;
         }
-        if self.refused.len() >= MAX_CUES {
-            self.refused.remove(0);
+        let key = key.to_string();
+        if self.refused.len() < MAX_CUES {
+            self.refused.push(key);
+        } else {
+            self.refused[self.refused_oldest] = key;
+            self.refused_oldest = (self.refused_oldest + 1) % MAX_CUES;
         }
-        self.refused.push(key.to_string());
         true
     }
 
@@ -333,5 +339,20 @@ mod tests {
         }
         assert_eq!(s.add(cue("one-more", 1e9, 0), CueSource::Channel), Added::Refused);
         assert_eq!(s.entries().len(), MAX_CUES);
+    }
+
+    /// The last MAX_CUES refusals are remembered: an older one is reported again, in place of
+    /// the oldest remembered.
+    #[test]
+    fn refusals_are_reported_once_among_the_last_max_cues() {
+        let mut s = CueSchedule::default();
+        for i in 0..=MAX_CUES {
+            assert!(s.note_refused(&format!("r{i}")));
+        }
+        assert!(!s.note_refused(&format!("r{MAX_CUES}")));
+        assert!(s.note_refused("r0"));
+        assert!(!s.note_refused("r0"));
+        assert!(s.note_refused("r1"));
+        assert!(!s.note_refused("r3"));
     }
 }
