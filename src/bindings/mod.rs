@@ -425,7 +425,7 @@ impl LivePlayer {
         let weak_player = Rc::downgrade(&player);
         let weak_listeners = Rc::downgrade(&listeners);
         let weak_waiting = Rc::downgrade(&waiting);
-        player.set_sink(Rc::new(move |e: Event| {
+        player.set_sink(move |e: Event| {
             let (Some(listeners), Some(player)) = (weak_listeners.upgrade(), weak_player.upgrade()) else { return };
             let stats = player.stats().unwrap_or_default();
             let (name, payload) = event_object(&e, &stats);
@@ -435,7 +435,7 @@ impl LivePlayer {
                 }
             }
             listeners.emit(name, &payload);
-        }));
+        });
         if has_orders {
             player.run(Command::ListenToTabs);
         }

@@ -188,7 +188,7 @@ impl ReplayPlayer {
         let pending = Rc::new(Pending::default());
         let (weak_player, weak_listeners) = (Rc::downgrade(&player), Rc::downgrade(&listeners));
         let weak_pending = Rc::downgrade(&pending);
-        player.set_sink(Rc::new(move |e: ReplayEvent| {
+        player.set_sink(move |e: ReplayEvent| {
             let (Some(listeners), Some(player)) = (weak_listeners.upgrade(), weak_player.upgrade()) else { return };
             let Some(pending) = weak_pending.upgrade() else { return };
             let (name, payload): (&str, JsValue) = match &e {
@@ -235,7 +235,7 @@ impl ReplayPlayer {
             if !(rewinding && matches!(e, ReplayEvent::Stats(_) | ReplayEvent::Loaded)) {
                 listeners.emit(name, &payload);
             }
-        }));
+        });
         if has_orders {
             player.run(Command::ListenToTabs);
         }

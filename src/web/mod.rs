@@ -49,8 +49,8 @@ use media::Media;
 use settle::then;
 use small_map::SmallMap;
 
-/// Receives a batch of the engine's events once no borrow is held.
-pub type EventSink<V> = Rc<dyn Fn(V)>;
+/// Receives the engine's events once no borrow is held.
+type EventSink<V> = Rc<dyn Fn(V)>;
 
 /// An engine's event, its type erased while it waits in the player's queue.
 type AnyEvent = Box<dyn Any>;
@@ -229,8 +229,9 @@ impl<E: Engine + 'static> Player<E> {
         Rc::new(Player { shared: Shared::new(Box::new(engine), video), engine: PhantomData })
     }
 
-    /// Where events go; set once by the bindings.
-    pub fn set_sink(&self, sink: EventSink<E::Event>) {
+    /// Where events go; set once by the bindings. Wrapped once, in the closure that finds the
+    /// typed event in the erased one.
+    pub fn set_sink(&self, sink: impl Fn(E::Event) + 'static) {
         let sink: EventSink<AnyEvent> = Rc::new(move |e: AnyEvent| {
             if let Ok(e) = e.downcast::<E::Event>() {
                 sink(*e);

@@ -1,6 +1,7 @@
-//! A promise's outcome handed to a callback, without an async executor: `JsFuture`,
-//! `spawn_local` and `future_to_promise` brought one into the wasm (its task queue, wakers and
-//! the state machines of the async functions they ran), 2 KB gzipped and more.
+//! Promises without an async executor: a promise's outcome handed to a callback ([`then`]), and
+//! promises the bindings return and settle later ([`Deferred`], made in `settle.js`). `JsFuture`,
+//! `spawn_local` and `future_to_promise` brought an executor into the wasm (its task queue, wakers
+//! and the state machines of the async functions they ran), 2 KB gzipped and more.
 
 use crate::prelude::*;
 use alloc::rc::Rc;
