@@ -11,7 +11,7 @@ use crate::prelude::*;
 use alloc::rc::Rc;
 use core::cell::RefCell;
 
-use js_sys::{Function, Object, Reflect};
+use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlVideoElement;
 
@@ -20,8 +20,9 @@ use crate::core::live::latency::SharedTarget;
 use crate::core::live::Purchase;
 use crate::core::orders::{IntentId, OrderError, OrderUpdate};
 use crate::core::text::Message;
-use crate::core::{Engine, Event, LiveEngine, PlayerError, Stats};
-use crate::web::{absolute_url, Player};
+use crate::core::{Event, LiveEngine, PlayerError, Stats};
+use crate::web::settle::{deferred, Deferred};
+use crate::web::{absolute_url, Command, Player};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
@@ -190,8 +191,8 @@ fn order_error(e: &OrderError) -> JsValue {
 /// A `LiveshopError`: a JavaScript `Error` with a `code`.
 fn coded_error(message: &str, code: &str) -> JsValue {
     let err = js_sys::Error::new(message);
-    err.set_name("LiveshopError");
-    Reflect::set(&err, &"code".into(), &code.into()).ok();
+    set(&err, "name", "LiveshopError");
+    set(&err, "code", code);
     err.into()
 }
 
@@ -334,44 +335,38 @@ fn random_uuid() -> Option<String> {
 type Waiting = Promises;
 
 /// Promises waiting on the engine, each with the id it waits on (an intent, a seek).
-type Promises = RefCell<Vec<(u64, Function)>>;
+type Promises = RefCell<Vec<(u64, Deferred)>>;
 
 /// Resolves the promises waiting on `id` with `payload`. The list is not borrowed while one is
 /// resolved: the others are put back one by one.
 fn resolve_waiting(waiting: &Promises, id: u64, payload: &JsValue) {
     let all = core::mem::take(&mut *waiting.borrow_mut());
-    for (waits_on, resolve) in all {
+    for (waits_on, promise) in all {
         if waits_on == id {
-            resolve.call1(&JsValue::NULL, payload).ok();
+            promise.resolve(payload);
         } else {
-            waiting.borrow_mut().push((waits_on, resolve));
+            waiting.borrow_mut().push((waits_on, promise));
         }
     }
 }
 
 /// `buy()`'s promise: refused at once for wrong options, else `place` hands the purchase to
-/// the engine with the promise's two functions (see [`wait_for_order`]).
-fn buy_promise(
-    purchase: Result<Purchase, OrderError>,
-    place: &dyn Fn(Purchase, Function, Function),
-) -> js_sys::Promise {
-    let mut purchase = Some(purchase);
-    js_sys::Promise::new(&mut |resolve, reject| match purchase.take() {
-        Some(Ok(p)) => place(p, resolve, reject),
-        Some(Err(e)) => {
-            reject.call1(&JsValue::NULL, &order_error(&e)).ok();
-        }
-        None => {}
-    })
+/// the engine with the promise (see [`wait_for_order`]).
+fn buy_promise(purchase: Result<Purchase, OrderError>, place: &dyn Fn(Purchase, Deferred)) -> js_sys::Promise {
+    let bought = deferred();
+    let promise = bought.promise();
+    match purchase {
+        Ok(p) => place(p, bought),
+        Err(e) => bought.reject(&order_error(&e)),
+    }
+    promise
 }
 
 /// An order the engine took waits in `waiting` for its final state; one it refused rejects.
-fn wait_for_order(waiting: &Waiting, placed: Result<IntentId, OrderError>, resolve: Function, reject: Function) {
+fn wait_for_order(waiting: &Waiting, placed: Result<IntentId, OrderError>, bought: Deferred) {
     match placed {
-        Ok(intent) => waiting.borrow_mut().push((intent, resolve)),
-        Err(e) => {
-            reject.call1(&JsValue::NULL, &order_error(&e)).ok();
-        }
+        Ok(intent) => waiting.borrow_mut().push((intent, bought)),
+        Err(e) => bought.reject(&order_error(&e)),
     }
 }
 
@@ -381,9 +376,9 @@ fn wait_for_order(waiting: &Waiting, placed: Result<IntentId, OrderError>, resol
 /// `Object.prototype`), and a call back into the player would find it busy and then destroyed.
 fn settle_all_orders(waiting: &Waiting, order: &dyn Fn(IntentId) -> Option<OrderUpdate>) {
     let waiting = core::mem::take(&mut *waiting.borrow_mut());
-    for (intent, resolve) in waiting {
+    for (intent, bought) in waiting {
         if let Some(update) = order(intent) {
-            resolve.call1(&JsValue::NULL, &order_object(&update)).ok();
+            bought.resolve(&order_object(&update));
         }
     }
 }
@@ -430,7 +425,7 @@ impl LivePlayer {
         let weak_player = Rc::downgrade(&player);
         let weak_listeners = Rc::downgrade(&listeners);
         let weak_waiting = Rc::downgrade(&waiting);
-        player.set_sink(Rc::new(move |e: Event| {
+        player.set_sink(move |e: Event| {
             let (Some(listeners), Some(player)) = (weak_listeners.upgrade(), weak_player.upgrade()) else { return };
             let stats = player.stats().unwrap_or_default();
             let (name, payload) = event_object(&e, &stats);
@@ -440,9 +435,9 @@ impl LivePlayer {
                 }
             }
             listeners.emit(name, &payload);
-        }));
+        });
         if has_orders {
-            player.with(|d, _| d.listen_to_tabs());
+            player.run(Command::ListenToTabs);
         }
         Ok(LivePlayer { player, listeners, waiting, rewind })
     }
@@ -470,7 +465,7 @@ impl LivePlayer {
         if self.rewind.is_rewound() {
             return self.rewind.pause();
         }
-        self.player.with(|d, now| d.stop(now));
+        self.player.run(Command::Stop);
     }
 
     /// The products shown so far (every cue whose link went up, or whose moment went by), by
@@ -502,51 +497,52 @@ impl LivePlayer {
     /// player is then live again).
     #[wasm_bindgen(js_name = seekToNode, unchecked_return_type = "Promise<SeekResult>")]
     pub fn seek_to_node(&self, id: String) -> js_sys::Promise {
-        let (rewind, live, listeners) = (self.rewind.clone(), self.player.clone(), self.listeners.clone());
-        js_sys::Promise::new(&mut |resolve, reject| {
-            let was_live = !rewind.is_rewound();
-            let replay = match rewind.replay_for(&live, &listeners, &id) {
-                Ok(r) => r,
-                Err(e) => {
-                    reject.call1(&JsValue::NULL, &js_error(&e)).ok();
-                    return;
-                }
-            };
-            if was_live {
-                listeners.emit("mode", &mode_object("rewound"));
-                let (weak_live, weak_rewind, weak_listeners) =
-                    (Rc::downgrade(&live), Rc::downgrade(&rewind), Rc::downgrade(&listeners));
-                rewind.tick_every_second(move || {
-                    let (Some(live), Some(rewind), Some(listeners)) =
-                        (weak_live.upgrade(), weak_rewind.upgrade(), weak_listeners.upgrade())
-                    else {
-                        return;
-                    };
-                    listeners.emit("stats", &live_stats(&live, &rewind));
-                });
+        let (rewind, live, listeners) = (&self.rewind, &self.player, &self.listeners);
+        let seeked = deferred();
+        let promise = seeked.promise();
+        let was_live = !rewind.is_rewound();
+        let replay = match rewind.replay_for(live, listeners, &id) {
+            Ok(r) => r,
+            Err(e) => {
+                seeked.reject(&js_error(&e));
+                return promise;
             }
-            let parts = rewind::Parts { rewind: rewind.clone(), live: live.clone(), listeners: listeners.clone() };
-            let (rewind, live, listeners) = (rewind.clone(), live.clone(), listeners.clone());
-            rewind::seek_when_recorded(
-                parts,
-                replay,
-                id.clone(),
-                Box::new(move |replay, seeked| match seeked {
-                    Ok(result) => {
-                        replay.play();
-                        resolve.call1(&JsValue::NULL, &result).ok();
+        };
+        if was_live {
+            listeners.emit("mode", &mode_object("rewound"));
+            let (weak_live, weak_rewind, weak_listeners) =
+                (Rc::downgrade(live), Rc::downgrade(rewind), Rc::downgrade(listeners));
+            rewind.tick_every_second(move || {
+                let (Some(live), Some(rewind), Some(listeners)) =
+                    (weak_live.upgrade(), weak_rewind.upgrade(), weak_listeners.upgrade())
+                else {
+                    return;
+                };
+                listeners.emit("stats", &live_stats(&live, &rewind));
+            });
+        }
+        let parts = rewind::Parts { rewind: rewind.clone(), live: live.clone(), listeners: listeners.clone() };
+        let (rewind, live, listeners) = (rewind.clone(), live.clone(), listeners.clone());
+        rewind::seek_when_recorded(
+            parts,
+            replay,
+            id,
+            Box::new(move |replay, outcome| match outcome {
+                Ok(result) => {
+                    replay.play();
+                    seeked.resolve(&result);
+                }
+                Err(e) => {
+                    // Live again, unless a later seek has the element by now.
+                    if rewind.leave_if(&replay) {
+                        listeners.emit("mode", &mode_object("live"));
+                        crate::web::settle::then(&join_live(live), Box::new(|_| {}));
                     }
-                    Err(e) => {
-                        // Live again, unless a later seek has the element by now.
-                        if rewind.leave_if(&replay) {
-                            listeners.emit("mode", &mode_object("live"));
-                            crate::web::settle::then(&join_live(live), Box::new(|_| {}));
-                        }
-                        reject.call1(&JsValue::NULL, &e).ok();
-                    }
-                }),
-            );
-        })
+                    seeked.reject(&e);
+                }
+            }),
+        );
+        promise
     }
 
     /// Back to the live show from a rewind, at the latency target (the same as `start()`).
@@ -568,9 +564,9 @@ impl LivePlayer {
         #[wasm_bindgen(unchecked_param_type = "BuyOptions")] options: JsValue,
     ) -> js_sys::Promise {
         let purchase = options::purchase(&options, cue_id, random_uuid);
-        buy_promise(purchase, &|purchase, resolve, reject| {
+        buy_promise(purchase, &|purchase, bought| {
             let waiting = self.waiting.clone();
-            self.player.with(move |d, now| wait_for_order(&waiting, d.engine().buy(now, purchase), resolve, reject));
+            self.player.with(move |d, now| wait_for_order(&waiting, d.engine().buy(now, purchase), bought));
         })
     }
 
@@ -635,18 +631,17 @@ fn live_stats(player: &Player<LiveEngine>, rewind: &Rewind) -> JsValue {
 
 /// Attaches the live engine to its element and joins the edge (`start()`).
 fn join_live(player: Rc<Player<LiveEngine>>) -> js_sys::Promise {
-    js_sys::Promise::new(&mut |resolve, reject| {
-        let started = player.clone();
-        player.open_then(move |outcome| match outcome {
-            Ok(()) => {
-                started.with(|d, now| d.engine().start(now));
-                resolve.call0(&JsValue::NULL).ok();
-            }
-            Err(e) => {
-                reject.call1(&JsValue::NULL, &js_error(&e)).ok();
-            }
-        });
-    })
+    let joined = deferred();
+    let promise = joined.promise();
+    let started = player.clone();
+    player.open_then(move |outcome| match outcome {
+        Ok(()) => {
+            started.run(Command::Start);
+            joined.resolve(&JsValue::UNDEFINED);
+        }
+        Err(e) => joined.reject(&js_error(&e)),
+    });
+    promise
 }
 
 fn mode_object(mode: &str) -> JsValue {

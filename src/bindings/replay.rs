@@ -15,7 +15,8 @@ use super::{Listeners, Promises, Waiting};
 use crate::core::format::vtt::Tile;
 use crate::core::replay::{ReplayEngine, ReplayEvent, ReplayStats, SeekId, Show};
 use crate::core::{Engine, PlayerError};
-use crate::web::Player;
+use crate::web::settle::{deferred, Deferred};
+use crate::web::{Command, Player};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
@@ -68,7 +69,7 @@ export interface ReplayPlayer {
 /// Promises waiting on the engine.
 #[derive(Default)]
 struct Pending {
-    loads: RefCell<Vec<(Function, Function)>>,
+    loads: RefCell<Vec<Deferred>>,
     seeks: Promises,
     orders: Waiting,
 }
@@ -90,8 +91,12 @@ pub struct ReplayPlayer {
 /// Resolves (`ok`) or rejects every waiting `load()` with `value`.
 fn settle_loads(pending: &Pending, ok: bool, value: &JsValue) {
     let loads = core::mem::take(&mut *pending.loads.borrow_mut());
-    for (resolve, reject) in loads {
-        if ok { resolve } else { reject }.call1(&JsValue::NULL, value).ok();
+    for load in loads {
+        if ok {
+            load.resolve(value);
+        } else {
+            load.reject(value);
+        }
     }
 }
 
@@ -183,7 +188,7 @@ impl ReplayPlayer {
         let pending = Rc::new(Pending::default());
         let (weak_player, weak_listeners) = (Rc::downgrade(&player), Rc::downgrade(&listeners));
         let weak_pending = Rc::downgrade(&pending);
-        player.set_sink(Rc::new(move |e: ReplayEvent| {
+        player.set_sink(move |e: ReplayEvent| {
             let (Some(listeners), Some(player)) = (weak_listeners.upgrade(), weak_player.upgrade()) else { return };
             let Some(pending) = weak_pending.upgrade() else { return };
             let (name, payload): (&str, JsValue) = match &e {
@@ -230,9 +235,9 @@ impl ReplayPlayer {
             if !(rewinding && matches!(e, ReplayEvent::Stats(_) | ReplayEvent::Loaded)) {
                 listeners.emit(name, &payload);
             }
-        }));
+        });
         if has_orders {
-            player.with(|d, _| d.listen_to_tabs());
+            player.run(Command::ListenToTabs);
         }
         Ok(ReplayPlayer { player, listeners, pending })
     }
@@ -267,19 +272,19 @@ impl ReplayPlayer {
     /// begins), rejects with a typed error if it cannot be played.
     #[wasm_bindgen(unchecked_return_type = "Promise<ReplayShow>")]
     pub fn load(&self) -> js_sys::Promise {
-        let (player, pending) = (self.player.clone(), self.pending.clone());
-        js_sys::Promise::new(&mut |resolve, reject| {
-            if let Some(show) = loaded_show(&player) {
-                resolve.call1(&JsValue::NULL, &show).ok();
-                return;
-            }
-            pending.loads.borrow_mut().push((resolve, reject));
-            let (started, pending) = (player.clone(), pending.clone());
-            player.open_then(move |outcome| match outcome {
-                Ok(()) => started.with(|d, now| d.engine().start(now)),
-                Err(e) => settle_loads(&pending, false, &js_error(&e)),
-            });
-        })
+        let loaded = deferred();
+        let promise = loaded.promise();
+        if let Some(show) = loaded_show(&self.player) {
+            loaded.resolve(&show);
+            return promise;
+        }
+        self.pending.loads.borrow_mut().push(loaded);
+        let (started, pending) = (self.player.clone(), self.pending.clone());
+        self.player.open_then(move |outcome| match outcome {
+            Ok(()) => started.run(Command::Start),
+            Err(e) => settle_loads(&pending, false, &js_error(&e)),
+        });
+        promise
     }
 
     /// The show's product nodes, by start (empty before `load()` resolves).
@@ -302,24 +307,20 @@ impl ReplayPlayer {
     }
 
     fn seek_with(&self, target: Target) -> js_sys::Promise {
-        let (player, pending) = (self.player.clone(), self.pending.clone());
-        let mut target = Some(target);
-        js_sys::Promise::new(&mut |resolve, reject| {
-            let (pending, target) = (pending.clone(), target.take());
-            player.with(move |d, now| {
-                let seeked = match target {
-                    Some(Target::Ms(ms)) => d.engine().seek(now, ms),
-                    Some(Target::Node(id)) => d.engine().seek_to_node(now, &id),
-                    None => return,
-                };
-                match seeked {
-                    Ok(id) => pending.seeks.borrow_mut().push((id, resolve)),
-                    Err(e) => {
-                        reject.call1(&JsValue::NULL, &js_error(&e)).ok();
-                    }
-                }
-            });
-        })
+        let seeked = deferred();
+        let promise = seeked.promise();
+        let pending = self.pending.clone();
+        self.player.with(move |d, now| {
+            let seek = match target {
+                Target::Ms(ms) => d.engine().seek(now, ms),
+                Target::Node(id) => d.engine().seek_to_node(now, &id),
+            };
+            match seek {
+                Ok(id) => pending.seeks.borrow_mut().push((id, seeked)),
+                Err(e) => seeked.reject(&js_error(&e)),
+            }
+        });
+        promise
     }
 
     pub fn play(&self) {
@@ -349,10 +350,10 @@ impl ReplayPlayer {
         #[wasm_bindgen(unchecked_param_type = "BuyOptions")] options: JsValue,
     ) -> js_sys::Promise {
         let purchase = super::options::purchase(&options, node_id.clone(), random_uuid);
-        super::buy_promise(purchase, &|purchase, resolve, reject| {
+        super::buy_promise(purchase, &|purchase, bought| {
             let (pending, node_id) = (self.pending.clone(), node_id.clone());
             self.player.with(move |d, now| {
-                super::wait_for_order(&pending.orders, d.engine().buy(now, &node_id, purchase), resolve, reject);
+                super::wait_for_order(&pending.orders, d.engine().buy(now, &node_id, purchase), bought);
             });
         })
     }
@@ -369,8 +370,8 @@ impl ReplayPlayer {
     pub(super) fn release(&self) {
         settle_loads(&self.pending, false, &js_error(&PlayerError::Destroyed));
         let seeks = core::mem::take(&mut *self.pending.seeks.borrow_mut());
-        for (id, resolve) in seeks {
-            resolve.call1(&JsValue::NULL, &seek_object(id, f64::NAN, true)).ok();
+        for (id, seeked) in seeks {
+            seeked.resolve(&seek_object(id, f64::NAN, true));
         }
         self.player.read(|e| super::settle_all_orders(&self.pending.orders, &|intent| e.order(intent)));
         self.player.destroy();

@@ -24,7 +24,7 @@ use super::Listeners;
 use crate::core::replay::ReplayConfig;
 use crate::core::{LiveEngine, PlayerError};
 use crate::web::settle::then;
-use crate::web::Player;
+use crate::web::{Command, Player};
 
 /// A node raised a moment ago may not be in the recording yet (it trails the live edge by a
 /// segment or so, and is read a second apart as it grows): it is read again this many times, a
@@ -79,7 +79,7 @@ impl Rewind {
         if let Some(stale) = self.replay.borrow_mut().take() {
             stale.release();
         }
-        live.with(|d, now| d.detach(now));
+        live.run(Command::Detach);
         let replay = ReplayPlayer::with_config(self.video.clone(), config, listeners.clone(), true)?;
         let replay = Rc::new(replay);
         *self.replay.borrow_mut() = Some(replay.clone());

@@ -3,15 +3,12 @@
 //! driver's timer and listeners are in `media.js`.
 
 use crate::prelude::*;
-use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-use super::settle::then;
+use super::settle::{sleep, then};
 
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &JsValue, ms: u32) -> JsValue;
     #[wasm_bindgen(js_name = setInterval)]
     fn set_interval(handler: &JsValue, ms: u32) -> JsValue;
     #[wasm_bindgen(js_name = clearInterval)]
@@ -20,13 +17,10 @@ extern "C" {
 
 /// Calls `f` once after a delay; nothing cancels it. Its closure is freed once called.
 ///
-/// Through a promise the timer resolves and [`then`]: `Closure::once_into_js` would bring its
-/// own glue for a call-once closure, where `then`'s is there anyway.
+/// Through a promise the timer resolves ([`sleep`]) and [`then`]: `Closure::once_into_js`
+/// would bring its own glue for a call-once closure, where `then`'s is there anyway.
 pub fn after(ms: u32, f: impl FnOnce() + 'static) {
-    let timer = Promise::new(&mut |resolve, _| {
-        set_timeout(&resolve, ms);
-    });
-    then(&timer, Box::new(move |_| f()));
+    then(&sleep(ms), Box::new(move |_| f()));
 }
 
 /// Calls its callback every `ms` until dropped.
@@ -62,10 +56,7 @@ mod tests {
         let counted = calls.clone();
         after(50, move || counted.set(counted.get() + 1));
         assert_eq!(calls.get(), 0, "not before the delay");
-        let later = Promise::new(&mut |resolve, _| {
-            set_timeout(&resolve, 300);
-        });
-        JsFuture::from(later).await.ok();
+        JsFuture::from(sleep(300)).await.ok();
         assert_eq!(calls.get(), 1);
     }
 }

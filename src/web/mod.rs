@@ -49,8 +49,8 @@ use media::Media;
 use settle::then;
 use small_map::SmallMap;
 
-/// Receives a batch of the engine's events once no borrow is held.
-pub type EventSink<V> = Rc<dyn Fn(V)>;
+/// Receives the engine's events once no borrow is held.
+type EventSink<V> = Rc<dyn Fn(V)>;
 
 /// An engine's event, its type erased while it waits in the player's queue.
 type AnyEvent = Box<dyn Any>;
@@ -67,7 +67,21 @@ enum Input {
     Storage(StorageResult),
     Tab(TabEvent),
     Destroy,
+    Command(Command),
     Call(Call),
+}
+
+/// What the bindings ask of a driver whatever its engine: data handled in [`Driver::input`],
+/// where a closure each would bring its own shim and drop glue.
+pub enum Command {
+    /// The engine's [`Engine::start`].
+    Start,
+    /// Stops the engine and pauses the element.
+    Stop,
+    /// See [`Driver::detach`].
+    Detach,
+    /// Listens to the other tabs of the site from now on (before this tab sends anything).
+    ListenToTabs,
 }
 
 /// An input from the bindings: what to do with the driver (its engine typed by [`Handle`]).
@@ -75,6 +89,7 @@ type Call = Box<dyn FnOnce(&mut Driver, Instant)>;
 
 /// [`Engine`] as the driver calls it: object-safe, its events boxed. Every engine is one.
 pub trait DynEngine: Any {
+    fn start(&mut self, now: Instant);
     fn stop(&mut self, now: Instant);
     fn handle_timeout(&mut self, now: Instant);
     fn handle_fetch_head(&mut self, now: Instant, id: RequestId, head: ResponseHead);
@@ -95,6 +110,9 @@ pub trait DynEngine: Any {
 }
 
 impl<E: Engine + 'static> DynEngine for E {
+    fn start(&mut self, now: Instant) {
+        Engine::start(self, now)
+    }
     fn stop(&mut self, now: Instant) {
         Engine::stop(self, now)
     }
@@ -211,8 +229,9 @@ impl<E: Engine + 'static> Player<E> {
         Rc::new(Player { shared: Shared::new(Box::new(engine), video), engine: PhantomData })
     }
 
-    /// Where events go; set once by the bindings.
-    pub fn set_sink(&self, sink: EventSink<E::Event>) {
+    /// Where events go; set once by the bindings. Wrapped once, in the closure that finds the
+    /// typed event in the erased one.
+    pub fn set_sink(&self, sink: impl Fn(E::Event) + 'static) {
         let sink: EventSink<AnyEvent> = Rc::new(move |e: AnyEvent| {
             if let Ok(e) = e.downcast::<E::Event>() {
                 sink(*e);
@@ -226,6 +245,11 @@ impl<E: Engine + 'static> Player<E> {
     pub fn with(&self, f: impl FnOnce(&mut Handle<'_, E>, Instant) + 'static) {
         let f = move |driver: &mut Driver, now| f(&mut Handle { driver, engine: PhantomData }, now);
         self.shared.with(Input::Call(Box::new(f)));
+    }
+
+    /// Runs `command` on the driver, as [`with`](Self::with) runs a closure.
+    pub fn run(&self, command: Command) {
+        self.shared.with(Input::Command(command));
     }
 
     /// Whether nothing is in flight and no timer of the engine's is armed (see [`Driver::idle`]).
@@ -281,20 +305,6 @@ impl<E: Engine + 'static> Player<E> {
 impl<E: Engine + 'static> Handle<'_, E> {
     pub fn engine(&mut self) -> &mut E {
         typed(&mut *self.driver.engine)
-    }
-
-    /// Listens to the other tabs of the site from now on (before this tab sends anything).
-    pub fn listen_to_tabs(&mut self) {
-        self.driver.tabs.open();
-    }
-
-    pub fn stop(&mut self, now: Instant) {
-        self.driver.stop(now);
-    }
-
-    /// See [`Driver::detach`].
-    pub fn detach(&mut self, now: Instant) {
-        self.driver.detach(now);
     }
 }
 
@@ -455,6 +465,12 @@ impl Driver {
             Input::Storage(result) => self.engine.handle_storage(now, result),
             Input::Tab(event) => self.engine.handle_tab(now, event),
             Input::Destroy => self.destroy(),
+            Input::Command(command) => match command {
+                Command::Start => self.engine.start(now),
+                Command::Stop => self.stop(now),
+                Command::Detach => self.detach(now),
+                Command::ListenToTabs => self.tabs.open(),
+            },
             Input::Call(f) => f(self, now),
         }
     }
@@ -517,7 +533,7 @@ impl Driver {
     /// Stops the engine and lets go of the media element, so that another player can take it
     /// (a live player rewinding into its show's recording); fetches it still has going (orders)
     /// and its timer carry on. `start()` attaches a new `MediaSource`.
-    pub fn detach(&mut self, now: Instant) {
+    fn detach(&mut self, now: Instant) {
         self.engine.stop(now);
         self.release_media();
         self.engine.handle_media_detached(now);

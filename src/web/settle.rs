@@ -1,6 +1,7 @@
-//! A promise's outcome handed to a callback, without an async executor: `JsFuture`,
-//! `spawn_local` and `future_to_promise` brought one into the wasm (its task queue, wakers and
-//! the state machines of the async functions they ran), 2 KB gzipped and more.
+//! Promises without an async executor: a promise's outcome handed to a callback ([`then`]), and
+//! promises the bindings return and settle later ([`Deferred`], made in `settle.js`). `JsFuture`,
+//! `spawn_local` and `future_to_promise` brought an executor into the wasm (its task queue, wakers
+//! and the state machines of the async functions they ran), 2 KB gzipped and more.
 
 use crate::prelude::*;
 use alloc::rc::Rc;
@@ -8,6 +9,22 @@ use core::cell::RefCell;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/src/web/settle.js")]
+extern "C" {
+    /// A promise and the functions that settle it (what `Promise.withResolvers()` returns): a
+    /// promise the bindings return and settle later, without an executor closure.
+    pub type Deferred;
+    pub fn deferred() -> Deferred;
+    #[wasm_bindgen(method, getter)]
+    pub fn promise(this: &Deferred) -> Promise;
+    #[wasm_bindgen(method)]
+    pub fn resolve(this: &Deferred, value: &JsValue);
+    #[wasm_bindgen(method)]
+    pub fn reject(this: &Deferred, value: &JsValue);
+    /// A promise resolved after `ms`.
+    pub fn sleep(ms: u32) -> Promise;
+}
 
 /// What runs with a promise's outcome: its value, or what it was rejected with.
 pub type Then = Box<dyn FnOnce(Result<JsValue, JsValue>)>;
