@@ -158,3 +158,24 @@ export class Media {
     this.ms = this.sb = null;
   }
 }
+
+// Promises made for the bindings (settle.rs), so that Rust makes none through a closure of its
+// own: each `new Promise(executor)` from Rust brings the executor's shim and glue. Here rather
+// than in a module of their own: with a fifth JS module to import, wasm-bindgen's browser test
+// runner hangs at times while loading the page.
+
+// A promise and the functions that settle it, as `Promise.withResolvers()` returns them (that
+// one is not in every browser the package supports).
+export function deferred() {
+  const d = {};
+  d.promise = new Promise((resolve, reject) => {
+    d.resolve = resolve;
+    d.reject = reject;
+  });
+  return d;
+}
+
+// A promise resolved after `ms`.
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,5 +1,5 @@
 //! Promises without an async executor: a promise's outcome handed to a callback ([`then`]), and
-//! promises the bindings return and settle later ([`Deferred`], made in `settle.js`). `JsFuture`,
+//! promises the bindings return and settle later ([`Deferred`], made in `media.js`). `JsFuture`,
 //! `spawn_local` and `future_to_promise` brought an executor into the wasm (its task queue, wakers
 //! and the state machines of the async functions they ran), 2 KB gzipped and more.
 
@@ -10,7 +10,7 @@ use core::cell::RefCell;
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(module = "/src/web/settle.js")]
+#[wasm_bindgen(module = "/src/web/media.js")]
 extern "C" {
     /// A promise and the functions that settle it (what `Promise.withResolvers()` returns): a
     /// promise the bindings return and settle later, without an executor closure.
