@@ -119,12 +119,17 @@ for (const [old, short] of renames) {
   else js = js.replace(key, short);
 }
 // The import object's key for each module: `"./liveshop_bg.js": {` (its `import ... from` path,
-// not followed by a colon, stays).
+// not followed by a colon, stays). A snippet imported from by two `extern` blocks has a key for
+// each, both with that module's namespace: the first is renamed, the others go.
 for (const [module, short] of modules) {
-  const moduleKey = new RegExp(`(["'])${module.replace(/[.\/]/g, "\\$&")}\\1(?=\\s*:)`, "g");
-  const moduleKeys = js.match(moduleKey)?.length ?? 0;
-  if (moduleKeys !== 1) problems.push(`the module key ${module} (${moduleKeys} times)`);
-  else js = js.replace(moduleKey, `"${short}"`);
+  const quoted = `(["'])${module.replace(/[.\/]/g, "\\$&")}\\1`;
+  const moduleKeys = js.match(new RegExp(`${quoted}(?=\\s*:)`, "g"))?.length ?? 0;
+  if (moduleKeys === 0 || (module === GLUE_MODULE && moduleKeys !== 1)) {
+    problems.push(`the module key ${module} (${moduleKeys} times)`);
+    continue;
+  }
+  js = js.replace(new RegExp(`${quoted}(?=\\s*:)`), `"${short}"`);
+  js = js.replace(new RegExp(`${quoted}\\s*:\\s*[\\w$]+\\s*,?`, "g"), "");
 }
 if (problems.length) {
   console.warn(`short-imports: left the names as they are; not found once in ${jsPath}: ${problems.slice(0, 5).join(", ")}`);
